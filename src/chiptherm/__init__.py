@@ -1,0 +1,32 @@
+"""chiptherm: fast, trustworthy steady thermal simulation of chips and 3D-IC stacks."""
+
+from chiptherm.errors import ChipthermError, InputError, SolverError, StackError
+from chiptherm.grid import Grid
+from chiptherm.result import Result, solve
+from chiptherm.stack import Block, Boundary, Layer, Material, PowerSource, Region, Stack
+from chiptherm.stack_io import load_stack, save_stack, stack_from_dict
+from chiptherm.system import System
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Block",
+    "Boundary",
+    "ChipthermError",
+    "Grid",
+    "InputError",
+    "Layer",
+    "Material",
+    "PowerSource",
+    "Region",
+    "Result",
+    "SolverError",
+    "Stack",
+    "StackError",
+    "System",
+    "__version__",
+    "load_stack",
+    "save_stack",
+    "solve",
+    "stack_from_dict",
+]

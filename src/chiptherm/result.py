@@ -1,0 +1,188 @@
+"""The result of a steady solve: temperature field, coordinates, statistics, probes."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from scipy.interpolate import RegularGridInterpolator
+
+from chiptherm.grid import Grid
+from chiptherm.solvers import SolveInfo, solve_system
+from chiptherm.stack import Stack
+from chiptherm.system import EnergyBalance, System
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Max, min and mean temperature of a region, K (mean weighted by cell volume/overlap)."""
+
+    max: float
+    min: float
+    mean: float
+
+
+@dataclass(frozen=True)
+class BlockStats:
+    """Temperatures of one power block in the layer (or face) that carries it."""
+
+    source: str
+    block: str
+    layer: str
+    watts: float
+    stats: Stats
+
+
+@dataclass
+class Result:
+    """A solved stack.
+
+    Attributes:
+        stack: the stack that was solved.
+        grid: its discretization.
+        temperature: (nz, ny, nx) cell temperatures, K; index 0 = bottom, south, west.
+        info: solver diagnostics.
+        balance: power in vs heat out through the faces.
+    """
+
+    stack: Stack
+    grid: Grid
+    temperature: np.ndarray
+    info: SolveInfo
+    balance: EnergyBalance
+
+    # -- statistics -----------------------------------------------------------------------
+    def layer_field(self, layer: str | int) -> np.ndarray:
+        """(cells, ny, nx) temperatures of one layer (by name or top-first index), bottom first."""
+        index = self.stack.layer_index(layer) if isinstance(layer, str) else layer
+        return self.temperature[self.grid.cells_of_layer(index)]
+
+    def layer_map(self, layer: str | int) -> np.ndarray:
+        """(ny, nx) thickness-weighted mean temperature through one layer, K."""
+        index = self.stack.layer_index(layer) if isinstance(layer, str) else layer
+        cells = self.grid.cells_of_layer(index)
+        w = self.grid.dz[cells]
+        return np.tensordot(w / w.sum(), self.temperature[cells], axes=1)
+
+    @cached_property
+    def layer_stats(self) -> dict[str, Stats]:
+        """Per-layer max/min/volume-mean temperature, K, keyed by layer name (top first)."""
+        out = {}
+        for i, layer in enumerate(self.stack.layers):
+            t = self.layer_field(i)
+            out[layer.name] = Stats(float(t.max()), float(t.min()), float(self.layer_map(i).mean()))
+        return out
+
+    @cached_property
+    def block_stats(self) -> list[BlockStats]:
+        """Temperatures of every power block in every layer or face that uses its source."""
+        carriers: list[tuple[str, str, np.ndarray]] = []  # (source, layer label, (ny,nx) map)
+        for i, layer in enumerate(self.stack.layers):
+            if layer.power:
+                carriers.append((layer.power, layer.name, self.layer_map(i)))
+        for face, level in (("top", -1), ("bottom", 0)):
+            name = self.stack.boundary(face).power
+            if name:
+                carriers.append((name, f"{face} face", self.temperature[level]))
+        out = []
+        for source_name, label, tmap in carriers:
+            for block in self.stack.power[source_name].blocks:
+                weight = self.grid.block_fraction(block)
+                ys, xs = self.grid.block_cells(block)
+                cells = tmap[ys, xs]
+                stats = Stats(float(cells.max()), float(cells.min()), float((weight * tmap).sum()))
+                out.append(BlockStats(source_name, block.name, label, block.watts, stats))
+        return out
+
+    @property
+    def max_temperature(self) -> float:
+        """Hottest cell temperature, K."""
+        return float(self.temperature.max())
+
+    # -- probes ---------------------------------------------------------------------------
+    @cached_property
+    def _interpolator(self) -> RegularGridInterpolator:
+        g = self.grid
+        return RegularGridInterpolator((g.z, g.y, g.x), self.temperature, method="linear")
+
+    def probe(self, x: float, y: float, layer: str | int, z: float | None = None) -> float:
+        """Temperature at (x, y) in m, at mid-height of ``layer`` (or at absolute height z), K.
+
+        Linear interpolation between cell centres; points between a face and the outermost
+        cell centre take that cell's value.
+        """
+        index = self.stack.layer_index(layer) if isinstance(layer, str) else layer
+        cells = self.grid.cells_of_layer(index)
+        if z is None:
+            z = 0.5 * (self.grid.z_edges[cells[0]] + self.grid.z_edges[cells[-1] + 1])
+        g = self.grid
+        point = (
+            float(np.clip(z, g.z[0], g.z[-1])),
+            float(np.clip(y, g.y[0], g.y[-1])),
+            float(np.clip(x, g.x[0], g.x[-1])),
+        )
+        return float(self._interpolator([point])[0])
+
+    # -- summary ----------------------------------------------------------------------------
+    def summary(self, probes: list[tuple[float, float, str]] | None = None) -> dict[str, Any]:
+        """A JSON-ready summary: layers, blocks, probes, solver and energy diagnostics."""
+        nz, ny, nx = self.grid.shape
+        return {
+            "stack": self.stack.name,
+            "grid": {"nx": nx, "ny": ny, "nz": nz, "cells": nx * ny * nz},
+            "units": {"temperature": "K", "power": "W", "length": "m"},
+            "max_temperature": self.max_temperature,
+            "total_power": self.balance.power_in,
+            "layers": [
+                {"name": name, **asdict(stats)} for name, stats in self.layer_stats.items()
+            ],
+            "blocks": [
+                {
+                    "source": b.source,
+                    "name": b.block,
+                    "layer": b.layer,
+                    "watts": b.watts,
+                    **asdict(b.stats),
+                }
+                for b in self.block_stats
+            ],
+            "probes": [
+                {"x": x, "y": y, "layer": layer, "temperature": self.probe(x, y, layer)}
+                for x, y, layer in probes or []
+            ],
+            "solver": asdict(self.info),
+            "energy": {
+                "power_in": self.balance.power_in,
+                "heat_out": self.balance.heat_out,
+                "by_face": self.balance.by_face,
+                "relative_error": self.balance.relative_error,
+            },
+            "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        }
+
+
+def solve(
+    stack: Stack,
+    method: str = "auto",
+    x0: np.ndarray | None = None,
+    tol: float = 1e-10,
+    maxiter: int = 2000,
+) -> Result:
+    """Discretize and solve ``stack``; the steady temperature field with diagnostics.
+
+    Args:
+        stack: the stack to solve.
+        method: solver (see :mod:`chiptherm.solvers`), 'auto' by default.
+        x0: optional initial guess (nz, ny, nx) in K for iterative methods (warm start).
+        tol: relative residual tolerance ||b - A·T|| / ||b|| for iterative methods.
+        maxiter: iteration limit for iterative methods.
+
+    Raises:
+        SolverError: when an iterative method does not reach ``tol``.
+    """
+    system = System.from_stack(stack)
+    temperature, info = solve_system(system, method=method, x0=x0, tol=tol, maxiter=maxiter)
+    return Result(stack, system.grid, temperature, info, system.energy_balance(temperature))  # type: ignore[arg-type]

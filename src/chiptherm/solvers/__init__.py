@@ -1,0 +1,93 @@
+"""Linear solvers for :class:`~chiptherm.system.System`, behind one front.
+
+``make_solver(system, method)`` builds a solver once (factorization, AMG hierarchy or
+transform tables); its ``solve(b, x0=None, tol=...)`` can then be called for many right-hand
+sides. ``solve_system`` does both and checks the answer.
+
+Methods:
+    transform     exact DCT/DST + tridiagonal solver, laterally uniform stacks only
+    cg-amg        conjugate gradients, pyamg smoothed-aggregation preconditioner
+    cg-transform  conjugate gradients, preconditioned by the transform solver of the
+                  laterally averaged stack (good for nearly uniform stacks)
+    gmres-amg     GMRES with the AMG preconditioner (non-symmetric systems)
+    direct        sparse LU (SuperLU)
+    auto          transform when possible, direct below 60,000 cells, else cg-amg
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+import numpy as np
+
+from chiptherm.errors import SolverError
+from chiptherm.solvers.base import SolveInfo
+from chiptherm.solvers.direct import DirectSolver
+from chiptherm.solvers.krylov import KrylovSolver
+from chiptherm.solvers.transform import TransformSolver
+from chiptherm.system import System
+
+METHODS = ("auto", "transform", "cg-amg", "cg-transform", "gmres-amg", "direct")
+DIRECT_LIMIT = 60_000
+
+
+class LinearSolver(Protocol):
+    name: str
+    setup_s: float
+
+    def solve(
+        self, b: np.ndarray, x0: np.ndarray | None = None, tol: float = 1e-10
+    ) -> tuple[np.ndarray, SolveInfo]: ...
+
+
+def choose_method(system: System) -> str:
+    """The method 'auto' picks for ``system``."""
+    if system.lateral_structure is not None:
+        return "transform"
+    if system.size <= DIRECT_LIMIT:
+        return "direct"
+    return "cg-amg"
+
+
+def make_solver(system: System, method: str = "auto", maxiter: int = 2000) -> LinearSolver:
+    """Build the solver ``method`` (see module doc) for ``system``."""
+    if method not in METHODS:
+        raise SolverError(f"unknown solver {method!r}; expected one of {', '.join(METHODS)}")
+    if method == "auto":
+        method = choose_method(system)
+    if method == "transform":
+        return TransformSolver.for_system(system)
+    if method == "direct":
+        return DirectSolver(system.matrix)
+    kind, preconditioner = method.split("-")
+    return KrylovSolver(system, preconditioner=preconditioner, method=kind, maxiter=maxiter)
+
+
+def solve_system(
+    system: System,
+    method: str = "auto",
+    x0: np.ndarray | None = None,
+    tol: float = 1e-10,
+    maxiter: int = 2000,
+) -> tuple[np.ndarray, SolveInfo]:
+    """Solve ``system`` and return the (nz, ny, nx) temperature in K with diagnostics.
+
+    The reported relative residual is always recomputed from the System itself.
+    """
+    solver = make_solver(system, method, maxiter=maxiter)
+    x, info = solver.solve(system.rhs, x0=None if x0 is None else x0.reshape(system.shape), tol=tol)
+    return x, dataclasses.replace(info, relative_residual=system.relative_residual(x))
+
+
+__all__ = [
+    "METHODS",
+    "DirectSolver",
+    "KrylovSolver",
+    "LinearSolver",
+    "SolveInfo",
+    "TransformSolver",
+    "choose_method",
+    "make_solver",
+    "solve_system",
+]

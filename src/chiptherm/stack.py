@@ -1,0 +1,397 @@
+"""Stack description: materials, layers, power sources, boundaries and grid.
+
+A :class:`Stack` is the meeting point of every input format. It is validated on
+construction (pydantic), so a Stack that exists is one the solver can solve. All values are
+SI: lengths in m, power in W, conductivity in W/(m·K), heat-transfer coefficient in
+W/(m²·K), temperature in K.
+
+Layers are listed **top to bottom**, as in the YAML file. The discretization
+(:mod:`chiptherm.grid`) numbers z-cells from the bottom.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from chiptherm.materials import BUILTIN_CONDUCTIVITY
+
+FACES: tuple[str, ...] = ("top", "bottom", "north", "south", "east", "west")
+Face = Literal["top", "bottom", "north", "south", "east", "west"]
+LATERAL_TOLERANCE_M = 1e-12
+
+
+class ReferenceError_(ValueError):
+    """A cross-reference or geometric check failed at a known key path."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _finite(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value}")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def _conductivity(value: Any) -> tuple[float, float, float]:
+    if isinstance(value, bool):
+        raise ValueError("expected a number or a list [kx, ky, kz] in W/(m·K)")
+    if isinstance(value, int | float):
+        value = [value] * 3
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise ValueError("expected a number or a list [kx, ky, kz] in W/(m·K)")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"conductivity entries must be numbers, got {v!r}")
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError(f"conductivity must be finite and > 0 W/(m·K), got {v}")
+        out.append(float(v))
+    return (out[0], out[1], out[2])
+
+
+Conductivity = Annotated[tuple[float, float, float], BeforeValidator(_conductivity)]
+
+
+class Material(_Model):
+    """A solid material with (possibly anisotropic) conductivity (kx, ky, kz) in W/(m·K)."""
+
+    conductivity: Conductivity
+
+    @property
+    def is_isotropic(self) -> bool:
+        kx, ky, kz = self.conductivity
+        return kx == ky == kz
+
+
+class Rect(_Model):
+    """An axis-aligned rectangle in the chip plane; (x, y) is the south-west corner, m."""
+
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+    width: float = Field(gt=0)
+    height: float = Field(gt=0)
+
+    @field_validator("x", "y", "width", "height")
+    @classmethod
+    def _check_finite(cls, v: float, info: ValidationInfo) -> float:
+        return _finite(v, info.field_name or "value")
+
+    @property
+    def x1(self) -> float:
+        return self.x + self.width
+
+    @property
+    def y1(self) -> float:
+        return self.y + self.height
+
+
+class Block(Rect):
+    """A power block: ``watts`` spread uniformly over the rectangle's area."""
+
+    name: str
+    watts: float = Field(ge=0)
+
+    @field_validator("watts")
+    @classmethod
+    def _check_watts(cls, v: float) -> float:
+        return _finite(v, "watts")
+
+
+class Region(Rect):
+    """A rectangle of a layer made of another material (TSVs, pillars, underfill gaps)."""
+
+    material: str
+
+
+def _as_map(value: Any, info: ValidationInfo) -> Any:
+    """Load ``map: file.npy`` relative to the stack file's folder (validation context)."""
+    if isinstance(value, str | Path):
+        base = Path((info.context or {}).get("base_dir", "."))
+        path = Path(value)
+        if not path.is_absolute():
+            path = base / path
+        if not path.exists():
+            raise ValueError(f"power map file {str(path)!r} does not exist")
+        try:
+            value = np.load(path, allow_pickle=False)
+        except Exception as exc:  # numpy raises many kinds for a bad file
+            raise ValueError(f"cannot read power map {str(path)!r} as .npy: {exc}") from None
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("power map must be a 2-D array of numbers (ny, nx) in W") from None
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"power map must be a 2-D array (ny, nx), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("power map contains NaN or infinite values")
+    arr = arr.copy()
+    arr.setflags(write=False)
+    return arr
+
+
+PowerMap = Annotated[
+    np.ndarray,
+    BeforeValidator(_as_map),
+    PlainSerializer(lambda a: a.tolist(), return_type=list),
+]
+
+
+class PowerSource(_Model):
+    """Named power: a list of blocks, or a map.
+
+    ``map`` is an (ny, nx) array of W per cell of the map's own uniform grid over the chip; it
+    is resampled conservatively onto the solver grid. Map entries may be negative (local heat
+    removal); block powers may not.
+    """
+
+    blocks: list[Block] = Field(default_factory=list)
+    map: PowerMap | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PowerSource:
+        if self.map is not None and self.blocks:
+            raise ValueError("give either 'blocks' or 'map', not both")
+        if self.map is None and not self.blocks:
+            raise ValueError("a power source needs 'blocks' (a list) or 'map' (a .npy file)")
+        return self
+
+    @property
+    def total_watts(self) -> float:
+        if self.map is not None:
+            return float(self.map.sum())
+        return float(sum(b.watts for b in self.blocks))
+
+
+class Layer(_Model):
+    """One layer of the stack: thickness in m, a material name, optional volumetric power."""
+
+    name: str
+    thickness: float = Field(gt=0)
+    material: str
+    power: str | None = None
+    cells: int = Field(default=1, ge=1, le=10_000)
+    regions: list[Region] = Field(default_factory=list)
+    contact_resistance: float = Field(default=0.0, ge=0)
+    """Thermal resistance of the interface below this layer, m²·K/W."""
+
+    @field_validator("thickness")
+    @classmethod
+    def _check_thickness(cls, v: float) -> float:
+        return _finite(v, "thickness")
+
+
+def _boundary(value: Any) -> Any:
+    if value is None or value == "adiabatic":
+        return {}
+    if isinstance(value, str):
+        raise ValueError(f"expected 'adiabatic' or a mapping like {{htc: 1e4}}, got {value!r}")
+    return value
+
+
+class Boundary(_Model):
+    """A face condition: adiabatic (default), convective (``htc``) or fixed ``temperature``.
+
+    ``power`` names a power source applied as an inward surface heat flux (top and bottom faces).
+    """
+
+    htc: float | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, gt=0)
+    ambient: float | None = Field(default=None, gt=0)
+    power: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Boundary:
+        for name in ("htc", "temperature", "ambient"):
+            v = getattr(self, name)
+            if v is not None:
+                _finite(v, name)
+        if self.htc is not None and self.temperature is not None:
+            raise ValueError("give either 'htc' (convective) or 'temperature' (fixed), not both")
+        if self.ambient is not None and self.htc is None:
+            raise ValueError("'ambient' only applies to a convective face (with 'htc')")
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.htc is not None:
+            return "convective"
+        if self.temperature is not None:
+            return "temperature"
+        return "adiabatic"
+
+    @property
+    def removes_heat(self) -> bool:
+        return self.kind != "adiabatic"
+
+
+BoundaryField = Annotated[Boundary, BeforeValidator(_boundary)]
+
+
+class GridSpec(_Model):
+    """Lateral discretization: nx cells along x (east-west), ny along y (north-south)."""
+
+    nx: int = Field(default=64, ge=1, le=20_000)
+    ny: int = Field(default=64, ge=1, le=20_000)
+
+
+def _size(value: Any) -> Any:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError("expected [width_x, height_y] in m")
+    return value
+
+
+class Stack(_Model):
+    """A rectangular die stack, validated on construction."""
+
+    name: str = "stack"
+    size: Annotated[tuple[float, float], BeforeValidator(_size)]
+    ambient: float = Field(default=300.0, gt=0)
+    materials: dict[str, Material] = Field(default_factory=dict)
+    layers: list[Layer] = Field(min_length=1)
+    power: dict[str, PowerSource] = Field(default_factory=dict)
+    boundaries: dict[Face, BoundaryField] = Field(default_factory=dict)
+    grid: GridSpec = Field(default_factory=GridSpec)
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, v: tuple[float, float]) -> tuple[float, float]:
+        for s in v:
+            if not math.isfinite(s) or s <= 0:
+                raise ValueError(f"chip size must be finite and > 0 m, got {s}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Stack:
+        for path, message in self._reference_problems():
+            raise ReferenceError_(path, message)
+        return self
+
+    # -- cross-field checks ------------------------------------------------------------
+    def _reference_problems(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        known_materials = set(BUILTIN_CONDUCTIVITY) | set(self.materials)
+        seen: set[str] = set()
+        for i, layer in enumerate(self.layers):
+            if layer.name in seen:
+                yield ("layers", i, "name"), f"duplicate layer name {layer.name!r}"
+            seen.add(layer.name)
+            if layer.material not in known_materials:
+                yield (
+                    ("layers", i, "material"),
+                    f"unknown material {layer.material!r}; expected one of "
+                    f"{sorted(known_materials)}",
+                )
+            if layer.power is not None and layer.power not in self.power:
+                yield (
+                    ("layers", i, "power"),
+                    f"unknown power source {layer.power!r}; defined: {sorted(self.power)}",
+                )
+            for j, region in enumerate(layer.regions):
+                if region.material not in known_materials:
+                    yield (
+                        ("layers", i, "regions", j, "material"),
+                        f"unknown material {region.material!r}",
+                    )
+                yield from self._outside(region, ("layers", i, "regions", j), "region")
+        for name, source in self.power.items():
+            for j, block in enumerate(source.blocks):
+                yield from self._outside(block, ("power", name, "blocks", j), f"block {block.name!r}")
+        for face, bc in self.boundaries.items():
+            if bc.power is not None:
+                if bc.power not in self.power:
+                    yield (
+                        ("boundaries", face, "power"),
+                        f"unknown power source {bc.power!r}; defined: {sorted(self.power)}",
+                    )
+                if face not in ("top", "bottom"):
+                    yield (
+                        ("boundaries", face, "power"),
+                        "surface power is supported on the top and bottom faces only",
+                    )
+        if not any(bc.removes_heat for bc in self.boundaries.values()):
+            yield (
+                ("boundaries",),
+                "no face removes heat: at least one face needs 'htc' or 'temperature' "
+                "(otherwise there is no steady state)",
+            )
+
+    def _outside(
+        self, rect: Rect, path: tuple[str | int, ...], what: str
+    ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        lx, ly = self.size
+        tol = LATERAL_TOLERANCE_M + 1e-9 * max(lx, ly)
+        if rect.x1 > lx + tol or rect.y1 > ly + tol:
+            yield (
+                path,
+                f"{what} [{rect.x:g}, {rect.x1:g}] x [{rect.y:g}, {rect.y1:g}] m leaves the chip "
+                f"[0, {lx:g}] x [0, {ly:g}] m",
+            )
+
+    # -- queries -------------------------------------------------------------------------
+    def material(self, name: str) -> Material:
+        """The material called ``name``: user-defined first, then the built-in library."""
+        if name in self.materials:
+            return self.materials[name]
+        return Material(conductivity=BUILTIN_CONDUCTIVITY[name])
+
+    def boundary(self, face: str) -> Boundary:
+        """The condition on ``face`` (adiabatic when not given)."""
+        return self.boundaries.get(face, Boundary())  # type: ignore[call-overload]
+
+    def face_ambient(self, face: str) -> float:
+        """The reference temperature of a face, K: its own ambient, fixed value or the stack's."""
+        bc = self.boundary(face)
+        if bc.temperature is not None:
+            return bc.temperature
+        return bc.ambient if bc.ambient is not None else self.ambient
+
+    @property
+    def total_power(self) -> float:
+        """Total injected power in W (volumetric and surface)."""
+        used = [layer.power for layer in self.layers if layer.power] + [
+            bc.power for bc in self.boundaries.values() if bc.power
+        ]
+        return float(sum(self.power[name].total_watts for name in used))
+
+    @property
+    def thickness(self) -> float:
+        """Total stack thickness in m."""
+        return float(sum(layer.thickness for layer in self.layers))
+
+    def layer_index(self, name: str) -> int:
+        """Position of the layer called ``name`` in :attr:`layers` (top first)."""
+        for i, layer in enumerate(self.layers):
+            if layer.name == name:
+                return i
+        raise KeyError(f"no layer named {name!r}; layers: {[la.name for la in self.layers]}")
+
+    def with_power(self, name: str, source: PowerSource) -> Stack:
+        """A copy of this stack with power source ``name`` replaced."""
+        power = dict(self.power)
+        power[name] = source
+        return self.model_copy(update={"power": power})
+
+    def with_grid(self, nx: int, ny: int) -> Stack:
+        """A copy of this stack with another lateral grid."""
+        return self.model_copy(update={"grid": GridSpec(nx=nx, ny=ny)})
