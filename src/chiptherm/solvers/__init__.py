@@ -11,7 +11,7 @@ Methods:
                   laterally averaged stack (good for nearly uniform stacks)
     gmres-amg     GMRES with the AMG preconditioner (non-symmetric systems)
     direct        sparse LU (SuperLU)
-    auto          transform when possible, direct below 60,000 cells, else cg-amg
+    auto          transform when possible, direct up to 20,000 cells, else cg-amg
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from chiptherm.solvers.transform import TransformSolver
 from chiptherm.system import System
 
 METHODS = ("auto", "transform", "cg-amg", "cg-transform", "gmres-amg", "direct")
-DIRECT_LIMIT = 60_000
+DIRECT_LIMIT = 20_000
 
 
 class LinearSolver(Protocol):

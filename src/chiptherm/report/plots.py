@@ -1,0 +1,105 @@
+"""Heat maps of temperature fields with block outlines (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from chiptherm.atomic import atomic_path  # noqa: E402
+from chiptherm.stack import Block  # noqa: E402
+
+
+def plot_heat_map(
+    field: np.ndarray,
+    size: tuple[float, float],
+    path: str | Path,
+    *,
+    title: str = "",
+    blocks: Sequence[Block] = (),
+    label: str = "Temperature (K)",
+    cmap: str = "inferno",
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Path:
+    """Save a (ny, nx) map over a chip of ``size`` (m) as a PNG, axes in mm, south at the bottom.
+
+    Block outlines are drawn and labelled; the colour bar carries ``label``.
+    """
+    lx, ly = size
+    aspect = ly / lx
+    fig, ax = plt.subplots(figsize=(6.4, max(2.5, min(9.0, 5.2 * aspect + 1.0))), dpi=110)
+    image = ax.imshow(
+        field,
+        origin="lower",
+        extent=(0, lx * 1e3, 0, ly * 1e3),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+        aspect="equal",
+    )
+    for block in blocks:
+        ax.add_patch(
+            Rectangle(
+                (block.x * 1e3, block.y * 1e3),
+                block.width * 1e3,
+                block.height * 1e3,
+                fill=False,
+                edgecolor="cyan",
+                linewidth=1.0,
+            )
+        )
+        if len(blocks) <= 40:
+            ax.text(
+                (block.x + 0.03 * block.width) * 1e3,
+                (block.y + 0.97 * block.height) * 1e3,
+                block.name,
+                color="cyan",
+                fontsize=7,
+                ha="left",
+                va="top",
+            )
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_history(
+    values: Sequence[float],
+    path: str | Path,
+    *,
+    title: str,
+    ylabel: str,
+    xlabel: str = "step",
+    extra: dict[str, Sequence[float]] | None = None,
+) -> Path:
+    """Save a line plot of one or more histories as a PNG."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    ax.plot(np.arange(len(values)), values, label=ylabel)
+    for name, series in (extra or {}).items():
+        ax.plot(np.arange(len(series)), series, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if extra:
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
