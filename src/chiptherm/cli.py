@@ -138,7 +138,7 @@ def solve(
     stack = load_stack(stack_file)
     probes = [parse_probe(p) for p in probe or []]
     names = {layer.name for layer in stack.layers}
-    for x, y, layer in probes:
+    for *_, layer in probes:
         if layer not in names:
             raise InputError(f"--probe: no layer named {layer!r}; layers: {sorted(names)}")
     result = solve_stack(stack, method=solver, tol=tol)

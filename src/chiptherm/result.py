@@ -136,9 +136,7 @@ class Result:
             "units": {"temperature": "K", "power": "W", "length": "m"},
             "max_temperature": self.max_temperature,
             "total_power": self.balance.power_in,
-            "layers": [
-                {"name": name, **asdict(stats)} for name, stats in self.layer_stats.items()
-            ],
+            "layers": [{"name": name, **asdict(stats)} for name, stats in self.layer_stats.items()],
             "blocks": [
                 {
                     "source": b.source,

@@ -44,14 +44,10 @@ class ReferenceError_(ValueError):
         self.message = message
 
 
-def _finite(value: float, what: str) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, got {value}")
-    return value
-
-
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
 
 def _conductivity(value: Any) -> tuple[float, float, float]:
@@ -93,11 +89,6 @@ class Rect(_Model):
     width: float = Field(gt=0)
     height: float = Field(gt=0)
 
-    @field_validator("x", "y", "width", "height")
-    @classmethod
-    def _check_finite(cls, v: float, info: ValidationInfo) -> float:
-        return _finite(v, info.field_name or "value")
-
     @property
     def x1(self) -> float:
         return self.x + self.width
@@ -112,11 +103,6 @@ class Block(Rect):
 
     name: str
     watts: float = Field(ge=0)
-
-    @field_validator("watts")
-    @classmethod
-    def _check_watts(cls, v: float) -> float:
-        return _finite(v, "watts")
 
 
 class Region(Rect):
@@ -196,11 +182,6 @@ class Layer(_Model):
     contact_resistance: float = Field(default=0.0, ge=0)
     """Thermal resistance of the interface below this layer, m²·K/W."""
 
-    @field_validator("thickness")
-    @classmethod
-    def _check_thickness(cls, v: float) -> float:
-        return _finite(v, "thickness")
-
 
 def _boundary(value: Any) -> Any:
     if value is None or value == "adiabatic":
@@ -223,10 +204,6 @@ class Boundary(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Boundary:
-        for name in ("htc", "temperature", "ambient"):
-            v = getattr(self, name)
-            if v is not None:
-                _finite(v, name)
         if self.htc is not None and self.temperature is not None:
             raise ValueError("give either 'htc' (convective) or 'temperature' (fixed), not both")
         if self.ambient is not None and self.htc is None:
@@ -316,7 +293,9 @@ class Stack(_Model):
                 yield from self._outside(region, ("layers", i, "regions", j), "region")
         for name, source in self.power.items():
             for j, block in enumerate(source.blocks):
-                yield from self._outside(block, ("power", name, "blocks", j), f"block {block.name!r}")
+                yield from self._outside(
+                    block, ("power", name, "blocks", j), f"block {block.name!r}"
+                )
         for face, bc in self.boundaries.items():
             if bc.power is not None:
                 if bc.power not in self.power:

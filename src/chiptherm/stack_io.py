@@ -44,10 +44,13 @@ def line_of(text: str, path: KeyPath) -> int | None:
                     child = value_node
                     line = key_node.start_mark.line + 1
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                child = node.value[part]
-                line = child.start_mark.line + 1
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+            line = child.start_mark.line + 1
         if child is None:
             break
         node = child
@@ -69,7 +72,6 @@ def _explain(exc: ValidationError, text: str | None, source: str) -> StackError:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown key {path[-1]!r}"
-            path = path[:-1] + (path[-1],)
         elif err["type"] == "missing":
             message = "required key is missing"
     line = line_of(text, path) if text is not None else None

@@ -129,7 +129,7 @@ class System:
     @cached_property
     def matrix(self) -> sp.csr_array:
         """Sparse symmetric positive-definite A (N, N) in W/K, CSR, assembled without loops."""
-        nz, ny, nx = self.shape
+        _, ny, nx = self.shape
         n = self.size
         off_x = np.zeros(self.shape)
         off_x[:, :, :-1] = self.gx

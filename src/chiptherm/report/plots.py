@@ -8,12 +8,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
 
-from chiptherm.atomic import atomic_path  # noqa: E402
-from chiptherm.stack import Block  # noqa: E402
+from chiptherm.atomic import atomic_path
+from chiptherm.stack import Block
 
 
 def plot_heat_map(

@@ -23,7 +23,9 @@ class DirectSolver:
         try:
             self._lu = spla.splu(sp.csc_matrix(matrix), permc_spec="MMD_AT_PLUS_A")
         except RuntimeError as exc:
-            raise SolverError(f"the system is singular ({exc}); does any face remove heat?") from None
+            raise SolverError(
+                f"the system is singular ({exc}); does any face remove heat?"
+            ) from None
         self.setup_s = time.perf_counter() - t0
 
     def solve(
@@ -35,6 +37,12 @@ class DirectSolver:
         residual = relative_residual(self.matrix, x, b.ravel())
         if not np.isfinite(residual) or residual > 1e-6:
             raise SolverError(f"direct solve is inaccurate: relative residual {residual:.2e}")
-        info = SolveInfo(self.name, 0, residual, self.setup_s, time.perf_counter() - t0,
-                         warm_start=x0 is not None)
+        info = SolveInfo(
+            self.name,
+            0,
+            residual,
+            self.setup_s,
+            time.perf_counter() - t0,
+            warm_start=x0 is not None,
+        )
         return x.reshape(b.shape), info

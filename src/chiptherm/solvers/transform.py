@@ -63,9 +63,7 @@ class TransformSolver:
             if k > 0:
                 denom = diag[k] - (-structure.gz[k - 1]) * self._cp[k - 1]
             if np.any(denom <= 0):
-                raise SolverError(
-                    "the transform solver met a singular mode: no face removes heat"
-                )
+                raise SolverError("the transform solver met a singular mode: no face removes heat")
             self._inv_denom[k] = 1.0 / denom
             if k < nz - 1:
                 self._cp[k] = -structure.gz[k] * self._inv_denom[k]
@@ -103,5 +101,11 @@ class TransformSolver:
         """Solve A x = b exactly; ``x0`` and ``tol`` are accepted for a uniform interface."""
         t0 = time.perf_counter()
         x = self.apply_inverse(b)
-        return x, SolveInfo(self.name, 0, float("nan"), self.setup_s, time.perf_counter() - t0,
-                            warm_start=x0 is not None)
+        return x, SolveInfo(
+            self.name,
+            0,
+            float("nan"),
+            self.setup_s,
+            time.perf_counter() - t0,
+            warm_start=x0 is not None,
+        )

@@ -1,0 +1,98 @@
+"""The command line: outputs, JSON, and one-line errors that write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+from conftest import EXAMPLES
+from typer.testing import CliRunner
+
+from chiptherm.cli import app
+from chiptherm.report.vtk import read_vtr_cell_data
+
+runner = CliRunner()
+
+
+def small_copy(tmp_path: Path, name: str = "two_die", **changes: object) -> Path:
+    data = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    data["grid"] = {"nx": 20, "ny": 20}
+    data.update(changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_solve_writes_every_output(tmp_path: Path) -> None:
+    stack = small_copy(tmp_path)
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app, ["solve", str(stack), "--out", str(out), "--probe", "0.003,0.003,die1_active"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "die1_active" in res.output and "energy balance" in res.output
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [
+        "map_die1_active.png",
+        "map_die2_active.png",
+        "summary.json",
+        "temperature.npz",
+        "temperature.vtr",
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    data = np.load(out / "temperature.npz")
+    t = data["temperature"]
+    assert t.shape == (summary["grid"]["nz"], 20, 20)
+    assert summary["max_temperature"] == float(t.max())
+    assert summary["energy"]["relative_error"] < 1e-9
+    assert {b["name"] for b in summary["blocks"]} >= {"hotspot", "bank0"}
+    hot = next(b for b in summary["blocks"] if b["name"] == "hotspot")
+    assert hot["min"] <= hot["mean"] <= hot["max"] <= t.max()
+    assert np.allclose(read_vtr_cell_data(out / "temperature.vtr", "temperature_K"), t.ravel())
+    assert (out / "map_die1_active.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_json_prints_machine_readable_summary(tmp_path: Path) -> None:
+    stack = small_copy(tmp_path)
+    res = runner.invoke(
+        app, ["solve", str(stack), "--json", "--no-files", "--probe", "0.003,0.003,die1_active"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["probes"][0]["layer"] == "die1_active"
+    assert summary["solver"]["method"] == "transform"
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_stack_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    data = yaml.safe_load((EXAMPLES / "two_die.yaml").read_text())
+    data["layers"][3]["thickness"] = -2e-6
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["solve", str(path), "--out", str(out)])
+    assert res.exit_code == 1
+    assert "bad.yaml:" in res.output and "layers[3].thickness" in res.output
+    assert "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_bad_probe_is_rejected_before_solving(tmp_path: Path) -> None:
+    stack = small_copy(tmp_path)
+    res = runner.invoke(app, ["solve", str(stack), "--no-files", "--probe", "1,2"])
+    assert res.exit_code == 1 and "expected 'x,y,layer'" in res.output
+    res = runner.invoke(app, ["solve", str(stack), "--no-files", "--probe", "0.001,0.001,nope"])
+    assert res.exit_code == 1 and "no layer named 'nope'" in res.output
+
+
+def test_every_example_solves(tmp_path: Path) -> None:
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        res = runner.invoke(
+            app, ["solve", str(small_copy(tmp_path, path.stem)), "--json", "--no-files"]
+        )
+        assert res.exit_code == 0, (path, res.output)
+        summary = json.loads(res.stdout)
+        assert summary["energy"]["relative_error"] < 1e-9
+        assert summary["max_temperature"] > summary["layers"][0]["min"]
