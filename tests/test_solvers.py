@@ -120,3 +120,14 @@ def test_matrix_and_matrix_free_product_agree() -> None:
     assert np.allclose(dense, system.apply(t), rtol=1e-13, atol=1e-13 * np.abs(dense).max())
     a = system.matrix
     assert abs(a - a.T).max() == 0.0
+
+
+def test_fft_and_matrix_lateral_transforms_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chiptherm.solvers import transform
+
+    stack = example("microbump", 21, 13)
+    system = System.from_stack(stack)
+    by_matmul, _ = solve_system(system, "transform")
+    monkeypatch.setattr(transform, "MATMUL_LIMIT", 0)
+    by_fft, _ = solve_system(system, "transform")
+    assert rise_error(by_fft, by_matmul, stack.ambient) < 1e-10

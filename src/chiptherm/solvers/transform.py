@@ -26,12 +26,47 @@ def lateral_eigenvalues(n: int, kind: str) -> np.ndarray:
     return 4.0 * np.sin(np.pi * k / (2 * n)) ** 2
 
 
-def _transform(a: np.ndarray, kind: str, axis: int, inverse: bool) -> np.ndarray:
-    if kind == "neumann":
-        f = scipy.fft.idct if inverse else scipy.fft.dct
-    else:
-        f = scipy.fft.idst if inverse else scipy.fft.dst
-    return f(a, type=2, axis=axis, norm="ortho", workers=-1)
+MATMUL_LIMIT = 512
+
+
+def basis_matrix(n: int, kind: str) -> np.ndarray:
+    """Orthonormal DCT-II ('neumann') or DST-II ('dirichlet') matrix (n, n): c = M @ v."""
+    f = scipy.fft.dct if kind == "neumann" else scipy.fft.dst
+    return f(np.eye(n), type=2, norm="ortho", axis=0)
+
+
+class LateralBasis:
+    """Forward and inverse lateral transforms of (nz, ny, nx) data.
+
+    Up to MATMUL_LIMIT cells per axis the transform is a dense matrix product (BLAS beats an
+    FFT there, above all for prime sizes such as 101); above it, scipy's FFT-based DCT/DST.
+    """
+
+    def __init__(self, ny: int, nx: int, kind_y: str, kind_x: str) -> None:
+        self.kind_y, self.kind_x = kind_y, kind_x
+        self.matmul = max(nx, ny) <= MATMUL_LIMIT
+        if self.matmul:
+            self.my = basis_matrix(ny, kind_y)
+            self.mx = basis_matrix(nx, kind_x)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        if self.matmul:
+            return np.matmul(self.my, a @ self.mx.T)
+        return self._fft(a, inverse=False)
+
+    def inverse(self, a: np.ndarray) -> np.ndarray:
+        if self.matmul:
+            return np.matmul(self.my.T, a @ self.mx)
+        return self._fft(a, inverse=True)
+
+    def _fft(self, a: np.ndarray, inverse: bool) -> np.ndarray:
+        for axis, kind in ((2, self.kind_x), (1, self.kind_y)):
+            if kind == "neumann":
+                f = scipy.fft.idct if inverse else scipy.fft.dct
+            else:
+                f = scipy.fft.idst if inverse else scipy.fft.dst
+            a = f(a, type=2, axis=axis, norm="ortho", workers=-1)
+        return a
 
 
 class TransformSolver:
@@ -44,6 +79,7 @@ class TransformSolver:
         self.structure = structure
         self.shape = shape
         nz, ny, nx = shape
+        self.basis = LateralBasis(ny, nx, structure.kind_y, structure.kind_x)
         lam_x = lateral_eigenvalues(nx, structure.kind_x)
         lam_y = lateral_eigenvalues(ny, structure.kind_y)
         lateral = (
@@ -84,16 +120,15 @@ class TransformSolver:
         """A⁻¹ b for b of shape (nz, ny, nx) (or flat), returned in b's shape."""
         s = self.structure
         r = b.reshape(self.shape)
-        r = _transform(_transform(r, s.kind_x, 2, False), s.kind_y, 1, False)
-        nz = self.shape[0]
-        y = np.empty_like(r)
-        y[0] = r[0] * self._inv_denom[0]
-        for k in range(1, nz):
-            y[k] = (r[k] + s.gz[k - 1] * y[k - 1]) * self._inv_denom[k]
-        for k in range(nz - 2, -1, -1):
-            y[k] -= self._cp[k] * y[k + 1]
-        x = _transform(_transform(y, s.kind_y, 1, True), s.kind_x, 2, True)
-        return x.reshape(b.shape)
+        y = self.basis.forward(r)  # a new array, solved in place
+        inv, cp = self._inv_denom, self._cp
+        y[0] *= inv[0]
+        for k in range(1, self.shape[0]):
+            y[k] += s.gz[k - 1] * y[k - 1]
+            y[k] *= inv[k]
+        for k in range(self.shape[0] - 2, -1, -1):
+            y[k] -= cp[k] * y[k + 1]
+        return self.basis.inverse(y).reshape(b.shape)
 
     def solve(
         self, b: np.ndarray, x0: np.ndarray | None = None, tol: float = 1e-10

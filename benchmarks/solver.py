@@ -1,0 +1,219 @@
+"""Solver benchmark: cells, solver, setup and solve seconds, peak memory, iterations.
+
+Laterally uniform stacks (the `volumetric` case geometry) are solved by the exact transform
+solver and by plain pyamg smoothed-aggregation CG on the same system, in the same run;
+laterally non-uniform stacks (copper TSV bundles in an oxide bond layer, a convective side
+face) by AMG- and transform-preconditioned CG. Each case runs in a fresh process so its peak
+resident memory can be measured.
+
+    python benchmarks/solver.py            # full run (up to ~4 million cells)
+    python benchmarks/solver.py --quick    # small grids only
+
+Writes benchmarks/results/solver.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOL = 1e-10
+
+
+def uniform_stack(nx: int, nz_scale: int):
+    """The `volumetric` example on an nx x nx grid with nz_scale x 56 z-cells."""
+    from chiptherm import load_stack, stack_from_dict
+
+    base = load_stack(ROOT / "examples" / "volumetric.yaml").model_dump()
+    for layer in base["layers"]:
+        layer["cells"] *= nz_scale
+    base["grid"] = {"nx": nx, "ny": nx}
+    return stack_from_dict(base)
+
+
+def tsv_stack(nx: int, cells_per_layer: int):
+    """A non-uniform 3D stack: 4 x 4 copper TSV bundles in a bond layer, east face cooled."""
+    from chiptherm import stack_from_dict
+
+    pitch = 0.010 / 4
+    regions = [
+        {
+            "material": "copper",
+            "x": (i + 0.3) * pitch,
+            "y": (j + 0.3) * pitch,
+            "width": 0.4 * pitch,
+            "height": 0.4 * pitch,
+        }
+        for i in range(4)
+        for j in range(4)
+    ]
+    blocks = [
+        {
+            "name": f"c{i}{j}",
+            "x": (i + 0.2) * pitch,
+            "y": (j + 0.2) * pitch,
+            "width": 0.6 * pitch,
+            "height": 0.6 * pitch,
+            "watts": 1.0 + 0.5 * ((i + 2 * j) % 3),
+        }
+        for i in range(4)
+        for j in range(4)
+    ]
+    c = cells_per_layer
+    data = {
+        "name": "tsv-bench",
+        "size": [0.01, 0.01],
+        "layers": [
+            {"name": "lid", "thickness": 1e-3, "material": "copper", "cells": c},
+            {"name": "tim", "thickness": 50e-6, "material": "tim", "cells": c},
+            {"name": "die2", "thickness": 100e-6, "material": "silicon", "cells": c, "power": "p"},
+            {
+                "name": "bond",
+                "thickness": 20e-6,
+                "material": "sio2",
+                "cells": c,
+                "regions": regions,
+            },
+            {"name": "die1", "thickness": 100e-6, "material": "silicon", "cells": c, "power": "p"},
+            {"name": "beol", "thickness": 12e-6, "material": "beol", "cells": max(1, c // 2)},
+        ],
+        "power": {"p": {"blocks": blocks}},
+        "boundaries": {"top": {"htc": 5e4}, "bottom": {"htc": 1e3}, "east": {"htc": 2e3}},
+        "grid": {"nx": nx, "ny": nx},
+    }
+    return stack_from_dict(data)
+
+
+def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
+    """Build the system and solve it; runs in a child process."""
+    import pyamg
+    import scipy.sparse as sp
+
+    from chiptherm import System
+    from chiptherm.solvers import solve_system
+
+    stack = uniform_stack(*size) if kind == "uniform" else tsv_stack(*size)
+    t0 = time.perf_counter()
+    system = System.from_stack(stack)
+    build_s = time.perf_counter() - t0
+    if method == "pyamg-sa-cg":
+        t0 = time.perf_counter()
+        matrix = sp.csr_matrix(system.matrix)
+        ml = pyamg.smoothed_aggregation_solver(matrix, symmetry="symmetric")
+        setup_s = time.perf_counter() - t0
+        residuals: list[float] = []
+        t0 = time.perf_counter()
+        x = ml.solve(system.b, tol=TOL, accel="cg", maxiter=1000, residuals=residuals)
+        solve_s = time.perf_counter() - t0
+        iterations = len(residuals) - 1
+        rel = system.relative_residual(x)
+    else:
+        t0 = time.perf_counter()
+        x, info = solve_system(system, method=method, tol=TOL)
+        total = time.perf_counter() - t0
+        setup_s, iterations, rel = info.setup_s, info.iterations, info.relative_residual
+        solve_s = total - setup_s
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "kind": kind,
+        "cells": system.size,
+        "shape": list(system.shape),
+        "solver": method,
+        "build_s": build_s,
+        "setup_s": setup_s,
+        "solve_s": solve_s,
+        "total_s": setup_s + solve_s,
+        "iterations": int(iterations),
+        "relative_residual": float(rel),
+        "peak_rss_mb": peak_mb,
+        "max_temperature": float(np.max(x)),
+    }
+
+
+def in_child(args: tuple[str, tuple[int, int], str]) -> dict:
+    return run_case(*args)
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small grids only")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "solver.json")
+    args = parser.parse_args()
+
+    cases: list[tuple[str, tuple[int, int], str]] = []
+    uniform_sizes = [(64, 1), (101, 1)] + ([] if args.quick else [(200, 2), (400, 1)])
+    for size in uniform_sizes:
+        cases.append(("uniform", size, "transform"))
+        if size[0] * size[0] * 56 * size[1] <= 2_500_000:
+            cases.append(("uniform", size, "pyamg-sa-cg"))
+    tsv_sizes = [(64, 2), (128, 2)] + ([] if args.quick else [(256, 4), (400, 5)])
+    for size in tsv_sizes:
+        cases.append(("tsv", size, "cg-amg"))
+        cases.append(("tsv", size, "cg-transform"))
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    header = (
+        f"{'case':8} {'cells':>10} {'solver':>13} {'setup s':>9} {'solve s':>9} "
+        f"{'total s':>9} {'iters':>6} {'rel.res':>9} {'peak MB':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            row = pool.apply(in_child, (case,))
+        rows.append(row)
+        print(
+            f"{row['kind']:8} {row['cells']:>10,} {row['solver']:>13} {row['setup_s']:>9.3f} "
+            f"{row['solve_s']:>9.3f} {row['total_s']:>9.3f} {row['iterations']:>6} "
+            f"{row['relative_residual']:>9.1e} {row['peak_rss_mb']:>8.0f}",
+            flush=True,
+        )
+    ratios = {}
+    for size in uniform_sizes:
+        by = {
+            r["solver"]: r
+            for r in rows
+            if r["kind"] == "uniform" and r["shape"][2] == size[0] and r["shape"][0] == 56 * size[1]
+        }
+        if "pyamg-sa-cg" in by:
+            ratio = by["pyamg-sa-cg"]["total_s"] / by["transform"]["total_s"]
+            ratios[f"{by['transform']['cells']}"] = ratio
+            print(
+                f"uniform {by['transform']['cells']:,} cells: transform is {ratio:.0f}x faster "
+                "than pyamg SA-CG (setup + solve)"
+            )
+    out = {
+        "machine": machine(),
+        "tolerance": TOL,
+        "rows": rows,
+        "speedup_transform_vs_pyamg": ratios,
+        "argv": sys.argv[1:],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
