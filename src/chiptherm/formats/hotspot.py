@@ -1,0 +1,711 @@
+"""HotSpot inputs (steady state, grid model, standard mode) and output files.
+
+Reads floorplans (.flp), power traces (.ptrace), config files, layer configuration files
+(.lcf, 7-line and 6-line material records) and materials files, and builds HotSpot's grid
+model exactly: its layers, its (swapped) lateral resistances, full-layer vertical
+resistances, the spreader and sink and the 12 peripheral package nodes. Outputs are written
+in HotSpot's `.steady` and `.grid.steady` layouts. Lengths in m, powers in W, K.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.network import Network
+
+# -- configuration -----------------------------------------------------------------------------
+DEFAULTS: dict[str, str] = {
+    "t_chip": "0.15e-3",
+    "k_chip": "100.0",
+    "t_interface": "20e-6",
+    "k_interface": "4.0",
+    "s_spreader": "0.03",
+    "t_spreader": "1e-3",
+    "k_spreader": "400.0",
+    "s_sink": "0.06",
+    "t_sink": "6.9e-3",
+    "k_sink": "400.0",
+    "r_convec": "0.1",
+    "ambient": "318.15",
+    "model_type": "block",
+    "grid_rows": "64",
+    "grid_cols": "64",
+    "grid_map_mode": "center",
+    "grid_layer_file": "(null)",
+    "steady_file": "(null)",
+    "grid_steady_file": "(null)",
+    "detailed_3D": "off",
+    "use_microchannels": "0",
+    "model_secondary": "0",
+    "leakage_used": "0",
+    "package_model_used": "0",
+}
+CMDLINE_ONLY = {"f", "p", "o", "materials_file", "detailed_3D", "use_microchannels", "c", "d"}
+FILE_KEYS = {
+    "grid_layer_file",
+    "steady_file",
+    "grid_steady_file",
+    "init_file",
+    "grid_transient_file",
+    "materials_file",
+    "f",
+    "p",
+    "o",
+}
+
+
+def parse_config_file(path: str | Path) -> dict[str, str]:
+    """``-key value`` lines; the first occurrence of a key wins; '#' lines are skipped."""
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(_read(path).splitlines(), 1):
+        tokens = line.split()
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        if len(tokens) < 2 or not tokens[0].startswith("-"):
+            raise FormatError(
+                f"expected '-key value', got {line.strip()!r}", source=str(path), line=lineno
+            )
+        out.setdefault(tokens[0][1:], tokens[1])
+    return out
+
+
+def parse_command_line(args: list[str]) -> dict[str, str]:
+    """HotSpot's ``-key value`` pairs (the first occurrence wins)."""
+    if len(args) % 2:
+        raise FormatError(
+            "HotSpot options come in '-key value' pairs; got an odd number of arguments"
+        )
+    out: dict[str, str] = {}
+    for key, value in zip(args[::2], args[1::2], strict=True):
+        if not key.startswith("-") or len(key) < 2:
+            raise FormatError(f"expected an option like '-key', got {key!r}")
+        out.setdefault(key[1:], value)
+    return out
+
+
+def effective_config(args: list[str]) -> dict[str, str]:
+    """Defaults, then the config file (``-c``), then command-line pairs."""
+    cmd = parse_command_line(args)
+    config = dict(DEFAULTS)
+    if "c" in cmd:
+        config.update(parse_config_file(cmd["c"]))
+    config.update(cmd)
+    for key in FILE_KEYS:
+        if config.get(key) == "(null)":
+            config.pop(key)
+    return config
+
+
+def _number(config: dict[str, str], key: str) -> float:
+    try:
+        value = float(config[key])
+    except ValueError:
+        raise FormatError(f"-{key}: expected a number, got {config[key]!r}") from None
+    if not math.isfinite(value):
+        raise FormatError(f"-{key}: expected a finite number, got {config[key]!r}")
+    return value
+
+
+def _read(path: str | Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise FormatError(f"cannot read file: {exc.strerror}", source=str(path)) from None
+
+
+# -- floorplans and power traces ----------------------------------------------------------------
+@dataclass(frozen=True)
+class FlpBlock:
+    """A floorplan unit: name, width, height, left x, bottom y (m)."""
+
+    name: str
+    width: float
+    height: float
+    x: float
+    y: float
+
+
+@dataclass
+class Floorplan:
+    """Blocks in file order, translated so that min(x) = min(y) = 0; chip W x H in m."""
+
+    blocks: list[FlpBlock]
+    width: float
+    height: float
+    source: str = ""
+
+    def index(self, name: str) -> int | None:
+        lower = name.lower()
+        for i, b in enumerate(self.blocks):
+            if b.name.lower() == lower:
+                return i
+        return None
+
+
+def read_flp(path: str | Path) -> Floorplan:
+    """Read a HotSpot floorplan (5- or 7-field lines; 3-field connectivity lines skipped)."""
+    blocks: list[FlpBlock] = []
+    for lineno, line in enumerate(_read(path).splitlines(), 1):
+        tokens = line.split()
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        if len(tokens) == 3:
+            continue  # wire-density connectivity
+        if len(tokens) not in (5, 7):
+            raise FormatError(
+                f"expected 'name width height left_x bottom_y [heat_cap resistivity]', got "
+                f"{len(tokens)} fields",
+                source=str(path),
+                line=lineno,
+            )
+        try:
+            w, h, x, y = (float(t) for t in tokens[1:5])
+        except ValueError:
+            raise FormatError(
+                f"non-numeric geometry in {line.strip()!r}", source=str(path), line=lineno
+            ) from None
+        if not all(math.isfinite(v) for v in (w, h, x, y)) or w <= 0 or h <= 0:
+            raise FormatError(
+                "width and height must be finite and > 0", source=str(path), line=lineno
+            )
+        blocks.append(FlpBlock(tokens[0], w, h, x, y))
+    if not blocks:
+        raise FormatError("the floorplan has no blocks", source=str(path))
+    x0 = min(b.x for b in blocks)
+    y0 = min(b.y for b in blocks)
+    blocks = [FlpBlock(b.name, b.width, b.height, b.x - x0, b.y - y0) for b in blocks]
+    width = max(b.x + b.width for b in blocks)
+    height = max(b.y + b.height for b in blocks)
+    return Floorplan(blocks, width, height, str(path))
+
+
+def read_ptrace(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Names and the steady power per column (mean of all rows), W."""
+    rows = [line.split() for line in _read(path).splitlines() if line.strip()]
+    if not rows:
+        raise FormatError("the power trace is empty", source=str(path))
+    names, values = rows[0], []
+    for lineno, row in enumerate(rows[1:], 2):
+        if len(row) != len(names):
+            raise FormatError(
+                f"{len(row)} values for {len(names)} names", source=str(path), line=lineno
+            )
+        try:
+            values.append([float(v) for v in row])
+        except ValueError:
+            raise FormatError(
+                f"non-numeric power in row {lineno}", source=str(path), line=lineno
+            ) from None
+    if not values:
+        raise FormatError("the power trace has names but no power rows", source=str(path))
+    power = np.asarray(values).mean(axis=0)
+    if not np.all(np.isfinite(power)):
+        raise FormatError("the power trace contains NaN or infinite values", source=str(path))
+    return names, power
+
+
+# -- layer configuration -------------------------------------------------------------------------
+@dataclass
+class HsLayer:
+    """One grid-model layer: conductivity W/(m·K), thickness m, flags and floorplan."""
+
+    number: int
+    lateral: bool
+    power: bool
+    k: float
+    thickness: float
+    floorplan: Floorplan
+    power_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def read_materials(path: str | Path) -> dict[str, float]:
+    """Materials file records (name, solid|fluid, k, heat capacity[, viscosity]) -> k."""
+    tokens = [
+        (ln, t.split()[0])
+        for ln, t in enumerate(_read(path).splitlines(), 1)
+        if t.split() and not t.split()[0].startswith("#")
+    ]
+    out: dict[str, float] = {}
+    i = 0
+    while i < len(tokens):
+        lineno, name = tokens[i]
+        if i + 3 >= len(tokens):
+            raise FormatError(f"incomplete material record {name!r}", source=str(path), line=lineno)
+        kind = tokens[i + 1][1]
+        if kind not in ("solid", "fluid"):
+            raise FormatError(
+                f"expected 'solid' or 'fluid' for material {name!r}, got {kind!r}",
+                source=str(path),
+                line=tokens[i + 1][0],
+            )
+        try:
+            out[name] = float(tokens[i + 2][1])
+            float(tokens[i + 3][1])
+        except ValueError:
+            raise FormatError(
+                f"non-numeric property of material {name!r}",
+                source=str(path),
+                line=tokens[i + 2][0],
+            ) from None
+        i += 5 if kind == "fluid" else 4
+    return out
+
+
+def read_lcf(path: str | Path, materials: dict[str, float] | None) -> list[HsLayer]:
+    """Read an LCF (7-line or 6-line material records), ordered by layer number."""
+    lines = [
+        (ln, t.split()[0])
+        for ln, t in enumerate(_read(path).splitlines(), 1)
+        if t.split() and not t.split()[0].startswith("#")
+    ]
+    layers: list[HsLayer] = []
+    i = 0
+    while i < len(lines):
+
+        def field_at(offset: int, what: str) -> tuple[int, str]:
+            if i + offset >= len(lines):
+                raise FormatError(
+                    f"incomplete layer record: missing {what}", source=str(path), line=lines[-1][0]
+                )
+            return lines[i + offset]
+
+        ln, number = field_at(0, "layer number")
+        try:
+            num = int(number)
+        except ValueError:
+            raise FormatError(
+                f"expected a layer number, got {number!r}", source=str(path), line=ln
+            ) from None
+        flags = []
+        for off, what in ((1, "lateral heat flow Y/N"), (2, "dissipates power Y/N")):
+            fl, flag = field_at(off, what)
+            if flag.upper() not in ("Y", "N"):
+                raise FormatError(
+                    f"expected Y or N ({what}), got {flag!r}", source=str(path), line=fl
+                )
+            flags.append(flag.upper() == "Y")
+        cl, cap = field_at(3, "heat capacity or material")
+        try:
+            float(cap)
+            rl, rho = field_at(4, "resistivity")
+            try:
+                k = 1.0 / float(rho)
+            except (ValueError, ZeroDivisionError):
+                raise FormatError(
+                    f"expected a resistivity in m·K/W, got {rho!r}", source=str(path), line=rl
+                ) from None
+            rest = 5
+        except ValueError:
+            if materials is None or cap not in materials:
+                raise FormatError(
+                    f"material {cap!r} is not in the materials file (give -materials_file)",
+                    source=str(path),
+                    line=cl,
+                ) from None
+            k = materials[cap]
+            rest = 4
+        tl, thick = field_at(rest, "thickness")
+        try:
+            thickness = float(thick)
+        except ValueError:
+            raise FormatError(
+                f"expected a thickness in m, got {thick!r}", source=str(path), line=tl
+            ) from None
+        fl, flp = field_at(rest + 1, "floorplan file")
+        if flp.endswith(".csv"):
+            raise UnsupportedError(
+                "microchannel layers (.csv floorplans) are not supported", source=str(path), line=fl
+            )
+        layers.append(HsLayer(num, flags[0], flags[1], k, thickness, read_flp(flp)))
+        i += rest + 2
+    numbers = sorted(layer.number for layer in layers)
+    if numbers != list(range(len(layers))):
+        raise FormatError(
+            f"layer numbers must be 0..{len(layers) - 1} and unique, got {numbers}",
+            source=str(path),
+        )
+    layers.sort(key=lambda la: la.number)
+    w0, h0 = layers[0].floorplan.width, layers[0].floorplan.height
+    for layer in layers[1:]:
+        if abs(layer.floorplan.width - w0) > 1e-6 or abs(layer.floorplan.height - h0) > 1e-6:
+            raise FormatError(
+                f"layer {layer.number}'s floorplan is not {w0} x {h0} m", source=str(path)
+            )
+    return layers
+
+
+# -- block <-> cell mapping ------------------------------------------------------------------------
+def _eq(a: float, b: float) -> bool:
+    return abs(a - b) < 1e-6
+
+
+def tceil(v: float) -> int:
+    return int(round(v)) if _eq(v, round(v)) else math.ceil(v)
+
+
+def tfloor(v: float) -> int:
+    return int(round(v)) if _eq(v, round(v)) else math.floor(v)
+
+
+@dataclass(frozen=True)
+class CellRange:
+    """Rows [i1, i2) (row 0 north) and columns [j1, j2) of a block, with occupancies."""
+
+    i1: int
+    i2: int
+    j1: int
+    j2: int
+    occupancy: np.ndarray  # (i2-i1, j2-j1)
+
+
+def block_range(b: FlpBlock, rows: int, cols: int, cw: float, ch: float, H: float) -> CellRange:
+    """HotSpot's cell range and boundary occupancy of block ``b``."""
+    left, right, bottom, top = b.x, b.x + b.width, b.y, b.y + b.height
+    i1 = rows - tceil(top / ch)
+    i2 = rows - tfloor(bottom / ch)
+    j1 = tfloor(left / cw)
+    j2 = tceil(right / cw)
+    i1, j1 = max(i1, 0), max(j1, 0)
+    i2, j2 = min(i2, rows), min(j2, cols)
+    occ = np.ones((i2 - i1, j2 - j1))
+
+    def snap(v: float) -> float:
+        if abs(v) < 1e-6:
+            return 0.0
+        if abs(v - 1) < 1e-6:
+            return 1.0
+        return v
+
+    for a in range(i2 - i1):
+        for c in range(j2 - j1):
+            i, j = i1 + a, j1 + c
+            if 0 < a < i2 - i1 - 1 and 0 < c < j2 - j1 - 1:
+                continue
+            ow = max(0.0, min(right, (j + 1) * cw) - max(left, j * cw))
+            oh = max(0.0, min(top, H - i * ch) - max(bottom, H - (i + 1) * ch))
+            occ[a, c] = snap(ow / cw) * snap(oh / ch)
+    return CellRange(i1, i2, j1, j2, occ)
+
+
+def block_temperature(t: np.ndarray, r: CellRange, mode: str) -> float:
+    """Block temperature from a layer's (rows, cols) field by HotSpot's map mode."""
+    cells = t[r.i1 : r.i2, r.j1 : r.j2]
+    if mode == "avg":
+        return float(cells.mean())
+    if mode == "min":
+        return float(cells.min())
+    if mode == "max":
+        return float(cells.max())
+    ci, cj = (r.i1 + r.i2) // 2, (r.j1 + r.j2) // 2
+    ci2 = ci - 1 if (r.i2 - r.i1) % 2 == 0 else ci
+    cj2 = cj - 1 if (r.j2 - r.j1) % 2 == 0 else cj
+    return float((t[ci, cj] + t[ci2, cj] + t[ci, cj2] + t[ci2, cj2]) / 4)
+
+
+# -- the grid model ----------------------------------------------------------------------------------
+PACKAGE_NODES = 12
+SP_W, SP_E, SP_N, SP_S, SINK_C_W, SINK_C_E, SINK_C_N, SINK_C_S, SINK_W, SINK_E, SINK_N, SINK_S = (
+    range(12)
+)
+
+
+def getr(k: float, length: float, area: float) -> float:
+    """Conduction resistance L / (k A), K/W."""
+    return length / (k * area)
+
+
+@dataclass
+class HotSpotModel:
+    """HotSpot's steady grid model: layers (die layers, then spreader and sink), package.
+
+    ``layers[n]`` is layer n (0 = farthest from the sink); the last two are the spreader and
+    the sink. ``prefixes[n]`` is the `.steady` name prefix of layer n's blocks.
+    """
+
+    layers: list[HsLayer]
+    prefixes: list[str]
+    rows: int
+    cols: int
+    width: float
+    height: float
+    config: dict[str, float]
+    map_mode: str
+
+    @property
+    def cw(self) -> float:
+        return self.width / self.cols
+
+    @property
+    def ch(self) -> float:
+        return self.height / self.rows
+
+    def ranges(self, floorplan: Floorplan) -> list[CellRange]:
+        return [
+            block_range(b, self.rows, self.cols, self.cw, self.ch, self.height)
+            for b in floorplan.blocks
+        ]
+
+    def cell_power(self) -> np.ndarray:
+        """(L, rows, cols) cell power, W: density x overlap area in power layers."""
+        out = np.zeros((len(self.layers), self.rows, self.cols))
+        cell_area = self.width * self.height / (self.rows * self.cols)
+        for n, layer in enumerate(self.layers):
+            if not layer.power or layer.power_w.size == 0:
+                continue
+            for b, r, p in zip(
+                layer.floorplan.blocks, self.ranges(layer.floorplan), layer.power_w, strict=True
+            ):
+                out[n, r.i1 : r.i2, r.j1 : r.j2] += (
+                    r.occupancy * p / (b.width * b.height) * (cell_area)
+                )
+        return out
+
+    def network(self) -> Network:
+        """The conductance network of HotSpot's standard grid mode (§A7-A8 of the spec)."""
+        rows, cols, cw, ch = self.rows, self.cols, self.cw, self.ch
+        n_layers = len(self.layers)
+        cells = rows * cols
+        net = Network(n_layers * cells + PACKAGE_NODES)
+        net.power[: n_layers * cells] = self.cell_power().ravel()
+        idx = np.arange(n_layers * cells).reshape(n_layers, rows, cols)
+        big = 1e100
+
+        def rx(layer: HsLayer) -> float:
+            return cw / (layer.k * ch * layer.thickness) if layer.lateral else big
+
+        def ry(layer: HsLayer) -> float:
+            return ch / (layer.k * cw * layer.thickness) if layer.lateral else big
+
+        def rz(layer: HsLayer) -> float:
+            return layer.thickness / (layer.k * cw * ch)
+
+        for n, layer in enumerate(self.layers):
+            if layer.lateral:
+                # HotSpot's labels are swapped: east-west links use ry, north-south use rx
+                net.link(idx[n, :, :-1], idx[n, :, 1:], ry(layer))
+                net.link(idx[n, :-1, :], idx[n, 1:, :], rx(layer))
+            if n < n_layers - 1:
+                net.link(idx[n], idx[n + 1], rz(layer))
+        c = self.config
+        spreader, sink = self.layers[-2], self.layers[-1]
+        s_p, s_h, r_c = c["s_spreader"], c["s_sink"], c["r_convec"]
+        k_p, t_p, k_h, t_h = spreader.k, spreader.thickness, sink.k, sink.thickness
+        w, h = self.width, self.height
+        rz_sink = rz(sink) + r_c * s_h**2 / (cw * ch)
+        net.to_ambient(idx[-1], rz_sink, c["ambient"])
+
+        r_sp1_x = getr(k_p, (s_p - w) / 4, (s_p + 3 * h) / 4 * t_p)
+        r_sp1_y = getr(k_p, (s_p - h) / 4, (s_p + 3 * w) / 4 * t_p)
+        r_hs1_x = getr(k_h, (s_p - w) / 4, (s_p + 3 * h) / 4 * t_h)
+        r_hs1_y = getr(k_h, (s_p - h) / 4, (s_p + 3 * w) / 4 * t_h)
+        r_hs2_x = getr(k_h, (s_p - w) / 4, (3 * s_p + h) / 4 * t_h)
+        r_hs2_y = getr(k_h, (s_p - h) / 4, (3 * s_p + w) / 4 * t_h)
+        r_hs = getr(k_h, (s_h - s_p) / 4, (s_h + 3 * s_p) / 4 * t_h)
+        area_x = (s_p + h) * (s_p - w) / 4
+        area_y = (s_p + w) * (s_p - h) / 4
+        r_sp_per_x, r_sp_per_y = getr(k_p, t_p, area_x), getr(k_p, t_p, area_y)
+        r_hs_c_per_x, r_hs_c_per_y = getr(k_h, t_h, area_x), getr(k_h, t_h, area_y)
+        r_hs_per = getr(k_h, t_h, (s_h**2 - s_p**2) / 4)
+        r_amb_c_per_x = r_c * s_h**2 / area_x
+        r_amb_c_per_y = r_c * s_h**2 / area_y
+        r_amb_per = r_c * s_h**2 / ((s_h**2 - s_p**2) / 4)
+
+        pkg = n_layers * cells
+        for layer_idx, layer, (west, east, north, south), r1x, r1y in (
+            (-2, spreader, (SP_W, SP_E, SP_N, SP_S), r_sp1_x, r_sp1_y),
+            (-1, sink, (SINK_C_W, SINK_C_E, SINK_C_N, SINK_C_S), r_hs1_x, r_hs1_y),
+        ):
+            grid = idx[layer_idx]
+            r_we = cw / (layer.k * ch * layer.thickness) / 2 + rows * r1x
+            r_ns = ch / (layer.k * cw * layer.thickness) / 2 + cols * r1y
+            net.link(grid[:, 0], pkg + west, r_we)
+            net.link(grid[:, -1], pkg + east, r_we)
+            net.link(grid[0, :], pkg + north, r_ns)
+            net.link(grid[-1, :], pkg + south, r_ns)
+        amb = c["ambient"]
+        for sp_node, c_node, s_node, axis in (
+            (SP_W, SINK_C_W, SINK_W, "x"),
+            (SP_E, SINK_C_E, SINK_E, "x"),
+            (SP_N, SINK_C_N, SINK_N, "y"),
+            (SP_S, SINK_C_S, SINK_S, "y"),
+        ):
+            x = axis == "x"
+            net.link(pkg + sp_node, pkg + c_node, r_sp_per_x if x else r_sp_per_y)
+            net.to_ambient(
+                pkg + c_node,
+                (r_hs_c_per_x + r_amb_c_per_x) if x else (r_hs_c_per_y + r_amb_c_per_y),
+                amb,
+            )
+            net.link(pkg + c_node, pkg + s_node, (r_hs2_x if x else r_hs2_y) + r_hs)
+            net.to_ambient(pkg + s_node, r_hs_per + r_amb_per, amb)
+        return net
+
+    def solve(self) -> HotSpotResult:
+        net = self.network()
+        t = net.solve()
+        n_layers = len(self.layers)
+        grid = t[: n_layers * self.rows * self.cols].reshape(n_layers, self.rows, self.cols)
+        return HotSpotResult(self, grid, t[-PACKAGE_NODES:], net.energy_balance(t))
+
+
+@dataclass
+class HotSpotResult:
+    """Temperatures of HotSpot's grid model, K: (L, rows, cols) (row 0 north) and 12 nodes."""
+
+    model: HotSpotModel
+    grid: np.ndarray
+    package: np.ndarray
+    balance: object
+
+    def block_temperatures(self) -> list[tuple[str, float]]:
+        """The `.steady` entries in HotSpot's order: layers, then inode_0..11."""
+        m = self.model
+        out: list[tuple[str, float]] = []
+        for n, layer in enumerate(m.layers):
+            for b, r in zip(layer.floorplan.blocks, m.ranges(layer.floorplan), strict=True):
+                out.append(
+                    (f"{m.prefixes[n]}{b.name}", block_temperature(self.grid[n], r, m.map_mode))
+                )
+        out += [(f"inode_{k}", float(v)) for k, v in enumerate(self.package)]
+        return out
+
+    def steady_text(self) -> str:
+        return "".join(f"{name}\t{t:.2f}\n" for name, t in self.block_temperatures())
+
+    def grid_steady_text(self) -> str:
+        lines = []
+        for n in range(self.grid.shape[0]):
+            lines.append(f"Layer {n}:")
+            flat = self.grid[n].ravel()
+            lines += [f"{i}\t{v:.2f}" for i, v in enumerate(flat)]
+        return "\n".join(lines) + "\n"
+
+
+def _assign_power(layer: HsLayer, names: list[str], power: np.ndarray, source: str) -> None:
+    watts = np.zeros(len(layer.floorplan.blocks))
+    for name, p in zip(names, power, strict=True):
+        i = layer.floorplan.index(name)
+        if i is None:
+            raise FormatError(
+                f"power trace column {name!r} matches no block of floorplan "
+                f"{layer.floorplan.source!r}",
+                source=source,
+            )
+        watts[i] = p
+    layer.power_w = watts
+
+
+def build_model(config: dict[str, str]) -> HotSpotModel:
+    """HotSpot's steady grid model from an effective configuration (see effective_config)."""
+    if config.get("model_type") != "grid":
+        raise UnsupportedError(
+            f"-model_type {config.get('model_type')}: only the grid model is supported; "
+            "add '-model_type grid'"
+        )
+    if config.get("detailed_3D", "off") not in ("off", "0"):
+        raise UnsupportedError("-detailed_3D on is not supported (standard grid mode only)")
+    for key, what in (
+        ("model_secondary", "the secondary heat path"),
+        ("leakage_used", "leakage modelling"),
+        ("package_model_used", "the package model"),
+        ("use_microchannels", "microchannels"),
+    ):
+        if config.get(key, "0") not in ("0", "off"):
+            raise UnsupportedError(f"-{key} {config[key]}: {what} is not supported")
+    for key in ("o", "grid_transient_file"):
+        if key in config:
+            raise UnsupportedError(f"-{key}: transient runs are not supported (steady only)")
+    if "p" not in config:
+        raise FormatError("-p file.ptrace is required")
+    numbers = {
+        k: _number(config, k)
+        for k in (
+            "t_chip",
+            "k_chip",
+            "t_interface",
+            "k_interface",
+            "s_spreader",
+            "t_spreader",
+            "k_spreader",
+            "s_sink",
+            "t_sink",
+            "k_sink",
+            "r_convec",
+            "ambient",
+        )
+    }
+    materials = read_materials(config["materials_file"]) if "materials_file" in config else None
+    for part in ("chip", "interface", "spreader", "sink"):
+        name = config.get(f"material_{part}")
+        if name is not None:
+            if materials is None or name not in materials:
+                raise FormatError(f"-material_{part} {name}: not in the materials file")
+            numbers[f"k_{part}"] = materials[name]
+    try:
+        rows, cols = int(config["grid_rows"]), int(config["grid_cols"])
+    except ValueError:
+        raise FormatError("-grid_rows and -grid_cols must be whole numbers") from None
+    if rows < 1 or cols < 1:
+        raise FormatError("-grid_rows and -grid_cols must be at least 1")
+    mode = config.get("grid_map_mode", "center")
+    if mode not in ("avg", "min", "max", "center"):
+        raise FormatError(f"-grid_map_mode {mode}: expected avg, min, max or center")
+    names, power = read_ptrace(config["p"])
+    if "grid_layer_file" in config:
+        die_layers = read_lcf(config["grid_layer_file"], materials)
+        prefixes = [f"layer_{la.number}_" for la in die_layers]
+        power_layers = [la for la in die_layers if la.power]
+        expected = sum(len(la.floorplan.blocks) for la in power_layers)
+        if len(names) != expected:
+            raise FormatError(
+                f"the power trace has {len(names)} columns; the power layers "
+                f"of the LCF have {expected} blocks",
+                source=config["p"],
+            )
+        start = 0
+        for la in power_layers:
+            count = len(la.floorplan.blocks)
+            _assign_power(
+                la, names[start : start + count], power[start : start + count], config["p"]
+            )
+            start += count
+    else:
+        if "f" not in config:
+            raise FormatError("-f file.flp is required without -grid_layer_file")
+        flp = read_flp(config["f"])
+        if len(names) != len(flp.blocks):
+            raise FormatError(
+                f"the power trace has {len(names)} columns; the floorplan has "
+                f"{len(flp.blocks)} blocks",
+                source=config["p"],
+            )
+        chip = HsLayer(0, True, True, numbers["k_chip"], numbers["t_chip"], flp)
+        _assign_power(chip, names, power, config["p"])
+        tim = HsLayer(1, True, False, numbers["k_interface"], numbers["t_interface"], flp)
+        die_layers = [chip, tim]
+        prefixes = ["", "iface_"]
+    top_flp = die_layers[-1].floorplan
+    n = len(die_layers)
+    spreader = HsLayer(n, True, False, numbers["k_spreader"], numbers["t_spreader"], top_flp)
+    sink = HsLayer(n + 1, True, False, numbers["k_sink"], numbers["t_sink"], top_flp)
+    width, height = die_layers[0].floorplan.width, die_layers[0].floorplan.height
+    if numbers["s_spreader"] < max(width, height) or numbers["s_sink"] < numbers["s_spreader"]:
+        raise FormatError(
+            "the spreader must be at least as large as the chip, and the sink at "
+            "least as large as the spreader"
+        )
+    return HotSpotModel(
+        die_layers + [spreader, sink],
+        prefixes + ["hsp_", "hsink_"],
+        rows,
+        cols,
+        width,
+        height,
+        numbers,
+        mode,
+    )

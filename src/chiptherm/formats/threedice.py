@@ -1,0 +1,648 @@
+"""3D-ICE stack (.stk) and floorplan (.flp) files: parsing, the steady model, output files.
+
+Solid stacks only (no microchannel or pin-fin cavities, no pluggable heat sinks, uniform
+grids, steady state). Lengths in the files are in µm, conductivities in W/(µm·K),
+heat-transfer coefficients in W/(µm²·K); conductances come out directly in W/K. The model
+reproduces 3D-ICE's discretization, including its full-height half-cells on an edge layer
+without a heat sink. Paths inside a .stk file are relative to the working directory, as in
+3D-ICE.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, v_args
+from lark.exceptions import VisitError
+
+from chiptherm.atomic import atomic_write_text
+from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.system import FaceLink, System
+
+_COMMON = r"""
+NUMBER: /[+-]?\d+(\.\d+)?([eE][+-]?\d+)?/
+ID: /[A-Za-z][A-Za-z0-9_]*/
+PATH: /"[^"\n]*"/
+COMMENT: /\/\/[^\n]*/ | /\/\*(.|\n)*?\*\//
+%import common.WS
+%ignore WS
+%ignore COMMENT
+"""
+
+STK_GRAMMAR = (
+    r"""
+start: material+ top_sink? bottom_sink? dimensions layerdef* die+ stack solver output?
+material: "material" ID ":" "thermal" "conductivity" NUMBER ("," NUMBER "," NUMBER)? ";" \
+          "volumetric" "heat" "capacity" NUMBER ";"
+top_sink: "top" "heat" "sink" ":" sink_body
+bottom_sink: "bottom" "heat" "sink" ":" sink_body
+sink_body: "heat" "transfer" "coefficient" NUMBER ";" "temperature" NUMBER ";"
+dimensions: "dimensions" ":" "chip" "length" NUMBER "," "width" NUMBER ";" \
+            "cell" "length" NUMBER "," "width" NUMBER ";" nonuniform?
+nonuniform: "non-uniform" BOOL ";"
+BOOL: "true" | "false"
+layerdef: "layer" ID ":" "height" NUMBER ";" "material" ID ";"
+die: "die" ID ":" dielayer* source dielayer*
+source: "source" content
+dielayer: "layer" content
+content: NUMBER ID ";" -> inline_layer
+       | ID ";"        -> ref_layer
+stack: "stack" ":" stack_elem+
+stack_elem: "die" ID ID "floorplan" PATH ";" -> stack_die
+          | "layer" ID ID ";"               -> stack_layer
+solver: "solver" ":" solver_kind "initial" "temperature" NUMBER ";" ("numofcores" NUMBER ";")?
+solver_kind: "steady" ";"                                   -> steady
+           | "transient" "step" NUMBER "," "slot" NUMBER ";" -> transient
+output: "output" ":" instr+
+instr: "T" "(" ID "," NUMBER "," NUMBER "," PATH when? ")" ";"   -> out_t
+     | "Tflp" "(" ID "," PATH "," QUANT when? ")" ";"            -> out_tflp
+     | "Tflpel" "(" ID "." ID "," PATH "," QUANT when? ")" ";"   -> out_tflpel
+     | "Tmap" "(" ID "," PATH when? ")" ";"                      -> out_tmap
+     | "Pmap" "(" ID "," PATH when? ")" ";"                      -> out_pmap
+     | "T3d" "(" PATH when? ")" ";"                              -> out_t3d
+     | "Tcoolant" "(" ID "," PATH "," ID when? ")" ";"           -> out_tcoolant
+when: "," WHEN
+QUANT: "maximum" | "minimum" | "average" | "gradient"
+WHEN: "step" | "slot" | "final"
+"""
+    + _COMMON
+)
+
+FLP_GRAMMAR = (
+    r"""
+start: element+
+element: ID ":" shape power?
+shape: "position" NUMBER "," NUMBER ";" "dimension" NUMBER "," NUMBER ";" extra* -> posdim
+     | rect+                                                                     -> rects
+extra: "material" ID ";" | "discretization" NUMBER "," NUMBER ";"
+rect: "rectangle" "(" NUMBER "," NUMBER "," NUMBER "," NUMBER ")" ";"
+power: "power" "values" NUMBER ("," NUMBER)* ";"
+"""
+    + _COMMON
+)
+
+# constructs outside the solid steady subset, reported with their line
+UNSUPPORTED = {
+    "microchannel": "microchannel cavities",
+    "pinfin": "pin-fin cavities",
+    "channel": "microchannel cavities ('channel' stack elements)",
+    "plugin": "pluggable heat sinks",
+    "Tcoolant": "coolant outputs (Tcoolant)",
+}
+
+_STK_PARSER = Lark(STK_GRAMMAR, parser="lalr", propagate_positions=True)
+_FLP_PARSER = Lark(FLP_GRAMMAR, parser="lalr", propagate_positions=True)
+
+
+def _strip_comments(text: str) -> str:
+    """Blank out comments (keeping line numbers) so keyword scans ignore them."""
+    return re.sub(r"//[^\n]*|/\*(.|\n)*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
+def _parse(parser: Lark, text: str, source: str):
+    clean = _strip_comments(text)
+    for word, what in UNSUPPORTED.items():
+        match = re.search(rf"\b{word}\b", clean)
+        if match:
+            line = clean.count("\n", 0, match.start()) + 1
+            raise UnsupportedError(
+                f"{what} are not supported (solid stacks only)", source=source, line=line
+            )
+    try:
+        return parser.parse(text)
+    except UnexpectedInput as exc:
+        column = getattr(exc, "column", None)
+        where = f"column {column}: " if column else ""
+        if isinstance(exc, UnexpectedCharacters):
+            got = repr(text[exc.pos_in_stream : exc.pos_in_stream + 12].split()[0])
+        else:
+            token = getattr(exc, "token", None)
+            got = "end of file" if token is None or token.type == "$END" else repr(str(token))
+        expected = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or [])
+        hint = f"; expected {', '.join(_pretty(e) for e in expected[:8])}" if expected else ""
+        raise FormatError(
+            f"{where}syntax error at {got}{hint}", source=source, line=getattr(exc, "line", None)
+        ) from None
+
+
+def _transform(builder: Transformer, tree):
+    """Run a transformer, re-raising our own errors rather than lark's wrapper."""
+    try:
+        return builder.transform(tree)
+    except VisitError as exc:
+        raise exc.orig_exc from None
+
+
+def _pretty(terminal: str) -> str:
+    names = {
+        "SEMICOLON": "';'",
+        "COLON": "':'",
+        "COMMA": "','",
+        "LPAR": "'('",
+        "RPAR": "')'",
+        "DOT": "'.'",
+        "NUMBER": "a number",
+        "ID": "a name",
+        "PATH": 'a "path"',
+    }
+    if terminal in names:
+        return names[terminal]
+    if terminal.startswith("__ANON") or terminal.isupper():
+        return terminal.lower()
+    return terminal
+
+
+# -- the parsed document --------------------------------------------------------------------------
+@dataclass
+class IceMaterial:
+    conductivity: tuple[float, float, float]  # W/(µm·K), (kx, ky, kz)
+
+
+@dataclass
+class IceSink:
+    htc: float  # W/(µm²·K)
+    temperature: float  # K
+
+
+@dataclass
+class IceLayer:
+    height: float  # µm
+    material: str
+
+
+@dataclass
+class IceDie:
+    name: str
+    layers: list[IceLayer]  # top first
+    source_index: int  # index into layers
+
+
+@dataclass
+class IceElement:
+    """A stack element (top first): a die with its floorplan, or a single layer."""
+
+    name: str
+    kind: str  # 'die' or 'layer'
+    ref: str
+    floorplan: Path | None = None
+
+
+@dataclass
+class Output:
+    kind: str  # T, Tflp, Tflpel, Tmap, Pmap, T3d
+    element: str
+    path: str
+    when: str = "final"
+    quantity: str = ""
+    x: float = 0.0
+    y: float = 0.0
+    floorplan_element: str = ""
+
+
+@dataclass
+class StkFile:
+    materials: dict[str, IceMaterial]
+    top_sink: IceSink | None
+    bottom_sink: IceSink | None
+    chip: tuple[float, float]  # length (x), width (y), µm
+    cell: tuple[float, float]
+    layers: dict[str, IceLayer]
+    dies: dict[str, IceDie]
+    stack: list[IceElement]
+    outputs: list[Output] = field(default_factory=list)
+    source: str = ""
+
+
+def _num(token: Token) -> float:
+    return float(token)
+
+
+def _path(token: Token) -> str:
+    return str(token)[1:-1]
+
+
+@v_args(inline=True)
+class _StkBuilder(Transformer):
+    def __init__(self, filename: str) -> None:
+        super().__init__()
+        self.filename = filename
+
+    def material(self, name, *numbers):
+        values = [_num(n) for n in numbers]
+        k = (values[0],) * 3 if len(values) == 2 else tuple(values[:3])
+        if any(v <= 0 for v in k):
+            raise FormatError(
+                f"material {name}: conductivity must be > 0", source=self.filename, line=name.line
+            )
+        return ("material", str(name), IceMaterial(k))  # type: ignore[arg-type]
+
+    def sink_body(self, h, t):
+        return IceSink(_num(h), _num(t))
+
+    def top_sink(self, body):
+        return ("top_sink", body)
+
+    def bottom_sink(self, body):
+        return ("bottom_sink", body)
+
+    def nonuniform(self, value):
+        if str(value) == "true":
+            raise UnsupportedError(
+                "non-uniform grids are not supported", source=self.filename, line=value.line
+            )
+        return None
+
+    def dimensions(self, lx, wy, cl, cw, *_):
+        return ("dimensions", (_num(lx), _num(wy)), (_num(cl), _num(cw)))
+
+    def layerdef(self, name, height, material):
+        return ("layerdef", str(name), IceLayer(_num(height), str(material)))
+
+    def inline_layer(self, height, material):
+        return IceLayer(_num(height), str(material))
+
+    def ref_layer(self, name):
+        return str(name)
+
+    def dielayer(self, content):
+        return ("layer", content)
+
+    def source(self, content):
+        return ("source", content)
+
+    def die(self, name, *items):
+        return ("die", str(name), list(items))
+
+    def stack_die(self, eid, die, path):
+        return IceElement(str(eid), "die", str(die), Path(_path(path)))
+
+    def stack_layer(self, eid, layer):
+        return IceElement(str(eid), "layer", str(layer))
+
+    def stack(self, *elements):
+        return ("stack", list(elements))
+
+    def steady(self):
+        return "steady"
+
+    def transient(self, *_):
+        return "transient"
+
+    def solver(self, kind, *_):
+        if kind == "transient":
+            raise UnsupportedError(
+                "transient runs are not supported (use 'steady ;')", source=self.filename
+            )
+        return ("solver", kind)
+
+    def when(self, token):
+        return str(token)
+
+    def out_t(self, eid, x, y, path, when="final"):
+        return Output("T", str(eid), _path(path), when, x=_num(x), y=_num(y))
+
+    def out_tflp(self, eid, path, quant, when="final"):
+        return Output("Tflp", str(eid), _path(path), when, quantity=str(quant))
+
+    def out_tflpel(self, eid, elem, path, quant, when="final"):
+        return Output(
+            "Tflpel", str(eid), _path(path), when, quantity=str(quant), floorplan_element=str(elem)
+        )
+
+    def out_tmap(self, eid, path, when="final"):
+        return Output("Tmap", str(eid), _path(path), when)
+
+    def out_pmap(self, eid, path, when="final"):
+        return Output("Pmap", str(eid), _path(path), when)
+
+    def out_t3d(self, path, when="final"):
+        return Output("T3d", "", _path(path), when)
+
+    def output(self, *instrs):
+        return ("output", list(instrs))
+
+
+def read_stk(path: str | Path) -> StkFile:
+    """Parse and check a 3D-ICE .stk file (floorplans are read by :func:`build_model`)."""
+    source = str(path)
+    text = _read(path)
+    tree = _parse(_STK_PARSER, text, source)
+    items = _transform(_StkBuilder(source), tree).children
+    materials: dict[str, IceMaterial] = {}
+    layers: dict[str, IceLayer] = {}
+    dies: dict[str, IceDie] = {}
+    top = bottom = None
+    chip = cell = (0.0, 0.0)
+    stack: list[IceElement] = []
+    outputs: list[Output] = []
+    for item in items:
+        tag = item[0]
+        if tag == "material":
+            materials[item[1]] = item[2]
+        elif tag == "top_sink":
+            top = item[1]
+        elif tag == "bottom_sink":
+            bottom = item[1]
+        elif tag == "dimensions":
+            chip, cell = item[1], item[2]
+        elif tag == "layerdef":
+            layers[item[1]] = item[2]
+        elif tag == "die":
+            die_layers: list[IceLayer] = []
+            source_index = -1
+            for kind, content in item[2]:
+                layer = content if isinstance(content, IceLayer) else layers.get(content)
+                if layer is None:
+                    raise FormatError(f"die {item[1]}: unknown layer {content!r}", source=source)
+                if kind == "source":
+                    source_index = len(die_layers)
+                die_layers.append(layer)
+            dies[item[1]] = IceDie(item[1], die_layers, source_index)
+        elif tag == "stack":
+            stack = item[1]
+        elif tag == "output":
+            outputs = item[1]
+    doc = StkFile(materials, top, bottom, chip, cell, layers, dies, stack, outputs, source)
+    _check(doc)
+    return doc
+
+
+def _check(doc: StkFile) -> None:
+    src = doc.source
+    for die in doc.dies.values():
+        for layer in die.layers:
+            if layer.material not in doc.materials:
+                raise FormatError(
+                    f"die {die.name}: unknown material {layer.material!r}", source=src
+                )
+    for name, layer in doc.layers.items():
+        if layer.material not in doc.materials:
+            raise FormatError(f"layer {name}: unknown material {layer.material!r}", source=src)
+        if layer.height <= 0:
+            raise FormatError(f"layer {name}: height must be > 0", source=src)
+    names = set()
+    for el in doc.stack:
+        if el.name in names:
+            raise FormatError(f"stack element {el.name!r} is defined twice", source=src)
+        names.add(el.name)
+        pool = doc.dies if el.kind == "die" else doc.layers
+        if el.ref not in pool:
+            raise FormatError(f"stack element {el.name}: unknown {el.kind} {el.ref!r}", source=src)
+    if min(doc.chip + doc.cell) <= 0:
+        raise FormatError("dimensions must be > 0", source=src)
+    if doc.cell[0] > doc.chip[0] or doc.cell[1] > doc.chip[1]:
+        raise FormatError("the cell is larger than the chip", source=src)
+    if doc.top_sink is None and doc.bottom_sink is None:
+        raise FormatError(
+            "no heat sink: the steady system is singular (add 'top heat sink' or "
+            "'bottom heat sink')",
+            source=src,
+        )
+    for out in doc.outputs:
+        if out.kind == "T3d":
+            raise UnsupportedError("T3d (VTK) output is not supported", source=src)
+        if out.element not in names:
+            raise FormatError(f"{out.kind}: unknown stack element {out.element!r}", source=src)
+        if (
+            out.kind in ("Tflp", "Tflpel")
+            and next(e for e in doc.stack if e.name == out.element).kind != "die"
+        ):
+            raise FormatError(f"{out.kind}: {out.element!r} is not a die", source=src)
+
+
+# -- floorplans -------------------------------------------------------------------------------------
+@dataclass
+class IceFlpElement:
+    name: str
+    rects: list[tuple[float, float, float, float]]  # (x, y, length, width), µm
+    power: float | None  # first power value, W
+
+    @property
+    def area(self) -> float:
+        return sum(r[2] * r[3] for r in self.rects)
+
+
+@v_args(inline=True)
+class _FlpBuilder(Transformer):
+    def rect(self, x, y, lx, wy):
+        return (_num(x), _num(y), _num(lx), _num(wy))
+
+    def posdim(self, x, y, lx, wy, *_):
+        return [(_num(x), _num(y), _num(lx), _num(wy))]
+
+    def rects(self, *rects):
+        return list(rects)
+
+    def extra(self, *_):
+        return None
+
+    def power(self, *values):
+        return _num(values[0])
+
+    def element(self, name, shape, power=None):
+        return IceFlpElement(str(name), shape, power)
+
+
+def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElement]:
+    """Parse a 3D-ICE floorplan; rectangles must lie within the chip (µm)."""
+    source = str(path)
+    tree = _parse(_FLP_PARSER, _read(path), source)
+    elements = _transform(_FlpBuilder(), tree).children
+    tol = 1e-3
+    for el in elements:
+        for x, y, lx, wy in el.rects:
+            if x < -tol or y < -tol or x + lx > chip[0] + tol or y + wy > chip[1] + tol:
+                raise FormatError(
+                    f"element {el.name}: rectangle ({x}, {y}, {lx}, {wy}) µm "
+                    f"leaves the chip {chip[0]} x {chip[1]} µm",
+                    source=source,
+                )
+            if lx <= 0 or wy <= 0:
+                raise FormatError(f"element {el.name}: rectangle sizes must be > 0", source=source)
+    return elements
+
+
+def _read(path: str | Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise FormatError(f"cannot read file: {exc.strerror}", source=str(path)) from None
+
+
+# -- the model --------------------------------------------------------------------------------------
+def _range(start: float, end: float, step: float, n: int) -> tuple[int, int]:
+    """3D-ICE's covered index range [first, last] for [start, end) on a grid of ``step``."""
+    first = max(0, min(n - 1, int(math.floor(start / step + 1e-9))))
+    last = int(math.ceil(end / step - 1e-9)) - 1
+    return first, max(first, min(n - 1, last))
+
+
+@dataclass
+class IceModel:
+    """The discretized 3D-ICE stack: a :class:`System` plus what the outputs need."""
+
+    doc: StkFile
+    system: System
+    n_rows: int
+    n_cols: int
+    layer_of_element: dict[str, int]  # source layer (global, bottom = 0) of each element
+    floorplans: dict[str, list[IceFlpElement]]  # by die element name
+
+    def element_ranges(self, el: IceFlpElement) -> list[tuple[int, int, int, int]]:
+        """(r0, r1, c0, c1) inclusive cell ranges of each rectangle."""
+        cl, cw = self.doc.cell
+        out = []
+        for x, y, lx, wy in el.rects:
+            c0, c1 = _range(x, x + lx, cl, self.n_cols)
+            r0, r1 = _range(y, y + wy, cw, self.n_rows)
+            out.append((r0, r1, c0, c1))
+        return out
+
+
+def build_model(doc: StkFile) -> IceModel:
+    """3D-ICE's steady conduction system for a solid stack (see FORMATS.md §B3-B5)."""
+    lx, wy = doc.chip
+    cl, cw = doc.cell
+    n_cols, n_rows = int(lx / cl), int(wy / cw)
+    # global layers, bottom first
+    layers: list[IceLayer] = []
+    layer_of_element: dict[str, int] = {}
+    for el in reversed(doc.stack):
+        if el.kind == "layer":
+            layer_of_element[el.name] = len(layers)
+            layers.append(doc.layers[el.ref])
+        else:
+            die = doc.dies[el.ref]
+            offset = len(layers)
+            layers += list(reversed(die.layers))
+            layer_of_element[el.name] = offset + (len(die.layers) - 1 - die.source_index)
+    nz = len(layers)
+    k = np.array([doc.materials[la.material].conductivity for la in layers])  # (nz, 3)
+    h = np.array([la.height for la in layers])
+    area = cl * cw
+    shape = (nz, n_rows, n_cols)
+    gx = np.broadcast_to((k[:, 0] * cw * h / cl)[:, None, None], (nz, n_rows, n_cols - 1))
+    gy = np.broadcast_to((k[:, 1] * cl * h / cw)[:, None, None], (nz, n_rows - 1, n_cols))
+    g_up = k[:, 2] * area / (h / 2)
+    g_down = g_up.copy()
+    if doc.bottom_sink is None:
+        g_up[0] = k[0, 2] * area / h[0]
+    if doc.top_sink is None:
+        g_down[-1] = k[-1, 2] * area / h[-1]
+    gz_level = g_up[:-1] * g_down[1:] / (g_up[:-1] + g_down[1:])
+    gz = np.broadcast_to(gz_level[:, None, None], (nz - 1, n_rows, n_cols))
+    faces = {}
+    for face, sink, level in (("top", doc.top_sink, -1), ("bottom", doc.bottom_sink, 0)):
+        if sink is not None:
+            kz, hn = k[level, 2], h[level]
+            g_s = 2 * kz * sink.htc * area / (sink.htc * hn + 2 * kz)
+            faces[face] = FaceLink(np.full((n_rows, n_cols), g_s), sink.temperature)
+    q = np.zeros(shape)
+    floorplans: dict[str, list[IceFlpElement]] = {}
+    x_edges = np.arange(n_cols + 1) * cl
+    y_edges = np.arange(n_rows + 1) * cw
+    for el in doc.stack:
+        if el.kind != "die":
+            continue
+        flp = read_ice_flp(el.floorplan, doc.chip)  # type: ignore[arg-type]
+        floorplans[el.name] = flp
+        level = layer_of_element[el.name]
+        for fe in flp:
+            if fe.power is None:
+                warnings.warn(f"floorplan element {fe.name} has no power values", stacklevel=2)
+                continue
+            for x, y, lxr, wyr in fe.rects:
+                ox = np.clip(
+                    np.minimum(x_edges[1:], x + lxr) - np.maximum(x_edges[:-1], x), 0, None
+                )
+                oy = np.clip(
+                    np.minimum(y_edges[1:], y + wyr) - np.maximum(y_edges[:-1], y), 0, None
+                )
+                q[level] += fe.power * np.outer(oy, ox) / fe.area
+    system = System(
+        np.ascontiguousarray(gx), np.ascontiguousarray(gy), np.ascontiguousarray(gz), faces, q
+    )
+    return IceModel(doc, system, n_rows, n_cols, layer_of_element, floorplans)
+
+
+def floorplan_value(
+    field: np.ndarray, ranges: list[tuple[int, int, int, int]], quantity: str
+) -> float:
+    """Tflp statistic of one element over its rectangles' cell ranges in ``field``."""
+    cells = [field[r0 : r1 + 1, c0 : c1 + 1] for r0, r1, c0, c1 in ranges]
+    hi = max(float(c.max()) for c in cells)
+    lo = min(float(c.min()) for c in cells)
+    if quantity == "maximum":
+        return hi
+    if quantity == "minimum":
+        return lo
+    if quantity == "gradient":
+        return hi - lo
+    return float(np.mean([c.mean() for c in cells]))
+
+
+def write_outputs(model: IceModel, temperature: np.ndarray, workdir: Path = Path(".")) -> list[str]:
+    """Execute the output section for a steady run; returns the files written."""
+    doc = model.doc
+    cl, cw = doc.cell
+    written: list[str] = []
+    for out in doc.outputs:
+        level = model.layer_of_element[out.element]
+        field_ = temperature[level]
+        final = out.when == "final"
+        if out.kind == "T":
+            col = min(int(math.floor(out.x / cl)), model.n_cols - 1)
+            row = min(int(math.floor(out.y / cw)), model.n_rows - 1)
+            text = (
+                f"% Temperature of the thermal cell of {out.element} at location "
+                f"({out.x:.2f}, {out.y:.2f})\n"
+                f"% [{col},{row}] ({col * cl:.2f}, {row * cw:.2f})\n"
+                "% Time(s) \t Temperature(K)\n"
+            )
+            if final:
+                text += f"{0.0:f} \t {field_[row, col]:16.12f}\n"
+        elif out.kind in ("Tflp", "Tflpel"):
+            elements = model.floorplans[out.element]
+            if out.kind == "Tflpel":
+                elements = [e for e in elements if e.name == out.floorplan_element]
+                if not elements:
+                    raise FormatError(
+                        f"Tflpel: no element {out.floorplan_element!r} in "
+                        f"{out.element}'s floorplan",
+                        source=doc.source,
+                    )
+            values = [
+                floorplan_value(field_, model.element_ranges(e), out.quantity) for e in elements
+            ]
+            text = f"% {out.quantity} temperatures of the floorplan elements of {out.element}\n"
+            if out.kind == "Tflp":
+                text += "% Time(s) \t " + "".join(f"{e.name}(K) \t " for e in elements) + "\n"
+                if final:
+                    text += f"{0.0:5.3f} \t " + "".join(f"{v:5.3f} \t " for v in values) + "\n"
+            else:
+                text += f"% Time(s) \t {elements[0].name}(K)\n"
+                if final:
+                    text += f"{0.0:5.3f} \t {values[0]:7.3f}\n"
+        else:  # Tmap, Pmap
+            data = field_ if out.kind == "Tmap" else model.system.rhs[level]
+            what = "temperature" if out.kind == "Tmap" else "power"
+            text = f"% Map of the {what} of {out.element}\n"
+            if final:
+                text += "".join("".join(f"{v:7.3f}  " for v in row) + "\n" for row in data)
+                text += "\n"
+            atomic_write_text(
+                workdir / "xaxis.txt",
+                "".join(f"{(c + 0.5) * cl:5.2f}\n" for c in range(model.n_cols)),
+            )
+            atomic_write_text(
+                workdir / "yaxis.txt",
+                "".join(f"{(r + 0.5) * cw:5.2f}\n" for r in range(model.n_rows)),
+            )
+        atomic_write_text(workdir / out.path, text)
+        written.append(out.path)
+    return written

@@ -1,0 +1,227 @@
+"""HotSpot readers, grid model and output files, checked against the format specification."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.formats.hotspot import (
+    FlpBlock,
+    block_range,
+    block_temperature,
+    build_model,
+    effective_config,
+    read_flp,
+    read_ptrace,
+    tceil,
+    tfloor,
+)
+
+FLP = """# name width height left bottom
+L2_left\t0.004900\t0.006200\t0.010000\t0.019800
+L2\t0.016000\t0.009800\t0.010000\t0.010000
+core\t0.006200\t0.006200\t0.014900\t0.019800
+L2_right\t0.004900\t0.006200\t0.021100\t0.019800
+L2 core 0.5
+"""
+PTRACE = "l2_LEFT L2 core L2_right\n1.0\t5.0\t20.0\t1.0\n\n1.5  5.0 22.0\t1.5\n"
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chip.flp").write_text(FLP)
+    (tmp_path / "chip.ptrace").write_text(PTRACE)
+    (tmp_path / "hs.config").write_text(
+        "# comment\n-k_chip 150.0\n-grid_layer_file (null)\n-steady_file (null)\n-k_chip 1.0\n"
+        "-ambient 300.0\n"
+    )
+    return tmp_path
+
+
+def run(*args: str):
+    config = effective_config(
+        ["-c", "hs.config", "-f", "chip.flp", "-p", "chip.ptrace", "-model_type", "grid", *args]
+    )
+    return config, build_model(config)
+
+
+def test_config_precedence_and_null(inputs: Path) -> None:
+    config, model = run("-ambient", "310.0")
+    assert model.config["k_chip"] == 150.0  # first occurrence in the file wins
+    assert model.config["ambient"] == 310.0  # command line beats the file
+    assert "grid_layer_file" not in config and "steady_file" not in config  # (null) = absent
+    assert model.prefixes == ["", "iface_", "hsp_", "hsink_"]
+    assert model.rows == model.cols == 64 and model.map_mode == "center"
+
+
+def test_floorplan_is_translated_and_sized(inputs: Path) -> None:
+    flp = read_flp("chip.flp")
+    assert [b.name for b in flp.blocks] == ["L2_left", "L2", "core", "L2_right"]
+    assert min(b.x for b in flp.blocks) == 0 and min(b.y for b in flp.blocks) == 0
+    assert math.isclose(flp.width, 0.016) and math.isclose(flp.height, 0.016)
+
+
+def test_ptrace_is_the_mean_and_matches_names_case_insensitively(inputs: Path) -> None:
+    names, power = read_ptrace("chip.ptrace")
+    assert names == ["l2_LEFT", "L2", "core", "L2_right"]
+    assert np.allclose(power, [1.25, 5.0, 21.0, 1.25])
+    _, model = run()
+    assert np.allclose(model.layers[0].power_w, [1.25, 5.0, 21.0, 1.25])
+
+
+def test_total_power_read_equals_power_injected(inputs: Path) -> None:
+    _, model = run("-grid_rows", "13", "-grid_cols", "7")
+    assert math.isclose(model.cell_power().sum(), 28.5, rel_tol=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.floats(0.05, 0.95), st.floats(0.05, 0.95))
+def test_block_power_is_conserved_on_any_grid(rows: int, cols: int, fx: float, fy: float) -> None:
+    w, h = 0.01, 0.008
+    # a floorplan that tiles the chip with four blocks split at (fx, fy)
+    blocks = [
+        FlpBlock("sw", fx * w, fy * h, 0, 0),
+        FlpBlock("se", (1 - fx) * w, fy * h, fx * w, 0),
+        FlpBlock("nw", fx * w, (1 - fy) * h, 0, fy * h),
+        FlpBlock("ne", (1 - fx) * w, (1 - fy) * h, fx * w, fy * h),
+    ]
+    cw, ch = w / cols, h / rows
+    total = 0.0
+    for b in blocks:
+        r = block_range(b, rows, cols, cw, ch, h)
+        total += (r.occupancy * (1.0 / (b.width * b.height)) * cw * ch).sum()
+    assert math.isclose(total, 4.0, rel_tol=1e-9)
+
+
+def test_tolerant_rounding_and_center_rule() -> None:
+    assert tceil(3.0000000001) == 3 and tceil(3.2) == 4
+    assert tfloor(2.9999999999) == 3 and tfloor(2.7) == 2
+    t = np.arange(36.0).reshape(6, 6)
+    b = FlpBlock("b", 4.0, 3.0, 1.0, 1.0)  # columns 1..4, rows (north first) 2..4
+    r = block_range(b, 6, 6, 1.0, 1.0, 6.0)
+    assert (r.i1, r.i2, r.j1, r.j2) == (2, 5, 1, 5)
+    # 3 rows (odd): ci = ci' = 3; 4 columns (even): cj = 3, cj' = 2
+    assert block_temperature(t, r, "center") == (t[3, 3] + t[3, 3] + t[3, 2] + t[3, 2]) / 4
+    assert block_temperature(t, r, "avg") == t[2:5, 1:5].mean()
+    assert block_temperature(t, r, "max") == t[4, 4]
+
+
+def test_lateral_links_use_hotspots_swapped_resistances(inputs: Path) -> None:
+    _, model = run("-grid_rows", "4", "-grid_cols", "8")  # cw = 2 mm, ch = 4 mm
+    a = model.network().matrix()
+    chip = model.layers[0]
+    cw, ch, t = model.cw, model.ch, chip.thickness
+    east_west = -a[0, 1]  # cells (0,0) and (0,1)
+    north_south = -a[0, 8]  # cells (0,0) and (1,0)
+    assert math.isclose(east_west, chip.k * cw * t / ch, rel_tol=1e-12)  # 1 / ry
+    assert math.isclose(north_south, chip.k * ch * t / cw, rel_tol=1e-12)  # 1 / rx
+    # vertical: the full resistance of the upper layer
+    assert math.isclose(-a[0, 32], chip.k * cw * ch / t, rel_tol=1e-12)
+
+
+def test_energy_balance_and_symmetry(inputs: Path) -> None:
+    _, model = run("-grid_rows", "16", "-grid_cols", "16")
+    result = model.solve()
+    assert result.balance.relative_error < 1e-10
+    assert math.isclose(result.balance.power_in, 28.5)
+    names = dict(result.block_temperatures())
+    # the floorplan is mirror-symmetric east-west except for power: L2_left = L2_right
+    assert math.isclose(names["L2_left"], names["L2_right"], abs_tol=1e-9)
+    assert math.isclose(names["inode_0"], names["inode_1"], abs_tol=1e-9)  # SP_W = SP_E
+    assert names["core"] > names["iface_core"] > names["hsp_core"] > names["hsink_core"]
+    assert min(t for _, t in result.block_temperatures()) > 300.0
+
+
+def test_output_files_follow_hotspots_layout(inputs: Path) -> None:
+    _, model = run("-grid_rows", "4", "-grid_cols", "4")
+    result = model.solve()
+    lines = result.steady_text().splitlines()
+    assert len(lines) == 4 * 4 + 12
+    assert lines[0].split("\t")[0] == "L2_left" and lines[4].startswith("iface_L2_left\t")
+    assert lines[-1].startswith("inode_11\t")
+    assert all(len(line.split("\t")[1].split(".")[1]) == 2 for line in lines)
+    grid = result.grid_steady_text().splitlines()
+    assert grid[0] == "Layer 0:" and grid[17] == "Layer 1:" and len(grid) == 4 * 17
+    # row 0 is north: the core (north half) heats the first rows more than the last
+    values = np.array([float(line.split("\t")[1]) for line in grid[1:17]]).reshape(4, 4)
+    assert values[0].mean() > values[-1].mean()
+
+
+def test_lcf_records_and_layer_grouped_ptrace(inputs: Path) -> None:
+    (inputs / "m.materials").write_text(
+        "#name\nsi\nsolid\n148.0\n1.75e6\nwater\nfluid\n0.6\n4.1e6\n0.001\n"
+    )
+    (inputs / "top.flp").write_text("a 0.01 0.01 0 0\n")
+    (inputs / "stack.lcf").write_text(
+        "# layer 1 first in the file\n1\nN\nN\n4e6\n0.25\n2e-5\ntop.flp\n\n"
+        "0\nY\nY\nsi\n1.5e-4\ntop.flp\n"
+    )
+    (inputs / "p.ptrace").write_text("A\n10\n")
+    config = effective_config(
+        [
+            "-f",
+            "x.flp",
+            "-p",
+            "p.ptrace",
+            "-model_type",
+            "grid",
+            "-grid_layer_file",
+            "stack.lcf",
+            "-materials_file",
+            "m.materials",
+            "-grid_rows",
+            "8",
+            "-grid_cols",
+            "8",
+        ]
+    )
+    model = build_model(config)
+    assert [la.number for la in model.layers[:2]] == [0, 1]
+    assert model.layers[0].k == 148.0 and model.layers[1].k == 4.0
+    assert not model.layers[1].lateral
+    assert model.prefixes[:2] == ["layer_0_", "layer_1_"]
+    result = model.solve()
+    assert result.steady_text().startswith("layer_0_a\t")
+    assert math.isclose(result.balance.power_in, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-detailed_3D", "on"], "detailed_3D on is not supported"),
+        (["-o", "x.ttrace"], "transient runs are not supported"),
+        (["-leakage_used", "1"], "leakage modelling is not supported"),
+        (["-package_model_used", "1"], "package model is not supported"),
+    ],
+)
+def test_unsupported_flags_are_refused(inputs: Path, args: list[str], message: str) -> None:
+    with pytest.raises(UnsupportedError, match=message):
+        run(*args)
+
+
+def test_block_model_is_refused(inputs: Path) -> None:
+    config = effective_config(["-f", "chip.flp", "-p", "chip.ptrace"])
+    with pytest.raises(UnsupportedError, match="only the grid model"):
+        build_model(config)
+
+
+def test_malformed_inputs_name_file_and_line(inputs: Path) -> None:
+    (inputs / "bad.flp").write_text("a 1 2 3 4\nb 1 2 3 4 5 6 7 8\n")
+    with pytest.raises(FormatError, match=r"bad.flp:2: .*got 9 fields"):
+        read_flp("bad.flp")
+    (inputs / "bad.ptrace").write_text("a b\n1 2\n3\n")
+    with pytest.raises(FormatError, match=r"bad.ptrace:3: 1 values for 2 names"):
+        read_ptrace("bad.ptrace")
+    (inputs / "nomatch.ptrace").write_text("L2_left L2 core other\n1 1 1 1\n")
+    config = effective_config(["-f", "chip.flp", "-p", "nomatch.ptrace", "-model_type", "grid"])
+    with pytest.raises(FormatError, match="'other' matches no block"):
+        build_model(config)
+    with pytest.raises(FormatError, match="odd number"):
+        effective_config(["-f"])
