@@ -259,6 +259,33 @@ def threedice(
     )
 
 
+@app.command()
+@friendly_errors
+def convert(
+    inputs: Annotated[list[Path], typer.Argument(help="A 3D-ICE .stk file.", metavar="INPUT...")],
+    to: Annotated[Path, typer.Option("--to", help="Stack YAML file to write.")],
+) -> None:
+    """Convert a 3D-ICE stack file into a native stack file with the same discretized model.
+
+    Floorplan paths inside the .stk are relative to the working directory, as in 3D-ICE.
+    Example: chiptherm convert test.stk --to test.yaml
+    """
+    from chiptherm.errors import UnsupportedError
+    from chiptherm.formats.convert import stack_from_3dice
+    from chiptherm.formats.threedice import read_stk
+    from chiptherm.stack_io import save_stack
+
+    if len(inputs) != 1 or inputs[0].suffix != ".stk":
+        raise UnsupportedError(
+            "convert takes one 3D-ICE .stk file; HotSpot inputs cannot be expressed as a "
+            "native stack yet (its package nodes and full-layer vertical resistances have no "
+            "native equivalent); run them with 'chiptherm hotspot'"
+        )
+    stack = stack_from_3dice(read_stk(inputs[0]), name=inputs[0].stem)
+    save_stack(stack, to)
+    console.print(f"wrote {to} ({len(stack.layers)} layers, {stack.total_power:.4g} W)")
+
+
 def main() -> None:
     app()
 

@@ -225,3 +225,37 @@ def test_malformed_inputs_name_file_and_line(inputs: Path) -> None:
         build_model(config)
     with pytest.raises(FormatError, match="odd number"):
         effective_config(["-f"])
+
+
+def test_cli_is_a_drop_in_for_a_steady_run(inputs: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chiptherm.cli import app
+
+    runner = CliRunner()
+    args = [
+        "hotspot",
+        "-c",
+        "hs.config",
+        "-f",
+        "chip.flp",
+        "-p",
+        "chip.ptrace",
+        "-model_type",
+        "grid",
+        "-grid_rows",
+        "8",
+        "-grid_cols",
+        "8",
+        "-steady_file",
+        "o.steady",
+        "-grid_steady_file",
+        "o.grid.steady",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    steady = (inputs / "o.steady").read_text().splitlines()
+    assert steady[2].startswith("core\t") and len(steady) == 28
+    assert (inputs / "o.grid.steady").read_text().startswith("Layer 0:\n0\t")
+    res = runner.invoke(app, [*args[:-4], "-detailed_3D", "on"])
+    assert res.exit_code == 1 and "not supported" in res.output and "Traceback" not in res.output

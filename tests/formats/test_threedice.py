@@ -223,3 +223,40 @@ def test_floorplan_errors(workdir: Path) -> None:
     (workdir / "die.flp").write_text("core : position 100 100 ;\n")
     with pytest.raises(FormatError, match=r"die.flp:1: column \d+: syntax error"):
         build_model(read_stk(write_stk(workdir / "a.stk")))
+
+
+@pytest.mark.parametrize("sinks", [TOP, BOTTOM, TOP + BOTTOM])
+def test_converted_stack_has_the_same_temperatures(workdir: Path, sinks: str) -> None:
+    from chiptherm import load_stack, save_stack, solve
+    from chiptherm.formats.convert import stack_from_3dice
+
+    doc = read_stk(write_stk(workdir / "a.stk", sinks))
+    model = build_model(doc)
+    reference, _ = solve_system(model.system, "direct")
+    path = save_stack(stack_from_3dice(doc), workdir / "converted.yaml")
+    result = solve(load_stack(path), method="direct")
+    assert result.temperature.shape == reference.shape
+    assert np.abs(result.temperature - reference).max() < 1e-8
+    assert math.isclose(result.stack.total_power, 1.5)
+
+
+def test_cli_runs_3dice_and_convert(workdir: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from chiptherm.cli import app
+
+    runner = CliRunner()
+    write_stk(workdir / "a.stk", TOP + BOTTOM)
+    res = runner.invoke(app, ["3dice", "a.stk", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["outputs"][0] == "t.txt" and (workdir / "map.txt").exists()
+    assert summary["energy"]["relative_error"] < 1e-9
+    res = runner.invoke(app, ["convert", "a.stk", "--to", "a.yaml"])
+    assert res.exit_code == 0 and (workdir / "a.yaml").exists()
+    (workdir / "bad.stk").write_text("material X : thermal conductivity 1 ;\n")
+    res = runner.invoke(app, ["3dice", "bad.stk"])
+    assert res.exit_code == 1 and "bad.stk:1: column" in res.output
+    assert "Traceback" not in res.output

@@ -18,7 +18,7 @@ import numpy as np
 from chiptherm.errors import FormatError, UnsupportedError
 from chiptherm.network import Network
 
-# -- configuration -----------------------------------------------------------------------------
+# -- configuration ---------------------------------------------------------------
 DEFAULTS: dict[str, str] = {
     "t_chip": "0.15e-3",
     "k_chip": "100.0",
@@ -118,7 +118,7 @@ def _read(path: str | Path) -> str:
         raise FormatError(f"cannot read file: {exc.strerror}", source=str(path)) from None
 
 
-# -- floorplans and power traces ----------------------------------------------------------------
+# -- floorplans and power traces ---------------------------------------------------------------
 @dataclass(frozen=True)
 class FlpBlock:
     """A floorplan unit: name, width, height, left x, bottom y (m)."""
@@ -209,7 +209,7 @@ def read_ptrace(path: str | Path) -> tuple[list[str], np.ndarray]:
     return names, power
 
 
-# -- layer configuration -------------------------------------------------------------------------
+# -- layer configuration ---------------------------------------------------------------
 @dataclass
 class HsLayer:
     """One grid-model layer: conductivity W/(m·K), thickness m, flags and floorplan."""
@@ -267,12 +267,12 @@ def read_lcf(path: str | Path, materials: dict[str, float] | None) -> list[HsLay
     i = 0
     while i < len(lines):
 
-        def field_at(offset: int, what: str) -> tuple[int, str]:
-            if i + offset >= len(lines):
+        def field_at(offset: int, what: str, start: int = i) -> tuple[int, str]:
+            if start + offset >= len(lines):
                 raise FormatError(
                     f"incomplete layer record: missing {what}", source=str(path), line=lines[-1][0]
                 )
-            return lines[i + offset]
+            return lines[start + offset]
 
         ln, number = field_at(0, "layer number")
         try:
@@ -345,11 +345,11 @@ def _eq(a: float, b: float) -> bool:
 
 
 def tceil(v: float) -> int:
-    return int(round(v)) if _eq(v, round(v)) else math.ceil(v)
+    return round(v) if _eq(v, round(v)) else math.ceil(v)
 
 
 def tfloor(v: float) -> int:
-    return int(round(v)) if _eq(v, round(v)) else math.floor(v)
+    return round(v) if _eq(v, round(v)) else math.floor(v)
 
 
 @dataclass(frozen=True)
@@ -407,7 +407,7 @@ def block_temperature(t: np.ndarray, r: CellRange, mode: str) -> float:
     return float((t[ci, cj] + t[ci2, cj] + t[ci, cj2] + t[ci2, cj2]) / 4)
 
 
-# -- the grid model ----------------------------------------------------------------------------------
+# -- the grid model ---------------------------------------------------------------
 PACKAGE_NODES = 12
 SP_W, SP_E, SP_N, SP_S, SINK_C_W, SINK_C_E, SINK_C_N, SINK_C_S, SINK_W, SINK_E, SINK_N, SINK_S = (
     range(12)
@@ -700,8 +700,8 @@ def build_model(config: dict[str, str]) -> HotSpotModel:
             "least as large as the spreader"
         )
     return HotSpotModel(
-        die_layers + [spreader, sink],
-        prefixes + ["hsp_", "hsink_"],
+        [*die_layers, spreader, sink],
+        [*prefixes, "hsp_", "hsink_"],
         rows,
         cols,
         width,

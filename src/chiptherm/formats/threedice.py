@@ -157,7 +157,7 @@ def _pretty(terminal: str) -> str:
     return terminal
 
 
-# -- the parsed document --------------------------------------------------------------------------
+# -- the parsed document ---------------------------------------------------------------
 @dataclass
 class IceMaterial:
     conductivity: tuple[float, float, float]  # W/(µm·K), (kx, ky, kz)
@@ -415,7 +415,7 @@ def _check(doc: StkFile) -> None:
             raise FormatError(f"{out.kind}: {out.element!r} is not a die", source=src)
 
 
-# -- floorplans -------------------------------------------------------------------------------------
+# -- floorplans ---------------------------------------------------------------
 @dataclass
 class IceFlpElement:
     name: str
@@ -474,11 +474,11 @@ def _read(path: str | Path) -> str:
         raise FormatError(f"cannot read file: {exc.strerror}", source=str(path)) from None
 
 
-# -- the model --------------------------------------------------------------------------------------
+# -- the model ---------------------------------------------------------------
 def _range(start: float, end: float, step: float, n: int) -> tuple[int, int]:
     """3D-ICE's covered index range [first, last] for [start, end) on a grid of ``step``."""
-    first = max(0, min(n - 1, int(math.floor(start / step + 1e-9))))
-    last = int(math.ceil(end / step - 1e-9)) - 1
+    first = max(0, min(n - 1, math.floor(start / step + 1e-9)))
+    last = math.ceil(end / step - 1e-9) - 1
     return first, max(first, min(n - 1, last))
 
 
@@ -596,8 +596,8 @@ def write_outputs(model: IceModel, temperature: np.ndarray, workdir: Path = Path
         field_ = temperature[level]
         final = out.when == "final"
         if out.kind == "T":
-            col = min(int(math.floor(out.x / cl)), model.n_cols - 1)
-            row = min(int(math.floor(out.y / cw)), model.n_rows - 1)
+            col = min(math.floor(out.x / cl), model.n_cols - 1)
+            row = min(math.floor(out.y / cw), model.n_rows - 1)
             text = (
                 f"% Temperature of the thermal cell of {out.element} at location "
                 f"({out.x:.2f}, {out.y:.2f})\n"

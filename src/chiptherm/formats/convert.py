@@ -1,0 +1,81 @@
+"""Conversion of other tools' inputs into native stacks (where the native format can say it).
+
+A 3D-ICE solid stack converts exactly: each 3D-ICE layer becomes one single-cell layer (µm to
+m, W/(µm·K) to W/(m·K)), floorplan rectangles become power blocks, heat sinks become
+convective faces, and 3D-ICE's full-height half-cell on an edge layer without a sink becomes a
+contact resistance at that layer's inner interface, so the converted stack has the same
+discretized system.
+"""
+
+from __future__ import annotations
+
+from chiptherm.formats.threedice import StkFile, read_ice_flp
+from chiptherm.stack import Stack
+from chiptherm.stack_io import stack_from_dict
+
+UM = 1e-6
+
+
+def stack_from_3dice(doc: StkFile, name: str = "3d-ice") -> Stack:
+    """A native :class:`Stack` with the same discretized system as 3D-ICE's model of ``doc``."""
+    cl, cw = doc.cell
+    n_cols, n_rows = int(doc.chip[0] / cl), int(doc.chip[1] / cw)
+    materials = {
+        mname: {"conductivity": [k * 1e6 for k in m.conductivity]}
+        for mname, m in doc.materials.items()
+    }
+    layers: list[dict] = []  # top first
+    power: dict[str, dict] = {}
+    for el in doc.stack:
+        if el.kind == "layer":
+            la = doc.layers[el.ref]
+            layers.append({"name": el.name, "thickness": la.height * UM, "material": la.material})
+            continue
+        die = doc.dies[el.ref]
+        blocks = []
+        for fe in read_ice_flp(el.floorplan, doc.chip):  # type: ignore[arg-type]
+            for i, (x, y, lx, wy) in enumerate(fe.rects):
+                watts = (fe.power or 0.0) * lx * wy / fe.area
+                blocks.append(
+                    {
+                        "name": fe.name if len(fe.rects) == 1 else f"{fe.name}.{i}",
+                        "x": x * UM,
+                        "y": y * UM,
+                        "width": lx * UM,
+                        "height": wy * UM,
+                        "watts": watts,
+                    }
+                )
+        if blocks:
+            power[el.name] = {"blocks": blocks}
+        for i, la in enumerate(die.layers):
+            entry = {"name": f"{el.name}.{i}", "thickness": la.height * UM, "material": la.material}
+            if i == die.source_index and blocks:
+                entry["power"] = el.name
+                entry["name"] = el.name
+            layers.append(entry)
+    kz = {mname: m.conductivity[2] * 1e6 for mname, m in doc.materials.items()}
+    if doc.bottom_sink is None and len(layers) > 1:
+        bottom = layers[-1]
+        layers[-2]["contact_resistance"] = bottom["thickness"] / (2 * kz[bottom["material"]])
+    if doc.top_sink is None and len(layers) > 1:
+        top = layers[0]
+        layers[0]["contact_resistance"] = layers[0].get("contact_resistance", 0.0) + top[
+            "thickness"
+        ] / (2 * kz[top["material"]])
+    boundaries = {}
+    for face, sink in (("top", doc.top_sink), ("bottom", doc.bottom_sink)):
+        if sink is not None:
+            boundaries[face] = {"htc": sink.htc * 1e12, "ambient": sink.temperature}
+    data = {
+        "name": name,
+        # 3D-ICE truncates the grid to whole cells; so does the converted chip
+        "size": [n_cols * cl * UM, n_rows * cw * UM],
+        "ambient": (doc.top_sink or doc.bottom_sink).temperature,  # type: ignore[union-attr]
+        "materials": materials,
+        "layers": layers,
+        "power": power,
+        "boundaries": boundaries,
+        "grid": {"nx": n_cols, "ny": n_rows},
+    }
+    return stack_from_dict(data, source=doc.source)
