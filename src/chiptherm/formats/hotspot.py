@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.formats import read_text
 from chiptherm.network import Network
 
 # -- configuration ---------------------------------------------------------------
@@ -62,7 +63,7 @@ FILE_KEYS = {
 def parse_config_file(path: str | Path) -> dict[str, str]:
     """``-key value`` lines; the first occurrence of a key wins; '#' lines are skipped."""
     out: dict[str, str] = {}
-    for lineno, line in enumerate(_read(path).splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
         tokens = line.split()
         if not tokens or tokens[0].startswith("#"):
             continue
@@ -111,13 +112,6 @@ def _number(config: dict[str, str], key: str) -> float:
     return value
 
 
-def _read(path: str | Path) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise FormatError(f"cannot read file: {exc.strerror}", source=str(path)) from None
-
-
 # -- floorplans and power traces ---------------------------------------------------------------
 @dataclass(frozen=True)
 class FlpBlock:
@@ -150,7 +144,7 @@ class Floorplan:
 def read_flp(path: str | Path) -> Floorplan:
     """Read a HotSpot floorplan (5- or 7-field lines; 3-field connectivity lines skipped)."""
     blocks: list[FlpBlock] = []
-    for lineno, line in enumerate(_read(path).splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
         tokens = line.split()
         if not tokens or tokens[0].startswith("#"):
             continue
@@ -186,7 +180,7 @@ def read_flp(path: str | Path) -> Floorplan:
 
 def read_ptrace(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Names and the steady power per column (mean of all rows), W."""
-    rows = [line.split() for line in _read(path).splitlines() if line.strip()]
+    rows = [line.split() for line in read_text(path).splitlines() if line.strip()]
     if not rows:
         raise FormatError("the power trace is empty", source=str(path))
     names, values = rows[0], []
@@ -227,7 +221,7 @@ def read_materials(path: str | Path) -> dict[str, float]:
     """Materials file records (name, solid|fluid, k, heat capacity[, viscosity]) -> k."""
     tokens = [
         (ln, t.split()[0])
-        for ln, t in enumerate(_read(path).splitlines(), 1)
+        for ln, t in enumerate(read_text(path).splitlines(), 1)
         if t.split() and not t.split()[0].startswith("#")
     ]
     out: dict[str, float] = {}
@@ -260,7 +254,7 @@ def read_lcf(path: str | Path, materials: dict[str, float] | None) -> list[HsLay
     """Read an LCF (7-line or 6-line material records), ordered by layer number."""
     lines = [
         (ln, t.split()[0])
-        for ln, t in enumerate(_read(path).splitlines(), 1)
+        for ln, t in enumerate(read_text(path).splitlines(), 1)
         if t.split() and not t.split()[0].startswith("#")
     ]
     layers: list[HsLayer] = []

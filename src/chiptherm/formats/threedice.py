@@ -22,6 +22,7 @@ from lark.exceptions import VisitError
 
 from chiptherm.atomic import atomic_write_text
 from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.formats import read_text
 from chiptherm.system import FaceLink, System
 
 _COMMON = r"""
@@ -330,7 +331,7 @@ class _StkBuilder(Transformer):
 def read_stk(path: str | Path) -> StkFile:
     """Parse and check a 3D-ICE .stk file (floorplans are read by :func:`build_model`)."""
     source = str(path)
-    text = _read(path)
+    text = read_text(path)
     tree = _parse(_STK_PARSER, text, source)
     items = _transform(_StkBuilder(source), tree).children
     materials: dict[str, IceMaterial] = {}
@@ -451,7 +452,7 @@ class _FlpBuilder(Transformer):
 def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElement]:
     """Parse a 3D-ICE floorplan; rectangles must lie within the chip (µm)."""
     source = str(path)
-    tree = _parse(_FLP_PARSER, _read(path), source)
+    tree = _parse(_FLP_PARSER, read_text(path), source)
     elements = _transform(_FlpBuilder(), tree).children
     tol = 1e-3
     for el in elements:
@@ -465,13 +466,6 @@ def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElem
             if lx <= 0 or wy <= 0:
                 raise FormatError(f"element {el.name}: rectangle sizes must be > 0", source=source)
     return elements
-
-
-def _read(path: str | Path) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise FormatError(f"cannot read file: {exc.strerror}", source=str(path)) from None
 
 
 # -- the model ---------------------------------------------------------------
