@@ -259,3 +259,49 @@ def test_cli_is_a_drop_in_for_a_steady_run(inputs: Path) -> None:
     assert (inputs / "o.grid.steady").read_text().startswith("Layer 0:\n0\t")
     res = runner.invoke(app, [*args[:-4], "-detailed_3D", "on"])
     assert res.exit_code == 1 and "not supported" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(
+    ("lcf", "message"),
+    [
+        ("x\nY\nY\n4e6\n0.01\n1e-4\ntop.flp\n", r"stack.lcf:1: expected a layer number"),
+        ("0\nmaybe\nY\n4e6\n0.01\n1e-4\ntop.flp\n", r"stack.lcf:2: expected Y or N"),
+        ("0\nY\nY\nunobtainium\n1e-4\ntop.flp\n", r"stack.lcf:4: material 'unobtainium'"),
+        ("0\nY\nY\n4e6\nabc\n1e-4\ntop.flp\n", r"stack.lcf:5: expected a resistivity"),
+        ("0\nY\nY\n4e6\n0.01\nthick\ntop.flp\n", r"stack.lcf:6: expected a thickness"),
+        ("0\nY\nY\n4e6\n0.01\n", r"stack.lcf:5: incomplete layer record: missing thickness"),
+        ("0\nY\nY\n4e6\n0.01\n1e-4\nchannels.csv\n", r"stack.lcf:7: microchannel layers"),
+        ("1\nY\nY\n4e6\n0.01\n1e-4\ntop.flp\n", r"layer numbers must be 0..0"),
+    ],
+)
+def test_malformed_lcf_lines(inputs: Path, lcf: str, message: str) -> None:
+    from chiptherm.formats.hotspot import read_lcf
+
+    (inputs / "top.flp").write_text("a 0.01 0.01 0 0\n")
+    (inputs / "stack.lcf").write_text(lcf)
+    with pytest.raises((FormatError, UnsupportedError), match=message):
+        read_lcf("stack.lcf", {"si": 148.0})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("si\nliquid\n148\n1e6\n", r"m.materials:2: expected 'solid' or 'fluid'"),
+        ("si\nsolid\nhigh\n1e6\n", r"m.materials:3: non-numeric property"),
+        ("si\nsolid\n148\n", r"m.materials:1: incomplete material record 'si'"),
+    ],
+)
+def test_malformed_materials_lines(inputs: Path, text: str, message: str) -> None:
+    from chiptherm.formats.hotspot import read_materials
+
+    (inputs / "m.materials").write_text(text)
+    with pytest.raises(FormatError, match=message):
+        read_materials("m.materials")
+
+
+def test_malformed_config_line(inputs: Path) -> None:
+    from chiptherm.formats.hotspot import parse_config_file
+
+    (inputs / "bad.config").write_text("-k_chip 100\nk_sink 400\n")
+    with pytest.raises(FormatError, match=r"bad.config:2: expected '-key value'"):
+        parse_config_file("bad.config")
