@@ -167,7 +167,7 @@ def hotspot(ctx: typer.Context) -> None:
     -steady_file gcc.steady -grid_steady_file gcc.grid.steady [--json]
     """
     from chiptherm.atomic import atomic_write_text
-    from chiptherm.formats.hotspot import build_model, effective_config
+    from chiptherm.formats.hotspot import build_model, config_dump, effective_config
 
     args = list(ctx.args)
     as_json = "--json" in args
@@ -178,6 +178,8 @@ def hotspot(ctx: typer.Context) -> None:
         return
     config = effective_config(args)
     model = build_model(config)
+    if "d" in config:
+        atomic_write_text(config["d"], config_dump(config))
     result = model.solve()
     if "steady_file" in config:
         atomic_write_text(config["steady_file"], result.steady_text())

@@ -257,6 +257,9 @@ def test_cli_is_a_drop_in_for_a_steady_run(inputs: Path) -> None:
     steady = (inputs / "o.steady").read_text().splitlines()
     assert steady[2].startswith("core\t") and len(steady) == 28
     assert (inputs / "o.grid.steady").read_text().startswith("Layer 0:\n0\t")
+    res = runner.invoke(app, [*args, "-d", "dump.config"])
+    dump = (inputs / "dump.config").read_text().splitlines()
+    assert "-k_chip\t150.0" in dump and "-grid_rows\t8" in dump
     res = runner.invoke(app, [*args[:-4], "-detailed_3D", "on"])
     assert res.exit_code == 1 and "not supported" in res.output and "Traceback" not in res.output
 

@@ -102,6 +102,12 @@ def effective_config(args: list[str]) -> dict[str, str]:
     return config
 
 
+def config_dump(config: dict[str, str]) -> str:
+    """The effective configuration as ``-key<TAB>value`` lines (HotSpot's ``-d`` file)."""
+    skip = {"c", "d"}
+    return "".join(f"-{k}\t{v}\n" for k, v in sorted(config.items()) if k not in skip)
+
+
 def _number(config: dict[str, str], key: str) -> float:
     try:
         value = float(config[key])
