@@ -10,14 +10,19 @@ in HotSpot's `.steady` and `.grid.steady` layouts. Lengths in m, powers in W, K.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from chiptherm.errors import FormatError, UnsupportedError
 from chiptherm.formats import read_text
 from chiptherm.network import Network
+from chiptherm.system import EnergyBalance
+
+T = TypeVar("T")
 
 # -- configuration ---------------------------------------------------------------
 DEFAULTS: dict[str, str] = {
@@ -256,6 +261,26 @@ def read_materials(path: str | Path) -> dict[str, float]:
     return out
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _convert(
+    line: int, text: str, convert: Callable[[str], T], expected: str, path: str | Path
+) -> T:
+    """``convert(text)``, or a FormatError naming the file, line and what was expected."""
+    try:
+        return convert(text)
+    except (ValueError, ZeroDivisionError):
+        raise FormatError(
+            f"expected {expected}, got {text!r}", source=str(path), line=line
+        ) from None
+
+
 def read_lcf(path: str | Path, materials: dict[str, float] | None) -> list[HsLayer]:
     """Read an LCF (7-line or 6-line material records), ordered by layer number."""
     lines = [
@@ -274,13 +299,7 @@ def read_lcf(path: str | Path, materials: dict[str, float] | None) -> list[HsLay
                 )
             return lines[start + offset]
 
-        ln, number = field_at(0, "layer number")
-        try:
-            num = int(number)
-        except ValueError:
-            raise FormatError(
-                f"expected a layer number, got {number!r}", source=str(path), line=ln
-            ) from None
+        num = _convert(*field_at(0, "layer number"), int, "a layer number", path)
         flags = []
         for off, what in ((1, "lateral heat flow Y/N"), (2, "dissipates power Y/N")):
             fl, flag = field_at(off, what)
@@ -290,32 +309,20 @@ def read_lcf(path: str | Path, materials: dict[str, float] | None) -> list[HsLay
                 )
             flags.append(flag.upper() == "Y")
         cl, cap = field_at(3, "heat capacity or material")
-        try:
-            float(cap)
-            rl, rho = field_at(4, "resistivity")
-            try:
-                k = 1.0 / float(rho)
-            except (ValueError, ZeroDivisionError):
-                raise FormatError(
-                    f"expected a resistivity in m·K/W, got {rho!r}", source=str(path), line=rl
-                ) from None
+        if _is_number(cap):  # 7-line record: capacity, then resistivity
+            rho = field_at(4, "resistivity")
+            k = _convert(*rho, lambda v: 1.0 / float(v), "a resistivity in m·K/W", path)
             rest = 5
-        except ValueError:
+        else:  # 6-line record: a material name
             if materials is None or cap not in materials:
                 raise FormatError(
                     f"material {cap!r} is not in the materials file (give -materials_file)",
                     source=str(path),
                     line=cl,
-                ) from None
+                )
             k = materials[cap]
             rest = 4
-        tl, thick = field_at(rest, "thickness")
-        try:
-            thickness = float(thick)
-        except ValueError:
-            raise FormatError(
-                f"expected a thickness in m, got {thick!r}", source=str(path), line=tl
-            ) from None
+        thickness = _convert(*field_at(rest, "thickness"), float, "a thickness in m", path)
         fl, flp = field_at(rest + 1, "floorplan file")
         if flp.endswith(".csv"):
             raise UnsupportedError(
@@ -560,7 +567,7 @@ class HotSpotResult:
     model: HotSpotModel
     grid: np.ndarray
     package: np.ndarray
-    balance: object
+    balance: EnergyBalance
 
     def block_temperatures(self) -> list[tuple[str, float]]:
         """The `.steady` entries in HotSpot's order: layers, then inode_0..11."""

@@ -23,6 +23,7 @@ from lark.exceptions import VisitError
 from chiptherm.atomic import atomic_write_text
 from chiptherm.errors import FormatError, UnsupportedError
 from chiptherm.formats import read_text
+from chiptherm.grid import overlap_1d
 from chiptherm.system import FaceLink, System
 
 _COMMON = r"""
@@ -551,12 +552,8 @@ def build_model(doc: StkFile) -> IceModel:
                 warnings.warn(f"floorplan element {fe.name} has no power values", stacklevel=2)
                 continue
             for x, y, lxr, wyr in fe.rects:
-                ox = np.clip(
-                    np.minimum(x_edges[1:], x + lxr) - np.maximum(x_edges[:-1], x), 0, None
-                )
-                oy = np.clip(
-                    np.minimum(y_edges[1:], y + wyr) - np.maximum(y_edges[:-1], y), 0, None
-                )
+                ox = overlap_1d(x_edges, x, x + lxr)
+                oy = overlap_1d(y_edges, y, y + wyr)
                 q[level] += fe.power * np.outer(oy, ox) / fe.area
     system = System(
         np.ascontiguousarray(gx), np.ascontiguousarray(gy), np.ascontiguousarray(gz), faces, q
