@@ -308,3 +308,25 @@ def test_malformed_config_line(inputs: Path) -> None:
     (inputs / "bad.config").write_text("-k_chip 100\nk_sink 400\n")
     with pytest.raises(FormatError, match=r"bad.config:2: expected '-key value'"):
         parse_config_file("bad.config")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-grid_map_mode", "median"], "expected avg, min, max or center"),
+        (["-grid_rows", "eight"], "must be whole numbers"),
+        (["-grid_cols", "0"], "must be at least 1"),
+        (["-material_chip", "unobtainium"], "-material_chip unobtainium: not in the materials"),
+        (["-s_spreader", "0.001"], "spreader must be at least as large as the chip"),
+        (["-k_sink", "nan"], "-k_sink: expected a finite number"),
+        (["-r_convec", "low"], "-r_convec: expected a number"),
+    ],
+)
+def test_bad_option_values_are_named(inputs: Path, args: list[str], message: str) -> None:
+    with pytest.raises(FormatError, match=message):
+        run(*args)
+
+
+def test_missing_power_trace_is_named(inputs: Path) -> None:
+    with pytest.raises(FormatError, match=r"-p file\.ptrace is required"):
+        build_model(effective_config(["-f", "chip.flp", "-model_type", "grid"]))

@@ -260,3 +260,11 @@ def test_cli_runs_3dice_and_convert(workdir: Path) -> None:
     res = runner.invoke(app, ["3dice", "bad.stk"])
     assert res.exit_code == 1 and "bad.stk:1: column" in res.output
     assert "Traceback" not in res.output
+
+
+def test_unknown_floorplan_element_in_tflpel(workdir: Path) -> None:
+    path = workdir / "a.stk"
+    path.write_text(STK.replace("{sinks}", TOP).replace("DIE2.cache", "DIE2.gpu"))
+    with pytest.raises(FormatError, match="Tflpel: no element 'gpu'"):
+        build_model(read_stk(path))
+    assert not (workdir / "t.txt").exists()  # rejected before any output was written

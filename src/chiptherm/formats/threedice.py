@@ -555,6 +555,13 @@ def build_model(doc: StkFile) -> IceModel:
                 ox = overlap_1d(x_edges, x, x + lxr)
                 oy = overlap_1d(y_edges, y, y + wyr)
                 q[level] += fe.power * np.outer(oy, ox) / fe.area
+    for out in doc.outputs:  # checked before anything is written
+        names = {e.name for e in floorplans.get(out.element, [])}
+        if out.kind == "Tflpel" and out.floorplan_element not in names:
+            raise FormatError(
+                f"Tflpel: no element {out.floorplan_element!r} in {out.element}'s floorplan",
+                source=doc.source,
+            )
     system = System(
         np.ascontiguousarray(gx), np.ascontiguousarray(gy), np.ascontiguousarray(gz), faces, q
     )
