@@ -112,7 +112,7 @@ def test_yaml_syntax_errors_give_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_missing_map_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(StackError, match="cannot read stack file"):
+    with pytest.raises(StackError, match="cannot read file"):
         load_stack(tmp_path / "nope.yaml")
     data = mutated(("power", "p"), {"map": "missing.npy"})
     path = tmp_path / "s.yaml"

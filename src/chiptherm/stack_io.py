@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from chiptherm.atomic import atomic_write_bytes, atomic_write_text
-from chiptherm.errors import StackError
+from chiptherm.errors import InputError, StackError
 from chiptherm.stack import ReferenceError_, Stack
 
 KeyPath = tuple[str | int, ...]
@@ -62,7 +62,10 @@ def _clean_loc(loc: tuple[Any, ...]) -> KeyPath:
     return tuple(p for p in loc if not (isinstance(p, str) and "[" in p and p.endswith("]")))
 
 
-def _explain(exc: ValidationError, text: str | None, source: str) -> StackError:
+def explain_validation(
+    exc: ValidationError, text: str | None, source: str, error: type[InputError] = StackError
+) -> InputError:
+    """One :class:`InputError` naming file, line and key path of the first validation problem."""
     err = exc.errors()[0]
     ctx_error = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_error, ReferenceError_):
@@ -78,7 +81,7 @@ def _explain(exc: ValidationError, text: str | None, source: str) -> StackError:
     more = len(exc.errors()) - 1
     if more > 0:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return StackError(message, source=source, line=line, key=format_key(path) or None)
+    return error(message, source=source, line=line, key=format_key(path) or None)
 
 
 def stack_from_dict(
@@ -94,23 +97,29 @@ def stack_from_dict(
     try:
         return Stack.model_validate(data, context={"base_dir": base_dir or Path(".")})
     except ValidationError as exc:
-        raise _explain(exc, text, source) from None
+        raise explain_validation(exc, text, source) from None
+
+
+def read_yaml(path: str | Path, error: type[InputError] = StackError) -> tuple[Any, str]:
+    """Parse a YAML file; returns (data, text). Errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise error(f"cannot read file: {exc.strerror}", source=str(path)) from None
+    try:
+        return yaml.safe_load(text), text
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"invalid YAML: {problem}", source=str(path), line=line) from None
 
 
 def load_stack(path: str | Path) -> Stack:
     """Read and validate a stack YAML file; power-map paths are relative to its folder."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise StackError(f"cannot read stack file: {exc.strerror}", source=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise StackError(f"invalid YAML: {problem}", source=str(path), line=line) from None
+    data, text = read_yaml(path)
     return stack_from_dict(data, source=str(path), base_dir=path.parent, text=text)
 
 

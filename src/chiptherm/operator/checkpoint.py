@@ -1,0 +1,178 @@
+"""Operator checkpoints: weights in safetensors, everything else in JSON beside them.
+
+A model folder holds
+
+    model.safetensors   network weights (float32)
+    model.json          case (stack inline), network settings, scales, metrics, training config
+    state.safetensors   optimizer moments and torch RNG state (training checkpoints only)
+    state.json          step, optimizer settings, sampler RNG state, history
+
+Each file is written atomically; ``model.json`` and ``state.json`` carry the step of the weights
+they belong to, and loading checks that they match. Shipped models live in
+``chiptherm/models/<name>/`` and are found by name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from chiptherm.atomic import atomic_write_bytes, atomic_write_text
+from chiptherm.errors import InputError
+from chiptherm.operator.deeponet import ModelConfig
+from chiptherm.operator.model import CaseConfig, Operator, build_case, portable_stack
+
+FORMAT = "chiptherm-operator"
+VERSION = 1
+SHIPPED = Path(__file__).resolve().parent.parent / "models"
+
+
+def shipped_models() -> list[str]:
+    """Names of the models installed with chiptherm."""
+    if not SHIPPED.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED.iterdir() if (p / "model.json").exists())
+
+
+def resolve(model: str | Path) -> Path:
+    """The folder of a model given as a path (folder or its model.json) or a shipped name."""
+    path = Path(model)
+    if path.name == "model.json":
+        path = path.parent
+    if (path / "model.json").exists():
+        return path
+    if str(model) in shipped_models():
+        return SHIPPED / str(model)
+    raise InputError(
+        f"no model at {str(model)!r}: expected a folder with model.json or a shipped model "
+        f"name ({', '.join(shipped_models()) or 'none installed'})"
+    )
+
+
+def save_operator(op: Operator, folder: str | Path, step: int, extra: dict[str, Any]) -> Path:
+    """Write weights and description of ``op`` into ``folder`` (created if needed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in op.net.state_dict().items()}
+    atomic_write_bytes(
+        folder / "model.safetensors",
+        save_tensors(state, metadata={"format": FORMAT, "step": str(step)}),
+    )
+    case = op.case
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "step": step,
+        "case": {
+            "stack": portable_stack(case),
+            "power": case.power,
+            "sensors": list(case.sensors),
+            "parameters": [vars(p) for p in case.parameters],
+            "power_scale": case.power_scale,
+        },
+        "model": op.model_config.model_dump(mode="json"),
+        **extra,
+    }
+    atomic_write_text(folder / "model.json", json.dumps(meta, indent=1))
+    return folder
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The parsed model.json of a model folder, checked for format and version."""
+    path = folder / "model.json"
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read model description: {exc}", source=str(path)) from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise InputError(
+            f"not a chiptherm operator (format {meta.get('format')!r} version "
+            f"{meta.get('version')!r}, expected {FORMAT!r} {VERSION})",
+            source=str(path),
+        )
+    return meta
+
+
+def load_operator(model: str | Path, device: str = "cpu") -> tuple[Operator, dict[str, Any]]:
+    """Load a model by path or shipped name; returns the operator and its model.json."""
+    folder = resolve(model)
+    meta = read_meta(folder)
+    c = meta["case"]
+    try:
+        case_cfg = CaseConfig(
+            stack=c["stack"],
+            power=c["power"],
+            sensors=tuple(c["sensors"]),
+            parameters=c["parameters"],
+        )
+        cfg = ModelConfig.model_validate(meta["model"])
+    except (KeyError, ValueError) as exc:
+        raise InputError(
+            f"invalid model description: {exc}", source=str(folder / "model.json")
+        ) from None
+    case = build_case(case_cfg, folder, float(c["power_scale"]))
+    op = Operator.create(case, cfg)
+    path = folder / "model.safetensors"
+    try:
+        tensors = load_tensors(path.read_bytes())
+    except (OSError, SafetensorError) as exc:
+        raise InputError(f"cannot read weights: {exc}", source=str(path)) from None
+    try:
+        op.net.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise InputError(
+            f"weights do not match the network in model.json: {str(exc).splitlines()[0]}",
+            source=str(path),
+        ) from None
+    op.net.to(device)
+    return op, meta
+
+
+# -- training state ----------------------------------------------------------------------------
+def save_training_state(
+    folder: Path, step: int, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
+    """Optimizer moments, torch RNG and ``state`` (JSON-able) for resuming at ``step``."""
+    opt = optimizer.state_dict()
+    tensors = {"torch_rng": torch.get_rng_state()}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entry in opt["state"].items():
+        for name, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"opt.{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    atomic_write_bytes(folder / "state.safetensors", save_tensors(tensors))
+    doc = {"step": step, "param_groups": opt["param_groups"], "scalars": scalars, **state}
+    atomic_write_text(folder / "state.json", json.dumps(doc))
+
+
+def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore optimizer and torch RNG from ``folder``; returns the JSON state."""
+    try:
+        doc = json.loads((folder / "state.json").read_text())
+        tensors = load_tensors((folder / "state.safetensors").read_bytes())
+    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+        raise InputError(f"cannot resume from {folder}: {exc}") from None
+    meta = read_meta(folder)
+    if meta.get("step") != doc["step"]:
+        raise InputError(
+            f"cannot resume from {folder}: weights are from step {meta.get('step')} but the "
+            f"training state from step {doc['step']}"
+        )
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for index, entry in doc["scalars"].items():
+        state.setdefault(int(index), {}).update(entry)
+    optimizer.load_state_dict({"state": state, "param_groups": doc["param_groups"]})
+    torch.set_rng_state(tensors["torch_rng"])
+    return doc

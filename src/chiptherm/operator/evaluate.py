@@ -1,0 +1,79 @@
+"""Accuracy of an operator against the reference finite-volume solver."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from rich.progress import Progress
+
+from chiptherm.grid import Grid
+from chiptherm.operator.case import Case
+from chiptherm.result import solve
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Errors of predicted against reference temperature fields.
+
+    Attributes:
+        maps: number of maps compared.
+        mae_k: mean absolute error over all cells and maps, K.
+        max_abs_k: largest absolute error anywhere, K.
+        peak_error_k: mean over maps of |max T_pred - max T_ref|, K.
+        peak_error_max_k: worst such peak error, K.
+        rel_l2: mean over maps of ||T_pred - T_ref|| / ||T_ref - T_ambient||.
+        mape_percent: mean of |T_pred - T_ref| / T_ref over all cells, in %, T in K.
+    """
+
+    maps: int
+    mae_k: float
+    max_abs_k: float
+    peak_error_k: float
+    peak_error_max_k: float
+    rel_l2: float
+    mape_percent: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def error_metrics(pred: np.ndarray, ref: np.ndarray, ambient: float) -> Metrics:
+    """Metrics of predictions against references, both (B, nz, ny, nx) in K."""
+    err = pred - ref
+    n = pred.shape[0]
+    flat_err, flat_rise = err.reshape(n, -1), (ref - ambient).reshape(n, -1)
+    peak = np.abs(pred.reshape(n, -1).max(1) - ref.reshape(n, -1).max(1))
+    rise_norm = np.maximum(np.linalg.norm(flat_rise, axis=1), 1e-300)
+    return Metrics(
+        maps=n,
+        mae_k=float(np.abs(err).mean()),
+        max_abs_k=float(np.abs(err).max()),
+        peak_error_k=float(peak.mean()),
+        peak_error_max_k=float(peak.max()),
+        rel_l2=float((np.linalg.norm(flat_err, axis=1) / rise_norm).mean()),
+        mape_percent=float(100.0 * np.abs(err / ref).mean()),
+    )
+
+
+def reference_fields(
+    case: Case,
+    density: np.ndarray,
+    params: list[dict[str, float]] | None = None,
+    grid: Grid | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Solver temperatures (B, nz, ny, nx), K, for sensor-grid densities (B, ny, nx) W/m²."""
+    grid = grid or case.grid()
+    nz, ny, nx = grid.shape
+    out = np.empty((density.shape[0], nz, ny, nx))
+    task = progress.add_task("reference solves", total=len(out)) if progress else None
+    for i, q in enumerate(density):
+        stack = case.stack_with(q, params[i] if params else None).with_grid(nx, ny)
+        out[i] = solve(stack).temperature
+        if progress is not None and task is not None:
+            progress.advance(task)
+    if progress is not None and task is not None:
+        progress.remove_task(task)
+    return out

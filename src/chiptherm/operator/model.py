@@ -1,0 +1,180 @@
+"""A trained operator: a case plus its DeepONet, predicting temperatures in kelvin on any grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from chiptherm.errors import InputError
+from chiptherm.grid import Grid
+from chiptherm.operator.case import Case, Parameter
+from chiptherm.operator.deeponet import DeepONet, ModelConfig, to_tensor
+from chiptherm.operator.physics import Inputs
+from chiptherm.stack import PowerSource, Stack
+from chiptherm.stack_io import load_stack, stack_from_dict, stack_to_dict
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ParameterConfig(_Config):
+    """A heat-transfer coefficient given to the branch, drawn from [low, high] W/(m²·K)."""
+
+    name: str
+    face: str
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+
+
+class CaseConfig(_Config):
+    """Which stack, which power source varies, how the branch sees the map.
+
+    Attributes:
+        stack: a stack file (relative to the config file) or an inline stack mapping.
+        power: name of the stack's power source that the operator takes as input.
+        sensors: [ny, nx] cells of the sensor grid.
+        parameters: heat-transfer coefficients given to the branch as scalar inputs.
+        power_scale: typical power density, W/m² (estimated from the distribution if omitted).
+    """
+
+    stack: str | dict[str, Any]
+    power: str
+    sensors: tuple[int, int] = (21, 21)
+    parameters: list[ParameterConfig] = Field(default_factory=list)
+    power_scale: float | None = Field(default=None, gt=0)
+
+
+def build_case(cfg: CaseConfig, base_dir: Path, power_scale: float) -> Case:
+    """The :class:`Case` of a config (stack paths relative to ``base_dir``)."""
+    if isinstance(cfg.stack, str):
+        path = Path(cfg.stack)
+        stack = load_stack(path if path.is_absolute() else base_dir / path)
+    else:
+        stack = stack_from_dict(cfg.stack, source="case.stack")
+    params = [Parameter(p.name, p.face, p.low, p.high) for p in cfg.parameters]
+    return Case(stack, cfg.power, tuple(cfg.sensors), params, power_scale)
+
+
+def portable_stack(case: Case) -> dict[str, Any]:
+    """The case's stack as a plain dict, with the varying power replaced by a zero map."""
+    stack = case.stack.with_power(case.power, PowerSource(map=np.zeros((1, 1))))
+    data = stack_to_dict(stack)
+    data["power"][case.power] = {"map": [[0.0]]}
+    return data
+
+
+@dataclass
+class Operator:
+    """A case and its network, with predictions in SI units.
+
+    Attributes:
+        case: the case (stack, power input, scales).
+        net: the DeepONet (nondimensional).
+        model_config: the network settings.
+    """
+
+    case: Case
+    net: DeepONet
+    model_config: ModelConfig
+
+    @classmethod
+    def create(cls, case: Case, cfg: ModelConfig, seed: int = 0) -> Operator:
+        torch.manual_seed(seed)
+        net = DeepONet(
+            cfg,
+            case.sensors,
+            len(case.parameters),
+            cosine_x=case.adiabatic_axis("x"),
+            cosine_y=case.adiabatic_axis("y"),
+        )
+        return cls(case, net, cfg)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    # -- inputs --------------------------------------------------------------------------------
+    def parameter_values(self, n: int, params: dict[str, Any] | None) -> dict[str, np.ndarray]:
+        """(n,) values of every parameter: given ones (scalar or per sample), else the stack's."""
+        params = dict(params or {})
+        unknown = set(params) - {p.name for p in self.case.parameters}
+        if unknown:
+            known = [p.name for p in self.case.parameters] or "none"
+            raise InputError(f"unknown parameter(s) {sorted(unknown)}; this model takes {known}")
+        out = {}
+        for p in self.case.parameters:
+            default = self.case.boundary(p.face).htc
+            value = np.broadcast_to(np.asarray(params.get(p.name, default), dtype=float), (n,))
+            if np.any(value <= 0) or not np.all(np.isfinite(value)):
+                raise InputError(f"parameter {p.name!r} must be a positive number of W/(m²·K)")
+            out[p.name] = value
+        return out
+
+    def inputs(self, density: np.ndarray, params: dict[str, Any] | None = None) -> Inputs:
+        """Nondimensional network inputs from (B, ny, nx) power densities in W/m²."""
+        density = np.asarray(density, dtype=float)
+        if density.ndim == 2:
+            density = density[None]
+        if density.shape[1:] != tuple(self.case.sensors):
+            raise InputError(
+                f"power density must be (B, {self.case.sensors[0]}, {self.case.sensors[1]}) on "
+                f"the sensor grid, got {density.shape}"
+            )
+        n = density.shape[0]
+        dev = self.device
+        values = self.parameter_values(n, params)
+        p = None
+        if self.case.parameters:
+            p = to_tensor(
+                np.stack([pr.normalize(values[pr.name]) for pr in self.case.parameters], 1), dev
+            )
+        biot = {}
+        for face in ("top", "bottom"):
+            bc = self.case.boundary(face)
+            if bc.htc is not None:
+                h = np.full(n, bc.htc)
+                for pr in self.case.parameters:
+                    if pr.face == face:
+                        h = values[pr.name]
+                biot[face] = to_tensor(h * self.case.s_total, dev)
+        return Inputs(to_tensor(density / self.case.power_scale, dev), p, biot)
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict(
+        self,
+        density: np.ndarray,
+        params: dict[str, Any] | None = None,
+        grid: Grid | None = None,
+        chunk: int = 64,
+    ) -> np.ndarray:
+        """Temperatures (B, nz, ny, nx) in K at the cell centres of ``grid`` (the case grid
+        by default) for power densities (B, ny, nx) W/m² on the sensor grid."""
+        grid = grid or self.case.grid()
+        x, y, s = (to_tensor(a, self.device) for a in self.case.grid_coordinates(grid))
+        inputs = self.inputs(density, params)
+        out = []
+        self.net.eval()
+        with torch.no_grad():
+            for i in range(0, inputs.q.shape[0], chunk):
+                p = None if inputs.p is None else inputs.p[i : i + chunk]
+                b = self.net.branch(inputs.q[i : i + chunk], p)
+                out.append(self.net.grid(b, x, y, s).cpu().numpy().astype(np.float64))
+        u = np.concatenate(out)
+        return self.case.ambient + self.case.temperature_scale * u
+
+    def predict_watts(
+        self, watts: np.ndarray, params: dict[str, Any] | None = None, grid: Grid | None = None
+    ) -> np.ndarray:
+        """Like :meth:`predict`, from one map in W per cell of any uniform grid (a stack map)."""
+        return self.predict(self.case.density_from_watts(watts)[None], params, grid)[0]
+
+    def stack_for(self, density: np.ndarray, params: dict[str, Any] | None = None) -> Stack:
+        """The case stack carrying one (ny, nx) density map and parameter values."""
+        values = {k: float(v[0]) for k, v in self.parameter_values(1, params).items()}
+        return self.case.stack_with(density, values)

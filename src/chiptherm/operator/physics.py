@@ -1,0 +1,281 @@
+"""The physics loss: the steady heat equation and its boundary conditions, nondimensional.
+
+In the coordinates of :mod:`chiptherm.operator.case` every layer obeys
+
+    ax·u_x̂x̂ + ay·u_ŷŷ + u_ŝŝ + Q = 0,      Q = q·k_z·S² / θ   (q in W/m³),
+
+and the faces (outward heat flow positive; Bi = h·S for top/bottom, h·L/k for sides):
+
+    top    ŝ = 1:  u_ŝ + Bi·u = Qs        bottom ŝ = 0:  u_ŝ - Bi·u = -Qs
+    west   x̂ = 0:  u_x̂ - Bi·u = 0         east   x̂ = 1:  u_x̂ + Bi·u = 0     (same for y)
+
+with Bi = 0 for an adiabatic face, u = 0 for a fixed-temperature face, and Qs = q_s·S/θ the
+surface power density q_s (W/m²) entering the face. Flux continuity between layers holds by
+construction of ŝ. Each equation is scaled to O(1): the PDE of a layer by 1 + ax + ay.
+
+Separable trunks get their derivatives per axis by forward-mode differentiation on the whole
+collocation grid at once (nx + ny + nz network evaluations); point trunks use the standard
+per-point reverse-mode derivatives on all B·nx·ny·nz points — the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from chiptherm.operator.case import Case
+from chiptherm.operator.deeponet import DeepONet, combine
+
+
+@dataclass
+class Collocation:
+    """Collocation points: a tensor grid ŝ × ŷ × x̂.
+
+    Attributes:
+        x, y, s: (nx,), (ny,), (nz,) nondimensional coordinates, interior points.
+        layer: (nz,) index into ``case.layers`` (bottom first) of each ŝ point.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    s: torch.Tensor
+    layer: np.ndarray
+
+
+def layer_counts(case: Case, nz: int, minimum: int = 2) -> list[int]:
+    """Split nz ŝ-points over the layers: at least ``minimum`` each, the rest by ŝ extent."""
+    spans = case.layers
+    counts = [minimum] * len(spans)
+    extra = max(nz - minimum * len(spans), 0)
+    widths = np.array([sp.s1 - sp.s0 for sp in spans])
+    share = widths / widths.sum() * extra
+    counts = [c + int(v) for c, v in zip(counts, np.floor(share), strict=True)]
+    for i in np.argsort(-(share - np.floor(share)))[: nz - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def stratified(n: int, lo: float, hi: float, rng: np.random.Generator | None) -> np.ndarray:
+    """n points in (lo, hi), one per equal sub-interval: random within it, or its centre."""
+    offset = 0.5 if rng is None else rng.uniform(0.0, 1.0, n)
+    return lo + (np.arange(n) + offset) / n * (hi - lo)
+
+
+def sample_collocation(
+    case: Case,
+    counts: tuple[int, int, int],
+    rng: np.random.Generator | None,
+    device: torch.device | str = "cpu",
+) -> Collocation:
+    """Collocation grid of (nx, ny, nz) points; stratified random when ``rng`` is given."""
+    nx, ny, nz = counts
+    s_parts, layer = [], []
+    for i, (span, n) in enumerate(zip(case.layers, layer_counts(case, nz), strict=True)):
+        s_parts.append(stratified(n, span.s0, span.s1, rng))
+        layer += [i] * n
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+    return Collocation(
+        t(stratified(nx, 0.0, 1.0, rng)),
+        t(stratified(ny, 0.0, 1.0, rng)),
+        t(np.concatenate(s_parts)),
+        np.asarray(layer),
+    )
+
+
+def density_at(q: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Piecewise-constant sensor map q (B, my, mx) at points x (nx,), y (ny,) -> (B, ny, nx)."""
+    my, mx = q.shape[-2:]
+    ix = torch.clamp((x * mx).long(), 0, mx - 1)
+    iy = torch.clamp((y * my).long(), 0, my - 1)
+    return q[:, iy][:, :, ix]
+
+
+@dataclass
+class Inputs:
+    """A training batch in nondimensional form.
+
+    Attributes:
+        q: (B, my, mx) power density divided by ``case.power_scale``.
+        p: (B, P) normalized parameters, or None.
+        biot: face -> (B,) h·S of each top/bottom convective face for each sample.
+    """
+
+    q: torch.Tensor
+    p: torch.Tensor | None
+    biot: dict[str, torch.Tensor]
+
+
+class PhysicsLoss:
+    """Residuals of a case's equations for a DeepONet; call it to get the loss terms."""
+
+    def __init__(self, case: Case, device: torch.device | str = "cpu") -> None:
+        self.case = case
+        self.device = device
+        spans = case.layers
+        big_s, theta = case.s_total, case.temperature_scale
+        self.ax = np.array([sp.ax for sp in spans])
+        self.ay = np.array([sp.ay for sp in spans])
+        # Q per unit normalized density: q_vol = density / thickness
+        self.source = np.array(
+            [
+                case.power_scale / (sp.z1 - sp.z0) * sp.kz * big_s**2 / theta if sp.source else 0.0
+                for sp in spans
+            ]
+        )
+        self.surface = case.power_scale * big_s / theta  # Qs per unit normalized density
+        self.sides = [f for f in ("west", "east", "south", "north") if not self._hard(f)]
+
+    def _hard(self, face: str) -> bool:
+        axis = "x" if face in ("west", "east") else "y"
+        return self.case.adiabatic_axis(axis)
+
+    def _per_z(self, values: np.ndarray, layer: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values[layer], dtype=torch.float32, device=self.device)
+
+    # -- separable: per-axis forward-mode derivatives -----------------------------------------
+    def separable_terms(
+        self, model: DeepONet, b: torch.Tensor, inputs: Inputs, col: Collocation
+    ) -> dict[str, torch.Tensor]:
+        """Mean squared residuals (PDE and each face) for a separable trunk."""
+        edge = torch.tensor([0.0, 1.0], device=col.x.device)
+        axes = model.trunk.derivatives(*(torch.cat([t, edge]) for t in (col.x, col.y, col.s)))
+        feats = []
+        for t, (f, d1, d2) in zip((col.x, col.y, col.s), axes, strict=True):
+            n = t.shape[0]  # interior points first, then the two ends
+            feats.append((f[:n], d1[:n], d2[:n], f[n:], d1[n:]))
+        (fx, _, dxx, fx_e, dx_e), (fy, _, dyy, fy_e, dy_e), (fz, _, dzz, fz_e, dz_e) = feats
+
+        ax, ay = self._per_z(self.ax, col.layer), self._per_z(self.ay, col.layer)
+        q_xy = density_at(inputs.q, col.x, col.y)  # (B, ny, nx)
+        bzy = b[:, None, None, :] * fz[None, :, None, :] * fy[None, None, :, :]
+        lap = ax[None, :, None, None] * (bzy @ dxx.T)
+        lap = (
+            lap
+            + (
+                (ay[None, :, None, None] * b[:, None, None, :] * fz[None, :, None, :])
+                * dyy[None, None]
+                + (b[:, None, None, :] * dzz[None, :, None, :]) * fy[None, None]
+            )
+            @ fx.T
+        )
+        pde = lap + self._per_z(self.source, col.layer)[None, :, None, None] * q_xy[:, None]
+        pde = pde / (1.0 + ax + ay)[None, :, None, None]
+        terms = {"pde": pde.square().mean()}
+
+        for face, k in (("bottom", 0), ("top", 1)):
+            u = combine(b, fz_e[k : k + 1], fy, fx)[:, 0]
+            du = combine(b, dz_e[k : k + 1], fy, fx)[:, 0]
+            terms[face] = self._top_bottom(face, u, du, q_xy, inputs).square().mean()
+        for face in self.sides:
+            axis, k = (
+                (0, 0)
+                if face == "west"
+                else (0, 1)
+                if face == "east"
+                else (1, 0)
+                if face == "south"
+                else (1, 1)
+            )
+            if axis == 0:
+                u = combine(b, fz, fy, fx_e[k : k + 1])[..., 0]  # (B, nz, ny)
+                du = combine(b, fz, fy, dx_e[k : k + 1])[..., 0]
+            else:
+                u = combine(b, fz, fy_e[k : k + 1], fx)[:, :, 0]  # (B, nz, nx)
+                du = combine(b, fz, dy_e[k : k + 1], fx)[:, :, 0]
+            terms[face] = self._side(face, u, du, col.layer).square().mean()
+        return terms
+
+    # -- point trunks: per-point reverse-mode derivatives ----------------------------------------
+    def point_terms(
+        self, model: DeepONet, b: torch.Tensor, inputs: Inputs, col: Collocation
+    ) -> dict[str, torch.Tensor]:
+        """Mean squared residuals for a point trunk (autograd on every point of every sample)."""
+        nb = b.shape[0]
+        zz, yy, xx = torch.meshgrid(col.s, col.y, col.x, indexing="ij")
+        grid = torch.stack([xx, yy, zz], -1)
+        pts = grid.expand(nb, *grid.shape).reshape(nb, -1, 3).clone().requires_grad_(True)
+        u = model.points(b, pts)
+        (g,) = torch.autograd.grad(u.sum(), pts, create_graph=True)
+        second = [
+            torch.autograd.grad(g[..., i].sum(), pts, create_graph=True)[0][..., i]
+            for i in range(3)
+        ]
+        shape = (nb, *grid.shape[:3])
+        uxx, uyy, uss = (d.reshape(shape) for d in second)
+        ax, ay = self._per_z(self.ax, col.layer), self._per_z(self.ay, col.layer)
+        q_xy = density_at(inputs.q, col.x, col.y)
+        pde = ax[None, :, None, None] * uxx + ay[None, :, None, None] * uyy + uss
+        pde = pde + self._per_z(self.source, col.layer)[None, :, None, None] * q_xy[:, None]
+        pde = pde / (1.0 + ax + ay)[None, :, None, None]
+        terms = {"pde": pde.square().mean()}
+
+        for face, level in (("bottom", 0.0), ("top", 1.0)):
+            yy2, xx2 = torch.meshgrid(col.y, col.x, indexing="ij")
+            face_pts = torch.stack([xx2, yy2, torch.full_like(xx2, level)], -1)
+            fp = (
+                face_pts.expand(nb, *face_pts.shape).reshape(nb, -1, 3).clone().requires_grad_(True)
+            )
+            uf = model.points(b, fp)
+            (gf,) = torch.autograd.grad(uf.sum(), fp, create_graph=True)
+            size = (nb, *face_pts.shape[:2])
+            res = self._top_bottom(face, uf.reshape(size), gf[..., 2].reshape(size), q_xy, inputs)
+            terms[face] = res.square().mean()
+        for face in self.sides:
+            axis = 0 if face in ("west", "east") else 1
+            level = 0.0 if face in ("west", "south") else 1.0
+            other = col.y if axis == 0 else col.x
+            zz2, oo = torch.meshgrid(col.s, other, indexing="ij")
+            fixed = torch.full_like(zz2, level)
+            cols = [fixed, oo, zz2] if axis == 0 else [oo, fixed, zz2]
+            face_pts = torch.stack(cols, -1)
+            fp = (
+                face_pts.expand(nb, *face_pts.shape).reshape(nb, -1, 3).clone().requires_grad_(True)
+            )
+            uf = model.points(b, fp)
+            (gf,) = torch.autograd.grad(uf.sum(), fp, create_graph=True)
+            size = (nb, *face_pts.shape[:2])
+            res = self._side(face, uf.reshape(size), gf[..., axis].reshape(size), col.layer)
+            terms[face] = res.square().mean()
+        return terms
+
+    # -- boundary residuals --------------------------------------------------------------------
+    def _top_bottom(
+        self, face: str, u: torch.Tensor, du: torch.Tensor, q_xy: torch.Tensor, inputs: Inputs
+    ) -> torch.Tensor:
+        """Residual on the top or bottom face; u, du, q_xy are (B, ny, nx)."""
+        bc = self.case.boundary(face)
+        if bc.temperature is not None:
+            return u
+        sign = 1.0 if face == "top" else -1.0
+        flux = self.surface * q_xy if self.case.source_face == face else 0.0
+        biot = torch.zeros(u.shape[0], device=u.device)
+        if bc.htc is not None:
+            biot = inputs.biot[face]
+        return du + sign * biot[:, None, None] * u - sign * flux
+
+    def _side(
+        self, face: str, u: torch.Tensor, du: torch.Tensor, layer: np.ndarray
+    ) -> torch.Tensor:
+        """Residual on a side face; u and du are (B, nz, n) with n along the face."""
+        bc = self.case.boundary(face)
+        if bc.temperature is not None:
+            return u
+        sign = 1.0 if face in ("east", "north") else -1.0
+        if bc.htc is None:
+            return du
+        biot = np.array([self.case.side_biot(face, sp) for sp in self.case.layers])
+        return du + sign * self._per_z(biot, layer)[None, :, None] * u
+
+    def __call__(
+        self, model: DeepONet, inputs: Inputs, col: Collocation
+    ) -> dict[str, torch.Tensor]:
+        """Loss terms {'pde', 'top', 'bottom', side faces...}, each a mean squared residual."""
+        b = model.branch(inputs.q, inputs.p)
+        if model.separable:
+            return self.separable_terms(model, b, inputs, col)
+        return self.point_terms(model, b, inputs, col)

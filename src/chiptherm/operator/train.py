@@ -1,0 +1,380 @@
+"""Training an operator from the physics (and optionally solver data).
+
+A training config (YAML) names the case, the power-map distribution, the network and the
+schedule; :func:`train` runs it with a progress bar, validates against the reference solver on a
+fixed set of maps, writes checkpoints (safetensors + JSON) and resumes from them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from chiptherm.errors import InputError
+from chiptherm.operator.checkpoint import (
+    load_operator,
+    load_training_state,
+    save_operator,
+    save_training_state,
+)
+from chiptherm.operator.deeponet import ModelConfig, to_tensor
+from chiptherm.operator.evaluate import Metrics, error_metrics, reference_fields
+from chiptherm.operator.model import CaseConfig, Operator, build_case
+from chiptherm.operator.physics import Collocation, PhysicsLoss, sample_collocation
+from chiptherm.operator.sampling import Distribution, MapFiles, Mixture
+from chiptherm.stack_io import explain_validation, read_yaml
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class DataConfig(_Config):
+    """Optional supervised term: ``samples`` solver solutions drawn once, weighted by ``weight``."""
+
+    samples: int = Field(default=0, ge=0)
+    weight: float = Field(default=0.0, ge=0)
+    batch: int = Field(default=8, ge=1)
+
+
+class ValidationConfig(_Config):
+    """Check against the reference solver every ``every`` steps on ``maps`` fixed maps."""
+
+    every: int = Field(default=500, ge=1)
+    maps: int = Field(default=8, ge=0)
+    seed: int = 12345
+
+
+class Schedule(_Config):
+    """Optimizer and learning-rate schedule: linear warm-up, then cosine decay to ``lr_final``."""
+
+    steps: int = Field(default=2000, ge=1)
+    batch: int = Field(default=32, ge=1)
+    collocation: tuple[int, int, int] = (21, 21, 11)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(default=2e-3, gt=0)
+    lr_final: float = Field(default=2e-5, ge=0)
+    warmup: int = Field(default=100, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    boundary_weight: float = Field(default=1.0, ge=0)
+    max_minutes: float | None = Field(default=None, gt=0)
+    checkpoint_every: int = Field(default=500, ge=1)
+    seed: int = 0
+    device: str = "cpu"
+
+    def learning_rate(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(self.steps - self.warmup, 1)
+        return self.lr_final + 0.5 * (self.lr - self.lr_final) * (
+            1 + math.cos(math.pi * min(progress, 1.0))
+        )
+
+
+class TrainConfig(_Config):
+    """A complete training run."""
+
+    name: str = "operator"
+    case: CaseConfig
+    distribution: Distribution
+    model: ModelConfig = ModelConfig()
+    training: Schedule = Schedule()
+    data: DataConfig = DataConfig()
+    validation: ValidationConfig = ValidationConfig()
+    output: str = "runs/operator"
+
+
+def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:
+    """Read and validate a training config; returns it and the folder it lives in."""
+    path = Path(path)
+    data, text = read_yaml(path, InputError)
+    if not isinstance(data, dict):
+        raise InputError("a training config must be a YAML mapping", source=str(path))
+    try:
+        cfg = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise explain_validation(exc, text, str(path), InputError) from None
+    return with_base_dir(cfg, path.parent), path.parent
+
+
+def with_base_dir(cfg: TrainConfig, base: Path) -> TrainConfig:
+    """Make map-file patterns of the distribution relative to the config's folder."""
+    dist = cfg.distribution
+
+    def fix(d: Any) -> Any:
+        if isinstance(d, MapFiles):
+            return d.model_copy(update={"base_dir": str(base / d.base_dir)})
+        if isinstance(d, Mixture):
+            return d.model_copy(update={"parts": [fix(p) for p in d.parts]})
+        return d
+
+    return cfg.model_copy(update={"distribution": fix(dist)})
+
+
+def estimate_power_scale(
+    cfg: TrainConfig, case_sensors: tuple[int, int], size: tuple[float, float]
+) -> float:
+    """RMS power density (W/m²) of 256 maps of the distribution: the branch input scale."""
+    rng = np.random.default_rng(cfg.training.seed + 7)
+    maps = cfg.distribution.sample(256, size, case_sensors, rng)
+    rms = float(np.sqrt(np.mean(maps**2)))
+    if rms <= 0 or not math.isfinite(rms):
+        raise InputError("the power-map distribution gives only zero maps")
+    return rms
+
+
+@dataclass
+class History:
+    """Loss and validation records, one dict per logged step."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, **entry: Any) -> None:
+        self.records.append(entry)
+
+
+class Trainer:
+    """Runs one :class:`TrainConfig`: sampling, loss, optimizer, validation, checkpoints."""
+
+    def __init__(self, cfg: TrainConfig, base_dir: Path, out: Path, quiet: bool = False) -> None:
+        self.cfg = cfg
+        self.out = out
+        self.console = Console(quiet=quiet)
+        self.quiet = quiet
+        t = cfg.training
+        probe = build_case(cfg.case, base_dir, 1.0)
+        scale = cfg.case.power_scale or estimate_power_scale(cfg, probe.sensors, probe.size)
+        self.case = build_case(cfg.case, base_dir, scale)
+        self.device = torch.device(t.device)
+        self.op = Operator.create(self.case, cfg.model, seed=t.seed)
+        self.op.net.to(self.device)
+        self.loss = PhysicsLoss(self.case, self.device)
+        opt = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = opt(self.op.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.rng = np.random.default_rng(t.seed)
+        self.step = 0
+        self.history = History()
+        self.elapsed = 0.0
+        self.validation: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
+        self.data: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
+        self.metrics: Metrics | None = None
+
+    # -- resume --------------------------------------------------------------------------------
+    def resume(self) -> bool:
+        """Continue from the checkpoint in the output folder, if there is one."""
+        if not (self.out / "state.json").exists():
+            return False
+        op, _ = load_operator(self.out, device=str(self.device))
+        self.op.net.load_state_dict(op.net.state_dict())
+        doc = load_training_state(self.out, self.optimizer)
+        self.step = int(doc["step"])
+        self.rng.bit_generator.state = doc["rng"]
+        self.history = History(doc.get("history", []))
+        self.elapsed = float(doc.get("elapsed_s", 0.0))
+        self.console.print(f"resuming {self.out} at step {self.step}")
+        return True
+
+    # -- sampling ------------------------------------------------------------------------------
+    def sample_maps(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """n densities (n, ny, nx) W/m² and per-sample parameter values."""
+        dens = self.cfg.distribution.sample(n, self.case.size, self.case.sensors, rng)
+        params: list[dict[str, float]] = [{} for _ in range(n)]
+        for p in self.case.parameters:
+            values = np.exp(rng.uniform(math.log(p.low), math.log(p.high), n))
+            for i in range(n):
+                params[i][p.name] = float(values[i])
+        return dens, params
+
+    @staticmethod
+    def stacked(params: list[dict[str, float]]) -> dict[str, np.ndarray]:
+        return {k: np.array([p[k] for p in params]) for k in (params[0] if params else {})}
+
+    def collocation(self) -> Collocation:
+        return sample_collocation(self.case, self.cfg.training.collocation, self.rng, self.device)
+
+    # -- one step ------------------------------------------------------------------------------
+    def loss_terms(self) -> dict[str, torch.Tensor]:
+        t = self.cfg.training
+        dens, params = self.sample_maps(t.batch, self.rng)
+        inputs = self.op.inputs(dens, self.stacked(params))
+        terms = self.loss(self.op.net, inputs, self.collocation())
+        if self.data is not None and self.cfg.data.weight > 0:
+            terms["data"] = self.data_term()
+        return terms
+
+    def data_term(self) -> torch.Tensor:
+        assert self.data is not None
+        dens, params, ref = self.data
+        idx = self.rng.choice(len(dens), min(self.cfg.data.batch, len(dens)), replace=False)
+        inputs = self.op.inputs(dens[idx], self.stacked([params[i] for i in idx]))
+        x, y, s = (to_tensor(a, self.device) for a in self.case.grid_coordinates(self.case.grid()))
+        b = self.op.net.branch(inputs.q, inputs.p)
+        u = self.op.net.grid(b, x, y, s)
+        target = to_tensor(
+            (ref[idx] - self.case.ambient) / self.case.temperature_scale, self.device
+        )
+        return (u - target).square().mean()
+
+    def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        t = self.cfg.training
+        out = terms["pde"]
+        for name, value in terms.items():
+            if name == "data":
+                out = out + self.cfg.data.weight * value
+            elif name != "pde":
+                out = out + t.boundary_weight * value
+        return out
+
+    # -- validation ----------------------------------------------------------------------------
+    def prepare_references(self, progress: Progress | None) -> None:
+        v, d = self.cfg.validation, self.cfg.data
+        if v.maps:
+            dens, params = self.sample_maps(v.maps, np.random.default_rng(v.seed))
+            self.validation = (
+                dens,
+                params,
+                reference_fields(self.case, dens, params, progress=progress),
+            )
+        if d.samples and d.weight > 0:
+            dens, params = self.sample_maps(d.samples, np.random.default_rng(v.seed + 1))
+            self.data = (dens, params, reference_fields(self.case, dens, params, progress=progress))
+
+    def validate(self) -> Metrics | None:
+        if self.validation is None:
+            return None
+        dens, params, ref = self.validation
+        pred = self.op.predict(dens, self.stacked(params))
+        self.op.net.train()
+        return error_metrics(pred, ref, self.case.ambient)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save(self) -> None:
+        extra = {
+            "name": self.cfg.name,
+            "metrics": None if self.metrics is None else self.metrics.as_dict(),
+            "training": {
+                "steps": self.step,
+                "elapsed_s": round(self.elapsed, 2),
+                "device": str(self.device),
+                "config": self.cfg.model_dump(mode="json"),
+            },
+            "parameters_count": sum(p.numel() for p in self.op.net.parameters()),
+        }
+        save_operator(self.op, self.out, self.step, extra)
+        save_training_state(
+            self.out,
+            self.step,
+            self.optimizer,
+            {
+                "rng": self.rng.bit_generator.state,
+                "history": self.history.records,
+                "elapsed_s": self.elapsed,
+            },
+        )
+
+    # -- the loop ------------------------------------------------------------------------------
+    def progress(self) -> Progress:
+        return Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[rate]:>7} it/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+            disable=self.quiet,
+            transient=False,
+        )
+
+    def run(self) -> Metrics | None:
+        t = self.cfg.training
+        self.op.net.train()
+        with Progress(console=self.console, disable=self.quiet, transient=True) as progress:
+            self.prepare_references(progress)
+        with self.progress() as progress:
+            task = progress.add_task("train", total=t.steps, completed=self.step, rate="-", info="")
+            started = time.perf_counter() - self.elapsed
+            window = (time.perf_counter(), self.step)
+            while self.step < t.steps:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = t.learning_rate(self.step)
+                terms = self.loss_terms()
+                loss = self.total(terms)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.step += 1
+                self.elapsed = time.perf_counter() - started
+                if self.step % 25 == 0 or self.step == t.steps:
+                    now = time.perf_counter()
+                    rate = (self.step - window[1]) / max(now - window[0], 1e-9)
+                    window = (now, self.step)
+                    values = {k: float(v) for k, v in terms.items()}
+                    self.history.add(
+                        step=self.step, time_s=round(self.elapsed, 3), loss=float(loss), **values
+                    )
+                    info = " ".join(f"{k} {v:.2e}" for k, v in values.items())
+                    progress.update(task, completed=self.step, rate=f"{rate:.1f}", info=info)
+                over_time = t.max_minutes is not None and self.elapsed > 60 * t.max_minutes
+                if self.step % self.cfg.validation.every == 0 or self.step == t.steps or over_time:
+                    self.metrics = self.validate()
+                    if self.metrics is not None:
+                        m = self.metrics
+                        self.history.add(
+                            step=self.step, time_s=round(self.elapsed, 3), validation=m.as_dict()
+                        )
+                        progress.console.print(
+                            f"step {self.step}: MAE {m.mae_k:.4f} K, max {m.max_abs_k:.3f} K, "
+                            f"peak {m.peak_error_k:.3f} K, rel L2 {m.rel_l2:.2e}, "
+                            f"MAPE {m.mape_percent:.4f} %"
+                        )
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps or over_time:
+                    self.save()
+                if over_time:
+                    progress.console.print(f"stopping at the time limit ({t.max_minutes} min)")
+                    break
+        return self.metrics
+
+
+def train(
+    config: str | Path,
+    out: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> Trainer:
+    """Train from a config file; returns the finished trainer (its ``op`` and ``metrics``).
+
+    Args:
+        config: training config YAML.
+        out: output folder (default: the config's ``output``, relative to the working folder).
+        resume: continue from the checkpoint in the output folder.
+        quiet: no progress output.
+        overrides: values replacing ``training.*`` keys (e.g. {"steps": 100}).
+    """
+    cfg, base = load_train_config(config)
+    if overrides:
+        cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update=overrides)})
+    folder = Path(out) if out is not None else Path(cfg.output)
+    if not resume and (folder / "state.json").exists():
+        raise InputError(
+            f"{folder} already holds a training run; pass --resume to continue it or choose "
+            "another --out"
+        )
+    trainer = Trainer(cfg, base, folder, quiet=quiet)
+    if resume:
+        trainer.resume()
+    trainer.run()
+    return trainer
