@@ -288,6 +288,182 @@ def convert(
     console.print(f"wrote {to} ({len(stack.layers)} layers, {stack.total_power:.4g} W)")
 
 
+# -- operator learning --------------------------------------------------------------------------
+def parse_params(items: list[str] | None) -> dict[str, float]:
+    """['top_htc=800', ...] -> {'top_htc': 800.0}."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--param {item!r}: expected NAME=VALUE, e.g. top_htc=800") from None
+    return out
+
+
+def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
+    """A table of evaluation metrics, one row per named result."""
+    table = Table(title=title, title_justify="left")
+    cols = ("maps", "MAE K", "max K", "peak K", "worst peak K", "rel L2", "MAPE %", "speed-up")
+    table.add_column("maps of", justify="left")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for name, r in rows:
+        m = r["metrics"]
+        table.add_row(
+            name,
+            str(m["maps"]),
+            f"{m['mae_k']:.4f}",
+            f"{m['max_abs_k']:.3f}",
+            f"{m['peak_error_k']:.3f}",
+            f"{m['peak_error_max_k']:.3f}",
+            f"{m['rel_l2']:.2e}",
+            f"{m['mape_percent']:.4f}",
+            f"{r['speedup']:.0f}x",
+        )
+    return table
+
+
+@app.command()
+@friendly_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config YAML.", metavar="CONFIG.yaml")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Model folder [default: config 'output'].")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in the model folder.")] = False,
+    steps: Annotated[int | None, typer.Option(help="Override training.steps.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda [default: config].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train an operator from the physics; writes model.safetensors + model.json checkpoints.
+
+    Example: chiptherm train configs/surface.yaml --out runs/surface
+    """
+    from chiptherm.operator.train import train as run_training
+
+    overrides: dict[str, Any] = {}
+    if steps is not None:
+        overrides["steps"] = steps
+    if device is not None:
+        overrides["device"] = device
+    trainer = run_training(config, out=out, resume=resume, quiet=quiet, overrides=overrides)
+    m = trainer.metrics
+    where = trainer.out
+    if m is not None:
+        console.print(
+            f"validation: MAE {m.mae_k:.4f} K, peak error {m.peak_error_k:.3f} K, "
+            f"MAPE {m.mape_percent:.4f} %"
+        )
+    console.print(
+        f"model written to [bold]{where}[/] after {trainer.step} steps ({trainer.elapsed:.1f} s)"
+    )
+
+
+@app.command()
+@friendly_errors
+def predict(
+    model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
+    power: Annotated[
+        Path | None,
+        typer.Option(help="Power map .npy, W per cell of any uniform grid [default: sample one]."),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Scalar input NAME=VALUE, e.g. top_htc=800.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the sampled map when --power is not given.")
+    ] = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<model>].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+) -> None:
+    """Predict the temperature field of a power map with a trained operator.
+
+    Writes temperature.npz (K, on the case grid), summary.json and PNG maps like 'solve'.
+    Example: chiptherm predict surface --power examples/surface_flux.npy --out out/pred
+    """
+    import numpy as np
+
+    from chiptherm.operator.checkpoint import load_operator
+    from chiptherm.operator.inference import predict_result, training_distribution
+    from chiptherm.operator.sampling import load_map
+    from chiptherm.report.outputs import write_result
+
+    op, meta = load_operator(model)
+    params = parse_params(param)
+    op.parameter_values(1, params)  # checks names and values before any work
+    if power is not None:
+        density = op.case.density_from_watts(load_map(power))
+    else:
+        dist = training_distribution(meta)
+        density = dist.sample(1, op.case.size, op.case.sensors, np.random.default_rng(seed))[0]
+    result = predict_result(op, density, params)
+    summary = result.summary()
+    summary["model"] = meta.get("name", str(model))
+    out_dir = out or Path("out") / Path(str(model)).name
+    if not no_files:
+        written = write_result(result, out_dir, summary)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    for table in result_tables(summary):
+        console.print(table)
+    if not no_files:
+        console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
+    maps: Annotated[int, typer.Option(help="Held-out maps per kind.")] = 16,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="train, grf or blocks; repeatable [default: all].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out maps.")] = 2026,
+    nx: Annotated[
+        int | None, typer.Option(help="Lateral grid of the comparison [case grid].")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
+) -> None:
+    """Compare a model with the reference solver on held-out maps; prints a metrics table.
+
+    Example: chiptherm evaluate surface --maps 32 --kind grf --kind blocks --out eval.json
+    """
+    from rich.progress import Progress
+
+    from chiptherm.operator.checkpoint import load_operator
+    from chiptherm.operator.inference import distribution_for, evaluate_operator
+    from chiptherm.report.outputs import write_json
+
+    op, meta = load_operator(model)
+    kinds = kind or ["grf", "blocks"]
+    grid = op.case.grid(nx, nx) if nx else None
+    results = []
+    with Progress(console=err_console, transient=True, disable=as_json) as progress:
+        for k in kinds:
+            dist = distribution_for(meta, k)
+            results.append((k, evaluate_operator(op, dist, maps, seed, grid, progress)))
+    doc = {"model": meta.get("name", str(model)), "results": dict(results)}
+    if out is not None:
+        write_json(out, doc)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    g = results[0][1]["grid"]
+    console.print(
+        metrics_table(f"{doc['model']} vs solver on {g['nx']}x{g['ny']}x{g['nz']}", results)
+    )
+    if out is not None:
+        console.print(f"wrote {out}")
+
+
 def main() -> None:
     app()
 

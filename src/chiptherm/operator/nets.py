@@ -148,6 +148,20 @@ class ChebyshevKANLayer(nn.Module):
         return out.reshape(*shape[:-1], out.shape[-1])
 
 
+class LayerNorm(nn.Module):
+    """Layer normalization over the last axis, without affine terms, written with elementary
+    operations: torch's fused layer norm gives wrong second derivatives under nested
+    forward-mode differentiation, which the physics loss relies on."""
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(dim=-1, keepdim=True)
+        return centred * torch.rsqrt(centred.square().mean(dim=-1, keepdim=True) + self.eps)
+
+
 class KAN(nn.Module):
     """Stack of Chebyshev KAN layers ``n_in -> width x depth -> n_out``, optionally with layer
     normalization (without affine terms: the next layer's coefficients absorb them) between the
@@ -169,7 +183,7 @@ class KAN(nn.Module):
         for i in range(len(sizes) - 1):
             layers.append(ChebyshevKANLayer(sizes[i], sizes[i + 1], degree, groups))
             if layer_norm and i < len(sizes) - 2:
-                layers.append(nn.LayerNorm(sizes[i + 1], elementwise_affine=False))
+                layers.append(LayerNorm())
         self.net = nn.Sequential(*layers)
         self.groups = groups
 

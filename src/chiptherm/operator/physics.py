@@ -57,10 +57,19 @@ def layer_counts(case: Case, nz: int, minimum: int = 2) -> list[int]:
     return counts
 
 
-def stratified(n: int, lo: float, hi: float, rng: np.random.Generator | None) -> np.ndarray:
-    """n points in (lo, hi), one per equal sub-interval: random within it, or its centre."""
+def stratified(
+    n: int, lo: float, hi: float, rng: np.random.Generator | None, cluster: bool = False
+) -> np.ndarray:
+    """n points in (lo, hi), one per equal sub-interval: random within it, or its centre.
+
+    With ``cluster`` the sub-intervals are equal in ξ where t = (1 - cos πξ) / 2, which crowds
+    the points towards both ends (faces, interfaces and surface sources, where fields bend most).
+    """
     offset = 0.5 if rng is None else rng.uniform(0.0, 1.0, n)
-    return lo + (np.arange(n) + offset) / n * (hi - lo)
+    xi = (np.arange(n) + offset) / n
+    if cluster:
+        xi = 0.5 * (1.0 - np.cos(np.pi * xi))
+    return lo + xi * (hi - lo)
 
 
 def sample_collocation(
@@ -68,12 +77,14 @@ def sample_collocation(
     counts: tuple[int, int, int],
     rng: np.random.Generator | None,
     device: torch.device | str = "cpu",
+    cluster: bool = True,
 ) -> Collocation:
-    """Collocation grid of (nx, ny, nz) points; stratified random when ``rng`` is given."""
+    """Collocation grid of (nx, ny, nz) points; stratified random when ``rng`` is given, the ŝ
+    points of each layer crowded towards its faces when ``cluster`` is set."""
     nx, ny, nz = counts
     s_parts, layer = [], []
     for i, (span, n) in enumerate(zip(case.layers, layer_counts(case, nz), strict=True)):
-        s_parts.append(stratified(n, span.s0, span.s1, rng))
+        s_parts.append(stratified(n, span.s0, span.s1, rng, cluster))
         layer += [i] * n
 
     def t(a: np.ndarray) -> torch.Tensor:

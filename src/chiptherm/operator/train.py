@@ -60,6 +60,7 @@ class Schedule(_Config):
     steps: int = Field(default=2000, ge=1)
     batch: int = Field(default=32, ge=1)
     collocation: tuple[int, int, int] = (21, 21, 11)
+    cluster: bool = True
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = Field(default=2e-3, gt=0)
     lr_final: float = Field(default=2e-5, ge=0)
@@ -201,7 +202,8 @@ class Trainer:
         return {k: np.array([p[k] for p in params]) for k in (params[0] if params else {})}
 
     def collocation(self) -> Collocation:
-        return sample_collocation(self.case, self.cfg.training.collocation, self.rng, self.device)
+        t = self.cfg.training
+        return sample_collocation(self.case, t.collocation, self.rng, self.device, t.cluster)
 
     # -- one step ------------------------------------------------------------------------------
     def loss_terms(self) -> dict[str, torch.Tensor]:
@@ -321,9 +323,12 @@ class Trainer:
                     now = time.perf_counter()
                     rate = (self.step - window[1]) / max(now - window[0], 1e-9)
                     window = (now, self.step)
-                    values = {k: float(v) for k, v in terms.items()}
+                    values = {k: float(v.detach()) for k, v in terms.items()}
                     self.history.add(
-                        step=self.step, time_s=round(self.elapsed, 3), loss=float(loss), **values
+                        step=self.step,
+                        time_s=round(self.elapsed, 3),
+                        loss=float(loss.detach()),
+                        **values,
                     )
                     info = " ".join(f"{k} {v:.2e}" for k, v in values.items())
                     progress.update(task, completed=self.step, rate=f"{rate:.1f}", info=info)

@@ -1,0 +1,128 @@
+"""Using a trained operator: predictions as :class:`Result` objects; evaluation vs the solver."""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter
+from rich.progress import Progress
+
+from chiptherm.errors import InputError
+from chiptherm.grid import Grid
+from chiptherm.operator.evaluate import error_metrics, reference_fields
+from chiptherm.operator.model import Operator
+from chiptherm.operator.sampling import Distribution, GaussianField, Mixture, RandomBlocks
+from chiptherm.result import Result
+from chiptherm.solvers import SolveInfo
+from chiptherm.system import System
+
+KINDS = ("train", "grf", "blocks")
+
+
+def predict_result(
+    op: Operator,
+    density: np.ndarray,
+    params: dict[str, float] | None = None,
+    grid: Grid | None = None,
+) -> Result:
+    """One prediction as a :class:`Result` on the case grid (or ``grid``'s lateral resolution).
+
+    The result's ``info.relative_residual`` is the finite-volume residual ||A·T - b|| / ||b|| of
+    the predicted field and ``balance`` its energy balance, so a prediction reports how well it
+    satisfies the discrete physics.
+    """
+    grid = grid or op.case.grid()
+    _, ny, nx = grid.shape
+    start = time.perf_counter()
+    temperature = op.predict(density[None], params, grid)[0]
+    elapsed = time.perf_counter() - start
+    stack = op.stack_for(density, params).with_grid(nx, ny)
+    system = System.from_stack(stack, grid)
+    info = SolveInfo("operator", 0, system.relative_residual(temperature), 0.0, elapsed)
+    return Result(stack, grid, temperature, info, system.energy_balance(temperature))
+
+
+def training_distribution(meta: dict[str, Any]) -> Distribution:
+    """The power-map distribution a model was trained on (from its model.json)."""
+    try:
+        raw = meta["training"]["config"]["distribution"]
+    except (KeyError, TypeError):
+        raise InputError("the model does not record its training distribution") from None
+    return TypeAdapter(Distribution).validate_python(raw)
+
+
+def distribution_for(meta: dict[str, Any], kind: str) -> Distribution:
+    """'train': the training distribution; 'grf' / 'blocks': that part of it if it has one,
+    else the standard preset of that kind."""
+    if kind not in KINDS:
+        raise InputError(f"unknown map kind {kind!r}; choose from {', '.join(KINDS)}")
+    trained = training_distribution(meta)
+    if kind == "train":
+        return trained
+    parts = trained.parts if isinstance(trained, Mixture) else [trained]
+    for part in parts:
+        if part.kind == kind:
+            return part
+    return GaussianField() if kind == "grf" else RandomBlocks()
+
+
+def evaluate_operator(
+    op: Operator,
+    distribution: Distribution,
+    maps: int,
+    seed: int = 0,
+    grid: Grid | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Accuracy and speed of ``op`` against the reference solver on ``maps`` drawn maps.
+
+    Returns a JSON-ready dict: the metrics (see :class:`Metrics`), prediction and solver time
+    per map, and the machine.
+    """
+    if maps < 1:
+        raise InputError("--maps must be at least 1")
+    case = op.case
+    grid = grid or case.grid()
+    rng = np.random.default_rng(seed)
+    density = distribution.sample(maps, case.size, case.sensors, rng)
+    start = time.perf_counter()
+    pred = op.predict(density, None, grid)
+    predict_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ref = reference_fields(case, density, None, grid, progress)
+    solve_s = time.perf_counter() - start
+    metrics = error_metrics(pred, ref, case.ambient)
+    nz, ny, nx = grid.shape
+    return {
+        "case": case.stack.name,
+        "distribution": distribution.model_dump(mode="json"),
+        "grid": {"nx": nx, "ny": ny, "nz": nz},
+        "seed": seed,
+        "metrics": metrics.as_dict(),
+        "predict_s_per_map": predict_s / maps,
+        "solve_s_per_map": solve_s / maps,
+        "speedup": solve_s / max(predict_s, 1e-12),
+        "machine": machine(),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """Where a measurement ran: platform, CPU count, Python and torch versions, device."""
+    import os
+
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
