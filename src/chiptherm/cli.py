@@ -464,6 +464,83 @@ def evaluate(
         console.print(f"wrote {out}")
 
 
+@app.command()
+@friendly_errors
+def optimize(
+    problem_file: Annotated[Path, typer.Argument(help="Problem YAML.", metavar="PROBLEM.yaml")],
+    mode: Annotated[str, typer.Option(help="hybrid (operator + solver) or solver.")] = "hybrid",
+    solver: Annotated[
+        str | None, typer.Option(help="Reference solver [default: the problem's].")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Override search.steps.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Report folder [default: out/<problem>].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Place power blocks to minimize the peak temperature; the answer is solver-verified.
+
+    Writes placement.yaml, before.png, after.png, history.png and summary.json.
+    Example: chiptherm optimize examples/floorplan.yaml --out out/floorplan
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from chiptherm.operator.checkpoint import load_operator
+    from chiptherm.optimize import (
+        load_problem,
+        outcome_summary,
+        resolve_model,
+        write_report,
+    )
+    from chiptherm.optimize import (
+        optimize as run,
+    )
+
+    if mode not in ("hybrid", "solver"):
+        raise InputError(f"--mode {mode!r}: expected 'hybrid' or 'solver'")
+    problem, base = load_problem(problem_file)
+    if steps is not None:
+        problem = problem.model_copy(
+            update={"search": problem.search.model_copy(update={"steps": steps})}
+        )
+    op, _ = load_operator(resolve_model(problem, base))
+    columns = (
+        TextColumn("[bold]search"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("best {task.fields[best]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=quiet or as_json) as progress:
+        task = progress.add_task("search", total=problem.search.steps, best="-")
+
+        def report(done: int, best: float) -> None:
+            progress.update(task, completed=done, best=f"{best:.3f} K")
+
+        outcome = run(problem, op, mode, solver, report)  # type: ignore[arg-type]
+    summary = outcome_summary(outcome)
+    out_dir = out or Path("out") / problem_file.stem
+    written = write_report(outcome, out_dir)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title=f"{problem.name}: {mode} search", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("peak before (solver)", f"{outcome.initial_peak_k:.3f} K")
+    table.add_row("peak after (solver)", f"{outcome.verified_peak_k:.3f} K")
+    table.add_row("evaluations", str(summary["evaluations"]))
+    table.add_row("solver calls", str(summary["solver_calls"]))
+    table.add_row(
+        "confidence checks / refinements",
+        f"{summary['confidence_checks']} / {summary['refinements']}",
+    )
+    table.add_row("wall time", f"{outcome.seconds:.1f} s")
+    console.print(table)
+    console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+
+
 def main() -> None:
     app()
 

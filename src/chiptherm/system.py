@@ -116,7 +116,12 @@ class System:
     @cached_property
     def rhs(self) -> np.ndarray:
         """(nz, ny, nx) right-hand side b = q + sum of G_face·T_face, W."""
-        b = self.q.copy()
+        return self.rhs_for(self.q)
+
+    def rhs_for(self, q: np.ndarray) -> np.ndarray:
+        """The right-hand side (nz, ny, nx), W, of the same stack carrying power ``q`` instead:
+        the matrix does not depend on the power, so one solver serves every power map."""
+        b = np.asarray(q, dtype=float).copy()
         for face, link in self.faces.items():
             b[_face_slice(face)] += link.conductance * link.temperature
         return b

@@ -160,6 +160,14 @@ class Case:
                 return face
         return None
 
+    @property
+    def power_layer(self) -> str | None:
+        """Name of the layer carrying the varying power (None for surface power)."""
+        for layer in self.stack.layers:
+            if layer.power == self.power:
+                return layer.name
+        return None
+
     @cached_property
     def s_total(self) -> float:
         """S: the vertical thermal resistance of the whole stack per unit area, m²K/W."""

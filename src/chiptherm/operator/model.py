@@ -152,11 +152,16 @@ class Operator:
         params: dict[str, Any] | None = None,
         grid: Grid | None = None,
         chunk: int = 64,
+        z_cells: np.ndarray | None = None,
     ) -> np.ndarray:
         """Temperatures (B, nz, ny, nx) in K at the cell centres of ``grid`` (the case grid
-        by default) for power densities (B, ny, nx) W/m² on the sensor grid."""
+        by default) for power densities (B, ny, nx) W/m² on the sensor grid; only the z-cells
+        ``z_cells`` (indices, bottom = 0) when given."""
         grid = grid or self.case.grid()
-        x, y, s = (to_tensor(a, self.device) for a in self.case.grid_coordinates(grid))
+        xs, ys, ss = self.case.grid_coordinates(grid)
+        if z_cells is not None:
+            ss = ss[z_cells]
+        x, y, s = (to_tensor(a, self.device) for a in (xs, ys, ss))
         inputs = self.inputs(density, params)
         out = []
         self.net.eval()
@@ -173,6 +178,14 @@ class Operator:
     ) -> np.ndarray:
         """Like :meth:`predict`, from one map in W per cell of any uniform grid (a stack map)."""
         return self.predict(self.case.density_from_watts(watts)[None], params, grid)[0]
+
+    def source_cells(self, grid: Grid | None = None) -> np.ndarray:
+        """z-indices of the cells that carry the varying power (its layer, or the face cells)."""
+        grid = grid or self.case.grid()
+        face = self.case.source_face
+        if face is not None:
+            return np.array([grid.shape[0] - 1 if face == "top" else 0])
+        return grid.cells_of_layer(self.case.stack.layer_index(self.case.power_layer))
 
     def stack_for(self, density: np.ndarray, params: dict[str, Any] | None = None) -> Stack:
         """The case stack carrying one (ny, nx) density map and parameter values."""

@@ -67,6 +67,7 @@ class Schedule(_Config):
     warmup: int = Field(default=100, ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
     boundary_weight: float = Field(default=1.0, ge=0)
+    clip: float | None = Field(default=1.0, gt=0)
     max_minutes: float | None = Field(default=None, gt=0)
     checkpoint_every: int = Field(default=500, ge=1)
     seed: int = 0
@@ -316,6 +317,8 @@ class Trainer:
                 loss = self.total(terms)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if t.clip is not None:  # a rare huge gradient must not throw the run away
+                    torch.nn.utils.clip_grad_norm_(self.op.net.parameters(), t.clip)
                 self.optimizer.step()
                 self.step += 1
                 self.elapsed = time.perf_counter() - started

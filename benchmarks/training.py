@@ -1,0 +1,146 @@
+"""Training-step benchmark: separable trunks (forward-mode, per-axis derivatives) against
+point trunks (per-point reverse-mode derivatives) on the same case, grid, batch and width.
+
+Each configuration runs in a fresh process: a few warm-up steps, then timed steps of the full
+physics loss (forward, backward, optimizer step). Peak memory is the CUDA allocator's peak on a
+GPU and the growth of the peak resident set over the warm-up state on a CPU.
+
+    python benchmarks/training.py                    # CPU, collocation 21x21x11, batch 8
+    python benchmarks/training.py --device cuda --batch 32
+    python benchmarks/training.py --quick
+
+Writes benchmarks/results/training_<device>.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+PAIRS = [("separable-kan", "kan"), ("separable-mlp", "mlp")]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_case(kind: str, args: argparse.Namespace, queue: mp.Queue) -> None:
+    """Time ``args.steps`` training steps of one trunk kind; put the result on ``queue``."""
+    import numpy as np
+    import torch
+
+    from chiptherm.operator.case import Case
+    from chiptherm.operator.deeponet import ModelConfig, TrunkConfig
+    from chiptherm.operator.model import Operator
+    from chiptherm.operator.physics import PhysicsLoss, sample_collocation
+    from chiptherm.stack_io import load_stack
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    device = torch.device(args.device)
+    stack = load_stack(ROOT / "examples" / "surface.yaml")
+    case = Case(stack, "flux", (21, 21), power_scale=2000.0)
+    cfg = ModelConfig(
+        rank=args.rank, trunk=TrunkConfig(kind=kind, width=args.width, depth=2, layer_norm=False)
+    )
+    op = Operator.create(case, cfg)
+    op.net.to(device)
+    loss = PhysicsLoss(case, device)
+    opt = torch.optim.Adam(op.net.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    n = args.collocation
+
+    def step() -> None:
+        inputs = op.inputs(rng.normal(0, 2000, (args.batch, 21, 21)))
+        col = sample_collocation(case, (n, n, args.nz), rng, device)
+        terms = loss(op.net, inputs, col)
+        total = sum(terms.values())
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+
+    for _ in range(2):
+        step()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    base_rss = peak_rss_mib()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync()
+    elapsed = (time.perf_counter() - start) / args.steps
+    memory = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else max(peak_rss_mib() - base_rss, 0.0)
+    )
+    queue.put({"kind": kind, "step_s": elapsed, "peak_mib": memory, "parameters": sum(p.numel() for p in op.net.parameters())})
+
+
+def measure(kind: str, args: argparse.Namespace) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=run_case, args=(kind, args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--collocation", type=int, default=21, help="points along x and y")
+    parser.add_argument("--nz", type=int, default=11)
+    parser.add_argument("--rank", type=int, default=64)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="batch 2, 3 steps")
+    args = parser.parse_args()
+    if args.quick:
+        args.batch, args.steps = 2, 3
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from chiptherm.operator.inference import machine
+
+    rows = []
+    for separable, point in PAIRS:
+        fast, slow = measure(separable, args), measure(point, args)
+        rows.append(
+            {
+                "separable": fast,
+                "point": slow,
+                "speedup": slow["step_s"] / fast["step_s"],
+                "memory_ratio": slow["peak_mib"] / max(fast["peak_mib"], 1e-3),
+            }
+        )
+    header = f"{'trunks':<26}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
+    print(f"collocation {args.collocation}x{args.collocation}x{args.nz}, batch {args.batch}, "
+          f"rank {args.rank}, width {args.width}, device {args.device}")
+    print(header)
+    for r in rows:
+        f, s = r["separable"], r["point"]
+        print(
+            f"{f['kind'] + ' vs ' + s['kind']:<26}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
+            f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
+        )
+    out = HERE / "results" / f"training_{args.device}.json"
+    out.parent.mkdir(exist_ok=True)
+    doc = {"settings": vars(args), "machine": machine(), "results": rows}
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

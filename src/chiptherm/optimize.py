@@ -1,0 +1,472 @@
+"""Floorplan optimization: place power blocks to minimize the peak temperature.
+
+A :class:`Problem` (YAML) names a trained operator (its case gives the stack and the layer or face
+that carries the blocks), the blocks (sizes, powers; fixed ones with a position), keep-out regions,
+the overlap rule and the objective. The search is CMA-ES (the ``cma`` library) over the block
+positions, one population per generation, with three ways to evaluate a candidate:
+
+- ``hybrid``: the operator scores the whole population in one batched prediction; whenever a
+  candidate would become the best so far, the confidence score checks its field and the solver
+  (warm-started from the prediction) replaces doubtful values; the final placement is always
+  verified by the solver.
+- ``solver``: every candidate solved by the reference solver (``method``: 'auto' = the fastest,
+  'cg-amg' = pyamg-preconditioned CG), the baseline.
+
+The objective of a placement, in K, is  peak·max T + mean·mean T + gradient·max |∇T| (K/mm),
+all over the cells that carry the blocks, plus the overlap and keep-out penalty.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chiptherm.errors import InputError
+from chiptherm.operator.model import Operator
+from chiptherm.operator.sampling import rasterize_blocks
+from chiptherm.result import Result
+from chiptherm.solvers import SolveInfo, make_solver
+from chiptherm.stack import Block, PowerSource, Stack
+from chiptherm.stack_io import explain_validation, read_yaml
+from chiptherm.system import System, power_field
+from chiptherm.trust import DEFAULT_TOLERANCE_K, ErrorEstimator
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class BlockSpec(_Config):
+    """A block to place: size (m), power (W); ``x``, ``y`` (lower-left corner, m) for fixed
+    blocks and optional starting points of movable ones."""
+
+    name: str
+    width: float = Field(gt=0)
+    height: float = Field(gt=0)
+    watts: float = Field(ge=0)
+    x: float | None = Field(default=None, ge=0)
+    y: float | None = Field(default=None, ge=0)
+    fixed: bool = False
+
+    @model_validator(mode="after")
+    def _position(self) -> BlockSpec:
+        if self.fixed and (self.x is None or self.y is None):
+            raise ValueError("a fixed block needs x and y")
+        return self
+
+
+class KeepOut(_Config):
+    """A rectangle (m) that no movable block may overlap."""
+
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+    width: float = Field(gt=0)
+    height: float = Field(gt=0)
+
+
+class Objective(_Config):
+    """Weights of the objective terms (see module doc)."""
+
+    peak: float = Field(default=1.0, ge=0)
+    mean: float = Field(default=0.0, ge=0)
+    gradient: float = Field(default=0.0, ge=0)
+
+
+class Search(_Config):
+    """CMA-ES settings: ``steps`` candidate evaluations in generations of ``population``."""
+
+    steps: int = Field(default=1000, ge=1)
+    population: int = Field(default=20, ge=4)
+    sigma: float = Field(default=0.25, gt=0, le=1)
+    seed: int = 0
+
+
+class Problem(_Config):
+    """A floorplan problem (see module doc)."""
+
+    name: str = "floorplan"
+    model: str
+    blocks: list[BlockSpec] = Field(min_length=1)
+    keepout: list[KeepOut] = Field(default_factory=list)
+    overlap: Literal["forbid", "penalty"] = "forbid"
+    overlap_weight: float = Field(default=50.0, ge=0)
+    objective: Objective = Objective()
+    search: Search = Search()
+    tolerance_k: float = Field(default=DEFAULT_TOLERANCE_K, gt=0)
+    solver: str = "auto"
+
+    @model_validator(mode="after")
+    def _names(self) -> Problem:
+        names = [b.name for b in self.blocks]
+        if len(set(names)) != len(names):
+            raise ValueError("block names must be unique")
+        if all(b.fixed for b in self.blocks):
+            raise ValueError("at least one block must be movable")
+        return self
+
+
+def load_problem(path: str | Path) -> tuple[Problem, Path]:
+    """Read and validate a problem file; returns it and its folder."""
+    path = Path(path)
+    data, text = read_yaml(path, InputError)
+    if not isinstance(data, dict):
+        raise InputError("a problem file must be a YAML mapping", source=str(path))
+    try:
+        return Problem.model_validate(data), path.parent
+    except ValidationError as exc:
+        raise explain_validation(exc, text, str(path), InputError) from None
+
+
+def resolve_model(problem: Problem, base: Path) -> str:
+    """The problem's model as a path relative to its file, or a shipped name."""
+    candidate = base / problem.model
+    return str(candidate) if (candidate / "model.json").exists() else problem.model
+
+
+@dataclass
+class History:
+    """Best objective after each generation (K), and what the evaluations cost."""
+
+    evaluations: list[int] = field(default_factory=list)
+    best: list[float] = field(default_factory=list)
+    solver_calls: int = 0
+    refinements: int = 0
+    scores: int = 0
+
+
+@dataclass
+class Outcome:
+    """The result of an optimization run."""
+
+    mode: str
+    placement: np.ndarray
+    blocks: list[Block]
+    objective_k: float
+    verified: Result
+    initial: Result
+    verified_peak_k: float
+    initial_peak_k: float
+    history: History
+    seconds: float
+
+
+class Floorplan:
+    """A problem bound to its operator: evaluation of placements by operator and solver."""
+
+    def __init__(self, problem: Problem, op: Operator) -> None:
+        self.problem = problem
+        self.op = op
+        case = op.case
+        self.size = case.size
+        self.grid = case.grid()
+        lx, ly = self.size
+        for b in problem.blocks:
+            if b.width > lx or b.height > ly:
+                raise InputError(
+                    f"block {b.name!r} ({b.width} x {b.height} m) is larger than the die"
+                )
+            if b.fixed and (b.x + b.width > lx * (1 + 1e-9) or b.y + b.height > ly * (1 + 1e-9)):
+                raise InputError(f"fixed block {b.name!r} sticks out of the die")
+        self.movable = [b for b in problem.blocks if not b.fixed]
+        self.fixed = [b for b in problem.blocks if b.fixed]
+        self.cells = op.source_cells(self.grid)
+        self.system = System.from_stack(case.stack_with(np.zeros(case.sensors)))
+        self.solver = None
+        self.estimator: ErrorEstimator | None = None
+
+    # -- placements ------------------------------------------------------------------------------
+    @property
+    def dimensions(self) -> int:
+        return 2 * len(self.movable)
+
+    def corners(self, u: np.ndarray) -> np.ndarray:
+        """(S, m, 2) lower-left corners (m) of the movable blocks from u in [0, 1]^(S, 2m)."""
+        u = np.clip(np.atleast_2d(u), 0.0, 1.0).reshape(len(np.atleast_2d(u)), -1, 2)
+        span = np.array([[self.size[0] - b.width, self.size[1] - b.height] for b in self.movable])
+        return u * span[None]
+
+    def start(self) -> np.ndarray:
+        """u of the given starting positions (centre of the free range where none is given)."""
+        u = []
+        for b in self.movable:
+            for pos, side, extent in ((b.x, self.size[0], b.width), (b.y, self.size[1], b.height)):
+                free = side - extent
+                u.append(0.5 if pos is None or free <= 0 else min(pos / free, 1.0))
+        return np.array(u)
+
+    def rectangles(self, u: np.ndarray) -> np.ndarray:
+        """(S, n, 5) all blocks as fractions of the die (x0, y0, w, h) and W."""
+        lx, ly = self.size
+        corners = self.corners(u)
+        rows = []
+        for s in range(len(corners)):
+            row = [
+                [c[0] / lx, c[1] / ly, b.width / lx, b.height / ly, b.watts]
+                for c, b in zip(corners[s], self.movable, strict=True)
+            ]
+            row += [[b.x / lx, b.y / ly, b.width / lx, b.height / ly, b.watts] for b in self.fixed]
+            rows.append(row)
+        return np.array(rows)
+
+    def blocks(self, u: np.ndarray) -> list[Block]:
+        """The placed blocks of one placement u (2m,)."""
+        corners = self.corners(u)[0]
+        out = [
+            Block(
+                name=b.name,
+                x=float(c[0]),
+                y=float(c[1]),
+                width=b.width,
+                height=b.height,
+                watts=b.watts,
+            )
+            for c, b in zip(corners, self.movable, strict=True)
+        ]
+        out += [
+            Block(name=b.name, x=b.x, y=b.y, width=b.width, height=b.height, watts=b.watts)
+            for b in self.fixed
+        ]
+        return out
+
+    def stack(self, u: np.ndarray) -> Stack:
+        """The case stack carrying the placed blocks of u."""
+        return self.op.case.stack.with_power(self.op.case.power, PowerSource(blocks=self.blocks(u)))
+
+    def penalty(self, u: np.ndarray) -> np.ndarray:
+        """(S,) overlap and keep-out penalty, K: weight x overlap area / smaller block area."""
+        rects = self.rectangles(u)  # fractions
+        lx, ly = self.size
+        m = len(self.movable)
+        weight = self.problem.overlap_weight * (100.0 if self.problem.overlap == "forbid" else 1.0)
+        out = np.zeros(len(rects))
+        keep = [[k.x / lx, k.y / ly, k.width / lx, k.height / ly] for k in self.problem.keepout]
+        for i in range(m):
+            a = rects[:, i]
+            others = [rects[:, j, :4] for j in range(rects.shape[1]) if j > i or j >= m]
+            for b in others + [np.broadcast_to(np.array(k), (len(rects), 4)) for k in keep]:
+                ox = np.clip(
+                    np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]),
+                    0,
+                    None,
+                )
+                oy = np.clip(
+                    np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]),
+                    0,
+                    None,
+                )
+                smaller = np.minimum(a[:, 2] * a[:, 3], b[:, 2] * b[:, 3])
+                out += weight * ox * oy / smaller
+        return out
+
+    # -- objective ---------------------------------------------------------------------------------
+    def objective_of_fields(self, fields: np.ndarray) -> np.ndarray:
+        """(S,) objective, K, from fields (S, nz_src, ny, nx) on the block-carrying cells."""
+        w = self.problem.objective
+        flat = fields.reshape(len(fields), -1)
+        out = w.peak * flat.max(1)
+        if w.mean:
+            out += w.mean * flat.mean(1)
+        if w.gradient:
+            gy, gx = np.gradient(fields, self.grid.dy, self.grid.dx, axis=(-2, -1))
+            out += w.gradient * 1e-3 * np.sqrt(gx**2 + gy**2).reshape(len(fields), -1).max(1)
+        return out
+
+    def operator_objective(self, u: np.ndarray) -> np.ndarray:
+        """(S,) objective of placements predicted by the operator (one batched prediction)."""
+        dens = rasterize_blocks(self.rectangles(u), self.size, self.op.case.sensors)
+        fields = self.op.predict(dens, grid=self.grid, z_cells=self.cells)
+        return self.objective_of_fields(fields) + self.penalty(u)
+
+    def solve(
+        self, u: np.ndarray, method: str, x0: np.ndarray | None = None
+    ) -> tuple[np.ndarray, SolveInfo]:
+        """The solver field (nz, ny, nx), K, of one placement u (2m,)."""
+        if self.solver is None or self.solver[0] != method:
+            self.solver = (method, make_solver(self.system, method))
+        q = power_field(self.stack(u), self.grid)
+        return self.solver[1].solve(self.system.rhs_for(q), x0=x0, tol=1e-9)
+
+    def solver_objective(
+        self, u: np.ndarray, method: str, x0: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        field, _ = self.solve(u, method, x0)
+        value = self.objective_of_fields(field[self.cells][None])[0] + self.penalty(u[None])[0]
+        return float(value), field
+
+    def result(self, u: np.ndarray, field: np.ndarray, info: SolveInfo) -> Result:
+        stack = self.stack(u)
+        system = System.from_stack(stack, self.grid)
+        return Result(stack, self.grid, field, info, system.energy_balance(field))
+
+
+def optimize(
+    problem: Problem,
+    op: Operator,
+    mode: Literal["hybrid", "solver"] = "hybrid",
+    solver: str | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> Outcome:
+    """Run the search; ``solver`` is the reference method (default: the problem's)."""
+    import cma
+
+    method = solver or problem.solver
+    plan = Floorplan(problem, op)
+    search = problem.search
+    es = cma.CMAEvolutionStrategy(
+        plan.start(),
+        search.sigma,
+        {
+            "bounds": [0.0, 1.0],
+            "popsize": search.population,
+            "seed": search.seed + 1,
+            "verbose": -9,
+        },
+    )
+    history = History()
+    best_u, best_value = plan.start(), np.inf
+    start = time.perf_counter()
+    evaluations = 0
+    while evaluations < search.steps:
+        asked = np.array(es.ask())
+        candidates = asked[: search.steps - evaluations]
+        if mode == "hybrid":
+            values = plan.operator_objective(candidates)
+            i = int(np.argmin(values))
+            if values[i] < best_value:
+                value = check(
+                    plan, candidates[i], float(values[i]), method, history, problem.tolerance_k
+                )
+                if value < best_value:
+                    best_u, best_value = candidates[i], value
+        else:
+            values = np.empty(len(candidates))
+            for k, u in enumerate(candidates):
+                values[k], _ = plan.solver_objective(u, method)
+                history.solver_calls += 1
+            i = int(np.argmin(values))
+            if values[i] < best_value:
+                best_u, best_value = candidates[i], float(values[i])
+        evaluations += len(candidates)
+        if len(candidates) == len(asked):
+            es.tell(list(asked), list(values))
+        history.evaluations.append(evaluations)
+        history.best.append(best_value)
+        if progress is not None:
+            progress(evaluations, best_value)
+    field, info = plan.solve(best_u, "auto")
+    history.solver_calls += 1
+    verified = plan.result(best_u, field, info)
+    start_u = plan.start()
+    f0, i0 = plan.solve(start_u, "auto")
+    initial = plan.result(start_u, f0, i0)
+    return Outcome(
+        mode,
+        best_u,
+        plan.blocks(best_u),
+        best_value,
+        verified,
+        initial,
+        float(field[plan.cells].max()),
+        float(f0[plan.cells].max()),
+        history,
+        time.perf_counter() - start,
+    )
+
+
+def check(
+    plan: Floorplan,
+    u: np.ndarray,
+    predicted: float,
+    method: str,
+    history: History,
+    tolerance_k: float,
+) -> float:
+    """The objective of a would-be best candidate: the operator's when its confidence score
+    passes, else the solver's, warm-started from the prediction."""
+    if plan.estimator is None:
+        plan.estimator = ErrorEstimator(
+            plan.system, plan.op.case.stack_with(np.zeros(plan.op.case.sensors))
+        )
+    stack = plan.stack(u)
+    q = power_field(stack, plan.grid)
+    dens = rasterize_blocks(plan.rectangles(u[None]), plan.size, plan.op.case.sensors)
+    field = plan.op.predict(dens, grid=plan.grid)[0]
+    history.scores += 1
+    conf = plan.estimator.score(field, tolerance_k, rhs=plan.system.rhs_for(q))
+    if conf.accepted:
+        return predicted
+    history.refinements += 1
+    history.solver_calls += 1
+    value, _ = plan.solver_objective(u, method, x0=field)
+    return value
+
+
+def outcome_summary(outcome: Outcome) -> dict[str, object]:
+    """A JSON-ready summary of an optimization run."""
+    h = outcome.history
+    return {
+        "mode": outcome.mode,
+        "seconds": outcome.seconds,
+        "evaluations": h.evaluations[-1] if h.evaluations else 0,
+        "solver_calls": h.solver_calls,
+        "confidence_checks": h.scores,
+        "refinements": h.refinements,
+        "objective_k": outcome.objective_k,
+        "initial_peak_k": outcome.initial_peak_k,
+        "verified_peak_k": outcome.verified_peak_k,
+        "blocks": [b.model_dump() for b in outcome.blocks],
+        "history": {"evaluations": h.evaluations, "best_k": h.best},
+    }
+
+
+def write_report(outcome: Outcome, out_dir: str | Path) -> list[Path]:
+    """placement.yaml (the best stack), before.png / after.png maps of the block-carrying cells,
+    history.png and summary.json in ``out_dir``."""
+    from chiptherm.report.outputs import write_json
+    from chiptherm.report.plots import plot_heat_map, plot_history
+    from chiptherm.stack_io import save_stack
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [save_stack(outcome.verified.stack, out / "placement.yaml")]
+    maps = []
+    for name, result, peak in (
+        ("before", outcome.initial, outcome.initial_peak_k),
+        ("after", outcome.verified, outcome.verified_peak_k),
+    ):
+        stack = result.stack
+        source = stack.power[next(iter(stack.power))]
+        hottest = np.unravel_index(np.argmax(result.temperature), result.temperature.shape)[0]
+        maps.append((name, result.temperature[hottest], source.blocks, peak))
+    vmin = min(m[1].min() for m in maps)
+    vmax = max(m[1].max() for m in maps)
+    for name, tmap, blocks, peak in maps:
+        written.append(
+            plot_heat_map(
+                tmap,
+                outcome.verified.stack.size,
+                out / f"{name}.png",
+                title=f"{name}: peak {peak:.2f} K (solver)",
+                blocks=blocks,
+                vmin=vmin,
+                vmax=vmax,
+            )
+        )
+    h = outcome.history
+    written.append(
+        plot_history(
+            h.best,
+            out / "history.png",
+            title=f"{outcome.mode} search",
+            ylabel="best objective (K)",
+            xlabel="generation",
+        )
+    )
+    written.append(write_json(out / "summary.json", outcome_summary(outcome)))
+    return written

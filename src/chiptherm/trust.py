@@ -1,0 +1,175 @@
+"""How far to trust a predicted temperature field, and how to fix it when not.
+
+The finite-volume system A·T = b of the stack judges any candidate field T (from an operator,
+an old solution, a guess):
+
+- its relative residual ||b - A·T|| / ||b|| says how well T balances the power of every cell;
+- the error e = T_true - T solves A·e = r with r = b - A·T. :class:`ErrorEstimator` solves that
+  residual equation cheaply: r is summed onto a grid coarser by ``factor`` in every direction
+  (conservatively, W per coarse cell), solved there exactly, the coarse error is spread back onto
+  the fine cells, and one Jacobi sweep on the fine grid adds the local part. The largest |e| is
+  the estimated maximum error in kelvin, compared with the user's tolerance.
+
+When the estimate fails the tolerance, :func:`refine` runs the reference solver warm-started
+from the prediction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from chiptherm.grid import resample_matrix
+from chiptherm.solvers import SolveInfo, make_solver
+from chiptherm.stack import Stack
+from chiptherm.system import System
+
+DEFAULT_TOLERANCE_K = 0.5
+
+
+def coarse_stack(stack: Stack, factor: int) -> Stack:
+    """``stack`` with ``factor`` times fewer cells along x, y and through each layer."""
+    layers = [
+        layer.model_copy(update={"cells": max(1, math.ceil(layer.cells / factor))})
+        for layer in stack.layers
+    ]
+    nx = max(1, math.ceil(stack.grid.nx / factor))
+    ny = max(1, math.ceil(stack.grid.ny / factor))
+    return stack.model_copy(update={"layers": layers}).with_grid(nx, ny)
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """The verdict on one predicted field.
+
+    Attributes:
+        relative_residual: ||b - A·T|| / ||b|| of the field.
+        error_k: estimated largest |T_pred - T_true| over all cells, K.
+        tolerance_k: the acceptance tolerance, K.
+        accepted: error_k <= tolerance_k.
+        seconds: wall time of the scoring.
+    """
+
+    relative_residual: float
+    error_k: float
+    tolerance_k: float
+    accepted: bool
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ErrorEstimator:
+    """Cheap estimate of the error field of a candidate temperature on one stack geometry.
+
+    Build once per stack (the matrix does not depend on the power, only b does), then call
+    :meth:`score` for many candidates and power maps.
+
+    Args:
+        system: the fine finite-volume system.
+        stack: the stack it was built from (for the coarse grid).
+        factor: coarsening in x, y and through each layer.
+        safety: the estimate is multiplied by this before comparing with the tolerance.
+    """
+
+    def __init__(self, system: System, stack: Stack, factor: int = 4, safety: float = 1.5) -> None:
+        self.system = system
+        self.safety = safety
+        self.coarse = System.from_stack(coarse_stack(stack, factor))
+        self.coarse_solver = make_solver(self.coarse)
+        fine, crs = system.grid, self.coarse.grid
+        # restriction (coarse <- fine) sums W; its transpose spreads K back onto fine cells
+        self.rx = resample_matrix(fine.x_edges, crs.x_edges)
+        self.ry = resample_matrix(fine.y_edges, crs.y_edges)
+        self.rz = resample_matrix(fine.z_edges, crs.z_edges)
+        self.diagonal = system.diagonal
+
+    @classmethod
+    def for_stack(cls, stack: Stack, factor: int = 4, safety: float = 1.5) -> ErrorEstimator:
+        return cls(System.from_stack(stack), stack, factor, safety)
+
+    def restrict(self, fine: np.ndarray) -> np.ndarray:
+        """(nz, ny, nx) extensive values on the fine grid -> their sums on the coarse grid."""
+        out = np.tensordot(self.rz, fine, axes=(1, 0))
+        out = np.einsum("yj,zjx->zyx", self.ry, out)
+        return out @ self.rx.T
+
+    def prolong(self, coarse: np.ndarray) -> np.ndarray:
+        """(nz, ny, nx) coarse intensive values (K) -> fine cells, by overlap."""
+        out = np.tensordot(self.rz.T, coarse, axes=(1, 0))
+        out = np.einsum("yj,zyx->zjx", self.ry, out)
+        return out @ self.rx
+
+    def error_field(self, temperature: np.ndarray, rhs: np.ndarray | None = None) -> np.ndarray:
+        """Estimated T_true - T, (nz, ny, nx) K, for the system (or right-hand side ``rhs``)."""
+        b = self.system.rhs if rhs is None else rhs
+        residual = b - self.system.apply(temperature)
+        coarse_error, _ = self.coarse_solver.solve(self.restrict(residual), tol=1e-8)
+        error = self.prolong(coarse_error.reshape(self.coarse.shape))
+        return error + (residual - self.system.apply(error)) / self.diagonal
+
+    def score(
+        self,
+        temperature: np.ndarray,
+        tolerance_k: float = DEFAULT_TOLERANCE_K,
+        rhs: np.ndarray | None = None,
+    ) -> Confidence:
+        """The confidence verdict on ``temperature`` (nz, ny, nx) K."""
+        start = time.perf_counter()
+        b = self.system.rhs if rhs is None else rhs
+        residual = np.linalg.norm(b - self.system.apply(temperature))
+        relative = float(residual / max(np.linalg.norm(b), 1e-300))
+        error = self.safety * float(np.abs(self.error_field(temperature, b)).max())
+        return Confidence(
+            relative, error, tolerance_k, error <= tolerance_k, time.perf_counter() - start
+        )
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """A refined field and how it was reached, with a cold start of the same solver."""
+
+    temperature: np.ndarray
+    warm: SolveInfo
+    cold: SolveInfo | None
+
+
+def refine(
+    system: System,
+    prediction: np.ndarray,
+    method: str = "cg-amg",
+    tol: float = 1e-8,
+    compare_cold: bool = False,
+) -> Refinement:
+    """Solve ``system`` with ``method`` warm-started from ``prediction``; optionally also from a
+    cold start (the uniform mean ambient temperature) to report the saving."""
+    solver = make_solver(system, method)
+    start = time.perf_counter()
+    field, warm = solver.solve(system.rhs, x0=prediction, tol=tol)
+    warm = SolveInfo(
+        warm.method,
+        warm.iterations,
+        system.relative_residual(field),
+        solver.setup_s,
+        time.perf_counter() - start,
+        True,
+    )
+    cold = None
+    if compare_cold:
+        start = time.perf_counter()
+        ambient = np.mean([link.temperature for link in system.faces.values()] or [0.0])
+        _, info = solver.solve(system.rhs, x0=np.full(system.shape, ambient), tol=tol)
+        cold = SolveInfo(
+            info.method,
+            info.iterations,
+            info.relative_residual,
+            solver.setup_s,
+            time.perf_counter() - start,
+            False,
+        )
+    return Refinement(field.reshape(system.shape), warm, cold)

@@ -1,0 +1,96 @@
+"""The operator commands: train, predict, evaluate, and their errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from chiptherm.cli import app
+from chiptherm.operator.checkpoint import load_operator, shipped_models
+
+from .test_training import write_config
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    result = run(
+        "train",
+        write_config(folder, steps=60, validation={"maps": 2, "every": 60}),
+        "--out",
+        folder / "model",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    assert "model written to" in result.output and "validation: MAE" in result.output
+    return folder / "model"
+
+
+def test_predict_writes_the_field_in_kelvin_and_maps(tiny_model, tmp_path):
+    watts = np.random.default_rng(0).uniform(0, 2e-5, (16, 16))
+    np.save(tmp_path / "p.npy", watts)
+    result = run(
+        "predict", tiny_model, "--power", tmp_path / "p.npy", "--out", tmp_path / "o", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["solver"]["method"] == "operator"
+    assert summary["total_power"] == pytest.approx(watts.sum())
+    data = np.load(tmp_path / "o" / "temperature.npz")
+    op, _ = load_operator(tiny_model)
+    expected = op.predict_watts(watts)
+    assert data["temperature"].shape == (8, 12, 12)
+    assert np.allclose(data["temperature"], expected)
+    assert (tmp_path / "o" / "map_top.png").exists()
+
+
+def test_evaluate_prints_and_writes_metrics(tiny_model, tmp_path):
+    result = run("evaluate", tiny_model, "--maps", 2, "--kind", "grf", "--out", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    assert "MAPE" in result.output
+    doc = json.loads((tmp_path / "e.json").read_text())
+    m = doc["results"]["grf"]["metrics"]
+    assert m["maps"] == 2 and m["max_abs_k"] >= m["mae_k"] > 0
+    assert doc["results"]["grf"]["machine"]["cpus"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "no-such-model"], "no model at 'no-such-model'"),
+        (["predict", "{model}", "--param", "h800"], "expected NAME=VALUE"),
+        (["predict", "{model}", "--param", "top_htc=800"], "unknown parameter"),
+        (
+            ["predict", "{model}", "--power", "missing.npy"],
+            "missing.npy: power map file does not exist",
+        ),
+        (["evaluate", "{model}", "--kind", "stripes"], "unknown map kind 'stripes'"),
+        (["evaluate", "{model}", "--maps", "0"], "at least 1"),
+        (["train", "missing.yaml"], "cannot read file"),
+    ],
+)
+def test_errors_are_one_line(tiny_model, tmp_path, args, message):
+    result = (
+        run(*[a.replace("{model}", str(tiny_model)) for a in args], "--out", tmp_path / "x")
+        if args[0] != "train"
+        else run(*args)
+    )
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_shipped_models_are_found_by_name():
+    assert {"surface"} <= set(shipped_models())
+    op, meta = load_operator("surface")
+    assert op.case.sensors == (21, 21) and meta["name"] == "surface"

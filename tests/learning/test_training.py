@@ -1,0 +1,159 @@
+"""Training from the physics, checkpoints, resume, and the structure of the operator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from chiptherm.errors import InputError
+from chiptherm.operator.checkpoint import load_operator
+from chiptherm.operator.evaluate import reference_fields
+from chiptherm.operator.train import load_train_config, train
+
+STACK = {
+    "name": "tiny",
+    "size": [1e-3, 1e-3],
+    "ambient": 298.15,
+    "materials": {"m": {"conductivity": 0.1}},
+    "layers": [{"name": "block", "thickness": 5e-4, "material": "m", "cells": 8}],
+    "power": {"flux": {"map": "flux.npy"}},
+    "boundaries": {"top": {"power": "flux"}, "bottom": {"htc": 500}},
+    "grid": {"nx": 12, "ny": 12},
+}
+
+
+def write_config(folder: Path, steps: int = 300, **changes) -> Path:
+    """A small physics-only training config (and its stack) in ``folder``."""
+    np.save(folder / "flux.npy", np.full((4, 4), 1e-4))
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(STACK))
+    cfg = {
+        "name": "tiny",
+        "case": {"stack": "tiny.yaml", "power": "flux", "sensors": [8, 8]},
+        "distribution": {"kind": "grf", "length_scale": 0.4, "amplitude": 2000},
+        "model": {
+            "rank": 16,
+            "trunk": {
+                "kind": "separable-kan",
+                "width": 8,
+                "depth": 2,
+                "degree": 4,
+                "layer_norm": False,
+            },
+        },
+        "training": {
+            "steps": steps,
+            "batch": 8,
+            "collocation": [8, 8, 6],
+            "lr": 5e-3,
+            "warmup": 20,
+            "checkpoint_every": 50,
+        },
+        "validation": {"every": 100, "maps": 3},
+        "output": "run",
+    }
+    for key, value in changes.items():
+        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
+    path = folder / "train.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_physics_only_training_converges_to_the_solver(tmp_path):
+    trainer = train(write_config(tmp_path), out=tmp_path / "run", quiet=True)
+    history = [r["validation"] for r in trainer.history.records if "validation" in r]
+    assert len(history) == 3
+    assert history[-1]["rel_l2"] < 0.15
+    assert history[-1]["mae_k"] < 0.5 * history[0]["mae_k"]
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["step"] == 300 and meta["metrics"]["rel_l2"] == history[-1]["rel_l2"]
+
+
+def test_resumed_training_reproduces_the_uninterrupted_run(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    full = train(
+        write_config(tmp_path / "a", steps=40, validation={"maps": 0}),
+        quiet=True,
+        out=tmp_path / "a" / "run",
+    )
+    cfg_b = write_config(tmp_path / "b", steps=40, validation={"maps": 0})
+    train(cfg_b, out=tmp_path / "b" / "run", quiet=True, overrides={"steps": 20})
+    with pytest.raises(InputError, match="--resume"):
+        train(cfg_b, out=tmp_path / "b" / "run", quiet=True)
+    resumed = train(cfg_b, out=tmp_path / "b" / "run", quiet=True, resume=True)
+    assert resumed.step == 40
+    for (name, a), b in zip(
+        full.op.net.state_dict().items(), resumed.op.net.state_dict().values(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_checkpoint_round_trip_and_damaged_files(tmp_path):
+    trainer = train(
+        write_config(tmp_path, steps=10, validation={"maps": 0}), out=tmp_path / "run", quiet=True
+    )
+    op, meta = load_operator(tmp_path / "run")
+    dens = np.random.default_rng(0).normal(0, 2000, (2, 8, 8))
+    assert np.allclose(op.predict(dens), trainer.op.predict(dens), atol=1e-10)
+    assert meta["name"] == "tiny"
+    weights = tmp_path / "run" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(InputError, match="cannot read weights"):
+        load_operator(tmp_path / "run")
+    (tmp_path / "run" / "model.json").write_text("{")
+    with pytest.raises(InputError, match=r"model\.json"):
+        load_operator(tmp_path / "run")
+    with pytest.raises(InputError, match="no model at"):
+        load_operator(tmp_path / "nowhere")
+
+
+def test_operator_is_linear_in_power_with_ambient_at_zero_power(tmp_path):
+    trainer = train(
+        write_config(tmp_path, steps=5, validation={"maps": 0}), out=tmp_path / "run", quiet=True
+    )
+    op = trainer.op
+    q = np.random.default_rng(0).normal(0, 2000, (2, 8, 8))
+    rise = op.predict(q) - 298.15
+    assert np.allclose(op.predict(2.5 * q) - 298.15, 2.5 * rise, rtol=1e-5, atol=1e-9)
+    assert np.allclose(
+        op.predict(q[:1] + q[1:]) - 298.15, rise[:1] + rise[1:], rtol=1e-4, atol=1e-7
+    )
+    assert np.allclose(op.predict(np.zeros((1, 8, 8))), 298.15)
+
+
+def test_heat_transfer_coefficient_as_a_branch_input(tmp_path):
+    params = [{"name": "bottom_htc", "face": "bottom", "low": 200.0, "high": 2000.0}]
+    path = write_config(
+        tmp_path,
+        steps=300,
+        case={"parameters": params},
+        distribution={"kind": "grf", "length_scale": 0.4, "amplitude": 1000, "mean": 2000},
+    )
+    trainer = train(path, out=tmp_path / "run", quiet=True)
+    op = trainer.op
+    q = np.full((2, 8, 8), 3000.0)
+    hs = [{"bottom_htc": 2000.0}, {"bottom_htc": 500.0}]
+    pred = op.predict(q, {"bottom_htc": np.array([2000.0, 500.0])})
+    ref = reference_fields(op.case, q, hs)
+    rise = ref.reshape(2, -1).max(1) - 298.15
+    assert rise[1] - rise[0] > 4.0  # the two coolings differ a lot...
+    for i in range(2):  # ...and both are learned
+        assert np.abs(pred[i] - ref[i]).max() < 0.1 * rise[i]
+    with pytest.raises(InputError, match="unknown parameter"):
+        op.predict(q, {"top_htc": 3.0})
+
+
+def test_config_errors_name_file_line_and_key(tmp_path):
+    path = write_config(tmp_path, training={"batch": 0})
+    with pytest.raises(
+        InputError, match=r"train\.yaml:\d+: training\.batch: .*greater than or equal to 1"
+    ):
+        load_train_config(path)
+    path.write_text("case: [unclosed")
+    with pytest.raises(InputError, match="invalid YAML"):
+        load_train_config(path)
