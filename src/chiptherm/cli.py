@@ -379,18 +379,29 @@ def predict(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<model>].")
     ] = None,
+    tol_kelvin: Annotated[
+        float, typer.Option(help="Accept a prediction whose estimated max error is below this, K.")
+    ] = 0.5,
+    refine: Annotated[
+        bool, typer.Option("--refine", help="Refine with the solver when the score fails.")
+    ] = False,
+    refine_solver: Annotated[
+        str | None, typer.Option(help="Warm-started solver for --refine [cg-transform, or cg-amg].")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
     no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
 ) -> None:
-    """Predict the temperature field of a power map with a trained operator.
+    """Predict the temperature field of a power map with a trained operator, with a confidence
+    score (estimated max error in K); --refine runs the solver from the prediction when the
+    score fails.
 
     Writes temperature.npz (K, on the case grid), summary.json and PNG maps like 'solve'.
-    Example: chiptherm predict surface --power examples/surface_flux.npy --out out/pred
+    Example: chiptherm predict surface --power examples/surface_flux.npy --refine --out out/pred
     """
     import numpy as np
 
     from chiptherm.operator.checkpoint import load_operator
-    from chiptherm.operator.inference import predict_result, training_distribution
+    from chiptherm.operator.inference import predict_checked, training_distribution
     from chiptherm.operator.sampling import load_map
     from chiptherm.report.outputs import write_result
 
@@ -402,9 +413,15 @@ def predict(
     else:
         dist = training_distribution(meta)
         density = dist.sample(1, op.case.size, op.case.sensors, np.random.default_rng(seed))[0]
-    result = predict_result(op, density, params)
+    if tol_kelvin <= 0:
+        raise InputError("--tol-kelvin must be > 0 K")
+    checked = predict_checked(
+        op, density, params, tol_kelvin, (refine_solver or "krylov") if refine else None
+    )
+    result = checked.result
     summary = result.summary()
     summary["model"] = meta.get("name", str(model))
+    summary.update(checked.summary())
     out_dir = out or Path("out") / Path(str(model)).name
     if not no_files:
         written = write_result(result, out_dir, summary)
@@ -413,6 +430,18 @@ def predict(
         return
     for table in result_tables(summary):
         console.print(table)
+    c = checked.confidence
+    verdict = "[green]accepted[/]" if c.accepted else "[yellow]above tolerance[/]"
+    console.print(
+        f"confidence: estimated max error {c.error_k:.3f} K (tolerance {c.tolerance_k} K), "
+        f"residual {c.relative_residual:.2e}, {verdict}; answer: [bold]{checked.path}[/]"
+    )
+    if checked.refinement is not None:
+        w, cold = checked.refinement.warm, checked.refinement.cold
+        line = f"refined with {w.method}: {w.iterations} iterations, {w.solve_s:.3f} s warm"
+        if cold is not None:
+            line += f" vs {cold.iterations} iterations, {cold.solve_s:.3f} s cold"
+        console.print(line)
     if not no_files:
         console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
 
@@ -539,6 +568,44 @@ def optimize(
     table.add_row("wall time", f"{outcome.seconds:.1f} s")
     console.print(table)
     console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+
+
+@app.command()
+@friendly_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("out/demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the power map and the search.")] = 0,
+    tol_kelvin: Annotated[float, typer.Option(help="Confidence tolerance, K.")] = 0.5,
+    steps: Annotated[int, typer.Option(help="Floorplan search evaluations.")] = 240,
+) -> None:
+    """Tour chiptherm with its shipped models: predict, score, refine, compare, optimize.
+
+    Writes a report folder with PNG maps, the optimization history and index.html.
+    Example: chiptherm demo --out out/demo
+    """
+    from chiptherm.demo import run_demo
+
+    with console.status("running the demo (predict, score, refine, optimize)..."):
+        report = run_demo(out, seed, tol_kelvin, steps)
+    p, f = report.summary["prediction"], report.summary["floorplan"]
+    table = Table(title="chiptherm demo", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("prediction path", p["path"])
+    table.add_row(
+        "estimated / true max error",
+        f"{p['estimated_max_error_k']:.3f} / {p['true_max_error_k']:.3f} K",
+    )
+    table.add_row("mean abs / peak error", f"{p['mae_k']:.4f} / {p['peak_error_k']:.3f} K")
+    table.add_row(
+        "predict + score / full solve", f"{p['predict_and_check_s']:.3f} / {p['solve_s']:.3f} s"
+    )
+    table.add_row(
+        "floorplan peak before → after", f"{f['initial_peak_k']:.2f} → {f['verified_peak_k']:.2f} K"
+    )
+    table.add_row("evaluations / solver calls", f"{f['evaluations']} / {f['solver_calls']}")
+    console.print(table)
+    console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")
 
 
 def main() -> None:

@@ -139,16 +139,22 @@ class Refinement:
     cold: SolveInfo | None
 
 
+def krylov_method(system: System) -> str:
+    """The warm-startable solver for refinement: CG preconditioned by the transform solver of
+    the laterally averaged stack when heat leaves through the top or bottom, else AMG-CG."""
+    return "cg-transform" if ("top" in system.faces or "bottom" in system.faces) else "cg-amg"
+
+
 def refine(
     system: System,
     prediction: np.ndarray,
-    method: str = "cg-amg",
+    method: str | None = None,
     tol: float = 1e-8,
     compare_cold: bool = False,
 ) -> Refinement:
     """Solve ``system`` with ``method`` warm-started from ``prediction``; optionally also from a
     cold start (the uniform mean ambient temperature) to report the saving."""
-    solver = make_solver(system, method)
+    solver = make_solver(system, method or krylov_method(system))
     start = time.perf_counter()
     field, warm = solver.solve(system.rhs, x0=prediction, tol=tol)
     warm = SolveInfo(

@@ -162,7 +162,7 @@ def test_separable_derivatives_match_finite_differences_and_vanish_on_adiabatic_
         mid = net.trunk.features(inner, inner, inner)[i]
         assert torch.allclose(d1[1:-1], (plus - minus) / (2 * h), atol=1e-6)
         assert torch.allclose(d2[1:-1], (plus - 2 * mid + minus) / h**2, atol=1e-3)
-    assert torch.allclose(dx[[0, -1]], torch.zeros_like(dx[[0, -1]]), atol=1e-12)
+    assert torch.allclose(dx[[0, -1]], torch.zeros_like(dx[[0, -1]]), atol=1e-7)
     assert dy[[0, -1]].abs().max() > 1e-3  # y has a convective-capable (linear) embedding
 
 

@@ -123,13 +123,17 @@ def load_operator(model: str | Path, device: str = "cpu") -> tuple[Operator, dic
         tensors = load_tensors(path.read_bytes())
     except (OSError, SafetensorError) as exc:
         raise InputError(f"cannot read weights: {exc}", source=str(path)) from None
-    try:
-        op.net.load_state_dict(tensors)
-    except RuntimeError as exc:
+    expected = op.net.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+    if missing or unexpected or wrong:
         raise InputError(
-            f"weights do not match the network in model.json: {str(exc).splitlines()[0]}",
+            "weights do not match the network in model.json "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})",
             source=str(path),
-        ) from None
+        )
+    op.net.load_state_dict(tensors)
     op.net.to(device)
     return op, meta
 

@@ -47,6 +47,7 @@ class TrunkConfig(_Config):
     activation: str = "tanh"
     fourier: int = Field(default=0, ge=0)
     fourier_scale: float = Field(default=1.0, gt=0)
+    features: int = Field(default=1, ge=1, le=64)
 
     @property
     def separable(self) -> bool:
@@ -121,23 +122,73 @@ class Branch(nn.Module):
         return self.mix(features * (1.0 + self.params(p)))
 
 
-class AxisEmbedding(nn.Module):
-    """Maps a nondimensional coordinate in [0, 1] to the network input: cos(π t) for an axis with
-    adiabatic ends (zero slope at both ends, exactly), 2t - 1 otherwise."""
+Derivatives = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
-    def __init__(self, cosine: bool) -> None:
+
+class LateralEmbedding(nn.Module):
+    """x̂ (or ŷ) in [0, 1] -> ``features`` inputs of the trunk, with their derivatives.
+
+    Adiabatic axis: cos(jπt), j = 1..features. Every one has zero slope at t = 0 and 1, so any
+    trunk satisfies the zero-flux side conditions exactly; the higher j let the trunk resolve
+    sharp lateral features. Other axes: 2t - 1 followed by cos(jπt), j = 1..features-1.
+    """
+
+    def __init__(self, adiabatic: bool, features: int) -> None:
         super().__init__()
-        self.cosine = cosine
+        first = 1 if adiabatic else 0
+        self.linear = not adiabatic
+        k = math.pi * torch.arange(first, first + features - self.linear, dtype=torch.float64)
+        self.register_buffer("k", k.float(), persistent=False)  # derived from the config
+        self.features = features
+
+    def derivatives(self, t: torch.Tensor) -> Derivatives:
+        """e(t), e'(t), e''(t), each (n, features)."""
+        phase = t[:, None] * self.k
+        c, s = torch.cos(phase), torch.sin(phase)
+        e, e1, e2 = c, -self.k * s, -self.k.square() * c
+        if self.linear:
+            e = torch.cat([2.0 * t[:, None] - 1.0, e], dim=1)
+            e1 = torch.cat([torch.full_like(t[:, None], 2.0), e1], dim=1)
+            e2 = torch.cat([torch.zeros_like(t[:, None]), e2], dim=1)
+        return e, e1, e2
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.cos(math.pi * t) if self.cosine else 2.0 * t - 1.0
+        return self.derivatives(t)[0]
 
-    def derivatives(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """e(t), e'(t), e''(t), each (n,)."""
-        if self.cosine:
-            c, s = torch.cos(math.pi * t), torch.sin(math.pi * t)
-            return c, -math.pi * s, -(math.pi**2) * c
-        return 2.0 * t - 1.0, torch.full_like(t, 2.0), torch.zeros_like(t)
+
+class DepthEmbedding(nn.Module):
+    """ŝ in [0, 1] -> ``features`` inputs: 2ŝ - 1, then boundary-layer shapes of decreasing width
+    w = 1/4, 1/16, ...: exp(-ŝ/w) and exp(-(1-ŝ)/w) at the bottom and top faces and Gaussians
+    exp(-((ŝ-c)/w)²) around interior sources at c. They let a small network represent the thin
+    layers where a sharp power map decays into the stack."""
+
+    def __init__(self, features: int, centres: tuple[float, ...] = ()) -> None:
+        super().__init__()
+        shapes: list[tuple[str, float, float]] = []
+        width = 0.25
+        while len(shapes) < features - 1:
+            for kind, c in [("face", 1.0), ("face", 0.0)] + [("bump", c) for c in centres]:
+                shapes.append((kind, c, width))
+            width /= 4.0
+        self.shapes = shapes[: features - 1]
+        self.features = features
+
+    def derivatives(self, t: torch.Tensor) -> Derivatives:
+        """e(t), e'(t), e''(t), each (n, features)."""
+        cols = [(2.0 * t - 1.0, torch.full_like(t, 2.0), torch.zeros_like(t))]
+        for kind, c, w in self.shapes:
+            if kind == "face":
+                sign = 1.0 if c == 0.0 else -1.0  # decays away from the face
+                g = torch.exp(-sign * (t - c) / w)
+                cols.append((g, -sign / w * g, g / w**2))
+            else:
+                d = (t - c) / w
+                g = torch.exp(-d.square())
+                cols.append((g, -2.0 * d / w * g, (4.0 * d.square() - 2.0) / w**2 * g))
+        return tuple(torch.stack([col[k] for col in cols], dim=1) for k in range(3))  # type: ignore[return-value]
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.derivatives(t)[0]
 
 
 def trunk_network(cfg: TrunkConfig, n_in: int, rank: int, groups: int = 1) -> nn.Module:
@@ -155,44 +206,60 @@ def trunk_network(cfg: TrunkConfig, n_in: int, rank: int, groups: int = 1) -> nn
     return nn.Sequential(*layers)
 
 
-def value_and_derivatives(f, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """f(t), f'(t), f''(t) for a pointwise map f (each output depends on one entry of t only),
-    by nested forward-mode jvp.
+def value_and_derivatives(
+    f, e: torch.Tensor, e1: torch.Tensor, e2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """g(t) = f(e(t)) and its first and second derivatives in t, by nested forward-mode jvp.
 
-    One jvp with a tangent of ones gives the derivative at every point at once, because the
-    output at point i depends only on t_i.
+    ``f`` maps (..., n, K) inputs to (..., n, r) pointwise (output n depends on input n only);
+    e, e1, e2 are the inputs and their first and second t-derivatives. One jvp along e' gives
+    g' = J·e' at every point at once; a jvp of that along (e', e'') gives
+    g'' = e'ᵀ·H·e' + J·e''.
     """
-    ones = torch.ones_like(t)
 
-    def first(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return jvp(f, (s,), (ones,))
+    def first(v: torch.Tensor, dv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return jvp(f, (v,), (dv,))
 
-    (value, d1), (_, d2) = jvp(first, (t,), (ones,))
+    (value, d1), (_, d2) = jvp(first, (e, e1), (e1, e2))
     return value, d1, d2
 
 
+def embeddings(
+    cfg: TrunkConfig, cosine_x: bool, cosine_y: bool, centres: tuple[float, ...]
+) -> nn.ModuleList:
+    k = cfg.features
+    return nn.ModuleList(
+        [LateralEmbedding(cosine_x, k), LateralEmbedding(cosine_y, k), DepthEmbedding(k, centres)]
+    )
+
+
 def _padded(ts: list[torch.Tensor]) -> torch.Tensor:
-    """Stack 1-D tensors of different lengths into (len(ts), max length), padding with the last
-    value (padded rows are computed and dropped)."""
+    """Stack tensors (n_i, ...) of different lengths into (len(ts), max n_i, ...), padding with
+    the last row (padded rows are computed and dropped)."""
     n = max(t.shape[0] for t in ts)
-    return torch.stack([torch.cat([t, t[-1:].expand(n - t.shape[0])]) for t in ts])
+    return torch.stack([torch.cat([t, t[-1:].expand(n - t.shape[0], *t.shape[1:])]) for t in ts])
 
 
 class SeparableTrunk(nn.Module):
     """t_r(x̂, ŷ, ŝ) = X_r(x̂)·Y_r(ŷ)·Z_r(ŝ): one small network per axis, run as one grouped
     network so the three axes cost one batched product per layer."""
 
-    def __init__(self, cfg: TrunkConfig, rank: int, cosine_x: bool, cosine_y: bool) -> None:
+    def __init__(
+        self,
+        cfg: TrunkConfig,
+        rank: int,
+        cosine_x: bool,
+        cosine_y: bool,
+        centres: tuple[float, ...] = (),
+    ) -> None:
         super().__init__()
-        self.embed = nn.ModuleList(
-            [AxisEmbedding(cosine_x), AxisEmbedding(cosine_y), AxisEmbedding(False)]
-        )
-        self.net = trunk_network(cfg, 1, rank, groups=3)
+        self.embed = embeddings(cfg, cosine_x, cosine_y, centres)
+        self.net = trunk_network(cfg, cfg.features, rank, groups=3)
 
     def features(self, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor) -> list[torch.Tensor]:
         """[X (nx, rank), Y (ny, rank), Z (nz, rank)] at the given coordinates."""
-        ts = [self.embed[i](t) for i, t in enumerate((x, y, s))]
-        out = self.net(_padded(ts)[..., None])
+        ts = (x, y, s)
+        out = self.net(_padded([self.embed[i](t) for i, t in enumerate(ts)]))
         return [out[i, : t.shape[0]] for i, t in enumerate(ts)]
 
     def derivatives(
@@ -200,34 +267,37 @@ class SeparableTrunk(nn.Module):
     ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Per axis: features and their first and second derivatives, each (n, rank).
 
-        The network's derivatives with respect to its input e come from forward-mode jvp on all
-        points of all three axes at once; the embedding e(t) is differentiated in closed form and
-        joined by the chain rule.
+        The embeddings are differentiated in closed form; the network by forward-mode jvp on all
+        points of all three axes at once (see :func:`value_and_derivatives`).
         """
-        emb = [self.embed[i].derivatives(t) for i, t in enumerate((x, y, s))]
-        e, e1, e2 = (_padded([d[k] for d in emb]) for k in range(3))  # (3, n)
-        g, g1, g2 = value_and_derivatives(lambda v: self.net(v[..., None]), e)  # (3, n, rank)
-        e1, e2 = e1[..., None], e2[..., None]
-        d1, d2 = g1 * e1, g2 * e1 * e1 + g1 * e2
-        return [
-            (g[i, :n], d1[i, :n], d2[i, :n]) for i, n in enumerate(t.shape[0] for t in (x, y, s))
-        ]
+        ts = (x, y, s)
+        emb = [self.embed[i].derivatives(t) for i, t in enumerate(ts)]
+        e, e1, e2 = (_padded([d[k] for d in emb]) for k in range(3))  # (3, n, K)
+        g, d1, d2 = value_and_derivatives(self.net, e, e1, e2)  # (3, n, rank)
+        return [(g[i, :n], d1[i, :n], d2[i, :n]) for i, n in enumerate(t.shape[0] for t in ts)]
 
 
 class PointTrunk(nn.Module):
-    """t(x̂, ŷ, ŝ): one network on the 3-D point."""
+    """t(x̂, ŷ, ŝ): one network on the embedded 3-D point."""
 
-    def __init__(self, cfg: TrunkConfig, rank: int, cosine_x: bool, cosine_y: bool) -> None:
+    def __init__(
+        self,
+        cfg: TrunkConfig,
+        rank: int,
+        cosine_x: bool,
+        cosine_y: bool,
+        centres: tuple[float, ...] = (),
+    ) -> None:
         super().__init__()
-        self.embed = nn.ModuleList(
-            [AxisEmbedding(cosine_x), AxisEmbedding(cosine_y), AxisEmbedding(False)]
-        )
-        self.net = trunk_network(cfg, 3, rank)
+        self.embed = embeddings(cfg, cosine_x, cosine_y, centres)
+        self.net = trunk_network(cfg, 3 * cfg.features, rank)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         """(..., 3) points -> (..., rank) features."""
-        embedded = torch.stack([e(points[..., i]) for i, e in enumerate(self.embed)], dim=-1)
-        return self.net(embedded)
+        shape = points.shape[:-1]
+        flat = points.reshape(-1, 3)
+        embedded = torch.cat([e(flat[:, i]) for i, e in enumerate(self.embed)], dim=-1)
+        return self.net(embedded).reshape(*shape, -1)
 
 
 class DeepONet(nn.Module):
@@ -240,12 +310,13 @@ class DeepONet(nn.Module):
         n_params: int,
         cosine_x: bool,
         cosine_y: bool,
+        centres: tuple[float, ...] = (),
     ) -> None:
         super().__init__()
         self.cfg = cfg
         self.branch = Branch(sensors, cfg.rank, n_params, cfg.branch)
         trunk = SeparableTrunk if cfg.trunk.separable else PointTrunk
-        self.trunk = trunk(cfg.trunk, cfg.rank, cosine_x, cosine_y)
+        self.trunk = trunk(cfg.trunk, cfg.rank, cosine_x, cosine_y, centres)
 
     @property
     def separable(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from chiptherm.operator.sampling import Distribution, GaussianField, Mixture, Ra
 from chiptherm.result import Result
 from chiptherm.solvers import SolveInfo
 from chiptherm.system import System
+from chiptherm.trust import DEFAULT_TOLERANCE_K, Confidence, ErrorEstimator, Refinement, refine
 
 KINDS = ("train", "grf", "blocks")
 
@@ -126,3 +128,64 @@ def machine() -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+@dataclass
+class CheckedPrediction:
+    """A prediction with its confidence verdict and, when refined, the solver path taken.
+
+    Attributes:
+        result: the answer (the prediction, or the refined field).
+        predicted: the operator's field, (nz, ny, nx) K.
+        confidence: the verdict on the prediction.
+        path: 'operator' (accepted), 'refined' (solver warm-started from the prediction) or
+            'operator (not refined)' when refinement was not asked for.
+        refinement: warm and cold solver diagnostics when refined.
+    """
+
+    result: Result
+    predicted: np.ndarray
+    confidence: Confidence
+    path: str
+    refinement: Refinement | None = None
+
+    def summary(self) -> dict[str, Any]:
+        out = {"path": self.path, "confidence": self.confidence.as_dict()}
+        if self.refinement is not None:
+            r = self.refinement
+            out["refinement"] = {
+                "warm": asdict(r.warm),
+                "cold": None if r.cold is None else asdict(r.cold),
+                "max_change_k": float(np.abs(r.temperature - self.predicted).max()),
+            }
+        return out
+
+
+def predict_checked(
+    op: Operator,
+    density: np.ndarray,
+    params: dict[str, float] | None = None,
+    tolerance_k: float = DEFAULT_TOLERANCE_K,
+    refine_with: str | None = None,
+    compare_cold: bool = True,
+) -> CheckedPrediction:
+    """Predict, score the prediction, and refine it with ``refine_with`` (a solver method, or
+    'krylov' for the default warm-startable one) when the estimated error exceeds
+    ``tolerance_k``."""
+    pred = predict_result(op, density, params)
+    system = System.from_stack(pred.stack, pred.grid)
+    confidence = ErrorEstimator(system, pred.stack).score(pred.temperature, tolerance_k)
+    if confidence.accepted:
+        return CheckedPrediction(pred, pred.temperature, confidence, "operator")
+    if refine_with is None:
+        return CheckedPrediction(pred, pred.temperature, confidence, "operator (not refined)")
+    method = None if refine_with == "krylov" else refine_with
+    refined = refine(system, pred.temperature, method, compare_cold=compare_cold)
+    result = Result(
+        pred.stack,
+        pred.grid,
+        refined.temperature,
+        refined.warm,
+        system.energy_balance(refined.temperature),
+    )
+    return CheckedPrediction(result, pred.temperature, confidence, "refined", refined)

@@ -92,6 +92,7 @@ class Operator:
             len(case.parameters),
             cosine_x=case.adiabatic_axis("x"),
             cosine_y=case.adiabatic_axis("y"),
+            centres=() if case.source_face else (case.source_s,),
         )
         return cls(case, net, cfg)
 
