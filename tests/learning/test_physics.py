@@ -114,8 +114,11 @@ def test_volumetric_source_in_a_two_material_stack_is_an_exact_zero_of_the_loss(
     assert wrong["pde"] > 1e-6
 
 
-@pytest.mark.parametrize("kind", ["separable-kan", "separable-mlp"])
-def test_forward_mode_terms_equal_per_point_autograd_terms(kind):
+@pytest.mark.parametrize(
+    ("kind", "combine"),
+    [("separable-kan", "product"), ("separable-mlp", "product"), ("separable-kan", "tucker")],
+)
+def test_forward_mode_terms_equal_per_point_autograd_terms(kind, combine):
     stack = slab(
         "top",
         [
@@ -126,8 +129,10 @@ def test_forward_mode_terms_equal_per_point_autograd_terms(kind):
     )
     case = Case(stack, "p", (6, 6))
     torch.manual_seed(0)
-    cfg = ModelConfig(rank=8, trunk=TrunkConfig(kind=kind, width=8, depth=2))
-    net = DeepONet(cfg, case.sensors, 0, cosine_x=False, cosine_y=True)
+    cfg = ModelConfig(
+        rank=6, combine=combine, trunk=TrunkConfig(kind=kind, width=8, depth=2, features=3)
+    )
+    net = DeepONet(cfg, case.sensors, 0, cosine_x=False, cosine_y=True, centres=(0.4,))
     for p in net.parameters():  # make the field far from zero so every term matters
         p.data.normal_(0.0, 0.3)
     net = net.double()
@@ -168,10 +173,16 @@ def test_separable_derivatives_match_finite_differences_and_vanish_on_adiabatic_
 
 def test_grid_evaluation_equals_point_evaluation():
     torch.manual_seed(4)
-    for kind in ("separable-kan", "mlp", "kan"):
-        cfg = ModelConfig(rank=5, trunk=TrunkConfig(kind=kind, width=8, depth=2, fourier=4))
-        net = DeepONet(cfg, (3, 3), 0, cosine_x=True, cosine_y=True)
-        b = torch.randn(2, 5)
+    for kind, combine in (
+        ("separable-kan", "product"),
+        ("separable-mlp", "tucker"),
+        ("mlp", "product"),
+        ("kan", "product"),
+    ):
+        trunk = TrunkConfig(kind=kind, width=8, depth=2, fourier=4, features=2)
+        cfg = ModelConfig(rank=5, combine=combine, trunk=trunk)
+        net = DeepONet(cfg, (3, 3), 0, cosine_x=True, cosine_y=False)
+        b = net.branch(torch.randn(2, 3, 3))
         x, y, s = torch.rand(4), torch.rand(3), torch.rand(2)
         grid = net.grid(b, x, y, s)
         zz, yy, xx = torch.meshgrid(s, y, x, indexing="ij")

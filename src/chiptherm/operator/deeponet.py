@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 from torch.func import jvp
 
@@ -72,11 +72,25 @@ class BranchConfig(_Config):
 
 
 class ModelConfig(_Config):
-    """A DeepONet: rank of the inner product, branch and trunk."""
+    """A DeepONet: rank of the inner product, how separable trunks combine, branch and trunk.
+
+    ``combine``: 'product' sums rank-r products X_r·Y_r·Z_r (the classic separable DeepONet);
+    'tucker' sums over all index triples, u = Σ_ijk C_ijk(q)·X_i·Y_j·Z_k, with ``rank`` functions
+    per axis and C_ijk = F_ji(q)·W_jik, F = P_yᵀ·q·P_x the map's projection on learned per-axis
+    bases. For a laterally uniform stack this is the structure of the exact solution (lateral
+    modes, each with its own depth profile), with rank² lateral modes for the cost of rank.
+    """
 
     rank: int = Field(default=64, ge=1)
+    combine: Literal["product", "tucker"] = "product"
     branch: BranchConfig = BranchConfig()
     trunk: TrunkConfig = TrunkConfig()
+
+    @model_validator(mode="after")
+    def _tucker_needs_separable(self) -> ModelConfig:
+        if self.combine == "tucker" and not self.trunk.separable:
+            raise ValueError("combine: tucker needs a separable trunk")
+        return self
 
 
 def cosine_modes(n: int, m: int) -> torch.Tensor:
@@ -120,6 +134,30 @@ class Branch(nn.Module):
         if self.params is None:
             return features
         return self.mix(features * (1.0 + self.params(p)))
+
+
+class TuckerBranch(nn.Module):
+    """(B, ny, nx) map, (B, P) parameters -> (B, m, m, m) coefficients C_jik = F_ji·W_jik, with
+    F = P_yᵀ·q·P_x (P initialized to cosine modes); linear in q. Parameters scale F per mode."""
+
+    def __init__(
+        self, sensors: tuple[int, int], rank: int, n_params: int, cfg: BranchConfig
+    ) -> None:
+        super().__init__()
+        ny, nx = sensors
+        self.project_y = nn.Parameter(cosine_modes(ny, rank) * math.sqrt(ny))
+        self.project_x = nn.Parameter(cosine_modes(nx, rank) * math.sqrt(nx))
+        self.weight = nn.Parameter(torch.randn(rank, rank, rank) / rank**2)
+        self.params = (
+            MLP(n_params, rank * rank, cfg.param_width, 2, cfg.activation) if n_params else None
+        )
+        self.scale = 1.0 / math.sqrt(ny * nx)
+
+    def forward(self, q: torch.Tensor, p: torch.Tensor | None = None) -> torch.Tensor:
+        f = (self.project_y.T @ q @ self.project_x) * self.scale  # (B, m, m)
+        if self.params is not None:
+            f = f * (1.0 + self.params(p).reshape(f.shape))
+        return f[..., None] * self.weight
 
 
 Derivatives = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -314,7 +352,8 @@ class DeepONet(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        self.branch = Branch(sensors, cfg.rank, n_params, cfg.branch)
+        branch = TuckerBranch if cfg.combine == "tucker" else Branch
+        self.branch = branch(sensors, cfg.rank, n_params, cfg.branch)
         trunk = SeparableTrunk if cfg.trunk.separable else PointTrunk
         self.trunk = trunk(cfg.trunk, cfg.rank, cosine_x, cosine_y, centres)
 
@@ -322,13 +361,22 @@ class DeepONet(nn.Module):
     def separable(self) -> bool:
         return self.cfg.trunk.separable
 
+    def contract(
+        self, coefficients: torch.Tensor, fz: torch.Tensor, fy: torch.Tensor, fx: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, nz, ny, nx) field from branch coefficients and per-axis trunk features (or their
+        derivatives) of a separable trunk."""
+        if self.cfg.combine == "tucker":
+            return combine_tucker(coefficients, fz, fy, fx)
+        return combine(coefficients, fz, fy, fx)
+
     def grid(
         self, coefficients: torch.Tensor, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor
     ) -> torch.Tensor:
-        """u on the tensor grid s × y × x: (B, nz, ny, nx) from coefficients (B, rank)."""
+        """u on the tensor grid s × y × x: (B, nz, ny, nx) from the branch coefficients."""
         if self.separable:
             fx, fy, fz = self.trunk.features(x, y, s)
-            return combine(coefficients, fz, fy, fx)
+            return self.contract(coefficients, fz, fy, fx)
         zz, yy, xx = torch.meshgrid(s, y, x, indexing="ij")
         features = self.trunk(torch.stack([xx, yy, zz], dim=-1))  # (nz, ny, nx, rank)
         return torch.einsum("br,zyxr->bzyx", coefficients, features)
@@ -337,6 +385,10 @@ class DeepONet(nn.Module):
         """u at per-sample points (B, N, 3) -> (B, N)."""
         if self.separable:
             fx, fy, fz = self.trunk.features(*(points[..., i].reshape(-1) for i in range(3)))
+            if self.cfg.combine == "tucker":
+                shape = (*points.shape[:-1], -1)
+                fx, fy, fz = fx.reshape(shape), fy.reshape(shape), fz.reshape(shape)
+                return torch.einsum("bjik,bnk,bnj,bni->bn", coefficients, fz, fy, fx)
             product = (fx * fy * fz).reshape(*points.shape[:-1], -1)
         else:
             product = self.trunk(points)
@@ -348,6 +400,15 @@ def combine(b: torch.Tensor, fz: torch.Tensor, fy: torch.Tensor, fx: torch.Tenso
     cost is B·nz·ny·nx·rank with no larger intermediate than (B, nz, ny, rank)."""
     bzy = (b[:, None, None, :] * fz[None, :, None, :]) * fy[None, None, :, :]
     return bzy @ fx.T
+
+
+def combine_tucker(
+    c: torch.Tensor, fz: torch.Tensor, fy: torch.Tensor, fx: torch.Tensor
+) -> torch.Tensor:
+    """Σ_jik C[B, j, i, k]·Z[z, k]·Y[y, j]·X[x, i] -> (B, nz, ny, nx), one axis at a time."""
+    g = c @ fz.T  # (B, j, i, z)
+    h = torch.einsum("yj,bjiz->bzyi", fy, g)
+    return h @ fx.T
 
 
 def to_tensor(array: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

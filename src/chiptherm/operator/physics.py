@@ -11,7 +11,8 @@ and the faces (outward heat flow positive; Bi = h·S for top/bottom, h·L/k for 
 
 with Bi = 0 for an adiabatic face, u = 0 for a fixed-temperature face, and Qs = q_s·S/θ the
 surface power density q_s (W/m²) entering the face. Flux continuity between layers holds by
-construction of ŝ. Each equation is scaled to O(1): the PDE of a layer by 1 + ax + ay.
+construction of ŝ. Each equation is scaled to O(1): the PDE of a layer by 1 + ax + ay + Q₁,
+with Q₁ its source per unit normalized density.
 
 Separable trunks get their derivatives per axis by forward-mode differentiation on the whole
 collocation grid at once (nx + ny + nz network evaluations); point trunks use the standard
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from chiptherm.operator.case import Case
-from chiptherm.operator.deeponet import DeepONet, combine
+from chiptherm.operator.deeponet import DeepONet
 
 
 @dataclass
@@ -139,6 +140,10 @@ class PhysicsLoss:
             ]
         )
         self.surface = case.power_scale * big_s / theta  # Qs per unit normalized density
+        # each layer's equation divided by the size of its terms: conduction coefficients and
+        # the source (normalized densities have RMS 1), so thin, strongly heated or highly
+        # conductive layers neither dominate nor vanish from the loss
+        self.norm = 1.0 + self.ax + self.ay + self.source
         self.sides = [f for f in ("west", "east", "south", "north") if not self._hard(f)]
 
     def _hard(self, face: str) -> bool:
@@ -163,24 +168,19 @@ class PhysicsLoss:
 
         ax, ay = self._per_z(self.ax, col.layer), self._per_z(self.ay, col.layer)
         q_xy = density_at(inputs.q, col.x, col.y)  # (B, ny, nx)
-        bzy = b[:, None, None, :] * fz[None, :, None, :] * fy[None, None, :, :]
-        lap = ax[None, :, None, None] * (bzy @ dxx.T)
+        c = model.contract
         lap = (
-            lap
-            + (
-                (ay[None, :, None, None] * b[:, None, None, :] * fz[None, :, None, :])
-                * dyy[None, None]
-                + (b[:, None, None, :] * dzz[None, :, None, :]) * fy[None, None]
-            )
-            @ fx.T
+            ax[None, :, None, None] * c(b, fz, fy, dxx)
+            + ay[None, :, None, None] * c(b, fz, dyy, fx)
+            + c(b, dzz, fy, fx)
         )
         pde = lap + self._per_z(self.source, col.layer)[None, :, None, None] * q_xy[:, None]
-        pde = pde / (1.0 + ax + ay)[None, :, None, None]
+        pde = pde / self._per_z(self.norm, col.layer)[None, :, None, None]
         terms = {"pde": pde.square().mean()}
 
         for face, k in (("bottom", 0), ("top", 1)):
-            u = combine(b, fz_e[k : k + 1], fy, fx)[:, 0]
-            du = combine(b, dz_e[k : k + 1], fy, fx)[:, 0]
+            u = c(b, fz_e[k : k + 1], fy, fx)[:, 0]
+            du = c(b, dz_e[k : k + 1], fy, fx)[:, 0]
             terms[face] = self._top_bottom(face, u, du, q_xy, inputs).square().mean()
         for face in self.sides:
             axis, k = (
@@ -193,11 +193,11 @@ class PhysicsLoss:
                 else (1, 1)
             )
             if axis == 0:
-                u = combine(b, fz, fy, fx_e[k : k + 1])[..., 0]  # (B, nz, ny)
-                du = combine(b, fz, fy, dx_e[k : k + 1])[..., 0]
+                u = c(b, fz, fy, fx_e[k : k + 1])[..., 0]  # (B, nz, ny)
+                du = c(b, fz, fy, dx_e[k : k + 1])[..., 0]
             else:
-                u = combine(b, fz, fy_e[k : k + 1], fx)[:, :, 0]  # (B, nz, nx)
-                du = combine(b, fz, dy_e[k : k + 1], fx)[:, :, 0]
+                u = c(b, fz, fy_e[k : k + 1], fx)[:, :, 0]  # (B, nz, nx)
+                du = c(b, fz, dy_e[k : k + 1], fx)[:, :, 0]
             terms[face] = self._side(face, u, du, col.layer).square().mean()
         return terms
 
@@ -222,7 +222,7 @@ class PhysicsLoss:
         q_xy = density_at(inputs.q, col.x, col.y)
         pde = ax[None, :, None, None] * uxx + ay[None, :, None, None] * uyy + uss
         pde = pde + self._per_z(self.source, col.layer)[None, :, None, None] * q_xy[:, None]
-        pde = pde / (1.0 + ax + ay)[None, :, None, None]
+        pde = pde / self._per_z(self.norm, col.layer)[None, :, None, None]
         terms = {"pde": pde.square().mean()}
 
         for face, level in (("bottom", 0.0), ("top", 1.0)):
