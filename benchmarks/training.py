@@ -83,7 +83,14 @@ def run_case(kind: str, args: argparse.Namespace, queue: mp.Queue) -> None:
         if device.type == "cuda"
         else max(peak_rss_mib() - base_rss, 0.0)
     )
-    queue.put({"kind": kind, "step_s": elapsed, "peak_mib": memory, "parameters": sum(p.numel() for p in op.net.parameters())})
+    queue.put(
+        {
+            "kind": kind,
+            "step_s": elapsed,
+            "peak_mib": memory,
+            "parameters": sum(p.numel() for p in op.net.parameters()),
+        }
+    )
 
 
 def measure(kind: str, args: argparse.Namespace) -> dict:
@@ -126,14 +133,17 @@ def main() -> None:
             }
         )
     header = f"{'trunks':<26}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
-    print(f"collocation {args.collocation}x{args.collocation}x{args.nz}, batch {args.batch}, "
-          f"rank {args.rank}, width {args.width}, device {args.device}")
+    print(
+        f"collocation {args.collocation}x{args.collocation}x{args.nz}, batch {args.batch}, "
+        f"rank {args.rank}, width {args.width}, device {args.device}"
+    )
     print(header)
     for r in rows:
         f, s = r["separable"], r["point"]
         print(
             f"{f['kind'] + ' vs ' + s['kind']:<26}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
-            f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
+            f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}"
+            f"{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
         )
     out = HERE / "results" / f"training_{args.device}.json"
     out.parent.mkdir(exist_ok=True)

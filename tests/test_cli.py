@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ def small_copy(tmp_path: Path, name: str = "two_die", **changes: object) -> Path
     data.update(changes)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    for npy in EXAMPLES.glob("*.npy"):  # power maps the examples refer to
+        shutil.copy(npy, tmp_path / npy.name)
     return path
 
 

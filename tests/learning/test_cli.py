@@ -50,7 +50,7 @@ def test_predict_writes_the_field_in_kelvin_and_maps(tiny_model, tmp_path):
     expected = op.predict_watts(watts)
     assert data["temperature"].shape == (8, 12, 12)
     assert np.allclose(data["temperature"], expected)
-    assert (tmp_path / "o" / "map_top.png").exists()
+    assert (tmp_path / "o" / "map_top_face.png").exists()
 
 
 def test_evaluate_prints_and_writes_metrics(tiny_model, tmp_path):

@@ -147,10 +147,15 @@ class CheckedPrediction:
     predicted: np.ndarray
     confidence: Confidence
     path: str
+    predict_s: float
     refinement: Refinement | None = None
 
     def summary(self) -> dict[str, Any]:
-        out = {"path": self.path, "confidence": self.confidence.as_dict()}
+        out = {
+            "path": self.path,
+            "predict_s": self.predict_s,
+            "confidence": self.confidence.as_dict(),
+        }
         if self.refinement is not None:
             r = self.refinement
             out["refinement"] = {
@@ -173,12 +178,15 @@ def predict_checked(
     'krylov' for the default warm-startable one) when the estimated error exceeds
     ``tolerance_k``."""
     pred = predict_result(op, density, params)
+    predict_s = pred.info.solve_s
     system = System.from_stack(pred.stack, pred.grid)
     confidence = ErrorEstimator(system, pred.stack).score(pred.temperature, tolerance_k)
     if confidence.accepted:
-        return CheckedPrediction(pred, pred.temperature, confidence, "operator")
+        return CheckedPrediction(pred, pred.temperature, confidence, "operator", predict_s)
     if refine_with is None:
-        return CheckedPrediction(pred, pred.temperature, confidence, "operator (not refined)")
+        return CheckedPrediction(
+            pred, pred.temperature, confidence, "operator (not refined)", predict_s
+        )
     method = None if refine_with == "krylov" else refine_with
     refined = refine(system, pred.temperature, method, compare_cold=compare_cold)
     result = Result(
@@ -188,4 +196,4 @@ def predict_checked(
         refined.warm,
         system.energy_balance(refined.temperature),
     )
-    return CheckedPrediction(result, pred.temperature, confidence, "refined", refined)
+    return CheckedPrediction(result, pred.temperature, confidence, "refined", predict_s, refined)

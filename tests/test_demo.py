@@ -1,0 +1,33 @@
+"""The main job: the demo tour on the shipped models."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from chiptherm.cli import app
+
+
+def test_demo_writes_a_consistent_report(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--steps", "24"])
+    assert result.exit_code == 0, result.output
+    assert "chiptherm demo" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    p, f = summary["prediction"], summary["floorplan"]
+    assert p["path"] in ("operator", "refined")
+    # the score is honest: when it accepts, the true error is within the tolerance
+    if p["path"] == "operator":
+        assert p["true_max_error_k"] <= p["tolerance_k"]
+    assert f["verified_peak_k"] <= f["initial_peak_k"]
+    html = (out / "index.html").read_text()
+    for image in (
+        "predicted.png",
+        "solver.png",
+        "error.png",
+        "floorplan/after.png",
+        "floorplan/history.png",
+    ):
+        assert image in html
+        assert (out / image).stat().st_size > 1000
