@@ -25,14 +25,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-PAIRS = [("separable-kan", "kan"), ("separable-mlp", "mlp")]
+# (separable trunk, how it combines, the point trunk it is compared with)
+PAIRS = [
+    ("separable-kan", "product", "kan"),
+    ("separable-mlp", "product", "mlp"),
+    ("separable-kan", "tucker", "kan"),
+]
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_case(kind: str, args: argparse.Namespace, queue: mp.Queue) -> None:
+def run_case(kind: str, combine: str, args: argparse.Namespace, queue: mp.Queue) -> None:
     """Time ``args.steps`` training steps of one trunk kind; put the result on ``queue``."""
     import numpy as np
     import torch
@@ -47,9 +52,9 @@ def run_case(kind: str, args: argparse.Namespace, queue: mp.Queue) -> None:
     device = torch.device(args.device)
     stack = load_stack(ROOT / "examples" / "surface.yaml")
     case = Case(stack, "flux", (21, 21), power_scale=2000.0)
-    cfg = ModelConfig(
-        rank=args.rank, trunk=TrunkConfig(kind=kind, width=args.width, depth=2, layer_norm=False)
-    )
+    rank = args.tucker_rank if combine == "tucker" else args.rank
+    trunk = TrunkConfig(kind=kind, width=args.width, depth=2, layer_norm=False)
+    cfg = ModelConfig(rank=rank, combine=combine, trunk=trunk)
     op = Operator.create(case, cfg)
     op.net.to(device)
     loss = PhysicsLoss(case, device)
@@ -66,13 +71,14 @@ def run_case(kind: str, args: argparse.Namespace, queue: mp.Queue) -> None:
         total.backward()
         opt.step()
 
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    base_rss = peak_rss_mib()  # before the first step: the growth is the training footprint
+    if device.type == "cuda":
+        sync()
+        torch.cuda.reset_peak_memory_stats()
     for _ in range(2):
         step()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    base_rss = peak_rss_mib()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
@@ -93,10 +99,10 @@ def run_case(kind: str, args: argparse.Namespace, queue: mp.Queue) -> None:
     )
 
 
-def measure(kind: str, args: argparse.Namespace) -> dict:
+def measure(kind: str, combine: str, args: argparse.Namespace) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=run_case, args=(kind, args, queue))
+    proc = ctx.Process(target=run_case, args=(kind, combine, args, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -110,6 +116,7 @@ def main() -> None:
     parser.add_argument("--collocation", type=int, default=21, help="points along x and y")
     parser.add_argument("--nz", type=int, default=11)
     parser.add_argument("--rank", type=int, default=64)
+    parser.add_argument("--tucker-rank", type=int, default=24)
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
@@ -122,8 +129,8 @@ def main() -> None:
     from chiptherm.operator.inference import machine
 
     rows = []
-    for separable, point in PAIRS:
-        fast, slow = measure(separable, args), measure(point, args)
+    for separable, combine, point in PAIRS:
+        fast, slow = measure(separable, combine, args), measure(point, "product", args)
         rows.append(
             {
                 "separable": fast,
@@ -132,7 +139,7 @@ def main() -> None:
                 "memory_ratio": slow["peak_mib"] / max(fast["peak_mib"], 1e-3),
             }
         )
-    header = f"{'trunks':<26}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
+    header = f"{'trunks':<34}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
     print(
         f"collocation {args.collocation}x{args.collocation}x{args.nz}, batch {args.batch}, "
         f"rank {args.rank}, width {args.width}, device {args.device}"
@@ -141,7 +148,7 @@ def main() -> None:
     for r in rows:
         f, s = r["separable"], r["point"]
         print(
-            f"{f['kind'] + ' vs ' + s['kind']:<26}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
+            f"{f['kind'] + ' vs ' + s['kind']:<34}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
             f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}"
             f"{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
         )

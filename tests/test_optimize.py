@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import yaml
+from conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
@@ -104,3 +105,8 @@ def test_optimize_command_writes_a_placement_and_maps(tmp_path):
     placed = load_stack(tmp_path / "o" / "placement.yaml")
     assert placed.total_power == pytest.approx(9e-4)
     assert summary["verified_peak_k"] <= summary["initial_peak_k"]
+
+
+def test_example_problem_is_valid():
+    problem, _ = load_problem(EXAMPLES / "floorplan.yaml")
+    assert len(problem.blocks) == 6 and problem.model == "volumetric"

@@ -94,3 +94,13 @@ def test_shipped_models_are_found_by_name():
     assert {"surface"} <= set(shipped_models())
     op, meta = load_operator("surface")
     assert op.case.sensors == (21, 21) and meta["name"] == "surface"
+
+
+def test_shipped_surface_model_meets_its_accuracy_targets():
+    from chiptherm.operator.inference import distribution_for, evaluate_operator
+
+    op, meta = load_operator("surface")
+    for kind in ("grf", "blocks"):
+        m = evaluate_operator(op, distribution_for(meta, kind), maps=4, seed=99)["metrics"]
+        assert m["mape_percent"] < 0.05, kind
+        assert m["peak_error_k"] < 0.3, kind

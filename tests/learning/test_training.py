@@ -157,3 +157,37 @@ def test_config_errors_name_file_line_and_key(tmp_path):
     path.write_text("case: [unclosed")
     with pytest.raises(InputError, match="invalid YAML"):
         load_train_config(path)
+
+
+def test_unavailable_device_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        train(
+            write_config(tmp_path, steps=1),
+            out=tmp_path / "run",
+            quiet=True,
+            overrides={"device": "cuda"},
+        )
+    with pytest.raises(InputError, match="unknown device"):
+        train(
+            write_config(tmp_path, steps=1),
+            out=tmp_path / "run",
+            quiet=True,
+            overrides={"device": "gpu0"},
+        )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_training_predicts_like_the_same_weights_on_the_cpu(tmp_path):
+    trainer = train(
+        write_config(tmp_path, steps=20, validation={"maps": 0}),
+        out=tmp_path / "run",
+        quiet=True,
+        overrides={"device": "cuda"},
+    )
+    q = np.random.default_rng(0).normal(0, 2000, (3, 8, 8))
+    on_gpu = trainer.op.predict(q)
+    op, _ = load_operator(tmp_path / "run", device="cpu")
+    assert np.allclose(op.predict(q), on_gpu, atol=1e-4)

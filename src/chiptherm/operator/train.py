@@ -137,6 +137,19 @@ def estimate_power_scale(
     return rms
 
 
+def device_of(name: str) -> torch.device:
+    """The torch device called ``name``, checked to exist here."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r}; expected 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r}: no CUDA GPU is available here; use 'cpu'")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"unsupported device {name!r}; expected 'cpu' or 'cuda'")
+    return device
+
+
 @dataclass
 class History:
     """Loss and validation records, one dict per logged step."""
@@ -159,7 +172,7 @@ class Trainer:
         probe = build_case(cfg.case, base_dir, 1.0)
         scale = cfg.case.power_scale or estimate_power_scale(cfg, probe.sensors, probe.size)
         self.case = build_case(cfg.case, base_dir, scale)
-        self.device = torch.device(t.device)
+        self.device = device_of(t.device)
         self.op = Operator.create(self.case, cfg.model, seed=t.seed)
         self.op.net.to(self.device)
         self.loss = PhysicsLoss(self.case, self.device)
