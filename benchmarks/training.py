@@ -91,7 +91,7 @@ def run_case(kind: str, combine: str, args: argparse.Namespace, queue: mp.Queue)
     )
     queue.put(
         {
-            "kind": kind,
+            "kind": kind if combine == "product" else f"{kind} ({combine})",
             "step_s": elapsed,
             "peak_mib": memory,
             "parameters": sum(p.numel() for p in op.net.parameters()),

@@ -7,8 +7,10 @@ an old solution, a guess):
 - the error e = T_true - T solves A·e = r with r = b - A·T. :class:`ErrorEstimator` solves that
   residual equation cheaply: r is summed onto a grid coarser by ``factor`` in every direction
   (conservatively, W per coarse cell), solved there exactly, the coarse error is spread back onto
-  the fine cells, and one Jacobi sweep on the fine grid adds the local part. The largest |e| is
-  the estimated maximum error in kelvin, compared with the user's tolerance.
+  the fine cells, and Jacobi sweeps on the fine grid add the local part. The largest |e|, times a
+  safety factor, is the estimated maximum error in kelvin, compared with the user's tolerance.
+  (benchmarks/confidence.py measures the calibration: with factor 2 and two sweeps the raw
+  estimate was 0.87-0.97 of the true max error on sharp block maps.)
 
 When the estimate fails the tolerance, :func:`refine` runs the reference solver warm-started
 from the prediction.
@@ -74,12 +76,16 @@ class ErrorEstimator:
         system: the fine finite-volume system.
         stack: the stack it was built from (for the coarse grid).
         factor: coarsening in x, y and through each layer.
+        sweeps: Jacobi sweeps on the fine grid after the coarse correction.
         safety: the estimate is multiplied by this before comparing with the tolerance.
     """
 
-    def __init__(self, system: System, stack: Stack, factor: int = 4, safety: float = 1.5) -> None:
+    def __init__(
+        self, system: System, stack: Stack, factor: int = 2, sweeps: int = 2, safety: float = 1.5
+    ) -> None:
         self.system = system
         self.safety = safety
+        self.sweeps = sweeps
         self.coarse = System.from_stack(coarse_stack(stack, factor))
         self.coarse_solver = make_solver(self.coarse)
         fine, crs = system.grid, self.coarse.grid
@@ -90,8 +96,10 @@ class ErrorEstimator:
         self.diagonal = system.diagonal
 
     @classmethod
-    def for_stack(cls, stack: Stack, factor: int = 4, safety: float = 1.5) -> ErrorEstimator:
-        return cls(System.from_stack(stack), stack, factor, safety)
+    def for_stack(
+        cls, stack: Stack, factor: int = 2, sweeps: int = 2, safety: float = 1.5
+    ) -> ErrorEstimator:
+        return cls(System.from_stack(stack), stack, factor, sweeps, safety)
 
     def restrict(self, fine: np.ndarray) -> np.ndarray:
         """(nz, ny, nx) extensive values on the fine grid -> their sums on the coarse grid."""
@@ -111,7 +119,9 @@ class ErrorEstimator:
         residual = b - self.system.apply(temperature)
         coarse_error, _ = self.coarse_solver.solve(self.restrict(residual), tol=1e-8)
         error = self.prolong(coarse_error.reshape(self.coarse.shape))
-        return error + (residual - self.system.apply(error)) / self.diagonal
+        for _ in range(self.sweeps):
+            error = error + (residual - self.system.apply(error)) / self.diagonal
+        return error
 
     def score(
         self,
