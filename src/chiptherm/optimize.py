@@ -83,7 +83,7 @@ class Search(_Config):
 
     steps: int = Field(default=1000, ge=1)
     population: int = Field(default=20, ge=4)
-    sigma: float = Field(default=0.25, gt=0, le=1)
+    sigma: float = Field(default=0.1, gt=0, le=1)
     seed: int = 0
 
 
@@ -192,13 +192,45 @@ class Floorplan:
         return u * span[None]
 
     def start(self) -> np.ndarray:
-        """u of the given starting positions (centre of the free range where none is given)."""
+        """u of the starting placement: the given positions; blocks without one are packed in
+        shelves from the top edge down, spread evenly along each shelf, so the search starts
+        from a placement without overlaps when the blocks fit."""
+        lx, ly = self.size
+        corners = self.shelf_corners()
         u = []
         for b in self.movable:
-            for pos, side, extent in ((b.x, self.size[0], b.width), (b.y, self.size[1], b.height)):
+            for axis, (pos, side, extent) in enumerate(((b.x, lx, b.width), (b.y, ly, b.height))):
+                if pos is None:
+                    pos = corners[b.name][axis]
                 free = side - extent
-                u.append(0.5 if pos is None or free <= 0 else min(pos / free, 1.0))
+                u.append(0.5 if free <= 0 else float(np.clip(pos / free, 0.0, 1.0)))
         return np.array(u)
+
+    def shelf_corners(self) -> dict[str, tuple[float, float]]:
+        """Lower-left corners of the blocks without a given position, packed in shelves."""
+        lx, ly = self.size
+        todo = sorted(
+            (b for b in self.movable if b.x is None or b.y is None), key=lambda b: -b.height
+        )
+        shelves: list[list[BlockSpec]] = []
+        width = lx
+        for b in todo:
+            if not shelves or width + b.width > lx:
+                shelves.append([])
+                width = 0.0
+            shelves[-1].append(b)
+            width += b.width
+        out: dict[str, tuple[float, float]] = {}
+        top = ly
+        for shelf in shelves:
+            height = max(b.height for b in shelf)
+            gap = max(lx - sum(b.width for b in shelf), 0.0) / (len(shelf) + 1)
+            x = gap
+            for b in shelf:
+                out[b.name] = (x, max(top - height, 0.0))
+                x += b.width + gap
+            top -= height
+        return out
 
     def rectangles(self, u: np.ndarray) -> np.ndarray:
         """(S, n, 5) all blocks as fractions of the die (x0, y0, w, h) and W."""
@@ -329,9 +361,16 @@ def optimize(
         },
     )
     history = History()
-    best_u, best_value = plan.start(), np.inf
     start = time.perf_counter()
-    evaluations = 0
+    # the starting placement is the first incumbent, so the answer is never worse than it
+    best_u = plan.start()
+    if mode == "hybrid":
+        predicted = float(plan.operator_objective(best_u[None])[0])
+        best_value = check(plan, best_u, predicted, method, history, problem.tolerance_k)
+    else:
+        best_value, _ = plan.solver_objective(best_u, method)
+        history.solver_calls += 1
+    evaluations = 1
     while evaluations < search.steps:
         asked = np.array(es.ask())
         candidates = asked[: search.steps - evaluations]
