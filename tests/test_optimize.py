@@ -108,5 +108,5 @@ def test_optimize_command_writes_a_placement_and_maps(tmp_path):
 
 
 def test_example_problem_is_valid():
-    problem, _ = load_problem(EXAMPLES / "floorplan.yaml")
+    problem, _ = load_problem(EXAMPLES / "problems" / "floorplan.yaml")
     assert len(problem.blocks) == 6 and problem.model == "volumetric"

@@ -511,7 +511,7 @@ def optimize(
     """Place power blocks to minimize the peak temperature; the answer is solver-verified.
 
     Writes placement.yaml, before.png, after.png, history.png and summary.json.
-    Example: chiptherm optimize examples/floorplan.yaml --out out/floorplan
+    Example: chiptherm optimize examples/problems/floorplan.yaml --out out/floorplan
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
