@@ -125,9 +125,18 @@ class Inputs:
 class PhysicsLoss:
     """Residuals of a case's equations for a DeepONet; call it to get the loss terms."""
 
-    def __init__(self, case: Case, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, case: Case, device: torch.device | str = "cpu", energy: bool = False
+    ) -> None:
         self.case = case
         self.device = device
+        # the global balance (heat out of the cooled faces = power in) as an extra term; only
+        # where all heat leaves through convective top/bottom faces
+        self.energy = energy and all(
+            face in ("top", "bottom") and case.boundary(face).htc is not None
+            for face in ("top", "bottom", "west", "east", "south", "north")
+            if case.boundary(face).removes_heat
+        )
         spans = case.layers
         big_s, theta = case.s_total, case.temperature_scale
         self.ax = np.array([sp.ax for sp in spans])
@@ -178,10 +187,14 @@ class PhysicsLoss:
         pde = pde / self._per_z(self.norm, col.layer)[None, :, None, None]
         terms = {"pde": pde.square().mean()}
 
+        faces = {}
         for face, k in (("bottom", 0), ("top", 1)):
             u = c(b, fz_e[k : k + 1], fy, fx)[:, 0]
             du = c(b, dz_e[k : k + 1], fy, fx)[:, 0]
             terms[face] = self._top_bottom(face, u, du, q_xy, inputs).square().mean()
+            faces[face] = u
+        if self.energy:
+            terms["energy"] = self._energy(faces, inputs)
         for face in self.sides:
             axis, k = (
                 (0, 0)
@@ -225,6 +238,7 @@ class PhysicsLoss:
         pde = pde / self._per_z(self.norm, col.layer)[None, :, None, None]
         terms = {"pde": pde.square().mean()}
 
+        faces = {}
         for face, level in (("bottom", 0.0), ("top", 1.0)):
             yy2, xx2 = torch.meshgrid(col.y, col.x, indexing="ij")
             face_pts = torch.stack([xx2, yy2, torch.full_like(xx2, level)], -1)
@@ -234,8 +248,11 @@ class PhysicsLoss:
             uf = model.points(b, fp)
             (gf,) = torch.autograd.grad(uf.sum(), fp, create_graph=True)
             size = (nb, *face_pts.shape[:2])
+            faces[face] = uf.reshape(size)
             res = self._top_bottom(face, uf.reshape(size), gf[..., 2].reshape(size), q_xy, inputs)
             terms[face] = res.square().mean()
+        if self.energy:
+            terms["energy"] = self._energy(faces, inputs)
         for face in self.sides:
             axis = 0 if face in ("west", "east") else 1
             level = 0.0 if face in ("west", "south") else 1.0
@@ -253,6 +270,14 @@ class PhysicsLoss:
             res = self._side(face, uf.reshape(size), gf[..., axis].reshape(size), col.layer)
             terms[face] = res.square().mean()
         return terms
+
+    def _energy(self, faces: dict[str, torch.Tensor], inputs: Inputs) -> torch.Tensor:
+        """(Σ_faces Bi·mean(u) - mean power)² per sample, averaged: the global heat balance."""
+        out = -self.surface * inputs.q.mean(dim=(1, 2))
+        for face, u in faces.items():
+            if face in inputs.biot:
+                out = out + inputs.biot[face] * u.mean(dim=(1, 2))
+        return out.square().mean()
 
     # -- boundary residuals --------------------------------------------------------------------
     def _top_bottom(

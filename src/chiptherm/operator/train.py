@@ -70,6 +70,7 @@ class Schedule(_Config):
     warmup: int = Field(default=100, ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
     boundary_weight: float = Field(default=1.0, ge=0)
+    energy_weight: float = Field(default=0.0, ge=0)
     clip: float | None = Field(default=1.0, gt=0)
     max_minutes: float | None = Field(default=None, gt=0)
     checkpoint_every: int = Field(default=500, ge=1)
@@ -175,7 +176,7 @@ class Trainer:
         self.device = device_of(t.device)
         self.op = Operator.create(self.case, cfg.model, seed=t.seed)
         self.op.net.to(self.device)
-        self.loss = PhysicsLoss(self.case, self.device)
+        self.loss = PhysicsLoss(self.case, self.device, energy=t.energy_weight > 0)
         opt = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(self.op.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.rng = np.random.default_rng(t.seed)
@@ -263,6 +264,8 @@ class Trainer:
         for name, value in terms.items():
             if name == "data":
                 out = out + self.cfg.data.weight * value
+            elif name == "energy":
+                out = out + t.energy_weight * value
             elif name != "pde":
                 out = out + t.boundary_weight * value
         return out
