@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator
 from chiptherm.operator.sampling import rasterize_blocks
 from chiptherm.result import Result
+from chiptherm.settings import Settings
 from chiptherm.solvers import SolveInfo, make_solver
 from chiptherm.stack import Block, PowerSource, Stack
 from chiptherm.stack_io import explain_validation, read_yaml
@@ -38,11 +39,7 @@ from chiptherm.system import System, power_field
 from chiptherm.trust import DEFAULT_TOLERANCE_K, ErrorEstimator
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class BlockSpec(_Config):
+class BlockSpec(Settings):
     """A block to place: size (m), power (W); ``x``, ``y`` (lower-left corner, m) for fixed
     blocks and optional starting points of movable ones."""
 
@@ -61,7 +58,7 @@ class BlockSpec(_Config):
         return self
 
 
-class KeepOut(_Config):
+class KeepOut(Settings):
     """A rectangle (m) that no movable block may overlap."""
 
     x: float = Field(ge=0)
@@ -70,7 +67,7 @@ class KeepOut(_Config):
     height: float = Field(gt=0)
 
 
-class Objective(_Config):
+class Objective(Settings):
     """Weights of the objective terms (see module doc)."""
 
     peak: float = Field(default=1.0, ge=0)
@@ -78,7 +75,7 @@ class Objective(_Config):
     gradient: float = Field(default=0.0, ge=0)
 
 
-class Search(_Config):
+class Search(Settings):
     """CMA-ES settings: ``steps`` candidate evaluations in generations of ``population``."""
 
     steps: int = Field(default=1000, ge=1)
@@ -87,7 +84,7 @@ class Search(_Config):
     seed: int = 0
 
 
-class Problem(_Config):
+class Problem(Settings):
     """A floorplan problem (see module doc)."""
 
     name: str = "floorplan"

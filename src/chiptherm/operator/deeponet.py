@@ -25,18 +25,15 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 from torch.func import jvp
 
 from chiptherm.operator.nets import KAN, MLP, FourierFeatures
+from chiptherm.settings import Settings
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class TrunkConfig(_Config):
+class TrunkConfig(Settings):
     """Trunk network settings (per axis for separable trunks)."""
 
     kind: Literal["separable-kan", "separable-mlp", "kan", "mlp"] = "separable-kan"
@@ -54,7 +51,7 @@ class TrunkConfig(_Config):
         return self.kind.startswith("separable")
 
 
-class BranchConfig(_Config):
+class BranchConfig(Settings):
     """Branch network settings.
 
     Attributes:
@@ -71,7 +68,7 @@ class BranchConfig(_Config):
     param_width: int = Field(default=32, ge=1)
 
 
-class ModelConfig(_Config):
+class ModelConfig(Settings):
     """A DeepONet: rank of the inner product, how separable trunks combine, branch and trunk.
 
     ``combine``: 'product' sums rank-r products X_r·Y_r·Z_r (the classic separable DeepONet);

@@ -8,22 +8,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.operator.case import Case, Parameter
 from chiptherm.operator.deeponet import DeepONet, ModelConfig, to_tensor
 from chiptherm.operator.physics import Inputs
+from chiptherm.settings import Settings
 from chiptherm.stack import PowerSource, Stack
 from chiptherm.stack_io import load_stack, stack_from_dict, stack_to_dict
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class ParameterConfig(_Config):
+class ParameterConfig(Settings):
     """A heat-transfer coefficient given to the branch, drawn from [low, high] W/(m²·K)."""
 
     name: str
@@ -32,7 +29,7 @@ class ParameterConfig(_Config):
     high: float = Field(gt=0)
 
 
-class CaseConfig(_Config):
+class CaseConfig(Settings):
     """Which stack, which power source varies, how the branch sees the map.
 
     Attributes:

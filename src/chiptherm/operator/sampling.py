@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from chiptherm.errors import InputError
 from chiptherm.grid import overlap_1d
-
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+from chiptherm.settings import Settings
 
 
 def squared_exponential_factor(n: int, length_scale: float) -> np.ndarray:
@@ -33,7 +30,7 @@ def squared_exponential_factor(n: int, length_scale: float) -> np.ndarray:
     return vectors * np.sqrt(np.clip(values, 0.0, None))
 
 
-class GaussianField(_Config):
+class GaussianField(Settings):
     """Gaussian random field with a squared-exponential covariance, sampled exactly.
 
     The covariance of the cell centres is a Kronecker product of one matrix per axis, so a map is
@@ -60,7 +57,7 @@ class GaussianField(_Config):
         return self.mean + self.amplitude * (ly @ z @ lx.T)
 
 
-class RandomBlocks(_Config):
+class RandomBlocks(Settings):
     """Rectangular power blocks at random positions and sizes (overlap allowed).
 
     Attributes:
@@ -119,7 +116,7 @@ def rasterize_blocks(
     return out / cell_area
 
 
-class MapFiles(_Config):
+class MapFiles(Settings):
     """Maps read from .npy files (W per cell of any uniform grid over the chip), drawn at random."""
 
     kind: Literal["files"] = "files"
@@ -174,7 +171,7 @@ def load_map(path: str | Path) -> np.ndarray:
     return arr
 
 
-class Mixture(_Config):
+class Mixture(Settings):
     """Each map drawn from one of several distributions, chosen with the given weights."""
 
     kind: Literal["mixture"] = "mixture"

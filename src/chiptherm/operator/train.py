@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -31,14 +31,11 @@ from chiptherm.operator.evaluate import Metrics, error_metrics, reference_fields
 from chiptherm.operator.model import CaseConfig, Operator, build_case
 from chiptherm.operator.physics import Collocation, PhysicsLoss, sample_collocation
 from chiptherm.operator.sampling import Distribution, MapFiles, Mixture
+from chiptherm.settings import Settings
 from chiptherm.stack_io import explain_validation, read_yaml
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class DataConfig(_Config):
+class DataConfig(Settings):
     """Optional supervised term: ``samples`` solver solutions drawn once (from the training
     distribution), compared on a random sub-grid of ``points`` cells per lateral axis in batches of
     ``batch`` maps, weighted by ``weight``."""
@@ -49,7 +46,7 @@ class DataConfig(_Config):
     points: int = Field(default=32, ge=1)
 
 
-class ValidationConfig(_Config):
+class ValidationConfig(Settings):
     """Check against the reference solver every ``every`` steps on ``maps`` fixed maps."""
 
     every: int = Field(default=500, ge=1)
@@ -57,7 +54,7 @@ class ValidationConfig(_Config):
     seed: int = 12345
 
 
-class Schedule(_Config):
+class Schedule(Settings):
     """Optimizer and learning-rate schedule: linear warm-up, then cosine decay to ``lr_final``."""
 
     steps: int = Field(default=2000, ge=1)
@@ -86,7 +83,7 @@ class Schedule(_Config):
         )
 
 
-class TrainConfig(_Config):
+class TrainConfig(Settings):
     """A complete training run."""
 
     name: str = "operator"
