@@ -110,3 +110,26 @@ def test_optimize_command_writes_a_placement_and_maps(tmp_path):
 def test_example_problem_is_valid():
     problem, _ = load_problem(EXAMPLES / "problems" / "floorplan.yaml")
     assert len(problem.blocks) == 6 and problem.model == "volumetric"
+
+
+def test_bad_problems_and_options_are_one_line_errors(tmp_path):
+    runner = CliRunner()
+    big = {
+        "model": "surface",
+        "blocks": [{"name": "a", "width": 2e-3, "height": 1e-4, "watts": 1e-3}],
+    }
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(big))
+    result = runner.invoke(app, ["optimize", str(path), "--out", str(tmp_path / "o")])
+    assert (
+        result.exit_code == 1
+        and "block 'a'" in result.output
+        and "larger than the die" in result.output
+    )
+    result = runner.invoke(app, ["optimize", str(path), "--mode", "fast"])
+    assert result.exit_code == 1 and "expected 'hybrid' or 'solver'" in result.output
+    missing = {"model": "no-such-model", "blocks": BLOCKS}
+    path.write_text(yaml.safe_dump(missing))
+    result = runner.invoke(app, ["optimize", str(path)])
+    assert result.exit_code == 1 and "no model at 'no-such-model'" in result.output
+    assert not (tmp_path / "o").exists()

@@ -75,6 +75,7 @@ def test_evaluate_prints_and_writes_metrics(tiny_model, tmp_path):
         ),
         (["evaluate", "{model}", "--kind", "stripes"], "unknown map kind 'stripes'"),
         (["evaluate", "{model}", "--maps", "0"], "at least 1"),
+        (["predict", "{model}", "--tol-kelvin", "0"], "--tol-kelvin must be > 0 K"),
         (["train", "missing.yaml"], "cannot read file"),
     ],
 )
