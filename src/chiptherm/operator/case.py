@@ -224,11 +224,6 @@ class Case:
     def boundary(self, face: str) -> Boundary:
         return self.stack.boundary(face)
 
-    def biot(self, face: str, htc: float | None = None) -> float:
-        """h·S for a convective top/bottom face (the nondimensional film coefficient)."""
-        h = self.boundary(face).htc if htc is None else htc
-        return float(h) * self.s_total  # type: ignore[arg-type]
-
     def side_biot(self, face: str, span: LayerSpan) -> float:
         """h·L/k of a convective side face in one layer (L the chip side normal to it)."""
         bc = self.boundary(face)
