@@ -3,12 +3,12 @@
 A :class:`Problem` (YAML) names a trained operator (its case gives the stack and the layer or face
 that carries the blocks), the blocks (sizes, powers; fixed ones with a position), keep-out regions,
 the overlap rule and the objective. The search is CMA-ES (the ``cma`` library) over the block
-positions, one population per generation, with three ways to evaluate a candidate:
+positions, one population per generation, evaluated in one of two modes:
 
 - ``hybrid``: the operator scores the whole population in one batched prediction; whenever a
   candidate would become the best so far, the confidence score checks its field and the solver
-  (warm-started from the prediction) replaces doubtful values; the final placement is always
-  verified by the solver.
+  (warm-started from the prediction) replaces doubtful values; the last ``search.polish`` share
+  of the steps is evaluated by the solver, and the final placement is always verified by it.
 - ``solver``: every candidate solved by the reference solver (``method``: 'auto' = the fastest,
   'cg-amg' = pyamg-preconditioned CG), the baseline.
 
@@ -76,12 +76,17 @@ class Objective(Settings):
 
 
 class Search(Settings):
-    """CMA-ES settings: ``steps`` candidate evaluations in generations of ``population``."""
+    """CMA-ES settings: ``steps`` candidate evaluations in generations of ``population``.
+
+    ``polish``: in hybrid mode, the share of the steps (at the end) whose candidates the solver
+    evaluates instead of the operator, so the last local moves rank by exact temperatures.
+    """
 
     steps: int = Field(default=1000, ge=1)
     population: int = Field(default=20, ge=4)
     sigma: float = Field(default=0.1, gt=0, le=1)
     seed: int = 0
+    polish: float = Field(default=0.1, ge=0, le=1)
 
 
 class Problem(Settings):
@@ -135,6 +140,7 @@ class History:
     solver_calls: int = 0
     refinements: int = 0
     scores: int = 0
+    polished: int = 0
 
 
 @dataclass
@@ -371,7 +377,8 @@ def optimize(
     while evaluations < search.steps:
         asked = np.array(es.ask())
         candidates = asked[: search.steps - evaluations]
-        if mode == "hybrid":
+        polishing = evaluations >= search.steps * (1.0 - search.polish)
+        if mode == "hybrid" and not polishing:
             values = plan.operator_objective(candidates)
             i = int(np.argmin(values))
             if values[i] < best_value:
@@ -385,6 +392,7 @@ def optimize(
             for k, u in enumerate(candidates):
                 values[k], _ = plan.solver_objective(u, method)
                 history.solver_calls += 1
+            history.polished += len(candidates) if mode == "hybrid" else 0
             i = int(np.argmin(values))
             if values[i] < best_value:
                 best_u, best_value = candidates[i], float(values[i])
@@ -453,6 +461,7 @@ def outcome_summary(outcome: Outcome) -> dict[str, object]:
         "solver_calls": h.solver_calls,
         "confidence_checks": h.scores,
         "refinements": h.refinements,
+        "polish_evaluations": h.polished,
         "objective_k": outcome.objective_k,
         "initial_peak_k": outcome.initial_peak_k,
         "verified_peak_k": outcome.verified_peak_k,
