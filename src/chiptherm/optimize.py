@@ -25,16 +25,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator
 from chiptherm.operator.sampling import rasterize_blocks
 from chiptherm.result import Result
-from chiptherm.settings import Settings
+from chiptherm.settings import Settings, load_settings
 from chiptherm.solvers import SolveInfo, make_solver
 from chiptherm.stack import Block, PowerSource, Stack
-from chiptherm.stack_io import explain_validation, read_yaml
 from chiptherm.system import System, power_field
 from chiptherm.trust import DEFAULT_TOLERANCE_K, ErrorEstimator
 
@@ -116,13 +115,7 @@ class Problem(Settings):
 def load_problem(path: str | Path) -> tuple[Problem, Path]:
     """Read and validate a problem file; returns it and its folder."""
     path = Path(path)
-    data, text = read_yaml(path, InputError)
-    if not isinstance(data, dict):
-        raise InputError("a problem file must be a YAML mapping", source=str(path))
-    try:
-        return Problem.model_validate(data), path.parent
-    except ValidationError as exc:
-        raise explain_validation(exc, text, str(path), InputError) from None
+    return load_settings(path, Problem, "a problem file"), path.parent
 
 
 def resolve_model(problem: Problem, base: Path) -> str:

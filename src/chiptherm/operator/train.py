@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, ValidationError
+from pydantic import Field
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -31,8 +31,7 @@ from chiptherm.operator.evaluate import Metrics, error_metrics, reference_fields
 from chiptherm.operator.model import CaseConfig, Operator, build_case
 from chiptherm.operator.physics import Collocation, PhysicsLoss, sample_collocation
 from chiptherm.operator.sampling import Distribution, MapFiles, Mixture
-from chiptherm.settings import Settings
-from chiptherm.stack_io import explain_validation, read_yaml
+from chiptherm.settings import Settings, load_settings
 
 
 class DataConfig(Settings):
@@ -99,13 +98,7 @@ class TrainConfig(Settings):
 def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:
     """Read and validate a training config; returns it and the folder it lives in."""
     path = Path(path)
-    data, text = read_yaml(path, InputError)
-    if not isinstance(data, dict):
-        raise InputError("a training config must be a YAML mapping", source=str(path))
-    try:
-        cfg = TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        raise explain_validation(exc, text, str(path), InputError) from None
+    cfg = load_settings(path, TrainConfig, "a training config")
     return with_base_dir(cfg, path.parent), path.parent
 
 
