@@ -161,15 +161,17 @@ class Operator:
             ss = ss[z_cells]
         x, y, s = (to_tensor(a, self.device) for a in (xs, ys, ss))
         inputs = self.inputs(density, params)
-        out = []
+        n = inputs.q.shape[0]
+        out = np.empty((n, len(ss), len(ys), len(xs)))
         self.net.eval()
         with torch.no_grad():
-            for i in range(0, inputs.q.shape[0], chunk):
+            for i in range(0, n, chunk):
                 p = None if inputs.p is None else inputs.p[i : i + chunk]
                 b = self.net.branch(inputs.q[i : i + chunk], p)
-                out.append(self.net.grid(b, x, y, s).cpu().numpy().astype(np.float64))
-        u = np.concatenate(out)
-        return self.case.ambient + self.case.temperature_scale * u
+                u = self.net.grid(b, x, y, s).cpu().numpy()
+                np.multiply(u, self.case.temperature_scale, out=out[i : i + chunk])  # K, in place
+        out += self.case.ambient
+        return out
 
     def predict_watts(
         self, watts: np.ndarray, params: dict[str, Any] | None = None, grid: Grid | None = None
