@@ -7,10 +7,11 @@ nondimensional coordinate (see :mod:`chiptherm.operator.case`). Trunks:
 
 - ``mlp`` / ``kan``: one network on the point (x̂, ŷ, ŝ) -> R^rank (optionally Fourier features).
 - ``separable-mlp`` / ``separable-kan``: one network per axis, t_r = X_r(x̂)·Y_r(ŷ)·Z_r(ŝ), so a
-  full nx × ny × nz grid costs nx + ny + nz trunk evaluations.
+  full nx × ny × nz grid costs nx + ny + nz trunk evaluations; combined as rank-r products or,
+  with ``combine: tucker``, over all index triples (see :class:`ModelConfig`).
 
-Adiabatic side pairs are built in: the x (y) input enters as cos(π x̂), whose derivative vanishes
-at x̂ = 0 and 1, so every trunk satisfies the zero-flux condition exactly.
+Adiabatic side pairs are built in: the x (y) input enters as cos(jπ x̂), whose derivatives
+vanish at x̂ = 0 and 1, so every trunk satisfies the zero-flux condition exactly.
 
 The branch is linear in q by default (``branch.width = 0``): the heat equation is linear, so the
 operator is exactly linear in the power map for fixed cooling, and a linear branch keeps that
@@ -91,7 +92,8 @@ class ModelConfig(Settings):
 
 
 def cosine_modes(n: int, m: int) -> torch.Tensor:
-    """(n, m) the first m DCT-II modes on n cell centres, normalized to unit RMS."""
+    """(n, m) the first m DCT-II modes on n cell centres, divided by n (so a map of ones projects
+    to O(1) features)."""
     centres = (torch.arange(n, dtype=torch.float64) + 0.5) / n
     modes = torch.cos(math.pi * centres[:, None] * torch.arange(m, dtype=torch.float64)[None, :])
     return (modes / n).float()
