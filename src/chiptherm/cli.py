@@ -391,9 +391,10 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
     no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
 ) -> None:
-    """Predict the temperature field of a power map with a trained operator, with a confidence
-    score (estimated max error in K); --refine runs the solver from the prediction when the
-    score fails.
+    """Predict the temperature field of a power map with a trained operator, and score it.
+
+    The confidence score estimates the largest error in K; --refine runs the solver from the
+    prediction when it exceeds --tol-kelvin.
 
     Writes temperature.npz (K, on the case grid), summary.json and PNG maps like 'solve'.
     Example: chiptherm predict surface --power examples/surface_flux.npy --refine --out out/pred
