@@ -24,13 +24,14 @@ from chiptherm.trust import DEFAULT_TOLERANCE_K, Confidence, ErrorEstimator, Ref
 KINDS = ("train", "grf", "blocks")
 
 
-def predict_result(
+def prediction_and_system(
     op: Operator,
     density: np.ndarray,
     params: dict[str, float] | None = None,
     grid: Grid | None = None,
-) -> Result:
-    """One prediction as a :class:`Result` on the case grid (or ``grid``'s lateral resolution).
+) -> tuple[Result, System]:
+    """One prediction as a :class:`Result` on the case grid (or ``grid``'s lateral resolution),
+    with the finite-volume system of its stack (reused to score and refine it).
 
     The result's ``info.relative_residual`` is the finite-volume residual ||A·T - b|| / ||b|| of
     the predicted field and ``balance`` its energy balance, so a prediction reports how well it
@@ -44,7 +45,7 @@ def predict_result(
     stack = op.stack_for(density, params).with_grid(nx, ny)
     system = System.from_stack(stack, grid)
     info = SolveInfo("operator", 0, system.relative_residual(temperature), 0.0, elapsed)
-    return Result(stack, grid, temperature, info, system.energy_balance(temperature))
+    return Result(stack, grid, temperature, info, system.energy_balance(temperature)), system
 
 
 def training_distribution(meta: dict[str, Any]) -> Distribution:
@@ -177,9 +178,8 @@ def predict_checked(
     """Predict, score the prediction, and refine it with ``refine_with`` (a solver method, or
     'krylov' for the default warm-startable one) when the estimated error exceeds
     ``tolerance_k``."""
-    pred = predict_result(op, density, params)
+    pred, system = prediction_and_system(op, density, params)
     predict_s = pred.info.solve_s
-    system = System.from_stack(pred.stack, pred.grid)
     confidence = ErrorEstimator(system, pred.stack).score(pred.temperature, tolerance_k)
     if confidence.accepted:
         return CheckedPrediction(pred, pred.temperature, confidence, "operator", predict_s)
