@@ -165,6 +165,11 @@ def hotspot(ctx: typer.Context) -> None:
 
     Example: chiptherm hotspot -c hotspot.config -f ev6.flp -p gcc.ptrace -model_type grid
     -steady_file gcc.steady -grid_steady_file gcc.grid.steady [--json]
+    [--solver auto|direct|multigrid]
+
+    --solver: 'multigrid' iterates exactly as HotSpot's default build does (power-of-two
+    grids), so the printed values equal HotSpot's; 'direct' solves the same network exactly
+    (as HotSpot's SuperLU build); 'auto' (default) takes multigrid where it applies.
     """
     from chiptherm.atomic import atomic_write_text
     from chiptherm.formats.hotspot import build_model, config_dump, effective_config
@@ -173,6 +178,13 @@ def hotspot(ctx: typer.Context) -> None:
     as_json = "--json" in args
     if as_json:
         args.remove("--json")
+    solver = "auto"
+    if "--solver" in args:
+        at = args.index("--solver")
+        if at + 1 >= len(args) or args[at + 1] not in ("auto", "direct", "multigrid"):
+            raise InputError("--solver expects auto, direct or multigrid")
+        solver = args[at + 1]
+        del args[at : at + 2]
     if not args or args[0] in ("-h", "--help"):
         console.print(hotspot.__doc__)
         return
@@ -180,7 +192,8 @@ def hotspot(ctx: typer.Context) -> None:
     model = build_model(config)
     if "d" in config:
         atomic_write_text(config["d"], config_dump(config))
-    result = model.solve()
+    with console.status(f"solving the {model.rows} x {model.cols} grid model"):
+        result = model.solve(solver)
     if "steady_file" in config:
         atomic_write_text(config["steady_file"], result.steady_text())
     if "grid_steady_file" in config:

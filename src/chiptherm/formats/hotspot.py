@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +19,14 @@ import numpy as np
 
 from chiptherm.errors import FormatError, UnsupportedError
 from chiptherm.formats import read_text
+from chiptherm.formats.hotspot_multigrid import (
+    TOLERANCE_K,
+    SweepPlan,
+    heuristic_start,
+    is_power_of_two,
+    prolong_temperature,
+    restrict_power,
+)
 from chiptherm.network import Network
 from chiptherm.system import EnergyBalance
 
@@ -52,6 +60,7 @@ DEFAULTS: dict[str, str] = {
     "package_model_used": "0",
 }
 CMDLINE_ONLY = {"f", "p", "o", "materials_file", "detailed_3D", "use_microchannels", "c", "d"}
+"""Options HotSpot reads from its command line only; a config file cannot set them."""
 FILE_KEYS = {
     "grid_layer_file",
     "steady_file",
@@ -99,7 +108,8 @@ def effective_config(args: list[str]) -> dict[str, str]:
     cmd = parse_command_line(args)
     config = dict(DEFAULTS)
     if "c" in cmd:
-        config.update(parse_config_file(cmd["c"]))
+        from_file = parse_config_file(cmd["c"])
+        config.update({k: v for k, v in from_file.items() if k not in CMDLINE_ONLY})
     config.update(cmd)
     for key in FILE_KEYS:
         if config.get(key) == "(null)":
@@ -472,6 +482,14 @@ class HotSpotModel:
                 )
         return out
 
+    def vertical_resistances(self) -> np.ndarray:
+        """(L,) cell resistance t/(k·cw·ch) per layer, K/W; the sink's includes its share
+        r_convec·s_sink²/(cw·ch) of the convection to ambient."""
+        rz = np.array([la.thickness / (la.k * self.cw * self.ch) for la in self.layers])
+        c = self.config
+        rz[-1] += c["r_convec"] * c["s_sink"] ** 2 / (self.cw * self.ch)
+        return rz
+
     def network(self) -> Network:
         """The conductance network of HotSpot's standard grid mode (§A7-A8 of the spec)."""
         rows, cols, cw, ch = self.rows, self.cols, self.cw, self.ch
@@ -488,23 +506,20 @@ class HotSpotModel:
         def ry(layer: HsLayer) -> float:
             return ch / (layer.k * cw * layer.thickness) if layer.lateral else big
 
-        def rz(layer: HsLayer) -> float:
-            return layer.thickness / (layer.k * cw * ch)
-
         for n, layer in enumerate(self.layers):
             if layer.lateral:
                 # HotSpot's labels are swapped: east-west links use ry, north-south use rx
                 net.link(idx[n, :, :-1], idx[n, :, 1:], ry(layer))
                 net.link(idx[n, :-1, :], idx[n, 1:, :], rx(layer))
-            if n < n_layers - 1:
-                net.link(idx[n], idx[n + 1], rz(layer))
+        rz = self.vertical_resistances()
+        for n in range(n_layers - 1):
+            net.link(idx[n], idx[n + 1], rz[n])
         c = self.config
         spreader, sink = self.layers[-2], self.layers[-1]
         s_p, s_h, r_c = c["s_spreader"], c["s_sink"], c["r_convec"]
         k_p, t_p, k_h, t_h = spreader.k, spreader.thickness, sink.k, sink.thickness
         w, h = self.width, self.height
-        rz_sink = rz(sink) + r_c * s_h**2 / (cw * ch)
-        net.to_ambient(idx[-1], rz_sink, c["ambient"])
+        net.to_ambient(idx[-1], rz[-1], c["ambient"])
 
         r_sp1_x = getr(k_p, (s_p - w) / 4, (s_p + 3 * h) / 4 * t_p)
         r_sp1_y = getr(k_p, (s_p - h) / 4, (s_p + 3 * w) / 4 * t_p)
@@ -552,12 +567,61 @@ class HotSpotModel:
             net.to_ambient(pkg + s_node, r_hs_per + r_amb_per, amb)
         return net
 
-    def solve(self) -> HotSpotResult:
+    def solve(self, method: str = "auto") -> HotSpotResult:
+        """Solve the grid model.
+
+        ``method``: ``"direct"`` (sparse LU, exact; what HotSpot's SuperLU build computes),
+        ``"multigrid"`` (HotSpot's default build: nested Gauss–Seidel to 1e-6 K per sweep,
+        power-of-two grids only), or ``"auto"``: multigrid where HotSpot's default build
+        runs, direct otherwise.
+        """
+        if method not in ("auto", "direct", "multigrid"):
+            raise ValueError(f"unknown HotSpot solve method {method!r}")
+        power_of_two = is_power_of_two(self.rows) and is_power_of_two(self.cols)
+        if method == "multigrid" and not power_of_two:
+            raise UnsupportedError(
+                f"HotSpot's multigrid solver needs power-of-two grid rows and cols, got "
+                f"{self.rows} x {self.cols}; use the direct solver"
+            )
         net = self.network()
-        t = net.solve()
+        exact = method == "direct" or not power_of_two
+        t = net.solve() if exact else self.nested_gauss_seidel()
         n_layers = len(self.layers)
         grid = t[: n_layers * self.rows * self.cols].reshape(n_layers, self.rows, self.cols)
         return HotSpotResult(self, grid, t[-PACKAGE_NODES:], net.energy_balance(t))
+
+    def coarsened(self) -> HotSpotModel:
+        """The same model on a grid with half the rows and columns."""
+        return replace(self, rows=self.rows // 2, cols=self.cols // 2)
+
+    def nested_gauss_seidel(self) -> np.ndarray:
+        """Node temperatures (L·R·C + 12,), K, exactly as HotSpot's default build iterates.
+
+        See :mod:`chiptherm.formats.hotspot_multigrid`.
+        """
+        levels = [self]
+        while levels[-1].rows > 1 and levels[-1].cols > 1:
+            levels.append(levels[-1].coarsened())
+        powers = [self.cell_power()]
+        for _ in levels[1:]:
+            powers.append(restrict_power(powers[-1]))
+        x = None
+        for model, power in zip(reversed(levels), reversed(powers), strict=True):
+            net = model.network()
+            net.power[: power.size] = power.ravel()
+            b = net.rhs()
+            if x is None:
+                x = heuristic_start(
+                    power, model.vertical_resistances(), model.config["ambient"], PACKAGE_NODES
+                )
+            else:
+                shape = (len(model.layers), model.rows // 2, model.cols // 2)
+                coarse = x[:-PACKAGE_NODES].reshape(shape)
+                x = np.concatenate([prolong_temperature(coarse).ravel(), x[-PACKAGE_NODES:]])
+            plan = SweepPlan.build(net.matrix(), len(model.layers), model.rows, model.cols)
+            while plan.sweep(x, b) >= TOLERANCE_K:
+                pass
+        return x
 
 
 @dataclass
@@ -609,13 +673,16 @@ def _assign_power(layer: HsLayer, names: list[str], power: np.ndarray, source: s
 
 def build_model(config: dict[str, str]) -> HotSpotModel:
     """HotSpot's steady grid model from an effective configuration (see effective_config)."""
-    if config.get("model_type") != "grid":
+    if config.get("model_type", "").lower() != "grid":
         raise UnsupportedError(
             f"-model_type {config.get('model_type')}: only the grid model is supported; "
             "add '-model_type grid'"
         )
-    if config.get("detailed_3D", "off") not in ("off", "0"):
-        raise UnsupportedError("-detailed_3D on is not supported (standard grid mode only)")
+    if config.get("detailed_3D", "off") == "on":  # HotSpot reads any other value as off
+        raise UnsupportedError(
+            "-detailed_3D on (heterogeneous per-block materials) is not supported; run "
+            "without it for HotSpot's standard grid mode"
+        )
     for key, what in (
         ("model_secondary", "the secondary heat path"),
         ("leakage_used", "leakage modelling"),
@@ -659,7 +726,7 @@ def build_model(config: dict[str, str]) -> HotSpotModel:
         raise FormatError("-grid_rows and -grid_cols must be whole numbers") from None
     if rows < 1 or cols < 1:
         raise FormatError("-grid_rows and -grid_cols must be at least 1")
-    mode = config.get("grid_map_mode", "center")
+    mode = config.get("grid_map_mode", "center").lower()
     if mode not in ("avg", "min", "max", "center"):
         raise FormatError(f"-grid_map_mode {mode}: expected avg, min, max or center")
     names, power = read_ptrace(config["p"])
