@@ -436,6 +436,29 @@ def getr(k: float, length: float, area: float) -> float:
     return length / (k * area)
 
 
+@dataclass(frozen=True)
+class PackageLinks:
+    """Resistances (K/W) around HotSpot's 12 package nodes, by axis: "x" for the west and
+    east nodes, "y" for the north and south ones.
+
+    Attributes:
+        spreader_edge: from one spreader edge cell to its SP node (rx/2 or ry/2 of the cell
+            plus the edge's share of the lateral resistance to the periphery).
+        sink_edge: from one sink edge cell to its inner sink node SINK_C.
+        spreader_to_sink: SP node to SINK_C node.
+        inner_sink_to_ambient: SINK_C node to ambient (conduction plus convection).
+        inner_to_outer_sink: SINK_C node to the outer sink node SINK.
+        outer_sink_to_ambient: SINK node to ambient.
+    """
+
+    spreader_edge: dict[str, float]
+    sink_edge: dict[str, float]
+    spreader_to_sink: dict[str, float]
+    inner_sink_to_ambient: dict[str, float]
+    inner_to_outer_sink: dict[str, float]
+    outer_sink_to_ambient: float
+
+
 @dataclass
 class HotSpotModel:
     """HotSpot's steady grid model: layers (die layers, then spreader and sink), package.
@@ -490,6 +513,48 @@ class HotSpotModel:
         rz[-1] += c["r_convec"] * c["s_sink"] ** 2 / (self.cw * self.ch)
         return rz
 
+    def package_links(self) -> PackageLinks:
+        """The resistances of HotSpot's 12 peripheral package nodes (spec §A8), K/W."""
+        c = self.config
+        spreader, sink = self.layers[-2], self.layers[-1]
+        s_p, s_h, r_c = c["s_spreader"], c["s_sink"], c["r_convec"]
+        k_p, t_p, k_h, t_h = spreader.k, spreader.thickness, sink.k, sink.thickness
+        w, h = self.width, self.height
+        # lateral: from the die edge to the centre of each periphery trapezoid
+        r_sp1 = {
+            "x": getr(k_p, (s_p - w) / 4, (s_p + 3 * h) / 4 * t_p),
+            "y": getr(k_p, (s_p - h) / 4, (s_p + 3 * w) / 4 * t_p),
+        }
+        r_hs1 = {
+            "x": getr(k_h, (s_p - w) / 4, (s_p + 3 * h) / 4 * t_h),
+            "y": getr(k_h, (s_p - h) / 4, (s_p + 3 * w) / 4 * t_h),
+        }
+        r_hs2 = {
+            "x": getr(k_h, (s_p - w) / 4, (3 * s_p + h) / 4 * t_h),
+            "y": getr(k_h, (s_p - h) / 4, (3 * s_p + w) / 4 * t_h),
+        }
+        r_hs = getr(k_h, (s_h - s_p) / 4, (s_h + 3 * s_p) / 4 * t_h)
+        # vertical, through the periphery areas, and convection shares of r_convec
+        area = {"x": (s_p + h) * (s_p - w) / 4, "y": (s_p + w) * (s_p - h) / 4}
+        outer_area = (s_h**2 - s_p**2) / 4
+        cells = {"x": self.rows, "y": self.cols}  # edge cells on a west/east or north/south edge
+
+        def half(layer: HsLayer, axis: str) -> float:  # rx/2 (x) or ry/2 (y), not swapped
+            if axis == "x":
+                return self.cw / (layer.k * self.ch * layer.thickness) / 2
+            return self.ch / (layer.k * self.cw * layer.thickness) / 2
+
+        return PackageLinks(
+            spreader_edge={a: half(spreader, a) + cells[a] * r_sp1[a] for a in "xy"},
+            sink_edge={a: half(sink, a) + cells[a] * r_hs1[a] for a in "xy"},
+            spreader_to_sink={a: getr(k_p, t_p, area[a]) for a in "xy"},
+            inner_sink_to_ambient={
+                a: getr(k_h, t_h, area[a]) + r_c * s_h**2 / area[a] for a in "xy"
+            },
+            inner_to_outer_sink={a: r_hs2[a] + r_hs for a in "xy"},
+            outer_sink_to_ambient=getr(k_h, t_h, outer_area) + r_c * s_h**2 / outer_area,
+        )
+
     def network(self) -> Network:
         """The conductance network of HotSpot's standard grid mode (§A7-A8 of the spec)."""
         rows, cols, cw, ch = self.rows, self.cols, self.cw, self.ch
@@ -514,57 +579,29 @@ class HotSpotModel:
         rz = self.vertical_resistances()
         for n in range(n_layers - 1):
             net.link(idx[n], idx[n + 1], rz[n])
-        c = self.config
-        spreader, sink = self.layers[-2], self.layers[-1]
-        s_p, s_h, r_c = c["s_spreader"], c["s_sink"], c["r_convec"]
-        k_p, t_p, k_h, t_h = spreader.k, spreader.thickness, sink.k, sink.thickness
-        w, h = self.width, self.height
-        net.to_ambient(idx[-1], rz[-1], c["ambient"])
-
-        r_sp1_x = getr(k_p, (s_p - w) / 4, (s_p + 3 * h) / 4 * t_p)
-        r_sp1_y = getr(k_p, (s_p - h) / 4, (s_p + 3 * w) / 4 * t_p)
-        r_hs1_x = getr(k_h, (s_p - w) / 4, (s_p + 3 * h) / 4 * t_h)
-        r_hs1_y = getr(k_h, (s_p - h) / 4, (s_p + 3 * w) / 4 * t_h)
-        r_hs2_x = getr(k_h, (s_p - w) / 4, (3 * s_p + h) / 4 * t_h)
-        r_hs2_y = getr(k_h, (s_p - h) / 4, (3 * s_p + w) / 4 * t_h)
-        r_hs = getr(k_h, (s_h - s_p) / 4, (s_h + 3 * s_p) / 4 * t_h)
-        area_x = (s_p + h) * (s_p - w) / 4
-        area_y = (s_p + w) * (s_p - h) / 4
-        r_sp_per_x, r_sp_per_y = getr(k_p, t_p, area_x), getr(k_p, t_p, area_y)
-        r_hs_c_per_x, r_hs_c_per_y = getr(k_h, t_h, area_x), getr(k_h, t_h, area_y)
-        r_hs_per = getr(k_h, t_h, (s_h**2 - s_p**2) / 4)
-        r_amb_c_per_x = r_c * s_h**2 / area_x
-        r_amb_c_per_y = r_c * s_h**2 / area_y
-        r_amb_per = r_c * s_h**2 / ((s_h**2 - s_p**2) / 4)
-
+        net.to_ambient(idx[-1], rz[-1], self.config["ambient"])
         pkg = n_layers * cells
-        for layer_idx, layer, (west, east, north, south), r1x, r1y in (
-            (-2, spreader, (SP_W, SP_E, SP_N, SP_S), r_sp1_x, r_sp1_y),
-            (-1, sink, (SINK_C_W, SINK_C_E, SINK_C_N, SINK_C_S), r_hs1_x, r_hs1_y),
+        links = self.package_links()
+        for layer_idx, edge, (west, east, north, south) in (
+            (-2, links.spreader_edge, (SP_W, SP_E, SP_N, SP_S)),
+            (-1, links.sink_edge, (SINK_C_W, SINK_C_E, SINK_C_N, SINK_C_S)),
         ):
             grid = idx[layer_idx]
-            r_we = cw / (layer.k * ch * layer.thickness) / 2 + rows * r1x
-            r_ns = ch / (layer.k * cw * layer.thickness) / 2 + cols * r1y
-            net.link(grid[:, 0], pkg + west, r_we)
-            net.link(grid[:, -1], pkg + east, r_we)
-            net.link(grid[0, :], pkg + north, r_ns)
-            net.link(grid[-1, :], pkg + south, r_ns)
-        amb = c["ambient"]
+            net.link(grid[:, 0], pkg + west, edge["x"])
+            net.link(grid[:, -1], pkg + east, edge["x"])
+            net.link(grid[0, :], pkg + north, edge["y"])
+            net.link(grid[-1, :], pkg + south, edge["y"])
+        amb = self.config["ambient"]
         for sp_node, c_node, s_node, axis in (
             (SP_W, SINK_C_W, SINK_W, "x"),
             (SP_E, SINK_C_E, SINK_E, "x"),
             (SP_N, SINK_C_N, SINK_N, "y"),
             (SP_S, SINK_C_S, SINK_S, "y"),
         ):
-            x = axis == "x"
-            net.link(pkg + sp_node, pkg + c_node, r_sp_per_x if x else r_sp_per_y)
-            net.to_ambient(
-                pkg + c_node,
-                (r_hs_c_per_x + r_amb_c_per_x) if x else (r_hs_c_per_y + r_amb_c_per_y),
-                amb,
-            )
-            net.link(pkg + c_node, pkg + s_node, (r_hs2_x if x else r_hs2_y) + r_hs)
-            net.to_ambient(pkg + s_node, r_hs_per + r_amb_per, amb)
+            net.link(pkg + sp_node, pkg + c_node, links.spreader_to_sink[axis])
+            net.to_ambient(pkg + c_node, links.inner_sink_to_ambient[axis], amb)
+            net.link(pkg + c_node, pkg + s_node, links.inner_to_outer_sink[axis])
+            net.to_ambient(pkg + s_node, links.outer_sink_to_ambient, amb)
         return net
 
     def solve(self, method: str = "auto") -> HotSpotResult:
