@@ -274,31 +274,87 @@ def threedice(
     )
 
 
-@app.command()
+HOTSPOT_FILE_FLAGS = {
+    ".config": "-c",
+    ".flp": "-f",
+    ".ptrace": "-p",
+    ".lcf": "-grid_layer_file",
+    ".materials": "-materials_file",
+}
+
+
+def hotspot_args(files: list[Path], extra: list[str]) -> list[str]:
+    """HotSpot flags for input files named by their extension, then ``extra`` flags."""
+    args: list[str] = []
+    for path in files:
+        flag = HOTSPOT_FILE_FLAGS.get(path.suffix)
+        if flag is None:
+            known = ", ".join(HOTSPOT_FILE_FLAGS)
+            raise InputError(
+                f"{path}: not a HotSpot input I can place (expected {known}); pass it with "
+                "its HotSpot flag instead, e.g. '-f file'"
+            )
+        args += [flag, str(path)]
+    args += extra
+    if "-model_type" not in args:
+        args += ["-model_type", "grid"]
+    return args
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @friendly_errors
 def convert(
-    inputs: Annotated[list[Path], typer.Argument(help="A 3D-ICE .stk file.", metavar="INPUT...")],
-    to: Annotated[Path, typer.Option("--to", help="Stack YAML file to write.")],
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="A 3D-ICE .stk file, or HotSpot inputs (.config .flp .ptrace .lcf "
+            ".materials); HotSpot flags such as -grid_rows 128 may follow.",
+            metavar="INPUT...",
+        ),
+    ] = None,
+    to: Annotated[Path, typer.Option("--to", help="Stack YAML file to write.")] = Path(
+        "stack.yaml"
+    ),
 ) -> None:
-    """Convert a 3D-ICE stack file into a native stack file with the same discretized model.
+    """Convert a 3D-ICE stack or a HotSpot input set into a native stack file.
 
-    Floorplan paths inside the .stk are relative to the working directory, as in 3D-ICE.
-    Example: chiptherm convert test.stk --to test.yaml
+    Both conversions keep the discretized model: solving the stack file gives the other
+    tool's temperatures. A 3D-ICE stack maps layer for layer. A HotSpot grid model becomes a
+    stack with thin link layers and a ring of package cells around the die that reproduce
+    HotSpot's resistances (see chiptherm.formats.hotspot_stack).
+
+    Examples: chiptherm convert test.stk --to test.yaml;
+    chiptherm convert example.config ev6.flp gcc.ptrace -grid_rows 64 --to ev6.yaml
     """
-    from chiptherm.errors import UnsupportedError
-    from chiptherm.formats.convert import stack_from_3dice
-    from chiptherm.formats.threedice import read_stk
     from chiptherm.stack_io import save_stack
 
-    if len(inputs) != 1 or inputs[0].suffix != ".stk":
-        raise UnsupportedError(
-            "convert takes one 3D-ICE .stk file; HotSpot inputs cannot be expressed as a "
-            "native stack yet (its package nodes and full-layer vertical resistances have no "
-            "native equivalent); run them with 'chiptherm hotspot'"
-        )
-    stack = stack_from_3dice(read_stk(inputs[0]), name=inputs[0].stem)
+    given = [str(p) for p in inputs or []]
+    # typer leaves HotSpot flags among the positional arguments: from the first flag on,
+    # everything is passed to HotSpot as it is
+    first_flag = next((i for i, a in enumerate(given) if a.startswith("-")), len(given))
+    files = [Path(a) for a in given[:first_flag]]
+    extra = given[first_flag:] + list(ctx.args)
+    if len(files) == 1 and files[0].suffix == ".stk" and not extra:
+        from chiptherm.formats.convert import stack_from_3dice
+        from chiptherm.formats.threedice import read_stk
+
+        stack = stack_from_3dice(read_stk(files[0]), name=files[0].stem)
+        kind = "3D-ICE"
+    else:
+        from chiptherm.formats.hotspot import build_model, effective_config
+        from chiptherm.formats.hotspot_stack import stack_from_hotspot
+
+        if not files and not extra:
+            raise InputError("convert needs a 3D-ICE .stk file or HotSpot inputs")
+        model = build_model(effective_config(hotspot_args(files, extra)))
+        name = Path(model.layers[0].floorplan.source).stem or "hotspot"
+        stack = stack_from_hotspot(model, name=name)
+        kind = "HotSpot"
     save_stack(stack, to)
-    console.print(f"wrote {to} ({len(stack.layers)} layers, {stack.total_power:.4g} W)")
+    console.print(
+        f"wrote {to}: {kind} model as {len(stack.layers)} layers, {stack.total_power:.4g} W"
+    )
 
 
 # -- operator learning --------------------------------------------------------------------------

@@ -79,4 +79,3 @@ def stack_from_3dice(doc: StkFile, name: str = "3d-ice") -> Stack:
         "grid": {"nx": n_cols, "ny": n_rows},
     }
     return stack_from_dict(data, source=doc.source)
-

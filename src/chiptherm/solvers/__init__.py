@@ -11,8 +11,10 @@ Methods:
                   laterally averaged stack (good for nearly uniform stacks)
     gmres-amg     GMRES with the AMG preconditioner (non-symmetric systems)
     direct        sparse LU (SuperLU)
-    auto          transform when possible, direct up to 20,000 cells, else cg-transform
-                  (cg-amg when heat leaves only through the side faces)
+    auto          transform when possible, direct up to 20,000 cells (up to 1,000,000
+                  when conductances span more than 10 orders of magnitude, where Krylov
+                  methods stall), else cg-transform (cg-amg when heat leaves only through
+                  the side faces)
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from chiptherm.system import System
 
 METHODS = ("auto", "transform", "cg-amg", "cg-transform", "gmres-amg", "direct")
 DIRECT_LIMIT = 20_000
+HIGH_CONTRAST = 1e10
+"""Largest over smallest link conductance beyond which 'auto' prefers the direct solver."""
+HIGH_CONTRAST_DIRECT_LIMIT = 1_000_000
 
 
 class LinearSolver(Protocol):
@@ -42,11 +47,20 @@ class LinearSolver(Protocol):
     ) -> tuple[np.ndarray, SolveInfo]: ...
 
 
+def conductance_contrast(system: System) -> float:
+    """Largest over smallest cell-to-cell conductance of ``system``."""
+    links = [g.ravel() for g in (system.gx, system.gy, system.gz) if g.size]
+    every = np.concatenate(links)
+    return float(every.max() / every.min())
+
+
 def choose_method(system: System) -> str:
     """The method 'auto' picks for ``system``."""
     if system.lateral_structure is not None:
         return "transform"
     if system.size <= DIRECT_LIMIT:
+        return "direct"
+    if system.size <= HIGH_CONTRAST_DIRECT_LIMIT and conductance_contrast(system) > HIGH_CONTRAST:
         return "direct"
     # the transform of the laterally averaged stack is a far cheaper preconditioner than AMG
     # (benchmarks/solver.py: 2x faster at 1.4 and 4.3 million cells, 3x less memory)
