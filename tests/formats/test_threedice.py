@@ -272,3 +272,61 @@ def test_unknown_floorplan_element_in_tflpel(workdir: Path) -> None:
     with pytest.raises(FormatError, match="Tflpel: no element 'gpu'"):
         build_model(read_stk(path))
     assert not (workdir / "t.txt").exists()  # rejected before any output was written
+
+
+# Two silicon dies (48 µm bulk + 2 µm source each, sources facing each other) on a 10 mm chip
+# with 50 x 200 µm cells: 3D-ICE's own solid steady test set. The lower die dissipates 50 W
+# uniformly, the upper one 12.5 W in two opposite quadrants. 3D-ICE reports (printed to 3
+# decimals) T at (5000, 4800) in the lower die and at (0, 0) in the upper one.
+PUBLISHED_DIES = """material silicon :
+   thermal conductivity 1.30e-04 ;
+   volumetric heat capacity 1.63566e-12 ;
+{sinks}
+dimensions :
+  chip length 10000 , width 10000 ;
+  cell length 50 , width 200 ;
+die bottomdie :
+   layer 48 silicon ;
+   source 2 silicon ;
+die topdie :
+   source 2 silicon ;
+   layer 48 silicon ;
+stack:
+   die die2 topdie floorplan "quadrants.flp" ;
+   die die1 bottomdie floorplan "uniform.flp" ;
+solver:
+  steady ;
+  initial temperature 300.0 ;
+output:
+  T ( die1, 5000, 4800, "node1.txt", final ) ;
+  T ( die2, 0, 0, "node2.txt", final ) ;
+"""
+QUADRANTS = "".join(
+    f"q{i} :\n position {x}, {y} ;\n dimension 5000, 5000 ;\n power values {p} ;\n"
+    for i, (x, y, p) in enumerate([(0, 0, 12.5), (5000, 0, 0), (0, 5000, 0), (5000, 5000, 12.5)])
+)
+SINK = " heat sink :\n heat transfer coefficient 1e-07 ;\n temperature 300.0 ;\n"
+
+
+@pytest.mark.parametrize(
+    ("sinks", "node1", "node2"),
+    [
+        ("top" + SINK, 307.821, 310.008),
+        ("bottom" + SINK, 307.441, 310.388),
+        ("top" + SINK + "bottom" + SINK, 303.745, 305.004),
+    ],
+)
+def test_agrees_with_3dice_published_solid_results(
+    workdir: Path, sinks: str, node1: float, node2: float
+) -> None:
+    (workdir / "uniform.flp").write_text(
+        "all :\n position 0, 0 ;\n dimension 10000, 10000 ;\n power values 50.0 ;\n"
+    )
+    (workdir / "quadrants.flp").write_text(QUADRANTS)
+    (workdir / "dies.stk").write_text(PUBLISHED_DIES.format(sinks=sinks))
+    model = build_model(read_stk(workdir / "dies.stk"))
+    t, _ = solve_system(model.system, "direct")
+    write_outputs(model, t, workdir)
+    for name, expected in (("node1.txt", node1), ("node2.txt", node2)):
+        value = float((workdir / name).read_text().splitlines()[-1].split()[-1])
+        assert abs(value - expected) <= 0.0005 + 1e-9
