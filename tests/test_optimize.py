@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from chiptherm.cli import app
 from chiptherm.errors import InputError
 from chiptherm.operator.checkpoint import load_operator
-from chiptherm.optimize import Floorplan, Problem, load_problem, optimize
+from chiptherm.optimize import SCORE_TRIAL, Floorplan, History, Problem, load_problem, optimize
 from chiptherm.result import solve
 from chiptherm.stack_io import load_stack
 
@@ -87,6 +87,36 @@ def test_search_lowers_the_verified_peak(surface, mode):
     else:
         h = outcome.history
         assert h.solver_calls == h.refinements + h.polished + 1
+
+
+def test_scoring_stops_when_solving_is_cheaper():
+    h = History(scores=SCORE_TRIAL - 1, accepted=0, score_seconds=1.0, solve_seconds=0.01)
+    h.timed_solves = 1
+    assert h.scoring_pays()  # still on trial
+    h.scores = SCORE_TRIAL
+    assert not h.scoring_pays()  # never accepted: every score was wasted
+    h.accepted, h.solve_seconds = SCORE_TRIAL, 10.0  # a slow solver, an operator that passes
+    assert h.scoring_pays()
+    h.solve_seconds = 0.05  # a solve costs less than a score: solve outright
+    assert not h.scoring_pays()
+
+
+def test_hybrid_checks_the_screened_candidates_of_every_generation(surface):
+    screened = optimize(problem(search={"steps": 36, "population": 12, "screen": 3}), surface)
+    h = screened.history
+    # the start, then 3 candidates in each of the 3 generations (none reaches the polish share)
+    assert h.accepted + h.refinements == 1 + 3 * 3
+
+
+def test_hybrid_that_checks_everything_follows_the_solver(surface):
+    """Every candidate screened against a tolerance no prediction meets: the hybrid ranks by
+    solver values throughout and must take the solver-only search's path."""
+    search = {"steps": 36, "population": 12, "screen": 12, "polish": 0.0}
+    strict = problem(search=search, tolerance_k=1e-9)
+    hybrid = optimize(strict, surface, "hybrid")
+    solver = optimize(strict, surface, "solver")
+    assert np.allclose(hybrid.placement, solver.placement, atol=1e-9)
+    assert hybrid.verified_peak_k == pytest.approx(solver.verified_peak_k, abs=1e-9)
 
 
 def test_optimize_command_writes_a_placement_and_maps(tmp_path):

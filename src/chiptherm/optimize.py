@@ -5,10 +5,11 @@ that carries the blocks), the blocks (sizes, powers; fixed ones with a position)
 the overlap rule and the objective. The search is CMA-ES (the ``cma`` library) over the block
 positions, one population per generation, evaluated in one of two modes:
 
-- ``hybrid``: the operator scores the whole population in one batched prediction; whenever a
-  candidate would become the best so far, the confidence score checks its field and the solver
-  (warm-started from the prediction) replaces doubtful values; the last ``search.polish`` share
-  of the steps is evaluated by the solver, and the final placement is always verified by it.
+- ``hybrid``: the operator scores the whole population in one batched prediction; the
+  ``search.screen`` best-predicted candidates of each generation are checked by the confidence
+  score and the solver (warm-started from the prediction) replaces doubtful values; the other
+  predictions are shifted by the checked ones' mean correction. The last ``search.polish``
+  share of the steps is evaluated by the solver, and the final placement is always verified.
 - ``solver``: every candidate solved by the reference solver (``method``: 'auto' = the fastest,
   'cg-amg' = pyamg-preconditioned CG), the baseline.
 
@@ -77,6 +78,10 @@ class Objective(Settings):
 class Search(Settings):
     """CMA-ES settings: ``steps`` candidate evaluations in generations of ``population``.
 
+    ``screen``: in hybrid mode, how many of each generation's best-predicted candidates are
+    checked (confidence score, solver where it fails); the others keep their predictions,
+    shifted by the mean correction the checked ones received, so the ranking CMA-ES sees is
+    anchored to checked values.
     ``polish``: in hybrid mode, the share of the steps (at the end) whose candidates the solver
     evaluates instead of the operator, so the last local moves rank by exact temperatures.
     """
@@ -85,6 +90,7 @@ class Search(Settings):
     population: int = Field(default=20, ge=4)
     sigma: float = Field(default=0.1, gt=0, le=1)
     seed: int = 0
+    screen: int = Field(default=12, ge=1)
     polish: float = Field(default=0.1, ge=0, le=1)
 
 
@@ -124,6 +130,10 @@ def resolve_model(problem: Problem, base: Path) -> str:
     return str(candidate) if (candidate / "model.json").exists() else problem.model
 
 
+SCORE_TRIAL = 10
+"""Checks that always score, to measure how often the operator passes and what it costs."""
+
+
 @dataclass
 class History:
     """Best objective after each generation (K), and what the evaluations cost."""
@@ -133,7 +143,25 @@ class History:
     solver_calls: int = 0
     refinements: int = 0
     scores: int = 0
+    accepted: int = 0
     polished: int = 0
+    score_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    timed_solves: int = 0
+
+    def scoring_pays(self) -> bool:
+        """Whether scoring a candidate is cheaper, on average, than solving it outright.
+
+        A score saves a solve only when it accepts the prediction, so after the first
+        ``SCORE_TRIAL`` checks it pays while acceptance rate × solve time > score time. With
+        a slow solver (pyamg) scoring almost always pays; with the transform solver, which
+        costs less than the score itself, or an operator that keeps failing the tolerance,
+        the solver decides directly.
+        """
+        if self.scores < SCORE_TRIAL or self.timed_solves == 0:
+            return True
+        solve = self.solve_seconds / self.timed_solves
+        return self.accepted / self.scores * solve > self.score_seconds / self.scores
 
 
 @dataclass
@@ -373,13 +401,20 @@ def optimize(
         polishing = evaluations >= search.steps * (1.0 - search.polish)
         if mode == "hybrid" and not polishing:
             values = plan.operator_objective(candidates)
-            i = int(np.argmin(values))
+            top = np.argsort(values)[: search.screen]
+            checked = np.array(
+                [
+                    check(
+                        plan, candidates[i], float(values[i]), method, history, problem.tolerance_k
+                    )
+                    for i in top
+                ]
+            )
+            values += float(np.mean(checked - values[top]))
+            values[top] = checked
+            i = int(top[np.argmin(checked)])
             if values[i] < best_value:
-                value = check(
-                    plan, candidates[i], float(values[i]), method, history, problem.tolerance_k
-                )
-                if value < best_value:
-                    best_u, best_value = candidates[i], value
+                best_u, best_value = candidates[i], float(values[i])
         else:
             values = np.empty(len(candidates))
             for k, u in enumerate(candidates):
@@ -424,23 +459,31 @@ def check(
     history: History,
     tolerance_k: float,
 ) -> float:
-    """The objective of a would-be best candidate: the operator's when its confidence score
-    passes, else the solver's, warm-started from the prediction."""
-    if plan.estimator is None:
-        plan.estimator = ErrorEstimator(
-            plan.system, plan.op.case.stack_with(np.zeros(plan.op.case.sensors))
-        )
-    stack = plan.stack(u)
-    q = power_field(stack, plan.grid)
-    dens = rasterize_blocks(plan.rectangles(u[None]), plan.size, plan.op.case.sensors)
-    field = plan.op.predict(dens, grid=plan.grid)[0]
-    history.scores += 1
-    conf = plan.estimator.score(field, tolerance_k, rhs=plan.system.rhs_for(q))
-    if conf.accepted:
-        return predicted
+    """The objective of a candidate: the operator's when its confidence score passes, else the
+    solver's, warm-started from the prediction. Once scoring stops paying (see
+    :meth:`History.scoring_pays`), the solver decides directly."""
+    field = None
+    if history.scoring_pays():
+        if plan.estimator is None:
+            plan.estimator = ErrorEstimator(
+                plan.system, plan.op.case.stack_with(np.zeros(plan.op.case.sensors))
+            )
+        started = time.perf_counter()
+        q = power_field(plan.stack(u), plan.grid)
+        dens = rasterize_blocks(plan.rectangles(u[None]), plan.size, plan.op.case.sensors)
+        field = plan.op.predict(dens, grid=plan.grid)[0]
+        conf = plan.estimator.score(field, tolerance_k, rhs=plan.system.rhs_for(q))
+        history.scores += 1
+        history.score_seconds += time.perf_counter() - started
+        if conf.accepted:
+            history.accepted += 1
+            return predicted
     history.refinements += 1
     history.solver_calls += 1
+    started = time.perf_counter()
     value, _ = plan.solver_objective(u, method, x0=field)
+    history.solve_seconds += time.perf_counter() - started
+    history.timed_solves += 1
     return value
 
 
@@ -453,6 +496,7 @@ def outcome_summary(outcome: Outcome) -> dict[str, object]:
         "evaluations": h.evaluations[-1] if h.evaluations else 0,
         "solver_calls": h.solver_calls,
         "confidence_checks": h.scores,
+        "confidence_accepted": h.accepted,
         "refinements": h.refinements,
         "polish_evaluations": h.polished,
         "objective_k": outcome.objective_k,
