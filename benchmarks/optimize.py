@@ -38,7 +38,13 @@ ROOT = HERE.parent
 
 
 def make_problem(
-    model: str, meta: dict, op, steps: int, seed: int, screen: int = 12, polish: float = 0.1
+    model: str,
+    meta: dict,
+    op,
+    steps: int,
+    seed: int,
+    screen: int | None = None,
+    polish: float = 0.1,
 ):
     from chiptherm.operator.inference import distribution_for
     from chiptherm.optimize import BlockSpec, Problem, Search
@@ -140,7 +146,7 @@ def main() -> None:
     parser.add_argument("--pyamg-steps", type=int, default=None)
     parser.add_argument("--seeds", default="0", help="problems (and search seeds), e.g. 0,1,2")
     parser.add_argument("--quick", action="store_true", help="skip the pyamg run")
-    parser.add_argument("--screen", type=int, default=12, help="hybrid: candidates checked")
+    parser.add_argument("--screen", type=int, default=None, help="hybrid: candidates checked")
     parser.add_argument("--polish", type=float, default=0.1, help="hybrid: solver share")
     parser.add_argument("--hybrid-only", action="store_true", help="run only the hybrid")
     args = parser.parse_args()
