@@ -203,6 +203,7 @@ def hotspot(ctx: typer.Context) -> None:
         summary = {
             "model": "hotspot-grid",
             "grid": {"rows": model.rows, "cols": model.cols, "layers": len(model.layers)},
+            "solver": result.method,
             "blocks": [{"name": n, "temperature": t} for n, t in blocks],
             "max_temperature": float(result.grid.max()),
             "energy": {

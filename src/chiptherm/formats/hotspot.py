@@ -625,7 +625,8 @@ class HotSpotModel:
         t = net.solve() if exact else self.nested_gauss_seidel()
         n_layers = len(self.layers)
         grid = t[: n_layers * self.rows * self.cols].reshape(n_layers, self.rows, self.cols)
-        return HotSpotResult(self, grid, t[-PACKAGE_NODES:], net.energy_balance(t))
+        used = "direct" if exact else "multigrid"
+        return HotSpotResult(self, grid, t[-PACKAGE_NODES:], net.energy_balance(t), used)
 
     def coarsened(self) -> HotSpotModel:
         """The same model on a grid with half the rows and columns."""
@@ -669,6 +670,8 @@ class HotSpotResult:
     grid: np.ndarray
     package: np.ndarray
     balance: EnergyBalance
+    method: str = "direct"
+    """'direct' (exact) or 'multigrid' (HotSpot's default-build iteration, 1e-3 K short)."""
 
     def block_temperatures(self) -> list[tuple[str, float]]:
         """The `.steady` entries in HotSpot's order: layers, then inode_0..11."""
