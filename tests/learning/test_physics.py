@@ -190,3 +190,47 @@ def test_grid_evaluation_equals_point_evaluation():
         zz, yy, xx = torch.meshgrid(s, y, x, indexing="ij")
         pts = torch.stack([xx, yy, zz], -1).reshape(1, -1, 3).expand(2, -1, -1)
         assert torch.allclose(grid.reshape(2, -1), net.points(b, pts), atol=1e-5), kind
+
+
+def test_cosine_lateral_trunk_terms_equal_autograd_and_use_exact_modes():
+    """``lateral: cosine``: x and y trunk functions are cos(iπt) themselves; the depth network
+    is differentiated forward-mode, and the terms still equal per-point autograd."""
+    stack = slab(
+        "top",
+        [
+            {"name": "x", "thickness": 4e-4, "material": "a"},
+            {"name": "y", "thickness": 1e-4, "material": "b"},
+        ],
+    )
+    case = Case(stack, "p", (6, 6))
+    torch.manual_seed(0)
+    trunk = TrunkConfig(kind="separable-kan", width=8, depth=2, features=3, lateral="cosine")
+    cfg = ModelConfig(rank=5, combine="tucker", trunk=trunk)
+    net = DeepONet(cfg, case.sensors, 0, cosine_x=True, cosine_y=True).double()
+    for p in net.parameters():
+        p.data.normal_(0.0, 0.3)
+    t = torch.linspace(0.0, 1.0, 7, dtype=torch.float64)
+    fx, fy, _ = net.trunk.features(t, t, t)
+    modes = torch.cos(torch.pi * t[:, None] * torch.arange(5, dtype=torch.float64))
+    assert torch.allclose(fx, modes, atol=1e-6) and torch.allclose(fy, modes, atol=1e-6)
+    loss = PhysicsLoss(case)
+    op = Operator(case, net, cfg)
+    inputs = op.inputs(np.random.default_rng(1).normal(0, 2000, (2, 6, 6)))
+    inputs.q = inputs.q.double()
+    inputs.biot = {k: v.double() for k, v in inputs.biot.items()}
+    col = sample_collocation(case, (5, 4, 6), np.random.default_rng(2))
+    col.x, col.y, col.s = col.x.double(), col.y.double(), col.s.double()
+    b = net.branch(inputs.q, inputs.p)
+    fast = loss.separable_terms(net, b, inputs, col)
+    slow = loss.point_terms(net, b, inputs, col)
+    assert set(fast) == set(slow) == {"pde", "top", "bottom"}  # adiabatic sides are exact
+    for name in fast:
+        assert float(fast[name].detach()) == pytest.approx(float(slow[name].detach()), rel=1e-6)
+
+
+def test_cosine_lateral_trunk_needs_adiabatic_sides_and_a_separable_trunk():
+    trunk = TrunkConfig(kind="separable-kan", lateral="cosine")
+    with pytest.raises(ValueError, match="adiabatic"):
+        DeepONet(ModelConfig(rank=4, combine="tucker", trunk=trunk), (4, 4), 0, True, False)
+    with pytest.raises(ValueError, match="separable"):
+        TrunkConfig(kind="kan", lateral="cosine")

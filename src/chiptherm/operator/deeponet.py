@@ -35,7 +35,13 @@ from chiptherm.settings import Settings
 
 
 class TrunkConfig(Settings):
-    """Trunk network settings (per axis for separable trunks)."""
+    """Trunk network settings (per axis for separable trunks).
+
+    ``lateral: cosine`` (separable trunks, adiabatic sides): the x and y trunk functions are the
+    cosine modes cos(iπx̂), i = 0..rank-1, themselves, the eigenfunctions of a laterally uniform
+    stack with adiabatic sides; only the depth axis is a network. With ``combine: tucker`` the
+    model is then a modal expansion whose depth profiles are learned from the physics.
+    """
 
     kind: Literal["separable-kan", "separable-mlp", "kan", "mlp"] = "separable-kan"
     width: int = Field(default=32, ge=1)
@@ -46,10 +52,17 @@ class TrunkConfig(Settings):
     fourier: int = Field(default=0, ge=0)
     fourier_scale: float = Field(default=1.0, gt=0)
     features: int = Field(default=1, ge=1, le=64)
+    lateral: Literal["network", "cosine"] = "network"
 
     @property
     def separable(self) -> bool:
         return self.kind.startswith("separable")
+
+    @model_validator(mode="after")
+    def _cosine_needs_separable(self) -> TrunkConfig:
+        if self.lateral == "cosine" and not self.separable:
+            raise ValueError("lateral: cosine needs a separable trunk")
+        return self
 
 
 class BranchConfig(Settings):
@@ -291,11 +304,24 @@ class SeparableTrunk(nn.Module):
     ) -> None:
         super().__init__()
         self.embed = embeddings(cfg, cosine_x, cosine_y, centres)
-        self.net = trunk_network(cfg, cfg.features, rank, groups=3)
+        self.cosine = cfg.lateral == "cosine"
+        if self.cosine and not (cosine_x and cosine_y):
+            raise ValueError("lateral: cosine needs adiabatic side faces")
+        self.net = trunk_network(cfg, cfg.features, rank, groups=1 if self.cosine else 3)
+        wavenumbers = math.pi * torch.arange(rank, dtype=torch.float64)
+        self.register_buffer("k", wavenumbers.float(), persistent=False)
+
+    def modes(self, t: torch.Tensor) -> Derivatives:
+        """cos(iπt), i = 0..rank-1, and its first and second derivatives, each (n, rank)."""
+        phase = t[:, None] * self.k
+        c = torch.cos(phase)
+        return c, -self.k * torch.sin(phase), -self.k.square() * c
 
     def features(self, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor) -> list[torch.Tensor]:
         """[X (nx, rank), Y (ny, rank), Z (nz, rank)] at the given coordinates."""
         ts = (x, y, s)
+        if self.cosine:
+            return [self.modes(x)[0], self.modes(y)[0], self.net(self.embed[2](s))]
         out = self.net(_padded([self.embed[i](t) for i, t in enumerate(ts)]))
         return [out[i, : t.shape[0]] for i, t in enumerate(ts)]
 
@@ -308,6 +334,9 @@ class SeparableTrunk(nn.Module):
         points of all three axes at once (see :func:`value_and_derivatives`).
         """
         ts = (x, y, s)
+        if self.cosine:
+            depth = value_and_derivatives(self.net, *self.embed[2].derivatives(s))
+            return [self.modes(x), self.modes(y), depth]
         emb = [self.embed[i].derivatives(t) for i, t in enumerate(ts)]
         e, e1, e2 = (_padded([d[k] for d in emb]) for k in range(3))  # (3, n, K)
         g, d1, d2 = value_and_derivatives(self.net, e, e1, e2)  # (3, n, rank)
