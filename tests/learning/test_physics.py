@@ -115,6 +115,19 @@ def test_volumetric_source_in_a_two_material_stack_is_an_exact_zero_of_the_loss(
     assert wrong["pde"] > 1e-6
 
 
+def forward_and_autograd_terms(case: Case, net: DeepONet, cfg: ModelConfig, samples: int):
+    """The loss terms of a float64 ``net`` on random maps: forward-mode and per-point autograd."""
+    loss = PhysicsLoss(case)
+    op = Operator(case, net, cfg)
+    inputs = op.inputs(np.random.default_rng(1).normal(0, 2000, (samples, 6, 6)))
+    inputs.q = inputs.q.double()
+    inputs.biot = {k: v.double() for k, v in inputs.biot.items()}
+    col = sample_collocation(case, (5, 4, 6), np.random.default_rng(2))
+    col.x, col.y, col.s = col.x.double(), col.y.double(), col.s.double()
+    b = net.branch(inputs.q, inputs.p)
+    return loss.separable_terms(net, b, inputs, col), loss.point_terms(net, b, inputs, col)
+
+
 @pytest.mark.parametrize(
     ("kind", "combine"),
     [("separable-kan", "product"), ("separable-mlp", "product"), ("separable-kan", "tucker")],
@@ -137,16 +150,7 @@ def test_forward_mode_terms_equal_per_point_autograd_terms(kind, combine):
     for p in net.parameters():  # make the field far from zero so every term matters
         p.data.normal_(0.0, 0.3)
     net = net.double()
-    loss = PhysicsLoss(case)
-    op = Operator(case, net, cfg)
-    inputs = op.inputs(np.random.default_rng(1).normal(0, 2000, (3, 6, 6)))
-    inputs.q = inputs.q.double()
-    inputs.biot = {k: v.double() for k, v in inputs.biot.items()}
-    col = sample_collocation(case, (5, 4, 6), np.random.default_rng(2))
-    col.x, col.y, col.s = col.x.double(), col.y.double(), col.s.double()
-    b = net.branch(inputs.q, inputs.p)
-    fast = loss.separable_terms(net, b, inputs, col)
-    slow = loss.point_terms(net, b, inputs, col)
+    fast, slow = forward_and_autograd_terms(case, net, cfg, samples=3)
     assert set(fast) == set(slow) == {"pde", "top", "bottom", "west", "east"}  # no energy term:
     # the east face is cooled
     for name in fast:
@@ -213,16 +217,7 @@ def test_cosine_lateral_trunk_terms_equal_autograd_and_use_exact_modes():
     fx, fy, _ = net.trunk.features(t, t, t)
     modes = torch.cos(torch.pi * t[:, None] * torch.arange(5, dtype=torch.float64))
     assert torch.allclose(fx, modes, atol=1e-6) and torch.allclose(fy, modes, atol=1e-6)
-    loss = PhysicsLoss(case)
-    op = Operator(case, net, cfg)
-    inputs = op.inputs(np.random.default_rng(1).normal(0, 2000, (2, 6, 6)))
-    inputs.q = inputs.q.double()
-    inputs.biot = {k: v.double() for k, v in inputs.biot.items()}
-    col = sample_collocation(case, (5, 4, 6), np.random.default_rng(2))
-    col.x, col.y, col.s = col.x.double(), col.y.double(), col.s.double()
-    b = net.branch(inputs.q, inputs.p)
-    fast = loss.separable_terms(net, b, inputs, col)
-    slow = loss.point_terms(net, b, inputs, col)
+    fast, slow = forward_and_autograd_terms(case, net, cfg, samples=2)
     assert set(fast) == set(slow) == {"pde", "top", "bottom"}  # adiabatic sides are exact
     for name in fast:
         assert float(fast[name].detach()) == pytest.approx(float(slow[name].detach()), rel=1e-6)
