@@ -269,6 +269,10 @@ def test_cli_is_a_drop_in_for_a_steady_run(inputs: Path) -> None:
     assert "-k_chip\t150.0" in dump and "-grid_rows\t8" in dump
     res = runner.invoke(app, [*args[:-4], "-detailed_3D", "on"])
     assert res.exit_code == 1 and "not supported" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, [*args, "--json", "--solver", "direct"])
+    assert res.exit_code == 0 and '"solver": "direct"' in res.output
+    res = runner.invoke(app, [*args, "--solver", "fastest"])
+    assert res.exit_code == 1 and "--solver expects auto, direct or multigrid" in res.output
 
 
 @pytest.mark.parametrize(

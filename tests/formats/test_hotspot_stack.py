@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from chiptherm import solvers
 from chiptherm.cli import app
+from chiptherm.errors import UnsupportedError
 from chiptherm.formats.hotspot import HotSpotModel, build_model, effective_config
 from chiptherm.formats.hotspot_stack import RING, stack_from_hotspot
 from chiptherm.result import solve
@@ -109,3 +110,19 @@ def test_cli_names_a_file_it_cannot_place(inputs: Path) -> None:
     assert done.exit_code != 0
     assert "notes.txt" in done.output and "HotSpot flag" in done.output
     assert not (inputs / "c.yaml").exists()
+
+
+def test_cli_without_inputs_says_what_it_needs(inputs: Path) -> None:
+    done = CliRunner().invoke(app, ["convert", "--to", "c.yaml"])
+    assert done.exit_code != 0 and "a 3D-ICE .stk file or HotSpot inputs" in done.output
+
+
+def test_a_network_the_native_format_cannot_hold_is_refused(inputs: Path) -> None:
+    # layer 1 is 10^6 times more resistive than layer 0: the link layer would need a negative
+    # resistance to cancel layer 1's own (stiff but finite) vertical half-cell
+    lcf = "0\nY\nY\n1e6\n1e-6\n1e-6\nf1.flp\n\n1\nY\nN\n1e6\n1e3\n1e-3\nf1.flp\n"
+    (inputs / "bad.lcf").write_text(lcf)
+    (inputs / "one.ptrace").write_text("a b c\n1 1 1\n")
+    model = model_of("-p", "one.ptrace", "-grid_layer_file", "bad.lcf", "-grid_rows", "4")
+    with pytest.raises(UnsupportedError, match="cannot express HotSpot's vertical link"):
+        stack_from_hotspot(model)
