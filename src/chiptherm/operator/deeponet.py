@@ -292,7 +292,8 @@ def _padded(ts: list[torch.Tensor]) -> torch.Tensor:
 
 class SeparableTrunk(nn.Module):
     """t_r(x̂, ŷ, ŝ) = X_r(x̂)·Y_r(ŷ)·Z_r(ŝ): one small network per axis, run as one grouped
-    network so the three axes cost one batched product per layer."""
+    network so the three axes cost one batched product per layer. With ``lateral: cosine``
+    X and Y are the cosine modes themselves and only Z is a network."""
 
     def __init__(
         self,
