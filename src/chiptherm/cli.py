@@ -168,8 +168,9 @@ def hotspot(ctx: typer.Context) -> None:
     [--solver auto|direct|multigrid]
 
     --solver: 'multigrid' iterates exactly as HotSpot's default build does (power-of-two
-    grids), so the printed values equal HotSpot's; 'direct' solves the same network exactly
-    (as HotSpot's SuperLU build); 'auto' (default) takes multigrid where it applies.
+    grids; with -detailed_3D on, plain Gauss-Seidel as HotSpot does), so the printed values
+    equal HotSpot's; 'direct' solves the same network exactly (as HotSpot's SuperLU build);
+    'auto' (default) takes HotSpot's iteration where it applies.
     """
     from chiptherm.atomic import atomic_write_text
     from chiptherm.formats.hotspot import build_model, config_dump, effective_config

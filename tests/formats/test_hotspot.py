@@ -202,7 +202,6 @@ def test_lcf_records_and_layer_grouped_ptrace(inputs: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-detailed_3D", "on"], "detailed_3D on .* is not supported"),
         (["-o", "x.ttrace"], "transient runs are not supported"),
         (["-leakage_used", "1"], "leakage modelling is not supported"),
         (["-package_model_used", "1"], "package model is not supported"),
@@ -268,7 +267,8 @@ def test_cli_is_a_drop_in_for_a_steady_run(inputs: Path) -> None:
     dump = (inputs / "dump.config").read_text().splitlines()
     assert "-k_chip\t150.0" in dump and "-grid_rows\t8" in dump
     res = runner.invoke(app, [*args[:-4], "-detailed_3D", "on"])
-    assert res.exit_code == 1 and "not supported" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "-detailed_3D on needs a layer configuration file" in res.output
     res = runner.invoke(app, [*args, "--json", "--solver", "direct"])
     assert res.exit_code == 0 and '"solver": "direct"' in res.output
     res = runner.invoke(app, [*args, "--solver", "fastest"])
@@ -409,3 +409,68 @@ def test_non_power_of_two_grids_are_solved_directly(inputs: Path) -> None:
     assert model.solve().grid.tobytes() == model.solve("direct").grid.tobytes()
     with pytest.raises(UnsupportedError, match="power-of-two"):
         model.solve("multigrid")
+
+
+DETAILED_FLP = (
+    "left\t0.004\t0.008\t0\t0\n"
+    "tsv\t0.0002\t0.008\t0.004\t0\t4e6\t0.0025\n"  # 7 fields: k = 400 W/(m K)
+    "right\t0.0038\t0.008\t0.0042\t0\n"
+)
+
+
+def detailed_model(inputs: Path, detailed: str = "on", rows: int = 8, cols: int = 16):
+    (inputs / "d.flp").write_text(DETAILED_FLP)
+    (inputs / "d.lcf").write_text(
+        "0\nY\nY\n1.75e6\n0.01\n0.00015\nd.flp\n\n1\nN\nN\n4e6\n0.25\n2e-05\nd.flp\n"
+    )
+    (inputs / "d.ptrace").write_text("left tsv right\n3 0 1\n")
+    config = effective_config(
+        ["-p", "d.ptrace", "-grid_layer_file", "d.lcf", "-model_type", "grid", "-detailed_3D",
+         detailed, "-grid_rows", str(rows), "-grid_cols", str(cols)]
+    )  # fmt: skip
+    return build_model(config)
+
+
+def test_detailed_cells_take_block_materials(inputs: Path) -> None:
+    model = detailed_model(inputs)  # cw = 0.5 mm: the 0.2 mm TSV shares column 8
+    assert model.detailed and model.layers[0].floorplan.blocks[1].resistivity == 0.0025
+    k = model.cell_conductivity(0)
+    assert np.allclose(k[:, :8], 100.0) and np.allclose(k[:, 9:], 100.0)
+    # column 8: 0.4 of the TSV (k = 400) and 0.6 of 'right' (k = 100), none above 95 %
+    assert np.allclose(k[:, 8], 0.4 * 400.0 + 0.6 * 100.0)
+    # lateral = N is ignored in detailed mode: layer 1 still conducts sideways
+    net = model.network().matrix()
+    assert -net[model.rows * model.cols, model.rows * model.cols + 1] > 0
+
+
+def test_detailed_vertical_links_use_half_cells_but_the_full_top_layer(inputs: Path) -> None:
+    model = detailed_model(inputs)
+    g = model.network().matrix()
+    cells = model.rows * model.cols
+    cw, ch = model.cw, model.ch
+    rz = [la.thickness / (la.k * cw * ch) for la in model.layers]
+    rz[-1] = model.vertical_resistances()[-1]  # with the sink's share of convection
+    assert math.isclose(-g[0, cells], 1 / (rz[0] + rz[1] / 2), rel_tol=1e-12)
+    assert math.isclose(-g[cells, 2 * cells], 1 / (rz[1] / 2 + rz[2] / 2), rel_tol=1e-12)
+    assert math.isclose(-g[2 * cells, 3 * cells], 1 / (rz[2] / 2 + rz[3] / 2), rel_tol=1e-12)
+
+
+def test_detailed_mode_iterates_without_multigrid(inputs: Path) -> None:
+    model = detailed_model(inputs)
+    iterated, direct = model.solve(), model.solve("direct")
+    assert iterated.method == "gauss-seidel" and direct.method == "direct"
+    assert np.abs(iterated.grid - direct.grid).max() < 0.05
+    off = detailed_model(inputs, detailed="off")  # any value but 'on' means off, as in HotSpot
+    assert not off.detailed
+
+
+def test_detailed_mode_needs_full_coverage(inputs: Path) -> None:
+    (inputs / "gap.flp").write_text("a\t0.004\t0.008\t0\t0\nb\t0.003\t0.008\t0.005\t0\n")
+    (inputs / "gap.lcf").write_text("0\nY\nY\n1.75e6\n0.01\n0.00015\ngap.flp\n")
+    (inputs / "gap.ptrace").write_text("a b\n1 1\n")
+    config = effective_config(
+        ["-p", "gap.ptrace", "-grid_layer_file", "gap.lcf", "-model_type", "grid",
+         "-detailed_3D", "on", "-grid_rows", "4", "-grid_cols", "8"]
+    )  # fmt: skip
+    with pytest.raises(FormatError, match="covered by no block"):
+        build_model(config).network()

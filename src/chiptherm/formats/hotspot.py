@@ -1,10 +1,12 @@
-"""HotSpot inputs (steady state, grid model, standard mode) and output files.
+"""HotSpot inputs (steady state, grid model) and output files.
 
 Reads floorplans (.flp), power traces (.ptrace), config files, layer configuration files
 (.lcf, 7-line and 6-line material records) and materials files, and builds HotSpot's grid
 model exactly: its layers, its (swapped) lateral resistances, full-layer vertical
-resistances, the spreader and sink and the 12 peripheral package nodes. Outputs are written
-in HotSpot's `.steady` and `.grid.steady` layouts. Lengths in m, powers in W, K.
+resistances, the spreader and sink and the 12 peripheral package nodes; with
+``-detailed_3D on``, per-cell materials from the floorplan blocks and half-cell vertical
+links. Outputs are written in HotSpot's `.steady` and `.grid.steady` layouts. Lengths in m,
+powers in W, K.
 """
 
 from __future__ import annotations
@@ -136,13 +138,15 @@ def _number(config: dict[str, str], key: str) -> float:
 # -- floorplans and power traces ---------------------------------------------------------------
 @dataclass(frozen=True)
 class FlpBlock:
-    """A floorplan unit: name, width, height, left x, bottom y (m)."""
+    """A floorplan unit: name, width, height, left x, bottom y (m), and the resistivity (m·K/W)
+    of a 7-field line, used only by ``-detailed_3D on``."""
 
     name: str
     width: float
     height: float
     x: float
     y: float
+    resistivity: float | None = None
 
 
 @dataclass
@@ -188,12 +192,17 @@ def read_flp(path: str | Path) -> Floorplan:
             raise FormatError(
                 "width and height must be finite and > 0", source=str(path), line=lineno
             )
-        blocks.append(FlpBlock(tokens[0], w, h, x, y))
+        resistivity = None
+        if len(tokens) == 7:
+            resistivity = _convert(lineno, tokens[6], float, "a resistivity in m·K/W", path)
+            if not resistivity > 0:
+                raise FormatError("the resistivity must be > 0", source=str(path), line=lineno)
+        blocks.append(FlpBlock(tokens[0], w, h, x, y, resistivity))
     if not blocks:
         raise FormatError("the floorplan has no blocks", source=str(path))
     x0 = min(b.x for b in blocks)
     y0 = min(b.y for b in blocks)
-    blocks = [FlpBlock(b.name, b.width, b.height, b.x - x0, b.y - y0) for b in blocks]
+    blocks = [replace(b, x=b.x - x0, y=b.y - y0) for b in blocks]
     width = max(b.x + b.width for b in blocks)
     height = max(b.y + b.height for b in blocks)
     return Floorplan(blocks, width, height, str(path))
@@ -426,6 +435,8 @@ def block_temperature(t: np.ndarray, r: CellRange, mode: str) -> float:
 
 # -- the grid model ---------------------------------------------------------------
 PACKAGE_NODES = 12
+OCCUPANCY_LOCK = 0.95
+"""In -detailed_3D mode, a block covering this share of a cell sets the cell's material."""
 SP_W, SP_E, SP_N, SP_S, SINK_C_W, SINK_C_E, SINK_C_N, SINK_C_S, SINK_W, SINK_E, SINK_N, SINK_S = (
     range(12)
 )
@@ -475,6 +486,8 @@ class HotSpotModel:
     height: float
     config: dict[str, float]
     map_mode: str
+    detailed: bool = False
+    """``-detailed_3D on``: per-cell conductivities from the floorplan blocks (spec §A10)."""
 
     @property
     def cw(self) -> float:
@@ -504,6 +517,38 @@ class HotSpotModel:
                     r.occupancy * p / (b.width * b.height) * (cell_area)
                 )
         return out
+
+    def cell_conductivity(self, n: int) -> np.ndarray:
+        """(rows, cols) conductivity, W/(m·K), of layer n's cells in ``-detailed_3D`` mode.
+
+        Blocks are visited in file order. A block covering at least 95 % of a cell sets the
+        cell alone (the first such block wins); otherwise the cell sums occupancy × k over its
+        blocks. A block's k is 1/resistivity from a 7-field floorplan line, else the layer's.
+        """
+        layer = self.layers[n]
+        k = np.zeros((self.rows, self.cols))
+        locked = np.zeros((self.rows, self.cols), dtype=bool)
+        seen = np.zeros((self.rows, self.cols), dtype=bool)
+        for block, r in zip(layer.floorplan.blocks, self.ranges(layer.floorplan), strict=True):
+            kb = layer.k if block.resistivity is None else 1.0 / block.resistivity
+            cells = (slice(r.i1, r.i2), slice(r.j1, r.j2))
+            occ = r.occupancy
+            full = occ >= OCCUPANCY_LOCK
+            first, free = ~seen[cells], ~locked[cells]
+            k[cells] = np.where(
+                first,
+                np.where(full, kb, occ * kb),
+                np.where(free & full, kb, k[cells] + np.where(free, occ * kb, 0.0)),
+            )
+            locked[cells] |= (first | free) & full
+            seen[cells] = True
+        if not seen.all():
+            i, j = np.argwhere(~seen)[0]
+            raise FormatError(
+                f"-detailed_3D on: cell (row {i}, col {j}) of layer {layer.number} is covered "
+                f"by no block of {layer.floorplan.source!r}; HotSpot needs full coverage"
+            )
+        return k
 
     def vertical_resistances(self) -> np.ndarray:
         """(L,) cell resistance t/(k·cw·ch) per layer, K/W; the sink's includes its share
@@ -571,14 +616,17 @@ class HotSpotModel:
         def ry(layer: HsLayer) -> float:
             return ch / (layer.k * cw * layer.thickness) if layer.lateral else big
 
-        for n, layer in enumerate(self.layers):
-            if layer.lateral:
-                # HotSpot's labels are swapped: east-west links use ry, north-south use rx
-                net.link(idx[n, :, :-1], idx[n, :, 1:], ry(layer))
-                net.link(idx[n, :-1, :], idx[n, 1:, :], rx(layer))
         rz = self.vertical_resistances()
-        for n in range(n_layers - 1):
-            net.link(idx[n], idx[n + 1], rz[n])
+        if self.detailed:
+            self._detailed_links(net, idx)
+        else:
+            for n, layer in enumerate(self.layers):
+                if layer.lateral:
+                    # HotSpot's labels are swapped: east-west links use ry, north-south use rx
+                    net.link(idx[n, :, :-1], idx[n, :, 1:], ry(layer))
+                    net.link(idx[n, :-1, :], idx[n, 1:, :], rx(layer))
+            for n in range(n_layers - 1):
+                net.link(idx[n], idx[n + 1], rz[n])
         net.to_ambient(idx[-1], rz[-1], self.config["ambient"])
         pkg = n_layers * cells
         links = self.package_links()
@@ -604,6 +652,28 @@ class HotSpotModel:
             net.to_ambient(pkg + s_node, links.outer_sink_to_ambient, amb)
         return net
 
+    def _detailed_links(self, net: Network, idx: np.ndarray) -> None:
+        """Lateral and vertical links of ``-detailed_3D on`` (spec §A10): per-cell values in
+        the layer-file layers (lateral = N ignored), layer values in the spreader and sink;
+        half of each cell's resistance per side, except the full rz of layer 0 toward layer 1
+        (and the sink's rz, convection share included, toward the spreader)."""
+        cw, ch = self.cw, self.ch
+        rz_layer = self.vertical_resistances()
+        n_die = len(self.layers) - 2
+        rz_cells = []
+        for n, layer in enumerate(self.layers):
+            t = layer.thickness
+            uniform = np.full((self.rows, self.cols), layer.k)
+            k = self.cell_conductivity(n) if n < n_die else uniform
+            rx, ry = cw / (k * ch * t), ch / (k * cw * t)
+            # HotSpot's labels are swapped: east-west links use ry, north-south use rx
+            net.link(idx[n, :, :-1], idx[n, :, 1:], (ry[:, :-1] + ry[:, 1:]) / 2)
+            net.link(idx[n, :-1, :], idx[n, 1:, :], (rx[:-1, :] + rx[1:, :]) / 2)
+            rz_cells.append(t / (k * cw * ch) if n < n_die else np.full_like(k, rz_layer[n]))
+        for n in range(len(self.layers) - 1):
+            upper = rz_cells[n] if n == 0 else rz_cells[n] / 2
+            net.link(idx[n], idx[n + 1], upper + rz_cells[n + 1] / 2)
+
     def solve(self, method: str = "auto") -> HotSpotResult:
         """Solve the grid model.
 
@@ -621,12 +691,27 @@ class HotSpotModel:
                 f"{self.rows} x {self.cols}; use the direct solver"
             )
         net = self.network()
-        exact = method == "direct" or not power_of_two
-        t = net.solve() if exact else self.nested_gauss_seidel()
+        if method == "direct" or not power_of_two:
+            t, used = net.solve(), "direct"
+        elif self.detailed:  # HotSpot iterates detailed models without multigrid
+            t, used = self.plain_gauss_seidel(net), "gauss-seidel"
+        else:
+            t, used = self.nested_gauss_seidel(), "multigrid"
         n_layers = len(self.layers)
         grid = t[: n_layers * self.rows * self.cols].reshape(n_layers, self.rows, self.cols)
-        used = "direct" if exact else "multigrid"
         return HotSpotResult(self, grid, t[-PACKAGE_NODES:], net.energy_balance(t), used)
+
+    def plain_gauss_seidel(self, net: Network) -> np.ndarray:
+        """HotSpot's iteration of a ``-detailed_3D`` model: Gauss–Seidel sweeps from the
+        heuristic start, on the full grid only, until no node moves by 1e-6 K."""
+        x = heuristic_start(
+            self.cell_power(), self.vertical_resistances(), self.config["ambient"], PACKAGE_NODES
+        )
+        plan = SweepPlan.build(net.matrix(), len(self.layers), self.rows, self.cols)
+        b = net.rhs()
+        while plan.sweep(x, b) >= TOLERANCE_K:
+            pass
+        return x
 
     def coarsened(self) -> HotSpotModel:
         """The same model on a grid with half the rows and columns."""
@@ -718,11 +803,9 @@ def build_model(config: dict[str, str]) -> HotSpotModel:
             f"-model_type {config.get('model_type')}: only the grid model is supported; "
             "add '-model_type grid'"
         )
-    if config.get("detailed_3D", "off") == "on":  # HotSpot reads any other value as off
-        raise UnsupportedError(
-            "-detailed_3D on (heterogeneous per-block materials) is not supported; run "
-            "without it for HotSpot's standard grid mode"
-        )
+    detailed = config.get("detailed_3D", "off") == "on"  # HotSpot reads other values as off
+    if detailed and "grid_layer_file" not in config:
+        raise FormatError("-detailed_3D on needs a layer configuration file (-grid_layer_file)")
     for key, what in (
         ("model_secondary", "the secondary heat path"),
         ("leakage_used", "leakage modelling"),
@@ -822,4 +905,5 @@ def build_model(config: dict[str, str]) -> HotSpotModel:
         height,
         numbers,
         mode,
+        detailed,
     )
