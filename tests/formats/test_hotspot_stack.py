@@ -126,3 +126,12 @@ def test_a_network_the_native_format_cannot_hold_is_refused(inputs: Path) -> Non
     model = model_of("-p", "one.ptrace", "-grid_layer_file", "bad.lcf", "-grid_rows", "4")
     with pytest.raises(UnsupportedError, match="cannot express HotSpot's vertical link"):
         stack_from_hotspot(model)
+
+
+def test_detailed_models_are_not_converted(inputs: Path) -> None:
+    model = model_of(
+        "-p", "stack.ptrace", "-grid_layer_file", "s.lcf", "-materials_file", "m.materials",
+        "-detailed_3D", "on", "-grid_rows", "4", "-grid_cols", "8",
+    )  # fmt: skip
+    with pytest.raises(UnsupportedError, match="standard grid mode only"):
+        stack_from_hotspot(model)

@@ -153,6 +153,11 @@ def layer_name(prefix: str) -> str:
 
 def stack_from_hotspot(model: HotSpotModel, name: str = "hotspot") -> Stack:
     """A native :class:`Stack` whose discretized network is HotSpot's grid model ``model``."""
+    if model.detailed:
+        raise UnsupportedError(
+            "convert expresses HotSpot's standard grid mode only; drop -detailed_3D on, or "
+            "run the model with 'chiptherm hotspot'"
+        )
     b = _Builder(model)
     reg, links = b.regions, b.links
     cw, ch, rz = b.cw, b.ch, model.vertical_resistances()
