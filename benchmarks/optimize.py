@@ -82,11 +82,11 @@ def run(problem, op, mode: str, solver: str) -> dict:
     }
 
 
-def compare(problem, op, args) -> dict:
-    """The runs of one problem: fastest solver, hybrid and (unless --quick) pyamg."""
+def compare(problem, op, args, quick: bool) -> dict:
+    """The runs of one problem: fastest solver, hybrid and (unless ``quick``) pyamg."""
     rows = {} if args.hybrid_only else {"fastest solver": run(problem, op, "solver", "auto")}
     rows["hybrid"] = run(problem, op, "hybrid", "auto")
-    if not args.quick:
+    if not quick:
         n = min(args.pyamg_steps or args.steps, args.steps)
         short = problem.model_copy(
             update={"search": problem.search.model_copy(update={"steps": n})}
@@ -160,7 +160,7 @@ def main() -> None:
         problem = make_problem(args.model, meta, op, args.steps, seed, args.screen, args.polish)
         # pyamg takes an hour per problem; it is timed on the first problem only
         quick = args.quick or i > 0
-        runs[seed] = compare(problem, op, argparse.Namespace(**{**vars(args), "quick": quick}))
+        runs[seed] = compare(problem, op, args, quick)
         print_rows(
             f"{args.model} problem {seed}: {len(problem.blocks)} blocks, {args.steps} "
             "evaluations, CMA-ES population 20",

@@ -22,7 +22,6 @@ import numpy as np
 from chiptherm.errors import FormatError, UnsupportedError
 from chiptherm.formats import read_text
 from chiptherm.formats.hotspot_multigrid import (
-    TOLERANCE_K,
     SweepPlan,
     heuristic_start,
     is_power_of_two,
@@ -618,7 +617,7 @@ class HotSpotModel:
 
         rz = self.vertical_resistances()
         if self.detailed:
-            self._detailed_links(net, idx)
+            self._detailed_links(net, idx, rz)
         else:
             for n, layer in enumerate(self.layers):
                 if layer.lateral:
@@ -652,13 +651,12 @@ class HotSpotModel:
             net.to_ambient(pkg + s_node, links.outer_sink_to_ambient, amb)
         return net
 
-    def _detailed_links(self, net: Network, idx: np.ndarray) -> None:
+    def _detailed_links(self, net: Network, idx: np.ndarray, rz_layer: np.ndarray) -> None:
         """Lateral and vertical links of ``-detailed_3D on`` (spec §A10): per-cell values in
         the layer-file layers (lateral = N ignored), layer values in the spreader and sink;
         half of each cell's resistance per side, except the full rz of layer 0 toward layer 1
         (and the sink's rz, convection share included, toward the spreader)."""
         cw, ch = self.cw, self.ch
-        rz_layer = self.vertical_resistances()
         n_die = len(self.layers) - 2
         rz_cells = []
         for n, layer in enumerate(self.layers):
@@ -696,7 +694,7 @@ class HotSpotModel:
         elif self.detailed:  # HotSpot iterates detailed models without multigrid
             t, used = self.plain_gauss_seidel(net), "gauss-seidel"
         else:
-            t, used = self.nested_gauss_seidel(), "multigrid"
+            t, used = self.nested_gauss_seidel(net), "multigrid"
         n_layers = len(self.layers)
         grid = t[: n_layers * self.rows * self.cols].reshape(n_layers, self.rows, self.cols)
         return HotSpotResult(self, grid, t[-PACKAGE_NODES:], net.energy_balance(t), used)
@@ -707,18 +705,16 @@ class HotSpotModel:
         x = heuristic_start(
             self.cell_power(), self.vertical_resistances(), self.config["ambient"], PACKAGE_NODES
         )
-        plan = SweepPlan.build(net.matrix(), len(self.layers), self.rows, self.cols)
-        b = net.rhs()
-        while plan.sweep(x, b) >= TOLERANCE_K:
-            pass
+        SweepPlan.build(net.matrix(), len(self.layers), self.rows, self.cols).converge(x, net.rhs())
         return x
 
     def coarsened(self) -> HotSpotModel:
         """The same model on a grid with half the rows and columns."""
         return replace(self, rows=self.rows // 2, cols=self.cols // 2)
 
-    def nested_gauss_seidel(self) -> np.ndarray:
-        """Node temperatures (L·R·C + 12,), K, exactly as HotSpot's default build iterates.
+    def nested_gauss_seidel(self, net: Network) -> np.ndarray:
+        """Node temperatures (L·R·C + 12,), K, exactly as HotSpot's default build iterates;
+        ``net`` is this model's network (the finest level).
 
         See :mod:`chiptherm.formats.hotspot_multigrid`.
         """
@@ -730,9 +726,11 @@ class HotSpotModel:
             powers.append(restrict_power(powers[-1]))
         x = None
         for model, power in zip(reversed(levels), reversed(powers), strict=True):
-            net = model.network()
-            net.power[: power.size] = power.ravel()
-            b = net.rhs()
+            level = net
+            if model is not self:  # coarse levels: the same model, restricted power
+                level = model.network()
+                level.power[: power.size] = power.ravel()
+            b = level.rhs()
             if x is None:
                 x = heuristic_start(
                     power, model.vertical_resistances(), model.config["ambient"], PACKAGE_NODES
@@ -741,9 +739,9 @@ class HotSpotModel:
                 shape = (len(model.layers), model.rows // 2, model.cols // 2)
                 coarse = x[:-PACKAGE_NODES].reshape(shape)
                 x = np.concatenate([prolong_temperature(coarse).ravel(), x[-PACKAGE_NODES:]])
-            plan = SweepPlan.build(net.matrix(), len(model.layers), model.rows, model.cols)
-            while plan.sweep(x, b) >= TOLERANCE_K:
-                pass
+            SweepPlan.build(level.matrix(), len(model.layers), model.rows, model.cols).converge(
+                x, b
+            )
         return x
 
 

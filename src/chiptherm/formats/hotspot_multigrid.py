@@ -67,6 +67,11 @@ class SweepPlan:
         diagonal = matrix.diagonal()
         return cls(groups, [off[g, :] for g in groups], [diagonal[g] for g in groups])
 
+    def converge(self, x: np.ndarray, b: np.ndarray) -> None:
+        """Sweep in place until no node moves by ``TOLERANCE_K`` or more (HotSpot's rule)."""
+        while self.sweep(x, b) >= TOLERANCE_K:
+            pass
+
     def sweep(self, x: np.ndarray, b: np.ndarray) -> float:
         """One Gauss–Seidel sweep of G·x = b in place; the largest change, K."""
         largest = 0.0

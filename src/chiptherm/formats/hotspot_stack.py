@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from chiptherm.errors import UnsupportedError
 from chiptherm.formats.hotspot import HotSpotModel, HsLayer
 from chiptherm.stack import Stack
@@ -228,7 +230,9 @@ def stack_from_hotspot(model: HotSpotModel, name: str = "hotspot") -> Stack:
     return stack_from_dict(data, source=name)
 
 
-def _link_layer(b: _Builder, model: HotSpotModel, n: int, lname: str, rz, sink_film: float) -> dict:
+def _link_layer(
+    b: _Builder, model: HotSpotModel, n: int, lname: str, rz: np.ndarray, sink_film: float
+) -> dict:
     """The link layer below HotSpot layer ``n``: to layer n+1, or to ambient under the sink."""
     layers, reg, links, cw, ch = model.layers, b.regions, b.links, b.cw, b.ch
     last = n == len(layers) - 1
@@ -252,15 +256,12 @@ def _link_layer(b: _Builder, model: HotSpotModel, n: int, lname: str, rz, sink_f
             entry["regions"].append(region.rect(cw, ch, material))
     if last:  # inner (SINK_C) and outer (SINK) sink strips down to ambient
         for side in SIDES:
-            for ring, resistance in (
-                (side, links.inner_sink_to_ambient),
-                (f"{side}-outer", None),
+            axis = reg[side].axis
+            cells = model.rows if axis == "x" else model.cols
+            for ring, total in (
+                (side, links.inner_sink_to_ambient[axis]),
+                (f"{side}-outer", links.outer_sink_to_ambient),
             ):
-                region = reg[ring]
-                cells = model.rows if region.axis == "x" else model.cols
-                total = (
-                    links.outer_sink_to_ambient if resistance is None else (resistance[region.axis])
-                )
                 material = b.link(f"{name}.{ring}", cells * total, own, sink_film)
-                entry["regions"].append(region.rect(cw, ch, material))
+                entry["regions"].append(reg[ring].rect(cw, ch, material))
     return entry
