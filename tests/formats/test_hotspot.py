@@ -222,6 +222,12 @@ def test_malformed_inputs_name_file_and_line(inputs: Path) -> None:
     (inputs / "bad.flp").write_text("a 1 2 3 4\nb 1 2 3 4 5 6 7 8\n")
     with pytest.raises(FormatError, match=r"bad.flp:2: .*got 9 fields"):
         read_flp("bad.flp")
+    (inputs / "bad.flp").write_text("a 1 2 3 4 4e6 abc\n")
+    with pytest.raises(FormatError, match=r"bad.flp:1: expected a resistivity in m·K/W"):
+        read_flp("bad.flp")
+    (inputs / "bad.flp").write_text("a 1 2 3 4\nb 1 2 3 4 4e6 0\n")
+    with pytest.raises(FormatError, match=r"bad.flp:2: the resistivity must be > 0"):
+        read_flp("bad.flp")
     (inputs / "bad.ptrace").write_text("a b\n1 2\n3\n")
     with pytest.raises(FormatError, match=r"bad.ptrace:3: 1 values for 2 names"):
         read_ptrace("bad.ptrace")
