@@ -30,6 +30,7 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.func import jvp
 
+from chiptherm.operator.modal import ModalBranch, ModalGeometry, ModalTrunk
 from chiptherm.operator.nets import KAN, MLP, FourierFeatures
 from chiptherm.settings import Settings
 
@@ -90,17 +91,20 @@ class ModelConfig(Settings):
     per axis and C_ijk = F_ji(q)·W_jik, F = P_yᵀ·q·P_x the map's projection on learned per-axis
     bases. For a laterally uniform stack this is the structure of the exact solution (lateral
     modes, each with its own depth profile), with rank² lateral modes for the cost of rank.
+    'modal' (adiabatic sides): the exact cosine modes, rank per axis, each with the depth profile
+    of its wavenumber expanded in a physics basis whose coefficients come from the trunk network
+    (see :mod:`chiptherm.operator.modal`).
     """
 
     rank: int = Field(default=64, ge=1)
-    combine: Literal["product", "tucker"] = "product"
+    combine: Literal["product", "tucker", "modal"] = "product"
     branch: BranchConfig = BranchConfig()
     trunk: TrunkConfig = TrunkConfig()
 
     @model_validator(mode="after")
     def _tucker_needs_separable(self) -> ModelConfig:
-        if self.combine == "tucker" and not self.trunk.separable:
-            raise ValueError("combine: tucker needs a separable trunk")
+        if self.combine in ("tucker", "modal") and not self.trunk.separable:
+            raise ValueError(f"combine: {self.combine} needs a separable trunk")
         return self
 
 
@@ -378,9 +382,26 @@ class DeepONet(nn.Module):
         cosine_x: bool,
         cosine_y: bool,
         centres: tuple[float, ...] = (),
+        geometry: ModalGeometry | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
+        if cfg.combine == "modal":
+            if geometry is None:
+                raise ValueError("combine: modal needs the case geometry")
+            t = cfg.trunk
+            self.branch = ModalBranch(sensors, cfg.rank)
+            self.trunk = ModalTrunk(
+                geometry,
+                cfg.rank,
+                "kan" if t.kind.endswith("kan") else "mlp",
+                t.width,
+                t.depth,
+                t.degree,
+                t.layer_norm,
+                n_params,
+            )
+            return
         branch = TuckerBranch if cfg.combine == "tucker" else Branch
         self.branch = branch(sensors, cfg.rank, n_params, cfg.branch)
         trunk = SeparableTrunk if cfg.trunk.separable else PointTrunk
@@ -389,6 +410,10 @@ class DeepONet(nn.Module):
     @property
     def separable(self) -> bool:
         return self.cfg.trunk.separable
+
+    @property
+    def modal(self) -> bool:
+        return self.cfg.combine == "modal"
 
     def contract(
         self, coefficients: torch.Tensor, fz: torch.Tensor, fy: torch.Tensor, fx: torch.Tensor
@@ -403,6 +428,8 @@ class DeepONet(nn.Module):
         self, coefficients: torch.Tensor, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor
     ) -> torch.Tensor:
         """u on the tensor grid s × y × x: (B, nz, ny, nx) from the branch coefficients."""
+        if self.modal:
+            return self.trunk.grid(coefficients, x, y, s)
         if self.separable:
             fx, fy, fz = self.trunk.features(x, y, s)
             return self.contract(coefficients, fz, fy, fx)
@@ -412,6 +439,8 @@ class DeepONet(nn.Module):
 
     def points(self, coefficients: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """u at per-sample points (B, N, 3) -> (B, N)."""
+        if self.modal:
+            return self.trunk.points(coefficients, points)
         if self.separable:
             fx, fy, fz = self.trunk.features(*(points[..., i].reshape(-1) for i in range(3)))
             if self.cfg.combine == "tucker":

@@ -14,6 +14,7 @@ from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.operator.case import Case, Parameter
 from chiptherm.operator.deeponet import DeepONet, ModelConfig, to_tensor
+from chiptherm.operator.modal import ModalGeometry
 from chiptherm.operator.physics import Inputs
 from chiptherm.settings import Settings
 from chiptherm.stack import PowerSource, Stack
@@ -90,6 +91,7 @@ class Operator:
             cosine_x=case.adiabatic_axis("x"),
             cosine_y=case.adiabatic_axis("y"),
             centres=() if case.source_face else (case.source_s,),
+            geometry=ModalGeometry.from_case(case) if cfg.combine == "modal" else None,
         )
         return cls(case, net, cfg)
 

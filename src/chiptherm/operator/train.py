@@ -28,6 +28,7 @@ from chiptherm.operator.checkpoint import (
 )
 from chiptherm.operator.deeponet import ModelConfig, to_tensor
 from chiptherm.operator.evaluate import Metrics, error_metrics, reference_fields
+from chiptherm.operator.modal_physics import ModalLoss
 from chiptherm.operator.model import CaseConfig, Operator, build_case
 from chiptherm.operator.physics import Collocation, PhysicsLoss, sample_collocation
 from chiptherm.operator.sampling import Distribution, MapFiles, Mixture
@@ -54,7 +55,13 @@ class ValidationConfig(Settings):
 
 
 class Schedule(Settings):
-    """Optimizer and learning-rate schedule: linear warm-up, then cosine decay to ``lr_final``."""
+    """Optimizer and learning-rate schedule: linear warm-up, then cosine decay to ``lr_final``.
+
+    For ``combine: modal`` models ``batch`` is the number of sampled modes per step and the
+    last ``collocation`` entry the depths per mode; the optimizer trains the coefficient
+    network's body, and every ``refit_every`` steps the heads are set to their exact
+    least-squares optimum on 6·batch modes.
+    """
 
     steps: int = Field(default=2000, ge=1)
     batch: int = Field(default=32, ge=1)
@@ -70,6 +77,7 @@ class Schedule(Settings):
     clip: float | None = Field(default=1.0, gt=0)
     max_minutes: float | None = Field(default=None, gt=0)
     checkpoint_every: int = Field(default=500, ge=1)
+    refit_every: int = Field(default=100, ge=1)
     seed: int = 0
     device: str = "cpu"
 
@@ -166,9 +174,14 @@ class Trainer:
         self.device = device_of(t.device)
         self.op = Operator.create(self.case, cfg.model, seed=t.seed)
         self.op.net.to(self.device)
+        self.modal = (
+            ModalLoss(self.case, self.op.net.trunk.depth, self.device)
+            if self.op.net.modal
+            else None
+        )
         self.loss = PhysicsLoss(self.case, self.device, energy=t.energy_weight > 0)
         opt = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt(self.op.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.optimizer = opt(self.trained_parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.rng = np.random.default_rng(t.seed)
         self.step = 0
         self.history = History()
@@ -176,6 +189,25 @@ class Trainer:
         self.validation: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
         self.data: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
         self.metrics: Metrics | None = None
+
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        """What the optimizer updates: everything, except the heads of a modal model (those are
+        refitted exactly)."""
+        if self.modal is None:
+            return list(self.op.net.parameters())
+        return list(self.op.net.trunk.depth.body.parameters())
+
+    def refit(self) -> float | None:
+        """Exact least-squares heads of a modal model on fresh modes; the fit's relative
+        residual (None for other models)."""
+        if self.modal is None:
+            return None
+        t = self.cfg.training
+        depth = self.op.net.trunk.depth
+        sample = self.modal.sample(depth, 6 * t.batch, t.collocation[2], self.rng)
+        weights = {"pde": 1.0, "bottom": t.boundary_weight, "top": t.boundary_weight}
+        weights["interface"] = t.boundary_weight
+        return self.modal.refit(depth, sample, weights)
 
     # -- resume --------------------------------------------------------------------------------
     def resume(self) -> bool:
@@ -216,6 +248,12 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------------
     def loss_terms(self) -> dict[str, torch.Tensor]:
         t = self.cfg.training
+        if self.modal is not None:
+            depth = self.op.net.trunk.depth
+            terms = self.modal(depth, self.modal.sample(depth, t.batch, t.collocation[2], self.rng))
+            if self.data is not None and self.cfg.data.weight > 0:
+                terms["data"] = self.data_term()
+            return terms
         dens, params = self.sample_maps(t.batch, self.rng)
         inputs = self.op.inputs(dens, self.stacked(params))
         terms = self.loss(self.op.net, inputs, self.collocation())
@@ -329,6 +367,8 @@ class Trainer:
             self.prepare_references(progress)
         with self.progress() as progress:
             task = progress.add_task("train", total=t.steps, completed=self.step, rate="-", info="")
+            if self.step == 0:
+                self.refit()
             started = time.perf_counter() - self.elapsed
             window = (time.perf_counter(), self.step)
             while self.step < t.steps:
@@ -343,6 +383,9 @@ class Trainer:
                 self.optimizer.step()
                 self.step += 1
                 self.elapsed = time.perf_counter() - started
+                over_time = t.max_minutes is not None and self.elapsed > 60 * t.max_minutes
+                if self.step % t.refit_every == 0 or self.step == t.steps or over_time:
+                    self.refit()
                 if self.step % 25 == 0 or self.step == t.steps:
                     now = time.perf_counter()
                     rate = (self.step - window[1]) / max(now - window[0], 1e-9)
@@ -356,7 +399,6 @@ class Trainer:
                     )
                     info = " ".join(f"{k} {v:.2e}" for k, v in values.items())
                     progress.update(task, completed=self.step, rate=f"{rate:.1f}", info=info)
-                over_time = t.max_minutes is not None and self.elapsed > 60 * t.max_minutes
                 if self.step % self.cfg.validation.every == 0 or self.step == t.steps or over_time:
                     self.metrics = self.validate()
                     if self.metrics is not None:

@@ -1,0 +1,396 @@
+"""The modal operator: exact lateral modes, depth profiles from a physics basis.
+
+With adiabatic side faces, the temperature of a laterally uniform stack is a cosine series,
+
+    u(x̂, ŷ, ŝ) = Σ_ji F_ji(q) · cos(iπx̂) · cos(jπŷ) · G(w_ji, p, ŝ),
+
+where F_ji are the cosine coefficients of the power map (exact, for the piecewise-constant sensor
+map) and G is the depth response of mode (i, j) to a unit source. In the nondimensional
+equation of :mod:`chiptherm.operator.physics` every mode obeys its own 1-D problem
+
+    G'' - π²w²·a_x(ŝ)·G + Q(ŝ) = 0,       w² = i² + (a_y/a_x)·j²,
+
+with the face conditions of the stack. This is a DeepONet whose branch is the cosine projection
+of the map (the parameters p enter the coefficient network) and whose trunk functions are
+cos·cos·G, one per mode.
+
+G is written in a *physics basis*: G = σ(w)·Σ_k c_k(w, p)·φ_k(w, ŝ), with
+
+- polynomials 1, ŝ, ŝ², ŝ³ and the splines (ŝ-ŝ_i)₊², (ŝ-ŝ_i)₊³ at every interface: at w = 0 the
+  exact profile (linear in passive layers, quadratic in the source layer, slope continuous) lies
+  in their span;
+- exp(-πw·|τ - τ_k|) for every interface and face, with τ(ŝ) = ∫ √a_x dŝ the lateral
+  "optical depth" (τ = z/Lx in isotropic layers): in each layer the homogeneous solutions;
+- the response of an unbounded medium to the source layer (``slab``): the particular solution.
+
+For any w > 0 the exact profile is a combination of these functions, so the network only has to
+learn the smooth map (w, p) -> c (a KAN or MLP on ξ = log(w/w₁) scaled to [-1, 1] and the
+parameters), followed by a linear head. σ(w) = 1/(1 + a_src·π²w²/Q) (volumetric source) or
+1/(1 + πw·√a/Qs) (surface source) scales G to O(1). The laterally uniform mode w = 0 has its
+own head.
+
+Training (:class:`ModalLoss`) needs no power maps: by linearity and orthogonality of the modes,
+the PDE residual of any map is the F-weighted sum of the mode residuals, so the loss is the
+residual of sampled modes (w, p) on sampled depths ŝ. The residual is linear in the heads, which
+are refitted exactly by least squares.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from chiptherm.errors import UnsupportedError
+from chiptherm.operator.case import Case
+from chiptherm.operator.nets import KAN, MLP
+
+Basis = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+CHEBYSHEV_FEATURES = 24  # fixed T_n(ξ) features the heads see besides the body's
+
+
+@dataclass(frozen=True)
+class ModalGeometry:
+    """What the modal basis needs to know about a case (nondimensional, bottom layer first).
+
+    Attributes:
+        s0, s1: layer extents in ŝ.
+        ax: lateral coefficient a_x of each layer.
+        source: Q per unit normalized density in each layer (0 outside the source layer).
+        ratio: a_y / a_x, the same in every layer.
+        source_layer: index of the layer carrying the power, or None (surface power).
+        source_face: 'top' or 'bottom' for surface power, else None.
+        surface: Qs per unit normalized density for surface power.
+        faces: 'top' and 'bottom' -> 'convective', 'fixed' or 'adiabatic'.
+        biot: 'top' and 'bottom' -> h·S of the stack's own coefficient (0 if none).
+    """
+
+    s0: tuple[float, ...]
+    s1: tuple[float, ...]
+    ax: tuple[float, ...]
+    source: tuple[float, ...]
+    ratio: float
+    source_layer: int | None
+    source_face: str | None
+    surface: float
+    faces: dict[str, str]
+    biot: dict[str, float]
+
+    @classmethod
+    def from_case(cls, case: Case) -> ModalGeometry:
+        """The geometry of ``case``; refuses cases the modal expansion cannot represent."""
+        if not (case.adiabatic_axis("x") and case.adiabatic_axis("y")):
+            raise UnsupportedError("the modal operator needs adiabatic side faces")
+        spans = case.layers
+        ratios = {round(sp.ay / sp.ax, 12) for sp in spans}
+        if len(ratios) > 1:
+            raise UnsupportedError(
+                "the modal operator needs the same lateral anisotropy k_y/k_x in every layer"
+            )
+        for below, above in itertools.pairwise(spans):
+            if above.s0 - below.s1 > 1e-12:
+                raise UnsupportedError(
+                    f"the modal operator does not support the contact resistance below layer "
+                    f"{above.name!r}"
+                )
+        big_s, theta = case.s_total, case.temperature_scale
+        source = tuple(
+            case.power_scale / (sp.z1 - sp.z0) * sp.kz * big_s**2 / theta if sp.source else 0.0
+            for sp in spans
+        )
+        faces, biot = {}, {}
+        for face in ("top", "bottom"):
+            bc = case.boundary(face)
+            faces[face] = (
+                "fixed" if bc.temperature is not None else "convective" if bc.htc else "adiabatic"
+            )
+            biot[face] = float(bc.htc) * big_s if bc.htc else 0.0
+        layer = next((i for i, sp in enumerate(spans) if sp.source), None)
+        return cls(
+            s0=tuple(sp.s0 for sp in spans),
+            s1=tuple(sp.s1 for sp in spans),
+            ax=tuple(sp.ax for sp in spans),
+            source=source,
+            ratio=ratios.pop(),
+            source_layer=layer,
+            source_face=case.source_face,
+            surface=case.power_scale * big_s / theta,
+            faces=faces,
+            biot=biot,
+        )
+
+    @property
+    def layers(self) -> int:
+        return len(self.s0)
+
+    def wavenumbers(self, modes: int) -> np.ndarray:
+        """(modes, modes) w_ji = sqrt(i² + ratio·j²) of the lateral modes (row j, column i)."""
+        i = np.arange(modes, dtype=float)
+        return np.sqrt(i[None, :] ** 2 + self.ratio * i[:, None] ** 2)
+
+    @property
+    def w_min(self) -> float:
+        """The smallest nonzero wavenumber."""
+        return min(1.0, math.sqrt(self.ratio))
+
+    def layer_of(self, s: np.ndarray) -> np.ndarray:
+        """Index of the layer holding each ŝ (the lower one at an interface)."""
+        idx = np.searchsorted(np.asarray(self.s1), np.asarray(s), side="left")
+        return np.clip(idx, 0, self.layers - 1)
+
+
+class ModalBasis(nn.Module):
+    """The depth basis φ_k(w, ŝ) of a :class:`ModalGeometry`, with its ŝ-derivatives."""
+
+    def __init__(self, geo: ModalGeometry) -> None:
+        super().__init__()
+        self.geo = geo
+        s0 = torch.tensor(geo.s0, dtype=torch.float64)
+        s1 = torch.tensor(geo.s1, dtype=torch.float64)
+        root = torch.tensor(geo.ax, dtype=torch.float64).sqrt()
+        tau0 = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(root * (s1 - s0), 0)])
+        for name, value in (("s0", s0), ("root", root), ("tau0", tau0)):
+            self.register_buffer(name, value.float(), persistent=False)
+        self.interfaces = list(geo.s1[:-1])
+        self.anchors = [float(t) for t in tau0]
+        src = geo.source_layer
+        self.slab = None if src is None else (self.anchors[src], self.anchors[src + 1])
+
+    @property
+    def size(self) -> int:
+        """K, the number of basis functions."""
+        return 4 + 2 * len(self.interfaces) + len(self.anchors) + (self.slab is not None)
+
+    def forward(self, w: torch.Tensor, s: torch.Tensor, layer: torch.Tensor) -> Basis:
+        """φ, φ', φ'' (P, K) at P points: wavenumber w (P,), depth ŝ (P,), layer index (P,).
+
+        The layer decides one-sided derivatives at interfaces (and which closed form applies).
+        """
+        rho = math.pi * w
+        root = self.root[layer]
+        tau = self.tau0[layer] + root * (s - self.s0[layer])
+        middle = 0.5 * (self.tau0[layer] + self.tau0[layer + 1])
+        one, zero = torch.ones_like(s), torch.zeros_like(s)
+        cols = [
+            (one, zero, zero),
+            (s, one, zero),
+            (s * s, 2 * s, 2 * one),
+            (s**3, 3 * s * s, 6 * s),
+        ]
+        for si in self.interfaces:
+            d = (s - si).clamp_min(0.0)
+            above = (layer > self.interfaces.index(si)).to(s.dtype)
+            cols.append((d * d, 2 * d, 2 * above))
+            cols.append((d**3, 3 * d * d, 6 * d))
+        for anchor in self.anchors:
+            sign = torch.where(middle > anchor, 1.0, -1.0)
+            f = torch.exp(-rho * (tau - anchor).abs())
+            cols.append((f, -rho * sign * root * f, (rho * root).square() * f))
+        if self.slab is not None:
+            cols.append(self._slab(rho, tau, middle, root))
+        return tuple(torch.stack([c[k] for c in cols], dim=1) for k in range(3))  # type: ignore[return-value]
+
+    def _slab(
+        self, rho: torch.Tensor, tau: torch.Tensor, middle: torch.Tensor, root: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The response of an unbounded medium (decay rate ρ in τ) to a unit source on
+        [τ_a, τ_b], divided by its plateau: 1 - (e_a + e_b)/2 inside, ±(e_a - e_b)/2 outside,
+        with e = exp(-ρ|τ - τ_edge|); continuous with a continuous slope."""
+        ta, tb = self.slab
+        ea, eb = torch.exp(-rho * (tau - ta).abs()), torch.exp(-rho * (tau - tb).abs())
+        inside = (middle > ta) & (middle < tb)
+        below = middle <= ta
+        f = torch.where(
+            inside, 1 - 0.5 * (ea + eb), torch.where(below, 0.5 * (ea - eb), 0.5 * (eb - ea))
+        )
+        d1 = torch.where(inside, 0.5 * rho * (ea - eb), torch.where(below, rho * f, -rho * f))
+        d2 = torch.where(inside, -0.5 * rho.square() * (ea + eb), rho.square() * f)
+        return f, d1 * root, d2 * root.square()
+
+
+class ModalDepth(nn.Module):
+    """G(w, p, ŝ) = σ(w)·Σ_k c_k(w, p)·φ_k(w, ŝ); c from a KAN or MLP body and linear heads.
+
+    Args:
+        geo: the case geometry.
+        kind: 'kan' or 'mlp' body.
+        width, depth, degree, layer_norm: body settings (``width`` features feed the heads).
+        n_params: scalar parameters (normalized to [-1, 1]).
+        w_max: the largest wavenumber the model is trained for.
+    """
+
+    def __init__(
+        self,
+        geo: ModalGeometry,
+        kind: str,
+        width: int,
+        depth: int,
+        degree: int,
+        layer_norm: bool,
+        n_params: int,
+        w_max: float,
+    ) -> None:
+        super().__init__()
+        self.geo = geo
+        self.basis = ModalBasis(geo)
+        self.w_max = w_max
+        n_in = 1 + n_params
+        if kind == "kan":
+            self.body: nn.Module = KAN(n_in, width, width, depth, degree, layer_norm)
+        else:
+            self.body = MLP(n_in, width, width, depth, "tanh")
+        k, n_features = self.basis.size, CHEBYSHEV_FEATURES + width
+        self.head = nn.Parameter(torch.zeros(k, n_features))
+        self.head0 = nn.Parameter(torch.zeros(k, n_features))
+        self.gain = self._gain(geo)
+
+    @staticmethod
+    def _gain(geo: ModalGeometry) -> tuple[str, float]:
+        if geo.source_layer is not None:
+            return "volume", geo.ax[geo.source_layer] * math.pi**2 / geo.source[geo.source_layer]
+        face = 0 if geo.source_face == "bottom" else -1
+        return "surface", math.sqrt(geo.ax[face]) * math.pi / max(geo.surface, 1e-30)
+
+    def sigma(self, w: torch.Tensor) -> torch.Tensor:
+        """σ(w): the scale of the profile of mode w per unit normalized density."""
+        kind, g = self.gain
+        return 1.0 / (1.0 + g * (w.square() if kind == "volume" else w))
+
+    def xi(self, w: torch.Tensor) -> torch.Tensor:
+        """ξ = log(w/w₁)/log(w_max/w₁) scaled to [-1, 1] (w₁ the smallest nonzero w)."""
+        w1 = self.geo.w_min
+        return (
+            2.0 * torch.log(w.clamp_min(w1) / w1) / math.log(max(self.w_max / w1, 1.0 + 1e-9)) - 1.0
+        )
+
+    def features(self, w: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
+        """(P, CHEBYSHEV_FEATURES + width) head inputs of wavenumbers w (P,) and parameters
+        p (P, n_params): Chebyshev polynomials T_n(ξ), then the body's features."""
+        xi = self.xi(w)
+        x = xi[:, None] if p is None else torch.cat([xi[:, None], p], dim=1)
+        series = [torch.ones_like(xi), xi]
+        while len(series) < CHEBYSHEV_FEATURES:
+            series.append(2.0 * xi * series[-1] - series[-2])
+        return torch.cat([torch.stack(series, dim=1), self.body(x)], dim=1)
+
+    def coefficients(self, w: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
+        """c (P, K), with the w = 0 head for the laterally uniform mode."""
+        h = self.features(w, p)
+        return torch.where((w == 0)[:, None], h @ self.head0.T, h @ self.head.T)
+
+    def forward(
+        self, w: torch.Tensor, p: torch.Tensor | None, s: torch.Tensor, layer: torch.Tensor
+    ) -> torch.Tensor:
+        """G (P,) at P points."""
+        phi = self.basis(w, s, layer)[0]
+        return self.sigma(w) * (self.coefficients(w, p) * phi).sum(dim=1)
+
+    def profiles(self, w: torch.Tensor, p: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
+        """G (M, nz) of M modes (parameters p (M, n_params) or None) at the depths s (nz,)."""
+        layer = torch.as_tensor(self.geo.layer_of(s.detach().cpu().numpy()), device=s.device)
+        m, nz = w.shape[0], s.shape[0]
+        phi = self.basis(w.repeat_interleave(nz), s.repeat(m), layer.repeat(m))[0]
+        c = self.coefficients(w, p)
+        return self.sigma(w)[:, None] * (phi.reshape(m, nz, -1) * c[:, None, :]).sum(-1)
+
+
+def cosine_coefficients(n: int, modes: int) -> torch.Tensor:
+    """(n, modes) P with F = P_yᵀ·q·P_x the continuous cosine coefficients of a map that is
+    constant on n equal cells: P[c, i] = (2 - δ_i0)·∫_cell cos(iπt) dt."""
+    edges = np.arange(n + 1, dtype=float) / n
+    i = np.arange(1, modes, dtype=float)
+    ints = (np.sin(np.pi * i * edges[1:, None]) - np.sin(np.pi * i * edges[:-1, None])) / (
+        np.pi * i
+    )
+    out = np.concatenate([np.full((n, 1), 1.0 / n), 2.0 * ints], axis=1)
+    return torch.as_tensor(out, dtype=torch.float32)
+
+
+@dataclass
+class ModalInput:
+    """The branch output of the modal operator: map coefficients F (B, m, m) and the
+    normalized parameters p (B, P) or None."""
+
+    f: torch.Tensor
+    p: torch.Tensor | None
+
+    def __getitem__(self, index: slice) -> ModalInput:
+        return ModalInput(self.f[index], None if self.p is None else self.p[index])
+
+
+class ModalBranch(nn.Module):
+    """(B, ny, nx) normalized map, (B, P) parameters -> :class:`ModalInput`."""
+
+    def __init__(self, sensors: tuple[int, int], modes: int) -> None:
+        super().__init__()
+        ny, nx = sensors
+        self.register_buffer("project_y", cosine_coefficients(ny, modes), persistent=False)
+        self.register_buffer("project_x", cosine_coefficients(nx, modes), persistent=False)
+
+    def forward(self, q: torch.Tensor, p: torch.Tensor | None = None) -> ModalInput:
+        return ModalInput(self.project_y.T @ q @ self.project_x, p)
+
+
+class ModalTrunk(nn.Module):
+    """cos(iπx̂)·cos(jπŷ)·G(w_ji, p, ŝ) for the m x m lateral modes."""
+
+    def __init__(
+        self,
+        geo: ModalGeometry,
+        modes: int,
+        kind: str,
+        width: int,
+        depth: int,
+        degree: int,
+        layer_norm: bool,
+        n_params: int,
+    ) -> None:
+        super().__init__()
+        self.modes = modes
+        w = torch.as_tensor(geo.wavenumbers(modes), dtype=torch.float32)
+        self.register_buffer("w", w, persistent=False)
+        self.depth = ModalDepth(
+            geo, kind, width, depth, degree, layer_norm, n_params, float(w.max()) * 1.05
+        )
+        self.register_buffer(
+            "k", math.pi * torch.arange(modes, dtype=torch.float32), persistent=False
+        )
+
+    def cosines(self, t: torch.Tensor) -> torch.Tensor:
+        """(n, m) cos(iπt)."""
+        return torch.cos(t[:, None] * self.k)
+
+    def profiles(self, p: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
+        """G (m, m, nz) for one parameter vector p (P,) or None."""
+        w = self.w.reshape(-1)
+        pp = None if p is None else p[None, :].expand(w.shape[0], -1)
+        return self.depth.profiles(w, pp, s).reshape(self.modes, self.modes, -1)
+
+    def grid(
+        self, inp: ModalInput, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor
+    ) -> torch.Tensor:
+        """u (B, nz, ny, nx) on the tensor grid."""
+        cx, cy = self.cosines(x), self.cosines(y)
+        if inp.p is None:
+            g = self.profiles(None, s)  # shared by all samples
+            h = torch.einsum("bji,jiz->bzji", inp.f, g)
+        else:
+            g = torch.stack([self.profiles(p, s) for p in inp.p])
+            h = torch.einsum("bji,bjiz->bzji", inp.f, g)
+        return cy @ h @ cx.T
+
+    def points(self, inp: ModalInput, points: torch.Tensor) -> torch.Tensor:
+        """u (B, N) at per-sample points (B, N, 3)."""
+        out = []
+        for b in range(points.shape[0]):
+            x, y, s = points[b, :, 0], points[b, :, 1], points[b, :, 2]
+            g = self.profiles(None if inp.p is None else inp.p[b], s)  # (m, m, N)
+            out.append(
+                torch.einsum("ji,jin,nj,ni->n", inp.f[b], g, self.cosines(y), self.cosines(x))
+            )
+        return torch.stack(out)
