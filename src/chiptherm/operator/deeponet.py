@@ -389,18 +389,8 @@ class DeepONet(nn.Module):
         if cfg.combine == "modal":
             if geometry is None:
                 raise ValueError("combine: modal needs the case geometry")
-            t = cfg.trunk
             self.branch = ModalBranch(sensors, cfg.rank)
-            self.trunk = ModalTrunk(
-                geometry,
-                cfg.rank,
-                "kan" if t.kind.endswith("kan") else "mlp",
-                t.width,
-                t.depth,
-                t.degree,
-                t.layer_norm,
-                n_params,
-            )
+            self.trunk = ModalTrunk(geometry, cfg.rank, cfg.trunk, n_params)
             return
         branch = TuckerBranch if cfg.combine == "tucker" else Branch
         self.branch = branch(sensors, cfg.rank, n_params, cfg.branch)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -48,6 +49,9 @@ from torch import nn
 from chiptherm.errors import UnsupportedError
 from chiptherm.operator.case import Case
 from chiptherm.operator.nets import KAN, MLP
+
+if TYPE_CHECKING:
+    from chiptherm.operator.deeponet import TrunkConfig
 
 Basis = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -218,32 +222,22 @@ class ModalDepth(nn.Module):
 
     Args:
         geo: the case geometry.
-        kind: 'kan' or 'mlp' body.
-        width, depth, degree, layer_norm: body settings (``width`` features feed the heads).
+        cfg: the trunk settings: a KAN or MLP body (``kind``) of ``width`` output features,
+            ``depth`` hidden layers, ``degree``, ``layer_norm``, ``activation``.
         n_params: scalar parameters (normalized to [-1, 1]).
         w_max: the largest wavenumber the model is trained for.
     """
 
-    def __init__(
-        self,
-        geo: ModalGeometry,
-        kind: str,
-        width: int,
-        depth: int,
-        degree: int,
-        layer_norm: bool,
-        n_params: int,
-        w_max: float,
-    ) -> None:
+    def __init__(self, geo: ModalGeometry, cfg: TrunkConfig, n_params: int, w_max: float) -> None:
         super().__init__()
         self.geo = geo
         self.basis = ModalBasis(geo)
         self.w_max = w_max
-        n_in = 1 + n_params
-        if kind == "kan":
-            self.body: nn.Module = KAN(n_in, width, width, depth, degree, layer_norm)
+        n_in, width = 1 + n_params, cfg.width
+        if cfg.kind.endswith("kan"):
+            self.body: nn.Module = KAN(n_in, width, width, cfg.depth, cfg.degree, cfg.layer_norm)
         else:
-            self.body = MLP(n_in, width, width, depth, "tanh")
+            self.body = MLP(n_in, width, width, cfg.depth, cfg.activation)
         k, n_features = self.basis.size, CHEBYSHEV_FEATURES + width
         self.head = nn.Parameter(torch.zeros(k, n_features))
         self.head0 = nn.Parameter(torch.zeros(k, n_features))
@@ -339,24 +333,12 @@ class ModalBranch(nn.Module):
 class ModalTrunk(nn.Module):
     """cos(iπx̂)·cos(jπŷ)·G(w_ji, p, ŝ) for the m x m lateral modes."""
 
-    def __init__(
-        self,
-        geo: ModalGeometry,
-        modes: int,
-        kind: str,
-        width: int,
-        depth: int,
-        degree: int,
-        layer_norm: bool,
-        n_params: int,
-    ) -> None:
+    def __init__(self, geo: ModalGeometry, modes: int, cfg: TrunkConfig, n_params: int) -> None:
         super().__init__()
         self.modes = modes
         w = torch.as_tensor(geo.wavenumbers(modes), dtype=torch.float32)
         self.register_buffer("w", w, persistent=False)
-        self.depth = ModalDepth(
-            geo, kind, width, depth, degree, layer_norm, n_params, float(w.max()) * 1.05
-        )
+        self.depth = ModalDepth(geo, cfg, n_params, float(w.max()) * 1.05)
         self.register_buffer(
             "k", math.pi * torch.arange(modes, dtype=torch.float32), persistent=False
         )
