@@ -248,15 +248,13 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------------
     def loss_terms(self) -> dict[str, torch.Tensor]:
         t = self.cfg.training
-        if self.modal is not None:
+        if self.modal is not None:  # modes, not maps (see chiptherm.operator.modal_physics)
             depth = self.op.net.trunk.depth
             terms = self.modal(depth, self.modal.sample(depth, t.batch, t.collocation[2], self.rng))
-            if self.data is not None and self.cfg.data.weight > 0:
-                terms["data"] = self.data_term()
-            return terms
-        dens, params = self.sample_maps(t.batch, self.rng)
-        inputs = self.op.inputs(dens, self.stacked(params))
-        terms = self.loss(self.op.net, inputs, self.collocation())
+        else:
+            dens, params = self.sample_maps(t.batch, self.rng)
+            inputs = self.op.inputs(dens, self.stacked(params))
+            terms = self.loss(self.op.net, inputs, self.collocation())
         if self.data is not None and self.cfg.data.weight > 0:
             terms["data"] = self.data_term()
         return terms
