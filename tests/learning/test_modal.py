@@ -194,3 +194,12 @@ def test_modal_training_run_refits_saves_and_reloads(tmp_path):
         1, loaded.case.size, (16, 16), np.random.default_rng(5)
     )
     np.testing.assert_allclose(loaded.predict(density), trainer.op.predict(density), atol=1e-6)
+
+
+def test_evaluate_refuses_a_refinement_below_one():
+    from chiptherm.errors import InputError
+    from chiptherm.operator.inference import evaluate_operator
+
+    op = modal_operator(three_layers())
+    with pytest.raises(InputError, match="--refine must be at least 1"):
+        evaluate_operator(op, GaussianField(), maps=1, refine=0)

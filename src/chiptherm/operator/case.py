@@ -258,6 +258,21 @@ class Case:
         resistance = 1.0 / sum(1.0 / max(r, 1e-30) for r in paths) if paths else self.s_total
         return self.power_scale * resistance
 
+    @cached_property
+    def source_coefficients(self) -> tuple[float, ...]:
+        """Q of each layer (bottom first) per unit normalized density: q·k_z·S²/θ with the
+        volumetric density q = power_scale / thickness in the source layer, else 0."""
+        big_s, theta = self.s_total, self.temperature_scale
+        return tuple(
+            self.power_scale / (sp.z1 - sp.z0) * sp.kz * big_s**2 / theta if sp.source else 0.0
+            for sp in self.layers
+        )
+
+    @property
+    def surface_coefficient(self) -> float:
+        """Qs = power_scale·S/θ: the surface source per unit normalized density."""
+        return self.power_scale * self.s_total / self.temperature_scale
+
     # -- power maps ----------------------------------------------------------------------------
     @cached_property
     def sensor_edges(self) -> tuple[np.ndarray, np.ndarray]:

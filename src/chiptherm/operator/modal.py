@@ -102,11 +102,7 @@ class ModalGeometry:
                     f"the modal operator does not support the contact resistance below layer "
                     f"{above.name!r}"
                 )
-        big_s, theta = case.s_total, case.temperature_scale
-        source = tuple(
-            case.power_scale / (sp.z1 - sp.z0) * sp.kz * big_s**2 / theta if sp.source else 0.0
-            for sp in spans
-        )
+        big_s = case.s_total
         faces, biot = {}, {}
         for face in ("top", "bottom"):
             bc = case.boundary(face)
@@ -119,11 +115,11 @@ class ModalGeometry:
             s0=tuple(sp.s0 for sp in spans),
             s1=tuple(sp.s1 for sp in spans),
             ax=tuple(sp.ax for sp in spans),
-            source=source,
+            source=case.source_coefficients,
             ratio=ratios.pop(),
             source_layer=layer,
             source_face=case.source_face,
-            surface=case.power_scale * big_s / theta,
+            surface=case.surface_coefficient,
             faces=faces,
             biot=biot,
         )

@@ -138,17 +138,11 @@ class PhysicsLoss:
             if case.boundary(face).removes_heat
         )
         spans = case.layers
-        big_s, theta = case.s_total, case.temperature_scale
         self.ax = np.array([sp.ax for sp in spans])
         self.ay = np.array([sp.ay for sp in spans])
         # Q per unit normalized density: q_vol = density / thickness
-        self.source = np.array(
-            [
-                case.power_scale / (sp.z1 - sp.z0) * sp.kz * big_s**2 / theta if sp.source else 0.0
-                for sp in spans
-            ]
-        )
-        self.surface = case.power_scale * big_s / theta  # Qs per unit normalized density
+        self.source = np.array(case.source_coefficients)
+        self.surface = case.surface_coefficient
         # each layer's equation divided by the size of its terms: conduction coefficients and
         # the source (normalized densities have RMS 1), so thin, strongly heated or highly
         # conductive layers neither dominate nor vanish from the loss

@@ -179,7 +179,9 @@ class Trainer:
             if self.op.net.modal
             else None
         )
-        self.loss = PhysicsLoss(self.case, self.device, energy=t.energy_weight > 0)
+        self.loss = (
+            None if self.modal else PhysicsLoss(self.case, self.device, energy=t.energy_weight > 0)
+        )
         opt = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(self.trained_parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.rng = np.random.default_rng(t.seed)
@@ -252,6 +254,7 @@ class Trainer:
             depth = self.op.net.trunk.depth
             terms = self.modal(depth, self.modal.sample(depth, t.batch, t.collocation[2], self.rng))
         else:
+            assert self.loss is not None
             dens, params = self.sample_maps(t.batch, self.rng)
             inputs = self.op.inputs(dens, self.stacked(params))
             terms = self.loss(self.op.net, inputs, self.collocation())
