@@ -540,6 +540,13 @@ def evaluate(
             "the JSON then also holds the error of the solve on the comparison grid itself."
         ),
     ] = 1,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Fix a scalar input, NAME=VALUE (repeatable); others are drawn from their "
+            "training ranges."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the JSON here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
 ) -> None:
@@ -554,13 +561,17 @@ def evaluate(
     from chiptherm.report.outputs import write_json
 
     op, meta = load_operator(model)
+    params = parse_params(param)
+    op.parameter_values(1, params)  # checks names and values before any work
     kinds = kind or ["grf", "blocks"]
     grid = op.case.grid(nx, nx) if nx else None
     results = []
     with Progress(console=err_console, transient=True, disable=as_json) as progress:
         for k in kinds:
             dist = distribution_for(meta, k)
-            results.append((k, evaluate_operator(op, dist, maps, seed, grid, progress, refine)))
+            results.append(
+                (k, evaluate_operator(op, dist, maps, seed, grid, progress, refine, params))
+            )
     doc = {"model": meta.get("name", str(model)), "results": dict(results)}
     if out is not None:
         write_json(out, doc)

@@ -75,6 +75,7 @@ def test_evaluate_prints_and_writes_metrics(tiny_model, tmp_path):
         ),
         (["evaluate", "{model}", "--kind", "stripes"], "unknown map kind 'stripes'"),
         (["evaluate", "{model}", "--maps", "0"], "at least 1"),
+        (["evaluate", "{model}", "--param", "top_htc=800"], "unknown parameter"),
         (["predict", "{model}", "--tol-kelvin", "0"], "--tol-kelvin must be > 0 K"),
         (["train", "missing.yaml"], "cannot read file"),
     ],
@@ -105,3 +106,14 @@ def test_shipped_surface_model_meets_its_accuracy_targets():
         m = evaluate_operator(op, distribution_for(meta, kind), maps=4, seed=99)["metrics"]
         assert m["mape_percent"] < 0.05, kind
         assert m["peak_error_k"] < 0.3, kind
+
+
+def test_shipped_volumetric_model_meets_its_targets_for_any_cooling():
+    from chiptherm.operator.inference import distribution_for, evaluate_operator
+
+    op, meta = load_operator("volumetric")
+    doc = evaluate_operator(op, distribution_for(meta, "blocks"), maps=3, seed=7, refine=2)
+    top, bottom = (np.array(doc["parameters"][k]) for k in ("top_htc", "bottom_htc"))
+    assert top.max() > 3 * top.min() and bottom.max() > 3 * bottom.min()
+    assert doc["metrics"]["mape_percent"] < 0.035
+    assert doc["metrics"]["peak_error_k"] < 0.5

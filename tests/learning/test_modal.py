@@ -14,7 +14,7 @@ from scipy.linalg import solve_banded
 
 from chiptherm import Stack
 from chiptherm.errors import UnsupportedError
-from chiptherm.operator.case import Case
+from chiptherm.operator.case import Case, Parameter
 from chiptherm.operator.checkpoint import load_operator
 from chiptherm.operator.deeponet import ModelConfig
 from chiptherm.operator.evaluate import coarsened, error_metrics, reference_fields, refined
@@ -50,9 +50,9 @@ def three_layers(**changes) -> Stack:
     return Stack.model_validate(data)
 
 
-def modal_operator(stack: Stack, sensors=(16, 16)) -> Operator:
+def modal_operator(stack: Stack, sensors=(16, 16), parameters=()) -> Operator:
     """A modal operator of ``stack`` whose heads are fitted to the physics (no training)."""
-    case = Case(stack, "p", sensors, power_scale=2e3)
+    case = Case(stack, "p", sensors, list(parameters), power_scale=2e3)
     op = Operator.create(case, ModelConfig.model_validate(MODAL), seed=0)
     depth = op.net.trunk.depth
     loss = ModalLoss(case, depth)
@@ -112,7 +112,7 @@ def test_mode_profiles_match_converged_one_dimensional_solutions():
     op = modal_operator(three_layers())
     geo = op.net.trunk.depth.geo
     s = np.linspace(0.0, 1.0, 401)
-    g = op.net.trunk.profiles(None, torch.tensor(s, dtype=torch.float32)).detach().numpy()
+    g = op.net.trunk.profiles(torch.tensor(s, dtype=torch.float32)).detach().numpy()
     w = geo.wavenumbers(12)
     for j, i in [(0, 0), (0, 1), (1, 1), (3, 4), (11, 11)]:
         exact = exact_profiles(geo, np.array([w[j, i]]), s)[0]
@@ -122,7 +122,7 @@ def test_mode_profiles_match_converged_one_dimensional_solutions():
 def test_uniform_mode_balances_power_and_heat_out_of_the_faces():
     op = modal_operator(three_layers())
     geo = op.net.trunk.depth.geo
-    g = op.net.trunk.profiles(None, torch.tensor([0.0, 1.0])).detach().numpy()[0, 0]
+    g = op.net.trunk.profiles(torch.tensor([0.0, 1.0])).detach().numpy()[0, 0]
     power = sum(q * (b - a) for q, a, b in zip(geo.source, geo.s0, geo.s1, strict=True))
     heat_out = geo.biot["bottom"] * g[0] + geo.biot["top"] * g[1]
     assert heat_out == pytest.approx(power, rel=1e-3)
@@ -139,6 +139,56 @@ def test_modal_operator_agrees_with_the_solver_on_a_refined_grid():
     rise = (reference - op.case.ambient).max()
     assert m.mape_percent < 0.01
     assert m.max_abs_k < 0.01 * rise
+
+
+def test_one_modal_operator_covers_every_heat_transfer_coefficient_exactly():
+    cooling = [Parameter("top_htc", "top", 50.0, 5e4), Parameter("bottom_htc", "bottom", 50.0, 5e4)]
+    op = modal_operator(three_layers(), parameters=cooling)
+    density = GaussianField(length_scale=0.25, amplitude=2e3, mean=4e3).sample(
+        1, op.case.size, op.case.sensors, np.random.default_rng(4)
+    )
+    rises = []
+    for top, bottom in ((50.0, 50.0), (5e4, 50.0), (50.0, 5e4), (3e3, 200.0)):
+        values = {"top_htc": top, "bottom_htc": bottom}
+        reference = reference_fields(op.case, density, [values], refine=2)
+        m = error_metrics(op.predict(density, values), reference, op.case.ambient)
+        rise = (reference - op.case.ambient).max()
+        rises.append(rise)
+        assert m.mape_percent < 0.01, (top, bottom)
+        assert m.max_abs_k < 0.01 * rise, (top, bottom)
+    assert max(rises) > 4 * min(rises)  # the coolings differ, and every one is exact
+
+
+def test_modal_operator_holds_a_fixed_temperature_face():
+    stack = three_layers(boundaries={"top": {"htc": 800.0}, "bottom": {"temperature": 300.0}})
+    op = modal_operator(stack)
+    density = GaussianField(length_scale=0.25, amplitude=2e3, mean=4e3).sample(
+        1, op.case.size, op.case.sensors, np.random.default_rng(5)
+    )
+    reference = reference_fields(op.case, density, refine=2)
+    pred = op.predict(density)
+    m = error_metrics(pred, reference, op.case.ambient)
+    assert m.max_abs_k < 0.01 * (reference - op.case.ambient).max()
+    bottom = op.net.trunk.profiles(torch.tensor([0.0])).detach().numpy()
+    top = op.net.trunk.profiles(torch.tensor([1.0])).detach().numpy()
+    assert np.abs(bottom).max() < 1e-4 * np.abs(top).max()
+
+
+def test_evaluation_draws_parameters_from_their_range_unless_fixed():
+    from chiptherm.errors import InputError
+    from chiptherm.operator.inference import held_out_parameters
+
+    cooling = [
+        Parameter("top_htc", "top", 50.0, 5e4),
+        Parameter("bottom_htc", "bottom", 80.0, 90.0),
+    ]
+    op = modal_operator(three_layers(), parameters=cooling)
+    values = held_out_parameters(op, 200, np.random.default_rng(0), {"top_htc": 700.0})
+    assert np.all(values["top_htc"] == 700.0)
+    assert values["bottom_htc"].min() >= 80.0 and values["bottom_htc"].max() <= 90.0
+    assert np.ptp(values["bottom_htc"]) > 5.0
+    with pytest.raises(InputError, match="unknown parameter"):
+        held_out_parameters(op, 2, np.random.default_rng(0), {"side_htc": 1.0})
 
 
 def test_cosine_coefficients_integrate_cell_maps_exactly():

@@ -93,13 +93,15 @@ class ModelConfig(Settings):
     modes, each with its own depth profile), with rank² lateral modes for the cost of rank.
     'modal' (adiabatic sides): the exact cosine modes, rank per axis, each with the depth profile
     of its wavenumber expanded in a physics basis whose coefficients come from the trunk network
-    (see :mod:`chiptherm.operator.modal`).
+    (see :mod:`chiptherm.operator.modal`); ``chebyshev`` fixed features T_0..T_{n-1} of the
+    log-wavenumber go to its linear heads beside the trunk network's.
     """
 
     rank: int = Field(default=64, ge=1)
     combine: Literal["product", "tucker", "modal"] = "product"
     branch: BranchConfig = BranchConfig()
     trunk: TrunkConfig = TrunkConfig()
+    chebyshev: int = Field(default=24, ge=0, le=64)
 
     @model_validator(mode="after")
     def _tucker_needs_separable(self) -> ModelConfig:
@@ -389,8 +391,8 @@ class DeepONet(nn.Module):
         if cfg.combine == "modal":
             if geometry is None:
                 raise ValueError("combine: modal needs the case geometry")
-            self.branch = ModalBranch(sensors, cfg.rank)
-            self.trunk = ModalTrunk(geometry, cfg.rank, cfg.trunk, n_params)
+            self.branch = ModalBranch(geometry, sensors, cfg.rank)
+            self.trunk = ModalTrunk(geometry, cfg.rank, cfg.trunk, cfg.chebyshev)
             return
         branch = TuckerBranch if cfg.combine == "tucker" else Branch
         self.branch = branch(sensors, cfg.rank, n_params, cfg.branch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -80,13 +81,16 @@ def evaluate_operator(
     grid: Grid | None = None,
     progress: Progress | None = None,
     refine: int = 1,
+    params: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Accuracy and speed of ``op`` against the reference solver on ``maps`` drawn maps.
 
-    Returns a JSON-ready dict: the metrics (see :class:`Metrics`), prediction and solver time
-    per map, and the machine. With ``refine`` > 1 the metrics are against solves on a grid
-    ``refine`` times finer (averaged back), and two more entries say how the prediction and
-    the solve on the evaluation grid itself compare with that reference.
+    A model with scalar inputs is evaluated on values drawn log-uniformly from their training
+    ranges, except those fixed in ``params`` (W/(m²·K)). Returns a JSON-ready dict: the
+    metrics (see :class:`Metrics`), the parameter values, prediction and solver time per map,
+    and the machine. With ``refine`` > 1 the metrics are against solves on a grid ``refine``
+    times finer (averaged back), and two more entries say how the prediction and the solve on
+    the evaluation grid itself compare with that reference.
     """
     if refine < 1:
         raise InputError("--refine must be at least 1")
@@ -96,16 +100,20 @@ def evaluate_operator(
     grid = grid or case.grid()
     rng = np.random.default_rng(seed)
     density = distribution.sample(maps, case.size, case.sensors, rng)
+    values = held_out_parameters(op, maps, rng, params)
+    per_map = [{k: float(v[i]) for k, v in values.items()} for i in range(maps)]
     start = time.perf_counter()
-    pred = op.predict(density, None, grid)
+    pred = op.predict(density, values or None, grid)
     predict_s = time.perf_counter() - start
     start = time.perf_counter()
-    ref = reference_fields(case, density, None, grid, progress)
+    ref = reference_fields(case, density, per_map, grid, progress)
     solve_s = time.perf_counter() - start
     extra: dict[str, Any] = {}
+    if values:
+        extra["parameters"] = {k: v.tolist() for k, v in values.items()}
     if refine > 1:
-        fine = reference_fields(case, density, None, grid, progress, refine)
-        extra = {
+        fine = reference_fields(case, density, per_map, grid, progress, refine)
+        extra |= {
             "reference_refine": refine,
             "metrics_vs_grid_solve": error_metrics(pred, ref, case.ambient).as_dict(),
             "grid_solve_error": error_metrics(ref, fine, case.ambient).as_dict(),
@@ -124,6 +132,21 @@ def evaluate_operator(
         "solve_s_per_map": solve_s / maps,
         "speedup": solve_s / max(predict_s, 1e-12),
         "machine": machine(),
+    }
+
+
+def held_out_parameters(
+    op: Operator, n: int, rng: np.random.Generator, fixed: dict[str, float] | None = None
+) -> dict[str, np.ndarray]:
+    """(n,) values of every scalar input of ``op``: those in ``fixed`` (checked), the others
+    drawn log-uniformly from their training ranges, W/(m²·K)."""
+    fixed = fixed or {}
+    checked = op.parameter_values(n, fixed)  # names and values
+    return {
+        p.name: checked[p.name].copy()
+        if p.name in fixed
+        else np.exp(rng.uniform(math.log(p.low), math.log(p.high), n))
+        for p in op.case.parameters
     }
 
 

@@ -2,7 +2,7 @@
 
 With adiabatic side faces, the temperature of a laterally uniform stack is a cosine series,
 
-    u(x̂, ŷ, ŝ) = Σ_ji F_ji(q) · cos(iπx̂) · cos(jπŷ) · G(w_ji, p, ŝ),
+    u(x̂, ŷ, ŝ) = Σ_ji F_ji(q) · cos(iπx̂) · cos(jπŷ) · G(w_ji, Bi, ŝ),
 
 where F_ji are the cosine coefficients of the power map (exact, for the piecewise-constant sensor
 map) and G is the depth response of mode (i, j) to a unit source. In the nondimensional
@@ -10,29 +10,33 @@ equation of :mod:`chiptherm.operator.physics` every mode obeys its own 1-D probl
 
     G'' - π²w²·a_x(ŝ)·G + Q(ŝ) = 0,       w² = i² + (a_y/a_x)·j²,
 
-with the face conditions of the stack. This is a DeepONet whose branch is the cosine projection
-of the map (the parameters p enter the coefficient network) and whose trunk functions are
-cos·cos·G, one per mode.
+with the face conditions of the stack (Biot numbers Bi = h·S of the cooled faces). This is a
+DeepONet whose branch is the cosine projection of the map (and the heat-transfer coefficients)
+and whose trunk functions are cos·cos·G, one per mode.
 
-G is written in a *physics basis*: G = σ(w)·Σ_k c_k(w, p)·φ_k(w, ŝ), with
+The face conditions are linear, so G = σ(w)·G₀ + a·G₁ + b·G₂: G₀ carries the source with both
+faces held at zero, G₁ and G₂ are the source-free profiles with the value 1 at the bottom and
+at the top face. The face values a, b follow from the two face conditions exactly, for any
+heat-transfer coefficients (:meth:`ModalDepth.face_values`). Each part is written in a *physics
+basis*, G_n = Σ_k c_nk(w)·φ_k(w, ŝ), with
 
 - polynomials 1, ŝ, ŝ², ŝ³ and the splines (ŝ-ŝ_i)₊², (ŝ-ŝ_i)₊³ at every interface: at w = 0 the
-  exact profile (linear in passive layers, quadratic in the source layer, slope continuous) lies
-  in their span;
+  exact profiles (linear in passive layers, quadratic in the source layer, slope continuous)
+  lie in their span;
 - exp(-πw·|τ - τ_k|) for every interface and face, with τ(ŝ) = ∫ √a_x dŝ the lateral
   "optical depth" (τ = z/Lx in isotropic layers): in each layer the homogeneous solutions;
 - the response of an unbounded medium to the source layer (``slab``): the particular solution.
 
-For any w > 0 the exact profile is a combination of these functions, so the network only has to
-learn the smooth map (w, p) -> c (a KAN or MLP on ξ = log(w/w₁) scaled to [-1, 1] and the
-parameters), followed by a linear head. σ(w) = 1/(1 + a_src·π²w²/Q) (volumetric source) or
-1/(1 + πw·√a/Qs) (surface source) scales G to O(1). The laterally uniform mode w = 0 has its
-own head.
+For any w > 0 the exact profiles are combinations of these functions, so the network only has
+to learn the smooth map w -> c (a KAN or MLP on ξ = log(w/w₁) scaled to [-1, 1]), followed by
+linear heads. σ(w) = 1/(1 + a_src·π²w²/Q) (volumetric source) or 1/(1 + πw·√a/Qs) (surface
+source) scales G₀ to O(1). The laterally uniform mode w = 0 has its own heads.
 
-Training (:class:`ModalLoss`) needs no power maps: by linearity and orthogonality of the modes,
-the PDE residual of any map is the F-weighted sum of the mode residuals, so the loss is the
-residual of sampled modes (w, p) on sampled depths ŝ. The residual is linear in the heads, which
-are refitted exactly by least squares.
+Training (:class:`~chiptherm.operator.modal_physics.ModalLoss`) needs no power maps and no
+heat-transfer coefficients: by linearity and orthogonality of the modes, the PDE residual of
+any map is the F-weighted sum of the mode residuals, so the loss is the residual of the three
+parts of sampled modes w on sampled depths ŝ. The residual is linear in the heads, which are
+refitted exactly by least squares.
 """
 
 from __future__ import annotations
@@ -55,8 +59,6 @@ if TYPE_CHECKING:
 
 Basis = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
-CHEBYSHEV_FEATURES = 24  # fixed T_n(ξ) features the heads see besides the body's
-
 
 @dataclass(frozen=True)
 class ModalGeometry:
@@ -72,6 +74,7 @@ class ModalGeometry:
         surface: Qs per unit normalized density for surface power.
         faces: 'top' and 'bottom' -> 'convective', 'fixed' or 'adiabatic'.
         biot: 'top' and 'bottom' -> h·S of the stack's own coefficient (0 if none).
+        parameters: (face, low, high) Biot-number range h·S of each scalar input.
     """
 
     s0: tuple[float, ...]
@@ -84,6 +87,7 @@ class ModalGeometry:
     surface: float
     faces: dict[str, str]
     biot: dict[str, float]
+    parameters: tuple[tuple[str, float, float], ...] = ()
 
     @classmethod
     def from_case(cls, case: Case) -> ModalGeometry:
@@ -122,6 +126,7 @@ class ModalGeometry:
             surface=case.surface_coefficient,
             faces=faces,
             biot=biot,
+            parameters=tuple((p.face, p.low * big_s, p.high * big_s) for p in case.parameters),
         )
 
     @property
@@ -213,30 +218,47 @@ class ModalBasis(nn.Module):
         return f, d1 * root, d2 * root.square()
 
 
+PROBLEMS = ("source", "bottom", "top")  # the three depth problems of every mode
+
+
 class ModalDepth(nn.Module):
-    """G(w, p, ŝ) = σ(w)·Σ_k c_k(w, p)·φ_k(w, ŝ); c from a KAN or MLP body and linear heads.
+    """The three depth problems of every mode, solved in the physics basis.
+
+    The profile of mode w with face Biot numbers Bi_b, Bi_t is assembled as
+
+        G = σ(w)·G₀ + a·G₁ + b·G₂,     G_n = Σ_k c_nk(w)·φ_k(w, ŝ),
+
+    where G₀ carries the volumetric source with both faces held at zero, and G₁ (G₂) solves
+    the source-free equation with the value 1 at the bottom (top) face and 0 at the other one.
+    a = G(0) and b = G(1) follow exactly from the two face conditions, a 2 × 2 linear system
+    per mode (:meth:`face_values`): the cooling of the faces never enters the network, so one
+    model covers every heat-transfer coefficient exactly. The coefficients c come from a KAN or
+    MLP body and linear heads.
 
     Args:
         geo: the case geometry.
         cfg: the trunk settings: a KAN or MLP body (``kind``) of ``width`` output features,
             ``depth`` hidden layers, ``degree``, ``layer_norm``, ``activation``.
-        n_params: scalar parameters (normalized to [-1, 1]).
         w_max: the largest wavenumber the model is trained for.
+        chebyshev: fixed features T_0..T_{n-1}(ξ) the heads see beside the body's.
     """
 
-    def __init__(self, geo: ModalGeometry, cfg: TrunkConfig, n_params: int, w_max: float) -> None:
+    def __init__(
+        self, geo: ModalGeometry, cfg: TrunkConfig, w_max: float, chebyshev: int = 24
+    ) -> None:
         super().__init__()
         self.geo = geo
         self.basis = ModalBasis(geo)
         self.w_max = w_max
-        n_in, width = 1 + n_params, cfg.width
+        self.chebyshev = chebyshev
+        width = cfg.width
         if cfg.kind.endswith("kan"):
-            self.body: nn.Module = KAN(n_in, width, width, cfg.depth, cfg.degree, cfg.layer_norm)
+            self.body: nn.Module = KAN(1, width, width, cfg.depth, cfg.degree, cfg.layer_norm)
         else:
-            self.body = MLP(n_in, width, width, cfg.depth, cfg.activation)
-        k, n_features = self.basis.size, CHEBYSHEV_FEATURES + width
-        self.head = nn.Parameter(torch.zeros(k, n_features))
-        self.head0 = nn.Parameter(torch.zeros(k, n_features))
+            self.body = MLP(1, width, width, cfg.depth, cfg.activation)
+        shape = (len(PROBLEMS), self.basis.size, chebyshev + width)
+        self.head = nn.Parameter(torch.zeros(shape))
+        self.head0 = nn.Parameter(torch.zeros(shape))  # the laterally uniform mode w = 0
         self.gain = self._gain(geo)
 
     @staticmethod
@@ -258,35 +280,71 @@ class ModalDepth(nn.Module):
             2.0 * torch.log(w.clamp_min(w1) / w1) / math.log(max(self.w_max / w1, 1.0 + 1e-9)) - 1.0
         )
 
-    def features(self, w: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
-        """(P, CHEBYSHEV_FEATURES + width) head inputs of wavenumbers w (P,) and parameters
-        p (P, n_params): Chebyshev polynomials T_n(ξ), then the body's features."""
+    def features(self, w: torch.Tensor) -> torch.Tensor:
+        """(M, chebyshev + width) head inputs of M wavenumbers: the Chebyshev polynomials
+        T_n(ξ), then the body's features."""
         xi = self.xi(w)
-        x = xi[:, None] if p is None else torch.cat([xi[:, None], p], dim=1)
-        series = [torch.ones_like(xi), xi]
-        while len(series) < CHEBYSHEV_FEATURES:
+        series = [torch.ones_like(xi), xi][: self.chebyshev]
+        while len(series) < self.chebyshev:
             series.append(2.0 * xi * series[-1] - series[-2])
-        return torch.cat([torch.stack(series, dim=1), self.body(x)], dim=1)
+        return torch.cat([*(t[:, None] for t in series), self.body(xi[:, None])], dim=1)
 
-    def coefficients(self, w: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
-        """c (P, K), with the w = 0 head for the laterally uniform mode."""
-        h = self.features(w, p)
-        return torch.where((w == 0)[:, None], h @ self.head0.T, h @ self.head.T)
+    def coefficients(self, w: torch.Tensor) -> torch.Tensor:
+        """c (M, 3, K) of the three problems, with the w = 0 heads for the uniform mode."""
+        h = self.features(w)
+        general = torch.einsum("mh,nkh->mnk", h, self.head)
+        uniform = torch.einsum("mh,nkh->mnk", h, self.head0)
+        return torch.where((w == 0)[:, None, None], uniform, general)
 
-    def forward(
-        self, w: torch.Tensor, p: torch.Tensor | None, s: torch.Tensor, layer: torch.Tensor
-    ) -> torch.Tensor:
-        """G (P,) at P points."""
-        phi = self.basis(w, s, layer)[0]
-        return self.sigma(w) * (self.coefficients(w, p) * phi).sum(dim=1)
-
-    def profiles(self, w: torch.Tensor, p: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
-        """G (M, nz) of M modes (parameters p (M, n_params) or None) at the depths s (nz,)."""
+    def part_profiles(self, w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """(σ·G₀, G₁, G₂) (M, 3, nz) of M modes at the depths s (nz,)."""
         layer = torch.as_tensor(self.geo.layer_of(s.detach().cpu().numpy()), device=s.device)
         m, nz = w.shape[0], s.shape[0]
         phi = self.basis(w.repeat_interleave(nz), s.repeat(m), layer.repeat(m))[0]
-        c = self.coefficients(w, p)
-        return self.sigma(w)[:, None] * (phi.reshape(m, nz, -1) * c[:, None, :]).sum(-1)
+        phi, c = phi.reshape(m, nz, -1), self.coefficients(w)
+        sigma = self.sigma(w)[:, None]
+        parts = [(phi * c[:, n, None, :]).sum(-1) for n in range(len(PROBLEMS))]
+        return torch.stack([sigma * parts[0], *parts[1:]], dim=1)
+
+    def face_slopes(self, w: torch.Tensor) -> torch.Tensor:
+        """(M, 3, 2) ŝ-derivatives of (σ·G₀, G₁, G₂) at the bottom and the top face."""
+        m, top = w.shape[0], self.geo.layers - 1
+        slopes = []
+        for level, layer in ((0.0, 0), (1.0, top)):
+            at = torch.full((m,), level, device=w.device)
+            d1 = self.basis(w, at, torch.full((m,), layer, device=w.device))[1]
+            slopes.append(torch.einsum("mnk,mk->mn", self.coefficients(w), d1))
+        out = torch.stack(slopes, dim=2)
+        out[:, 0] *= self.sigma(w)[:, None]
+        return out
+
+    def face_values(
+        self, w: torch.Tensor, biot: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, b) = (G(0), G(1)) (B, M) of M modes under B face conditions.
+
+        ``biot`` maps 'bottom' and 'top' to (B,) or (1,) Biot numbers h·S (ignored on fixed or
+        adiabatic faces). The face conditions G' - Bi_b·G = -Qs_b, G' + Bi_t·G = Qs_t (or G = 0
+        on a fixed face) are linear in (a, b) and solved by Cramer's rule.
+        """
+        geo = self.geo
+        d = self.face_slopes(w)[None]  # (1, M, 3, 2)
+        rows = []
+        for face, col, sign in (("bottom", 0, -1.0), ("top", 1, 1.0)):
+            qs = geo.surface if geo.source_face == face else 0.0
+            if geo.faces[face] == "fixed":
+                unit = torch.ones_like(d[..., 0, col])
+                zero = torch.zeros_like(unit)
+                rows.append((unit, zero, zero) if face == "bottom" else (zero, unit, zero))
+                continue
+            bi = biot[face][:, None] if geo.faces[face] == "convective" else 0.0
+            own = d[..., 1 + col, col] + sign * bi  # the unit problem of this face
+            other = d[..., 2 - col, col]
+            pair = (own, other) if face == "bottom" else (other, own)
+            rows.append((*pair, sign * qs - d[..., 0, col]))
+        (a11, a12, r1), (a21, a22, r2) = rows
+        det = a11 * a22 - a12 * a21
+        return (r1 * a22 - a12 * r2) / det, (a11 * r2 - a21 * r1) / det
 
 
 def cosine_coefficients(n: int, modes: int) -> torch.Tensor:
@@ -303,38 +361,54 @@ def cosine_coefficients(n: int, modes: int) -> torch.Tensor:
 
 @dataclass
 class ModalInput:
-    """The branch output of the modal operator: map coefficients F (B, m, m) and the
-    normalized parameters p (B, P) or None."""
+    """The branch output of the modal operator: map coefficients F (B, m, m) and the Biot
+    numbers h·S of the bottom and top faces, face -> (B,) or (1,) when shared."""
 
     f: torch.Tensor
-    p: torch.Tensor | None
+    biot: dict[str, torch.Tensor]
 
     def __getitem__(self, index: slice) -> ModalInput:
-        return ModalInput(self.f[index], None if self.p is None else self.p[index])
+        return ModalInput(
+            self.f[index], {k: v if v.shape[0] == 1 else v[index] for k, v in self.biot.items()}
+        )
 
 
 class ModalBranch(nn.Module):
-    """(B, ny, nx) normalized map, (B, P) parameters -> :class:`ModalInput`."""
+    """(B, ny, nx) normalized map, (B, P) normalized parameters -> :class:`ModalInput`."""
 
-    def __init__(self, sensors: tuple[int, int], modes: int) -> None:
+    def __init__(self, geo: ModalGeometry, sensors: tuple[int, int], modes: int) -> None:
         super().__init__()
+        self.geo = geo
         ny, nx = sensors
         self.register_buffer("project_y", cosine_coefficients(ny, modes), persistent=False)
         self.register_buffer("project_x", cosine_coefficients(nx, modes), persistent=False)
 
+    def biot(self, p: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """face -> Biot numbers (B,) from the normalized parameters (log scale, see
+        :meth:`chiptherm.operator.case.Parameter.normalize`), else the stack's own (1,)."""
+        device = self.project_x.device
+        out = {f: torch.tensor([b], device=device) for f, b in self.geo.biot.items()}
+        for i, (face, low, high) in enumerate(self.geo.parameters):
+            assert p is not None
+            lo, hi = math.log(low), math.log(high)
+            out[face] = torch.exp(lo + 0.5 * (p[:, i] + 1.0) * (hi - lo))
+        return out
+
     def forward(self, q: torch.Tensor, p: torch.Tensor | None = None) -> ModalInput:
-        return ModalInput(self.project_y.T @ q @ self.project_x, p)
+        return ModalInput(self.project_y.T @ q @ self.project_x, self.biot(p))
 
 
 class ModalTrunk(nn.Module):
-    """cos(iπx̂)·cos(jπŷ)·G(w_ji, p, ŝ) for the m x m lateral modes."""
+    """cos(iπx̂)·cos(jπŷ)·G(w_ji, ŝ) for the m x m lateral modes."""
 
-    def __init__(self, geo: ModalGeometry, modes: int, cfg: TrunkConfig, n_params: int) -> None:
+    def __init__(
+        self, geo: ModalGeometry, modes: int, cfg: TrunkConfig, chebyshev: int = 24
+    ) -> None:
         super().__init__()
         self.modes = modes
         w = torch.as_tensor(geo.wavenumbers(modes), dtype=torch.float32)
         self.register_buffer("w", w, persistent=False)
-        self.depth = ModalDepth(geo, cfg, n_params, float(w.max()) * 1.05)
+        self.depth = ModalDepth(geo, cfg, float(w.max()) * 1.05, chebyshev)
         self.register_buffer(
             "k", math.pi * torch.arange(modes, dtype=torch.float32), persistent=False
         )
@@ -343,32 +417,43 @@ class ModalTrunk(nn.Module):
         """(n, m) cos(iπt)."""
         return torch.cos(t[:, None] * self.k)
 
-    def profiles(self, p: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
-        """G (m, m, nz) for one parameter vector p (P,) or None."""
+    def weights(self, inp: ModalInput) -> torch.Tensor:
+        """(B, 3, m·m) weights of the three parts of every mode: F, F·a, F·b."""
+        f = inp.f.reshape(inp.f.shape[0], -1)
+        a, b = self.depth.face_values(self.w.reshape(-1), inp.biot)
+        return torch.stack([f, f * a, f * b], dim=1)
+
+    def profiles(self, s: torch.Tensor, biot: dict[str, float] | None = None) -> torch.Tensor:
+        """G (m, m, nz) at the depths s (nz,) for the stack's own face coefficients or the
+        Biot numbers ``biot`` (face -> h·S)."""
         w = self.w.reshape(-1)
-        pp = None if p is None else p[None, :].expand(w.shape[0], -1)
-        return self.depth.profiles(w, pp, s).reshape(self.modes, self.modes, -1)
+        values = dict(self.depth.geo.biot, **(biot or {}))
+        a, b = self.depth.face_values(
+            w, {f: torch.tensor([v], device=w.device) for f, v in values.items()}
+        )
+        g = self.depth.part_profiles(w, s)
+        g = g[:, 0] + a[0, :, None] * g[:, 1] + b[0, :, None] * g[:, 2]
+        return g.reshape(self.modes, self.modes, -1)
 
     def grid(
         self, inp: ModalInput, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor
     ) -> torch.Tensor:
         """u (B, nz, ny, nx) on the tensor grid."""
         cx, cy = self.cosines(x), self.cosines(y)
-        if inp.p is None:
-            g = self.profiles(None, s)  # shared by all samples
-            h = torch.einsum("bji,jiz->bzji", inp.f, g)
-        else:
-            g = torch.stack([self.profiles(p, s) for p in inp.p])
-            h = torch.einsum("bji,bjiz->bzji", inp.f, g)
-        return cy @ h @ cx.T
+        g = self.depth.part_profiles(self.w.reshape(-1), s).transpose(0, 2)  # (nz, 3, m·m)
+        weights = self.weights(inp)
+        h = sum(weights[:, n, None, :] * g[None, :, n, :] for n in range(len(PROBLEMS)))
+        return cy @ h.reshape(*h.shape[:2], self.modes, self.modes) @ cx.T
 
     def points(self, inp: ModalInput, points: torch.Tensor) -> torch.Tensor:
         """u (B, N) at per-sample points (B, N, 3)."""
+        weights = self.weights(inp).reshape(-1, 3, self.modes, self.modes)
+        w = self.w.reshape(-1)
         out = []
         for b in range(points.shape[0]):
             x, y, s = points[b, :, 0], points[b, :, 1], points[b, :, 2]
-            g = self.profiles(None if inp.p is None else inp.p[b], s)  # (m, m, N)
+            g = self.depth.part_profiles(w, s).reshape(self.modes, self.modes, 3, -1)
             out.append(
-                torch.einsum("ji,jin,nj,ni->n", inp.f[b], g, self.cosines(y), self.cosines(x))
+                torch.einsum("nji,jinz,zj,zi->z", weights[b], g, self.cosines(y), self.cosines(x))
             )
         return torch.stack(out)

@@ -1,17 +1,19 @@
-"""The physics loss of the modal operator: the 1-D problem of every lateral mode.
+"""The physics loss of the modal operator: the three depth problems of every lateral mode.
 
-For a mode of wavenumber w and parameters p the depth profile G = σ(w)·Σ_k c_k·φ_k must satisfy
-(see :mod:`chiptherm.operator.modal`)
+For a mode of wavenumber w the profile is G = σ(w)·G₀ + a·G₁ + b·G₂ with G_n = Σ_k c_nk·φ_k
+(see :class:`chiptherm.operator.modal.ModalDepth`). The three parts solve
 
-    pde        G'' - π²w²·a_x·G + Q = 0            in every layer
-    bottom     G' - Bi_b·G = -Qs  (Qs only for power entering the bottom face; G = 0 if fixed)
-    top        G' + Bi_t·G =  Qs
-    interface  G' continuous  (G itself is continuous by construction of the basis)
+    source     G₀'' - π²w²·a_x·G₀ + Q/σ = 0,   G₀(0) = G₀(1) = 0
+    bottom     G₁'' - π²w²·a_x·G₁ = 0,         G₁(0) = 1, G₁(1) = 0
+    top        G₂'' - π²w²·a_x·G₂ = 0,         G₂(0) = 0, G₂(1) = 1
+    interface  G_n' continuous  (G_n itself is continuous by construction of the basis)
 
-Every residual is divided by σ and by the size of its terms, so all modes count alike. Each
-residual is linear in c, and c is linear in the heads of the coefficient network: for fixed body
-features the loss is a linear least-squares problem in the heads, which :meth:`ModalLoss.refit`
-solves exactly.
+in every layer. None of them involves the face conditions: the heat-transfer coefficients enter
+only through a and b, solved exactly at prediction time. Every residual is divided by the size of
+its terms, so all modes count alike. Each residual is linear in c, and c is linear in the heads of
+the coefficient network: for fixed body features the loss is a linear least-squares problem in
+the heads, which :meth:`ModalLoss.refit` solves exactly (one problem per part, and separately for
+the uniform mode w = 0).
 """
 
 from __future__ import annotations
@@ -34,25 +36,25 @@ class ModeSample:
     """Sampled modes and depths.
 
     Attributes:
-        w: (M,) wavenumbers; p: (M, P) normalized parameters or None; biot: face -> (M,) h·S.
+        w: (M,) wavenumbers.
         s, layer: (N,) depths ŝ inside the layers and their layer indices (the same for every
             mode).
     """
 
     w: torch.Tensor
-    p: torch.Tensor | None
-    biot: dict[str, torch.Tensor]
     s: torch.Tensor
     layer: torch.Tensor
 
 
 @dataclass
 class Rows:
-    """Residual rows r = Σ_k A[r, k]·c_k(mode[r]) - b[r] of one loss term, each row weighted."""
+    """Residual rows r = Σ_k A[r, k]·c_{part, k}(mode[r]) - b[r] of one loss term and one part
+    (0 source, 1 bottom, 2 top), each row weighted."""
 
     a: torch.Tensor
     b: torch.Tensor
     mode: torch.Tensor
+    part: int
 
 
 class ModalLoss:
@@ -70,7 +72,7 @@ class ModalLoss:
         self, depth: ModalDepth, modes: int, depths: int, rng: np.random.Generator
     ) -> ModeSample:
         """``modes`` wavenumbers (a share at w = 0, the rest log-uniform and uniform up to the
-        model's w_max) with random parameters, and ``depths`` stratified ŝ points per layer."""
+        model's w_max) and ``depths`` stratified ŝ points per layer."""
         w1, w_max = self.geo.w_min, depth.w_max
         n0 = max(1, round(ZERO_SHARE * modes))
         n_log = (modes - n0) // 2
@@ -81,24 +83,12 @@ class ModalLoss:
                 rng.uniform(w1, w_max, modes - n0 - n_log),
             ]
         )
-        params = self.case.parameters
-        p = rng.uniform(-1.0, 1.0, (modes, len(params))) if params else None
-        biot = {}
-        for face in ("top", "bottom"):
-            values = np.full(modes, self.geo.biot[face])
-            for i, par in enumerate(params):
-                if par.face == face and p is not None:
-                    lo, hi = math.log(par.low), math.log(par.high)
-                    values = np.exp(lo + 0.5 * (p[:, i] + 1.0) * (hi - lo)) * self.case.s_total
-            biot[face] = self._t(values)
         s, layer = [], []
         for i, n in enumerate(layer_counts(self.case, depths, minimum=4)):
             s.append(stratified(n, self.geo.s0[i], self.geo.s1[i], rng, cluster=True))
             layer += [i] * n
         return ModeSample(
             self._t(w),
-            None if p is None else self._t(p),
-            biot,
             self._t(np.concatenate(s)),
             torch.as_tensor(np.asarray(layer), device=self.device),
         )
@@ -107,41 +97,35 @@ class ModalLoss:
         return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)
 
     # -- residual rows ---------------------------------------------------------------------------
-    def rows(self, depth: ModalDepth, ms: ModeSample) -> dict[str, Rows]:
-        """The rows of every term: 'pde', 'bottom', 'top', 'interface'."""
+    def rows(self, depth: ModalDepth, ms: ModeSample) -> dict[str, list[Rows]]:
+        """The rows of every term ('pde', 'bottom', 'top', 'interface'), one set per part."""
         geo, basis = self.geo, depth.basis
         m, n = ms.w.shape[0], ms.s.shape[0]
         mode = torch.arange(m, device=ms.w.device)
-        sigma = depth.sigma(ms.w)
         rho = math.pi * ms.w
+        out: dict[str, list[Rows]] = {"pde": [], "bottom": [], "top": []}
 
-        # PDE on every (mode, depth) pair
+        # PDE on every (mode, depth) pair; only the source part has a source
         w_all, layer = ms.w.repeat_interleave(n), ms.layer.repeat(m)
         phi, _, phi2 = basis(w_all, ms.s.repeat(m), layer)
         decay = (math.pi * w_all).square() * self.ax[layer]
-        q = self.source[layer] / sigma.repeat_interleave(n)
-        norm = 1.0 + decay + q
-        out = {
-            "pde": Rows(
-                (phi2 - decay[:, None] * phi) / norm[:, None], -q / norm, mode.repeat_interleave(n)
-            )
-        }
+        q = self.source[layer] / depth.sigma(ms.w).repeat_interleave(n)
+        operator = phi2 - decay[:, None] * phi
+        pairs = mode.repeat_interleave(n)
+        for part, source in enumerate((q, torch.zeros_like(q), torch.zeros_like(q))):
+            norm = 1.0 + decay + source
+            out["pde"].append(Rows(operator / norm[:, None], -source / norm, pairs, part))
 
-        # faces
+        # face values: 0 except the unit of the face's own part
         zeros = torch.zeros(m, dtype=torch.long, device=ms.w.device)
-        for face, level, lay, sign in (
-            ("bottom", 0.0, zeros, -1.0),
-            ("top", 1.0, zeros + geo.layers - 1, 1.0),
+        for face, level, lay, own in (
+            ("bottom", 0.0, zeros, 1),
+            ("top", 1.0, zeros + geo.layers - 1, 2),
         ):
-            f, f1, _ = basis(ms.w, torch.full((m,), level, device=ms.w.device), lay)
-            qs = geo.surface / sigma if geo.source_face == face else torch.zeros_like(sigma)
-            if geo.faces[face] == "fixed":
-                out[face] = Rows(f, torch.zeros_like(sigma), mode)
-                continue
-            bi = ms.biot[face] if geo.faces[face] == "convective" else torch.zeros_like(sigma)
-            root = math.sqrt(geo.ax[0 if face == "bottom" else -1])
-            norm = 1.0 + bi + rho * root + qs
-            out[face] = Rows((f1 + sign * bi[:, None] * f) / norm[:, None], sign * qs / norm, mode)
+            f = basis(ms.w, torch.full((m,), level, device=ms.w.device), lay)[0]
+            for part in range(3):
+                target = torch.full((m,), float(part == own), device=ms.w.device)
+                out[face].append(Rows(f, target, mode, part))
 
         # flux continuity at the interfaces
         if geo.layers > 1:
@@ -153,41 +137,42 @@ class ModalLoss:
                 scale = 1.0 + rho * math.sqrt(max(geo.ax[i], geo.ax[i + 1]))
                 a_rows.append((above - below) / scale[:, None])
                 mode_rows.append(mode)
-            a = torch.cat(a_rows)
-            out["interface"] = Rows(
-                a, torch.zeros(a.shape[0], device=a.device), torch.cat(mode_rows)
-            )
+            a, modes = torch.cat(a_rows), torch.cat(mode_rows)
+            zero = torch.zeros(a.shape[0], device=a.device)
+            out["interface"] = [Rows(a, zero, modes, part) for part in range(3)]
         return out
 
     # -- loss and exact heads ----------------------------------------------------------------------
     def __call__(self, depth: ModalDepth, ms: ModeSample) -> dict[str, torch.Tensor]:
-        """Mean squared residual of each term."""
-        c = depth.coefficients(ms.w, ms.p)
+        """Mean squared residual of each term (summed over the three parts)."""
+        c = depth.coefficients(ms.w)  # (M, 3, K)
         return {
-            name: ((r.a * c[r.mode]).sum(dim=1) - r.b).square().mean()
-            for name, r in self.rows(depth, ms).items()
+            name: sum(((r.a * c[r.mode, r.part]).sum(dim=1) - r.b).square().mean() for r in rows)
+            for name, rows in self.rows(depth, ms).items()
         }
 
     @torch.no_grad()
     def refit(self, depth: ModalDepth, ms: ModeSample, weights: dict[str, float]) -> float:
         """Set the heads to the exact minimizer of Σ_term weight·mean(residual²) for the current
-        body features; returns the relative residual norm of the fit."""
-        h = depth.features(ms.w, ms.p).double()  # (M, H)
+        body features, one least-squares problem per part and for w = 0 and w > 0 apart;
+        returns the relative residual norm of the fit."""
+        h = depth.features(ms.w).double()  # (M, H)
         uniform = ms.w == 0
-        blocks: dict[bool, list[torch.Tensor]] = {True: [], False: []}
-        rhs: dict[bool, list[torch.Tensor]] = {True: [], False: []}
-        for name, r in self.rows(depth, ms).items():
-            scale = math.sqrt(weights.get(name, 1.0) / r.b.shape[0])
-            outer = (r.a.double() * scale)[:, :, None] * h[r.mode][:, None, :]  # (R, K, H)
-            for zero in (True, False):  # the w = 0 rows use head0 only, the others head only
-                rows = uniform[r.mode] == zero
-                blocks[zero].append(outer[rows].flatten(1))
-                rhs[zero].append(r.b.double()[rows] * scale)
+        rows = self.rows(depth, ms)
         misfit = total = 0.0
-        for zero, head in ((True, depth.head0), (False, depth.head)):
-            design, target = torch.cat(blocks[zero]).cpu(), torch.cat(rhs[zero]).cpu()
-            solution = torch.linalg.lstsq(design, target, driver="gelsd").solution
-            head.copy_(solution.reshape(head.shape).to(head))
-            misfit += float((design @ solution - target).square().sum())
-            total += float(target.square().sum())
+        for part in range(3):
+            for zero, head in ((True, depth.head0), (False, depth.head)):
+                blocks, rhs = [], []
+                for name, term in rows.items():
+                    r = term[part]
+                    keep = uniform[r.mode] == zero
+                    scale = math.sqrt(weights.get(name, 1.0) / r.b.shape[0])
+                    a = r.a.double()[keep] * scale
+                    blocks.append((a[:, :, None] * h[r.mode[keep]][:, None, :]).flatten(1))
+                    rhs.append(r.b.double()[keep] * scale)
+                design, target = torch.cat(blocks).cpu(), torch.cat(rhs).cpu()
+                solution = torch.linalg.lstsq(design, target, driver="gelsd").solution
+                head[part].copy_(solution.reshape(head[part].shape).to(head))
+                misfit += float((design @ solution - target).square().sum())
+                total += float(target.square().sum())
         return math.sqrt(misfit / max(total, 1e-300))
