@@ -99,3 +99,17 @@ def test_every_example_solves(tmp_path: Path) -> None:
         summary = json.loads(res.stdout)
         assert summary["energy"]["relative_error"] < 1e-9
         assert summary["max_temperature"] > summary["layers"][0]["min"]
+
+
+def test_version_prints_without_a_command() -> None:
+    import subprocess
+    import sys
+
+    from chiptherm import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"chiptherm {__version__}"
+    module = subprocess.run(
+        [sys.executable, "-m", "chiptherm", "--version"], capture_output=True, text=True
+    )
+    assert module.returncode == 0 and __version__ in module.stdout

@@ -41,16 +41,24 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    """Fast, trustworthy steady thermal simulation of chips and 3D-IC stacks."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from chiptherm import __version__
 
         console.print(f"chiptherm {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Fast, trustworthy steady thermal simulation of chips and 3D-IC stacks."""
 
 
 def parse_probe(text: str) -> tuple[float, float, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,32 @@ class Operator:
         return Inputs(to_tensor(density / self.case.power_scale, dev), p, biot)
 
     # -- prediction ----------------------------------------------------------------------------
+    def rise_chunks(
+        self,
+        density: np.ndarray,
+        params: dict[str, Any] | None = None,
+        grid: Grid | None = None,
+        chunk: int = 64,
+        z_cells: np.ndarray | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Temperature rises over ambient in K, ``chunk`` maps at a time, as float32 tensors
+        (b, nz, ny, nx) on the model's device (nothing is copied to the host): at the cell
+        centres of ``grid`` (the case grid by default), for power densities (B, ny, nx) W/m² on
+        the sensor grid; only the z-cells ``z_cells`` (indices, bottom = 0) when given."""
+        grid = grid or self.case.grid()
+        xs, ys, ss = self.case.grid_coordinates(grid)
+        if z_cells is not None:
+            ss = ss[z_cells]
+        x, y, s = (to_tensor(a, self.device) for a in (xs, ys, ss))
+        inputs = self.inputs(density, params)
+        self.net.eval()
+        with torch.no_grad():
+            for i in range(0, inputs.q.shape[0], chunk):
+                p = None if inputs.p is None else inputs.p[i : i + chunk]
+                b = self.net.branch(inputs.q[i : i + chunk], p)
+                u = self.net.grid(b, x, y, s)
+                yield u.mul_(self.case.temperature_scale)
+
     def predict(
         self,
         density: np.ndarray,
@@ -154,24 +181,15 @@ class Operator:
         chunk: int = 64,
         z_cells: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Temperatures (B, nz, ny, nx) in K at the cell centres of ``grid`` (the case grid
-        by default) for power densities (B, ny, nx) W/m² on the sensor grid; only the z-cells
-        ``z_cells`` (indices, bottom = 0) when given."""
+        """Temperatures (B, nz, ny, nx) in K on the host (see :meth:`rise_chunks`)."""
         grid = grid or self.case.grid()
-        xs, ys, ss = self.case.grid_coordinates(grid)
-        if z_cells is not None:
-            ss = ss[z_cells]
-        x, y, s = (to_tensor(a, self.device) for a in (xs, ys, ss))
-        inputs = self.inputs(density, params)
-        n = inputs.q.shape[0]
-        out = np.empty((n, len(ss), len(ys), len(xs)))
-        self.net.eval()
-        with torch.no_grad():
-            for i in range(0, n, chunk):
-                p = None if inputs.p is None else inputs.p[i : i + chunk]
-                b = self.net.branch(inputs.q[i : i + chunk], p)
-                u = self.net.grid(b, x, y, s).cpu().numpy()
-                np.multiply(u, self.case.temperature_scale, out=out[i : i + chunk])  # K, in place
+        nz = grid.shape[0] if z_cells is None else len(z_cells)
+        n = 1 if np.ndim(density) == 2 else len(density)
+        out = np.empty((n, nz, *grid.shape[1:]))
+        start = 0
+        for u in self.rise_chunks(density, params, grid, chunk, z_cells):
+            out[start : start + u.shape[0]] = u.cpu().numpy()
+            start += u.shape[0]
         out += self.case.ambient
         return out
 

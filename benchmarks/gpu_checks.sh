@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Every check that needs a CUDA GPU, in one run (a few minutes on one H100-class GPU):
+#
+#   bash benchmarks/gpu_checks.sh [RESULTS_DIR]
+#
+# 1. the GPU tests (pytest -m gpu);
+# 2. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
+#    and peak memory (target: 62x faster, 31x less memory);
+# 3. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
+#    (target: 10,000/s) against the reference solver;
+# 4. chiptherm train configs/volumetric.yaml --device cuda, then evaluate it against solves on
+#    a 2x finer grid (target: trained to MAPE < 0.035 %, peak error < 0.5 K within 8 minutes).
+#
+# Runs from the source tree (PYTHONPATH=src, no install needed where the dependencies are
+# present; PYTHON picks the interpreter). One log (gpu_checks.log) and the JSON results land in
+# RESULTS_DIR (default benchmarks/results). A failing step is reported and the others still run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="$(mkdir -p "${1:-benchmarks/results}" && cd "${1:-benchmarks/results}" && pwd)"
+py="${PYTHON:-python3}"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+log="$out/gpu_checks.log"
+: >"$log"
+run_dir="$(mktemp -d)"
+
+step() {
+    local name=$1
+    shift
+    local start=$SECONDS
+    echo "== $name: $*" | tee -a "$log"
+    "$@" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    echo "== $name: exit $rc after $((SECONDS - start)) s" | tee -a "$log"
+}
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true; } \
+    2>&1 | tee -a "$log"
+"$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
+    2>&1 | tee -a "$log"
+step tests "$py" -m pytest -q -m gpu tests -p no:cacheprovider
+step training "$py" benchmarks/training.py --device cuda --batch 32
+step inference "$py" benchmarks/inference.py --device cuda --batch 1024
+step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device cuda \
+    --out "$run_dir/volumetric" --quiet
+step evaluate-volumetric "$py" -m chiptherm evaluate "$run_dir/volumetric" --kind blocks \
+    --maps 16 --refine 2 --out "$out/volumetric_accuracy_cuda.json"
+cp "$run_dir/volumetric/model.json" "$out/volumetric_cuda_model.json" 2>/dev/null
+if [ "$out" != "$PWD/benchmarks/results" ]; then
+    cp benchmarks/results/training_cuda.json benchmarks/results/inference_cuda.json "$out"/ \
+        2>/dev/null
+fi
+rm -rf "$run_dir"
+echo "results in $out" | tee -a "$log"
