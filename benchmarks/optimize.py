@@ -21,7 +21,7 @@ output), its final peak taken from the transform run.
     python benchmarks/optimize.py --pyamg-steps 10 --seeds 0,1,2,3,4
     python benchmarks/optimize.py --steps 200 --model surface --quick
 
-Writes benchmarks/results/optimize.json.
+Writes benchmarks/results/optimize.json (or --out NAME).
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--screen", type=int, default=None, help="hybrid: candidates checked")
     parser.add_argument("--polish", type=float, default=0.1, help="hybrid: solver share")
     parser.add_argument("--hybrid-only", action="store_true", help="run only the hybrid")
+    parser.add_argument("--out", default="optimize.json", help="file name in benchmarks/results")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from chiptherm.operator.checkpoint import load_operator
@@ -174,7 +175,7 @@ def main() -> None:
             f"{summary['within_0.1_k']} within 0.1 K; "
             f"{summary['mean_speedup_vs_fastest_solver']:.2f}x faster"
         )
-    out = HERE / "results" / "optimize.json"
+    out = HERE / "results" / args.out
     out.write_text(
         json.dumps(
             {"settings": vars(args), "machine": machine(), "runs": runs, "summary": summary},

@@ -93,15 +93,16 @@ def test_errors_are_one_line(tiny_model, tmp_path, args, message):
 
 
 def test_shipped_models_are_found_by_name():
-    assert {"surface"} <= set(shipped_models())
+    assert {"surface", "surface_modal", "volumetric"} <= set(shipped_models())
     op, meta = load_operator("surface")
     assert op.case.sensors == (21, 21) and meta["name"] == "surface"
 
 
-def test_shipped_surface_model_meets_its_accuracy_targets():
+@pytest.mark.parametrize("name", ["surface", "surface_modal"])
+def test_shipped_surface_models_meet_their_accuracy_targets(name):
     from chiptherm.operator.inference import distribution_for, evaluate_operator
 
-    op, meta = load_operator("surface")
+    op, meta = load_operator(name)
     for kind in ("grf", "blocks"):
         m = evaluate_operator(op, distribution_for(meta, kind), maps=4, seed=99)["metrics"]
         assert m["mape_percent"] < 0.05, kind

@@ -253,3 +253,17 @@ def test_evaluate_refuses_a_refinement_below_one():
     op = modal_operator(three_layers())
     with pytest.raises(InputError, match="--refine must be at least 1"):
         evaluate_operator(op, GaussianField(), maps=1, refine=0)
+
+
+def test_cached_profiles_follow_every_change_of_the_weights():
+    op = modal_operator(three_layers())
+    density = np.full((1, 16, 16), 3e3)
+    before = op.predict(density)
+    np.testing.assert_array_equal(op.predict(density), before)  # from the cache
+    with torch.no_grad():
+        op.net.trunk.depth.head0.mul_(0.5)  # the uniform map lives in the w = 0 mode
+    after = op.predict(density)
+    assert np.abs(after - before).max() > 1e-3
+    fresh = Operator.create(op.case, op.net.cfg, seed=0)
+    fresh.net.load_state_dict(op.net.state_dict())
+    np.testing.assert_allclose(fresh.predict(density), after, atol=1e-5)

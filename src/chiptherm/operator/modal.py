@@ -412,10 +412,28 @@ class ModalTrunk(nn.Module):
         self.register_buffer(
             "k", math.pi * torch.arange(modes, dtype=torch.float32), persistent=False
         )
+        self._cache: tuple[tuple, torch.Tensor] | None = None
 
     def cosines(self, t: torch.Tensor) -> torch.Tensor:
         """(n, m) cos(iπt)."""
         return torch.cos(t[:, None] * self.k)
+
+    def part_profiles(self, s: torch.Tensor) -> torch.Tensor:
+        """(σ·G₀, G₁, G₂) (m·m, 3, nz) of every mode at the depths s (nz,).
+
+        They depend on nothing but the network and the depths, so without gradients (at
+        prediction) the last result is reused until the depths or any weight change."""
+        w = self.w.reshape(-1)
+        if torch.is_grad_enabled():
+            return self.depth.part_profiles(w, s)
+        key = (
+            s.device,
+            s.detach().cpu().numpy().tobytes(),
+            tuple((p.data_ptr(), p._version) for p in self.depth.parameters()),
+        )
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self.depth.part_profiles(w, s))
+        return self._cache[1]
 
     def weights(self, inp: ModalInput) -> torch.Tensor:
         """(B, 3, m·m) weights of the three parts of every mode: F, F·a, F·b."""
@@ -431,7 +449,7 @@ class ModalTrunk(nn.Module):
         a, b = self.depth.face_values(
             w, {f: torch.tensor([v], device=w.device) for f, v in values.items()}
         )
-        g = self.depth.part_profiles(w, s)
+        g = self.part_profiles(s)
         g = g[:, 0] + a[0, :, None] * g[:, 1] + b[0, :, None] * g[:, 2]
         return g.reshape(self.modes, self.modes, -1)
 
@@ -440,7 +458,7 @@ class ModalTrunk(nn.Module):
     ) -> torch.Tensor:
         """u (B, nz, ny, nx) on the tensor grid."""
         cx, cy = self.cosines(x), self.cosines(y)
-        g = self.depth.part_profiles(self.w.reshape(-1), s).transpose(0, 2)  # (nz, 3, m·m)
+        g = self.part_profiles(s).transpose(0, 2)  # (nz, 3, m·m)
         weights = self.weights(inp)
         h = sum(weights[:, n, None, :] * g[None, :, n, :] for n in range(len(PROBLEMS)))
         return cy @ h.reshape(*h.shape[:2], self.modes, self.modes) @ cx.T
