@@ -159,19 +159,28 @@ def test_one_modal_operator_covers_every_heat_transfer_coefficient_exactly():
     assert max(rises) > 4 * min(rises)  # the coolings differ, and every one is exact
 
 
-def test_modal_operator_holds_a_fixed_temperature_face():
-    stack = three_layers(boundaries={"top": {"htc": 800.0}, "bottom": {"temperature": 300.0}})
-    op = modal_operator(stack)
+@pytest.mark.parametrize(
+    "boundaries",
+    [
+        {"top": {"htc": 800.0}, "bottom": {"temperature": 300.0}},
+        {"top": {"temperature": 300.0}, "bottom": {"htc": 50.0}},
+        {"bottom": {"htc": 300.0}},  # adiabatic top
+        {"top": {"htc": 300.0}},  # adiabatic bottom
+    ],
+)
+def test_modal_operator_holds_fixed_and_adiabatic_faces(boundaries):
+    op = modal_operator(three_layers(boundaries=boundaries))
     density = GaussianField(length_scale=0.25, amplitude=2e3, mean=4e3).sample(
         1, op.case.size, op.case.sensors, np.random.default_rng(5)
     )
     reference = reference_fields(op.case, density, refine=2)
-    pred = op.predict(density)
-    m = error_metrics(pred, reference, op.case.ambient)
+    m = error_metrics(op.predict(density), reference, op.case.ambient)
     assert m.max_abs_k < 0.01 * (reference - op.case.ambient).max()
-    bottom = op.net.trunk.profiles(torch.tensor([0.0])).detach().numpy()
-    top = op.net.trunk.profiles(torch.tensor([1.0])).detach().numpy()
-    assert np.abs(bottom).max() < 1e-4 * np.abs(top).max()
+    for face, level in (("bottom", 0.0), ("top", 1.0)):
+        if "temperature" in boundaries.get(face, {}):
+            at_face = op.net.trunk.profiles(torch.tensor([level])).detach().numpy()
+            inside = op.net.trunk.profiles(torch.tensor([0.5])).detach().numpy()
+            assert np.abs(at_face).max() < 1e-4 * np.abs(inside).max()
 
 
 def test_evaluation_draws_parameters_from_their_range_unless_fixed():
