@@ -594,6 +594,13 @@ def evaluate(
             results,
         )
     )
+    for par in op.case.parameters:
+        how = (
+            f"fixed at {params[par.name]:g}"
+            if par.name in params
+            else f"drawn log-uniformly from {par.low:g} to {par.high:g}"
+        )
+        console.print(f"{par.name}: {how} W/(m²·K)")
     if out is not None:
         console.print(f"wrote {out}")
 

@@ -118,3 +118,17 @@ def test_shipped_volumetric_model_meets_its_targets_for_any_cooling():
     assert top.max() > 3 * top.min() and bottom.max() > 3 * bottom.min()
     assert doc["metrics"]["mape_percent"] < 0.035
     assert doc["metrics"]["peak_error_k"] < 0.5
+
+
+def test_evaluate_fixes_or_draws_the_scalar_inputs(tmp_path):
+    args = ("evaluate", "surface_modal", "--maps", 2, "--kind", "grf")
+    fixed = run(*args, "--param", "bottom_htc=700", "--out", tmp_path / "f.json")
+    assert fixed.exit_code == 0, fixed.output
+    assert "bottom_htc: fixed at 700" in fixed.output
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert doc["results"]["grf"]["parameters"]["bottom_htc"] == [700.0, 700.0]
+    drawn = run(*args, "--out", tmp_path / "d.json")
+    assert "drawn log-uniformly from 50 to 50000" in drawn.output
+    values = json.loads((tmp_path / "d.json").read_text())["results"]["grf"]["parameters"]
+    assert len(set(values["bottom_htc"])) == 2
+    assert all(50.0 <= h <= 5e4 for h in values["bottom_htc"])
