@@ -504,6 +504,9 @@ def predict(
     result = checked.result
     summary = result.summary()
     summary["model"] = meta.get("name", str(model))
+    values = {k: float(v[0]) for k, v in op.parameter_values(1, params).items()}
+    if values:
+        summary["parameters"] = values
     summary.update(checked.summary())
     out_dir = out or Path("out") / Path(str(model)).name
     if not no_files:
@@ -513,6 +516,11 @@ def predict(
         return
     for table in result_tables(summary):
         console.print(table)
+    if values:
+        given = ", ".join(
+            f"{k} = {v:g}" + ("" if k in params else " (stack)") for k, v in values.items()
+        )
+        console.print(f"inputs: {given} W/(m²·K)")
     c = checked.confidence
     verdict = "[green]accepted[/]" if c.accepted else "[yellow]above tolerance[/]"
     console.print(

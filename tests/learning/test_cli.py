@@ -132,3 +132,18 @@ def test_evaluate_fixes_or_draws_the_scalar_inputs(tmp_path):
     values = json.loads((tmp_path / "d.json").read_text())["results"]["grf"]["parameters"]
     assert len(set(values["bottom_htc"])) == 2
     assert all(50.0 <= h <= 5e4 for h in values["bottom_htc"])
+
+
+def test_predict_reports_the_scalar_inputs_it_used(tmp_path):
+    from conftest import EXAMPLES
+
+    args = ("predict", "volumetric", "--power", EXAMPLES / "volumetric_blocks.npy", "--no-files")
+    result = run(*args, "--param", "top_htc=2e4", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["parameters"] == {"top_htc": 2e4, "bottom_htc": 500.0}
+    cooler = summary["max_temperature"]
+    default = json.loads(run(*args, "--json").output)
+    assert default["parameters"] == {"top_htc": 500.0, "bottom_htc": 500.0}
+    assert default["max_temperature"] > cooler + 1.0
+    assert "bottom_htc = 500 (stack)" in run(*args, "--param", "top_htc=2e4").output
