@@ -21,6 +21,10 @@ def test_demo_writes_a_consistent_report(tmp_path):
     if p["path"] == "operator":
         assert p["true_max_error_k"] <= p["tolerance_k"]
     assert f["verified_peak_k"] <= f["initial_peak_k"]
+    sweep = summary["cooling_sweep"]
+    peaks = sweep["solved_peak_k"]
+    assert peaks[0] > peaks[-1] + 1.0  # a cooler top face lowers the peak...
+    assert sweep["max_peak_gap_k"] < 0.1  # ...and one model follows it, against refined solves
     html = (out / "index.html").read_text()
     for image in (
         "predicted.png",
@@ -28,6 +32,7 @@ def test_demo_writes_a_consistent_report(tmp_path):
         "error.png",
         "floorplan/after.png",
         "floorplan/history.png",
+        "cooling.png",
     ):
         assert image in html
         assert (out / image).stat().st_size > 1000

@@ -705,7 +705,7 @@ def demo(
     """
     from chiptherm.demo import run_demo
 
-    with console.status("running the demo (predict, score, refine, optimize)..."):
+    with console.status("running the demo (predict, score, refine, optimize, sweep)..."):
         report = run_demo(out, seed, tol_kelvin, steps)
     p, f = report.summary["prediction"], report.summary["floorplan"]
     table = Table(title="chiptherm demo", title_justify="left", show_header=False)
@@ -725,6 +725,11 @@ def demo(
         "floorplan peak before → after", f"{f['initial_peak_k']:.2f} → {f['verified_peak_k']:.2f} K"
     )
     table.add_row("evaluations / solver calls", f"{f['evaluations']} / {f['solver_calls']}")
+    c = report.summary["cooling_sweep"]
+    table.add_row(
+        f"top h sweep, {len(c['values'])} values: max peak gap",
+        f"{c['max_peak_gap_k']:.3f} K (solver 2x finer)",
+    )
     console.print(table)
     console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")
 

@@ -5,7 +5,11 @@
    with the solver (warm-started) if the score fails, and compare with a full solve.
 3. Optimize a small floorplan of power blocks with the hybrid operator/solver search; the final
    placement is verified by the solver.
-4. Print a summary table and write PNG maps, the optimization history and an index.html.
+4. Sweep the top heat-transfer coefficient of the shipped ``volumetric`` model (one model for
+   every cooling condition) and compare its peak temperatures with solves on the case grid and on
+   a grid twice as fine.
+5. Print a summary table and write PNG maps, the optimization history, the sweep plot and an
+   index.html.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 
 from chiptherm.operator.checkpoint import load_operator, shipped_models
 from chiptherm.operator.evaluate import error_metrics
-from chiptherm.operator.inference import predict_checked, training_distribution
+from chiptherm.operator.inference import parameter_sweep, predict_checked, training_distribution
 from chiptherm.optimize import (
     BlockSpec,
     Outcome,
@@ -30,7 +34,7 @@ from chiptherm.optimize import (
 )
 from chiptherm.report.html import Section, write_index
 from chiptherm.report.outputs import write_json
-from chiptherm.report.plots import plot_heat_map
+from chiptherm.report.plots import plot_heat_map, plot_sweep
 from chiptherm.result import solve
 
 
@@ -111,6 +115,9 @@ def run_demo(
     opt_files = write_report(outcome, out / "floorplan")
     files += opt_files
 
+    sweep, sweep_files = cooling_sweep(out, seed)
+    files += sweep_files
+
     c = checked.confidence
     summary = {
         "prediction": {
@@ -127,10 +134,41 @@ def run_demo(
             **checked.summary(),
         },
         "floorplan": outcome_summary(outcome),
+        "cooling_sweep": sweep,
     }
     files.append(write_json(out / "summary.json", summary))
     files.append(write_index(out / "index.html", "chiptherm demo", sections(summary)))
     return DemoReport(summary, files)
+
+
+def cooling_sweep(out: Path, seed: int, points: int = 8) -> tuple[dict[str, Any], list[Path]]:
+    """Peak temperature of one ``volumetric`` block map as the top heat-transfer coefficient goes
+    from 50 to 50,000 W/(m²·K): the operator against solves on the case grid and on a grid
+    twice as fine; the summary and the plot."""
+    op, meta = load_operator("volumetric")
+    density = training_distribution(meta).sample(
+        1, op.case.size, op.case.sensors, np.random.default_rng(seed)
+    )[0]
+    values = np.geomspace(50.0, 5e4, points)
+    grid_sweep = parameter_sweep(op, density, "top_htc", values)
+    fine_sweep = parameter_sweep(op, density, "top_htc", values, refine=2)
+    dense = np.geomspace(values[0], values[-1], 64)
+    curve = op.peaks(np.repeat(density[None], len(dense), axis=0), {"top_htc": dense})
+    path = plot_sweep(
+        values,
+        {"operator": (dense, curve)},
+        out / "cooling.png",
+        title="one volumetric model, every cooling: peak temperature",
+        xlabel="top heat-transfer coefficient (W/(m²·K)); bottom 500",
+        markers={
+            "solver, case grid": grid_sweep.solved_k,
+            "solver, 2x finer grid": fine_sweep.solved_k,
+        },
+    )
+    summary = fine_sweep.summary()
+    summary["max_peak_gap_case_grid_k"] = grid_sweep.summary()["max_peak_gap_k"]
+    summary["solve_s"] += grid_sweep.solve_s
+    return summary, [path]
 
 
 def sections(summary: dict[str, Any]) -> list[Section]:
@@ -166,4 +204,22 @@ def sections(summary: dict[str, Any]) -> list[Section]:
         ],
         images=["floorplan/before.png", "floorplan/after.png", "floorplan/history.png"],
     )
-    return [predict, opt]
+    c = summary["cooling_sweep"]
+    span = max(c["predicted_peak_k"]) - min(c["predicted_peak_k"])
+    cooling = Section(
+        "3. One model, every cooling",
+        "The shipped 'volumetric' operator takes the top and bottom heat-transfer coefficients as "
+        "inputs (the face conditions are solved exactly inside the model). One block map, top h "
+        "from 50 to 50,000 W/(m²·K): one batched prediction against a solve per value. The "
+        "solves on the case grid overestimate the sharp peaks of small blocks; on a grid twice "
+        "as fine they meet the operator.",
+        rows=[
+            ("peak temperature span", f"{span:.2f} K"),
+            ("max peak gap, solver on a 2x finer grid", f"{c['max_peak_gap_k']:.3f} K"),
+            ("max peak gap, solver on the case grid", f"{c['max_peak_gap_case_grid_k']:.3f} K"),
+            ("operator, all values", f"{c['predict_s'] * 1e3:.0f} ms"),
+            ("solver, all values", f"{c['solve_s']:.1f} s"),
+        ],
+        images=["cooling.png"],
+    )
+    return [predict, opt, cooling]

@@ -147,3 +147,16 @@ def test_predict_reports_the_scalar_inputs_it_used(tmp_path):
     assert default["parameters"] == {"top_htc": 500.0, "bottom_htc": 500.0}
     assert default["max_temperature"] > cooler + 1.0
     assert "bottom_htc = 500 (stack)" in run(*args, "--param", "top_htc=2e4").output
+
+
+def test_peaks_reduced_on_the_device_equal_the_peaks_of_the_fields():
+    from chiptherm.operator.inference import training_distribution
+
+    op, meta = load_operator("surface")
+    maps = training_distribution(meta).sample(
+        5, op.case.size, op.case.sensors, np.random.default_rng(1)
+    )
+    fields = op.predict(maps, chunk=2)
+    np.testing.assert_allclose(
+        op.peaks(maps, chunk=2), fields.reshape(5, -1).max(axis=1), atol=1e-4
+    )

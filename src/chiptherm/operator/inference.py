@@ -135,6 +135,66 @@ def evaluate_operator(
     }
 
 
+@dataclass
+class Sweep:
+    """Peak temperatures of one power map over values of one scalar input.
+
+    Attributes:
+        name: the swept input; values: (n,) its values, W/(m²·K).
+        predicted_k, solved_k: (n,) peak temperatures, K, from the operator and the solver.
+        predict_s: time of the one batched prediction; solve_s: time of all solves, s.
+        refine: the solves ran on a grid this many times finer (averaged back).
+    """
+
+    name: str
+    values: np.ndarray
+    predicted_k: np.ndarray
+    solved_k: np.ndarray
+    predict_s: float
+    solve_s: float
+    refine: int
+
+    def summary(self) -> dict[str, Any]:
+        gap = np.abs(self.predicted_k - self.solved_k)
+        return {
+            "name": self.name,
+            "values": self.values.tolist(),
+            "predicted_peak_k": self.predicted_k.tolist(),
+            "solved_peak_k": self.solved_k.tolist(),
+            "max_peak_gap_k": float(gap.max()),
+            "predict_s": self.predict_s,
+            "solve_s": self.solve_s,
+            "reference_refine": self.refine,
+        }
+
+
+def parameter_sweep(
+    op: Operator,
+    density: np.ndarray,
+    name: str,
+    values: np.ndarray,
+    params: dict[str, float] | None = None,
+    refine: int = 1,
+) -> Sweep:
+    """Peak temperature of one (ny, nx) density map (W/m²) for every value of the scalar
+    input ``name``: one batched prediction against one solve per value (on a grid ``refine``
+    times finer, averaged back); the other inputs from ``params`` or the stack."""
+    values = np.asarray(values, dtype=float)
+    fixed = {k: np.full(len(values), v) for k, v in (params or {}).items()}
+    inputs = {**fixed, name: values}
+    op.parameter_values(len(values), inputs)  # names and values
+    maps = np.repeat(np.asarray(density, dtype=float)[None], len(values), axis=0)
+    start = time.perf_counter()
+    predicted = op.peaks(maps, inputs)
+    predict_s = time.perf_counter() - start
+    per_value = [{k: float(v[i]) for k, v in inputs.items()} for i in range(len(values))]
+    start = time.perf_counter()
+    solved = reference_fields(op.case, maps, per_value, refine=refine)
+    solve_s = time.perf_counter() - start
+    peaks = solved.reshape(len(values), -1).max(axis=1)
+    return Sweep(name, values, predicted, peaks, predict_s, solve_s, refine)
+
+
 def held_out_parameters(
     op: Operator, n: int, rng: np.random.Generator, fixed: dict[str, float] | None = None
 ) -> dict[str, np.ndarray]:

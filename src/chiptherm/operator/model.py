@@ -193,6 +193,18 @@ class Operator:
         out += self.case.ambient
         return out
 
+    def peaks(
+        self,
+        density: np.ndarray,
+        params: dict[str, Any] | None = None,
+        grid: Grid | None = None,
+        chunk: int = 64,
+    ) -> np.ndarray:
+        """(B,) peak temperatures in K of the fields of :meth:`predict`, reduced on the device
+        chunk by chunk (no field is copied to the host)."""
+        peaks = [u.amax(dim=(1, 2, 3)) for u in self.rise_chunks(density, params, grid, chunk)]
+        return torch.cat(peaks).cpu().numpy().astype(float) + self.case.ambient
+
     def predict_watts(
         self, watts: np.ndarray, params: dict[str, Any] | None = None, grid: Grid | None = None
     ) -> np.ndarray:

@@ -103,3 +103,33 @@ def plot_history(
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def plot_sweep(
+    values: Sequence[float],
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str = "peak temperature (K)",
+    markers: dict[str, Sequence[float]] | None = None,
+) -> Path:
+    """Save curves ((x, y) lines) and points measured at ``values`` (markers) over a
+    logarithmic x axis as a PNG."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, label=name)
+    for name, series in (markers or {}).items():
+        ax.plot(values, series, "o", fillstyle="none", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
