@@ -7,7 +7,7 @@
 # 2. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
 #    and peak memory (target: 62x faster, 31x less memory);
 # 3. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
-#    (target: 10,000/s) against the reference solver;
+#    (target: 10,000/s) against the reference solver, and the same for `surface_modal`;
 # 4. chiptherm train configs/volumetric.yaml --device cuda, then evaluate it against solves on
 #    a 2x finer grid (target: trained to MAPE < 0.035 %, peak error < 0.5 K within 8 minutes).
 #
@@ -40,13 +40,14 @@ step() {
 step tests "$py" -m pytest -q -m gpu tests -p no:cacheprovider
 step training "$py" benchmarks/training.py --device cuda --batch 32
 step inference "$py" benchmarks/inference.py --device cuda --batch 1024
+step inference-modal "$py" benchmarks/inference.py --device cuda --batch 1024 --model surface_modal
 step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device cuda \
     --out "$run_dir/volumetric" --quiet
 step evaluate-volumetric "$py" -m chiptherm evaluate "$run_dir/volumetric" --kind blocks \
     --maps 16 --refine 2 --out "$out/volumetric_accuracy_cuda.json"
 cp "$run_dir/volumetric/model.json" "$out/volumetric_cuda_model.json" 2>/dev/null
 if [ "$out" != "$PWD/benchmarks/results" ]; then
-    cp benchmarks/results/training_cuda.json benchmarks/results/inference_cuda.json "$out"/ \
+    cp benchmarks/results/training_cuda.json benchmarks/results/inference_cuda*.json "$out"/ \
         2>/dev/null
 fi
 rm -rf "$run_dir"

@@ -10,7 +10,8 @@ one by one. The time to draw the maps is not counted.
     python benchmarks/inference.py                      # CPU
     python benchmarks/inference.py --device cuda --batch 1024
 
-Writes benchmarks/results/inference_<device>.json.
+Writes benchmarks/results/inference_<device>.json (inference_<device>_<model>.json for another
+--model).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def main() -> None:
         f"({per_map * 1e3:.2f} ms each); {doc['predictions_per_s_to_host']:.0f}/s to the host"
     )
     print(f"solver:   {solve_per_map * 1e3:.1f} ms per map (auto)  -> {doc['speedup']:.0f}x")
-    out = HERE / "results" / f"inference_{args.device.split(':')[0]}.json"
+    suffix = "" if args.model == "surface" else f"_{Path(args.model).name}"
+    out = HERE / "results" / f"inference_{args.device.split(':')[0]}{suffix}.json"
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
 
