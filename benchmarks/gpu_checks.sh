@@ -14,10 +14,18 @@
 # Runs from the source tree (PYTHONPATH=src, no install needed where the dependencies are
 # present; PYTHON picks the interpreter). One log (gpu_checks.log) and the JSON results land in
 # RESULTS_DIR (default benchmarks/results). A failing step is reported and the others still run.
+# DEVICE=cpu QUICK=1 bash benchmarks/gpu_checks.sh /tmp/dry   rehearses the plumbing on a CPU
+# (small batches; its numbers mean nothing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="$(mkdir -p "${1:-benchmarks/results}" && cd "${1:-benchmarks/results}" && pwd)"
 py="${PYTHON:-python3}"
+device="${DEVICE:-cuda}"
+if [ -n "${QUICK:-}" ]; then
+    train_args=(--quick) infer_args=(--batch 16 --batches 1 --solves 1) maps=2
+else
+    train_args=(--batch 32) infer_args=(--batch 1024) maps=16
+fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 log="$out/gpu_checks.log"
 : >"$log"
@@ -38,17 +46,14 @@ step() {
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
     2>&1 | tee -a "$log"
 step tests "$py" -m pytest -q -m gpu tests -p no:cacheprovider
-step training "$py" benchmarks/training.py --device cuda --batch 32
-step inference "$py" benchmarks/inference.py --device cuda --batch 1024
-step inference-modal "$py" benchmarks/inference.py --device cuda --batch 1024 --model surface_modal
-step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device cuda \
+step training "$py" benchmarks/training.py --device "$device" "${train_args[@]}" --results "$out"
+step inference "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" --results "$out"
+step inference-modal "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" \
+    --model surface_modal --results "$out"
+step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device "$device" \
     --out "$run_dir/volumetric" --quiet
 step evaluate-volumetric "$py" -m chiptherm evaluate "$run_dir/volumetric" --kind blocks \
-    --maps 16 --refine 2 --out "$out/volumetric_accuracy_cuda.json"
-cp "$run_dir/volumetric/model.json" "$out/volumetric_cuda_model.json" 2>/dev/null
-if [ "$out" != "$PWD/benchmarks/results" ]; then
-    cp benchmarks/results/training_cuda.json benchmarks/results/inference_cuda*.json "$out"/ \
-        2>/dev/null
-fi
+    --maps "$maps" --refine 2 --out "$out/volumetric_accuracy_$device.json"
+cp "$run_dir/volumetric/model.json" "$out/volumetric_${device}_model.json" 2>/dev/null
 rm -rf "$run_dir"
 echo "results in $out" | tee -a "$log"

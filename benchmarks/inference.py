@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--solves", type=int, default=8)
+    parser.add_argument("--results", type=Path, default=HERE / "results", help="JSON folder")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     import torch
@@ -91,7 +92,8 @@ def main() -> None:
     )
     print(f"solver:   {solve_per_map * 1e3:.1f} ms per map (auto)  -> {doc['speedup']:.0f}x")
     suffix = "" if args.model == "surface" else f"_{Path(args.model).name}"
-    out = HERE / "results" / f"inference_{args.device.split(':')[0]}{suffix}.json"
+    out = args.results / f"inference_{args.device.split(':')[0]}{suffix}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="batch 2, 3 steps")
+    parser.add_argument("--results", type=Path, default=HERE / "results", help="JSON folder")
     args = parser.parse_args()
     if args.quick:
         args.batch, args.steps = 2, 3
@@ -152,9 +153,10 @@ def main() -> None:
             f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}"
             f"{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
         )
-    out = HERE / "results" / f"training_{args.device}.json"
-    out.parent.mkdir(exist_ok=True)
-    doc = {"settings": vars(args), "machine": machine(), "results": rows}
+    out = args.results / f"training_{args.device}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    doc = {"settings": settings, "machine": machine(), "results": rows}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
 
