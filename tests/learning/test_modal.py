@@ -276,3 +276,32 @@ def test_cached_profiles_follow_every_change_of_the_weights():
     fresh = Operator.create(op.case, op.net.cfg, seed=0)
     fresh.net.load_state_dict(op.net.state_dict())
     np.testing.assert_allclose(fresh.predict(density), after, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_modal_training_on_the_gpu_predicts_like_the_cpu(tmp_path):
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(three_layers().model_dump(mode="json")))
+    config = {
+        "name": "three",
+        "case": {
+            "stack": "stack.yaml",
+            "power": "p",
+            "sensors": [16, 16],
+            "parameters": [{"name": "top_htc", "face": "top", "low": 50.0, "high": 5e4}],
+        },
+        "distribution": {"kind": "blocks", "count": 3, "watts": [1e-4], "size": [0.2, 0.4]},
+        "model": MODAL,
+        "training": {"steps": 20, "batch": 32, "collocation": [1, 1, 32], "refit_every": 10},
+        "validation": {"every": 20, "maps": 2},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    trainer = train(
+        tmp_path / "train.yaml", out=tmp_path / "run", quiet=True, overrides={"device": "cuda"}
+    )
+    assert trainer.metrics is not None and trainer.metrics.mape_percent < 0.01
+    density = trainer.cfg.distribution.sample(2, (1e-3, 1e-3), (16, 16), np.random.default_rng(5))
+    values = {"top_htc": np.array([60.0, 3e4])}
+    on_gpu = trainer.op.predict(density, values)
+    op, _ = load_operator(tmp_path / "run", device="cpu")
+    np.testing.assert_allclose(op.predict(density, values), on_gpu, atol=1e-3)
