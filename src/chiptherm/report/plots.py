@@ -10,10 +10,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from chiptherm.atomic import atomic_path
 from chiptherm.stack import Block
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Lay out ``fig``, write it atomically as a PNG and close it."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
 
 
 def plot_heat_map(
@@ -71,11 +81,7 @@ def plot_heat_map(
     if title:
         ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label=label, shrink=0.9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_history(
@@ -98,11 +104,7 @@ def plot_history(
     ax.grid(alpha=0.3)
     if extra:
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_sweep(
@@ -128,8 +130,4 @@ def plot_sweep(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
