@@ -485,6 +485,7 @@ def predict(
 
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import predict_checked, training_distribution
+    from chiptherm.operator.model import per_sample
     from chiptherm.operator.sampling import load_map
     from chiptherm.report.outputs import write_result
 
@@ -504,7 +505,7 @@ def predict(
     result = checked.result
     summary = result.summary()
     summary["model"] = meta.get("name", str(model))
-    values = {k: float(v[0]) for k, v in op.parameter_values(1, params).items()}
+    values = per_sample(op.parameter_values(1, params), 1)[0]
     if values:
         summary["parameters"] = values
     summary.update(checked.summary())

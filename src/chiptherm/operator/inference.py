@@ -15,7 +15,7 @@ from rich.progress import Progress
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.operator.evaluate import error_metrics, reference_fields
-from chiptherm.operator.model import Operator
+from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import Distribution, GaussianField, Mixture, RandomBlocks
 from chiptherm.result import Result
 from chiptherm.solvers import SolveInfo
@@ -101,7 +101,7 @@ def evaluate_operator(
     rng = np.random.default_rng(seed)
     density = distribution.sample(maps, case.size, case.sensors, rng)
     values = held_out_parameters(op, maps, rng, params)
-    per_map = [{k: float(v[i]) for k, v in values.items()} for i in range(maps)]
+    per_map = per_sample(values, maps)
     start = time.perf_counter()
     pred = op.predict(density, values or None, grid)
     predict_s = time.perf_counter() - start
@@ -182,14 +182,12 @@ def parameter_sweep(
     values = np.asarray(values, dtype=float)
     fixed = {k: np.full(len(values), v) for k, v in (params or {}).items()}
     inputs = {**fixed, name: values}
-    op.parameter_values(len(values), inputs)  # names and values
     maps = np.repeat(np.asarray(density, dtype=float)[None], len(values), axis=0)
     start = time.perf_counter()
     predicted = op.peaks(maps, inputs)
     predict_s = time.perf_counter() - start
-    per_value = [{k: float(v[i]) for k, v in inputs.items()} for i in range(len(values))]
     start = time.perf_counter()
-    solved = reference_fields(op.case, maps, per_value, refine=refine)
+    solved = reference_fields(op.case, maps, per_sample(inputs, len(values)), refine=refine)
     solve_s = time.perf_counter() - start
     peaks = solved.reshape(len(values), -1).max(axis=1)
     return Sweep(name, values, predicted, peaks, predict_s, solve_s, refine)

@@ -309,11 +309,12 @@ class ModalDepth(nn.Module):
     def face_slopes(self, w: torch.Tensor) -> torch.Tensor:
         """(M, 3, 2) ŝ-derivatives of (σ·G₀, G₁, G₂) at the bottom and the top face."""
         m, top = w.shape[0], self.geo.layers - 1
+        c = self.coefficients(w)
         slopes = []
         for level, layer in ((0.0, 0), (1.0, top)):
             at = torch.full((m,), level, device=w.device)
             d1 = self.basis(w, at, torch.full((m,), layer, device=w.device))[1]
-            slopes.append(torch.einsum("mnk,mk->mn", self.coefficients(w), d1))
+            slopes.append(torch.einsum("mnk,mk->mn", c, d1))
         out = torch.stack(slopes, dim=2)
         out[:, 0] *= self.sigma(w)[:, None]
         return out
@@ -366,11 +367,6 @@ class ModalInput:
 
     f: torch.Tensor
     biot: dict[str, torch.Tensor]
-
-    def __getitem__(self, index: slice) -> ModalInput:
-        return ModalInput(
-            self.f[index], {k: v if v.shape[0] == 1 else v[index] for k, v in self.biot.items()}
-        )
 
 
 class ModalBranch(nn.Module):

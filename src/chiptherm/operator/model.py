@@ -221,5 +221,10 @@ class Operator:
 
     def stack_for(self, density: np.ndarray, params: dict[str, Any] | None = None) -> Stack:
         """The case stack carrying one (ny, nx) density map and parameter values."""
-        values = {k: float(v[0]) for k, v in self.parameter_values(1, params).items()}
+        values = per_sample(self.parameter_values(1, params), 1)[0]
         return self.case.stack_with(density, values)
+
+
+def per_sample(values: dict[str, np.ndarray], n: int) -> list[dict[str, float]]:
+    """{name: (n,) values} -> n dicts {name: value}, one per sample."""
+    return [{k: float(v[i]) for k, v in values.items()} for i in range(n)]
