@@ -5,11 +5,14 @@
 #
 # 1. the GPU tests (pytest -m gpu);
 # 2. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
-#    and peak memory (target: 62x faster, 31x less memory);
+#    and peak memory, each step run eagerly and recorded as a CUDA graph (target: 62x faster,
+#    31x less memory);
 # 3. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
 #    (target: 10,000/s) against the reference solver, and the same for `surface_modal`;
 # 4. chiptherm train configs/volumetric.yaml --device cuda, then evaluate it against solves on
-#    a 2x finer grid (target: trained to MAPE < 0.035 %, peak error < 0.5 K within 8 minutes).
+#    a 2x finer grid (target: trained to MAPE < 0.035 %, peak error < 0.5 K within 8 minutes);
+# 5. chiptherm train configs/surface.yaml --device cuda, with the step recorded as a CUDA graph
+#    and eagerly, and an evaluation of the recorded run (training time on a GPU).
 #
 # Runs from the source tree (PYTHONPATH=src, no install needed where the dependencies are
 # present; PYTHON picks the interpreter). One log (gpu_checks.log) and the JSON results land in
@@ -55,5 +58,15 @@ step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device 
 step evaluate-volumetric "$py" -m chiptherm evaluate "$run_dir/volumetric" --kind blocks \
     --maps "$maps" --refine 2 --out "$out/volumetric_accuracy_$device.json"
 cp "$run_dir/volumetric/model.json" "$out/volumetric_${device}_model.json" 2>/dev/null
+steps=()
+[ -n "${QUICK:-}" ] && steps=(--steps 20)
+step train-surface-graph "$py" -m chiptherm train configs/surface.yaml --device "$device" \
+    --cuda-graph --out "$run_dir/surface_graph" --quiet "${steps[@]}"
+cp "$run_dir/surface_graph/model.json" "$out/surface_${device}_graph_model.json" 2>/dev/null
+step evaluate-surface-graph "$py" -m chiptherm evaluate "$run_dir/surface_graph" \
+    --maps "$maps" --out "$out/surface_accuracy_${device}_graph.json"
+step train-surface-eager "$py" -m chiptherm train configs/surface.yaml --device "$device" \
+    --no-cuda-graph --out "$run_dir/surface_eager" --quiet "${steps[@]}"
+cp "$run_dir/surface_eager/model.json" "$out/surface_${device}_eager_model.json" 2>/dev/null
 rm -rf "$run_dir"
 echo "results in $out" | tee -a "$log"

@@ -5,8 +5,13 @@ Each configuration runs in a fresh process: a few warm-up steps, then timed step
 physics loss (forward, backward, optimizer step). Peak memory is the CUDA allocator's peak on a
 GPU and the growth of the peak resident set over the warm-up state on a CPU.
 
+On a GPU every trunk is timed twice: eagerly (one kernel launch at a time from Python) and with
+the step recorded once as a CUDA graph and replayed (``training.cuda_graph``, see
+chiptherm.operator.step). Ratios compare separable and point trunks in the same mode.
+
     python benchmarks/training.py                    # CPU, collocation 21x21x11, batch 8
-    python benchmarks/training.py --device cuda --batch 32
+    python benchmarks/training.py --device cuda --batch 32            # eager and graph
+    python benchmarks/training.py --device cuda --graph off
     python benchmarks/training.py --quick
 
 Writes benchmarks/results/training_<device>.json and prints a table.
@@ -37,8 +42,22 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_case(kind: str, combine: str, args: argparse.Namespace, queue: mp.Queue) -> None:
-    """Time ``args.steps`` training steps of one trunk kind; put the result on ``queue``."""
+def run_case(
+    kind: str, combine: str, graph: bool, args: argparse.Namespace, queue: mp.Queue
+) -> None:
+    """Time ``args.steps`` training steps of one trunk kind; put the result (or the error) on
+    ``queue``."""
+    try:
+        queue.put(time_case(kind, combine, graph, args))
+    except Exception as exc:  # a failed configuration is reported in the table, not fatal
+        queue.put({"kind": label(kind, combine), "error": f"{type(exc).__name__}: {exc}"})
+
+
+def label(kind: str, combine: str) -> str:
+    return kind if combine == "product" else f"{kind} ({combine})"
+
+
+def time_case(kind: str, combine: str, graph: bool, args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
@@ -46,6 +65,7 @@ def run_case(kind: str, combine: str, args: argparse.Namespace, queue: mp.Queue)
     from chiptherm.operator.deeponet import ModelConfig, TrunkConfig
     from chiptherm.operator.model import Operator
     from chiptherm.operator.physics import PhysicsLoss, sample_collocation
+    from chiptherm.operator.step import TrainingStep
     from chiptherm.stack_io import load_stack
 
     torch.set_num_threads(args.threads) if args.threads else None
@@ -59,24 +79,23 @@ def run_case(kind: str, combine: str, args: argparse.Namespace, queue: mp.Queue)
     op.net.to(device)
     loss = PhysicsLoss(case, device)
     opt = torch.optim.Adam(op.net.parameters(), lr=1e-3)
+    params = list(op.net.parameters())
+    runner = TrainingStep(
+        lambda i, c: loss(op.net, i, c), lambda t: sum(t.values()), opt, params, graph=graph
+    )
     rng = np.random.default_rng(0)
     n = args.collocation
 
     def step() -> None:
         inputs = op.inputs(rng.normal(0, 2000, (args.batch, 21, 21)))
-        col = sample_collocation(case, (n, n, args.nz), rng, device)
-        terms = loss(op.net, inputs, col)
-        total = sum(terms.values())
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
+        runner(inputs, sample_collocation(case, (n, n, args.nz), rng, device))
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     base_rss = peak_rss_mib()  # before the first step: the growth is the training footprint
     if device.type == "cuda":
         sync()
         torch.cuda.reset_peak_memory_stats()
-    for _ in range(2):
+    for _ in range(2):  # with a graph the first of these records it
         step()
     sync()
     start = time.perf_counter()
@@ -89,24 +108,52 @@ def run_case(kind: str, combine: str, args: argparse.Namespace, queue: mp.Queue)
         if device.type == "cuda"
         else max(peak_rss_mib() - base_rss, 0.0)
     )
-    queue.put(
-        {
-            "kind": kind if combine == "product" else f"{kind} ({combine})",
-            "step_s": elapsed,
-            "peak_mib": memory,
-            "parameters": sum(p.numel() for p in op.net.parameters()),
-        }
-    )
+    return {
+        "kind": label(kind, combine),
+        "step_s": elapsed,
+        "peak_mib": memory,
+        "parameters": sum(p.numel() for p in params),
+    }
 
 
-def measure(kind: str, combine: str, args: argparse.Namespace) -> dict:
+def measure(kind: str, combine: str, graph: bool, args: argparse.Namespace) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=run_case, args=(kind, combine, args, queue))
+    proc = ctx.Process(target=run_case, args=(kind, combine, graph, args, queue))
     proc.start()
     result = queue.get()
     proc.join()
     return result
+
+
+def modes(args: argparse.Namespace) -> list[bool]:
+    """Whether to record the step as a CUDA graph, per timing mode."""
+    if not args.device.startswith("cuda") or args.graph == "off":
+        return [False]
+    return [True] if args.graph == "on" else [False, True]
+
+
+def compare(fast: dict, slow: dict, graph: bool) -> dict:
+    """One table row: a separable trunk against its point trunk in the same mode."""
+    row = {"mode": "graph" if graph else "eager", "separable": fast, "point": slow}
+    if "error" not in fast and "error" not in slow:
+        row["speedup"] = slow["step_s"] / fast["step_s"]
+        row["memory_ratio"] = slow["peak_mib"] / max(fast["peak_mib"], 1e-3)
+    return row
+
+
+def print_row(r: dict) -> None:
+    f, s = r["separable"], r["point"]
+    name = f"{f['kind']} vs {s['kind']} ({r['mode']})"
+    if "speedup" not in r:
+        errors = "; ".join(f"{d['kind']}: {d['error']}" for d in (f, s) if "error" in d)
+        print(f"{name:<42}failed: {errors}")
+        return
+    print(
+        f"{name:<42}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
+        f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}"
+        f"{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
+    )
 
 
 def main() -> None:
@@ -120,6 +167,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--graph",
+        choices=["both", "on", "off"],
+        default="both",
+        help="on a GPU: time the steps eagerly, recorded as CUDA graphs, or both (default)",
+    )
     parser.add_argument("--quick", action="store_true", help="batch 2, 3 steps")
     parser.add_argument("--results", type=Path, default=HERE / "results", help="JSON folder")
     args = parser.parse_args()
@@ -130,29 +183,18 @@ def main() -> None:
     from chiptherm.operator.inference import machine
 
     rows = []
-    for separable, combine, point in PAIRS:
-        fast, slow = measure(separable, combine, args), measure(point, "product", args)
-        rows.append(
-            {
-                "separable": fast,
-                "point": slow,
-                "speedup": slow["step_s"] / fast["step_s"],
-                "memory_ratio": slow["peak_mib"] / max(fast["peak_mib"], 1e-3),
-            }
-        )
-    header = f"{'trunks':<34}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
+    for graph in modes(args):
+        for separable, combine, point in PAIRS:
+            fast = measure(separable, combine, graph, args)
+            rows.append(compare(fast, measure(point, "product", graph, args), graph))
+    header = f"{'trunks (mode)':<42}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
     print(
         f"collocation {args.collocation}x{args.collocation}x{args.nz}, batch {args.batch}, "
         f"rank {args.rank}, width {args.width}, device {args.device}"
     )
     print(header)
     for r in rows:
-        f, s = r["separable"], r["point"]
-        print(
-            f"{f['kind'] + ' vs ' + s['kind']:<34}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
-            f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}"
-            f"{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
-        )
+        print_row(r)
     out = args.results / f"training_{args.device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

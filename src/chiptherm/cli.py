@@ -418,6 +418,13 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue the run in the model folder.")] = False,
     steps: Annotated[int | None, typer.Option(help="Override training.steps.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda [default: config].")] = None,
+    cuda_graph: Annotated[
+        bool | None,
+        typer.Option(
+            help="Record the training step once as a CUDA graph and replay it (CUDA only) "
+            "[default: config]."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train an operator from the physics; writes model.safetensors + model.json checkpoints.
@@ -431,6 +438,8 @@ def train(
         overrides["steps"] = steps
     if device is not None:
         overrides["device"] = device
+    if cuda_graph is not None:
+        overrides["cuda_graph"] = cuda_graph
     trainer = run_training(config, out=out, resume=resume, quiet=quiet, overrides=overrides)
     m = trainer.metrics
     where = trainer.out

@@ -153,7 +153,13 @@ def save_training_state(
             else:
                 scalars.setdefault(str(index), {})[name] = value
     atomic_write_bytes(folder / "state.safetensors", save_tensors(tensors))
-    doc = {"step": step, "param_groups": opt["param_groups"], "scalars": scalars, **state}
+    # plain settings only: a learning rate held as a tensor (for a recorded CUDA-graph step)
+    # is stored as its value, and whether the update may be recorded is the resumer's choice
+    groups = [
+        {k: float(v) if torch.is_tensor(v) else v for k, v in g.items() if k != "capturable"}
+        for g in opt["param_groups"]
+    ]
+    doc = {"step": step, "param_groups": groups, "scalars": scalars, **state}
     atomic_write_text(folder / "state.json", json.dumps(doc))
 
 

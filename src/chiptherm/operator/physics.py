@@ -148,20 +148,43 @@ class PhysicsLoss:
         # conductive layers neither dominate nor vanish from the loss
         self.norm = 1.0 + self.ax + self.ay + self.source
         self.sides = [f for f in ("west", "east", "south", "north") if not self._hard(f)]
+        self.side_biot = {
+            face: np.array([case.side_biot(face, sp) for sp in spans])
+            for face in self.sides
+            if case.boundary(face).htc is not None
+        }
+        # device copies of per-layer constants, made once: no host-to-device copy inside a step
+        # (a step recorded as a CUDA graph may not contain one)
+        self._constants: dict[tuple[str, bytes], torch.Tensor] = {}
 
     def _hard(self, face: str) -> bool:
         axis = "x" if face in ("west", "east") else "y"
         return self.case.adiabatic_axis(axis)
 
-    def _per_z(self, values: np.ndarray, layer: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(values[layer], dtype=torch.float32, device=self.device)
+    def _per_z(self, name: str, layer: np.ndarray) -> torch.Tensor:
+        """The per-layer constant ``name`` (an attribute, or a side face's Biot numbers) at each
+        depth point of ``layer``: (nz,) on the device, cached."""
+        key = (name, layer.tobytes())
+        if key not in self._constants:
+            values = self.side_biot[name] if name in self.side_biot else getattr(self, name)
+            self._constants[key] = torch.as_tensor(
+                values[layer], dtype=torch.float32, device=self.device
+            )
+        return self._constants[key]
+
+    def _edges(self) -> torch.Tensor:
+        """The two ends, 0 and 1, of a nondimensional axis: (2,) on the device, cached."""
+        key = ("edges", b"")
+        if key not in self._constants:
+            self._constants[key] = torch.tensor([0.0, 1.0], device=self.device)
+        return self._constants[key]
 
     # -- separable: per-axis forward-mode derivatives -----------------------------------------
     def separable_terms(
         self, model: DeepONet, b: torch.Tensor, inputs: Inputs, col: Collocation
     ) -> dict[str, torch.Tensor]:
         """Mean squared residuals (PDE and each face) for a separable trunk."""
-        edge = torch.tensor([0.0, 1.0], device=col.x.device)
+        edge = self._edges()
         axes = model.trunk.derivatives(*(torch.cat([t, edge]) for t in (col.x, col.y, col.s)))
         feats = []
         for t, (f, d1, d2) in zip((col.x, col.y, col.s), axes, strict=True):
@@ -169,7 +192,7 @@ class PhysicsLoss:
             feats.append((f[:n], d1[:n], d2[:n], f[n:], d1[n:]))
         (fx, _, dxx, fx_e, dx_e), (fy, _, dyy, fy_e, dy_e), (fz, _, dzz, fz_e, dz_e) = feats
 
-        ax, ay = self._per_z(self.ax, col.layer), self._per_z(self.ay, col.layer)
+        ax, ay = self._per_z("ax", col.layer), self._per_z("ay", col.layer)
         q_xy = density_at(inputs.q, col.x, col.y)  # (B, ny, nx)
         c = model.contract
         lap = (
@@ -177,8 +200,8 @@ class PhysicsLoss:
             + ay[None, :, None, None] * c(b, fz, dyy, fx)
             + c(b, dzz, fy, fx)
         )
-        pde = lap + self._per_z(self.source, col.layer)[None, :, None, None] * q_xy[:, None]
-        pde = pde / self._per_z(self.norm, col.layer)[None, :, None, None]
+        pde = lap + self._per_z("source", col.layer)[None, :, None, None] * q_xy[:, None]
+        pde = pde / self._per_z("norm", col.layer)[None, :, None, None]
         terms = {"pde": pde.square().mean()}
 
         faces = {}
@@ -225,11 +248,11 @@ class PhysicsLoss:
         ]
         shape = (nb, *grid.shape[:3])
         uxx, uyy, uss = (d.reshape(shape) for d in second)
-        ax, ay = self._per_z(self.ax, col.layer), self._per_z(self.ay, col.layer)
+        ax, ay = self._per_z("ax", col.layer), self._per_z("ay", col.layer)
         q_xy = density_at(inputs.q, col.x, col.y)
         pde = ax[None, :, None, None] * uxx + ay[None, :, None, None] * uyy + uss
-        pde = pde + self._per_z(self.source, col.layer)[None, :, None, None] * q_xy[:, None]
-        pde = pde / self._per_z(self.norm, col.layer)[None, :, None, None]
+        pde = pde + self._per_z("source", col.layer)[None, :, None, None] * q_xy[:, None]
+        pde = pde / self._per_z("norm", col.layer)[None, :, None, None]
         terms = {"pde": pde.square().mean()}
 
         faces = {}
@@ -298,8 +321,7 @@ class PhysicsLoss:
         sign = 1.0 if face in ("east", "north") else -1.0
         if bc.htc is None:
             return du
-        biot = np.array([self.case.side_biot(face, sp) for sp in self.case.layers])
-        return du + sign * self._per_z(biot, layer)[None, :, None] * u
+        return du + sign * self._per_z(face, layer)[None, :, None] * u
 
     def __call__(
         self, model: DeepONet, inputs: Inputs, col: Collocation

@@ -32,6 +32,7 @@ from chiptherm.operator.modal_physics import ModalLoss
 from chiptherm.operator.model import CaseConfig, Operator, build_case
 from chiptherm.operator.physics import Collocation, PhysicsLoss, sample_collocation
 from chiptherm.operator.sampling import Distribution, MapFiles, Mixture
+from chiptherm.operator.step import TrainingStep
 from chiptherm.settings import Settings, load_settings
 
 
@@ -80,6 +81,8 @@ class Schedule(Settings):
     refit_every: int = Field(default=100, ge=1)
     seed: int = 0
     device: str = "cpu"
+    # record the step once as a CUDA graph and replay it (physics loss on a CUDA device only)
+    cuda_graph: bool = False
 
     def learning_rate(self, step: int) -> float:
         if step < self.warmup:
@@ -184,6 +187,14 @@ class Trainer:
         )
         opt = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(self.trained_parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.runner = TrainingStep(
+            self.loss_terms,
+            self.total,
+            self.optimizer,
+            list(self.op.net.parameters()),
+            clip=t.clip,
+            graph=self.graph_allowed(),
+        )
         self.rng = np.random.default_rng(t.seed)
         self.step = 0
         self.history = History()
@@ -191,6 +202,24 @@ class Trainer:
         self.validation: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
         self.data: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
         self.metrics: Metrics | None = None
+
+    def graph_allowed(self) -> bool:
+        """Whether ``training.cuda_graph`` can be honoured; says why not when it cannot."""
+        t = self.cfg.training
+        if not t.cuda_graph:
+            return False
+        reason = (
+            "the device is not a CUDA GPU"
+            if self.device.type != "cuda"
+            else "modal models refit their heads between steps"
+            if self.modal is not None
+            else "the data term samples its own sub-grid"
+            if self.cfg.data.samples and self.cfg.data.weight > 0
+            else None
+        )
+        if reason is not None:
+            self.console.print(f"training.cuda_graph: not used, {reason}")
+        return reason is None
 
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         """What the optimizer updates: everything, except the heads of a modal model (those are
@@ -248,16 +277,23 @@ class Trainer:
         return sample_collocation(self.case, t.collocation, self.rng, self.device, t.cluster)
 
     # -- one step ------------------------------------------------------------------------------
-    def loss_terms(self) -> dict[str, torch.Tensor]:
+    def batch(self) -> tuple[Any, ...]:
+        """The next training batch: sampled modes for a modal model, else (inputs, collocation)
+        of ``training.batch`` fresh maps."""
         t = self.cfg.training
         if self.modal is not None:  # modes, not maps (see chiptherm.operator.modal_physics)
             depth = self.op.net.trunk.depth
-            terms = self.modal(depth, self.modal.sample(depth, t.batch, t.collocation[2], self.rng))
+            return (self.modal.sample(depth, t.batch, t.collocation[2], self.rng),)
+        dens, params = self.sample_maps(t.batch, self.rng)
+        return self.op.inputs(dens, self.stacked(params)), self.collocation()
+
+    def loss_terms(self, *batch: Any) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch (see :meth:`batch`), with the data term when configured."""
+        if self.modal is not None:
+            terms = self.modal(self.op.net.trunk.depth, batch[0])
         else:
             assert self.loss is not None
-            dens, params = self.sample_maps(t.batch, self.rng)
-            inputs = self.op.inputs(dens, self.stacked(params))
-            terms = self.loss(self.op.net, inputs, self.collocation())
+            terms = self.loss(self.op.net, *batch)
         if self.data is not None and self.cfg.data.weight > 0:
             terms["data"] = self.data_term()
         return terms
@@ -373,15 +409,8 @@ class Trainer:
             started = time.perf_counter() - self.elapsed
             window = (time.perf_counter(), self.step)
             while self.step < t.steps:
-                for group in self.optimizer.param_groups:
-                    group["lr"] = t.learning_rate(self.step)
-                terms = self.loss_terms()
-                loss = self.total(terms)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if t.clip is not None:  # a rare huge gradient must not throw the run away
-                    torch.nn.utils.clip_grad_norm_(self.op.net.parameters(), t.clip)
-                self.optimizer.step()
+                self.runner.set_learning_rate(t.learning_rate(self.step))
+                loss, terms = self.runner(*self.batch())
                 self.step += 1
                 self.elapsed = time.perf_counter() - started
                 over_time = t.max_minutes is not None and self.elapsed > 60 * t.max_minutes

@@ -1,0 +1,202 @@
+"""One optimizer step of the physics loss, run eagerly or replayed from a CUDA graph.
+
+A separable trunk's training step is a few thousand small kernels (the forward-mode derivatives
+of three small networks, the contractions, their backward pass and the optimizer update). On a
+GPU the time to launch them one by one from Python dominates the arithmetic. A CUDA graph
+records the whole step once — loss, backward, gradient clipping and the Adam update — and
+replays it with one launch per step; only the new batch is copied into the graph's fixed input
+buffers before each replay. This is PyTorch's "whole-network capture" pattern:
+
+1. the first batch runs a few eager warm-up steps on a side stream (lazy initialisation of
+   cuBLAS, autograd and the optimizer state must happen outside the capture);
+2. the parameters and optimizer state are then restored to what they were, so the warm-up
+   leaves no trace in the training run;
+3. the step is captured, and every call copies its batch in and replays it.
+
+The optimizer runs with ``capturable=True`` and a tensor learning rate, which
+:meth:`TrainingStep.set_learning_rate` fills in place. On the CPU, or with ``graph=False``, the
+same object runs the plain eager step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from chiptherm.operator.physics import Collocation, Inputs
+
+LossTerms = dict[str, torch.Tensor]
+
+
+@dataclass
+class StaticBatch:
+    """Fixed device buffers for one batch: the graph reads its inputs from here."""
+
+    inputs: Inputs
+    col: Collocation
+
+    @classmethod
+    def like(cls, inputs: Inputs, col: Collocation) -> StaticBatch:
+        """Buffers with the shapes of ``inputs`` and ``col``, holding copies of them."""
+        p = None if inputs.p is None else inputs.p.clone()
+        biot = {face: v.clone() for face, v in inputs.biot.items()}
+        static_inputs = Inputs(inputs.q.clone(), p, biot)
+        static_col = Collocation(col.x.clone(), col.y.clone(), col.s.clone(), col.layer.copy())
+        return cls(static_inputs, static_col)
+
+    def load(self, inputs: Inputs, col: Collocation) -> None:
+        """Copy a new batch into the buffers; shapes and the layer of each depth point must
+        match the batch the graph was recorded with."""
+        pairs = [(self.inputs.q, inputs.q), (self.col.x, col.x), (self.col.y, col.y)]
+        pairs.append((self.col.s, col.s))
+        if (self.inputs.p is None) != (inputs.p is None) or set(self.inputs.biot) != set(
+            inputs.biot
+        ):
+            raise ValueError("a recorded training step needs the same inputs every step")
+        if self.inputs.p is not None:
+            assert inputs.p is not None
+            pairs.append((self.inputs.p, inputs.p))
+        pairs += [(self.inputs.biot[f], inputs.biot[f]) for f in self.inputs.biot]
+        for buffer, value in pairs:
+            if buffer.shape != value.shape:
+                raise ValueError(
+                    f"a recorded training step needs fixed shapes: {tuple(buffer.shape)} was "
+                    f"recorded, {tuple(value.shape)} given"
+                )
+        if not np.array_equal(self.col.layer, col.layer):
+            raise ValueError("a recorded training step needs the same depth points per layer")
+        for buffer, value in pairs:
+            buffer.copy_(value, non_blocking=True)
+
+
+class TrainingStep:
+    """Loss, backward, optional gradient clipping and optimizer update, as one call.
+
+    Args:
+        terms: batch -> loss terms. To be recorded, the batch must be (inputs, collocation)
+            and ``terms`` must run the same kernels for every batch of the same shapes (true of
+            :class:`~chiptherm.operator.physics.PhysicsLoss`).
+        total: loss terms -> the scalar that is minimized.
+        optimizer: updates ``parameters``.
+        parameters: what is trained (and clipped).
+        clip: maximum gradient norm, or None.
+        graph: record the step as a CUDA graph (used only when the parameters live on a CUDA
+            device).
+        warmup: eager steps before the recording.
+    """
+
+    def __init__(
+        self,
+        terms: Callable[..., LossTerms],
+        total: Callable[[LossTerms], torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        parameters: list[torch.nn.Parameter],
+        clip: float | None = None,
+        graph: bool = False,
+        warmup: int = 3,
+    ) -> None:
+        self.terms = terms
+        self.total = total
+        self.optimizer = optimizer
+        self.parameters = parameters
+        self.clip = clip
+        self.device = parameters[0].device
+        self.graph = graph and self.device.type == "cuda"
+        self.warmup = warmup
+        self._recorded: tuple[torch.cuda.CUDAGraph, StaticBatch, torch.Tensor, LossTerms] | None
+        self._recorded = None
+
+    # -- learning rate -------------------------------------------------------------------------
+    def set_learning_rate(self, value: float) -> None:
+        """Set every parameter group's learning rate (in place where the graph reads it)."""
+        for group in self.optimizer.param_groups:
+            if torch.is_tensor(group["lr"]):
+                group["lr"].fill_(value)
+            else:
+                group["lr"] = value
+
+    def _make_capturable(self) -> None:
+        """Adam and AdamW may be recorded only with capturable=True: step counts on the device
+        and a tensor learning rate. Done at the recording, after any resume has loaded the
+        optimizer state."""
+        for group in self.optimizer.param_groups:
+            group["capturable"] = True
+            group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+            for p in group["params"]:
+                state = self.optimizer.state.get(p, {})
+                if "step" in state:
+                    state["step"] = state["step"].to(self.device, torch.float32)
+
+    # -- the step ------------------------------------------------------------------------------
+    def _eager(self, *batch: Any) -> tuple[torch.Tensor, LossTerms]:
+        terms = self.terms(*batch)
+        loss = self.total(terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.parameters, self.clip)
+        self.optimizer.step()
+        return loss, terms
+
+    def __call__(self, *batch: Any) -> tuple[torch.Tensor, LossTerms]:
+        """One optimizer step on this batch; returns the loss and its terms (before the update).
+
+        With a graph the returned tensors are the graph's output buffers: read them before the
+        next call.
+        """
+        if not self.graph:
+            return self._eager(*batch)
+        inputs, col = batch
+        if self._recorded is None:
+            self._recorded = self._record(inputs, col)
+        graph, static, loss, terms = self._recorded
+        static.load(inputs, col)
+        graph.replay()
+        return loss, terms
+
+    def _record(
+        self, inputs: Inputs, col: Collocation
+    ) -> tuple[torch.cuda.CUDAGraph, StaticBatch, torch.Tensor, LossTerms]:
+        self._make_capturable()
+        static = StaticBatch.like(inputs, col)
+        saved = self._snapshot()
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup):
+                self._eager(static.inputs, static.col)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self._restore(saved)
+        graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            loss, terms = self._eager(static.inputs, static.col)
+        return graph, static, loss, terms
+
+    def _snapshot(self) -> tuple[list[torch.Tensor], dict[int, dict[str, torch.Tensor]]]:
+        """Copies of the parameters and of the optimizer state (empty before the first step)."""
+        params = [p.detach().clone() for p in self.parameters]
+        state = {
+            i: {k: v.clone() for k, v in self.optimizer.state[p].items() if torch.is_tensor(v)}
+            for i, p in enumerate(self.parameters)
+            if p in self.optimizer.state
+        }
+        return params, state
+
+    def _restore(
+        self, saved: tuple[list[torch.Tensor], dict[int, dict[str, torch.Tensor]]]
+    ) -> None:
+        """Undo the warm-up in place (the graph records these very tensors): parameters back,
+        optimizer state back, or zeroed where there was none (Adam starts from zeros)."""
+        params, state = saved
+        with torch.no_grad():
+            for i, (p, value) in enumerate(zip(self.parameters, params, strict=True)):
+                p.copy_(value)
+                for name, current in self.optimizer.state.get(p, {}).items():
+                    if torch.is_tensor(current):
+                        old = state.get(i, {}).get(name)
+                        current.copy_(old) if old is not None else current.zero_()
