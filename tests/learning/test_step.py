@@ -161,3 +161,20 @@ def test_recorded_training_follows_the_eager_run_on_the_gpu(tmp_path):
         overrides={"device": "cuda", "cuda_graph": True, "steps": 70},
     )
     assert more.step == 70
+
+
+def test_a_failed_recording_falls_back_to_eager_steps_or_raises(tmp_path, monkeypatch):
+    trainer, step = make_step(tmp_path)
+
+    def broken(*_):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(step, "_record", broken)
+    step.graph = True  # as on a GPU
+    with pytest.raises(RuntimeError, match="capturing"):
+        step(*trainer.batch())
+    step.fallback = True
+    before = next(trainer.op.net.parameters()).clone()
+    loss, _ = step(*trainer.batch())
+    assert not step.graph and "capturing" in step.failure
+    assert torch.isfinite(loss) and not torch.equal(before, next(trainer.op.net.parameters()))

@@ -87,6 +87,8 @@ class TrainingStep:
         graph: record the step as a CUDA graph (used only when the parameters live on a CUDA
             device).
         warmup: eager steps before the recording.
+        fallback: when the recording fails, keep training eagerly (the reason is kept in
+            ``failure``) instead of raising.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class TrainingStep:
         clip: float | None = None,
         graph: bool = False,
         warmup: int = 3,
+        fallback: bool = False,
     ) -> None:
         self.terms = terms
         self.total = total
@@ -107,6 +110,8 @@ class TrainingStep:
         self.device = parameters[0].device
         self.graph = graph and self.device.type == "cuda"
         self.warmup = warmup
+        self.fallback = fallback
+        self.failure: str | None = None
         self._recorded: tuple[torch.cuda.CUDAGraph, StaticBatch, torch.Tensor, LossTerms] | None
         self._recorded = None
 
@@ -152,7 +157,13 @@ class TrainingStep:
             return self._eager(*batch)
         inputs, col = batch
         if self._recorded is None:
-            self._recorded = self._record(inputs, col)
+            try:
+                self._recorded = self._record(inputs, col)
+            except RuntimeError as exc:
+                if not self.fallback:
+                    raise
+                self.graph, self.failure = False, f"{type(exc).__name__}: {exc}"
+                return self._eager(*batch)
         graph, static, loss, terms = self._recorded
         static.load(inputs, col)
         graph.replay()
