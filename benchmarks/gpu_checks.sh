@@ -6,13 +6,15 @@
 # 1. the GPU tests (pytest -m gpu);
 # 2. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
 #    and peak memory, each step run eagerly and recorded as a CUDA graph (target: 62x faster,
-#    31x less memory);
+#    31x less memory); later (step 5) the same with the loss compiled and recorded;
 # 3. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
 #    (target: 10,000/s) against the reference solver, and the same for `surface_modal`;
 # 4. chiptherm train configs/volumetric.yaml --device cuda, then evaluate it against solves on
 #    a 2x finer grid (target: trained to MAPE < 0.035 %, peak error < 0.5 K within 8 minutes);
-# 5. chiptherm train configs/surface.yaml --device cuda, with the step recorded as a CUDA graph
-#    and eagerly, and an evaluation of the recorded run (training time on a GPU).
+# 5. benchmarks/training.py with the compiled modes (compiling takes a while, so it comes after
+#    the checks above);
+# 6. chiptherm train configs/surface.yaml --device cuda, compiled and recorded as a CUDA graph,
+#    and eagerly, and an evaluation of the fast run (training time on a GPU).
 #
 # Runs from the source tree (PYTHONPATH=src, no install needed where the dependencies are
 # present; PYTHON picks the interpreter). One log (gpu_checks.log) and the JSON results land in
@@ -24,6 +26,11 @@ cd "$(dirname "$0")/.."
 out="$(mkdir -p "${1:-benchmarks/results}" && cd "${1:-benchmarks/results}" && pwd)"
 py="${PYTHON:-python3}"
 device="${DEVICE:-cuda}"
+if [ "$device" = cpu ]; then  # graphs need a GPU
+    fast_modes=eager compiled_modes=compile
+else
+    fast_modes=eager,graph compiled_modes=compile+graph
+fi
 if [ -n "${QUICK:-}" ]; then
     train_args=(--quick) infer_args=(--batch 16 --batches 1 --solves 1) maps=2
 else
@@ -49,7 +56,8 @@ step() {
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
     2>&1 | tee -a "$log"
 step tests "$py" -m pytest -q -m gpu tests -p no:cacheprovider
-step training "$py" benchmarks/training.py --device "$device" "${train_args[@]}" --results "$out"
+step training "$py" benchmarks/training.py --device "$device" "${train_args[@]}" \
+    --modes "$fast_modes" --results "$out"
 step inference "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" --results "$out"
 step inference-modal "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" \
     --model surface_modal --results "$out"
@@ -58,10 +66,12 @@ step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device 
 step evaluate-volumetric "$py" -m chiptherm evaluate "$run_dir/volumetric" --kind blocks \
     --maps "$maps" --refine 2 --out "$out/volumetric_accuracy_$device.json"
 cp "$run_dir/volumetric/model.json" "$out/volumetric_${device}_model.json" 2>/dev/null
+step training-compiled "$py" benchmarks/training.py --device "$device" "${train_args[@]}" \
+    --modes "$compiled_modes" --name "training_${device}_compiled" --results "$out"
 steps=()
 [ -n "${QUICK:-}" ] && steps=(--steps 20)
 step train-surface-graph "$py" -m chiptherm train configs/surface.yaml --device "$device" \
-    --cuda-graph --out "$run_dir/surface_graph" --quiet "${steps[@]}"
+    --cuda-graph --compile --out "$run_dir/surface_graph" --quiet "${steps[@]}"
 cp "$run_dir/surface_graph/model.json" "$out/surface_${device}_graph_model.json" 2>/dev/null
 step evaluate-surface-graph "$py" -m chiptherm evaluate "$run_dir/surface_graph" \
     --maps "$maps" --out "$out/surface_accuracy_${device}_graph.json"

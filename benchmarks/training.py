@@ -5,16 +5,19 @@ Each configuration runs in a fresh process: a few warm-up steps, then timed step
 physics loss (forward, backward, optimizer step). Peak memory is the CUDA allocator's peak on a
 GPU and the growth of the peak resident set over the warm-up state on a CPU.
 
-On a GPU every trunk is timed twice: eagerly (one kernel launch at a time from Python) and with
-the step recorded once as a CUDA graph and replayed (``training.cuda_graph``, see
-chiptherm.operator.step). Ratios compare separable and point trunks in the same mode.
+Modes (``--modes``): ``eager`` (one kernel launch at a time from Python), ``graph`` (the step
+recorded once as a CUDA graph and replayed; ``training.cuda_graph``), ``compile`` (the loss
+compiled with torch.compile; ``training.compile``) and ``compile+graph``; see
+chiptherm.operator.step. Rows compare separable and point trunks in the same mode; the
+``best`` rows compare each trunk in its fastest mode (a mode a trunk cannot run in is reported
+as failed).
 
-    python benchmarks/training.py                    # CPU, collocation 21x21x11, batch 8
-    python benchmarks/training.py --device cuda --batch 32            # eager and graph
-    python benchmarks/training.py --device cuda --graph off
+    python benchmarks/training.py                    # CPU, 21x21x11, batch 8: eager, compile
+    python benchmarks/training.py --device cuda --batch 32      # eager, graph, compile+graph
+    python benchmarks/training.py --device cuda --modes eager,graph --name training_cuda_fast
     python benchmarks/training.py --quick
 
-Writes benchmarks/results/training_<device>.json and prints a table.
+Writes benchmarks/results/<name>.json (default training_<device>) and prints a table.
 """
 
 from __future__ import annotations
@@ -42,13 +45,14 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_case(
-    kind: str, combine: str, graph: bool, args: argparse.Namespace, queue: mp.Queue
-) -> None:
+MODES = ("eager", "graph", "compile", "compile+graph")
+
+
+def run_case(kind: str, combine: str, mode: str, args: argparse.Namespace, queue: mp.Queue) -> None:
     """Time ``args.steps`` training steps of one trunk kind; put the result (or the error) on
     ``queue``."""
     try:
-        queue.put(time_case(kind, combine, graph, args))
+        queue.put(time_case(kind, combine, mode, args))
     except Exception as exc:  # a failed configuration is reported in the table, not fatal
         queue.put({"kind": label(kind, combine), "error": f"{type(exc).__name__}: {exc}"})
 
@@ -57,7 +61,7 @@ def label(kind: str, combine: str) -> str:
     return kind if combine == "product" else f"{kind} ({combine})"
 
 
-def time_case(kind: str, combine: str, graph: bool, args: argparse.Namespace) -> dict:
+def time_case(kind: str, combine: str, mode: str, args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
@@ -81,7 +85,12 @@ def time_case(kind: str, combine: str, graph: bool, args: argparse.Namespace) ->
     opt = torch.optim.Adam(op.net.parameters(), lr=1e-3)
     params = list(op.net.parameters())
     runner = TrainingStep(
-        lambda i, c: loss(op.net, i, c), lambda t: sum(t.values()), opt, params, graph=graph
+        lambda i, c: loss(op.net, i, c),
+        lambda t: sum(t.values()),
+        opt,
+        params,
+        graph="graph" in mode,
+        compile="compile" in mode,
     )
     rng = np.random.default_rng(0)
     n = args.collocation
@@ -95,8 +104,11 @@ def time_case(kind: str, combine: str, graph: bool, args: argparse.Namespace) ->
     if device.type == "cuda":
         sync()
         torch.cuda.reset_peak_memory_stats()
-    for _ in range(2):  # with a graph the first of these records it
+    started = time.perf_counter()
+    for _ in range(2):  # the first of these compiles and records, where asked
         step()
+    sync()
+    first_s = time.perf_counter() - started
     sync()
     start = time.perf_counter()
     for _ in range(args.steps):
@@ -113,44 +125,82 @@ def time_case(kind: str, combine: str, graph: bool, args: argparse.Namespace) ->
         "step_s": elapsed,
         "peak_mib": memory,
         "parameters": sum(p.numel() for p in params),
+        "warmup_s": first_s,
     }
 
 
-def measure(kind: str, combine: str, graph: bool, args: argparse.Namespace) -> dict:
+def measure(kind: str, combine: str, mode: str, args: argparse.Namespace) -> dict:
+    if "compile" in mode and not kind.startswith("separable"):
+        # measured on torch 2.13: tracing stops at the per-point second derivatives
+        # (autograd.grad with create_graph inside the compiled region); not worth a process
+        return {
+            "kind": label(kind, combine),
+            "error": "torch.compile cannot trace point-trunk "
+            "second derivatives (autograd.grad inside the compiled loss)",
+        }
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=run_case, args=(kind, combine, graph, args, queue))
+    proc = ctx.Process(target=run_case, args=(kind, combine, mode, args, queue))
     proc.start()
     result = queue.get()
     proc.join()
     return result
 
 
-def modes(args: argparse.Namespace) -> list[bool]:
-    """Whether to record the step as a CUDA graph, per timing mode."""
-    if not args.device.startswith("cuda") or args.graph == "off":
-        return [False]
-    return [True] if args.graph == "on" else [False, True]
+def modes(args: argparse.Namespace) -> list[str]:
+    """The timing modes asked for (graphs only on a GPU)."""
+    cuda = args.device.startswith("cuda")
+    names = args.modes.split(",") if args.modes else None
+    names = names or (["eager", "graph", "compile+graph"] if cuda else ["eager", "compile"])
+    unknown = [m for m in names if m not in MODES]
+    if unknown:
+        raise SystemExit(f"unknown mode(s) {unknown}; expected some of {list(MODES)}")
+    if not cuda and any("graph" in m for m in names):
+        raise SystemExit("graph modes need --device cuda")
+    return names
 
 
-def compare(fast: dict, slow: dict, graph: bool) -> dict:
+def compare(fast: dict, slow: dict, mode: str) -> dict:
     """One table row: a separable trunk against its point trunk in the same mode."""
-    row = {"mode": "graph" if graph else "eager", "separable": fast, "point": slow}
+    row = {"mode": mode, "separable": fast, "point": slow}
     if "error" not in fast and "error" not in slow:
         row["speedup"] = slow["step_s"] / fast["step_s"]
         row["memory_ratio"] = slow["peak_mib"] / max(fast["peak_mib"], 1e-3)
     return row
 
 
+def best_rows(rows: list[dict]) -> list[dict]:
+    """Per pair of trunks: the time ratio of each trunk's fastest mode and the memory ratio of
+    each trunk's leanest mode (over the modes it ran in)."""
+    out = []
+    for separable, combine, _ in PAIRS:
+        mine = [r for r in rows if r["separable"]["kind"] == label(separable, combine)]
+
+        def pick(side: str, key: str, rs: list[dict] = mine) -> tuple[str, dict] | None:
+            ran = [(r["mode"], r[side]) for r in rs if "error" not in r[side]]
+            return min(ran, key=lambda m: m[1][key]) if ran else None
+
+        fast, slow = pick("separable", "step_s"), pick("point", "step_s")
+        lean, heavy = pick("separable", "peak_mib"), pick("point", "peak_mib")
+        if fast and slow and lean and heavy:
+            row = compare(fast[1], slow[1], f"fastest: {fast[0]} vs {slow[0]}")
+            row["memory_ratio"] = heavy[1]["peak_mib"] / max(lean[1]["peak_mib"], 1e-3)
+            row["memory_modes"] = [lean[0], heavy[0]]
+            out.append(row)
+    return out
+
+
 def print_row(r: dict) -> None:
     f, s = r["separable"], r["point"]
     name = f"{f['kind']} vs {s['kind']} ({r['mode']})"
+    if "memory_modes" in r:
+        name = name[:-1] + "; memory: {} vs {})".format(*r["memory_modes"])
     if "speedup" not in r:
-        errors = "; ".join(f"{d['kind']}: {d['error']}" for d in (f, s) if "error" in d)
-        print(f"{name:<42}failed: {errors}")
+        errors = "; ".join(f"{d['kind']}: {d['error'][:160]}" for d in (f, s) if "error" in d)
+        print(f"{name:<64}failed: {errors}")
         return
     print(
-        f"{name:<42}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
+        f"{name:<64}{f['step_s']:>8.4f} /{s['step_s']:>8.3f}"
         f"{f['peak_mib']:>9.1f} /{s['peak_mib']:>9.1f}"
         f"{r['speedup']:>9.1f}x{r['memory_ratio']:>8.1f}x"
     )
@@ -168,11 +218,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument(
-        "--graph",
-        choices=["both", "on", "off"],
-        default="both",
-        help="on a GPU: time the steps eagerly, recorded as CUDA graphs, or both (default)",
+        "--modes",
+        default="",
+        help="comma-separated, of " + ", ".join(MODES) + " [default: eager,compile on a CPU; "
+        "eager,graph,compile+graph on a GPU]",
     )
+    parser.add_argument("--name", default="", help="JSON file name [default: training_<device>]")
     parser.add_argument("--quick", action="store_true", help="batch 2, 3 steps")
     parser.add_argument("--results", type=Path, default=HERE / "results", help="JSON folder")
     args = parser.parse_args()
@@ -183,22 +234,23 @@ def main() -> None:
     from chiptherm.operator.inference import machine
 
     rows = []
-    for graph in modes(args):
+    for mode in modes(args):
         for separable, combine, point in PAIRS:
-            fast = measure(separable, combine, graph, args)
-            rows.append(compare(fast, measure(point, "product", graph, args), graph))
-    header = f"{'trunks (mode)':<42}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
+            fast = measure(separable, combine, mode, args)
+            rows.append(compare(fast, measure(point, "product", mode, args), mode))
+    best = best_rows(rows) if len(modes(args)) > 1 else []
+    header = f"{'trunks (mode)':<64}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
     print(
         f"collocation {args.collocation}x{args.collocation}x{args.nz}, batch {args.batch}, "
         f"rank {args.rank}, width {args.width}, device {args.device}"
     )
     print(header)
-    for r in rows:
+    for r in rows + best:
         print_row(r)
-    out = args.results / f"training_{args.device}.json"
+    out = args.results / f"{args.name or 'training_' + args.device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    doc = {"settings": settings, "machine": machine(), "results": rows}
+    doc = {"settings": settings, "machine": machine(), "results": rows, "best": best}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
 

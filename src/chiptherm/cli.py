@@ -425,6 +425,10 @@ def train(
             "[default: config]."
         ),
     ] = None,
+    compile: Annotated[
+        bool | None,
+        typer.Option(help="Compile the physics loss with torch.compile [default: config]."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train an operator from the physics; writes model.safetensors + model.json checkpoints.
@@ -440,6 +444,8 @@ def train(
         overrides["device"] = device
     if cuda_graph is not None:
         overrides["cuda_graph"] = cuda_graph
+    if compile is not None:
+        overrides["compile"] = compile
     trainer = run_training(config, out=out, resume=resume, quiet=quiet, overrides=overrides)
     m = trainer.metrics
     where = trainer.out
@@ -451,6 +457,83 @@ def train(
     console.print(
         f"model written to [bold]{where}[/] after {trainer.step} steps ({trainer.elapsed:.1f} s)"
     )
+
+
+def model_fields(m: Any) -> dict[str, str]:
+    """The description of one model (a ``ModelSummary``) as labelled strings."""
+    case = (
+        f"{m.size_mm[0]:g} × {m.size_mm[1]:g} × {m.thickness_mm:g} mm, "
+        f"{len(m.layers)} layer{'s' if len(m.layers) > 1 else ''}"
+    )
+    where = f"{m.power_face} face" if m.power_face else "layer"
+    inputs = "\n".join(
+        f"{i.name} {i.low:,g}–{i.high:,g}"
+        + (f" (default {i.default:,g})" if i.default is not None else "")
+        for i in m.inputs
+    )
+    v = m.metrics
+    trained = f"{m.steps} steps" + (f", {m.train_s:.0f} s on {m.device}" if m.train_s else "")
+    return {
+        "case": case,
+        "power input": f"{m.power} ({where}), {m.sensors[0]}×{m.sensors[1]} sensors",
+        "scalar inputs, W/(m²·K)": inputs or "-",
+        "network": m.network,
+        "size": f"{m.parameters:,} values, {m.file_kib:.0f} KiB",
+        "last validation": (
+            f"MAE {v['mae_k']:.4f} K, peak {v['peak_error_k']:.3f} K\n"
+            f"against case-grid solves of {v['maps']} maps"
+            if v
+            else "-"
+        ),
+        "layers (top first)": ", ".join(m.layers),
+        "trained": trained,
+        "folder": m.folder,
+    }
+
+
+def model_table(summaries: list[Any]) -> Table:
+    """One row per model: case, inputs, network, size and last validation."""
+    table = Table(title="models", title_justify="left")
+    columns = list(model_fields(summaries[0]))[:6] if summaries else []
+    for col in ["model", *columns]:
+        table.add_column(col)
+    for m in summaries:
+        fields = model_fields(m)
+        table.add_row(m.name, *(fields[c] for c in columns))
+    return table
+
+
+def model_details(m: Any) -> Table:
+    """Every field of one model, one per row."""
+    table = Table(title=m.name, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in model_fields(m).items():
+        table.add_row(key, value)
+    return table
+
+
+@app.command()
+@friendly_errors
+def models(
+    model: Annotated[
+        str | None, typer.Argument(help="A model folder or shipped name [default: all shipped].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the shipped models (or describe one): case, inputs and ranges, network, accuracy.
+
+    Example: chiptherm models volumetric
+    """
+    from chiptherm.operator.catalog import catalog, describe
+
+    summaries = catalog() if model is None else [describe(model)]
+    if as_json:
+        print(json.dumps([m.as_dict() for m in summaries], indent=2))
+    elif model is None:
+        console.print(model_table(summaries))
+    else:
+        console.print(model_details(summaries[0]))
 
 
 @app.command()

@@ -160,3 +160,40 @@ def test_peaks_reduced_on_the_device_equal_the_peaks_of_the_fields():
     np.testing.assert_allclose(
         op.peaks(maps, chunk=2), fields.reshape(5, -1).max(axis=1), atol=1e-4
     )
+
+
+def test_models_lists_every_shipped_model_with_its_inputs_and_ranges():
+    result = run("models", "--json")
+    assert result.exit_code == 0, result.output
+    listed = {m["name"]: m for m in json.loads(result.output)}
+    assert set(listed) == set(shipped_models())
+    for name, summary in listed.items():
+        _, meta = load_operator(name)
+        ranges = {p["name"]: (p["low"], p["high"]) for p in meta["case"]["parameters"]}
+        assert {i["name"]: (i["low"], i["high"]) for i in summary["inputs"]} == ranges
+        assert summary["parameters"] == sum(
+            p.numel() for p in load_operator(name)[0].net.parameters()
+        )
+    volumetric = listed["volumetric"]
+    assert volumetric["layers"] == ["cap", "active", "base"] and volumetric["power_face"] is None
+    assert {i["default"] for i in volumetric["inputs"]} == {500.0}  # the stack's own h
+    assert listed["surface"]["power_face"] == "top"
+    assert volumetric["thickness_mm"] == pytest.approx(0.55)
+
+
+def test_models_describes_a_trained_folder(tiny_model):
+    result = run("models", tiny_model)
+    assert result.exit_code == 0, result.output
+    assert "tiny" in result.output and "separable-kan trunk" in result.output
+    assert "60 steps" in result.output
+
+
+def test_models_refuses_an_unknown_model_and_an_incomplete_description(tmp_path):
+    result = run("models", "no-such-model")
+    assert result.exit_code == 1 and "no model at 'no-such-model'" in result.output
+    (tmp_path / "model.json").write_text(
+        json.dumps({"format": "chiptherm-operator", "version": 1, "step": 3})
+    )
+    result = run("models", tmp_path)
+    assert result.exit_code == 1
+    assert "model.json" in result.output and "'case' is missing" in result.output

@@ -36,13 +36,14 @@ class Collocation:
 
     Attributes:
         x, y, s: (nx,), (ny,), (nz,) nondimensional coordinates, interior points.
-        layer: (nz,) index into ``case.layers`` (bottom first) of each ŝ point.
+        layer: (nz,) int64, index into ``case.layers`` (bottom first) of each ŝ point, on the
+            same device.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     s: torch.Tensor
-    layer: np.ndarray
+    layer: torch.Tensor
 
 
 def layer_counts(case: Case, nz: int, minimum: int = 2) -> list[int]:
@@ -95,7 +96,7 @@ def sample_collocation(
         t(stratified(nx, 0.0, 1.0, rng)),
         t(stratified(ny, 0.0, 1.0, rng)),
         t(np.concatenate(s_parts)),
-        np.asarray(layer),
+        torch.as_tensor(np.asarray(layer, dtype=np.int64), device=device),
     )
 
 
@@ -143,48 +144,45 @@ class PhysicsLoss:
         # Q per unit normalized density: q_vol = density / thickness
         self.source = np.array(case.source_coefficients)
         self.surface = case.surface_coefficient
+        self.source_face = case.source_face
+        # the face conditions, read once (a stack builds a default for each face not given)
+        faces = ("top", "bottom", "west", "east", "south", "north")
+        self.boundaries = {face: case.boundary(face) for face in faces}
         # each layer's equation divided by the size of its terms: conduction coefficients and
         # the source (normalized densities have RMS 1), so thin, strongly heated or highly
         # conductive layers neither dominate nor vanish from the loss
         self.norm = 1.0 + self.ax + self.ay + self.source
         self.sides = [f for f in ("west", "east", "south", "north") if not self._hard(f)]
-        self.side_biot = {
+        side_biot = {
             face: np.array([case.side_biot(face, sp) for sp in spans])
             for face in self.sides
             if case.boundary(face).htc is not None
         }
-        # device copies of per-layer constants, made once: no host-to-device copy inside a step
-        # (a step recorded as a CUDA graph may not contain one)
-        self._constants: dict[tuple[str, bytes], torch.Tensor] = {}
+        # per-layer constants as device tables, looked up by each point's layer index: no
+        # host-to-device copy inside a step (a step recorded as a CUDA graph may not hold one)
+        # and nothing that stops torch.compile from tracing the loss as one graph
+        tables = {"ax": self.ax, "ay": self.ay, "source": self.source, "norm": self.norm}
+        self.tables = {
+            name: torch.as_tensor(v, dtype=torch.float32, device=device)
+            for name, v in {**tables, **side_biot}.items()
+        }
+        self.edges = torch.tensor([0.0, 1.0], device=device)  # the ends of every axis
 
     def _hard(self, face: str) -> bool:
         axis = "x" if face in ("west", "east") else "y"
         return self.case.adiabatic_axis(axis)
 
-    def _per_z(self, name: str, layer: np.ndarray) -> torch.Tensor:
-        """The per-layer constant ``name`` (an attribute, or a side face's Biot numbers) at each
-        depth point of ``layer``: (nz,) on the device, cached."""
-        key = (name, layer.tobytes())
-        if key not in self._constants:
-            values = self.side_biot[name] if name in self.side_biot else getattr(self, name)
-            self._constants[key] = torch.as_tensor(
-                values[layer], dtype=torch.float32, device=self.device
-            )
-        return self._constants[key]
-
-    def _edges(self) -> torch.Tensor:
-        """The two ends, 0 and 1, of a nondimensional axis: (2,) on the device, cached."""
-        key = ("edges", b"")
-        if key not in self._constants:
-            self._constants[key] = torch.tensor([0.0, 1.0], device=self.device)
-        return self._constants[key]
+    def _per_z(self, name: str, layer: torch.Tensor) -> torch.Tensor:
+        """The per-layer constant ``name`` (ax, ay, source, norm, or a convective side face's
+        Biot number) at each depth point: (nz,) from the (nz,) layer indices."""
+        return self.tables[name][layer]
 
     # -- separable: per-axis forward-mode derivatives -----------------------------------------
     def separable_terms(
         self, model: DeepONet, b: torch.Tensor, inputs: Inputs, col: Collocation
     ) -> dict[str, torch.Tensor]:
         """Mean squared residuals (PDE and each face) for a separable trunk."""
-        edge = self._edges()
+        edge = self.edges
         axes = model.trunk.derivatives(*(torch.cat([t, edge]) for t in (col.x, col.y, col.s)))
         feats = []
         for t, (f, d1, d2) in zip((col.x, col.y, col.s), axes, strict=True):
@@ -301,21 +299,21 @@ class PhysicsLoss:
         self, face: str, u: torch.Tensor, du: torch.Tensor, q_xy: torch.Tensor, inputs: Inputs
     ) -> torch.Tensor:
         """Residual on the top or bottom face; u, du, q_xy are (B, ny, nx)."""
-        bc = self.case.boundary(face)
+        bc = self.boundaries[face]
         if bc.temperature is not None:
             return u
         sign = 1.0 if face == "top" else -1.0
-        flux = self.surface * q_xy if self.case.source_face == face else 0.0
+        flux = self.surface * q_xy if self.source_face == face else 0.0
         biot = torch.zeros(u.shape[0], device=u.device)
         if bc.htc is not None:
             biot = inputs.biot[face]
         return du + sign * biot[:, None, None] * u - sign * flux
 
     def _side(
-        self, face: str, u: torch.Tensor, du: torch.Tensor, layer: np.ndarray
+        self, face: str, u: torch.Tensor, du: torch.Tensor, layer: torch.Tensor
     ) -> torch.Tensor:
         """Residual on a side face; u and du are (B, nz, n) with n along the face."""
-        bc = self.case.boundary(face)
+        bc = self.boundaries[face]
         if bc.temperature is not None:
             return u
         sign = 1.0 if face in ("east", "north") else -1.0

@@ -16,6 +16,10 @@ buffers before each replay. This is PyTorch's "whole-network capture" pattern:
 The optimizer runs with ``capturable=True`` and a tensor learning rate, which
 :meth:`TrainingStep.set_learning_rate` fills in place. On the CPU, or with ``graph=False``, the
 same object runs the plain eager step.
+
+Independently, the loss (forward and backward) can be compiled with ``torch.compile``, which
+fuses the many small element-wise kernels of the derivative streams into a few (on a CPU and on
+a GPU); combined with a graph the fused kernels are replayed.
 """
 
 from __future__ import annotations
@@ -24,12 +28,44 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from chiptherm.operator.physics import Collocation, Inputs
 
 LossTerms = dict[str, torch.Tensor]
+
+
+def _zero_tangents_as_zeros() -> None:
+    """Let compiled code hold forward-mode zero tangents as ordinary zero tensors.
+
+    Forward-mode AD gives parameters (which have no tangent) storage-free "efficient zero"
+    tangents. The compiler keeps them as such but may later reuse their buffer as an output,
+    which fails with "ZeroTensors are immutable" (pytorch/pytorch#177261). Decomposing them
+    into plain zeros is exact, and lets the compiler fold them away.
+    """
+    from torch._inductor.decomposition import decompositions
+
+    op = torch.ops.aten._efficientzerotensor.default
+    if op not in decompositions:
+
+        def zeros(
+            size: list[int],
+            *,
+            dtype: torch.dtype | None = None,
+            layout: torch.layout | None = None,
+            device: torch.device | None = None,
+            pin_memory: bool | None = None,
+        ) -> torch.Tensor:
+            return torch.zeros(size, dtype=dtype, device=device)
+
+        decompositions[op] = zeros
+
+
+def compiled(fn: Callable[..., LossTerms]) -> Callable[..., LossTerms]:
+    """``torch.compile(fn)`` for a loss with forward-mode derivatives (see
+    :func:`_zero_tangents_as_zeros`). Compiles at the first call, again for new shapes."""
+    _zero_tangents_as_zeros()
+    return torch.compile(fn)
 
 
 @dataclass
@@ -45,7 +81,7 @@ class StaticBatch:
         p = None if inputs.p is None else inputs.p.clone()
         biot = {face: v.clone() for face, v in inputs.biot.items()}
         static_inputs = Inputs(inputs.q.clone(), p, biot)
-        static_col = Collocation(col.x.clone(), col.y.clone(), col.s.clone(), col.layer.copy())
+        static_col = Collocation(col.x.clone(), col.y.clone(), col.s.clone(), col.layer.clone())
         return cls(static_inputs, static_col)
 
     def load(self, inputs: Inputs, col: Collocation) -> None:
@@ -67,7 +103,7 @@ class StaticBatch:
                     f"a recorded training step needs fixed shapes: {tuple(buffer.shape)} was "
                     f"recorded, {tuple(value.shape)} given"
                 )
-        if not np.array_equal(self.col.layer, col.layer):
+        if not torch.equal(self.col.layer, col.layer):
             raise ValueError("a recorded training step needs the same depth points per layer")
         for buffer, value in pairs:
             buffer.copy_(value, non_blocking=True)
@@ -89,6 +125,7 @@ class TrainingStep:
         warmup: eager steps before the recording.
         fallback: when the recording fails, keep training eagerly (the reason is kept in
             ``failure``) instead of raising.
+        compile: compile ``terms`` (forward and backward) with ``torch.compile``.
     """
 
     def __init__(
@@ -101,8 +138,9 @@ class TrainingStep:
         graph: bool = False,
         warmup: int = 3,
         fallback: bool = False,
+        compile: bool = False,
     ) -> None:
-        self.terms = terms
+        self.terms = compiled(terms) if compile else terms
         self.total = total
         self.optimizer = optimizer
         self.parameters = parameters

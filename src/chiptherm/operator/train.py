@@ -83,6 +83,8 @@ class Schedule(Settings):
     device: str = "cpu"
     # record the step once as a CUDA graph and replay it (physics loss on a CUDA device only)
     cuda_graph: bool = False
+    # compile the physics loss with torch.compile (fused kernels; compiling takes a while once)
+    compile: bool = False
 
     def learning_rate(self, step: int) -> float:
         if step < self.warmup:
@@ -195,6 +197,7 @@ class Trainer:
             clip=t.clip,
             graph=self.graph_allowed(),
             fallback=True,
+            compile=self.compile_allowed(),
         )
         self.rng = np.random.default_rng(t.seed)
         self.step = 0
@@ -221,6 +224,13 @@ class Trainer:
         if reason is not None:
             self.console.print(f"training.cuda_graph: not used, {reason}")
         return reason is None
+
+    def compile_allowed(self) -> bool:
+        """Whether ``training.compile`` can be honoured; says why not when it cannot."""
+        if self.cfg.training.compile and self.modal is not None:
+            self.console.print("training.compile: not used, modal models train eagerly")
+            return False
+        return self.cfg.training.compile
 
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         """What the optimizer updates: everything, except the heads of a modal model (those are
