@@ -177,7 +177,7 @@ def test_a_failed_recording_falls_back_to_eager_steps_or_raises(tmp_path, monkey
     step.fallback = True
     before = next(trainer.op.net.parameters()).clone()
     loss, _ = step(*trainer.batch())
-    assert not step.graph and "capturing" in step.failure
+    assert not step.graph and "capturing" in step.failures[0]
     assert torch.isfinite(loss) and not torch.equal(before, next(trainer.op.net.parameters()))
 
 
@@ -193,3 +193,24 @@ def test_compiled_loss_trains_like_the_eager_one(tmp_path):
     inputs, col = fast.batch()
     explained = torch._dynamo.explain(fast.loss_terms)(inputs, col)
     assert explained.graph_break_count == 0
+
+
+def test_a_failed_compile_falls_back_to_the_plain_loss(tmp_path, monkeypatch):
+    trainer, _ = make_step(tmp_path)
+
+    def broken(fn):
+        def run(*batch):
+            raise RuntimeError("backend compiler failed")
+
+        return run
+
+    monkeypatch.setattr("chiptherm.operator.step.compiled", broken)
+    params = list(trainer.op.net.parameters())
+    args = (trainer.loss_terms, trainer.total, trainer.optimizer, params)
+    strict = TrainingStep(*args, compile=True)
+    with pytest.raises(RuntimeError, match="backend compiler"):
+        strict(*trainer.batch())
+    forgiving = TrainingStep(*args, compile=True, fallback=True)
+    loss, _ = forgiving(*trainer.batch())
+    assert torch.isfinite(loss) and forgiving.terms == trainer.loss_terms
+    assert "torch.compile failed" in forgiving.failures[0]

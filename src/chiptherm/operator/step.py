@@ -123,8 +123,8 @@ class TrainingStep:
         graph: record the step as a CUDA graph (used only when the parameters live on a CUDA
             device).
         warmup: eager steps before the recording.
-        fallback: when the recording fails, keep training eagerly (the reason is kept in
-            ``failure``) instead of raising.
+        fallback: when compiling or recording fails, train without it (the reasons are kept
+            in ``failures``) instead of raising.
         compile: compile ``terms`` (forward and backward) with ``torch.compile``.
     """
 
@@ -140,7 +140,9 @@ class TrainingStep:
         fallback: bool = False,
         compile: bool = False,
     ) -> None:
+        self.plain_terms = terms
         self.terms = compiled(terms) if compile else terms
+        self._unproven = compile  # the compiled loss has not run yet
         self.total = total
         self.optimizer = optimizer
         self.parameters = parameters
@@ -149,7 +151,7 @@ class TrainingStep:
         self.graph = graph and self.device.type == "cuda"
         self.warmup = warmup
         self.fallback = fallback
-        self.failure: str | None = None
+        self.failures: list[str] = []
         self._recorded: tuple[torch.cuda.CUDAGraph, StaticBatch, torch.Tensor, LossTerms] | None
         self._recorded = None
 
@@ -191,6 +193,8 @@ class TrainingStep:
         With a graph the returned tensors are the graph's output buffers: read them before the
         next call.
         """
+        if self._unproven:
+            self._prove_compiled(*batch)
         if not self.graph:
             return self._eager(*batch)
         inputs, col = batch
@@ -200,12 +204,27 @@ class TrainingStep:
             except RuntimeError as exc:
                 if not self.fallback:
                     raise
-                self.graph, self.failure = False, f"{type(exc).__name__}: {exc}"
+                self.graph = False
+                self.failures.append(f"CUDA graph recording failed: {type(exc).__name__}: {exc}")
                 return self._eager(*batch)
         graph, static, loss, terms = self._recorded
         static.load(inputs, col)
         graph.replay()
         return loss, terms
+
+    def _prove_compiled(self, *batch: Any) -> None:
+        """Compile by running the loss and its backward pass once (no update); with
+        ``fallback``, a failure switches back to the plain loss."""
+        self._unproven = False
+        try:
+            self.total(self.terms(*batch)).backward()
+        except Exception as exc:
+            if not self.fallback:
+                raise
+            self.terms = self.plain_terms
+            self.failures.append(f"torch.compile failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
 
     def _record(
         self, inputs: Inputs, col: Collocation

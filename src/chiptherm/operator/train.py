@@ -418,16 +418,14 @@ class Trainer:
             if self.step == 0:
                 self.refit()
             started = time.perf_counter() - self.elapsed
-            first_step = self.step  # a failed graph recording is reported after it
+            first_step = self.step
             window = (time.perf_counter(), self.step)
             while self.step < t.steps:
                 self.runner.set_learning_rate(t.learning_rate(self.step))
                 loss, terms = self.runner(*self.batch())
-                if self.runner.failure and self.step == first_step:
-                    progress.console.print(
-                        f"training.cuda_graph: recording failed, training eagerly "
-                        f"({self.runner.failure})"
-                    )
+                if self.step == first_step:  # compiling and recording happen in the first step
+                    for failure in self.runner.failures:
+                        progress.console.print(f"{failure}; training without it")
                 self.step += 1
                 self.elapsed = time.perf_counter() - started
                 over_time = t.max_minutes is not None and self.elapsed > 60 * t.max_minutes
