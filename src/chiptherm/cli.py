@@ -598,8 +598,10 @@ def predict(
     summary = result.summary()
     summary["model"] = meta.get("name", str(model))
     values = per_sample(op.parameter_values(1, params), 1)[0]
+    outside = op.extrapolated(op.parameter_values(1, params))
     if values:
         summary["parameters"] = values
+        summary["extrapolated"] = outside
     summary.update(checked.summary())
     out_dir = out or Path("out") / Path(str(model)).name
     if not no_files:
@@ -614,6 +616,13 @@ def predict(
             f"{k} = {v:g}" + ("" if k in params else " (stack)") for k, v in values.items()
         )
         console.print(f"inputs: {given} W/(m²·K)")
+    for name in outside:
+        p = next(p for p in op.case.parameters if p.name == name)
+        console.print(
+            f"[yellow]note:[/] {name} = {values[name]:g} lies outside the training range "
+            f"{p.low:,g}–{p.high:,g} W/(m²·K); the network extrapolates there, so trust the "
+            "confidence verdict below (or use --refine)"
+        )
     c = checked.confidence
     verdict = "[green]accepted[/]" if c.accepted else "[yellow]above tolerance[/]"
     console.print(

@@ -197,3 +197,68 @@ def test_models_refuses_an_unknown_model_and_an_incomplete_description(tmp_path)
     result = run("models", tmp_path)
     assert result.exit_code == 1
     assert "model.json" in result.output and "'case' is missing" in result.output
+
+
+def test_predict_notes_inputs_outside_the_training_range(tmp_path):
+    config = write_config(
+        tmp_path,
+        steps=5,
+        validation={"maps": 0},
+        case={"parameters": [{"name": "bottom_htc", "face": "bottom", "low": 200, "high": 2000}]},
+    )
+    assert run("train", config, "--out", tmp_path / "m", "--quiet").exit_code == 0
+    args = ("predict", tmp_path / "m", "--no-files")
+    inside = run(*args, "--param", "bottom_htc=800")
+    assert inside.exit_code == 0, inside.output
+    assert "outside the training range" not in inside.output
+    outside = run(*args, "--param", "bottom_htc=9000")
+    assert "bottom_htc = 9000 lies outside the training range 200–2,000" in outside.output
+    assert json.loads(run(*args, "--param", "bottom_htc=9000", "--json").output)[
+        "extrapolated"
+    ] == ["bottom_htc"]
+
+
+def test_modal_models_take_any_heat_transfer_coefficient_exactly():
+    from chiptherm.operator.inference import training_distribution
+    from chiptherm.result import solve
+
+    op, meta = load_operator("surface_modal")
+    assert op.extrapolated({"bottom_htc": np.array([2e5])}) == []
+    density = training_distribution(meta).sample(
+        1, op.case.size, op.case.sensors, np.random.default_rng(3)
+    )[0]
+
+    def error(h: float) -> float:
+        field = op.predict(density, {"bottom_htc": np.array([h])})[0]
+        return np.abs(
+            field - solve(op.case.stack_with(density, {"bottom_htc": h})).temperature
+        ).max()
+
+    inside = error(500.0)
+    assert inside < 0.02
+    # four times above the training range the error stays what it is inside it
+    assert error(2e5) < 1.1 * inside
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not numpy at all", "not a NumPy .npy file"),
+        ("npz", "an .npz archive"),
+        (np.ones(5), "expected a 2-D numeric array"),
+        (np.array([["a", "b"]]), "expected a 2-D numeric array"),
+        (np.full((4, 4), np.nan), "power map contains NaN or infinite values"),
+    ],
+)
+def test_bad_power_maps_are_refused_with_the_file_named(tiny_model, tmp_path, content, message):
+    path = tmp_path / "map.npy"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
+        with path.open("wb") as f:
+            np.savez(f, x=np.ones((4, 4)))
+    else:
+        np.save(path, content)
+    result = run("predict", tiny_model, "--power", path, "--out", tmp_path / "x")
+    assert result.exit_code == 1 and f"map.npy: {message}" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()

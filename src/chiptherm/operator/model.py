@@ -117,6 +117,18 @@ class Operator:
             out[p.name] = value
         return out
 
+    def extrapolated(self, values: dict[str, np.ndarray]) -> list[str]:
+        """Names of the inputs in ``values`` (from :meth:`parameter_values`) that leave their
+        training range where the network itself reads them. Modal models solve the face
+        conditions exactly for any heat-transfer coefficient, so for them this is empty."""
+        if self.net.modal:
+            return []
+        return [
+            p.name
+            for p in self.case.parameters
+            if np.any(values[p.name] < p.low) or np.any(values[p.name] > p.high)
+        ]
+
     def inputs(self, density: np.ndarray, params: dict[str, Any] | None = None) -> Inputs:
         """Nondimensional network inputs from (B, ny, nx) power densities in W/m²."""
         density = np.asarray(density, dtype=float)

@@ -154,9 +154,18 @@ def load_map(path: str | Path) -> np.ndarray:
     """A (ny, nx) power map in W per cell from a .npy file, checked."""
     path = Path(path)
     try:
+        with path.open("rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY":
+            what = "an .npz archive" if magic.startswith(b"PK") else "not a NumPy .npy file"
+            raise InputError(
+                f"{what}; save the (ny, nx) map with numpy.save", source=str(path)
+            ) from None
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError("power map file does not exist", source=str(path)) from None
+    except InputError:
+        raise
     except Exception as exc:  # numpy raises many kinds for a bad file
         raise InputError(f"cannot read as .npy: {exc}", source=str(path)) from None
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
