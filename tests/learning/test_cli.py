@@ -262,3 +262,17 @@ def test_bad_power_maps_are_refused_with_the_file_named(tiny_model, tmp_path, co
     result = run("predict", tiny_model, "--power", path, "--out", tmp_path / "x")
     assert result.exit_code == 1 and f"map.npy: {message}" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"case": {"power": "nope"}}, "train.yaml: the stack has no power source 'nope'"),
+        ({"case": {"sensors": [0, 8]}}, "case.sensors[0]: Input should be greater than or equal"),
+    ],
+)
+def test_training_config_errors_name_the_config(tmp_path, change, message):
+    config = write_config(tmp_path, steps=2, **change)
+    result = run("train", config, "--out", tmp_path / "x", "--quiet")
+    assert result.exit_code == 1 and message in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ class CaseConfig(Settings):
 
     stack: str | dict[str, Any]
     power: str
-    sensors: tuple[int, int] = (21, 21)
+    sensors: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (21, 21)
     parameters: list[ParameterConfig] = Field(default_factory=list)
     power_scale: float | None = Field(default=None, gt=0)
 

@@ -489,7 +489,12 @@ def train(
             f"{folder} already holds a training run; pass --resume to continue it or choose "
             "another --out"
         )
-    trainer = Trainer(cfg, base, folder, quiet=quiet)
+    try:
+        trainer = Trainer(cfg, base, folder, quiet=quiet)
+    except InputError as exc:  # raised while building the case: name the config it came from
+        if exc.source is not None:
+            raise
+        raise InputError(exc.detail, source=str(config), key=exc.key) from None
     if resume:
         trainer.resume()
     trainer.run()
