@@ -164,3 +164,33 @@ def test_bad_problems_and_options_are_one_line_errors(tmp_path):
     result = runner.invoke(app, ["optimize", str(path)])
     assert result.exit_code == 1 and "no model at 'no-such-model'" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_blocks_that_cannot_fit_are_refused_or_reported(tmp_path):
+    runner = CliRunner()
+    crowded = {
+        "model": "surface",
+        "blocks": [
+            {"name": n, "width": 7e-4, "height": 7e-4, "watts": 1e-4} for n in ("a", "b", "c")
+        ],
+    }
+    path = tmp_path / "crowded.yaml"
+    path.write_text(yaml.safe_dump(crowded))
+    result = runner.invoke(app, ["optimize", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "crowded.yaml: the blocks (1.47 mm²)" in result.output
+    assert "no placement without overlaps exists" in result.output
+    assert not (tmp_path / "o").exists()
+
+    # two blocks of 0.36 mm² each fit by area but not side by side on a 1 mm die
+    wide = {
+        "model": "surface",
+        "blocks": [{"name": n, "width": 6e-4, "height": 6e-4, "watts": 1e-4} for n in "ab"],
+        "search": {"steps": 24, "population": 12},
+    }
+    path.write_text(yaml.safe_dump(wide))
+    args = ["optimize", str(path), "--out", str(tmp_path / "w"), "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "no placement without overlaps was found" in result.output
+    summary = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert summary["overlap_penalty_k"] > 0

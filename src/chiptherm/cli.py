@@ -742,6 +742,7 @@ def optimize(
         load_problem,
         outcome_summary,
         resolve_model,
+        validate_problem,
         write_report,
     )
     from chiptherm.optimize import (
@@ -756,6 +757,10 @@ def optimize(
             update={"search": problem.search.model_copy(update={"steps": steps})}
         )
     op, _ = load_operator(resolve_model(problem, base))
+    try:
+        validate_problem(problem, op.case.size)
+    except InputError as exc:
+        raise InputError(exc.detail, source=str(problem_file)) from None
     columns = (
         TextColumn("[bold]search"),
         BarColumn(),
@@ -789,6 +794,12 @@ def optimize(
     )
     table.add_row("wall time", f"{outcome.seconds:.1f} s")
     console.print(table)
+    if outcome.overlap_k > 0:
+        rule = "no placement without overlaps was found" if problem.overlap == "forbid" else ""
+        console.print(
+            f"[yellow]warning:[/] the placement overlaps other blocks or keep-outs (penalty "
+            f"{outcome.overlap_k:.3g} K){'; ' + rule if rule else ''}"
+        )
     console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
 
 

@@ -184,6 +184,35 @@ class Outcome:
     initial_peak_k: float
     history: History
     seconds: float
+    overlap_k: float = 0.0  # the overlap and keep-out penalty of the placement (0: none)
+
+
+def validate_problem(problem: Problem, size: tuple[float, float]) -> None:
+    """Refuse a problem that cannot be placed on a die of ``size`` (m): a block larger than
+    the die, a fixed block sticking out of it, or (with ``overlap: forbid``) more block and
+    keep-out area than the die has."""
+    lx, ly = size
+    for b in problem.blocks:
+        if b.width > lx or b.height > ly:
+            raise InputError(
+                f"block {b.name!r} ({b.width:g} x {b.height:g} m) is larger than the die "
+                f"({lx:g} x {ly:g} m)"
+            )
+        if b.fixed and (b.x + b.width > lx * (1 + 1e-9) or b.y + b.height > ly * (1 + 1e-9)):
+            raise InputError(f"fixed block {b.name!r} sticks out of the die ({lx:g} x {ly:g} m)")
+    if problem.overlap == "forbid":
+        blocks = sum(b.width * b.height for b in problem.blocks)
+        keepout = sum(
+            max(min(k.x + k.width, lx) - max(k.x, 0.0), 0.0)
+            * max(min(k.y + k.height, ly) - max(k.y, 0.0), 0.0)
+            for k in problem.keepout
+        )
+        if blocks + keepout > lx * ly * (1 + 1e-9):
+            raise InputError(
+                f"the blocks ({1e6 * blocks:.3g} mm²) and keep-outs ({1e6 * keepout:.3g} mm²) "
+                f"cover more than the die ({1e6 * lx * ly:.3g} mm²), so no placement without "
+                "overlaps exists; use 'overlap: penalty' to allow overlaps"
+            )
 
 
 class Floorplan:
@@ -195,14 +224,7 @@ class Floorplan:
         case = op.case
         self.size = case.size
         self.grid = case.grid()
-        lx, ly = self.size
-        for b in problem.blocks:
-            if b.width > lx or b.height > ly:
-                raise InputError(
-                    f"block {b.name!r} ({b.width} x {b.height} m) is larger than the die"
-                )
-            if b.fixed and (b.x + b.width > lx * (1 + 1e-9) or b.y + b.height > ly * (1 + 1e-9)):
-                raise InputError(f"fixed block {b.name!r} sticks out of the die")
+        validate_problem(problem, self.size)
         self.movable = [b for b in problem.blocks if not b.fixed]
         self.fixed = [b for b in problem.blocks if b.fixed]
         self.cells = op.source_cells(self.grid)
@@ -454,6 +476,7 @@ def optimize(
         float(f0[plan.cells].max()),
         history,
         time.perf_counter() - start,
+        float(plan.penalty(best_u[None])[0]),
     )
 
 
@@ -508,6 +531,7 @@ def outcome_summary(outcome: Outcome) -> dict[str, object]:
         "objective_k": outcome.objective_k,
         "initial_peak_k": outcome.initial_peak_k,
         "verified_peak_k": outcome.verified_peak_k,
+        "overlap_penalty_k": outcome.overlap_k,
         "blocks": [b.model_dump() for b in outcome.blocks],
         "history": {"evaluations": h.evaluations, "best_k": h.best},
     }
