@@ -146,9 +146,15 @@ def solve(
     stack = load_stack(stack_file)
     probes = [parse_probe(p) for p in probe or []]
     names = {layer.name for layer in stack.layers}
-    for *_, layer in probes:
+    lx, ly = stack.size
+    for x, y, layer in probes:
         if layer not in names:
             raise InputError(f"--probe: no layer named {layer!r}; layers: {sorted(names)}")
+        if not (0.0 <= x <= lx and 0.0 <= y <= ly):
+            raise InputError(
+                f"--probe ({x:g}, {y:g}) m lies outside the die, which spans 0 to {lx:g} m in "
+                f"x and 0 to {ly:g} m in y"
+            )
     result = solve_stack(stack, method=solver, tol=tol)
     summary = result.summary(probes)
     out_dir = out or Path("out") / stack_file.stem

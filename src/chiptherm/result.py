@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 
+from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.solvers import SolveInfo, solve_system
 from chiptherm.stack import Stack
@@ -119,6 +120,12 @@ class Result:
         if z is None:
             z = 0.5 * (self.grid.z_edges[cells[0]] + self.grid.z_edges[cells[-1] + 1])
         g = self.grid
+        lx, ly, height = g.x_edges[-1], g.y_edges[-1], g.z_edges[-1]
+        if not (0.0 <= x <= lx and 0.0 <= y <= ly and 0.0 <= z <= height):
+            raise InputError(
+                f"probe ({x:g}, {y:g}, {z:g}) m lies outside the stack "
+                f"({lx:g} x {ly:g} x {height:g} m)"
+            )
         point = (
             float(np.clip(z, g.z[0], g.z[-1])),
             float(np.clip(y, g.y[0], g.y[-1])),
