@@ -645,6 +645,103 @@ def predict(
         console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
 
 
+@app.command("predict-batch")
+@friendly_errors
+def predict_batch(
+    model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
+    power: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Power map .npy files, W per cell: each one map (ny, nx) or a stack (N, ny, nx).",
+            metavar="MAPS.npy...",
+        ),
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Scalar input for every map, NAME=VALUE (W/(m²·K)); repeatable."),
+    ] = None,
+    fields: Annotated[
+        bool,
+        typer.Option(help="Also write every field: temperatures.npy, float32 (N, nz, ny, nx) K."),
+    ] = False,
+    batch: Annotated[int, typer.Option(help="Maps per batch on the device.")] = 64,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<model>-batch].")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Predict many power maps at once: peak, mean and per-layer maxima of every field.
+
+    Writes summary.csv (one row per map), summary.json, peaks.png (histogram of the peaks)
+    and, with --fields, temperatures.npy. Example:
+    chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from chiptherm.operator.batch import predict_batch as run
+    from chiptherm.operator.batch import read_power_maps
+    from chiptherm.operator.checkpoint import load_operator
+    from chiptherm.operator.inference import machine
+    from chiptherm.operator.train import device_of
+    from chiptherm.report.outputs import write_csv, write_json
+    from chiptherm.report.plots import plot_histogram
+
+    params = parse_params(param)
+    op, meta = load_operator(model, device=str(device_of(device)))
+    op.parameter_values(1, params)  # checks names and values before any work
+    if batch < 1:
+        raise InputError("--batch must be at least 1")
+    maps = read_power_maps(power)
+    out_dir = out or Path("out") / f"{Path(str(model)).name}-batch"
+    columns = (
+        TextColumn("[bold]predict"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} maps"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=quiet) as progress:
+        task = progress.add_task("predict", total=len(maps))
+        result = run(
+            op,
+            maps,
+            params,
+            batch,
+            out_dir / "temperatures.npy" if fields else None,
+            lambda done: progress.update(task, completed=done),
+        )
+    rows = result.rows()
+    write_csv(out_dir / "summary.csv", rows)
+    summary = {
+        "model": meta.get("name", str(model)),
+        "maps": len(rows),
+        "parameters": result.parameters,
+        "extrapolated": op.extrapolated(op.parameter_values(1, params)),
+        "seconds": result.seconds,
+        "predictions_per_s": len(rows) / max(result.seconds, 1e-12),
+        "device": str(op.device),
+        "machine": machine(),
+        "results": rows,
+    }
+    write_json(out_dir / "summary.json", summary)
+    plot_histogram(
+        result.peak_k,
+        out_dir / "peaks.png",
+        title=f"{summary['model']}: peak temperature of {len(rows)} maps",
+        xlabel="peak temperature (K)",
+    )
+    hottest = Table(title="hottest maps", title_justify="left")
+    for col in ("map", "peak K", "mean K"):
+        hottest.add_column(col, justify="left" if col == "map" else "right")
+    for i in result.hottest(5):
+        hottest.add_row(result.names[i], f"{result.peak_k[i]:.3f}", f"{result.mean_k[i]:.3f}")
+    console.print(hottest)
+    console.print(
+        f"{len(rows)} maps in {result.seconds:.2f} s ({summary['predictions_per_s']:.0f} per s "
+        f"on {op.device}); wrote {'4' if fields else '3'} files to [bold]{out_dir}[/]"
+    )
+
+
 @app.command()
 @friendly_errors
 def evaluate(

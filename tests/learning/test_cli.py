@@ -245,8 +245,8 @@ def test_modal_models_take_any_heat_transfer_coefficient_exactly():
     [
         (b"not numpy at all", "not a NumPy .npy file"),
         ("npz", "an .npz archive"),
-        (np.ones(5), "expected a 2-D numeric array"),
-        (np.array([["a", "b"]]), "expected a 2-D numeric array"),
+        (np.ones(5), "expected a numeric array (ny, nx)"),
+        (np.array([["a", "b"]]), "expected a numeric array (ny, nx)"),
         (np.full((4, 4), np.nan), "power map contains NaN or infinite values"),
     ],
 )
@@ -276,3 +276,54 @@ def test_training_config_errors_name_the_config(tmp_path, change, message):
     result = run("train", config, "--out", tmp_path / "x", "--quiet")
     assert result.exit_code == 1 and message in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
+def test_predict_batch_gives_the_statistics_of_every_field(tmp_path):
+    op, _ = load_operator("volumetric")
+    rng = np.random.default_rng(5)
+    stack_of_maps = rng.uniform(0, 4e-6, (5, 20, 20))
+    np.save(tmp_path / "many.npy", stack_of_maps)
+    np.save(tmp_path / "one.npy", rng.uniform(0, 1e-6, (50, 50)))
+    out = tmp_path / "o"
+    args = ["predict-batch", "volumetric", tmp_path / "many.npy", tmp_path / "one.npy"]
+    result = run(*args, "--param", "top_htc=3000", "--batch", 4, "--fields", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {
+        "summary.csv",
+        "summary.json",
+        "peaks.png",
+        "temperatures.npy",
+    }
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["results"]
+    assert [r["map"] for r in rows] == [f"many[{i}]" for i in range(5)] + ["one"]
+    assert summary["parameters"] == {"top_htc": 3000.0, "bottom_htc": 500.0}
+    expected = op.predict(
+        op.case.density_from_watts(stack_of_maps), {"top_htc": 3000.0}
+    )  # (5, nz, ny, nx) K
+    fields = np.load(out / "temperatures.npy", mmap_mode="r")
+    assert fields.shape == (6, *op.case.grid().shape) and fields.dtype == np.float32
+    np.testing.assert_allclose(fields[:5], expected, atol=1e-3)
+    grid = op.case.grid()
+    active = grid.cells_of_layer(op.case.stack.layer_index("active"))
+    for i, row in enumerate(rows[:5]):
+        assert row["peak_k"] == pytest.approx(expected[i].max(), abs=1e-3)
+        assert row["mean_k"] == pytest.approx(expected[i].mean(), abs=1e-3)
+        assert row["active_max_k"] == pytest.approx(expected[i][active].max(), abs=1e-3)
+    csv_lines = (out / "summary.csv").read_text().splitlines()
+    assert csv_lines[0] == "map,peak_k,mean_k,cap_max_k,active_max_k,base_max_k"
+    assert len(csv_lines) == 7
+
+
+def test_predict_batch_refuses_a_bad_file_before_writing(tmp_path):
+    np.save(tmp_path / "good.npy", np.ones((4, 4)) * 1e-6)
+    bad = np.ones((3, 4, 4))
+    bad[2, 1, 1] = np.inf
+    np.save(tmp_path / "bad.npy", bad)
+    args = ["predict-batch", "surface", tmp_path / "good.npy", tmp_path / "bad.npy"]
+    result = run(*args, "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert "bad.npy: power map contains NaN or infinite values (map 2 of the stack)" in (
+        result.output
+    )
+    assert not (tmp_path / "o").exists()

@@ -150,34 +150,52 @@ class MapFiles(Settings):
         return out
 
 
-def load_map(path: str | Path) -> np.ndarray:
-    """A (ny, nx) power map in W per cell from a .npy file, checked."""
+def read_npy(path: str | Path) -> np.ndarray:
+    """The array in a .npy file; a clear error for a missing file, another format or bad
+    data."""
     path = Path(path)
     try:
         with path.open("rb") as f:
             magic = f.read(6)
         if magic != b"\x93NUMPY":
             what = "an .npz archive" if magic.startswith(b"PK") else "not a NumPy .npy file"
-            raise InputError(
-                f"{what}; save the (ny, nx) map with numpy.save", source=str(path)
-            ) from None
-        arr = np.load(path, allow_pickle=False)
+            raise InputError(f"{what}; save the map(s) with numpy.save", source=str(path))
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError("power map file does not exist", source=str(path)) from None
     except InputError:
         raise
     except Exception as exc:  # numpy raises many kinds for a bad file
         raise InputError(f"cannot read as .npy: {exc}", source=str(path)) from None
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+
+
+def checked_maps(arr: np.ndarray, path: str | Path, dims: tuple[int, ...]) -> np.ndarray:
+    """``arr`` as float power maps in W per cell, if it has one of ``dims`` dimensions, is
+    numeric and finite (the error names ``path`` and, for a stack of maps, the first bad one)."""
+    if arr.ndim not in dims or not np.issubdtype(arr.dtype, np.number) or arr.size == 0:
+        shape = "(ny, nx)" if dims == (2,) else "(ny, nx) or a stack (N, ny, nx)"
         raise InputError(
-            f"expected a 2-D numeric array (ny, nx) of W per cell, got shape {arr.shape} "
+            f"expected a numeric array {shape} of W per cell, got shape {arr.shape} "
             f"dtype {arr.dtype}",
             source=str(path),
         )
     arr = arr.astype(float)
-    if not np.all(np.isfinite(arr)):
-        raise InputError("power map contains NaN or infinite values", source=str(path))
+    finite = np.isfinite(arr).reshape(-1, *arr.shape[-2:]).all(axis=(1, 2))
+    if not finite.all():
+        which = "" if arr.ndim == 2 else f" (map {int(np.argmin(finite))} of the stack)"
+        raise InputError(f"power map contains NaN or infinite values{which}", source=str(path))
     return arr
+
+
+def load_map(path: str | Path) -> np.ndarray:
+    """A (ny, nx) power map in W per cell from a .npy file, checked."""
+    return checked_maps(read_npy(path), path, (2,))
+
+
+def load_maps(path: str | Path) -> np.ndarray:
+    """(N, ny, nx) power maps in W per cell from a .npy file holding one map or a stack."""
+    arr = checked_maps(read_npy(path), path, (2, 3))
+    return arr[None] if arr.ndim == 2 else arr
 
 
 class Mixture(Settings):

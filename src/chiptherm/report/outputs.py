@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -32,6 +33,16 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
 def write_json(path: str | Path, data: Any) -> Path:
     """Write JSON (indented) atomically."""
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return Path(path)
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """Write rows (dicts with the same keys) as CSV with a header, atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
     return Path(path)
 
 

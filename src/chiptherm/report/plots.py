@@ -131,3 +131,19 @@ def plot_sweep(
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return save_figure(fig, path)
+
+
+def plot_histogram(
+    values: Sequence[float], path: str | Path, *, title: str, xlabel: str, bins: int = 40
+) -> Path:
+    """Save a histogram of ``values`` as a PNG, with the hottest value marked."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    data = np.asarray(values, dtype=float)
+    ax.hist(data, bins=min(bins, max(len(data), 1)), color="#c2410c", alpha=0.85)
+    ax.axvline(float(data.max()), color="black", linestyle="--", linewidth=1, label="hottest")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("maps")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)

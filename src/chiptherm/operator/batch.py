@@ -1,0 +1,155 @@
+"""Predicting many power maps at once: peaks and per-layer maxima for every map, optionally
+every field, in batches on the model's device.
+
+This is the operator's everyday job — the steady temperatures of thousands of power maps — so
+nothing per map goes through the host except its statistics, and the fields, when asked for,
+stream into one float32 .npy file (memory-mapped, renamed into place when complete), never
+all in memory at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from chiptherm.atomic import atomic_path
+from chiptherm.errors import InputError
+from chiptherm.operator.model import Operator
+from chiptherm.operator.sampling import load_maps
+
+
+@dataclass
+class NamedMaps:
+    """Power maps in W per cell with a name each (file stem, with the index for a stack)."""
+
+    names: list[str]
+    watts: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def read_power_maps(paths: Sequence[str | Path]) -> NamedMaps:
+    """The maps in .npy files: each file holds one (ny, nx) map or a stack (N, ny, nx); files
+    may use different grids."""
+    if not paths:
+        raise InputError("no power map files given")
+    names: list[str] = []
+    watts: list[np.ndarray] = []
+    for path in paths:
+        stack = load_maps(path)
+        stem = Path(path).stem
+        single = stack.shape[0] == 1
+        names += [stem if single else f"{stem}[{i}]" for i in range(stack.shape[0])]
+        watts += list(stack)
+    return NamedMaps(names, watts)
+
+
+@dataclass
+class BatchPrediction:
+    """Statistics of every predicted field, K.
+
+    Attributes:
+        names: (N,) map names.
+        peak_k, mean_k: (N,) hottest and mean temperature of each field.
+        layer_max_k: layer name (top first) -> (N,) hottest temperature in that layer.
+        parameters: input name -> the value used for every map, W/(m²·K).
+        seconds: wall time of the predictions (not of reading the maps).
+        fields: the .npy file of all fields (N, nz, ny, nx) float32 K, if written.
+    """
+
+    names: list[str]
+    peak_k: np.ndarray
+    mean_k: np.ndarray
+    layer_max_k: dict[str, np.ndarray]
+    parameters: dict[str, float]
+    seconds: float
+    fields: Path | None = None
+
+    def hottest(self, k: int) -> list[int]:
+        """Indices of the ``k`` maps with the highest peaks, hottest first."""
+        return [int(i) for i in np.argsort(-self.peak_k, kind="stable")[:k]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per map: name, peak, mean and per-layer maxima."""
+        out = []
+        for i, name in enumerate(self.names):
+            row: dict[str, Any] = {"map": name, "peak_k": round(float(self.peak_k[i]), 4)}
+            row["mean_k"] = round(float(self.mean_k[i]), 4)  # 0.1 mK: below any model's error
+            row.update({f"{k}_max_k": round(float(v[i]), 4) for k, v in self.layer_max_k.items()})
+            out.append(row)
+        return out
+
+
+def predict_batch(
+    op: Operator,
+    maps: NamedMaps,
+    params: dict[str, float] | None = None,
+    chunk: int = 64,
+    fields: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BatchPrediction:
+    """Predict every map on the case grid, ``chunk`` maps at a time.
+
+    Args:
+        op: the trained operator.
+        maps: power maps in W per cell (any uniform grid over the chip each).
+        params: scalar inputs (W/(m²·K)) for every map; the stack's values otherwise.
+        chunk: maps per batch on the device.
+        fields: where to write all fields as one float32 .npy (N, nz, ny, nx), K; None: not.
+        progress: called with the number of maps done after each batch.
+    """
+    if chunk < 1:
+        raise InputError("the batch size must be at least 1")
+    values = op.parameter_values(1, params)
+    density = np.stack([op.case.density_from_watts(w) for w in maps.watts])
+    n = len(density)
+    grid = op.case.grid()
+    nz, ny, nx = grid.shape
+    layers = {
+        la.name: torch.as_tensor(grid.cells_of_layer(i), device=op.device)
+        for i, la in enumerate(op.case.stack.layers)
+    }
+    ambient = op.case.ambient
+    peak, mean = np.empty(n), np.empty(n)
+    layer_max = {name: np.empty(n) for name in layers}
+    started = time.perf_counter()
+    target_file = atomic_path(fields) if fields is not None else nullcontext(None)
+    with target_file as target:
+        out = (
+            np.lib.format.open_memmap(target, mode="w+", dtype=np.float32, shape=(n, nz, ny, nx))
+            if target is not None
+            else None
+        )
+        done = 0
+        for u in op.rise_chunks(density, {k: v[0] for k, v in values.items()}, grid, chunk):
+            b = u.shape[0]
+            sl = slice(done, done + b)
+            peak[sl] = u.amax(dim=(1, 2, 3)).cpu().numpy() + ambient
+            mean[sl] = u.mean(dim=(1, 2, 3)).cpu().numpy() + ambient
+            for name, cells in layers.items():
+                layer_max[name][sl] = u[:, cells].amax(dim=(1, 2, 3)).cpu().numpy() + ambient
+            if out is not None:
+                out[sl] = (u + ambient).cpu().numpy()
+            done += b
+            if progress is not None:
+                progress(done)
+        if out is not None:
+            out.flush()
+            del out
+    return BatchPrediction(
+        maps.names,
+        peak,
+        mean,
+        layer_max,
+        {k: float(v[0]) for k, v in values.items()},
+        time.perf_counter() - started,
+        Path(fields) if fields is not None else None,
+    )
