@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from conftest import EXAMPLES
 from typer.testing import CliRunner
@@ -113,3 +114,17 @@ def test_version_prints_without_a_command() -> None:
         [sys.executable, "-m", "chiptherm", "--version"], capture_output=True, text=True
     )
     assert module.returncode == 0 and __version__ in module.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        ("solve", "Output folder [default: out/STACK]"),
+        ("train", "Model folder [default: config 'output']"),
+        ("predict-batch", "[default: out/MODEL-batch]"),
+    ],
+)
+def test_help_shows_the_defaults_written_in_option_help(command, text):
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert text in " ".join(result.output.replace("│", " ").split())  # unwrapped

@@ -123,7 +123,7 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
 def solve(
     stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<stack>].")
+        Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/STACK].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
     solver: Annotated[
@@ -419,21 +419,21 @@ def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
 def train(
     config: Annotated[Path, typer.Argument(help="Training config YAML.", metavar="CONFIG.yaml")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Model folder [default: config 'output'].")
+        Path | None, typer.Option("--out", "-o", help="Model folder \\[default: config 'output'].")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in the model folder.")] = False,
     steps: Annotated[int | None, typer.Option(help="Override training.steps.")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda [default: config].")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda \\[default: config].")] = None,
     cuda_graph: Annotated[
         bool | None,
         typer.Option(
             help="Record the training step once as a CUDA graph and replay it (CUDA only) "
-            "[default: config]."
+            "\\[default: config]."
         ),
     ] = None,
     compile: Annotated[
         bool | None,
-        typer.Option(help="Compile the physics loss with torch.compile [default: config]."),
+        typer.Option(help="Compile the physics loss with torch.compile \\[default: config]."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -523,7 +523,7 @@ def model_details(m: Any) -> Table:
 @friendly_errors
 def models(
     model: Annotated[
-        str | None, typer.Argument(help="A model folder or shipped name [default: all shipped].")
+        str | None, typer.Argument(help="A model folder or shipped name \\[default: all shipped].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -548,7 +548,9 @@ def predict(
     model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
     power: Annotated[
         Path | None,
-        typer.Option(help="Power map .npy, W per cell of any uniform grid [default: sample one]."),
+        typer.Option(
+            help="Power map .npy, W per cell of any uniform grid \\[default: sample one]."
+        ),
     ] = None,
     param: Annotated[
         list[str] | None, typer.Option(help="Scalar input NAME=VALUE, e.g. top_htc=800.")
@@ -557,7 +559,7 @@ def predict(
         int, typer.Option(help="Seed of the sampled map when --power is not given.")
     ] = 0,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<model>].")
+        Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/MODEL].")
     ] = None,
     tol_kelvin: Annotated[
         float, typer.Option(help="Accept a prediction whose estimated max error is below this, K.")
@@ -667,7 +669,7 @@ def predict_batch(
     batch: Annotated[int, typer.Option(help="Maps per batch on the device.")] = 64,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder [default: out/<model>-batch].")
+        Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/MODEL-batch].")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -748,7 +750,7 @@ def evaluate(
     model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
     maps: Annotated[int, typer.Option(help="Held-out maps per kind.")] = 16,
     kind: Annotated[
-        list[str] | None, typer.Option(help="train, grf or blocks; repeatable [default: all].")
+        list[str] | None, typer.Option(help="train, grf or blocks; repeatable \\[default: all].")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the held-out maps.")] = 2026,
     nx: Annotated[
@@ -824,11 +826,11 @@ def optimize(
     problem_file: Annotated[Path, typer.Argument(help="Problem YAML.", metavar="PROBLEM.yaml")],
     mode: Annotated[str, typer.Option(help="hybrid (operator + solver) or solver.")] = "hybrid",
     solver: Annotated[
-        str | None, typer.Option(help="Reference solver [default: the problem's].")
+        str | None, typer.Option(help="Reference solver \\[default: the problem's].")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Override search.steps.")] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Report folder [default: out/<problem>].")
+        Path | None, typer.Option("--out", "-o", help="Report folder \\[default: out/PROBLEM].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
