@@ -25,6 +25,11 @@ def test_demo_writes_a_consistent_report(tmp_path):
     peaks = sweep["solved_peak_k"]
     assert peaks[0] > peaks[-1] + 1.0  # a cooler top face lowers the peak...
     assert sweep["max_peak_gap_k"] < 0.1  # ...and one model follows it, against refined solves
+    many = summary["many_maps"]
+    assert many["maps"] == 1000 and len(many["hottest"]) == 3
+    predicted, solved = many["hottest_predicted_peak_k"], many["hottest_solved_peak_k"]
+    assert predicted == sorted(predicted, reverse=True)  # the hottest first
+    assert max(abs(a - b) for a, b in zip(predicted, solved, strict=True)) < 1.0
     html = (out / "index.html").read_text()
     for image in (
         "predicted.png",
@@ -33,6 +38,7 @@ def test_demo_writes_a_consistent_report(tmp_path):
         "floorplan/after.png",
         "floorplan/history.png",
         "cooling.png",
+        "peaks.png",
     ):
         assert image in html
         assert (out / image).stat().st_size > 1000

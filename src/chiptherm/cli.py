@@ -923,7 +923,7 @@ def demo(
     """
     from chiptherm.demo import run_demo
 
-    with console.status("running the demo (predict, score, refine, optimize, sweep)..."):
+    with console.status("running the demo (predict, score, refine, optimize, sweep, batch)..."):
         report = run_demo(out, seed, tol_kelvin, steps)
     p, f = report.summary["prediction"], report.summary["floorplan"]
     table = Table(title="chiptherm demo", title_justify="left", show_header=False)
@@ -947,6 +947,10 @@ def demo(
     table.add_row(
         f"top h sweep, {len(c['values'])} values: max peak gap",
         f"{c['max_peak_gap_k']:.3f} K (solver 2x finer)",
+    )
+    m = report.summary["many_maps"]
+    table.add_row(
+        f"{m['maps']} maps in batches", f"{m['predict_s']:.2f} s ({m['predictions_per_s']:.0f}/s)"
     )
     console.print(table)
     console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")

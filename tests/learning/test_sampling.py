@@ -57,7 +57,7 @@ def test_map_file_errors_name_the_file(tmp_path):
     with pytest.raises(InputError, match="no power-map files match"):
         MapFiles(paths=["*.npy"], base_dir=str(tmp_path)).files()
     np.save(tmp_path / "bad.npy", np.zeros(3))
-    with pytest.raises(InputError, match=r"bad\.npy.*2-D"):
+    with pytest.raises(InputError, match=r"bad\.npy.*numeric array \(ny, nx\)"):
         MapFiles(paths=["bad.npy"], base_dir=str(tmp_path)).sample(
             1, SIZE, (2, 2), np.random.default_rng()
         )

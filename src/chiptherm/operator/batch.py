@@ -113,10 +113,10 @@ def predict_batch(
     n = len(density)
     grid = op.case.grid()
     nz, ny, nx = grid.shape
-    layers = {
-        la.name: torch.as_tensor(grid.cells_of_layer(i), device=op.device)
-        for i, la in enumerate(op.case.stack.layers)
-    }
+    layers = {}  # name -> its z-cells, a contiguous range (a view, not a copy, of each field)
+    for i, la in enumerate(op.case.stack.layers):
+        cells = grid.cells_of_layer(i)
+        layers[la.name] = slice(int(cells[0]), int(cells[-1]) + 1)
     ambient = op.case.ambient
     peak, mean = np.empty(n), np.empty(n)
     layer_max = {name: np.empty(n) for name in layers}
@@ -132,10 +132,14 @@ def predict_batch(
         for u in op.rise_chunks(density, {k: v[0] for k, v in values.items()}, grid, chunk):
             b = u.shape[0]
             sl = slice(done, done + b)
-            peak[sl] = u.amax(dim=(1, 2, 3)).cpu().numpy() + ambient
-            mean[sl] = u.mean(dim=(1, 2, 3)).cpu().numpy() + ambient
-            for name, cells in layers.items():
-                layer_max[name][sl] = u[:, cells].amax(dim=(1, 2, 3)).cpu().numpy() + ambient
+            # one pass for the layer maxima (the peak is the largest of them), one for the mean,
+            # one transfer to the host
+            maxima = torch.stack([u[:, z].amax(dim=(1, 2, 3)) for z in layers.values()], 1)
+            stats = torch.cat([maxima, u.mean(dim=(1, 2, 3))[:, None]], 1).cpu().numpy()
+            stats += ambient
+            for k, name in enumerate(layers):
+                layer_max[name][sl] = stats[:, k]
+            peak[sl], mean[sl] = stats[:, :-1].max(axis=1), stats[:, -1]
             if out is not None:
                 out[sl] = (u + ambient).cpu().numpy()
             done += b
