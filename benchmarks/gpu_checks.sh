@@ -8,7 +8,8 @@
 #    and peak memory, each step run eagerly and recorded as a CUDA graph (target: 62x faster,
 #    31x less memory); later (step 5) the same with the loss compiled and recorded;
 # 3. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
-#    (target: 10,000/s) against the reference solver, and the same for `surface_modal`;
+#    (target: 10,000/s) against the reference solver, and the same for `surface_modal`; then
+#    chiptherm predict-batch on 10,240 maps (peaks and layer maxima of every field);
 # 4. chiptherm train configs/volumetric.yaml --device cuda, then evaluate it against solves on
 #    a 2x finer grid (target: trained to MAPE < 0.035 %, peak error < 0.5 K within 8 minutes);
 # 5. benchmarks/training.py with the compiled modes (compiling takes a while, so it comes after
@@ -61,6 +62,11 @@ step training "$py" benchmarks/training.py --device "$device" "${train_args[@]}"
 step inference "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" --results "$out"
 step inference-modal "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" \
     --model surface_modal --results "$out"
+nmaps=$([ -n "${QUICK:-}" ] && echo 64 || echo 10240)
+"$py" -c "import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(0).uniform(0, 4e-7, (int(sys.argv[2]), 21, 21)))" \
+    "$run_dir/maps.npy" "$nmaps"
+step predict-batch "$py" -m chiptherm predict-batch surface "$run_dir/maps.npy" --device "$device" \
+    --batch "${infer_args[1]}" --out "$run_dir/batch" --quiet
 step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device "$device" \
     --out "$run_dir/volumetric" --quiet
 step evaluate-volumetric "$py" -m chiptherm evaluate "$run_dir/volumetric" --kind blocks \
