@@ -232,17 +232,21 @@ class TrainingStep:
         self._make_capturable()
         static = StaticBatch.like(inputs, col)
         saved = self._snapshot()
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(self.warmup):
-                self._eager(static.inputs, static.col)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        self._restore(saved)
-        graph = torch.cuda.CUDAGraph()
-        self.optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(graph):
-            loss, terms = self._eager(static.inputs, static.col)
+        try:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup):
+                    self._eager(static.inputs, static.col)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._restore(saved)
+            graph = torch.cuda.CUDAGraph()
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.cuda.graph(graph):
+                loss, terms = self._eager(static.inputs, static.col)
+        except RuntimeError:
+            self._restore(saved)  # a failure must not leave warm-up updates behind
+            raise
         return graph, static, loss, terms
 
     def _snapshot(self) -> tuple[list[torch.Tensor], dict[int, dict[str, torch.Tensor]]]:
