@@ -208,9 +208,11 @@ def test_a_failed_compile_falls_back_to_the_plain_loss(tmp_path, monkeypatch):
     params = list(trainer.op.net.parameters())
     args = (trainer.loss_terms, trainer.total, trainer.optimizer, params)
     strict = TrainingStep(*args, compile=True)
+    assert strict.pending() == ["compiling the loss"]
     with pytest.raises(RuntimeError, match="backend compiler"):
         strict(*trainer.batch())
     forgiving = TrainingStep(*args, compile=True, fallback=True)
     loss, _ = forgiving(*trainer.batch())
     assert torch.isfinite(loss) and forgiving.terms == trainer.loss_terms
     assert "torch.compile failed" in forgiving.failures[0]
+    assert forgiving.pending() == []

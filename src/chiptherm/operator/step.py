@@ -155,6 +155,13 @@ class TrainingStep:
         self._recorded: tuple[torch.cuda.CUDAGraph, StaticBatch, torch.Tensor, LossTerms] | None
         self._recorded = None
 
+    def pending(self) -> list[str]:
+        """What the next call does once before its step (each takes a while)."""
+        work = ["compiling the loss"] if self._unproven else []
+        if self.graph and self._recorded is None:
+            work.append("recording the step as a CUDA graph")
+        return work
+
     # -- learning rate -------------------------------------------------------------------------
     def set_learning_rate(self, value: float) -> None:
         """Set every parameter group's learning rate (in place where the graph reads it)."""

@@ -419,6 +419,9 @@ class Trainer:
                 self.refit()
             started = time.perf_counter() - self.elapsed
             first_step = self.step
+            if self.runner.pending():  # the first step takes a while then: say why
+                info = " and ".join(self.runner.pending()) + " on the first batch..."
+                progress.update(task, info=info)
             window = (time.perf_counter(), self.step)
             while self.step < t.steps:
                 self.runner.set_learning_rate(t.learning_rate(self.step))
