@@ -662,6 +662,13 @@ def predict_batch(
         list[str] | None,
         typer.Option(help="Scalar input for every map, NAME=VALUE (W/(m²·K)); repeatable."),
     ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of per-map scalar inputs: a header of input names, one row per map.",
+            metavar="FILE.csv",
+        ),
+    ] = None,
     fields: Annotated[
         bool,
         typer.Option(help="Also write every field: temperatures.npy, float32 (N, nz, ny, nx) K."),
@@ -676,13 +683,14 @@ def predict_batch(
     """Predict many power maps at once: peak, mean and per-layer maxima of every field.
 
     Writes summary.csv (one row per map), summary.json, peaks.png (histogram of the peaks)
-    and, with --fields, temperatures.npy. Example:
+    and, with --fields, temperatures.npy. Scalar inputs: --param for all maps, or a CSV with
+    one row per map. Example:
     chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from chiptherm.operator.batch import predict_batch as run
-    from chiptherm.operator.batch import read_power_maps
+    from chiptherm.operator.batch import read_parameter_table, read_power_maps
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import machine
     from chiptherm.operator.train import device_of
@@ -695,6 +703,13 @@ def predict_batch(
     if batch < 1:
         raise InputError("--batch must be at least 1")
     maps = read_power_maps(power)
+    if params_file is not None:
+        names = [p.name for p in op.case.parameters]
+        table = read_parameter_table(params_file, len(maps), names)
+        twice = sorted(set(table) & set(params))
+        if twice:
+            raise InputError(f"{twice} given both by --param and in {params_file}")
+        params = {**params, **table}
     out_dir = out or Path("out") / f"{Path(str(model)).name}-batch"
     columns = (
         TextColumn("[bold]predict"),
@@ -717,8 +732,11 @@ def predict_batch(
     summary = {
         "model": meta.get("name", str(model)),
         "maps": len(rows),
-        "parameters": result.parameters,
-        "extrapolated": op.extrapolated(op.parameter_values(1, params)),
+        "parameters": {  # the value for every map, or the range of per-map values
+            k: float(v[0]) if v.min() == v.max() else {"min": float(v.min()), "max": float(v.max())}
+            for k, v in result.parameters.items()
+        },
+        "extrapolated": op.extrapolated(result.parameters),
         "seconds": result.seconds,
         "predictions_per_s": len(rows) / max(result.seconds, 1e-12),
         "device": str(op.device),

@@ -311,7 +311,7 @@ def test_predict_batch_gives_the_statistics_of_every_field(tmp_path):
         assert row["mean_k"] == pytest.approx(expected[i].mean(), abs=1e-3)
         assert row["active_max_k"] == pytest.approx(expected[i][active].max(), abs=1e-3)
     csv_lines = (out / "summary.csv").read_text().splitlines()
-    assert csv_lines[0] == "map,peak_k,mean_k,cap_max_k,active_max_k,base_max_k"
+    assert csv_lines[0] == "map,top_htc,bottom_htc,peak_k,mean_k,cap_max_k,active_max_k,base_max_k"
     assert len(csv_lines) == 7
 
 
@@ -326,4 +326,54 @@ def test_predict_batch_refuses_a_bad_file_before_writing(tmp_path):
     assert "bad.npy: power map contains NaN or infinite values (map 2 of the stack)" in (
         result.output
     )
+    assert not (tmp_path / "o").exists()
+
+
+def test_predict_batch_takes_per_map_inputs_from_a_table(tmp_path):
+    op, _ = load_operator("volumetric")
+    watts = np.random.default_rng(8).uniform(0, 4e-6, (20, 20))
+    np.save(tmp_path / "maps.npy", np.repeat(watts[None], 3, axis=0))
+    (tmp_path / "h.csv").write_text("top_htc\n100\n\n1000\n10000\n")  # blank lines are fine
+    args = [
+        "predict-batch",
+        "volumetric",
+        tmp_path / "maps.npy",
+        "--params-file",
+        tmp_path / "h.csv",
+    ]
+    result = run(*args, "--param", "bottom_htc=800", "--out", tmp_path / "o", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["parameters"] == {"top_htc": {"min": 100.0, "max": 10000.0}, "bottom_htc": 800.0}
+    rows = summary["results"]
+    assert [r["top_htc"] for r in rows] == [100.0, 1000.0, 10000.0]
+    peaks = [r["peak_k"] for r in rows]
+    assert peaks[0] > peaks[1] > peaks[2]  # more cooling on top, cooler
+    density = op.case.density_from_watts(np.repeat(watts[None], 3, axis=0))
+    h = {"top_htc": np.array([100.0, 1000.0, 10000.0]), "bottom_htc": 800.0}
+    expected = op.predict(density, h).max(axis=(1, 2, 3))
+    np.testing.assert_allclose(peaks, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("top_htc\n100\n", "1 rows for 3 maps"),
+        ("top_h\n1\n2\n3\n", "h.csv:1: header ['top_h']: expected distinct names"),
+        ("top_htc\n100\nfast\n300\n", "h.csv:3: expected 1 numbers (top_htc), got ['fast']"),
+        ("bottom_htc\n1\n2\n3\n", "given both by --param and in"),
+    ],
+)
+def test_predict_batch_refuses_bad_input_tables(tmp_path, table, message):
+    np.save(tmp_path / "maps.npy", np.ones((3, 4, 4)) * 1e-6)
+    (tmp_path / "h.csv").write_text(table)
+    args = [
+        "predict-batch",
+        "volumetric",
+        tmp_path / "maps.npy",
+        "--params-file",
+        tmp_path / "h.csv",
+    ]
+    result = run(*args, "--param", "bottom_htc=800", "--out", tmp_path / "o")
+    assert result.exit_code == 1 and message in result.output, result.output
     assert not (tmp_path / "o").exists()

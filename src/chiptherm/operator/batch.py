@@ -9,6 +9,7 @@ all in memory at once.
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -52,6 +53,48 @@ def read_power_maps(paths: Sequence[str | Path]) -> NamedMaps:
     return NamedMaps(names, watts)
 
 
+def read_parameter_table(path: str | Path, n: int, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per-map scalar inputs from a CSV file: a header naming some of ``names`` (W/(m²·K)
+    each), then one row per map, in the order of the maps; -> name -> (n,) values."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", source=str(path)) from None
+    rows = [  # (line number, cells), blank lines left out
+        (k + 1, row) for k, row in enumerate(csv.reader(lines)) if any(c.strip() for c in row)
+    ]
+    if not rows:
+        raise InputError(
+            "empty parameter table; expected a header such as top_htc", source=str(path)
+        )
+    first, header = rows[0][0], [h.strip() for h in rows[0][1]]
+    unknown = [h for h in header if h not in names]
+    if unknown or len(set(header)) != len(header):
+        raise InputError(
+            f"header {header}: expected distinct names among {list(names)}",
+            source=str(path),
+            line=first,
+        )
+    if len(rows) - 1 != n:
+        raise InputError(
+            f"{len(rows) - 1} rows for {n} maps; give one row per map", source=str(path)
+        )
+    values = np.empty((n, len(header)))
+    for i, (line, row) in enumerate(rows[1:]):
+        try:
+            if len(row) != len(header):
+                raise ValueError
+            values[i] = [float(v) for v in row]
+        except ValueError:
+            raise InputError(
+                f"expected {len(header)} numbers ({', '.join(header)}), got {row}",
+                source=str(path),
+                line=line,
+            ) from None
+    return {name: values[:, j] for j, name in enumerate(header)}
+
+
 @dataclass
 class BatchPrediction:
     """Statistics of every predicted field, K.
@@ -60,7 +103,7 @@ class BatchPrediction:
         names: (N,) map names.
         peak_k, mean_k: (N,) hottest and mean temperature of each field.
         layer_max_k: layer name (top first) -> (N,) hottest temperature in that layer.
-        parameters: input name -> the value used for every map, W/(m²·K).
+        parameters: input name -> (N,) value used for each map, W/(m²·K).
         seconds: wall time of the predictions (not of reading the maps).
         fields: the .npy file of all fields (N, nz, ny, nx) float32 K, if written.
     """
@@ -69,7 +112,7 @@ class BatchPrediction:
     peak_k: np.ndarray
     mean_k: np.ndarray
     layer_max_k: dict[str, np.ndarray]
-    parameters: dict[str, float]
+    parameters: dict[str, np.ndarray]
     seconds: float
     fields: Path | None = None
 
@@ -78,10 +121,12 @@ class BatchPrediction:
         return [int(i) for i in np.argsort(-self.peak_k, kind="stable")[:k]]
 
     def rows(self) -> list[dict[str, Any]]:
-        """One dict per map: name, peak, mean and per-layer maxima."""
+        """One dict per map: name, scalar inputs, peak, mean and per-layer maxima."""
         out = []
         for i, name in enumerate(self.names):
-            row: dict[str, Any] = {"map": name, "peak_k": round(float(self.peak_k[i]), 4)}
+            row: dict[str, Any] = {"map": name}
+            row.update({k: float(v[i]) for k, v in self.parameters.items()})
+            row["peak_k"] = round(float(self.peak_k[i]), 4)
             row["mean_k"] = round(float(self.mean_k[i]), 4)  # 0.1 mK: below any model's error
             row.update({f"{k}_max_k": round(float(v[i]), 4) for k, v in self.layer_max_k.items()})
             out.append(row)
@@ -101,16 +146,17 @@ def predict_batch(
     Args:
         op: the trained operator.
         maps: power maps in W per cell (any uniform grid over the chip each).
-        params: scalar inputs (W/(m²·K)) for every map; the stack's values otherwise.
+        params: scalar inputs (W/(m²·K)): one value for every map or (N,) values, one per
+            map; the stack's values for inputs not given.
         chunk: maps per batch on the device.
         fields: where to write all fields as one float32 .npy (N, nz, ny, nx), K; None: not.
         progress: called with the number of maps done after each batch.
     """
     if chunk < 1:
         raise InputError("the batch size must be at least 1")
-    values = op.parameter_values(1, params)
     density = np.stack([op.case.density_from_watts(w) for w in maps.watts])
     n = len(density)
+    values = op.parameter_values(n, params)
     grid = op.case.grid()
     nz, ny, nx = grid.shape
     layers = {}  # name -> its z-cells, a contiguous range (a view, not a copy, of each field)
@@ -129,7 +175,7 @@ def predict_batch(
             else None
         )
         done = 0
-        for u in op.rise_chunks(density, {k: v[0] for k, v in values.items()}, grid, chunk):
+        for u in op.rise_chunks(density, values, grid, chunk):
             b = u.shape[0]
             sl = slice(done, done + b)
             # one pass for the layer maxima (the peak is the largest of them), one for the mean,
@@ -153,7 +199,7 @@ def predict_batch(
         peak,
         mean,
         layer_max,
-        {k: float(v[0]) for k, v in values.items()},
+        {k: np.array(v, dtype=float) for k, v in values.items()},
         time.perf_counter() - started,
         Path(fields) if fields is not None else None,
     )
