@@ -269,6 +269,7 @@ def test_bad_power_maps_are_refused_with_the_file_named(tiny_model, tmp_path, co
     [
         ({"case": {"power": "nope"}}, "train.yaml: the stack has no power source 'nope'"),
         ({"case": {"sensors": [0, 8]}}, "case.sensors[0]: Input should be greater than or equal"),
+        ({"training": {"collocation": [8, 0, 6]}}, "training.collocation[1]: Input should be"),
     ],
 )
 def test_training_config_errors_name_the_config(tmp_path, change, message):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -66,7 +66,7 @@ class Schedule(Settings):
 
     steps: int = Field(default=2000, ge=1)
     batch: int = Field(default=32, ge=1)
-    collocation: tuple[int, int, int] = (21, 21, 11)
+    collocation: tuple[PositiveInt, PositiveInt, PositiveInt] = (21, 21, 11)
     cluster: bool = True
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = Field(default=2e-3, gt=0)
