@@ -390,15 +390,16 @@ def parse_params(items: list[str] | None) -> dict[str, float]:
 
 def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     """A table of evaluation metrics, one row per named result."""
-    table = Table(title=title, title_justify="left")
-    cols = ("maps", "MAE K", "max K", "peak K", "worst peak K", "rel L2", "MAPE %", "speed-up")
-    table.add_column("maps of", justify="left")
+    # no vertical rules, numbers never wrapped: the table fits 80 columns
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    cols = ("maps", "MAE K", "max K", "peak K", "worst K", "rel L2", "MAPE %", "speed")
+    table.add_column("kind", justify="left", no_wrap=True)
     for col in cols:
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True)
     for name, r in rows:
         entries = [(name, r["metrics"], f"{r['speedup']:.0f}x")]
         if "grid_solve_error" in r:  # the refined reference: also show the plain solve's error
-            entries.append((f"{name}: solver", r["grid_solve_error"], "1x"))
+            entries.append((f"{name} solver", r["grid_solve_error"], "1x"))
         for label, m, speed in entries:
             table.add_row(
                 label,
