@@ -500,10 +500,10 @@ def model_fields(m: Any) -> dict[str, str]:
 
 def model_table(summaries: list[Any]) -> Table:
     """One row per model: case, inputs, network, size and last validation."""
-    table = Table(title="models", title_justify="left")
-    columns = list(model_fields(summaries[0]))[:6] if summaries else []
+    table = Table(title="models (chiptherm models NAME for the details)", title_justify="left")
+    columns = ["case", "scalar inputs, W/(m²·K)", "network", "last validation"]
     for col in ["model", *columns]:
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for m in summaries:
         fields = model_fields(m)
         table.add_row(m.name, *(fields[c] for c in columns))
