@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
@@ -378,3 +380,27 @@ def test_predict_batch_refuses_bad_input_tables(tmp_path, table, message):
     result = run(*args, "--param", "bottom_htc=800", "--out", tmp_path / "o")
     assert result.exit_code == 1 and message in result.output, result.output
     assert not (tmp_path / "o").exists()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(
+        st.tuples(st.floats(1e-3, 1e7, allow_nan=False), st.floats(1e-3, 1e7, allow_nan=False)),
+        min_size=1,
+        max_size=12,
+    ),
+    blank_every=st.integers(0, 4),
+)
+def test_parameter_tables_read_back_what_was_written(tmp_path_factory, values, blank_every):
+    from chiptherm.operator.batch import read_parameter_table
+
+    lines = ["bottom_htc, top_htc"]
+    for i, (bottom, top) in enumerate(values):
+        lines.append(f"{bottom!r},{top!r}")
+        if blank_every and i % blank_every == 0:
+            lines.append("")
+    path = tmp_path_factory.mktemp("t") / "h.csv"
+    path.write_text("\n".join(lines) + "\n")
+    table = read_parameter_table(path, len(values), ["top_htc", "bottom_htc"])
+    assert list(table["bottom_htc"]) == [b for b, _ in values]
+    assert list(table["top_htc"]) == [t for _, t in values]
