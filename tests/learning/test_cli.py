@@ -332,19 +332,19 @@ def test_predict_batch_refuses_a_bad_file_before_writing(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def batch_with_table(folder, *extra):
+    """predict-batch of volumetric on folder/maps.npy with the inputs table folder/h.csv and a
+    fixed bottom h, into folder/o."""
+    args = ["predict-batch", "volumetric", folder / "maps.npy", "--params-file", folder / "h.csv"]
+    return run(*args, "--param", "bottom_htc=800", "--out", folder / "o", *extra)
+
+
 def test_predict_batch_takes_per_map_inputs_from_a_table(tmp_path):
     op, _ = load_operator("volumetric")
     watts = np.random.default_rng(8).uniform(0, 4e-6, (20, 20))
     np.save(tmp_path / "maps.npy", np.repeat(watts[None], 3, axis=0))
     (tmp_path / "h.csv").write_text("top_htc\n100\n\n1000\n10000\n")  # blank lines are fine
-    args = [
-        "predict-batch",
-        "volumetric",
-        tmp_path / "maps.npy",
-        "--params-file",
-        tmp_path / "h.csv",
-    ]
-    result = run(*args, "--param", "bottom_htc=800", "--out", tmp_path / "o", "-q")
+    result = batch_with_table(tmp_path, "-q")
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["parameters"] == {"top_htc": {"min": 100.0, "max": 10000.0}, "bottom_htc": 800.0}
@@ -370,14 +370,7 @@ def test_predict_batch_takes_per_map_inputs_from_a_table(tmp_path):
 def test_predict_batch_refuses_bad_input_tables(tmp_path, table, message):
     np.save(tmp_path / "maps.npy", np.ones((3, 4, 4)) * 1e-6)
     (tmp_path / "h.csv").write_text(table)
-    args = [
-        "predict-batch",
-        "volumetric",
-        tmp_path / "maps.npy",
-        "--params-file",
-        tmp_path / "h.csv",
-    ]
-    result = run(*args, "--param", "bottom_htc=800", "--out", tmp_path / "o")
+    result = batch_with_table(tmp_path)
     assert result.exit_code == 1 and message in result.output, result.output
     assert not (tmp_path / "o").exists()
 
