@@ -130,7 +130,6 @@ class PhysicsLoss:
         self, case: Case, device: torch.device | str = "cpu", energy: bool = False
     ) -> None:
         self.case = case
-        self.device = device
         # the global balance (heat out of the cooled faces = power in) as an extra term; only
         # where all heat leaves through convective top/bottom faces
         self.energy = energy and all(
@@ -156,7 +155,7 @@ class PhysicsLoss:
         side_biot = {
             face: np.array([case.side_biot(face, sp) for sp in spans])
             for face in self.sides
-            if case.boundary(face).htc is not None
+            if self.boundaries[face].htc is not None
         }
         # per-layer constants as device tables, looked up by each point's layer index: no
         # host-to-device copy inside a step (a step recorded as a CUDA graph may not hold one)
