@@ -128,11 +128,15 @@ def test_per_layer_constants_are_looked_up_per_depth_point():
     assert loss._per_z("source", layer).shape == (9,)
 
 
-def test_cuda_graph_option_on_the_cpu_trains_eagerly(tmp_path):
+def test_cuda_graph_option_on_the_cpu_trains_eagerly(tmp_path, capsys):
     config = write_config(tmp_path, steps=4, validation={"maps": 0})
     plain = train(config, out=tmp_path / "a", quiet=True)
     asked = train(config, out=tmp_path / "b", quiet=True, overrides={"cuda_graph": True})
     assert not asked.runner.graph
+    # said even when quiet, and recorded with the model
+    assert "training.cuda_graph: not used, the device is not a CUDA GPU" in capsys.readouterr().err
+    recorded = json.loads((tmp_path / "b" / "model.json").read_text())["training"]
+    assert recorded["cuda_graph"] is False and recorded["compiled"] is False
     for p, q in zip(plain.op.net.parameters(), asked.op.net.parameters(), strict=True):
         assert torch.equal(p, q)
 
@@ -148,6 +152,7 @@ def test_recorded_training_follows_the_eager_run_on_the_gpu(tmp_path):
         quiet=True,
         overrides={"device": "cuda", "cuda_graph": True},
     )
+    assert graphed.runner.failures == []
     assert graphed.runner.graph and graphed.runner._recorded is not None
     losses = [[r["loss"] for r in t.history.records if "loss" in r] for t in (eager, graphed)]
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-3)
@@ -185,6 +190,7 @@ def test_compiled_loss_trains_like_the_eager_one(tmp_path):
     config = write_config(tmp_path, steps=6, validation={"maps": 0})
     plain = train(config, out=tmp_path / "a", quiet=True)
     fast = train(config, out=tmp_path / "b", quiet=True, overrides={"compile": True})
+    assert json.loads((tmp_path / "b" / "model.json").read_text())["training"]["compiled"]
     losses = [[r["loss"] for r in t.history.records if "loss" in r] for t in (plain, fast)]
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
     for p, q in zip(plain.op.net.parameters(), fast.op.net.parameters(), strict=True):
@@ -214,5 +220,5 @@ def test_a_failed_compile_falls_back_to_the_plain_loss(tmp_path, monkeypatch):
     forgiving = TrainingStep(*args, compile=True, fallback=True)
     loss, _ = forgiving(*trainer.batch())
     assert torch.isfinite(loss) and forgiving.terms == trainer.loss_terms
-    assert "torch.compile failed" in forgiving.failures[0]
+    assert "torch.compile failed" in forgiving.failures[0] and not forgiving.compiled
     assert forgiving.pending() == []

@@ -155,6 +155,11 @@ class TrainingStep:
         self._recorded: tuple[torch.cuda.CUDAGraph, StaticBatch, torch.Tensor, LossTerms] | None
         self._recorded = None
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the steps run the compiled loss (False after a fallback)."""
+        return self.terms is not self.plain_terms
+
     def pending(self) -> list[str]:
         """What the next call does once before its step (each takes a while)."""
         work = ["compiling the loss"] if self._unproven else []

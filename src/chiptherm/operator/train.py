@@ -171,6 +171,7 @@ class Trainer:
         self.cfg = cfg
         self.out = out
         self.console = Console(quiet=quiet)
+        self.warnings = Console(stderr=True)  # what did not go as configured: shown even if quiet
         self.quiet = quiet
         t = cfg.training
         probe = build_case(cfg.case, base_dir, 1.0)
@@ -222,13 +223,13 @@ class Trainer:
             else None
         )
         if reason is not None:
-            self.console.print(f"training.cuda_graph: not used, {reason}")
+            self.warnings.print(f"training.cuda_graph: not used, {reason}")
         return reason is None
 
     def compile_allowed(self) -> bool:
         """Whether ``training.compile`` can be honoured; says why not when it cannot."""
         if self.cfg.training.compile and self.modal is not None:
-            self.console.print("training.compile: not used, modal models train eagerly")
+            self.warnings.print("training.compile: not used, modal models train eagerly")
             return False
         return self.cfg.training.compile
 
@@ -378,6 +379,10 @@ class Trainer:
                 "elapsed_s": round(self.elapsed, 2),
                 "device": str(self.device),
                 "config": self.cfg.model_dump(mode="json"),
+                # how the steps ran: compiled, recorded as a CUDA graph, and what failed
+                "compiled": self.runner.compiled,
+                "cuda_graph": self.runner.graph,
+                "failures": self.runner.failures,
             },
             "parameters_count": sum(p.numel() for p in self.op.net.parameters()),
         }
@@ -428,7 +433,7 @@ class Trainer:
                 loss, terms = self.runner(*self.batch())
                 if self.step == first_step:  # compiling and recording happen in the first step
                     for failure in self.runner.failures:
-                        progress.console.print(f"{failure}; training without it")
+                        self.warnings.print(f"{failure}; training without it")
                 self.step += 1
                 self.elapsed = time.perf_counter() - started
                 over_time = t.max_minutes is not None and self.elapsed > 60 * t.max_minutes
