@@ -789,7 +789,12 @@ def evaluate(
             "training ranges."
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the JSON here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write the JSON here, and a parity plot of the peaks beside it."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
 ) -> None:
     """Compare a model with the reference solver on held-out maps; prints a metrics table.
@@ -801,6 +806,7 @@ def evaluate(
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import distribution_for, evaluate_operator
     from chiptherm.report.outputs import write_json
+    from chiptherm.report.plots import plot_parity
 
     op, meta = load_operator(model)
     params = parse_params(param)
@@ -817,6 +823,13 @@ def evaluate(
     doc = {"model": meta.get("name", str(model)), "results": dict(results)}
     if out is not None:
         write_json(out, doc)
+        reference = f"solver{f', {refine}x finer grid' if refine > 1 else ''}"
+        plot_parity(
+            {k: (r["peaks_k"]["reference"], r["peaks_k"]["predicted"]) for k, r in results},
+            out.with_suffix(".png"),
+            title=f"{doc['model']}: peak temperature of each held-out map",
+            xlabel=f"{reference}: peak temperature (K)",
+        )
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
@@ -836,7 +849,7 @@ def evaluate(
         )
         console.print(f"{par.name}: {how} W/(m²·K)")
     if out is not None:
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out} and {out.with_suffix('.png')}")
 
 
 @app.command()

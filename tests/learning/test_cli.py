@@ -63,6 +63,11 @@ def test_evaluate_prints_and_writes_metrics(tiny_model, tmp_path):
     m = doc["results"]["grf"]["metrics"]
     assert m["maps"] == 2 and m["max_abs_k"] >= m["mae_k"] > 0
     assert doc["results"]["grf"]["machine"]["cpus"] >= 1
+    # the peaks of every map, which the parity plot beside the JSON shows
+    peaks = doc["results"]["grf"]["peaks_k"]
+    gaps = np.abs(np.subtract(peaks["predicted"], peaks["reference"]))
+    assert len(gaps) == 2 and gaps.mean() == pytest.approx(m["peak_error_k"])
+    assert (tmp_path / "e.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize(

@@ -87,10 +87,12 @@ def evaluate_operator(
 
     A model with scalar inputs is evaluated on values drawn log-uniformly from their training
     ranges, except those fixed in ``params`` (W/(m²·K)). Returns a JSON-ready dict: the
-    metrics (see :class:`Metrics`), the parameter values, prediction and solver time per map,
-    and the machine. With ``refine`` > 1 the metrics are against solves on a grid ``refine``
-    times finer (averaged back), and two more entries say how the prediction and the solve on
-    the evaluation grid itself compare with that reference.
+    metrics (see :class:`Metrics`), the parameter values, the peak temperature of every map
+    (``peaks_k``: predicted and reference), prediction and solver time per map, and the
+    machine. With ``refine`` > 1 the metrics are against solves on a grid ``refine`` times
+    finer (averaged back), two more entries say how the prediction and the solve on the
+    evaluation grid itself compare with that reference, and ``peaks_k`` also holds the peaks of
+    the solve on the evaluation grid (``grid_solve``).
     """
     if refine < 1:
         raise InputError("--refine must be at least 1")
@@ -111,6 +113,7 @@ def evaluate_operator(
     extra: dict[str, Any] = {}
     if values:
         extra["parameters"] = {k: v.tolist() for k, v in values.items()}
+    peaks = {"predicted": pred.max(axis=(1, 2, 3)).tolist()}
     if refine > 1:
         fine = reference_fields(case, density, per_map, grid, progress, refine)
         extra |= {
@@ -118,7 +121,10 @@ def evaluate_operator(
             "metrics_vs_grid_solve": error_metrics(pred, ref, case.ambient).as_dict(),
             "grid_solve_error": error_metrics(ref, fine, case.ambient).as_dict(),
         }
+        peaks["grid_solve"] = ref.max(axis=(1, 2, 3)).tolist()
         ref = fine
+    peaks["reference"] = ref.max(axis=(1, 2, 3)).tolist()
+    extra["peaks_k"] = peaks  # per map: predicted and reference peak temperatures
     metrics = error_metrics(pred, ref, case.ambient)
     nz, ny, nx = grid.shape
     return {

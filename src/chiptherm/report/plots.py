@@ -147,3 +147,32 @@ def plot_histogram(
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path)
+
+
+def plot_parity(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str = "reference peak temperature (K)",
+    ylabel: str = "predicted peak temperature (K)",
+) -> Path:
+    """Save a parity plot: for each named series, (reference, predicted) points against the
+    line y = x, as a PNG."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.6), dpi=110)
+    lo, hi = np.inf, -np.inf
+    for name, (ref, pred) in series.items():
+        ax.plot(ref, pred, "o", fillstyle="none", label=name)
+        lo = min(lo, float(np.min(ref)), float(np.min(pred)))
+        hi = max(hi, float(np.max(ref)), float(np.max(pred)))
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", linewidth=0.8, label="y = x")
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
