@@ -402,3 +402,9 @@ def test_parameter_tables_read_back_what_was_written(tmp_path_factory, values, b
     table = read_parameter_table(path, len(values), ["top_htc", "bottom_htc"])
     assert list(table["bottom_htc"]) == [b for b, _ in values]
     assert list(table["top_htc"]) == [t for _, t in values]
+
+
+def test_training_leaves_a_plot_of_its_history(tiny_model):
+    state = json.loads((tiny_model / "state.json").read_text())
+    assert any("validation" in r for r in state["history"])  # both panels have data
+    assert (tiny_model / "history.png").stat().st_size > 5000

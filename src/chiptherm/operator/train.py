@@ -33,6 +33,7 @@ from chiptherm.operator.model import CaseConfig, Operator, build_case
 from chiptherm.operator.physics import Collocation, PhysicsLoss, sample_collocation
 from chiptherm.operator.sampling import Distribution, MapFiles, Mixture
 from chiptherm.operator.step import TrainingStep
+from chiptherm.report.plots import plot_training
 from chiptherm.settings import Settings, load_settings
 
 
@@ -469,6 +470,8 @@ class Trainer:
                 if over_time:
                     progress.console.print(f"stopping at the time limit ({t.max_minutes} min)")
                     break
+        if self.history.records:
+            plot_training(self.history.records, self.out / "history.png", title=self.cfg.name)
         return self.metrics
 
 

@@ -176,3 +176,38 @@ def plot_parity(
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path)
+
+
+def plot_training(records: Sequence[dict], path: str | Path, *, title: str) -> Path:
+    """Save the loss terms of a training history (log scale) and, where it was validated, the
+    mean and peak errors in K against the solver (right panel) as a PNG.
+
+    ``records`` are dicts with ``step`` and either the loss terms or ``validation`` metrics
+    (``mae_k``, ``peak_error_k``), as the trainer keeps them.
+    """
+    losses = [r for r in records if "loss" in r]
+    checks = [r for r in records if "validation" in r]
+    panels = 2 if checks else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.6), dpi=110, squeeze=False)
+    ax = axes[0, 0]
+    names = [k for k in (losses[0] if losses else {}) if k not in ("step", "time_s")]
+    for name in names:
+        ax.plot([r["step"] for r in losses], [max(r[name], 1e-16) for r in losses], label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nondimensional)")
+    ax.grid(alpha=0.3, which="both")
+    if names:
+        ax.legend(fontsize=8)
+    if checks:
+        right = axes[0, 1]
+        steps = [r["step"] for r in checks]
+        for key, label in (("mae_k", "mean abs error"), ("peak_error_k", "peak error")):
+            right.plot(steps, [r["validation"][key] for r in checks], "o-", label=label)
+        right.set_yscale("log")
+        right.set_xlabel("step")
+        right.set_ylabel("error against the solver (K)")
+        right.grid(alpha=0.3, which="both")
+        right.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
