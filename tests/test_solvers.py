@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import example
+from conftest import EXAMPLES, example
 
 from chiptherm import SolverError, Stack, System, solve
 from chiptherm.solvers import choose_method, make_solver, solve_system
@@ -131,3 +131,17 @@ def test_fft_and_matrix_lateral_transforms_agree(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(transform, "MATMUL_LIMIT", 0)
     by_fft, _ = solve_system(system, "transform")
     assert rise_error(by_fft, by_matmul, stack.ambient) < 1e-10
+
+
+def test_progress_messages_follow_the_solve_to_its_last_iteration():
+    from chiptherm.stack_io import load_stack
+
+    messages: list[str] = []
+    stack = load_stack(EXAMPLES / "tsv_array.yaml")
+    result = solve(stack, method="cg-amg", progress=messages.append)
+    assert messages[0] == "assembling tsv-array"
+    assert messages[1].startswith("cg-amg: setting up for")
+    assert messages[-1] == f"cg-amg: iteration {result.info.iterations}"
+    direct: list[str] = []
+    solve(stack, method="direct", progress=direct.append)
+    assert direct[-1].startswith("direct: solving")

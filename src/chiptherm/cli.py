@@ -155,7 +155,8 @@ def solve(
                 f"--probe ({x:g}, {y:g}) m lies outside the die, which spans 0 to {lx:g} m in "
                 f"x and 0 to {ly:g} m in y"
             )
-    result = solve_stack(stack, method=solver, tol=tol)
+    with err_console.status(f"solving {stack.name}") as status:
+        result = solve_stack(stack, method=solver, tol=tol, progress=status.update)
     summary = result.summary(probes)
     out_dir = out or Path("out") / stack_file.stem
     if not no_files:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
@@ -175,6 +176,7 @@ def solve(
     x0: np.ndarray | None = None,
     tol: float = 1e-10,
     maxiter: int = 2000,
+    progress: Callable[[str], None] | None = None,
 ) -> Result:
     """Discretize and solve ``stack``; the steady temperature field with diagnostics.
 
@@ -184,10 +186,13 @@ def solve(
         x0: optional initial guess (nz, ny, nx) in K for iterative methods (warm start).
         tol: relative residual tolerance ||b - A·T|| / ||b|| for iterative methods.
         maxiter: iteration limit for iterative methods.
+        progress: receives one-line messages on the way (assembly, set-up, iterations).
 
     Raises:
         SolverError: when an iterative method does not reach ``tol``.
     """
+    if progress is not None:
+        progress(f"assembling {stack.name}")
     system = System.from_stack(stack)
-    temperature, info = solve_system(system, method=method, x0=x0, tol=tol, maxiter=maxiter)
+    temperature, info = solve_system(system, method, x0, tol, maxiter, progress)
     return Result(stack, system.grid, temperature, info, system.energy_balance(temperature))  # type: ignore[arg-type]

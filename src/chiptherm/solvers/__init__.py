@@ -20,6 +20,7 @@ Methods:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -88,12 +89,21 @@ def solve_system(
     x0: np.ndarray | None = None,
     tol: float = 1e-10,
     maxiter: int = 2000,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[np.ndarray, SolveInfo]:
     """Solve ``system`` and return the (nz, ny, nx) temperature in K with diagnostics.
 
-    The reported relative residual is always recomputed from the System itself.
+    The reported relative residual is always recomputed from the System itself. ``progress``
+    receives one-line messages: the solver being built, then each Krylov iteration.
     """
+    report = progress or (lambda _: None)
+    chosen = choose_method(system) if method == "auto" else method
+    report(f"{chosen}: setting up for {system.size:,} cells")
     solver = make_solver(system, method, maxiter=maxiter)
+    if isinstance(solver, KrylovSolver):
+        solver.on_iteration = lambda k: report(f"{solver.name}: iteration {k}")
+    else:
+        report(f"{solver.name}: solving {system.size:,} cells")
     x, info = solver.solve(system.rhs, x0=None if x0 is None else x0.reshape(system.shape), tol=tol)
     return x, dataclasses.replace(info, relative_residual=system.relative_residual(x))
 

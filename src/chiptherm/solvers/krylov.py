@@ -8,6 +8,7 @@ stack is nearly uniform (a few regions, convective sides).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pyamg
@@ -62,6 +63,7 @@ class KrylovSolver:
         self._m = self._build_preconditioner(system, preconditioner)
         self.name = f"{self.method}-{preconditioner}"
         self.setup_s = time.perf_counter() - t0
+        self.on_iteration: Callable[[int], None] | None = None  # told the count after each
 
     def _build_preconditioner(self, system: System, kind: str) -> spla.LinearOperator | None:
         n = self.matrix.shape[0]
@@ -121,6 +123,8 @@ class KrylovSolver:
 
         def callback(_: object) -> None:
             count[0] += 1
+            if self.on_iteration is not None:
+                self.on_iteration(count[0])
 
         x = x0f
         # the recursive residual of CG can drift from the true one near round-off: restart
