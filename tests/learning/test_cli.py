@@ -408,3 +408,12 @@ def test_training_leaves_a_plot_of_its_history(tiny_model):
     state = json.loads((tiny_model / "state.json").read_text())
     assert any("validation" in r for r in state["history"])  # both panels have data
     assert (tiny_model / "history.png").stat().st_size > 5000
+
+
+def test_stacks_of_maps_are_read_map_by_map_not_loaded(tmp_path):
+    from chiptherm.operator.batch import read_power_maps
+
+    np.save(tmp_path / "many.npy", np.random.default_rng(1).uniform(0, 1e-6, (50, 8, 8)))
+    maps = read_power_maps([tmp_path / "many.npy"])
+    assert len(maps) == 50 and maps.names[7] == "many[7]"
+    assert all(isinstance(w, np.memmap) for w in maps.watts)  # views of the file on disk

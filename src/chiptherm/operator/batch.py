@@ -154,8 +154,7 @@ def predict_batch(
     """
     if chunk < 1:
         raise InputError("the batch size must be at least 1")
-    density = np.stack([op.case.density_from_watts(w) for w in maps.watts])
-    n = len(density)
+    n = len(maps)
     values = op.parameter_values(n, params)
     grid = op.case.grid()
     nz, ny, nx = grid.shape
@@ -174,10 +173,10 @@ def predict_batch(
             if target is not None
             else None
         )
-        done = 0
-        for u in op.rise_chunks(density, values, grid, chunk):
-            b = u.shape[0]
-            sl = slice(done, done + b)
+        for done in range(0, n, chunk):  # maps are read (from memory-mapped files) per batch
+            sl = slice(done, min(done + chunk, n))
+            density = np.stack([op.case.density_from_watts(w) for w in maps.watts[sl]])
+            (u,) = op.rise_chunks(density, {k: v[sl] for k, v in values.items()}, grid, chunk)
             # one pass for the layer maxima (the peak is the largest of them), one for the mean,
             # one transfer to the host
             maxima = torch.stack([u[:, z].amax(dim=(1, 2, 3)) for z in layers.values()], 1)
@@ -188,9 +187,8 @@ def predict_batch(
             peak[sl], mean[sl] = stats[:, :-1].max(axis=1), stats[:, -1]
             if out is not None:
                 out[sl] = (u + ambient).cpu().numpy()
-            done += b
             if progress is not None:
-                progress(done)
+                progress(sl.stop)
         if out is not None:
             out.flush()
             del out

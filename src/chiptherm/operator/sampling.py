@@ -150,9 +150,9 @@ class MapFiles(Settings):
         return out
 
 
-def read_npy(path: str | Path) -> np.ndarray:
-    """The array in a .npy file; a clear error for a missing file, another format or bad
-    data."""
+def read_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """The array in a .npy file (memory-mapped, read on use, with ``mmap``); a clear error for
+    a missing file, another format or bad data."""
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -160,7 +160,7 @@ def read_npy(path: str | Path) -> np.ndarray:
         if magic != b"\x93NUMPY":
             what = "an .npz archive" if magic.startswith(b"PK") else "not a NumPy .npy file"
             raise InputError(f"{what}; save the map(s) with numpy.save", source=str(path))
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except FileNotFoundError:
         raise InputError("power map file does not exist", source=str(path)) from None
     except InputError:
@@ -170,8 +170,9 @@ def read_npy(path: str | Path) -> np.ndarray:
 
 
 def checked_maps(arr: np.ndarray, path: str | Path, dims: tuple[int, ...]) -> np.ndarray:
-    """``arr`` as float power maps in W per cell, if it has one of ``dims`` dimensions, is
-    numeric and finite (the error names ``path`` and, for a stack of maps, the first bad one)."""
+    """``arr`` as power maps in W per cell, if it has one of ``dims`` dimensions, is numeric and
+    finite (the error names ``path`` and, for a stack of maps, the first bad one). A memory-map
+    stays one: it is checked map by map, not loaded."""
     if arr.ndim not in dims or not np.issubdtype(arr.dtype, np.number) or arr.size == 0:
         shape = "(ny, nx)" if dims == (2,) else "(ny, nx) or a stack (N, ny, nx)"
         raise InputError(
@@ -179,12 +180,12 @@ def checked_maps(arr: np.ndarray, path: str | Path, dims: tuple[int, ...]) -> np
             f"dtype {arr.dtype}",
             source=str(path),
         )
-    arr = arr.astype(float)
-    finite = np.isfinite(arr).reshape(-1, *arr.shape[-2:]).all(axis=(1, 2))
-    if not finite.all():
-        which = "" if arr.ndim == 2 else f" (map {int(np.argmin(finite))} of the stack)"
-        raise InputError(f"power map contains NaN or infinite values{which}", source=str(path))
-    return arr
+    stack = arr.reshape(-1, *arr.shape[-2:])
+    for i in range(stack.shape[0]):
+        if not np.isfinite(stack[i]).all():
+            which = "" if arr.ndim == 2 else f" (map {i} of the stack)"
+            raise InputError(f"power map contains NaN or infinite values{which}", source=str(path))
+    return arr if isinstance(arr, np.memmap) else arr.astype(float)
 
 
 def load_map(path: str | Path) -> np.ndarray:
@@ -193,8 +194,9 @@ def load_map(path: str | Path) -> np.ndarray:
 
 
 def load_maps(path: str | Path) -> np.ndarray:
-    """(N, ny, nx) power maps in W per cell from a .npy file holding one map or a stack."""
-    arr = checked_maps(read_npy(path), path, (2, 3))
+    """(N, ny, nx) power maps in W per cell from a .npy file holding one map or a stack,
+    checked; memory-mapped, so a large stack is read map by map when used."""
+    arr = checked_maps(read_npy(path, mmap=True), path, (2, 3))
     return arr[None] if arr.ndim == 2 else arr
 
 
