@@ -222,3 +222,19 @@ def test_a_failed_compile_falls_back_to_the_plain_loss(tmp_path, monkeypatch):
     assert torch.isfinite(loss) and forgiving.terms == trainer.loss_terms
     assert "torch.compile failed" in forgiving.failures[0] and not forgiving.compiled
     assert forgiving.pending() == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_compiled_and_recorded_training_follows_the_eager_run_on_the_gpu(tmp_path):
+    config = write_config(tmp_path, steps=30, validation={"maps": 0})
+    eager = train(config, out=tmp_path / "eager", quiet=True, overrides={"device": "cuda"})
+    fast = train(
+        config,
+        out=tmp_path / "fast",
+        quiet=True,
+        overrides={"device": "cuda", "cuda_graph": True, "compile": True},
+    )
+    assert fast.runner.failures == [] and fast.runner.compiled and fast.runner.graph
+    losses = [[r["loss"] for r in t.history.records if "loss" in r] for t in (eager, fast)]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-3)
