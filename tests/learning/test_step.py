@@ -141,27 +141,29 @@ def test_cuda_graph_option_on_the_cpu_trains_eagerly(tmp_path, capsys):
         assert torch.equal(p, q)
 
 
+def eager_and_fast(tmp_path, steps: int, **fast: bool):
+    """Two cuda runs of the tiny config, eager and with ``fast`` (cuda_graph, compile), whose
+    logged losses agree; returns (config, eager trainer, fast trainer)."""
+    config = write_config(tmp_path, steps=steps, validation={"maps": 0})
+    eager = train(config, out=tmp_path / "eager", quiet=True, overrides={"device": "cuda"})
+    other = train(config, out=tmp_path / "fast", quiet=True, overrides={"device": "cuda", **fast})
+    assert other.runner.failures == []
+    losses = [[r["loss"] for r in t.history.records if "loss" in r] for t in (eager, other)]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-3)
+    return config, eager, other
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_recorded_training_follows_the_eager_run_on_the_gpu(tmp_path):
-    config = write_config(tmp_path, steps=60, validation={"maps": 0})
-    eager = train(config, out=tmp_path / "eager", quiet=True, overrides={"device": "cuda"})
-    graphed = train(
-        config,
-        out=tmp_path / "graph",
-        quiet=True,
-        overrides={"device": "cuda", "cuda_graph": True},
-    )
-    assert graphed.runner.failures == []
+    config, eager, graphed = eager_and_fast(tmp_path, 60, cuda_graph=True)
     assert graphed.runner.graph and graphed.runner._recorded is not None
-    losses = [[r["loss"] for r in t.history.records if "loss" in r] for t in (eager, graphed)]
-    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-3)
     q = np.random.default_rng(0).normal(0, 2000, (3, 8, 8))
     np.testing.assert_allclose(eager.op.predict(q), graphed.op.predict(q), atol=1e-3)
     # the recorded run resumes and saves like any other
     more = train(
         config,
-        out=tmp_path / "graph",
+        out=tmp_path / "fast",
         resume=True,
         quiet=True,
         overrides={"device": "cuda", "cuda_graph": True, "steps": 70},
@@ -227,14 +229,5 @@ def test_a_failed_compile_falls_back_to_the_plain_loss(tmp_path, monkeypatch):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_compiled_and_recorded_training_follows_the_eager_run_on_the_gpu(tmp_path):
-    config = write_config(tmp_path, steps=30, validation={"maps": 0})
-    eager = train(config, out=tmp_path / "eager", quiet=True, overrides={"device": "cuda"})
-    fast = train(
-        config,
-        out=tmp_path / "fast",
-        quiet=True,
-        overrides={"device": "cuda", "cuda_graph": True, "compile": True},
-    )
-    assert fast.runner.failures == [] and fast.runner.compiled and fast.runner.graph
-    losses = [[r["loss"] for r in t.history.records if "loss" in r] for t in (eager, fast)]
-    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-3)
+    _, _, fast = eager_and_fast(tmp_path, 30, cuda_graph=True, compile=True)
+    assert fast.runner.compiled and fast.runner.graph
