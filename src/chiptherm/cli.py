@@ -607,8 +607,8 @@ def predict(
     result = checked.result
     summary = result.summary()
     summary["model"] = meta.get("name", str(model))
-    values = per_sample(op.parameter_values(1, params), 1)[0]
-    outside = op.extrapolated(op.parameter_values(1, params))
+    inputs = op.parameter_values(1, params)
+    values, outside = per_sample(inputs, 1)[0], op.extrapolated(inputs)
     if values:
         summary["parameters"] = values
         summary["extrapolated"] = outside
