@@ -235,7 +235,8 @@ def main() -> None:
     from chiptherm.operator.inference import machine
 
     rows = []
-    for mode in modes(args):
+    chosen = modes(args)
+    for mode in chosen:
         for separable, combine, point in PAIRS:
             fast = measure(separable, combine, mode, args)
             fast["mode"] = mode
@@ -244,7 +245,7 @@ def main() -> None:
             slow["mode"] = slow_mode
             label_mode = mode if slow_mode == mode else f"{mode}; point: {slow_mode}"
             rows.append(compare(fast, slow, label_mode))
-    best = best_rows(rows) if len(modes(args)) > 1 else []
+    best = best_rows(rows) if len(chosen) > 1 else []
     header = f"{'trunks (mode)':<64}{'step s':>18}{'peak MiB':>20}{'speed-up':>10}{'memory':>9}"
     print(
         f"collocation {args.collocation}x{args.collocation}x{args.nz}, batch {args.batch}, "

@@ -734,10 +734,7 @@ def predict_batch(
     summary = {
         "model": meta.get("name", str(model)),
         "maps": len(rows),
-        "parameters": {  # the value for every map, or the range of per-map values
-            k: float(v[0]) if v.min() == v.max() else {"min": float(v.min()), "max": float(v.max())}
-            for k, v in result.parameters.items()
-        },
+        "parameters": result.parameter_summary(),
         "extrapolated": op.extrapolated(result.parameters),
         "seconds": result.seconds,
         "predictions_per_s": len(rows) / max(result.seconds, 1e-12),

@@ -120,6 +120,13 @@ class BatchPrediction:
         """Indices of the ``k`` maps with the highest peaks, hottest first."""
         return [int(i) for i in np.argsort(-self.peak_k, kind="stable")[:k]]
 
+    def parameter_summary(self) -> dict[str, Any]:
+        """Per input: the value used for every map, or {"min", "max"} of the per-map values."""
+        return {
+            k: float(v[0]) if v.min() == v.max() else {"min": float(v.min()), "max": float(v.max())}
+            for k, v in self.parameters.items()
+        }
+
     def rows(self) -> list[dict[str, Any]]:
         """One dict per map: name, scalar inputs, peak, mean and per-layer maxima."""
         out = []

@@ -130,27 +130,27 @@ class PhysicsLoss:
         self, case: Case, device: torch.device | str = "cpu", energy: bool = False
     ) -> None:
         self.case = case
-        # the global balance (heat out of the cooled faces = power in) as an extra term; only
-        # where all heat leaves through convective top/bottom faces
-        self.energy = energy and all(
-            face in ("top", "bottom") and case.boundary(face).htc is not None
-            for face in ("top", "bottom", "west", "east", "south", "north")
-            if case.boundary(face).removes_heat
-        )
-        spans = case.layers
-        self.ax = np.array([sp.ax for sp in spans])
-        self.ay = np.array([sp.ay for sp in spans])
-        # Q per unit normalized density: q_vol = density / thickness
-        self.source = np.array(case.source_coefficients)
-        self.surface = case.surface_coefficient
-        self.source_face = case.source_face
         # the face conditions, read once (a stack builds a default for each face not given)
         faces = ("top", "bottom", "west", "east", "south", "north")
         self.boundaries = {face: case.boundary(face) for face in faces}
+        # the global balance (heat out of the cooled faces = power in) as an extra term; only
+        # where all heat leaves through convective top/bottom faces
+        self.energy = energy and all(
+            face in ("top", "bottom") and bc.htc is not None
+            for face, bc in self.boundaries.items()
+            if bc.removes_heat
+        )
+        spans = case.layers
+        ax = np.array([sp.ax for sp in spans])
+        ay = np.array([sp.ay for sp in spans])
+        # Q per unit normalized density: q_vol = density / thickness
+        source = np.array(case.source_coefficients)
+        self.surface = case.surface_coefficient
+        self.source_face = case.source_face
         # each layer's equation divided by the size of its terms: conduction coefficients and
         # the source (normalized densities have RMS 1), so thin, strongly heated or highly
         # conductive layers neither dominate nor vanish from the loss
-        self.norm = 1.0 + self.ax + self.ay + self.source
+        norm = 1.0 + ax + ay + source
         self.sides = [f for f in ("west", "east", "south", "north") if not self._hard(f)]
         side_biot = {
             face: np.array([case.side_biot(face, sp) for sp in spans])
@@ -160,10 +160,10 @@ class PhysicsLoss:
         # per-layer constants as device tables, looked up by each point's layer index: no
         # host-to-device copy inside a step (a step recorded as a CUDA graph may not hold one)
         # and nothing that stops torch.compile from tracing the loss as one graph
-        tables = {"ax": self.ax, "ay": self.ay, "source": self.source, "norm": self.norm}
+        tables = {"ax": ax, "ay": ay, "source": source, "norm": norm, **side_biot}
         self.tables = {
             name: torch.as_tensor(v, dtype=torch.float32, device=device)
-            for name, v in {**tables, **side_biot}.items()
+            for name, v in tables.items()
         }
         self.edges = torch.tensor([0.0, 1.0], device=device)  # the ends of every axis
 
