@@ -194,3 +194,9 @@ def test_blocks_that_cannot_fit_are_refused_or_reported(tmp_path):
     assert "no placement without overlaps was found" in result.output
     summary = json.loads((tmp_path / "w" / "summary.json").read_text())
     assert summary["overlap_penalty_k"] > 0
+
+
+def test_a_fixed_block_sticking_out_of_the_die_is_refused(surface):
+    blocks = [*BLOCKS[:2], {**BLOCKS[2], "x": 2e-4}]  # 1 mm wide from x = 0.2 mm
+    with pytest.raises(InputError, match="fixed block 'io' sticks out of the die"):
+        Floorplan(problem(blocks=blocks), surface)

@@ -417,3 +417,33 @@ def test_stacks_of_maps_are_read_map_by_map_not_loaded(tmp_path):
     maps = read_power_maps([tmp_path / "many.npy"])
     assert len(maps) == 50 and maps.names[7] == "many[7]"
     assert all(isinstance(w, np.memmap) for w in maps.watts)  # views of the file on disk
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "message"),
+    [
+        ("empty-stack", [], "empty.npy: expected a numeric array (ny, nx) or a stack"),
+        ("ok", ["--batch", "0"], "--batch must be at least 1"),
+        ("ok", ["--params-file", "{dir}/none.csv"], "none.csv: cannot read file"),
+        ("blank-table", ["--params-file", "{dir}/h.csv"], "h.csv: empty parameter table"),
+    ],
+)
+def test_predict_batch_bad_arguments_are_one_line_errors(tmp_path, setup, extra, message):
+    maps = tmp_path / ("empty.npy" if setup == "empty-stack" else "maps.npy")
+    np.save(maps, np.zeros((0, 4, 4)) if setup == "empty-stack" else np.ones((2, 4, 4)) * 1e-6)
+    (tmp_path / "h.csv").write_text("\n\n")
+    args = [a.replace("{dir}", str(tmp_path)) for a in extra]
+    result = run("predict-batch", "volumetric", maps, *args, "--out", tmp_path / "o")
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_predict_batch_library_refuses_no_maps_and_empty_batches():
+    from chiptherm.errors import InputError
+    from chiptherm.operator.batch import NamedMaps, predict_batch, read_power_maps
+
+    with pytest.raises(InputError, match="no power map files given"):
+        read_power_maps([])
+    op, _ = load_operator("surface")
+    with pytest.raises(InputError, match="the batch size must be at least 1"):
+        predict_batch(op, NamedMaps(["a"], [np.ones((4, 4))]), chunk=0)

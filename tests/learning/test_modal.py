@@ -305,3 +305,26 @@ def test_modal_training_on_the_gpu_predicts_like_the_cpu(tmp_path):
     on_gpu = trainer.op.predict(density, values)
     op, _ = load_operator(tmp_path / "run", device="cpu")
     np.testing.assert_allclose(op.predict(density, values), on_gpu, atol=1e-3)
+
+
+def test_modal_training_says_it_ignores_compile_and_graph(tmp_path, capsys):
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(three_layers().model_dump(mode="json")))
+    config = {
+        "name": "three",
+        "case": {"stack": "stack.yaml", "power": "p", "sensors": [16, 16]},
+        "distribution": {"kind": "blocks", "count": 3, "watts": [1e-4], "size": [0.2, 0.4]},
+        "model": MODAL,
+        "training": {"steps": 2, "batch": 8, "collocation": [1, 1, 16], "refit_every": 10},
+        "validation": {"maps": 0},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    trainer = train(
+        tmp_path / "train.yaml",
+        out=tmp_path / "run",
+        quiet=True,
+        overrides={"compile": True, "cuda_graph": True},
+    )
+    err = capsys.readouterr().err
+    assert "training.compile: not used, modal models train eagerly" in err
+    assert "training.cuda_graph: not used, the device is not a CUDA GPU" in err
+    assert not trainer.runner.compiled and not trainer.runner.graph

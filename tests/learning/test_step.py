@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from chiptherm.operator.checkpoint import load_training_state
-from chiptherm.operator.physics import PhysicsLoss, sample_collocation
+from chiptherm.operator.physics import Collocation, Inputs, PhysicsLoss, sample_collocation
 from chiptherm.operator.step import StaticBatch, TrainingStep
 from chiptherm.operator.train import train
 
@@ -231,3 +231,15 @@ def test_a_failed_compile_falls_back_to_the_plain_loss(tmp_path, monkeypatch):
 def test_compiled_and_recorded_training_follows_the_eager_run_on_the_gpu(tmp_path):
     _, _, fast = eager_and_fast(tmp_path, 30, cuda_graph=True, compile=True)
     assert fast.runner.compiled and fast.runner.graph
+
+
+def test_static_batch_refuses_other_inputs_or_depth_layers(tmp_path):
+    trainer, _ = make_step(tmp_path)
+    inputs, col = trainer.batch()
+    static = StaticBatch.like(inputs, col)
+    other = Collocation(col.x, col.y, col.s, col.layer.flip(0) + 1)
+    with pytest.raises(ValueError, match="same depth points per layer"):
+        static.load(inputs, other)
+    no_cooling = Inputs(inputs.q, inputs.p, {})
+    with pytest.raises(ValueError, match="same inputs every step"):
+        static.load(no_cooling, col)
