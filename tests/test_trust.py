@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from conftest import example
 
+from chiptherm.errors import InputError, SolverError
 from chiptherm.result import solve
 from chiptherm.system import System
-from chiptherm.trust import ErrorEstimator, coarse_stack, refine
+from chiptherm.trust import MIN_COARSENED_CELLS, ErrorEstimator, coarse_stack, refine
 
 
 @pytest.fixture(scope="module")
@@ -17,36 +18,77 @@ def solved():
     return stack, solve(stack)
 
 
-def test_coarse_stack_divides_every_direction(solved):
+@pytest.fixture(scope="module")
+def solved_tsv():
+    """A laterally non-uniform stack (copper TSV bundles, a convective side face)."""
+    stack = example("tsv_array", 30, 30)
+    return stack, solve(stack)
+
+
+def bump_of(grid, shape: str) -> np.ndarray:
+    """A unit error pattern (nz, ny, nx): a broad bump, as a slightly wrong operator makes, or
+    a hot spot in a few cells."""
+    if shape == "smooth":
+        bump = np.exp(
+            -(((grid.x[None, None] - 0.4 * grid.x[-1]) / (0.2 * grid.x[-1])) ** 2)
+            - ((grid.y[None, :, None] - 0.5 * grid.y[-1]) / (0.3 * grid.y[-1])) ** 2
+        )
+        return bump * (grid.z[:, None, None] / grid.z[-1])
+    bump = np.zeros(grid.shape)
+    nz, ny, nx = grid.shape
+    bump[nz // 2 : nz // 2 + 3, ny // 4 : ny // 4 + 2, nx // 2 : nx // 2 + 2] = 1.0
+    return bump
+
+
+def test_coarse_stack_halves_the_lateral_grid_and_thick_layers_only(solved):
     stack, _ = solved
     coarse = coarse_stack(stack, 4)
     assert (coarse.grid.nx, coarse.grid.ny) == (10, 10)
-    assert [la.cells for la in coarse.layers] == [11, 2, 3]  # ceil(41/4), ceil(5/4), ceil(10/4)
+    cells = [la.cells for la in stack.layers]
+    assert cells == [41, 5, 10] and MIN_COARSENED_CELLS == 8
+    assert [la.cells for la in coarse.layers] == [11, 5, 3]  # ceil(41/4), kept, ceil(10/4)
 
 
-def test_exact_field_scores_zero_and_is_accepted(solved):
+@pytest.mark.parametrize("method", ["exact", "coarse"])
+def test_exact_field_scores_zero_and_is_accepted(solved, method):
     stack, result = solved
-    conf = ErrorEstimator.for_stack(stack).score(result.temperature, tolerance_k=0.01)
+    conf = ErrorEstimator.for_stack(stack, method=method).score(result.temperature, 0.01)
+    assert conf.method == method
     assert conf.relative_residual < 1e-9
     assert conf.error_k < 1e-6 and conf.accepted
 
 
+def test_auto_scores_uniform_stacks_exactly_and_others_coarsely(solved, solved_tsv):
+    assert ErrorEstimator.for_stack(solved[0]).method == "exact"
+    assert ErrorEstimator.for_stack(solved_tsv[0]).method == "coarse"
+    with pytest.raises(SolverError, match="laterally uniform"):
+        ErrorEstimator.for_stack(solved_tsv[0], method="exact")
+    with pytest.raises(InputError, match="expected auto, exact or coarse"):
+        ErrorEstimator.for_stack(solved[0], method="fast")
+
+
 @pytest.mark.parametrize("shape", ["smooth", "local"])
-def test_error_estimate_tracks_the_true_error(solved, shape):
+def test_exact_error_is_the_true_error(solved, shape):
     stack, result = solved
-    g = result.grid
-    if shape == "smooth":  # a broad bump, as a slightly wrong operator makes
-        bump = np.exp(
-            -(((g.x[None, None] - 4e-4) / 2e-4) ** 2 + ((g.y[None, :, None] - 5e-4) / 3e-4) ** 2)
-        )
-        bump = bump * (g.z[:, None, None] / g.z[-1])
-    else:  # a hot spot in a few cells
-        bump = np.zeros(g.shape)
-        bump[30:33, 10:12, 20:22] = 1.0
-    est = ErrorEstimator.for_stack(stack, safety=1.0)
+    bump = bump_of(result.grid, shape)
+    est = ErrorEstimator.for_stack(stack, method="exact", safety=3.0)  # no safety on exact
+    for amplitude in (0.1, 0.5, 2.0):
+        conf = est.score(result.temperature + amplitude * bump, tolerance_k=1.0)
+        true = amplitude * float(np.abs(bump).max())
+        assert conf.error_k == pytest.approx(true, rel=1e-7)
+        assert conf.accepted == (true <= 1.0)
+
+
+@pytest.mark.parametrize("case", ["uniform", "tsv"])
+@pytest.mark.parametrize("shape", ["smooth", "local"])
+def test_coarse_estimate_tracks_the_true_error(solved, solved_tsv, case, shape):
+    stack, result = solved if case == "uniform" else solved_tsv
+    bump = bump_of(result.grid, shape)
+    est = ErrorEstimator.for_stack(stack, method="coarse", safety=1.0)
     estimates = []
     for amplitude in (0.1, 0.5, 2.0):
         conf = est.score(result.temperature + amplitude * bump, tolerance_k=1.0)
+        assert conf.method == "coarse"
         assert 0.5 * amplitude < conf.error_k < 2.0 * amplitude
         assert conf.accepted == (conf.error_k <= 1.0)
         estimates.append(conf.error_k)

@@ -5,12 +5,21 @@ an old solution, a guess):
 
 - its relative residual ||b - A·T|| / ||b|| says how well T balances the power of every cell;
 - the error e = T_true - T solves A·e = r with r = b - A·T. :class:`ErrorEstimator` solves that
-  residual equation cheaply: r is summed onto a grid coarser by ``factor`` in every direction
-  (conservatively, W per coarse cell), solved there exactly, the coarse error is spread back onto
-  the fine cells, and Jacobi sweeps on the fine grid add the local part. The largest |e|, times a
-  safety factor, is the estimated maximum error in kelvin, compared with the user's tolerance.
-  (benchmarks/confidence.py measures the calibration: with factor 2 and two sweeps the raw
-  estimate was 0.87-0.97 of the true max error on sharp block maps.)
+  residual equation in one of two ways:
+
+  - ``exact``, for laterally uniform stacks (each layer one material): the transform solver
+    gives e to round-off at the cost of one fast solve, so the score is the true largest error
+    against the reference solution on the same grid;
+  - ``coarse``, for every other stack: r is summed onto a grid coarser by ``factor`` in x and y
+    and through each layer of at least ``MIN_COARSENED_CELLS`` cells (conservatively, W per
+    coarse cell), solved there exactly, the coarse error is spread back onto the fine cells,
+    and Jacobi sweeps on the fine grid add the local part. Thin layers keep their cells: the
+    error of a sharp power map peaks there, and halving them overstated it by up to 1.7x.
+    (benchmarks/confidence.py measures the calibration: the raw estimate was 0.85-1.35 of the
+    true max error on sharp block maps.)
+
+  The largest |e| (times a safety factor for the coarse estimate) is the estimated maximum
+  error in kelvin, compared with the user's tolerance.
 
 When the estimate fails the tolerance, :func:`refine` runs the reference solver warm-started
 from the prediction.
@@ -21,22 +30,34 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from chiptherm.errors import InputError, SolverError
 from chiptherm.grid import resample_matrix
-from chiptherm.solvers import SolveInfo, make_solver
+from chiptherm.solvers import SolveInfo, TransformSolver, make_solver
 from chiptherm.stack import Stack
 from chiptherm.system import System
 
 DEFAULT_TOLERANCE_K = 0.5
+MIN_COARSENED_CELLS = 8
+"""Layers with fewer z-cells than this keep all of them on the coarse grid."""
+
+EstimateMethod = Literal["auto", "exact", "coarse"]
 
 
 def coarse_stack(stack: Stack, factor: int) -> Stack:
-    """``stack`` with ``factor`` times fewer cells along x, y and through each layer."""
+    """``stack`` with ``factor`` times fewer cells along x and y, and through each layer of at
+    least ``MIN_COARSENED_CELLS`` cells."""
     layers = [
-        layer.model_copy(update={"cells": max(1, math.ceil(layer.cells / factor))})
+        layer.model_copy(
+            update={
+                "cells": layer.cells
+                if layer.cells < MIN_COARSENED_CELLS
+                else math.ceil(layer.cells / factor)
+            }
+        )
         for layer in stack.layers
     ]
     nx = max(1, math.ceil(stack.grid.nx / factor))
@@ -54,6 +75,8 @@ class Confidence:
         tolerance_k: the acceptance tolerance, K.
         accepted: error_k <= tolerance_k.
         seconds: wall time of the scoring.
+        method: 'exact' (error_k is the true largest error, from one transform solve) or
+            'coarse' (a coarse-grid estimate times the safety factor).
     """
 
     relative_residual: float
@@ -61,13 +84,14 @@ class Confidence:
     tolerance_k: float
     accepted: bool
     seconds: float
+    method: str = "coarse"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class ErrorEstimator:
-    """Cheap estimate of the error field of a candidate temperature on one stack geometry.
+    """The error field of candidate temperatures on one stack geometry.
 
     Build once per stack (the matrix does not depend on the power, only b does), then call
     :meth:`score` for many candidates and power maps.
@@ -75,55 +99,89 @@ class ErrorEstimator:
     Args:
         system: the fine finite-volume system.
         stack: the stack it was built from (for the coarse grid).
-        factor: coarsening in x, y and through each layer.
-        sweeps: Jacobi sweeps on the fine grid after the coarse correction.
-        safety: the estimate is multiplied by this before comparing with the tolerance.
+        factor: coarsening in x, y and through thick layers (coarse method).
+        sweeps: Jacobi sweeps on the fine grid after the coarse correction (coarse method).
+        safety: the coarse estimate is multiplied by this before comparing with the tolerance
+            (the exact error is not).
+        method: 'exact' (laterally uniform stacks only), 'coarse', or 'auto': exact where the
+            stack allows it, else coarse.
     """
 
     def __init__(
-        self, system: System, stack: Stack, factor: int = 2, sweeps: int = 2, safety: float = 1.5
+        self,
+        system: System,
+        stack: Stack,
+        factor: int = 2,
+        sweeps: int = 2,
+        safety: float = 1.5,
+        method: EstimateMethod = "auto",
     ) -> None:
+        if method not in ("auto", "exact", "coarse"):
+            raise InputError(f"unknown estimate method {method!r}; expected auto, exact or coarse")
+        uniform = system.lateral_structure is not None
+        if method == "exact" and not uniform:
+            raise SolverError(
+                "the exact error needs a laterally uniform stack (each layer one material, "
+                "side faces adiabatic or all fixed); use the coarse estimate"
+            )
+        if method == "auto":
+            method = "exact" if uniform else "coarse"
+        self.method = method
         self.system = system
-        self.safety = safety
+        self.safety = 1.0 if self.method == "exact" else safety
         self.sweeps = sweeps
+        self.matrix = system.matrix  # one CSR product is 4x faster than the stencil
+        self.diagonal = system.diagonal
+        if self.method == "exact":
+            self.solver = TransformSolver.for_system(system)
+            return
         self.coarse = System.from_stack(coarse_stack(stack, factor))
-        self.coarse_solver = make_solver(self.coarse)
+        self.solver = make_solver(self.coarse)
         fine, crs = system.grid, self.coarse.grid
         # restriction (coarse <- fine) sums W; its transpose spreads K back onto fine cells
         self.rx = resample_matrix(fine.x_edges, crs.x_edges)
         self.ry = resample_matrix(fine.y_edges, crs.y_edges)
         self.rz = resample_matrix(fine.z_edges, crs.z_edges)
-        self.diagonal = system.diagonal
 
     @classmethod
     def for_stack(
-        cls, stack: Stack, factor: int = 2, sweeps: int = 2, safety: float = 1.5
+        cls,
+        stack: Stack,
+        factor: int = 2,
+        sweeps: int = 2,
+        safety: float = 1.5,
+        method: EstimateMethod = "auto",
     ) -> ErrorEstimator:
-        return cls(System.from_stack(stack), stack, factor, sweeps, safety)
+        return cls(System.from_stack(stack), stack, factor, sweeps, safety, method)
+
+    def apply(self, temperature: np.ndarray) -> np.ndarray:
+        """A·T, (nz, ny, nx) K -> (nz, ny, nx) W."""
+        return (self.matrix @ temperature.ravel()).reshape(self.system.shape)
 
     def restrict(self, fine: np.ndarray) -> np.ndarray:
         """(nz, ny, nx) extensive values on the fine grid -> their sums on the coarse grid."""
         out = np.tensordot(self.rz, fine, axes=(1, 0))
-        out = np.einsum("yj,zjx->zyx", self.ry, out)
-        return out @ self.rx.T
+        return np.matmul(self.ry, out) @ self.rx.T
 
     def prolong(self, coarse: np.ndarray) -> np.ndarray:
         """(nz, ny, nx) coarse intensive values (K) -> fine cells, by overlap."""
         out = np.tensordot(self.rz.T, coarse, axes=(1, 0))
-        out = np.einsum("yj,zyx->zjx", self.ry, out)
-        return out @ self.rx
+        return np.matmul(self.ry.T, out) @ self.rx
 
     def error_field(self, temperature: np.ndarray, rhs: np.ndarray | None = None) -> np.ndarray:
         """Estimated T_true - T, (nz, ny, nx) K, for the system (or right-hand side ``rhs``)."""
         b = self.system.rhs if rhs is None else rhs
-        return self.error_of_residual(b - self.system.apply(temperature))
+        return self.error_of_residual(b - self.apply(temperature))
 
     def error_of_residual(self, residual: np.ndarray) -> np.ndarray:
-        """Estimated error (nz, ny, nx) K of a field whose residual b - A·T is ``residual`` (W)."""
-        coarse_error, _ = self.coarse_solver.solve(self.restrict(residual), tol=1e-8)
+        """Error (nz, ny, nx) K of a field whose residual b - A·T is ``residual`` (W): exact,
+        or the coarse estimate (without the safety factor)."""
+        if self.method == "exact":
+            return self.solver.apply_inverse(residual)
+        coarse_error, _ = self.solver.solve(self.restrict(residual), tol=1e-8)
         error = self.prolong(coarse_error.reshape(self.coarse.shape))
         for _ in range(self.sweeps):
-            error = error + (residual - self.system.apply(error)) / self.diagonal
+            error = error + (residual - self.apply(error)) / self.diagonal
         return error
 
     def score(
@@ -135,11 +193,16 @@ class ErrorEstimator:
         """The confidence verdict on ``temperature`` (nz, ny, nx) K."""
         start = time.perf_counter()
         b = self.system.rhs if rhs is None else rhs
-        residual = b - self.system.apply(temperature)  # one matrix product serves both measures
+        residual = b - self.apply(temperature)  # one matrix product serves both measures
         relative = float(np.linalg.norm(residual) / max(np.linalg.norm(b), 1e-300))
         error = self.safety * float(np.abs(self.error_of_residual(residual)).max())
         return Confidence(
-            relative, error, tolerance_k, error <= tolerance_k, time.perf_counter() - start
+            relative,
+            error,
+            tolerance_k,
+            error <= tolerance_k,
+            time.perf_counter() - start,
+            self.method,
         )
 
 
