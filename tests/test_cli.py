@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 import yaml
 from conftest import EXAMPLES
 from typer.testing import CliRunner
 
-from chiptherm.cli import app
+from chiptherm.cli import app, reflow_help
 from chiptherm.report.vtk import read_vtr_cell_data
 
 runner = CliRunner()
@@ -128,3 +129,22 @@ def test_help_shows_the_defaults_written_in_option_help(command, text):
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert text in " ".join(result.output.replace("│", " ").split())  # unwrapped
+
+
+def test_command_help_joins_the_lines_of_each_paragraph():
+    doc = """Do a thing.
+
+    The first paragraph runs
+    over two lines.
+
+    Writes out.json.
+    Example: chiptherm thing --out x
+    """
+    assert reflow_help(doc) == (
+        "Do a thing.\n\nThe first paragraph runs over two lines.\n\n"
+        "Writes out.json.\nExample: chiptherm thing --out x"
+    )
+    predict = typer.main.get_command(app).commands["predict"]
+    assert "--refine runs the solver from the prediction when it exceeds --tol-kelvin." in (
+        predict.help
+    )

@@ -20,6 +20,10 @@ def test_demo_writes_a_consistent_report(tmp_path):
     # the score is honest: when it accepts, the true error is within the tolerance
     if p["path"] == "operator":
         assert p["true_max_error_k"] <= p["tolerance_k"]
+    # on the uniform surface stack the score is exact; the coarse estimate errs on the safe side
+    assert p["score_method"] == "exact"
+    assert abs(p["estimated_max_error_k"] - p["true_max_error_k"]) < 1e-6
+    assert p["true_max_error_k"] <= p["coarse_estimate_k"] <= 2.5 * p["true_max_error_k"]
     assert f["verified_peak_k"] <= f["initial_peak_k"]
     sweep = summary["cooling_sweep"]
     peaks = sweep["solved_peak_k"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -577,8 +578,9 @@ def predict(
 ) -> None:
     """Predict the temperature field of a power map with a trained operator, and score it.
 
-    The confidence score estimates the largest error in K; --refine runs the solver from the
-    prediction when it exceeds --tol-kelvin.
+    The confidence score gives the largest error in K (exact on laterally uniform stacks, a
+    coarse-grid estimate on others); --refine runs the solver from the prediction when it
+    exceeds --tol-kelvin.
 
     Writes temperature.npz (K, on the case grid), summary.json and PNG maps like 'solve'.
     Example: chiptherm predict surface --power examples/surface_flux.npy --refine --out out/pred
@@ -635,8 +637,9 @@ def predict(
         )
     c = checked.confidence
     verdict = "[green]accepted[/]" if c.accepted else "[yellow]above tolerance[/]"
+    how = "exact, one transform solve" if c.method == "exact" else "coarse-grid estimate"
     console.print(
-        f"confidence: estimated max error {c.error_k:.3f} K (tolerance {c.tolerance_k} K), "
+        f"confidence: max error {c.error_k:.3f} K ({how}; tolerance {c.tolerance_k} K), "
         f"residual {c.relative_residual:.2e}, {verdict}; answer: [bold]{checked.path}[/]"
     )
     if checked.refinement is not None:
@@ -961,8 +964,9 @@ def demo(
     table.add_column("value", justify="right")
     table.add_row("prediction path", p["path"])
     table.add_row(
-        "estimated / true max error",
-        f"{p['estimated_max_error_k']:.3f} / {p['true_max_error_k']:.3f} K",
+        "max error: score / coarse estimate / true",
+        f"{p['estimated_max_error_k']:.3f} / {p['coarse_estimate_k']:.3f} / "
+        f"{p['true_max_error_k']:.3f} K",
     )
     table.add_row("mean abs / peak error", f"{p['mae_k']:.4f} / {p['peak_error_k']:.3f} K")
     table.add_row(
@@ -984,6 +988,28 @@ def demo(
     )
     console.print(table)
     console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")
+
+
+def reflow_help(doc: str) -> str:
+    """A command docstring as help text: the lines of each paragraph joined into one (rich help
+    keeps single line breaks, which leaves ragged lines at any terminal width), except before
+    a line that starts with 'Example'."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    joined = []
+    for paragraph in paragraphs:
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if lines and not line.startswith("Example"):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.strip())
+        joined.append("\n".join(lines))
+    return "\n\n".join(joined)
+
+
+for _command in app.registered_commands:
+    if _command.help is None and _command.callback is not None and _command.callback.__doc__:
+        _command.help = reflow_help(_command.callback.__doc__)
 
 
 def main() -> None:
