@@ -680,6 +680,23 @@ def predict_batch(
     ] = False,
     batch: Annotated[int, typer.Option(help="Maps per batch on the device.")] = 64,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Score every prediction with the confidence score (on the CPU)."
+        ),
+    ] = False,
+    tol_kelvin: Annotated[
+        float, typer.Option(help="With --check: accept an error below this, K.")
+    ] = 0.5,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine",
+            help="With --check: solve the maps whose score fails, warm-started from the "
+            "prediction; their rows and fields are then the solver's.",
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/MODEL-batch].")
     ] = None,
@@ -689,13 +706,16 @@ def predict_batch(
 
     Writes summary.csv (one row per map), summary.json, peaks.png (histogram of the peaks)
     and, with --fields, temperatures.npy. Scalar inputs: --param for all maps, or a CSV with
-    one row per map. Example:
-    chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
+    one row per map. --check scores every prediction (its largest error in K, in the
+    score_error_k column) and --refine hands the rejected ones to the solver; the answer column
+    says which each row is.
+
+    Example: chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from chiptherm.operator.batch import BatchChecker, read_parameter_table, read_power_maps
     from chiptherm.operator.batch import predict_batch as run
-    from chiptherm.operator.batch import read_parameter_table, read_power_maps
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import machine
     from chiptherm.operator.train import device_of
@@ -707,6 +727,10 @@ def predict_batch(
     op.parameter_values(1, params)  # checks names and values before any work
     if batch < 1:
         raise InputError("--batch must be at least 1")
+    if refine and not check:
+        raise InputError("--refine refines the maps that --check rejects; add --check")
+    if tol_kelvin <= 0:
+        raise InputError("--tol-kelvin must be > 0 K")
     maps = read_power_maps(power)
     if params_file is not None:
         names = [p.name for p in op.case.parameters]
@@ -716,8 +740,9 @@ def predict_batch(
             raise InputError(f"{twice} given both by --param and in {params_file}")
         params = {**params, **table}
     out_dir = out or Path("out") / f"{Path(str(model)).name}-batch"
+    checker = BatchChecker(op, tol_kelvin, refine) if check else None
     columns = (
-        TextColumn("[bold]predict"),
+        TextColumn("[bold]predict" + (" and check" if check else "")),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} maps"),
         TimeElapsedColumn(),
@@ -731,6 +756,7 @@ def predict_batch(
             batch,
             out_dir / "temperatures.npy" if fields else None,
             lambda done: progress.update(task, completed=done),
+            checker,
         )
     rows = result.rows()
     write_csv(out_dir / "summary.csv", rows)
@@ -743,8 +769,15 @@ def predict_batch(
         "predictions_per_s": len(rows) / max(result.seconds, 1e-12),
         "device": str(op.device),
         "machine": machine(),
-        "results": rows,
     }
+    if result.accepted is not None and result.refined is not None:
+        summary["check"] = {
+            "tolerance_k": tol_kelvin,
+            "accepted": int(result.accepted.sum()),
+            "refined": int(result.refined.sum()),
+            "seconds": result.check_seconds,
+        }
+    summary["results"] = rows
     write_json(out_dir / "summary.json", summary)
     plot_histogram(
         result.peak_k,
@@ -762,6 +795,14 @@ def predict_batch(
         f"{len(rows)} maps in {result.seconds:.2f} s ({summary['predictions_per_s']:.0f} per s "
         f"on {op.device}); wrote {'4' if fields else '3'} files to [bold]{out_dir}[/]"
     )
+    if "check" in summary:
+        c = summary["check"]
+        rejected = len(rows) - c["accepted"]
+        console.print(
+            f"checked in {c['seconds']:.2f} s: {c['accepted']} accepted at {tol_kelvin:g} K, "
+            f"{rejected} above it"
+            + (f", {c['refined']} refined by the solver" if refine else " (use --refine)")
+        )
 
 
 @app.command()

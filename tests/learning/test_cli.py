@@ -447,3 +447,55 @@ def test_predict_batch_library_refuses_no_maps_and_empty_batches():
     op, _ = load_operator("surface")
     with pytest.raises(InputError, match="the batch size must be at least 1"):
         predict_batch(op, NamedMaps(["a"], [np.ones((4, 4))]), chunk=0)
+
+
+def test_checked_batches_score_every_map_exactly_and_refine_the_rejected(tmp_path):
+    """volumetric with per-map top h: the score of each map is its true largest error against
+    the solver at its own h; with --refine the rejected maps carry the solver's statistics."""
+    from chiptherm.result import solve
+
+    op, _ = load_operator("volumetric")
+    rng = np.random.default_rng(11)
+    watts = rng.uniform(0, 6e-6, (4, 20, 20))
+    watts[2, 8:10, 8:10] = 2e-4  # a sharp 2 mW hot spot: the case grid's error shows there
+    np.save(tmp_path / "maps.npy", watts)
+    (tmp_path / "h.csv").write_text("top_htc\n300\n3000\n300\n30000\n")
+    density = op.case.density_from_watts(watts)
+    tops = [300.0, 3000.0, 300.0, 30000.0]
+    solved = [
+        solve(op.stack_for(density[i], {"top_htc": tops[i], "bottom_htc": 800.0})).temperature
+        for i in range(4)
+    ]
+    predicted = op.predict(density, {"top_htc": np.array(tops), "bottom_htc": 800.0})
+    true_error = [float(np.abs(s - p).max()) for s, p in zip(solved, predicted, strict=True)]
+    tol = float(np.median(true_error))  # half the maps fail
+
+    result = batch_with_table(tmp_path, "--check", "--tol-kelvin", tol, "-q")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "o" / "summary.json").read_text())["results"]
+    for row, error, p in zip(rows, true_error, predicted, strict=True):
+        assert row["score_error_k"] == pytest.approx(error, abs=2e-4)  # exact, rounded to 0.1 mK
+        assert row["answer"] == ("operator" if error <= tol else "operator (above tolerance)")
+        assert row["peak_k"] == pytest.approx(p.max(), abs=1e-3)
+
+    result = batch_with_table(tmp_path, "--check", "--tol-kelvin", tol, "--refine", "--fields")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    rejected = sum(e > tol for e in true_error)
+    assert summary["check"]["refined"] == rejected == 4 - summary["check"]["accepted"] == 2
+    assert f"{rejected} refined by the solver" in " ".join(result.output.split())
+    fields = np.load(tmp_path / "o" / "temperatures.npy")
+    for i, row in enumerate(summary["results"]):
+        field = solved[i] if true_error[i] > tol else predicted[i]
+        assert row["answer"] == ("refined" if true_error[i] > tol else "operator")
+        assert row["peak_k"] == pytest.approx(field.max(), abs=1e-3)
+        np.testing.assert_allclose(fields[i], field, atol=2e-3)
+
+
+def test_refine_without_check_is_refused(tmp_path):
+    np.save(tmp_path / "maps.npy", np.ones((2, 4, 4)) * 1e-6)
+    result = run("predict-batch", "surface", tmp_path / "maps.npy", "--refine", "--out", tmp_path)
+    assert result.exit_code == 1 and "--refine refines the maps that --check rejects" in (
+        result.output
+    )
+    assert not (tmp_path / "summary.csv").exists()

@@ -5,6 +5,11 @@ This is the operator's everyday job — the steady temperatures of thousands of 
 nothing per map goes through the host except its statistics, and the fields, when asked for,
 stream into one float32 .npy file (memory-mapped, renamed into place when complete), never
 all in memory at once.
+
+With a :class:`BatchChecker` every field is also scored by the confidence score of its own
+finite-volume system (see :mod:`chiptherm.trust`), and the fields that fail the tolerance can be
+refined by the solver, warm-started from the prediction; their statistics (and stored fields)
+are then the solver's.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import torch
 
 from chiptherm.atomic import atomic_path
 from chiptherm.errors import InputError
-from chiptherm.operator.model import Operator
+from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import load_maps
+from chiptherm.system import System, power_field
+from chiptherm.trust import DEFAULT_TOLERANCE_K, ErrorEstimator, refine
 
 
 @dataclass
@@ -95,6 +102,76 @@ def read_parameter_table(path: str | Path, n: int, names: Sequence[str]) -> dict
     return {name: values[:, j] for j, name in enumerate(header)}
 
 
+@dataclass(frozen=True)
+class MapCheck:
+    """The verdict on one predicted field.
+
+    Attributes:
+        error_k: the confidence score's largest error of the prediction, K.
+        accepted: error_k <= the tolerance.
+        refined: the solver's field (nz, ny, nx) K when the prediction was refined, else None.
+        iterations: Krylov iterations of the refinement (0 when not refined).
+    """
+
+    error_k: float
+    accepted: bool
+    refined: np.ndarray | None = None
+    iterations: int = 0
+
+
+class BatchChecker:
+    """Scores predicted fields of one operator on its case grid, and refines the rejected ones.
+
+    The matrix of the finite-volume system depends on the scalar inputs (heat-transfer
+    coefficients), not on the power, so one estimator serves every map with the same inputs;
+    the ``keep`` most recent ones are kept.
+
+    Args:
+        op: the operator whose predictions are checked.
+        tolerance_k: largest accepted error, K.
+        refine_rejected: solve the maps whose score fails, warm-started from the prediction.
+        keep: estimators kept for distinct scalar inputs.
+    """
+
+    def __init__(
+        self,
+        op: Operator,
+        tolerance_k: float = DEFAULT_TOLERANCE_K,
+        refine_rejected: bool = False,
+        keep: int = 4,
+    ) -> None:
+        if not tolerance_k > 0:
+            raise InputError("the tolerance must be > 0 K")
+        self.op = op
+        self.tolerance_k = tolerance_k
+        self.refine_rejected = refine_rejected
+        self.keep = keep
+        self.grid = op.case.grid()
+        self._estimators: dict[tuple[tuple[str, float], ...], ErrorEstimator] = {}
+
+    def estimator(self, params: dict[str, float]) -> ErrorEstimator:
+        """The estimator of the case stack with scalar inputs ``params``."""
+        key = tuple(sorted(params.items()))
+        if key not in self._estimators:
+            if len(self._estimators) >= self.keep:
+                self._estimators.pop(next(iter(self._estimators)))
+            stack = self.op.stack_for(np.zeros(self.op.case.sensors), params)
+            self._estimators[key] = ErrorEstimator(System.from_stack(stack, self.grid), stack)
+        return self._estimators[key]
+
+    def check(self, density: np.ndarray, params: dict[str, float], field: np.ndarray) -> MapCheck:
+        """Score ``field`` (nz, ny, nx) K, predicted for the sensor-grid ``density`` (ny, nx)
+        W/m² and scalar inputs ``params``; refine it when rejected and asked to."""
+        estimator = self.estimator(params)
+        stack = self.op.stack_for(density, params)
+        rhs = estimator.system.rhs_for(power_field(stack, self.grid))
+        verdict = estimator.score(field, self.tolerance_k, rhs=rhs)
+        if verdict.accepted or not self.refine_rejected:
+            return MapCheck(verdict.error_k, verdict.accepted)
+        refined = refine(System.from_stack(stack, self.grid), field)
+        return MapCheck(verdict.error_k, False, refined.temperature, refined.warm.iterations)
+
+
 @dataclass
 class BatchPrediction:
     """Statistics of every predicted field, K.
@@ -104,8 +181,12 @@ class BatchPrediction:
         peak_k, mean_k: (N,) hottest and mean temperature of each field.
         layer_max_k: layer name (top first) -> (N,) hottest temperature in that layer.
         parameters: input name -> (N,) value used for each map, W/(m²·K).
-        seconds: wall time of the predictions (not of reading the maps).
+        seconds: wall time of the predictions (not of reading the maps, nor of checking).
         fields: the .npy file of all fields (N, nz, ny, nx) float32 K, if written.
+        error_k: (N,) the confidence score's largest error of each prediction, K, when checked.
+        accepted: (N,) whether each prediction passed the tolerance, when checked.
+        refined: (N,) whether each map's statistics and field are the solver's, when checked.
+        check_seconds: wall time of scoring and refining (not included in ``seconds``).
     """
 
     names: list[str]
@@ -115,6 +196,10 @@ class BatchPrediction:
     parameters: dict[str, np.ndarray]
     seconds: float
     fields: Path | None = None
+    error_k: np.ndarray | None = None
+    accepted: np.ndarray | None = None
+    refined: np.ndarray | None = None
+    check_seconds: float = 0.0
 
     def hottest(self, k: int) -> list[int]:
         """Indices of the ``k`` maps with the highest peaks, hottest first."""
@@ -136,6 +221,13 @@ class BatchPrediction:
             row["peak_k"] = round(float(self.peak_k[i]), 4)
             row["mean_k"] = round(float(self.mean_k[i]), 4)  # 0.1 mK: below any model's error
             row.update({f"{k}_max_k": round(float(v[i]), 4) for k, v in self.layer_max_k.items()})
+            if self.error_k is not None and self.accepted is not None and self.refined is not None:
+                row["score_error_k"] = round(float(self.error_k[i]), 4)
+                row["answer"] = (
+                    "operator"
+                    if self.accepted[i]
+                    else ("refined" if self.refined[i] else "operator (above tolerance)")
+                )
             out.append(row)
         return out
 
@@ -147,6 +239,7 @@ def predict_batch(
     chunk: int = 64,
     fields: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    checker: BatchChecker | None = None,
 ) -> BatchPrediction:
     """Predict every map on the case grid, ``chunk`` maps at a time.
 
@@ -157,7 +250,9 @@ def predict_batch(
             map; the stack's values for inputs not given.
         chunk: maps per batch on the device.
         fields: where to write all fields as one float32 .npy (N, nz, ny, nx), K; None: not.
-        progress: called with the number of maps done after each batch.
+        progress: called with the number of maps done after each batch (after each map when
+            checking).
+        checker: scores every field (and refines the rejected ones, if it is set to).
     """
     if chunk < 1:
         raise InputError("the batch size must be at least 1")
@@ -172,6 +267,8 @@ def predict_batch(
     ambient = op.case.ambient
     peak, mean = np.empty(n), np.empty(n)
     layer_max = {name: np.empty(n) for name in layers}
+    error, accepted, refined = np.zeros(n), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    checking = 0.0
     started = time.perf_counter()
     target_file = atomic_path(fields) if fields is not None else nullcontext(None)
     with target_file as target:
@@ -192,8 +289,25 @@ def predict_batch(
             for k, name in enumerate(layers):
                 layer_max[name][sl] = stats[:, k]
             peak[sl], mean[sl] = stats[:, :-1].max(axis=1), stats[:, -1]
+            host = None
+            if checker is not None:
+                check_started = time.perf_counter()
+                host = (u.double() + ambient).cpu().numpy()
+                inputs = per_sample({k: v[sl] for k, v in values.items()}, len(host))
+                for j, i in enumerate(range(sl.start, sl.stop)):
+                    verdict = checker.check(density[j], inputs[j], host[j])
+                    error[i], accepted[i] = verdict.error_k, verdict.accepted
+                    if verdict.refined is not None:
+                        refined[i] = True
+                        host[j] = verdict.refined
+                        for name, z in layers.items():
+                            layer_max[name][i] = verdict.refined[z].max()
+                        peak[i], mean[i] = verdict.refined.max(), verdict.refined.mean()
+                    if progress is not None:
+                        progress(i + 1)
+                checking += time.perf_counter() - check_started
             if out is not None:
-                out[sl] = (u + ambient).cpu().numpy()
+                out[sl] = host if host is not None else (u + ambient).cpu().numpy()
             if progress is not None:
                 progress(sl.stop)
         if out is not None:
@@ -205,6 +319,7 @@ def predict_batch(
         mean,
         layer_max,
         {k: np.array(v, dtype=float) for k, v in values.items()},
-        time.perf_counter() - started,
+        time.perf_counter() - started - checking,
         Path(fields) if fields is not None else None,
+        *((error, accepted, refined, checking) if checker is not None else ()),
     )
