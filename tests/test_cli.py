@@ -148,3 +148,21 @@ def test_command_help_joins_the_lines_of_each_paragraph():
     assert "--refine runs the solver from the prediction when it exceeds --tol-kelvin." in (
         predict.help
     )
+
+
+@pytest.mark.parametrize(
+    ("speed", "finished", "text"),
+    [
+        (523.4, None, "523 maps/s"),
+        (2.5, None, "2.5 maps/s"),
+        (None, 40.0, "40 maps/s"),
+        (None, None, ""),
+    ],
+)
+def test_progress_bars_show_the_rate(speed, finished, text):
+    from types import SimpleNamespace
+
+    from chiptherm.report.progress import RateColumn
+
+    task = SimpleNamespace(speed=speed, finished_speed=finished)
+    assert RateColumn("maps").render(task).plain == text

@@ -712,8 +712,6 @@ def predict_batch(
 
     Example: chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from chiptherm.operator.batch import BatchChecker, read_parameter_table, read_power_maps
     from chiptherm.operator.batch import predict_batch as run
     from chiptherm.operator.checkpoint import load_operator
@@ -721,6 +719,7 @@ def predict_batch(
     from chiptherm.operator.train import device_of
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_histogram
+    from chiptherm.report.progress import progress_bar
 
     params = parse_params(param)
     op, meta = load_operator(model, device=str(device_of(device)))
@@ -741,13 +740,8 @@ def predict_batch(
         params = {**params, **table}
     out_dir = out or Path("out") / f"{Path(str(model)).name}-batch"
     checker = BatchChecker(op, tol_kelvin, refine) if check else None
-    columns = (
-        TextColumn("[bold]predict" + (" and check" if check else "")),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} maps"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console, disable=quiet) as progress:
+    label = "predict" + (" and check" if check else "")
+    with progress_bar(label, "maps", err_console, quiet) as progress:
         task = progress.add_task("predict", total=len(maps))
         result = run(
             op,
@@ -914,7 +908,7 @@ def optimize(
     Writes placement.yaml, before.png, after.png, history.png and summary.json.
     Example: chiptherm optimize examples/problems/floorplan.yaml --out out/floorplan
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TextColumn
 
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.optimize import (
@@ -927,6 +921,7 @@ def optimize(
     from chiptherm.optimize import (
         optimize as run,
     )
+    from chiptherm.report.progress import progress_bar
 
     if mode not in ("hybrid", "solver"):
         raise InputError(f"--mode {mode!r}: expected 'hybrid' or 'solver'")
@@ -940,14 +935,9 @@ def optimize(
         validate_problem(problem, op.case.size)
     except InputError as exc:
         raise InputError(exc.detail, source=str(problem_file)) from None
-    columns = (
-        TextColumn("[bold]search"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("best {task.fields[best]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console, disable=quiet or as_json) as progress:
+    best_so_far = TextColumn("best {task.fields[best]}")
+    bar = progress_bar("search", "evaluations", err_console, quiet or as_json, best_so_far)
+    with bar as progress:
         task = progress.add_task("search", total=problem.search.steps, best="-")
 
         def report(done: int, best: float) -> None:
