@@ -211,3 +211,32 @@ def plot_training(records: Sequence[dict], path: str | Path, *, title: str) -> P
         right.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
+
+
+def plot_convergence(
+    sizes_m: Sequence[float],
+    series: dict[str, tuple[Sequence[float], float | None, float]],
+    path: str | Path,
+    *,
+    title: str,
+) -> Path:
+    """Save a grid convergence plot: for each quantity (name -> (values on each grid in K,
+    the extrapolated value or None, the band in K)), its values against the cell size in µm,
+    the extrapolated value at size 0 and the band around the finest value; one panel each."""
+    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.6), dpi=110)
+    h = 1e6 * np.asarray(sizes_m, dtype=float)
+    panels = zip(np.atleast_1d(axes), series.items(), strict=True)
+    for ax, (name, (values, extrapolated, band)) in panels:
+        ax.plot(h, values, "o-", color="#c2410c", label="solver")
+        ax.errorbar(h[-1:], values[-1:], yerr=[band], color="black", capsize=4, label="± GCI band")
+        if extrapolated is not None:
+            ax.plot([0.0], [extrapolated], "*", color="#1d4ed8", ms=11, label="extrapolated")
+            ax.plot([0.0, h[-1]], [extrapolated, values[-1]], ":", color="#1d4ed8")
+        ax.set_xlim(left=0.0)
+        ax.ticklabel_format(axis="y", useOffset=False)
+        ax.set_xlabel("cell size (µm)")
+        ax.set_ylabel(f"{name} (K)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
