@@ -1,5 +1,6 @@
 """chiptherm: fast, trustworthy steady thermal simulation of chips and 3D-IC stacks."""
 
+from chiptherm.convergence import convergence_study
 from chiptherm.errors import ChipthermError, InputError, SolverError, StackError
 from chiptherm.grid import Grid
 from chiptherm.result import Result, solve
@@ -25,6 +26,7 @@ __all__ = [
     "StackError",
     "System",
     "__version__",
+    "convergence_study",
     "load_stack",
     "save_stack",
     "solve",
