@@ -101,6 +101,16 @@ def test_scoring_stops_when_solving_is_cheaper():
     assert not h.scoring_pays()
 
 
+def test_hybrid_times_a_solve_even_when_every_score_passes(surface):
+    """Without one timed solve the hybrid could not tell that solving is cheaper than scoring,
+    and would score forever."""
+    loose = problem(search={"steps": 36, "population": 12, "screen": 12}, tolerance_k=100.0)
+    h = optimize(loose, surface).history
+    assert h.scores > SCORE_TRIAL
+    assert h.timed_solves >= 1 and h.refinements >= 1
+    assert h.accepted >= SCORE_TRIAL  # the predictions themselves all passed
+
+
 def test_hybrid_checks_the_screened_candidates_of_every_generation(surface):
     screened = optimize(problem(search={"steps": 36, "population": 12, "screen": 3}), surface)
     h = screened.history

@@ -490,7 +490,9 @@ def check(
 ) -> float:
     """The objective of a candidate: the operator's when its confidence score passes, else the
     solver's, warm-started from the prediction. Once scoring stops paying (see
-    :meth:`History.scoring_pays`), the solver decides directly."""
+    :meth:`History.scoring_pays`), the solver decides directly. If the first
+    ``SCORE_TRIAL`` checks all pass, the next candidate is solved anyway (counted as a
+    refinement), once, so that the comparison knows what a solve costs."""
     field = None
     if history.scoring_pays():
         if plan.estimator is None:
@@ -504,13 +506,21 @@ def check(
         conf = plan.estimator.score(field, tolerance_k, rhs=plan.system.rhs_for(q))
         history.scores += 1
         history.score_seconds += time.perf_counter() - started
-        if conf.accepted:
+        if conf.accepted and (history.timed_solves or history.scores <= SCORE_TRIAL):
             history.accepted += 1
             return predicted
     history.refinements += 1
+    return timed_solve(plan, u, method, field, history)
+
+
+def timed_solve(
+    plan: Floorplan, u: np.ndarray, method: str, x0: np.ndarray | None, history: History
+) -> float:
+    """The solver's objective of a candidate (warm-started from ``x0``), timed into
+    ``history``."""
     history.solver_calls += 1
     started = time.perf_counter()
-    value, _ = plan.solver_objective(u, method, x0=field)
+    value, _ = plan.solver_objective(u, method, x0=x0)
     history.solve_seconds += time.perf_counter() - started
     history.timed_solves += 1
     return value
