@@ -102,6 +102,14 @@ def read_parameter_table(path: str | Path, n: int, names: Sequence[str]) -> dict
     return {name: values[:, j] for j, name in enumerate(header)}
 
 
+def densities(op: Operator, watts: Sequence[np.ndarray]) -> np.ndarray:
+    """(B, ny, nx) sensor-grid densities, W/m², of maps in W per cell; maps of one shape are
+    resampled together (one pair of resampling matrices for the batch)."""
+    if len({w.shape for w in watts}) == 1:
+        return op.case.density_from_watts(np.stack(watts))
+    return np.stack([op.case.density_from_watts(w) for w in watts])
+
+
 @dataclass(frozen=True)
 class MapCheck:
     """The verdict on one predicted field.
@@ -279,7 +287,7 @@ def predict_batch(
         )
         for done in range(0, n, chunk):  # maps are read (from memory-mapped files) per batch
             sl = slice(done, min(done + chunk, n))
-            density = np.stack([op.case.density_from_watts(w) for w in maps.watts[sl]])
+            density = densities(op, maps.watts[sl])
             (u,) = op.rise_chunks(density, {k: v[sl] for k, v in values.items()}, grid, chunk)
             # one pass for the layer maxima (the peak is the largest of them), one for the mean,
             # one transfer to the host
