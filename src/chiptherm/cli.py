@@ -176,7 +176,13 @@ def solve(
 def converge(
     stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
     levels: Annotated[int, typer.Option(help="Grids in the study (at least 3).")] = 3,
-    ratio: Annotated[float, typer.Option(help="Refinement ratio between grids.")] = 2.0,
+    ratio: Annotated[
+        float,
+        typer.Option(
+            help="Refinement ratio between grids; keep it an integer, so block edges stay on "
+            "cell edges."
+        ),
+    ] = 2.0,
     coarser: Annotated[
         bool,
         typer.Option(
