@@ -56,20 +56,47 @@ def test_cases_that_cannot_be_learned_are_refused_with_the_reason():
     stack = layered()
     with pytest.raises(UnsupportedError, match="no power source 'q'"):
         Case(stack, "q", (4, 4))
-    two = stack.model_copy(update={"power": {**stack.power, "r": stack.power["p"]}})
-    layers = [la.model_copy(update={"power": "r"}) if la.name == "top" else la for la in two.layers]
-    with pytest.raises(UnsupportedError, match="also uses"):
-        Case(two.model_copy(update={"layers": layers}), "p", (4, 4))
-    hot = stack.model_copy(
-        update={
-            "boundaries": {
-                **stack.boundaries,
-                "top": stack.boundary("bottom").model_copy(update={"ambient": 350.0}),
-            }
-        }
-    )
-    with pytest.raises(UnsupportedError, match="one ambient temperature"):
-        Case(hot, "p", (4, 4))
     insulated = stack.model_copy(update={"boundaries": {}})
     with pytest.raises(UnsupportedError, match="at least one convective or fixed face"):
         Case(insulated, "p", (4, 4))
+
+
+def with_fixed_source(watts: float = 2e-3) -> Stack:
+    """The layered stack with a second, fixed source 'r' in its top layer."""
+    stack = layered()
+    fixed = {
+        "blocks": [{"name": "f", "x": 0, "y": 0, "width": 2e-4, "height": 5e-4, "watts": watts}]
+    }
+    data = stack.model_dump()
+    data["power"]["r"] = fixed
+    data["layers"][0]["power"] = "r"
+    return Stack.model_validate(data)
+
+
+def test_fixed_sources_and_other_ambients_make_a_background_field():
+    plain = Case(layered(), "p", (4, 4))
+    assert plain.uniform_background and plain.fixed_sources == []
+    case = Case(with_fixed_source(), "p", (4, 4))
+    assert case.fixed_sources == ["r"] and not case.uniform_background
+    grid = case.grid()
+    background = case.background(grid)
+    assert background.shape == grid.shape and background.max() > case.ambient + 0.1
+    assert case.background(grid) is background  # solved once per grid and inputs
+
+
+def test_background_between_two_ambients_is_the_1d_conduction_profile():
+    """Top face at 350 K, bottom at 300 K, no power: heat flows down through the stack and T
+    is linear in each layer, which the finite-volume scheme reproduces exactly."""
+    stack = layered()
+    top = stack.boundary("bottom").model_copy(update={"ambient": 350.0, "htc": 800.0})
+    hot = stack.model_copy(update={"boundaries": {**stack.boundaries, "top": top}})
+    case = Case(hot, "p", (4, 4))
+    assert not case.uniform_background and case.ambient == 300.0
+    grid = case.grid()
+    t = case.background(grid)[:, 0, 0]  # bottom first
+    resistance = 1 / 800.0 + case.s_total + 1 / 400.0  # top film, stack, bottom film
+    flux = (350.0 - 300.0) / resistance
+    s = case.s_hat(grid.z) * case.s_total  # thermal-resistance coordinate of each cell centre
+    exact = 300.0 + flux * (1 / 400.0 + s)
+    np.testing.assert_allclose(t, exact, rtol=0, atol=1e-9)
+    assert np.ptp(case.background(grid), axis=(1, 2)).max() < 1e-9  # laterally uniform

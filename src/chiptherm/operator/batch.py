@@ -272,7 +272,6 @@ def predict_batch(
     for i, la in enumerate(op.case.stack.layers):
         cells = grid.cells_of_layer(i)
         layers[la.name] = slice(int(cells[0]), int(cells[-1]) + 1)
-    ambient = op.case.ambient
     peak, mean = np.empty(n), np.empty(n)
     layer_max = {name: np.empty(n) for name in layers}
     error, accepted, refined = np.zeros(n), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -288,19 +287,20 @@ def predict_batch(
         for done in range(0, n, chunk):  # maps are read (from memory-mapped files) per batch
             sl = slice(done, min(done + chunk, n))
             density = densities(op, maps.watts[sl])
-            (u,) = op.rise_chunks(density, {k: v[sl] for k, v in values.items()}, grid, chunk)
+            part = {k: v[sl] for k, v in values.items()}
+            ((u, offset),) = op.temperature_chunks(density, part, grid, chunk)
             # one pass for the layer maxima (the peak is the largest of them), one for the mean,
             # one transfer to the host
             maxima = torch.stack([u[:, z].amax(dim=(1, 2, 3)) for z in layers.values()], 1)
             stats = torch.cat([maxima, u.mean(dim=(1, 2, 3))[:, None]], 1).cpu().numpy()
-            stats += ambient
+            stats += offset
             for k, name in enumerate(layers):
                 layer_max[name][sl] = stats[:, k]
             peak[sl], mean[sl] = stats[:, :-1].max(axis=1), stats[:, -1]
             host = None
             if checker is not None:
                 check_started = time.perf_counter()
-                host = (u.double() + ambient).cpu().numpy()
+                host = (u.double() + offset).cpu().numpy()
                 inputs = per_sample({k: v[sl] for k, v in values.items()}, len(host))
                 for j, i in enumerate(range(sl.start, sl.stop)):
                     verdict = checker.check(density[j], inputs[j], host[j])
@@ -315,7 +315,7 @@ def predict_batch(
                         progress(i + 1)
                 checking += time.perf_counter() - check_started
             if out is not None:
-                out[sl] = host if host is not None else (u + ambient).cpu().numpy()
+                out[sl] = host if host is not None else (u + offset).cpu().numpy()
             if progress is not None:
                 progress(sl.stop)
         if out is not None:

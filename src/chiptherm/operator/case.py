@@ -13,8 +13,12 @@ has continuous temperature *and* continuous flux across every layer interface, a
 resistance R is a gap of length R in s across which T drops by R times the flux. The interface
 conditions are therefore built into the coordinate instead of being penalized.
 
-The temperature is T = T_ambient + θ·u, with the scale θ (K) chosen from the 1-D thermal
-resistance of the stack and the typical power density, so u is O(1).
+The temperature is T = T_b + θ·u, with the scale θ (K) chosen from the 1-D thermal
+resistance of the stack and the typical power density, so u is O(1). Conduction is linear, so
+the network learns only the rise u caused by the varying power, with every other source off and
+every face at 0; T_b, the *background*, is the stack's temperature with the varying power off:
+the uniform ambient in the simplest case, else (fixed power sources in other layers, faces at
+different ambients or fixed temperatures) one exact solve per grid and set of scalar inputs.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import numpy as np
 
 from chiptherm.errors import UnsupportedError
 from chiptherm.grid import Grid, resample_matrix
+from chiptherm.solvers import solve_system
 from chiptherm.stack import Boundary, PowerSource, Stack
+from chiptherm.system import System
 
 SIDE_FACES = ("west", "east", "south", "north")
 
@@ -96,6 +102,7 @@ class Case:
     sensors: tuple[int, int]
     parameters: list[Parameter] = field(default_factory=list)
     power_scale: float = 1.0e3
+    _backgrounds: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._check()
@@ -107,14 +114,6 @@ class Case:
             raise UnsupportedError(
                 f"the stack has no power source {self.power!r}; sources: {sorted(stack.power)}"
             )
-        used = {la.power for la in stack.layers if la.power} | {
-            bc.power for bc in stack.boundaries.values() if bc.power
-        }
-        others = sorted(used - {self.power})
-        if others:
-            raise UnsupportedError(
-                f"an operator case varies one power source; the stack also uses {others}"
-            )
         users = [la.name for la in stack.layers if la.power == self.power]
         faces = [f for f, bc in stack.boundaries.items() if bc.power == self.power]
         if len(users) + len(faces) != 1:
@@ -122,16 +121,8 @@ class Case:
                 f"power source {self.power!r} must feed exactly one layer or face "
                 f"(layers {users}, faces {faces})"
             )
-        ambients = {
-            stack.face_ambient(f) for f in stack.boundaries if stack.boundary(f).removes_heat
-        }
-        if not ambients:
+        if not any(stack.boundary(f).removes_heat for f in stack.boundaries):
             raise UnsupportedError("an operator case needs at least one convective or fixed face")
-        if len(ambients) > 1:
-            raise UnsupportedError(
-                f"operator learning needs one ambient temperature on all cooled faces, got "
-                f"{sorted(ambients)} K"
-            )
         for p in self.parameters:
             if stack.boundary(p.face).htc is None:
                 raise UnsupportedError(f"parameter {p.name!r}: face {p.face!r} is not convective")
@@ -143,9 +134,45 @@ class Case:
     # -- geometry ------------------------------------------------------------------------------
     @property
     def ambient(self) -> float:
-        """The ambient (reference) temperature, K."""
+        """The reference temperature, K: the lowest ambient (or fixed temperature) of the faces
+        that remove heat; with a uniform background, the background itself."""
         cooled = [f for f in self.stack.boundaries if self.stack.boundary(f).removes_heat]
-        return self.stack.face_ambient(cooled[0])
+        return min(self.stack.face_ambient(f) for f in cooled)
+
+    @cached_property
+    def fixed_sources(self) -> list[str]:
+        """Power sources of the stack other than the varying one, in the order they are used."""
+        used = [la.power for la in self.stack.layers if la.power]
+        used += [bc.power for bc in self.stack.boundaries.values() if bc.power]
+        return sorted({name for name in used if name != self.power})
+
+    @property
+    def uniform_background(self) -> bool:
+        """True when the stack with the varying power off sits at one temperature: no other
+        source, and every face that removes heat at the same ambient or fixed temperature."""
+        cooled = [f for f in self.stack.boundaries if self.stack.boundary(f).removes_heat]
+        ambients = {self.stack.face_ambient(f) for f in cooled}
+        return not self.fixed_sources and len(ambients) == 1
+
+    def background(self, grid: Grid, params: dict[str, float] | None = None) -> np.ndarray:
+        """(nz, ny, nx) temperatures, K, at the cell centres of ``grid`` with the varying power
+        off and scalar inputs ``params``: the part of every prediction the network does not
+        learn. One exact solve; the last few are kept."""
+        key = (
+            grid.shape,
+            grid.x_edges[-1],
+            grid.y_edges[-1],
+            grid.z_edges.tobytes(),
+            tuple(sorted((params or {}).items())),
+        )
+        cached = self._backgrounds.get(key)
+        if cached is None:
+            stack = self.stack_with(np.zeros(self.sensors), params)
+            cached, _ = solve_system(System.from_stack(stack, grid))
+            if len(self._backgrounds) >= 8:
+                self._backgrounds.pop(next(iter(self._backgrounds)))
+            self._backgrounds[key] = cached
+        return cached
 
     @property
     def size(self) -> tuple[float, float]:

@@ -185,6 +185,49 @@ class Operator:
                 u = self.net.grid(b, x, y, s)
                 yield u.mul_(self.case.temperature_scale)
 
+    def background(
+        self,
+        n: int,
+        params: dict[str, Any] | None = None,
+        grid: Grid | None = None,
+        z_cells: np.ndarray | None = None,
+    ) -> float | np.ndarray:
+        """The temperature of the case with the varying power off, K, for ``n`` samples with
+        scalar inputs ``params``: the ambient (a float) when it is uniform, else fields
+        (n or 1, nz, ny, nx) on ``grid`` (only ``z_cells`` when given), one exact solve per
+        distinct set of inputs. Predictions are this plus the learned rise."""
+        if self.case.uniform_background:
+            return self.case.ambient
+        grid = grid or self.case.grid()
+        values = per_sample(self.parameter_values(n, params), n)
+        distinct = {tuple(sorted(v.items())) for v in values}
+        samples = values[:1] if len(distinct) == 1 else values
+        out = np.stack([self.case.background(grid, v) for v in samples])
+        return out if z_cells is None else out[:, z_cells]
+
+    def temperature_chunks(
+        self,
+        density: np.ndarray,
+        params: dict[str, Any] | None = None,
+        grid: Grid | None = None,
+        chunk: int = 64,
+    ) -> Iterator[tuple[torch.Tensor, float]]:
+        """(T - offset, offset) per chunk of maps: float32 tensors (b, nz, ny, nx) K on the
+        model's device and a float K. With a uniform background the offset is the ambient and
+        the tensor the rise (so float32 keeps its resolution); otherwise the background field
+        is added on the device and the offset is 0."""
+        n = 1 if np.ndim(density) == 2 else len(density)
+        values = self.parameter_values(n, params)
+        done = 0
+        for u in self.rise_chunks(density, params, grid, chunk):
+            if self.case.uniform_background:
+                yield u, self.case.ambient
+            else:
+                part = {k: v[done : done + len(u)] for k, v in values.items()}
+                bg = self.background(len(u), part, grid)
+                yield u.add_(to_tensor(bg, self.device)), 0.0
+            done += len(u)
+
     def predict(
         self,
         density: np.ndarray,
@@ -193,7 +236,8 @@ class Operator:
         chunk: int = 64,
         z_cells: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Temperatures (B, nz, ny, nx) in K on the host (see :meth:`rise_chunks`)."""
+        """Temperatures (B, nz, ny, nx) in K on the host (see :meth:`rise_chunks`): the learned
+        rise plus the :meth:`background`."""
         grid = grid or self.case.grid()
         nz = grid.shape[0] if z_cells is None else len(z_cells)
         n = 1 if np.ndim(density) == 2 else len(density)
@@ -202,7 +246,7 @@ class Operator:
         for u in self.rise_chunks(density, params, grid, chunk, z_cells):
             out[start : start + u.shape[0]] = u.cpu().numpy()
             start += u.shape[0]
-        out += self.case.ambient
+        out += self.background(n, params, grid, z_cells)
         return out
 
     def peaks(
@@ -214,8 +258,11 @@ class Operator:
     ) -> np.ndarray:
         """(B,) peak temperatures in K of the fields of :meth:`predict`, reduced on the device
         chunk by chunk (no field is copied to the host)."""
-        peaks = [u.amax(dim=(1, 2, 3)) for u in self.rise_chunks(density, params, grid, chunk)]
-        return torch.cat(peaks).cpu().numpy().astype(float) + self.case.ambient
+        peaks = [
+            u.amax(dim=(1, 2, 3)).cpu().numpy().astype(float) + offset
+            for u, offset in self.temperature_chunks(density, params, grid, chunk)
+        ]
+        return np.concatenate(peaks)
 
     def predict_watts(
         self, watts: np.ndarray, params: dict[str, Any] | None = None, grid: Grid | None = None

@@ -332,8 +332,11 @@ class Trainer:
         x, y, s = (to_tensor(a, self.device) for a in (xs[ix], ys[iy], ss[iz]))
         b = self.op.net.branch(inputs.q, inputs.p)
         u = self.op.net.grid(b, x, y, s)
-        target = ref[idx][:, iz][:, :, iy][:, :, :, ix]
-        target = to_tensor((target - self.case.ambient) / self.case.temperature_scale, self.device)
+        background = self.op.background(len(idx), self.stacked([params[i] for i in idx]))
+        if isinstance(background, np.ndarray):
+            background = background[:, iz][:, :, iy][:, :, :, ix]
+        target = ref[idx][:, iz][:, :, iy][:, :, :, ix] - background
+        target = to_tensor(target / self.case.temperature_scale, self.device)
         return (u - target).square().mean()
 
     def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
