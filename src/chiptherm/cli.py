@@ -600,6 +600,7 @@ def model_fields(m: Any) -> dict[str, str]:
     return {
         "case": case,
         "power input": f"{m.power} ({where}), {m.sensors[0]}×{m.sensors[1]} sensors",
+        "fixed power": ", ".join(m.fixed_power) or "-",
         "scalar inputs, W/(m²·K)": inputs or "-",
         "network": m.network,
         "size": f"{m.parameters:,} values, {m.file_kib:.0f} KiB",

@@ -219,6 +219,9 @@ def test_a_fixed_source_is_added_exactly_and_the_rise_is_learned(tmp_path):
     trainer = train(config, out=tmp_path / "run", quiet=True)
     op, _ = load_operator(tmp_path / "run")
     assert op.case.fixed_sources == ["hot"]
+    from chiptherm.operator.catalog import describe
+
+    assert describe(tmp_path / "run").fixed_power == ["hot"]
     grid = op.case.grid()
     zero = np.zeros((1, 8, 8))
     solved = reference_fields(op.case, zero)[0]  # the hot spot alone, by the solver

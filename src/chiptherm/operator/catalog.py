@@ -39,6 +39,7 @@ class ModelSummary:
         layers: layer names, top first.
         power: the stack's power source the model takes as its input map.
         power_face: the face a surface source enters through, or None for a layer source.
+        fixed_power: the stack's other power sources, fixed in every prediction.
         sensors: (ny, nx) sensor grid of the map.
         network: e.g. "separable-kan trunk, tucker, rank 24".
         parameters: trainable values; file_kib: size of model.safetensors.
@@ -53,6 +54,7 @@ class ModelSummary:
     layers: list[str]
     power: str
     power_face: str | None
+    fixed_power: list[str]
     sensors: tuple[int, int]
     inputs: list[ModelInput]
     network: str
@@ -101,6 +103,9 @@ def summary_of(folder: Path, meta: dict[str, Any]) -> ModelSummary:
         for p in case.get("parameters", [])
     ]
     faces = [f for f, bc in boundaries.items() if bc.get("power") == case["power"]]
+    used = [layer.get("power") for layer in stack["layers"]]
+    used += [bc.get("power") for bc in boundaries.values()]
+    fixed = sorted({name for name in used if name and name != case["power"]})
     training = meta.get("training", {})
     weights = folder / "model.safetensors"
     shipped = folder.resolve().parent == SHIPPED.resolve()
@@ -113,6 +118,7 @@ def summary_of(folder: Path, meta: dict[str, Any]) -> ModelSummary:
         layers=[layer["name"] for layer in stack["layers"]],
         power=case["power"],
         power_face=faces[0] if faces else None,
+        fixed_power=fixed,
         sensors=tuple(case["sensors"]),
         inputs=inputs,
         network=network_label(meta["model"]),
