@@ -189,10 +189,9 @@ def test_gpu_training_predicts_like_the_same_weights_on_the_cpu(tmp_path):
     assert np.allclose(op.predict(q), on_gpu, atol=1e-4)
 
 
-def test_a_fixed_source_is_added_exactly_and_the_rise_is_learned(tmp_path):
-    """A 2 mW hot spot fixed in a buried die under the varying top-face flux: the network
-    learns only the flux's rise; the hot spot's field is solved once and added."""
-    stack = {
+def hot_spot_stack() -> dict:
+    """STACK with a buried die carrying a fixed 2 mW hot spot ('hot') under the top flux."""
+    return {
         **STACK,
         "layers": [
             {"name": "block", "thickness": 4e-4, "material": "m", "cells": 6},
@@ -214,6 +213,12 @@ def test_a_fixed_source_is_added_exactly_and_the_rise_is_learned(tmp_path):
             },
         },
     }
+
+
+def test_a_fixed_source_is_added_exactly_and_the_rise_is_learned(tmp_path):
+    """A 2 mW hot spot fixed in a buried die under the varying top-face flux: the network
+    learns only the flux's rise; the hot spot's field is solved once and added."""
+    stack = hot_spot_stack()
     config = write_config(tmp_path)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(stack))
     trainer = train(config, out=tmp_path / "run", quiet=True)
@@ -230,3 +235,22 @@ def test_a_fixed_source_is_added_exactly_and_the_rise_is_learned(tmp_path):
     assert np.allclose(op.background(1, None, grid), solved)
     last = [r["validation"] for r in trainer.history.records if "validation" in r][-1]
     assert last["mae_k"] < 0.05 * (solved.max() - op.case.ambient)
+
+
+def test_data_targets_are_the_rise_of_the_varying_source_alone(tmp_path):
+    """With a fixed source, the data term compares the network with the solver's field less
+    the background: by superposition, the field of the varying source alone."""
+    from chiptherm.result import solve
+
+    config = write_config(tmp_path, steps=1, data={"samples": 3, "weight": 1.0})
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(hot_spot_stack()))
+    trainer = train(config, out=tmp_path / "run", quiet=True)
+    rise = trainer.data_rise(np.arange(3))
+    case = trainer.case
+    for density, target in zip(trainer.data[0], rise, strict=True):
+        alone = case.stack_with(density)
+        layers = [la.model_copy(update={"power": None}) for la in alone.layers]
+        alone = alone.model_copy(update={"layers": layers})  # the hot spot switched off
+        expected = solve(alone).temperature - case.ambient
+        np.testing.assert_allclose(target, expected, atol=1e-8)
+    assert np.abs(rise).max() > 0.1

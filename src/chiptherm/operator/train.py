@@ -311,6 +311,13 @@ class Trainer:
             terms["data"] = self.data_term()
         return terms
 
+    def data_rise(self, idx: np.ndarray) -> np.ndarray:
+        """(b, nz, ny, nx) K: the solver fields of the data samples ``idx`` less their
+        background (see :meth:`Operator.background`): the rise the network must learn."""
+        assert self.data is not None
+        _, params, ref = self.data
+        return ref[idx] - self.op.background(len(idx), self.stacked([params[i] for i in idx]))
+
     def data_term(self) -> torch.Tensor:
         """Mean squared error against stored solver fields on a random sub-grid (nondimensional).
 
@@ -332,10 +339,7 @@ class Trainer:
         x, y, s = (to_tensor(a, self.device) for a in (xs[ix], ys[iy], ss[iz]))
         b = self.op.net.branch(inputs.q, inputs.p)
         u = self.op.net.grid(b, x, y, s)
-        background = self.op.background(len(idx), self.stacked([params[i] for i in idx]))
-        if isinstance(background, np.ndarray):
-            background = background[:, iz][:, :, iy][:, :, :, ix]
-        target = ref[idx][:, iz][:, :, iy][:, :, :, ix] - background
+        target = self.data_rise(idx)[:, iz][:, :, iy][:, :, :, ix]
         target = to_tensor(target / self.case.temperature_scale, self.device)
         return (u - target).square().mean()
 
