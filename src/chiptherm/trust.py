@@ -133,10 +133,10 @@ class ErrorEstimator:
         self.matrix = system.matrix  # one CSR product is 4x faster than the stencil
         self.diagonal = system.diagonal
         if self.method == "exact":
-            self.solver = TransformSolver.for_system(system)
+            self.transform = TransformSolver.for_system(system)
             return
         self.coarse = System.from_stack(coarse_stack(stack, factor))
-        self.solver = make_solver(self.coarse)
+        self.coarse_solver = make_solver(self.coarse)
         fine, crs = system.grid, self.coarse.grid
         # restriction (coarse <- fine) sums W; its transpose spreads K back onto fine cells
         self.rx = resample_matrix(fine.x_edges, crs.x_edges)
@@ -177,8 +177,8 @@ class ErrorEstimator:
         """Error (nz, ny, nx) K of a field whose residual b - A·T is ``residual`` (W): exact,
         or the coarse estimate (without the safety factor)."""
         if self.method == "exact":
-            return self.solver.apply_inverse(residual)
-        coarse_error, _ = self.solver.solve(self.restrict(residual), tol=1e-8)
+            return self.transform.apply_inverse(residual)
+        coarse_error, _ = self.coarse_solver.solve(self.restrict(residual), tol=1e-8)
         error = self.prolong(coarse_error.reshape(self.coarse.shape))
         for _ in range(self.sweeps):
             error = error + (residual - self.apply(error)) / self.diagonal
