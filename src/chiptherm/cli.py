@@ -820,11 +820,11 @@ def predict_batch(
 ) -> None:
     """Predict many power maps at once: peak, mean and per-layer maxima of every field.
 
-    Writes summary.csv (one row per map), summary.json, peaks.png (histogram of the peaks)
-    and, with --fields, temperatures.npy. Scalar inputs: --param for all maps, or a CSV with
-    one row per map. --check scores every prediction (its largest error in K, in the
-    score_error_k column) and --refine hands the rejected ones to the solver; the answer column
-    says which each row is.
+    Writes summary.csv (one row per map), summary.json, peaks.png (histogram of the peaks),
+    with --fields temperatures.npy, and with --check errors.png (histogram of the scores).
+    Scalar inputs: --param for all maps, or a CSV with one row per map. --check scores
+    every prediction (its largest error in K, in the score_error_k column) and --refine hands
+    the rejected ones to the solver; the answer column says which each row is.
 
     Example: chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
     """
@@ -895,6 +895,14 @@ def predict_batch(
         title=f"{summary['model']}: peak temperature of {len(rows)} maps",
         xlabel="peak temperature (K)",
     )
+    if result.error_k is not None:
+        plot_histogram(
+            result.error_k,
+            out_dir / "errors.png",
+            title=f"{summary['model']}: largest error of each prediction, by the score",
+            xlabel="score: largest error (K)",
+            mark=(tol_kelvin, f"tolerance {tol_kelvin:g} K"),
+        )
     hottest = Table(title="hottest maps", title_justify="left")
     for col in ("map", "peak K", "mean K"):
         hottest.add_column(col, justify="left" if col == "map" else "right")
@@ -903,7 +911,7 @@ def predict_batch(
     console.print(hottest)
     console.print(
         f"{len(rows)} maps in {result.seconds:.2f} s ({summary['predictions_per_s']:.0f} per s "
-        f"on {op.device}); wrote {'4' if fields else '3'} files to [bold]{out_dir}[/]"
+        f"on {op.device}); wrote {3 + fields + check} files to [bold]{out_dir}[/]"
     )
     if "check" in summary:
         c = summary["check"]

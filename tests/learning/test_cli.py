@@ -484,6 +484,7 @@ def test_checked_batches_score_every_map_exactly_and_refine_the_rejected(tmp_pat
     rejected = sum(e > tol for e in true_error)
     assert summary["check"]["refined"] == rejected == 4 - summary["check"]["accepted"] == 2
     assert f"{rejected} refined by the solver" in " ".join(result.output.split())
+    assert (tmp_path / "o" / "errors.png").stat().st_size > 5000  # the scores, with the tolerance
     fields = np.load(tmp_path / "o" / "temperatures.npy")
     for i, row in enumerate(summary["results"]):
         field = solved[i] if true_error[i] > tol else predicted[i]

@@ -134,13 +134,21 @@ def plot_sweep(
 
 
 def plot_histogram(
-    values: Sequence[float], path: str | Path, *, title: str, xlabel: str, bins: int = 40
+    values: Sequence[float],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    bins: int = 40,
+    mark: tuple[float, str] | None = None,
 ) -> Path:
-    """Save a histogram of ``values`` as a PNG, with the hottest value marked."""
+    """Save a histogram of ``values`` as a PNG, with a marked value (default: the largest,
+    labelled 'hottest')."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
     data = np.asarray(values, dtype=float)
     ax.hist(data, bins=min(bins, max(len(data), 1)), color="#c2410c", alpha=0.85)
-    ax.axvline(float(data.max()), color="black", linestyle="--", linewidth=1, label="hottest")
+    at, label = mark if mark is not None else (float(data.max()), "hottest")
+    ax.axvline(at, color="black", linestyle="--", linewidth=1, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("maps")
     ax.set_title(title, fontsize=10)
