@@ -100,7 +100,7 @@ def test_errors_are_one_line(tiny_model, tmp_path, args, message):
 
 
 def test_shipped_models_are_found_by_name():
-    assert {"surface", "surface_modal", "volumetric"} <= set(shipped_models())
+    assert {"surface", "surface_modal", "volumetric", "stacked_dies"} <= set(shipped_models())
     op, meta = load_operator("surface")
     assert op.case.sensors == (21, 21) and meta["name"] == "surface"
 
@@ -125,6 +125,23 @@ def test_shipped_volumetric_model_meets_its_targets_for_any_cooling():
     assert top.max() > 3 * top.min() and bottom.max() > 3 * bottom.min()
     assert doc["metrics"]["mape_percent"] < 0.035
     assert doc["metrics"]["peak_error_k"] < 0.5
+
+
+def test_shipped_stacked_dies_model_adds_the_fixed_die_exactly():
+    """The logic die's map is learned; the memory die's fixed 0.7 W and the warm board come
+    from one exact solve per lid h: with the logic die off, the prediction is that solve."""
+    from chiptherm.operator.inference import distribution_for, evaluate_operator
+    from chiptherm.result import solve
+
+    op, meta = load_operator("stacked_dies")
+    assert op.case.fixed_sources == ["memory"] and not op.case.uniform_background
+    off = np.zeros((1, *op.case.sensors))
+    for h in (6000.0, 40000.0):
+        expected = solve(op.stack_for(off[0], {"lid_htc": h})).temperature
+        np.testing.assert_allclose(op.predict(off, {"lid_htc": h})[0], expected, atol=1e-8)
+    doc = evaluate_operator(op, distribution_for(meta, "blocks"), maps=4, seed=5)
+    assert doc["metrics"]["mae_k"] < 0.01
+    assert doc["metrics"]["peak_error_k"] < 0.2
 
 
 def test_evaluate_fixes_or_draws_the_scalar_inputs(tmp_path):
