@@ -186,7 +186,7 @@ class BatchPrediction:
 
     Attributes:
         names: (N,) map names.
-        peak_k, mean_k: (N,) hottest and mean temperature of each field.
+        peak_k, mean_k: (N,) hottest and volume-mean temperature of each field.
         layer_max_k: layer name (top first) -> (N,) hottest temperature in that layer.
         parameters: input name -> (N,) value used for each map, W/(m²·K).
         seconds: wall time of the predictions (not of reading the maps, nor of checking).
@@ -272,6 +272,8 @@ def predict_batch(
     for i, la in enumerate(op.case.stack.layers):
         cells = grid.cells_of_layer(i)
         layers[la.name] = slice(int(cells[0]), int(cells[-1]) + 1)
+    dz = grid.dz / grid.dz.sum()  # (nz,) volume share of each z-level (lateral cells are equal)
+    weights = torch.as_tensor(dz, dtype=torch.float32, device=op.device)
     peak, mean = np.empty(n), np.empty(n)
     layer_max = {name: np.empty(n) for name in layers}
     error, accepted, refined = np.zeros(n), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -292,7 +294,8 @@ def predict_batch(
             # one pass for the layer maxima (the peak is the largest of them), one for the mean,
             # one transfer to the host
             maxima = torch.stack([u[:, z].amax(dim=(1, 2, 3)) for z in layers.values()], 1)
-            stats = torch.cat([maxima, u.mean(dim=(1, 2, 3))[:, None]], 1).cpu().numpy()
+            volume_mean = (u.mean(dim=(2, 3)) * weights).sum(dim=1)
+            stats = torch.cat([maxima, volume_mean[:, None]], 1).cpu().numpy()
             stats += offset
             for k, name in enumerate(layers):
                 layer_max[name][sl] = stats[:, k]
@@ -310,7 +313,8 @@ def predict_batch(
                         host[j] = verdict.refined
                         for name, z in layers.items():
                             layer_max[name][i] = verdict.refined[z].max()
-                        peak[i], mean[i] = verdict.refined.max(), verdict.refined.mean()
+                        peak[i] = verdict.refined.max()
+                        mean[i] = float(verdict.refined.mean(axis=(1, 2)) @ dz)
                     if progress is not None:
                         progress(i + 1)
                 checking += time.perf_counter() - check_started
