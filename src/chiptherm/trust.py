@@ -13,10 +13,11 @@ an old solution, a guess):
   - ``coarse``, for every other stack: r is summed onto a grid coarser by ``factor`` in x and y
     and through each layer of at least ``MIN_COARSENED_CELLS`` cells (conservatively, W per
     coarse cell), solved there exactly, the coarse error is spread back onto the fine cells,
-    and Jacobi sweeps on the fine grid add the local part. Thin layers keep their cells: the
-    error of a sharp power map peaks there, and halving them overstated it by up to 1.7x.
-    (benchmarks/confidence.py measures the calibration: the raw estimate was 0.85-1.35 of the
-    true max error on sharp block maps.)
+    and 8 Jacobi sweeps on the fine grid add the local part. Thin layers keep their cells: the
+    error of a sharp power map peaks there, and halving them overstated it by up to 1.7x. Two
+    sweeps were too few where the error sits in a one-cell active layer (the raw estimate fell
+    to 0.53 of the true error on `stacked_dies` block maps; 0.82 with 8). On the shipped cases
+    the raw estimate is 0.82-1.11 of the true max error (benchmarks/confidence.py measures it).
 
   The largest |e| (times a safety factor for the coarse estimate) is the estimated maximum
   error in kelvin, compared with the user's tolerance.
@@ -112,7 +113,7 @@ class ErrorEstimator:
         system: System,
         stack: Stack,
         factor: int = 2,
-        sweeps: int = 2,
+        sweeps: int = 8,
         safety: float = 1.5,
         method: EstimateMethod = "auto",
     ) -> None:
@@ -148,7 +149,7 @@ class ErrorEstimator:
         cls,
         stack: Stack,
         factor: int = 2,
-        sweeps: int = 2,
+        sweeps: int = 8,
         safety: float = 1.5,
         method: EstimateMethod = "auto",
     ) -> ErrorEstimator:

@@ -139,6 +139,9 @@ def test_shipped_stacked_dies_model_adds_the_fixed_die_exactly():
     for h in (6000.0, 40000.0):
         expected = solve(op.stack_for(off[0], {"lid_htc": h})).temperature
         np.testing.assert_allclose(op.predict(off, {"lid_htc": h})[0], expected, atol=1e-8)
+    coarse = op.case.grid(40, 40)  # any grid: the background is solved on the grid asked for
+    expected = solve(op.stack_for(off[0]).with_grid(40, 40)).temperature
+    np.testing.assert_allclose(op.predict(off, grid=coarse)[0], expected, atol=1e-8)
     doc = evaluate_operator(op, distribution_for(meta, "blocks"), maps=4, seed=5)
     assert doc["metrics"]["mae_k"] < 0.01
     assert doc["metrics"]["peak_error_k"] < 0.2
