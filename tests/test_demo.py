@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
@@ -34,6 +35,12 @@ def test_demo_writes_a_consistent_report(tmp_path):
     predicted, solved = many["hottest_predicted_peak_k"], many["hottest_solved_peak_k"]
     assert predicted == sorted(predicted, reverse=True)  # the hottest first
     assert max(abs(a - b) for a, b in zip(predicted, solved, strict=True)) < 1.0
+    stacked = summary["stacked_dies"]
+    assert stacked["fixed_power"] == ["memory"]
+    hot, cool = stacked["solved_peak_k"]  # more lid cooling, cooler
+    assert hot > cool + 1.0
+    gaps = np.abs(np.subtract(stacked["predicted_peak_k"], stacked["solved_peak_k"]))
+    assert gaps.max() < 0.2 and max(stacked["mae_k"]) < 0.01
     html = (out / "index.html").read_text()
     for image in (
         "predicted.png",
@@ -43,6 +50,7 @@ def test_demo_writes_a_consistent_report(tmp_path):
         "floorplan/history.png",
         "cooling.png",
         "peaks.png",
+        "stacked_dies.png",
     ):
         assert image in html
         assert (out / image).stat().st_size > 1000

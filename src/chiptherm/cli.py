@@ -1109,6 +1109,8 @@ def demo(
     Writes a report folder with PNG maps, the optimization history and index.html.
     Example: chiptherm demo --out out/demo
     """
+    import numpy as np
+
     from chiptherm.demo import run_demo
 
     with console.status("running the demo (predict, score, refine, optimize, sweep, batch)..."):
@@ -1141,6 +1143,9 @@ def demo(
     table.add_row(
         f"{m['maps']} maps in batches", f"{m['predict_s']:.2f} s ({m['predictions_per_s']:.0f}/s)"
     )
+    d = report.summary["stacked_dies"]
+    gaps = np.abs(np.subtract(d["predicted_peak_k"], d["solved_peak_k"]))
+    table.add_row("stacked dies, fixed die: max peak gap", f"{gaps.max():.3f} K")
     console.print(table)
     console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")
 
