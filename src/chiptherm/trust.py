@@ -132,7 +132,7 @@ class ErrorEstimator:
         self.safety = 1.0 if self.method == "exact" else safety
         self.sweeps = sweeps
         self.matrix = system.matrix  # one CSR product is 4x faster than the stencil
-        self.diagonal = system.diagonal
+        self.inverse_diagonal = 1.0 / system.diagonal
         if self.method == "exact":
             self.transform = TransformSolver.for_system(system)
             return
@@ -181,8 +181,11 @@ class ErrorEstimator:
             return self.transform.apply_inverse(residual)
         coarse_error, _ = self.coarse_solver.solve(self.restrict(residual), tol=1e-8)
         error = self.prolong(coarse_error.reshape(self.coarse.shape))
-        for _ in range(self.sweeps):
-            error = error + (residual - self.apply(error)) / self.diagonal
+        for _ in range(self.sweeps):  # error += (residual - A·error) / diag, in place
+            step = self.apply(error)
+            np.subtract(residual, step, out=step)
+            step *= self.inverse_diagonal
+            error += step
         return error
 
     def score(
