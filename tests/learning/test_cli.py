@@ -147,6 +147,25 @@ def test_shipped_stacked_dies_model_adds_the_fixed_die_exactly():
     assert doc["metrics"]["peak_error_k"] < 0.2
 
 
+def test_batches_add_the_background_of_each_maps_inputs():
+    """predict_batch adds the fixed die's field for each map's own lid h before taking the
+    peaks and layer maxima on the device."""
+    from chiptherm.operator.batch import NamedMaps, predict_batch
+
+    op, _ = load_operator("stacked_dies")
+    watts = np.random.default_rng(4).uniform(0, 2e-4, (3, 40, 40))
+    lids = np.array([6e3, 2e4, 4.5e4])
+    batch = predict_batch(op, NamedMaps(["a", "b", "c"], list(watts)), {"lid_htc": lids}, chunk=2)
+    fields = op.predict(op.case.density_from_watts(watts), {"lid_htc": lids})
+    np.testing.assert_allclose(batch.peak_k, fields.max(axis=(1, 2, 3)), atol=2e-4)
+    grid = op.case.grid()
+    memory = grid.cells_of_layer(op.case.stack.layer_index("memory_active"))
+    np.testing.assert_allclose(
+        batch.layer_max_k["memory_active"], fields[:, memory].max(axis=(1, 2, 3)), atol=2e-4
+    )
+    assert batch.peak_k[0] > batch.peak_k[2] + 1.0  # the weakest lid cooling is the hottest
+
+
 def test_evaluate_fixes_or_draws_the_scalar_inputs(tmp_path):
     args = ("evaluate", "surface_modal", "--maps", 2, "--kind", "grf")
     fixed = run(*args, "--param", "bottom_htc=700", "--out", tmp_path / "f.json")
