@@ -210,3 +210,24 @@ def test_a_fixed_block_sticking_out_of_the_die_is_refused(surface):
     blocks = [*BLOCKS[:2], {**BLOCKS[2], "x": 2e-4}]  # 1 mm wide from x = 0.2 mm
     with pytest.raises(InputError, match="fixed block 'io' sticks out of the die"):
         Floorplan(problem(blocks=blocks), surface)
+
+
+def test_blocks_are_placed_under_a_fixed_die(tmp_path):
+    """stacked_dies: the blocks go into the logic die; the memory die keeps its fixed power,
+    and the verified peak is the solver's in the logic die."""
+    from chiptherm.optimize import write_report
+
+    problem, _ = load_problem(EXAMPLES / "problems" / "stacked_floorplan.yaml")
+    search = problem.search.model_copy(update={"steps": 40})
+    problem = problem.model_copy(update={"search": search})
+    op, _ = load_operator("stacked_dies")
+    outcome = optimize(problem, op)
+    assert outcome.power == "logic"
+    placed = outcome.verified.stack.power["logic"].blocks
+    assert [b.name for b in placed] == ["core0", "core1", "gpu", "npu", "io"]
+    assert outcome.verified.stack.power["memory"] == op.case.stack.power["memory"]
+    solved = solve(outcome.verified.stack).temperature
+    assert outcome.verified_peak_k == pytest.approx(solved[outcome.cells].max(), abs=1e-6)
+    assert outcome.verified_peak_k < outcome.initial_peak_k
+    written = write_report(outcome, tmp_path)
+    assert (tmp_path / "after.png") in written

@@ -1060,7 +1060,7 @@ def optimize(
     except InputError as exc:
         raise InputError(exc.detail, source=str(problem_file)) from None
     best_so_far = TextColumn("best {task.fields[best]}")
-    bar = progress_bar("search", "evaluations", err_console, quiet or as_json, best_so_far)
+    bar = progress_bar("search", "evals", err_console, quiet or as_json, best_so_far)
     with bar as progress:
         task = progress.add_task("search", total=problem.search.steps, best="-")
 

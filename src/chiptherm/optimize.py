@@ -185,6 +185,8 @@ class Outcome:
     history: History
     seconds: float
     overlap_k: float = 0.0  # the overlap and keep-out penalty of the placement (0: none)
+    power: str = ""  # the stack's power source that carries the blocks
+    cells: np.ndarray | None = None  # z-indices of the cells that carry them
 
 
 def validate_problem(problem: Problem, size: tuple[float, float]) -> None:
@@ -477,6 +479,8 @@ def optimize(
         history,
         time.perf_counter() - start,
         float(plan.penalty(best_u[None])[0]),
+        plan.op.case.power,
+        plan.cells,
     )
 
 
@@ -548,8 +552,9 @@ def outcome_summary(outcome: Outcome) -> dict[str, object]:
 
 
 def write_report(outcome: Outcome, out_dir: str | Path) -> list[Path]:
-    """placement.yaml (the best stack), before.png / after.png maps of the block-carrying cells,
-    history.png and summary.json in ``out_dir``."""
+    """placement.yaml (the best stack), before.png / after.png maps of the block-carrying cells
+    (hottest through their layer) with the placed blocks outlined, history.png and summary.json
+    in ``out_dir``."""
     from chiptherm.report.outputs import write_json
     from chiptherm.report.plots import plot_heat_map, plot_history
     from chiptherm.stack_io import save_stack
@@ -562,10 +567,13 @@ def write_report(outcome: Outcome, out_dir: str | Path) -> list[Path]:
         ("before", outcome.initial, outcome.initial_peak_k),
         ("after", outcome.verified, outcome.verified_peak_k),
     ):
-        stack = result.stack
-        source = stack.power[next(iter(stack.power))]
-        hottest = np.unravel_index(np.argmax(result.temperature), result.temperature.shape)[0]
-        maps.append((name, result.temperature[hottest], source.blocks, peak))
+        source = result.stack.power[outcome.power or next(iter(result.stack.power))]
+        if outcome.cells is not None:  # the layer (or face) that carries the blocks
+            tmap = result.temperature[outcome.cells].max(axis=0)
+        else:
+            hottest = np.unravel_index(np.argmax(result.temperature), result.temperature.shape)
+            tmap = result.temperature[hottest[0]]
+        maps.append((name, tmap, source.blocks, peak))
     vmin = min(m[1].min() for m in maps)
     vmax = max(m[1].max() for m in maps)
     for name, tmap, blocks, peak in maps:
