@@ -541,3 +541,15 @@ def test_refine_without_check_is_refused(tmp_path):
         result.output
     )
     assert not (tmp_path / "summary.csv").exists()
+
+
+def test_held_out_fields_of_a_blocks_model_are_as_strong_as_its_training_maps():
+    """A model trained on blocks alone is checked on random fields of its own power scale, not
+    on a preset 200 times weaker that would make any model look exact."""
+    from chiptherm.operator.inference import distribution_for
+
+    op, meta = load_operator("stacked_dies")
+    grf = distribution_for(meta, "grf")
+    assert grf.amplitude == pytest.approx(op.case.power_scale)
+    maps = grf.sample(64, op.case.size, op.case.sensors, np.random.default_rng(0))
+    assert np.sqrt(np.mean(maps**2)) == pytest.approx(op.case.power_scale, rel=0.2)

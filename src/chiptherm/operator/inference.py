@@ -60,7 +60,8 @@ def training_distribution(meta: dict[str, Any]) -> Distribution:
 
 def distribution_for(meta: dict[str, Any], kind: str) -> Distribution:
     """'train': the training distribution; 'grf' / 'blocks': that part of it if it has one,
-    else the standard preset of that kind."""
+    else the standard preset of that kind (a random field as strong as the training maps: its
+    amplitude is the model's power scale, their RMS density)."""
     if kind not in KINDS:
         raise InputError(f"unknown map kind {kind!r}; choose from {', '.join(KINDS)}")
     trained = training_distribution(meta)
@@ -70,7 +71,10 @@ def distribution_for(meta: dict[str, Any], kind: str) -> Distribution:
     for part in parts:
         if part.kind == kind:
             return part
-    return GaussianField() if kind == "grf" else RandomBlocks()
+    if kind == "blocks":
+        return RandomBlocks()
+    scale = meta.get("case", {}).get("power_scale")
+    return GaussianField(amplitude=float(scale)) if scale else GaussianField()
 
 
 def evaluate_operator(
