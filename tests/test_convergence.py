@@ -55,6 +55,13 @@ def test_oscillating_and_constant_values_are_named():
     assert same.behaviour == "grid-independent" and same.band == 0.0
 
 
+def test_estimates_refuse_too_few_grids_and_unordered_sizes():
+    with pytest.raises(InputError, match="at least three grids"):
+        richardson([1.0, 2.0], [2.0, 1.0])
+    with pytest.raises(InputError, match="must decrease from coarse to fine"):
+        richardson([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
+
+
 def test_an_order_beyond_the_schemes_does_not_shrink_the_band():
     values = [10.0 + h**4 for h in (4.0, 2.0, 1.0)]
     e = richardson(values, [4.0, 2.0, 1.0])

@@ -467,6 +467,7 @@ def test_stacks_of_maps_are_read_map_by_map_not_loaded(tmp_path):
         ("ok", ["--batch", "0"], "--batch must be at least 1"),
         ("ok", ["--params-file", "{dir}/none.csv"], "none.csv: cannot read file"),
         ("blank-table", ["--params-file", "{dir}/h.csv"], "h.csv: empty parameter table"),
+        ("ok", ["--check", "--tol-kelvin", "0"], "--tol-kelvin must be > 0 K"),
     ],
 )
 def test_predict_batch_bad_arguments_are_one_line_errors(tmp_path, setup, extra, message):
@@ -488,6 +489,10 @@ def test_predict_batch_library_refuses_no_maps_and_empty_batches():
     op, _ = load_operator("surface")
     with pytest.raises(InputError, match="the batch size must be at least 1"):
         predict_batch(op, NamedMaps(["a"], [np.ones((4, 4))]), chunk=0)
+    from chiptherm.operator.batch import BatchChecker
+
+    with pytest.raises(InputError, match="the tolerance must be > 0 K"):
+        BatchChecker(op, tolerance_k=0.0)
 
 
 def test_checked_batches_score_every_map_exactly_and_refine_the_rejected(tmp_path):
