@@ -254,3 +254,74 @@ def test_data_targets_are_the_rise_of_the_varying_source_alone(tmp_path):
         expected = solve(alone).temperature - case.ambient
         np.testing.assert_allclose(target, expected, atol=1e-8)
     assert np.abs(rise).max() > 0.1
+
+
+TSV_STACK = {
+    "name": "tsv-case",
+    "size": [1e-3, 1e-3],
+    "ambient": 300.0,
+    "layers": [
+        {"name": "die", "thickness": 1e-4, "material": "silicon", "cells": 3, "power": "p"},
+        {
+            "name": "bond",
+            "thickness": 2e-5,
+            "material": "sio2",
+            "cells": 2,
+            "regions": [
+                {"material": "copper", "x": 2e-4, "y": 2e-4, "width": 2e-4, "height": 2e-4},
+                {"material": "copper", "x": 6e-4, "y": 5e-4, "width": 2.5e-4, "height": 2.5e-4},
+            ],
+        },
+        {"name": "base", "thickness": 2e-4, "material": "silicon", "cells": 3},
+    ],
+    "power": {"p": {"map": [[0.01]]}},
+    "boundaries": {"top": {"htc": 2e4}, "bottom": {"htc": 2e3}},
+    "grid": {"nx": 24, "ny": 24},
+}
+
+
+def test_a_tsv_stack_is_learned_homogenized_and_judged_against_the_true_stack(tmp_path):
+    """Copper TSV bundles in an oxide bond layer: the network learns the effective-medium
+    stack; the coarse confidence score, computed on the true stack, bounds the real error, and
+    the refinement lands on the true solution."""
+    from chiptherm.errors import UnsupportedError
+    from chiptherm.operator.case import Case
+    from chiptherm.operator.inference import predict_checked, training_distribution
+    from chiptherm.result import solve
+    from chiptherm.stack_io import stack_from_dict
+    from chiptherm.trust import ErrorEstimator
+
+    with pytest.raises(UnsupportedError, match="set 'homogenize: true'"):
+        Case(stack_from_dict(TSV_STACK), "p", (24, 24))
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(TSV_STACK))
+    config = {
+        "name": "tsv",
+        "case": {"stack": "stack.yaml", "power": "p", "sensors": [24, 24], "homogenize": True},
+        "distribution": {"kind": "blocks", "count": 4, "watts": [0.01, 0.02], "size": [0.1, 0.4]},
+        "model": {
+            "rank": 24,
+            "combine": "modal",
+            "trunk": {"kind": "separable-kan", "width": 16, "depth": 1, "degree": 4},
+        },
+        "training": {"steps": 200, "batch": 32, "collocation": [1, 1, 32], "refit_every": 100},
+        "validation": {"every": 200, "maps": 2},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    train(tmp_path / "train.yaml", out=tmp_path / "run", quiet=True)
+    op, meta = load_operator(tmp_path / "run")
+    assert op.case.homogenize and op.case.stack.layers[1].regions  # the true stack is kept
+    assert not op.case.physics_stack.layers[1].regions
+    maps = training_distribution(meta).sample(
+        3, op.case.size, op.case.sensors, np.random.default_rng(1)
+    )
+    for density in maps:
+        stack = op.stack_for(density)
+        true = solve(stack).temperature
+        predicted = op.predict(density[None])[0]
+        error = np.abs(true - predicted).max()
+        assert 0.01 < error < 0.1 * (true.max() - 300.0)  # the effective medium is close, not exact
+        verdict = ErrorEstimator.for_stack(stack).score(predicted, 0.01)
+        assert verdict.method == "coarse" and error <= verdict.error_k <= 2.5 * error
+        checked = predict_checked(op, density, None, 0.01, "krylov", compare_cold=False)
+        assert checked.path == "refined"
+        np.testing.assert_allclose(checked.result.temperature, true, atol=1e-5)

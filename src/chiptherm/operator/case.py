@@ -31,6 +31,7 @@ import numpy as np
 
 from chiptherm.errors import UnsupportedError
 from chiptherm.grid import Grid, resample_matrix
+from chiptherm.homogenize import homogenized
 from chiptherm.solvers import solve_system
 from chiptherm.stack import Boundary, PowerSource, Stack
 from chiptherm.system import System
@@ -95,6 +96,9 @@ class Case:
         sensors: (ny, nx) cells of the uniform grid on which the branch reads the map.
         parameters: scalar inputs (heat-transfer coefficients) besides the map.
         power_scale: typical power density, W/m², used to normalize the branch input.
+        homogenize: learn layers that hold material regions (TSVs) as effective media (see
+            :mod:`chiptherm.homogenize`); everything judged by the solver (references,
+            background, confidence, refinement) still uses the true stack.
     """
 
     stack: Stack
@@ -102,6 +106,7 @@ class Case:
     sensors: tuple[int, int]
     parameters: list[Parameter] = field(default_factory=list)
     power_scale: float = 1.0e3
+    homogenize: bool = False
     _backgrounds: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -128,10 +133,21 @@ class Case:
                 raise UnsupportedError(f"parameter {p.name!r}: face {p.face!r} is not convective")
             if not 0 < p.low <= p.high:
                 raise UnsupportedError(f"parameter {p.name!r}: need 0 < low <= high")
-        if any(la.regions for la in stack.layers):
-            raise UnsupportedError("operator cases do not support material regions inside layers")
+        if any(la.regions for la in stack.layers) and not self.homogenize:
+            raise UnsupportedError(
+                "the physics loss needs laterally uniform layers, and this stack has material "
+                "regions inside layers; set 'homogenize: true' in the case to learn it with "
+                "each such layer as an effective medium (the confidence score and refinement "
+                "still judge predictions against the true stack)"
+            )
 
     # -- geometry ------------------------------------------------------------------------------
+    @cached_property
+    def physics_stack(self) -> Stack:
+        """The stack the physics loss describes: the stack itself, or with ``homogenize`` its
+        layers with regions replaced by effective media."""
+        return homogenized(self.stack) if self.homogenize else self.stack
+
     @property
     def ambient(self) -> float:
         """The reference temperature, K: the lowest ambient (or fixed temperature) of the faces
@@ -198,17 +214,17 @@ class Case:
     @cached_property
     def s_total(self) -> float:
         """S: the vertical thermal resistance of the whole stack per unit area, m²K/W."""
+        stack = self.physics_stack
         total = sum(
-            la.thickness / self.stack.material(la.material).conductivity[2]
-            for la in self.stack.layers
+            la.thickness / stack.material(la.material).conductivity[2] for la in stack.layers
         )
-        total += sum(la.contact_resistance for la in self.stack.layers[:-1])
+        total += sum(la.contact_resistance for la in stack.layers[:-1])
         return total
 
     @cached_property
     def layers(self) -> list[LayerSpan]:
         """The layers bottom first with their ŝ extents and coefficients."""
-        stack, big_s = self.stack, self.s_total
+        stack, big_s = self.physics_stack, self.s_total
         lx, ly = self.size
         spans: list[LayerSpan] = []
         s = z = 0.0

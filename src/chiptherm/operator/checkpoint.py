@@ -75,6 +75,7 @@ def save_operator(op: Operator, folder: str | Path, step: int, extra: dict[str, 
             "sensors": list(case.sensors),
             "parameters": [vars(p) for p in case.parameters],
             "power_scale": case.power_scale,
+            "homogenize": case.homogenize,
         },
         "model": op.model_config.model_dump(mode="json"),
         **extra,
@@ -110,6 +111,7 @@ def load_operator(model: str | Path, device: str = "cpu") -> tuple[Operator, dic
             power=c["power"],
             sensors=tuple(c["sensors"]),
             parameters=c["parameters"],
+            homogenize=c.get("homogenize", False),
         )
         cfg = ModelConfig.model_validate(meta["model"])
     except (KeyError, ValueError) as exc:

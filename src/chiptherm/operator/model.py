@@ -40,6 +40,8 @@ class CaseConfig(Settings):
         sensors: [ny, nx] cells of the sensor grid.
         parameters: heat-transfer coefficients given to the branch as scalar inputs.
         power_scale: typical power density, W/m² (estimated from the distribution if omitted).
+        homogenize: learn layers with material regions (TSVs) as effective media; the solver
+            side (references, confidence, refinement) keeps the true stack.
     """
 
     stack: str | dict[str, Any]
@@ -47,6 +49,7 @@ class CaseConfig(Settings):
     sensors: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (21, 21)
     parameters: list[ParameterConfig] = Field(default_factory=list)
     power_scale: float | None = Field(default=None, gt=0)
+    homogenize: bool = False
 
 
 def build_case(cfg: CaseConfig, base_dir: Path, power_scale: float) -> Case:
@@ -57,7 +60,7 @@ def build_case(cfg: CaseConfig, base_dir: Path, power_scale: float) -> Case:
     else:
         stack = stack_from_dict(cfg.stack, source="case.stack")
     params = [Parameter(p.name, p.face, p.low, p.high) for p in cfg.parameters]
-    return Case(stack, cfg.power, tuple(cfg.sensors), params, power_scale)
+    return Case(stack, cfg.power, tuple(cfg.sensors), params, power_scale, cfg.homogenize)
 
 
 def portable_stack(case: Case) -> dict[str, Any]:

@@ -1,0 +1,60 @@
+"""Effective media for layers with material regions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chiptherm import Stack
+from chiptherm.grid import Grid
+from chiptherm.homogenize import area_fractions, homogenized
+from chiptherm.system import conductivity_field
+
+
+def bonded(regions: list[dict]) -> Stack:
+    """Silicon over an oxide bond layer holding copper regions, on a 4 x 4 grid of a 1 mm die."""
+    return Stack.model_validate(
+        {
+            "size": [1e-3, 1e-3],
+            "layers": [
+                {"name": "die", "thickness": 1e-4, "material": "silicon"},
+                {"name": "bond", "thickness": 2e-5, "material": "sio2", "regions": regions},
+            ],
+            "boundaries": {"top": {"htc": 1e4}},
+            "grid": {"nx": 4, "ny": 4},
+        }
+    )
+
+
+def test_columns_add_through_the_layer_and_follow_maxwell_garnett_across_it():
+    stack = bonded([{"material": "copper", "x": 0, "y": 0, "width": 5e-4, "height": 5e-4}])
+    flat = homogenized(stack)
+    bond = flat.layers[1]
+    assert bond.regions == [] and bond.material == "bond effective"
+    kx, ky, kz = flat.material("bond effective").conductivity
+    k_cu = stack.material("copper").conductivity[0]
+    k_ox = stack.material("sio2").conductivity[0]
+    f = 0.25  # four of the sixteen cells
+    assert kz == pytest.approx(f * k_cu + (1 - f) * k_ox)
+    beta = f * (k_cu - k_ox) / (k_cu + k_ox)
+    assert kx == ky == pytest.approx(k_ox * (1 + beta) / (1 - beta))
+    assert k_ox < kx < kz < k_cu  # inclusions barely help across the layer, columns do through it
+    assert flat.layers[0] == stack.layers[0]
+    plain = bonded([])
+    assert homogenized(plain) is plain
+
+
+def test_fractions_are_painted_as_the_solver_paints_them():
+    regions = [
+        {"material": "copper", "x": 0, "y": 0, "width": 5e-4, "height": 7.5e-4},
+        {"material": "tim", "x": 2.5e-4, "y": 2.5e-4, "width": 5e-4, "height": 5e-4},  # on top
+    ]
+    stack = bonded(regions)
+    grid = Grid.from_stack(stack)
+    shares = area_fractions(stack, stack.layers[1], grid)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    _, _, kz = conductivity_field(stack, grid)
+    bond_level = kz[0]  # index 0 = bottom = the bond layer
+    for name, share in shares.items():
+        painted = np.isclose(bond_level, stack.material(name).conductivity[2])
+        assert painted.mean() == pytest.approx(share)
