@@ -601,6 +601,7 @@ def model_fields(m: Any) -> dict[str, str]:
         "case": case,
         "power input": f"{m.power} ({where}), {m.sensors[0]}×{m.sensors[1]} sensors",
         "fixed power": ", ".join(m.fixed_power) or "-",
+        "effective media": ", ".join(m.homogenized) or "-",
         "scalar inputs, W/(m²·K)": inputs or "-",
         "network": m.network,
         "size": f"{m.parameters:,} values, {m.file_kib:.0f} KiB",

@@ -311,6 +311,9 @@ def test_a_tsv_stack_is_learned_homogenized_and_judged_against_the_true_stack(tm
     op, meta = load_operator(tmp_path / "run")
     assert op.case.homogenize and op.case.stack.layers[1].regions  # the true stack is kept
     assert not op.case.physics_stack.layers[1].regions
+    from chiptherm.operator.catalog import describe
+
+    assert describe(tmp_path / "run").homogenized == ["bond"]
     maps = training_distribution(meta).sample(
         3, op.case.size, op.case.sensors, np.random.default_rng(1)
     )

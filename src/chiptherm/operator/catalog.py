@@ -40,6 +40,7 @@ class ModelSummary:
         power: the stack's power source the model takes as its input map.
         power_face: the face a surface source enters through, or None for a layer source.
         fixed_power: the stack's other power sources, fixed in every prediction.
+        homogenized: layers with material regions (named) learned as effective media.
         sensors: (ny, nx) sensor grid of the map.
         network: e.g. "separable-kan trunk, tucker, rank 24".
         parameters: trainable values; file_kib: size of model.safetensors.
@@ -55,6 +56,7 @@ class ModelSummary:
     power: str
     power_face: str | None
     fixed_power: list[str]
+    homogenized: list[str]
     sensors: tuple[int, int]
     inputs: list[ModelInput]
     network: str
@@ -119,6 +121,9 @@ def summary_of(folder: Path, meta: dict[str, Any]) -> ModelSummary:
         power=case["power"],
         power_face=faces[0] if faces else None,
         fixed_power=fixed,
+        homogenized=[la["name"] for la in stack["layers"] if la.get("regions")]
+        if case.get("homogenize")
+        else [],
         sensors=tuple(case["sensors"]),
         inputs=inputs,
         network=network_label(meta["model"]),
