@@ -157,7 +157,7 @@ class Case:
 
     @cached_property
     def fixed_sources(self) -> list[str]:
-        """Power sources of the stack other than the varying one, in the order they are used."""
+        """Names of the power sources the stack uses besides the varying one, sorted."""
         used = [la.power for la in self.stack.layers if la.power]
         used += [bc.power for bc in self.stack.boundaries.values() if bc.power]
         return sorted({name for name in used if name != self.power})
