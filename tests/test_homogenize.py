@@ -58,3 +58,35 @@ def test_fractions_are_painted_as_the_solver_paints_them():
     for name, share in shares.items():
         painted = np.isclose(bond_level, stack.material(name).conductivity[2])
         assert painted.mean() == pytest.approx(share)
+
+
+def test_homogenize_command_writes_the_effective_stack_and_compares(tmp_path):
+    import json
+
+    from conftest import EXAMPLES
+    from typer.testing import CliRunner
+
+    from chiptherm import load_stack, solve
+    from chiptherm.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "eff.yaml"
+    result = runner.invoke(
+        app, ["homogenize", str(EXAMPLES / "tsv_array.yaml"), "--to", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    effective = load_stack(out)
+    assert not any(layer.regions for layer in effective.layers)
+    assert list(doc["layers"]) == ["bond"]
+    assert doc["layers"]["bond"] == list(effective.material("bond effective").conductivity)
+    true_peak = solve(load_stack(EXAMPLES / "tsv_array.yaml")).max_temperature
+    assert doc["true_k"]["peak"] == pytest.approx(true_peak)
+    assert doc["effective_k"]["peak"] == pytest.approx(solve(effective).max_temperature)
+    assert doc["max_abs_difference_k"] >= abs(doc["effective_k"]["peak"] - true_peak)
+
+    none = runner.invoke(
+        app, ["homogenize", str(EXAMPLES / "two_die.yaml"), "--to", str(tmp_path / "x.yaml")]
+    )
+    assert none.exit_code == 1 and "no layer holds material regions" in none.output
+    assert not (tmp_path / "x.yaml").exists()
