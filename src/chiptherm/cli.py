@@ -1179,7 +1179,9 @@ def demo(
 
     from chiptherm.demo import run_demo
 
-    with console.status("running the demo (predict, score, refine, optimize, sweep, batch)..."):
+    with console.status(
+        "running the demo (predict, score, refine, optimize, sweep, batch, 3D stack)..."
+    ):
         report = run_demo(out, seed, tol_kelvin, steps)
     p, f = report.summary["prediction"], report.summary["floorplan"]
     table = Table(title="chiptherm demo", title_justify="left", show_header=False)
