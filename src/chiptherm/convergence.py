@@ -173,10 +173,9 @@ def grid_levels(stack: Stack, levels: int, ratio: float, finer: bool) -> list[St
 def quantities(result: Result) -> dict[str, float]:
     """The quantities a study follows, K: peak, volume mean, every layer's maximum and every
     power block's mean temperature."""
-    dz = result.grid.dz  # lateral cells are uniform: the volume mean weighs z-levels by dz
     out = {
         "peak": result.max_temperature,
-        "mean": float((result.temperature.mean(axis=(1, 2)) * dz).sum() / dz.sum()),
+        "mean": float(result.grid.volume_mean(result.temperature)),
     }
     out |= {f"max {name}": s.max for name, s in result.layer_stats.items()}
     out |= {f"mean {b.block} ({b.layer})": b.stats.mean for b in result.block_stats}

@@ -93,6 +93,11 @@ class Grid:
         """(nz,) cell heights in m."""
         return np.diff(self.z_edges)
 
+    def volume_mean(self, field: np.ndarray) -> np.ndarray:
+        """Volume mean of fields (..., nz, ny, nx): lateral cells are equal, so each z-level
+        weighs by its height."""
+        return field.mean(axis=(-2, -1)) @ (self.dz / self.dz.sum())
+
     @cached_property
     def x(self) -> np.ndarray:
         """(nx,) cell-centre x in m."""

@@ -233,8 +233,10 @@ def test_refined_reference_splits_every_cell_and_averages_back():
     np.testing.assert_allclose(coarsened(fine, 2), coarse)
 
 
-def test_modal_training_run_refits_saves_and_reloads(tmp_path):
-    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(three_layers().model_dump(mode="json")))
+def write_modal_config(folder, **changes) -> None:
+    """folder/train.yaml: a short modal training run on the three-layer stack (folder/stack.yaml);
+    ``changes`` update the config's sections (case, training, validation)."""
+    (folder / "stack.yaml").write_text(yaml.safe_dump(three_layers().model_dump(mode="json")))
     config = {
         "name": "three",
         "case": {"stack": "stack.yaml", "power": "p", "sensors": [16, 16]},
@@ -243,7 +245,13 @@ def test_modal_training_run_refits_saves_and_reloads(tmp_path):
         "training": {"steps": 20, "batch": 32, "collocation": [1, 1, 32], "refit_every": 10},
         "validation": {"every": 20, "maps": 2},
     }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    for section, values in changes.items():
+        config[section] = {**config[section], **values}
+    (folder / "train.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_modal_training_run_refits_saves_and_reloads(tmp_path):
+    write_modal_config(tmp_path)
     trainer = train(tmp_path / "train.yaml", out=tmp_path / "run", quiet=True)
     assert trainer.metrics is not None and trainer.metrics.mape_percent < 0.01
     assert all(p.requires_grad for p in trainer.trained_parameters())
@@ -281,21 +289,8 @@ def test_cached_profiles_follow_every_change_of_the_weights():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_modal_training_on_the_gpu_predicts_like_the_cpu(tmp_path):
-    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(three_layers().model_dump(mode="json")))
-    config = {
-        "name": "three",
-        "case": {
-            "stack": "stack.yaml",
-            "power": "p",
-            "sensors": [16, 16],
-            "parameters": [{"name": "top_htc", "face": "top", "low": 50.0, "high": 5e4}],
-        },
-        "distribution": {"kind": "blocks", "count": 3, "watts": [1e-4], "size": [0.2, 0.4]},
-        "model": MODAL,
-        "training": {"steps": 20, "batch": 32, "collocation": [1, 1, 32], "refit_every": 10},
-        "validation": {"every": 20, "maps": 2},
-    }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    top = {"name": "top_htc", "face": "top", "low": 50.0, "high": 5e4}
+    write_modal_config(tmp_path, case={"parameters": [top]})
     trainer = train(
         tmp_path / "train.yaml", out=tmp_path / "run", quiet=True, overrides={"device": "cuda"}
     )
@@ -308,16 +303,11 @@ def test_modal_training_on_the_gpu_predicts_like_the_cpu(tmp_path):
 
 
 def test_modal_training_says_it_ignores_compile_and_graph(tmp_path, capsys):
-    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(three_layers().model_dump(mode="json")))
-    config = {
-        "name": "three",
-        "case": {"stack": "stack.yaml", "power": "p", "sensors": [16, 16]},
-        "distribution": {"kind": "blocks", "count": 3, "watts": [1e-4], "size": [0.2, 0.4]},
-        "model": MODAL,
-        "training": {"steps": 2, "batch": 8, "collocation": [1, 1, 16], "refit_every": 10},
-        "validation": {"maps": 0},
-    }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    write_modal_config(
+        tmp_path,
+        training={"steps": 2, "batch": 8, "collocation": [1, 1, 16]},
+        validation={"maps": 0},
+    )
     trainer = train(
         tmp_path / "train.yaml",
         out=tmp_path / "run",

@@ -118,13 +118,11 @@ class MapCheck:
         error_k: the confidence score's largest error of the prediction, K.
         accepted: error_k <= the tolerance.
         refined: the solver's field (nz, ny, nx) K when the prediction was refined, else None.
-        iterations: Krylov iterations of the refinement (0 when not refined).
     """
 
     error_k: float
     accepted: bool
     refined: np.ndarray | None = None
-    iterations: int = 0
 
 
 class BatchChecker:
@@ -177,7 +175,7 @@ class BatchChecker:
         if verdict.accepted or not self.refine_rejected:
             return MapCheck(verdict.error_k, verdict.accepted)
         refined = refine(System.from_stack(stack, self.grid), field)
-        return MapCheck(verdict.error_k, False, refined.temperature, refined.warm.iterations)
+        return MapCheck(verdict.error_k, False, refined.temperature)
 
 
 @dataclass
@@ -272,8 +270,8 @@ def predict_batch(
     for i, la in enumerate(op.case.stack.layers):
         cells = grid.cells_of_layer(i)
         layers[la.name] = slice(int(cells[0]), int(cells[-1]) + 1)
-    dz = grid.dz / grid.dz.sum()  # (nz,) volume share of each z-level (lateral cells are equal)
-    weights = torch.as_tensor(dz, dtype=torch.float32, device=op.device)
+    shares = grid.dz / grid.dz.sum()  # the volume mean on the device (see Grid.volume_mean)
+    weights = torch.as_tensor(shares, dtype=torch.float32, device=op.device)
     peak, mean = np.empty(n), np.empty(n)
     layer_max = {name: np.empty(n) for name in layers}
     error, accepted, refined = np.zeros(n), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -304,7 +302,7 @@ def predict_batch(
             if checker is not None:
                 check_started = time.perf_counter()
                 host = (u.double() + offset).cpu().numpy()
-                inputs = per_sample({k: v[sl] for k, v in values.items()}, len(host))
+                inputs = per_sample(part, len(host))
                 for j, i in enumerate(range(sl.start, sl.stop)):
                     verdict = checker.check(density[j], inputs[j], host[j])
                     error[i], accepted[i] = verdict.error_k, verdict.accepted
@@ -314,7 +312,7 @@ def predict_batch(
                         for name, z in layers.items():
                             layer_max[name][i] = verdict.refined[z].max()
                         peak[i] = verdict.refined.max()
-                        mean[i] = float(verdict.refined.mean(axis=(1, 2)) @ dz)
+                        mean[i] = float(grid.volume_mean(verdict.refined))
                     if progress is not None:
                         progress(i + 1)
                 checking += time.perf_counter() - check_started

@@ -152,8 +152,13 @@ class Case:
     def ambient(self) -> float:
         """The reference temperature, K: the lowest ambient (or fixed temperature) of the faces
         that remove heat; with a uniform background, the background itself."""
-        cooled = [f for f in self.stack.boundaries if self.stack.boundary(f).removes_heat]
-        return min(self.stack.face_ambient(f) for f in cooled)
+        return min(self.face_ambients)
+
+    @property
+    def face_ambients(self) -> set[float]:
+        """The ambient (or fixed) temperatures, K, of the faces that remove heat."""
+        stack = self.stack
+        return {stack.face_ambient(f) for f in stack.boundaries if stack.boundary(f).removes_heat}
 
     @cached_property
     def fixed_sources(self) -> list[str]:
@@ -166,9 +171,7 @@ class Case:
     def uniform_background(self) -> bool:
         """True when the stack with the varying power off sits at one temperature: no other
         source, and every face that removes heat at the same ambient or fixed temperature."""
-        cooled = [f for f in self.stack.boundaries if self.stack.boundary(f).removes_heat]
-        ambients = {self.stack.face_ambient(f) for f in cooled}
-        return not self.fixed_sources and len(ambients) == 1
+        return not self.fixed_sources and len(self.face_ambients) == 1
 
     def background(self, grid: Grid, params: dict[str, float] | None = None) -> np.ndarray:
         """(nz, ny, nx) temperatures, K, at the cell centres of ``grid`` with the varying power
