@@ -1,5 +1,6 @@
 """chiptherm: fast, trustworthy steady thermal simulation of chips and 3D-IC stacks."""
 
+from chiptherm.compact import ResistanceMatrix, resistance_matrix
 from chiptherm.convergence import convergence_study
 from chiptherm.errors import ChipthermError, InputError, SolverError, StackError
 from chiptherm.grid import Grid
@@ -20,6 +21,7 @@ __all__ = [
     "Material",
     "PowerSource",
     "Region",
+    "ResistanceMatrix",
     "Result",
     "SolverError",
     "Stack",
@@ -28,6 +30,7 @@ __all__ = [
     "__version__",
     "convergence_study",
     "load_stack",
+    "resistance_matrix",
     "save_stack",
     "solve",
     "stack_from_dict",

@@ -286,6 +286,132 @@ def converge(
         console.print(f"wrote 2 files to [bold]{out_dir}[/]")
 
 
+@app.command()
+@friendly_errors
+def resistances(
+    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    powers: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of power cases: a header of block names (and an optional 'name' column), "
+            "then one case per row in W; unlisted blocks keep their power from the stack file. "
+            "Writes block_temperatures.csv.",
+            metavar="CASES.csv",
+        ),
+    ] = None,
+    solver: Annotated[
+        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
+    ] = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-resistances]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+) -> None:
+    """Block-to-block thermal resistance matrix: every block's mean temperature for any block
+    powers, exactly, without solving again.
+
+    One solve per power block gives R (K/W: the mean temperature rise of block i per watt in
+    block j) and the background T0 (K, every block off), so that T_i = T0_i + sum_j R_ij P_j
+    for this floorplan. Writes resistance.json, resistance.csv and resistance.png; with
+    --powers, evaluates every case of a CSV file.
+
+    Example: chiptherm resistances examples/two_die.yaml --powers cases.csv --out out/rmatrix
+    """
+    import numpy as np
+
+    from chiptherm.compact import block_inputs, read_power_cases, resistance_matrix
+    from chiptherm.report.outputs import write_csv, write_json
+    from chiptherm.report.plots import plot_resistance_matrix
+    from chiptherm.report.progress import progress_bar
+    from chiptherm.stack_io import load_stack
+
+    stack = load_stack(stack_file)
+    cases = None if powers is None else read_power_cases(powers, block_inputs(stack))
+    with progress_bar("solving", "blocks", err_console, as_json) as bar:
+        task = bar.add_task("blocks", total=None)
+        matrix = resistance_matrix(
+            stack,
+            solver,
+            on_block=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary = matrix.summary()
+    if cases is not None:
+        temperatures = matrix.temperatures(cases.watts)
+        hottest = temperatures.max(axis=1)
+        worst = int(np.argmax(hottest))
+        summary["cases"] = {
+            "file": str(powers),
+            "count": len(cases.names),
+            "hottest_case": cases.names[worst],
+            "hottest_block": matrix.labels[int(np.argmax(temperatures[worst]))],
+            "hottest_k": float(hottest[worst]),
+        }
+    out_dir = out or Path("out") / f"{stack_file.stem}-resistances"
+    if not no_files:
+        write_json(out_dir / "resistance.json", summary)
+        write_csv(
+            out_dir / "resistance.csv",
+            [
+                {"block": label} | dict(zip(matrix.labels, map(float, row), strict=True))
+                for label, row in zip(matrix.labels, matrix.resistance, strict=True)
+            ],
+        )
+        plot_resistance_matrix(
+            matrix.resistance,
+            matrix.labels,
+            out_dir / "resistance.png",
+            title=f"{stack.name}: block-to-block thermal resistance (K/W)",
+        )
+        if cases is not None:
+            write_csv(
+                out_dir / "block_temperatures.csv",
+                [
+                    {"name": name}
+                    | dict(zip(matrix.labels, map(float, row), strict=True))
+                    | {
+                        "hottest_block": matrix.labels[int(np.argmax(row))],
+                        "max_k": float(row.max()),
+                    }
+                    for name, row in zip(cases.names, temperatures, strict=True)
+                ],
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(
+        title=f"{stack.name}: {len(matrix.blocks)} blocks, {matrix.method}, {matrix.seconds:.2f} s",
+        title_justify="left",
+    )
+    for col in ("block", "source", "W", "T0 K", "R self K/W", "warmed most by", "T K"):
+        table.add_column(
+            col, justify="left" if col in ("block", "source", "warmed most by") else "right"
+        )
+    others = matrix.resistance - np.diag(np.full(len(matrix.blocks), np.inf))
+    for i, row in enumerate(summary["blocks"]):
+        j = int(np.argmax(others[i])) if len(matrix.blocks) > 1 else None
+        table.add_row(
+            row["label"],
+            row["source"],
+            f"{row['nominal_w']:.3g}",
+            f"{row['background_k']:.2f}",
+            f"{row['self_resistance_k_per_w']:.4g}",
+            "-" if j is None else f"{matrix.labels[j]} ({matrix.resistance[i, j]:.3g} K/W)",
+            f"{row['nominal_temperature_k']:.2f}",
+        )
+    console.print(table)
+    if cases is not None:
+        c = summary["cases"]
+        console.print(
+            f"{c['count']} power cases: the hottest is {c['hottest_case']!r}, block "
+            f"{c['hottest_block']} at {c['hottest_k']:.2f} K"
+        )
+    if not no_files:
+        written = 3 if cases is None else 4
+        console.print(f"wrote {written} files to [bold]{out_dir}[/]")
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,

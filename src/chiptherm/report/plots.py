@@ -248,3 +248,37 @@ def plot_convergence(
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
+
+
+def plot_resistance_matrix(
+    resistance: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str
+) -> Path:
+    """Save an (n, n) thermal resistance matrix (K/W, row = heated-up block, column = powered
+    block) as a heat map, the values written in the cells when there are at most 16 blocks."""
+    n = len(labels)
+    side = min(12.0, 2.8 + 0.42 * n)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side), dpi=110)
+    image = ax.imshow(resistance, cmap="magma", interpolation="nearest")
+    ticks = np.arange(n)
+    fontsize = 8 if n <= 24 else 6
+    ax.set_xticks(ticks, labels if n <= 60 else [], rotation=90, fontsize=fontsize)
+    ax.set_yticks(ticks, labels if n <= 60 else [], fontsize=fontsize)
+    ax.set_xlabel("powered block (1 W)")
+    ax.set_ylabel("block whose mean temperature rises")
+    if n <= 16:
+        middle = 0.5 * (float(resistance.min()) + float(resistance.max()))
+        for i in range(n):
+            for j in range(n):
+                value = float(resistance[i, j])
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if value > middle else "white",
+                )
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="thermal resistance (K/W)", shrink=0.85)
+    return save_figure(fig, path)

@@ -1,0 +1,313 @@
+"""Compact thermal model of a floorplan: the block-to-block thermal resistance matrix.
+
+Conduction is linear in the power, so the mean temperature of every power block of a stack is
+
+    T_i = T0_i + sum_j R_ij P_j
+
+for any block powers P (W): T0 (K) is the block's temperature with every block off (ambients,
+fixed temperatures and power maps stay on), and R_ij (K/W) is the mean temperature rise of
+block i per watt in block j. One solve per block on one factorized (or preconditioned) system
+gives R; afterwards any power assignment of the floorplan costs one small matrix product,
+exactly, with no solver and no learned model.
+
+A block's temperature is the mean that its own power sees: the temperature weighted by the
+block's power in each cell (the area overlap, split through the layer by cell height), which
+is the block mean that ``chiptherm solve`` reports. With those weights R = Wᵀ A⁻¹ W for the
+symmetric finite-volume matrix A, so R is symmetric (reciprocity: a watt in block j warms
+block i as much as a watt in i warms j) and, since A is an M-matrix, all its entries are
+positive. Blocks of a source that feeds several layers or faces count once, with their
+temperature weighted over all of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chiptherm.errors import InputError
+from chiptherm.grid import Grid
+from chiptherm.solvers import make_solver
+from chiptherm.stack import Block, PowerSource, Stack
+from chiptherm.system import System, power_field
+
+
+@dataclass(frozen=True)
+class BlockInput:
+    """One power block of the floorplan.
+
+    Attributes:
+        label: its name in the matrix: the block name, or 'source/block' when block names
+            repeat across sources.
+        source: the power source that holds it.
+        block: the block as the stack defines it.
+    """
+
+    label: str
+    source: str
+    block: Block
+
+
+@dataclass(frozen=True)
+class ResistanceMatrix:
+    """Block temperatures of a floorplan as an affine function of its block powers.
+
+    Attributes:
+        stack_name: the stack it was extracted from.
+        blocks: the blocks, in matrix order.
+        nominal_w: (n,) the block powers the stack file gives, W.
+        background_k: (n,) block temperatures with every block at 0 W, K.
+        resistance: (n, n) mean temperature rise of block i per watt in block j, K/W.
+        method: the linear solver used.
+        seconds: wall time of the extraction.
+    """
+
+    stack_name: str
+    blocks: list[BlockInput]
+    nominal_w: np.ndarray
+    background_k: np.ndarray
+    resistance: np.ndarray
+    method: str
+    seconds: float
+
+    @property
+    def labels(self) -> list[str]:
+        return [b.label for b in self.blocks]
+
+    def powers(self, watts: Mapping[str, float] | np.ndarray | None = None) -> np.ndarray:
+        """Block powers (n,) W: the nominal ones, with those named in ``watts`` replaced, or
+        an array of every block's power (the last axis n; leading axes allowed)."""
+        if watts is None:
+            return self.nominal_w.copy()
+        if isinstance(watts, Mapping):
+            unknown = sorted(set(watts) - set(self.labels))
+            if unknown:
+                raise InputError(
+                    f"unknown block(s) {', '.join(map(repr, unknown))}; the blocks are "
+                    f"{', '.join(self.labels)}"
+                )
+            out = self.nominal_w.copy()
+            for i, label in enumerate(self.labels):
+                if label in watts:
+                    out[i] = float(watts[label])
+            return out
+        array = np.asarray(watts, dtype=float)
+        if array.ndim == 0 or array.shape[-1] != len(self.blocks):
+            raise InputError(
+                f"expected {len(self.blocks)} block powers (W) in the last axis, got shape "
+                f"{array.shape}"
+            )
+        return array
+
+    def temperatures(self, watts: Mapping[str, float] | np.ndarray | None = None) -> np.ndarray:
+        """Mean temperature (…, n) K of every block for block powers ``watts`` (see
+        :meth:`powers`; by default the stack's own)."""
+        return self.background_k + self.powers(watts) @ self.resistance.T
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description: blocks, R in K/W, the background and nominal temperatures."""
+        nominal = self.temperatures()
+        return {
+            "stack": self.stack_name,
+            "method": self.method,
+            "seconds": self.seconds,
+            "blocks": [
+                {
+                    "label": b.label,
+                    "source": b.source,
+                    "block": b.block.name,
+                    "nominal_w": float(w),
+                    "background_k": float(t0),
+                    "self_resistance_k_per_w": float(r),
+                    "nominal_temperature_k": float(t),
+                }
+                for b, w, t0, r, t in zip(
+                    self.blocks,
+                    self.nominal_w,
+                    self.background_k,
+                    np.diag(self.resistance),
+                    nominal,
+                    strict=True,
+                )
+            ],
+            "resistance_k_per_w": self.resistance.tolist(),
+            "asymmetry": asymmetry(self.resistance),
+        }
+
+
+def asymmetry(matrix: np.ndarray) -> float:
+    """max |R - Rᵀ| / max |R|: 0 for an exactly reciprocal matrix."""
+    scale = float(np.abs(matrix).max()) or 1.0
+    return float(np.abs(matrix - matrix.T).max() / scale)
+
+
+def block_inputs(stack: Stack) -> list[BlockInput]:
+    """Every block of every block source that heats a layer or face, in file order."""
+    used = {layer.power for layer in stack.layers} | {
+        stack.boundary(face).power for face in ("top", "bottom")
+    }
+    pairs = [
+        (name, block)
+        for name, source in stack.power.items()
+        if name in used
+        for block in source.blocks
+    ]
+    names = [block.name for _, block in pairs]
+    unique = len(set(names)) == len(names)
+    return [
+        BlockInput(block.name if unique else f"{name}/{block.name}", name, block)
+        for name, block in pairs
+    ]
+
+
+def with_block_powers(stack: Stack, watts: Mapping[tuple[str, str], float]) -> Stack:
+    """``stack`` with every block power set: ``watts`` for the (source, block) pairs it names,
+    0 W for every other block. Map sources are kept."""
+    power = {
+        name: source
+        if source.map is not None
+        else PowerSource(
+            blocks=[
+                b.model_copy(update={"watts": watts.get((name, b.name), 0.0)})
+                for b in source.blocks
+            ]
+        )
+        for name, source in stack.power.items()
+    }
+    return stack.model_copy(update={"power": power})
+
+
+def resistance_matrix(
+    stack: Stack,
+    method: str = "auto",
+    tol: float = 1e-10,
+    on_block: Callable[[int, int], None] | None = None,
+) -> ResistanceMatrix:
+    """Extract the block-to-block thermal resistance matrix of ``stack`` on its grid.
+
+    Args:
+        stack: a stack with at least one block power source.
+        method: the linear solver (see :mod:`chiptherm.solvers`); built once for all blocks.
+        tol: relative residual tolerance of iterative solvers.
+        on_block: told (done, total) after each block's solve.
+
+    Raises:
+        InputError: when the stack has no power blocks.
+    """
+    start = time.perf_counter()
+    blocks = block_inputs(stack)
+    if not blocks:
+        raise InputError(
+            f"stack {stack.name!r} has no power blocks: a resistance matrix needs power "
+            "sources given as 'blocks' that heat a layer or face"
+        )
+    system = System.from_stack(stack)
+    grid: Grid = system.grid  # type: ignore[assignment]
+    background_q = power_field(with_block_powers(stack, {}), grid)
+    # each block at 1 W, the rest off: the watts it injects per cell (1 W per layer or face
+    # its source feeds), and the weights of its mean temperature
+    unit_q = [
+        power_field(with_block_powers(stack, {(b.source, b.block.name): 1.0}), grid) - background_q
+        for b in blocks
+    ]
+    weights = [q / q.sum() for q in unit_q]
+    solver = make_solver(system, method)
+    background, _ = solver.solve(system.rhs_for(background_q), tol=tol)
+    background = background.reshape(system.shape)
+    rises = []
+    for i, q in enumerate(unit_q):
+        rise, _ = solver.solve(q, tol=tol)  # homogeneous: faces at 0 K, block i at 1 W
+        rises.append(rise.reshape(system.shape))
+        if on_block is not None:
+            on_block(i + 1, len(blocks))
+    resistance = np.array([[float((wi * rj).sum()) for rj in rises] for wi in weights])
+    return ResistanceMatrix(
+        stack.name,
+        blocks,
+        np.array([b.block.watts for b in blocks]),
+        np.array([float((w * background).sum()) for w in weights]),
+        resistance,
+        solver.name,
+        time.perf_counter() - start,
+    )
+
+
+@dataclass(frozen=True)
+class PowerCases:
+    """Block power assignments read from a CSV file.
+
+    Attributes:
+        names: (m,) case names (the 'name' column, else 'case1', 'case2', ...).
+        watts: (m, n) power of every block of the matrix in each case, W; blocks the file does
+            not list keep their nominal power.
+    """
+
+    names: list[str]
+    watts: np.ndarray
+
+
+def read_power_cases(path: str | Path, blocks: list[BlockInput]) -> PowerCases:
+    """Read power cases of ``blocks`` (see :func:`block_inputs`) from a CSV file.
+
+    The header names the blocks (matrix labels) and optionally a 'name' column; every other
+    row is one case, in W (at least 0).
+
+    Raises:
+        InputError: naming the file, the line and the column of anything else.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the power cases: {exc.strerror}") from None
+    rows = [row for row in csv.reader(io.StringIO(text))]
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise InputError(f"{path}: empty; expected a header of block names, then rows of W")
+    header = [cell.strip() for cell in rows[0]]
+    labels = [b.label for b in blocks]
+    for column, name in enumerate(header, start=1):
+        if name != "name" and name not in labels:
+            raise InputError(
+                f"{path}:1: column {column}: unknown block {name!r}; the blocks are "
+                f"{', '.join(labels)} (and an optional 'name' column)"
+            )
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}:1: a column name repeats")
+    names: list[str] = []
+    watts = np.tile([b.block.watts for b in blocks], (len(rows) - 1, 1))
+    blank = 0
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            blank += 1
+            continue
+        if len(row) != len(header):
+            raise InputError(
+                f"{path}:{line}: {len(row)} values, expected {len(header)} (one per column)"
+            )
+        case = line - 2 - blank
+        names.append(f"case{case + 1}")
+        for column, (name, cell) in enumerate(zip(header, row, strict=True), start=1):
+            if name == "name":
+                names[-1] = cell.strip()
+                continue
+            try:
+                value = float(cell)
+            except ValueError:
+                raise InputError(
+                    f"{path}:{line}: column {column} ({name}): {cell.strip()!r} is not a number (W)"
+                ) from None
+            if not (np.isfinite(value) and value >= 0):
+                raise InputError(
+                    f"{path}:{line}: column {column} ({name}): expected a power of at least "
+                    f"0 W, got {cell.strip()}"
+                )
+            watts[case, labels.index(name)] = value
+    if not names:
+        raise InputError(f"{path}: no cases below the header")
+    return PowerCases(names, watts[: len(names)])
