@@ -111,6 +111,8 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
     diag.add_row("cells", f"{g['cells']:,} ({g['nx']}x{g['ny']}x{g['nz']})")
     diag.add_row("method", s["method"])
     diag.add_row("iterations", str(s["iterations"]))
+    if s.get("nonlinear_steps"):
+        diag.add_row("k(T) fixed-point steps", str(s["nonlinear_steps"]))
     diag.add_row("relative residual", f"{s['relative_residual']:.2e}")
     diag.add_row("setup / solve", f"{s['setup_s']:.3f} s / {s['solve_s']:.3f} s")
     diag.add_row("power in / heat out", f"{e['power_in']:.6g} W / {e['heat_out']:.6g} W")

@@ -201,6 +201,12 @@ def resistance_matrix(
         InputError: when the stack has no power blocks.
     """
     start = time.perf_counter()
+    nonlinear = stack.temperature_dependent_materials
+    if nonlinear:
+        raise InputError(
+            f"a resistance matrix needs conduction linear in the power, and the conductivity "
+            f"of {', '.join(map(repr, nonlinear))} depends on the temperature"
+        )
     blocks = block_inputs(stack)
     if not blocks:
         raise InputError(

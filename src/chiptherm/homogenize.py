@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.stack import Layer, Material, Stack
 
@@ -55,6 +56,15 @@ def homogenized(stack: Stack) -> Stack:
     '<layer> effective'; the stack itself when no layer holds regions."""
     if not any(layer.regions for layer in stack.layers):
         return stack
+    for layer in (la for la in stack.layers if la.regions):
+        names = [layer.material] + [r.material for r in layer.regions]
+        dependent = [n for n in dict.fromkeys(names) if stack.material(n).is_temperature_dependent]
+        if dependent:
+            raise InputError(
+                f"layer {layer.name!r}: effective media are defined for constant "
+                f"conductivities, and that of {', '.join(map(repr, dependent))} depends on "
+                "the temperature"
+            )
     grid = Grid.from_stack(stack)
     materials = dict(stack.materials)
     layers = []

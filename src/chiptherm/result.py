@@ -13,6 +13,7 @@ from scipy.interpolate import RegularGridInterpolator
 
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
+from chiptherm.nonlinear import KELVIN_TOLERANCE, solve_temperature_dependent
 from chiptherm.solvers import SolveInfo, solve_system
 from chiptherm.stack import Stack
 from chiptherm.system import EnergyBalance, System
@@ -177,6 +178,7 @@ def solve(
     tol: float = 1e-10,
     maxiter: int = 2000,
     progress: Callable[[str], None] | None = None,
+    kelvin_tol: float = KELVIN_TOLERANCE,
 ) -> Result:
     """Discretize and solve ``stack``; the steady temperature field with diagnostics.
 
@@ -187,12 +189,21 @@ def solve(
         tol: relative residual tolerance ||b - A·T|| / ||b|| for iterative methods.
         maxiter: iteration limit for iterative methods.
         progress: receives one-line messages on the way (assembly, set-up, iterations).
+        kelvin_tol: with temperature-dependent materials, the fixed-point iteration stops
+            when no cell changes by more than this, K (see :mod:`chiptherm.nonlinear`).
 
     Raises:
-        SolverError: when an iterative method does not reach ``tol``.
+        SolverError: when an iterative method does not reach ``tol``, or the fixed-point
+            iteration of a temperature-dependent stack does not converge.
     """
     if progress is not None:
         progress(f"assembling {stack.name}")
-    system = System.from_stack(stack)
-    temperature, info = solve_system(system, method, x0, tol, maxiter, progress)
+    if stack.temperature_dependent_materials:
+        nonlinear = solve_temperature_dependent(
+            stack, None, method, x0, tol, maxiter, progress, kelvin_tol
+        )
+        system, temperature, info = nonlinear.system, nonlinear.temperature, nonlinear.info
+    else:
+        system = System.from_stack(stack)
+        temperature, info = solve_system(system, method, x0, tol, maxiter, progress)
     return Result(stack, system.grid, temperature, info, system.energy_balance(temperature))  # type: ignore[arg-type]

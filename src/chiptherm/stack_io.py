@@ -143,6 +143,9 @@ def stack_to_dict(stack: Stack, *, map_files: dict[str, str] | None = None) -> d
     for name, mat in data["materials"].items():
         k = list(mat["conductivity"])
         data["materials"][name] = {"conductivity": k[0] if len(set(k)) == 1 else k}
+        if mat["temperature_exponent"] != 0.0:
+            data["materials"][name]["temperature_exponent"] = mat["temperature_exponent"]
+            data["materials"][name]["reference_temperature"] = mat["reference_temperature"]
     data["boundaries"] = {
         face: ({k: v for k, v in bc.items() if v is not None} or "adiabatic")
         for face, bc in data["boundaries"].items()

@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from chiptherm.errors import SolverError
 from chiptherm.grid import Grid
 from chiptherm.stack import FACES, Stack
 
@@ -76,10 +77,14 @@ class System:
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def from_stack(cls, stack: Stack, grid: Grid | None = None) -> System:
-        """Discretize ``stack`` on ``grid`` (default: the stack's own grid)."""
+    def from_stack(
+        cls, stack: Stack, grid: Grid | None = None, temperature: np.ndarray | None = None
+    ) -> System:
+        """Discretize ``stack`` on ``grid`` (default: the stack's own grid), with
+        temperature-dependent conductivities taken at ``temperature`` (nz, ny, nx) K, or at
+        their reference temperature when None."""
         grid = grid or Grid.from_stack(stack)
-        kx, ky, kz = conductivity_field(stack, grid)
+        kx, ky, kz = conductivity_field(stack, grid, temperature)
         return cls(
             gx=lateral_conductance(kx, grid.dy * grid.dz[:, None, None], grid.dx, axis=2),
             gy=lateral_conductance(ky, grid.dx * grid.dz[:, None, None], grid.dy, axis=1),
@@ -275,21 +280,36 @@ class EnergyBalance:
 
 
 # -- building blocks of System.from_stack ---------------------------------------------------
-def conductivity_field(stack: Stack, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kx, ky, kz), each (nz, ny, nx) in W/(m·K), with layer regions painted in."""
+def conductivity_field(
+    stack: Stack, grid: Grid, temperature: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kx, ky, kz), each (nz, ny, nx) in W/(m·K), with layer regions painted in.
+
+    Temperature-dependent materials take their conductivity at ``temperature`` (nz, ny, nx) K
+    of each cell, or at their reference temperature when it is None.
+    """
     nz, ny, nx = grid.shape
     k = np.empty((3, nz, ny, nx))
+    exponent = np.zeros((nz, ny, nx))
+    reference = np.ones((nz, ny, nx))
     for layer_index, layer in enumerate(stack.layers):
-        cells = grid.cells_of_layer(layer_index)
-        base = np.asarray(stack.material(layer.material).conductivity)
-        k[:, cells] = base[:, None, None, None]
-        for region in layer.regions:
-            mask = grid.region_mask(region)
-            kr = np.asarray(stack.material(region.material).conductivity)
+        index = grid.cells_of_layer(layer_index)
+        cells = slice(index[0], index[-1] + 1)  # contiguous: views, so the masks paint in place
+        paint = [(layer.material, np.ones((ny, nx), dtype=bool))]
+        paint += [(region.material, grid.region_mask(region)) for region in layer.regions]
+        for name, mask in paint:
+            material = stack.material(name)
             for axis in range(3):
-                sub = k[axis, cells]
-                sub[:, mask] = kr[axis]
-                k[axis, cells] = sub
+                k[axis, cells][:, mask] = material.conductivity[axis]
+            exponent[cells][:, mask] = material.temperature_exponent
+            reference[cells][:, mask] = material.reference_temperature
+    if temperature is not None and exponent.any():
+        if not np.all(np.isfinite(temperature)) or temperature.min() <= 0.0:
+            raise SolverError(
+                "temperature-dependent conductivity met a non-positive or non-finite "
+                "temperature; the fixed-point iteration diverged"
+            )
+        k *= (temperature / reference) ** exponent
     return k[0], k[1], k[2]
 
 

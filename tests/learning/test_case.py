@@ -59,6 +59,11 @@ def test_cases_that_cannot_be_learned_are_refused_with_the_reason():
     insulated = stack.model_copy(update={"boundaries": {}})
     with pytest.raises(UnsupportedError, match="at least one convective or fixed face"):
         Case(insulated, "p", (4, 4))
+    materials = dict(stack.materials)
+    materials["a"] = materials["a"].model_copy(update={"temperature_exponent": -1.3})
+    nonlinear = stack.model_copy(update={"materials": materials})
+    with pytest.raises(UnsupportedError, match=r"linear in the power.*'a' depends on the temp"):
+        Case(nonlinear, "p", (4, 4))
 
 
 def with_fixed_source(watts: float = 2e-3) -> Stack:

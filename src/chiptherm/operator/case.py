@@ -133,6 +133,13 @@ class Case:
                 raise UnsupportedError(f"parameter {p.name!r}: face {p.face!r} is not convective")
             if not 0 < p.low <= p.high:
                 raise UnsupportedError(f"parameter {p.name!r}: need 0 < low <= high")
+        nonlinear = stack.temperature_dependent_materials
+        if nonlinear:
+            raise UnsupportedError(
+                f"an operator learns a response linear in the power, and the conductivity of "
+                f"{', '.join(map(repr, nonlinear))} depends on the temperature; train on the "
+                "stack with constant conductivities (the solver handles the dependent ones)"
+            )
         if any(la.regions for la in stack.layers) and not self.homogenize:
             raise UnsupportedError(
                 "the physics loss needs laterally uniform layers, and this stack has material "

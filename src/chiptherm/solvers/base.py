@@ -20,6 +20,8 @@ class SolveInfo:
         setup_s: seconds spent building the solver (factorization, AMG hierarchy), wall clock.
         solve_s: seconds spent in the solve itself, wall clock.
         warm_start: whether an initial guess was given.
+        nonlinear_steps: fixed-point steps of a temperature-dependent solve (0: linear); the
+            iterations and times are then summed over the steps.
     """
 
     method: str
@@ -28,6 +30,7 @@ class SolveInfo:
     setup_s: float
     solve_s: float
     warm_start: bool = False
+    nonlinear_steps: int = 0
 
 
 def relative_residual(matrix, x: np.ndarray, b: np.ndarray) -> float:

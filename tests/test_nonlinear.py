@@ -1,0 +1,137 @@
+"""Temperature-dependent conductivity: the analytic slab, energy balance, and where it is
+refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from conftest import EXAMPLES
+from typer.testing import CliRunner
+
+from chiptherm import solve, stack_from_dict
+from chiptherm.cli import app
+from chiptherm.compact import resistance_matrix
+from chiptherm.errors import InputError, SolverError, StackError
+from chiptherm.homogenize import homogenized
+from chiptherm.nonlinear import solve_temperature_dependent
+from chiptherm.stack_io import load_stack, save_stack
+from chiptherm.system import System
+
+K0, N, T_REF, T_BASE, L, SIDE, WATTS = 148.0, -1.3, 300.0, 300.0, 1e-3, 1e-3, 8.0
+
+
+def slab(exponent: float, cells: int):
+    """Silicon-like k = K0 (T/300)^exponent, heated through its top face, bottom at 300 K."""
+    silicon = {"conductivity": K0, "temperature_exponent": exponent, "reference_temperature": T_REF}
+    return stack_from_dict(
+        {
+            "name": "slab",
+            "size": [SIDE, SIDE],
+            "materials": {"si": silicon},
+            "layers": [{"name": "body", "thickness": L, "material": "si", "cells": cells}],
+            "power": {
+                "p": {
+                    "blocks": [
+                        {
+                            "name": "all",
+                            "x": 0,
+                            "y": 0,
+                            "width": SIDE,
+                            "height": SIDE,
+                            "watts": WATTS,
+                        }
+                    ]
+                }
+            },
+            "boundaries": {"bottom": {"temperature": T_BASE}, "top": {"power": "p"}},
+            "grid": {"nx": 2, "ny": 2},
+        }
+    )
+
+
+def kirchhoff_profile(z: np.ndarray) -> np.ndarray:
+    """k(T) dT/dz = q'' integrates to K0 T_REF/(N+1) [(T/T_REF)^(N+1) - (T_BASE/T_REF)^(N+1)]
+    = q'' z (z up from the held base)."""
+    flux = WATTS / SIDE**2
+    inner = (T_BASE / T_REF) ** (N + 1) + (N + 1) * flux * z / (K0 * T_REF)
+    return T_REF * inner ** (1 / (N + 1))
+
+
+def test_the_slab_converges_at_second_order_to_the_kirchhoff_solution():
+    errors = []
+    for cells in (50, 100):
+        result = solve(slab(N, cells))
+        exact = kirchhoff_profile(result.grid.z)
+        errors.append(float(np.abs(result.temperature[:, 0, 0] - exact).max()))
+        assert 4 <= result.info.nonlinear_steps <= 15
+    assert errors[1] < 5e-4
+    assert np.log2(errors[0] / errors[1]) == pytest.approx(2.0, abs=0.1)
+    # and it matters: constant k at 300 K leaves the top 7 K cooler
+    constant = solve(slab(0.0, 100))
+    assert constant.info.nonlinear_steps == 0
+    assert solve(slab(N, 100)).max_temperature - constant.max_temperature > 6.0
+
+
+@pytest.fixture(scope="module")
+def hot_two_die():
+    data = yaml.safe_load((EXAMPLES / "two_die.yaml").read_text())
+    data["grid"] = {"nx": 24, "ny": 24}
+    data.setdefault("materials", {})["silicon"] = {"conductivity": 148.0, "temperature_exponent": N}
+    return stack_from_dict(data)
+
+
+def test_a_3d_stack_balances_energy_and_solves_its_own_nonlinear_system(hot_two_die):
+    result = solve(hot_two_die)
+    assert result.info.nonlinear_steps >= 3
+    assert result.balance.relative_error < 1e-9
+    # the returned field solves the system assembled at itself, not just the last frozen one
+    at_result = System.from_stack(hot_two_die, temperature=result.temperature)
+    assert at_result.relative_residual(result.temperature) < 1e-8
+    assert result.info.relative_residual == pytest.approx(
+        at_result.relative_residual(result.temperature)
+    )
+    # silicon above 300 K conducts worse than its 148 W/(m·K) at 300 K
+    frozen = solve(hot_two_die, kelvin_tol=np.inf)  # one step: k at the reference
+    assert frozen.info.nonlinear_steps == 1
+    assert result.max_temperature > frozen.max_temperature + 0.5
+
+
+def test_a_warm_start_at_the_answer_needs_one_step_and_divergence_is_an_error(hot_two_die):
+    answer = solve(hot_two_die)
+    again = solve_temperature_dependent(hot_two_die, x0=answer.temperature)
+    assert len(again.changes) == 1 and again.changes[0] < 1e-6
+    assert again.info.warm_start
+    with pytest.raises(SolverError, match="did not converge in 2 steps"):
+        solve_temperature_dependent(hot_two_die, max_steps=2)
+
+
+def test_stack_files_keep_the_exponent_and_bad_values_are_named(tmp_path, hot_two_die):
+    path = tmp_path / "hot.yaml"
+    save_stack(hot_two_die, path)
+    assert load_stack(path).material("silicon").temperature_exponent == N
+    assert load_stack(path).temperature_dependent_materials == ["silicon"]
+    plain = tmp_path / "plain.yaml"
+    save_stack(slab(0.0, 4), plain)
+    assert "temperature_exponent" not in plain.read_text()
+    bad = yaml.safe_load(path.read_text())
+    bad["materials"]["silicon"]["reference_temperature"] = -5
+    with pytest.raises(StackError, match=r"materials.silicon.reference_temperature"):
+        stack_from_dict(bad)
+
+
+def test_linear_only_tools_refuse_temperature_dependent_stacks(hot_two_die):
+    with pytest.raises(InputError, match=r"linear in the power.*'silicon' depends"):
+        resistance_matrix(hot_two_die)
+    data = yaml.safe_load((EXAMPLES / "tsv_array.yaml").read_text())
+    data["materials"] = {"copper": {"conductivity": 400.0, "temperature_exponent": -0.1}}
+    with pytest.raises(InputError, match=r"layer 'bond'.*'copper' depends on the temperature"):
+        homogenized(stack_from_dict(data))
+
+
+def test_solve_command_reports_the_fixed_point_steps(tmp_path, hot_two_die):
+    path = tmp_path / "hot.yaml"
+    save_stack(hot_two_die, path)
+    res = CliRunner().invoke(app, ["solve", str(path), "--no-files"])
+    assert res.exit_code == 0, res.output
+    assert "k(T) fixed-point steps" in res.output
