@@ -26,6 +26,11 @@ def test_demo_writes_a_consistent_report(tmp_path):
     assert abs(p["estimated_max_error_k"] - p["true_max_error_k"]) < 1e-6
     assert p["true_max_error_k"] <= p["coarse_estimate_k"] <= 2.5 * p["true_max_error_k"]
     assert f["verified_peak_k"] <= f["initial_peak_k"]
+    r = f["resistances"]  # the placement's resistance matrix reproduces its verifying solve
+    assert r["blocks"] == ["core0", "core1", "cache", "io"]
+    assert r["max_gap_to_solve_k"] < 1e-6 and r["asymmetry"] < 1e-6 * max(
+        r["self_resistance_k_per_w"]
+    )
     sweep = summary["cooling_sweep"]
     peaks = sweep["solved_peak_k"]
     assert peaks[0] > peaks[-1] + 1.0  # a cooler top face lowers the peak...
@@ -48,6 +53,7 @@ def test_demo_writes_a_consistent_report(tmp_path):
         "error.png",
         "floorplan/after.png",
         "floorplan/history.png",
+        "floorplan/resistance.png",
         "cooling.png",
         "peaks.png",
         "stacked_dies.png",

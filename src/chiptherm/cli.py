@@ -1330,6 +1330,11 @@ def demo(
         "floorplan peak before → after", f"{f['initial_peak_k']:.2f} → {f['verified_peak_k']:.2f} K"
     )
     table.add_row("evaluations / solver calls", f"{f['evaluations']} / {f['solver_calls']}")
+    r = f["resistances"]
+    table.add_row(
+        "floorplan resistance matrix: strongest coupling",
+        "{} ↔ {} {:,.0f} K/W".format(*r["strongest_coupling"], r["strongest_coupling_k_per_w"]),
+    )
     c = report.summary["cooling_sweep"]
     table.add_row(
         f"top h sweep, {len(c['values'])} values: max peak gap",

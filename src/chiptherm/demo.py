@@ -5,7 +5,8 @@
    laterally uniform stack, and the coarse-grid estimate other stacks get beside it), refine it
    with the solver (warm-started) if the score fails, and compare with a full solve.
 3. Optimize a small floorplan of power blocks with the hybrid operator/solver search; the final
-   placement is verified by the solver.
+   placement is verified by the solver, and its block-to-block thermal resistance matrix
+   extracted and checked against that solve.
 4. Sweep the top heat-transfer coefficient of the shipped ``volumetric`` model (one model for
    every cooling condition) and compare its peak temperatures with solves on the case grid and on
    a grid twice as fine.
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from chiptherm.compact import resistance_matrix
 from chiptherm.operator.batch import NamedMaps, predict_batch
 from chiptherm.operator.checkpoint import load_operator, shipped_models
 from chiptherm.operator.evaluate import error_metrics
@@ -41,7 +43,12 @@ from chiptherm.optimize import (
 )
 from chiptherm.report.html import Section, write_index
 from chiptherm.report.outputs import write_json
-from chiptherm.report.plots import plot_heat_map, plot_histogram, plot_sweep
+from chiptherm.report.plots import (
+    plot_heat_map,
+    plot_histogram,
+    plot_resistance_matrix,
+    plot_sweep,
+)
 from chiptherm.result import solve
 from chiptherm.trust import ErrorEstimator
 
@@ -124,6 +131,8 @@ def run_demo(
     outcome: Outcome = optimize(demo_problem("surface", steps, seed), op, "hybrid")
     opt_files = write_report(outcome, out / "floorplan")
     files += opt_files
+    couplings, coupling_files = floorplan_resistances(outcome, out / "floorplan")
+    files += coupling_files
 
     sweep, sweep_files = cooling_sweep(out, seed)
     files += sweep_files
@@ -150,7 +159,7 @@ def run_demo(
             "solve_s": solve_s,
             **checked.summary(),
         },
-        "floorplan": outcome_summary(outcome),
+        "floorplan": outcome_summary(outcome) | {"resistances": couplings},
         "cooling_sweep": sweep,
         "many_maps": many,
         "stacked_dies": stacked,
@@ -158,6 +167,32 @@ def run_demo(
     files.append(write_json(out / "summary.json", summary))
     files.append(write_index(out / "index.html", "chiptherm demo", sections(summary)))
     return DemoReport(summary, files)
+
+
+def floorplan_resistances(outcome: Outcome, out: Path) -> tuple[dict[str, Any], list[Path]]:
+    """The block-to-block thermal resistance matrix of the optimized placement (one solve per
+    block), checked against the verifying solve's block means; the summary and its plot."""
+    matrix = resistance_matrix(outcome.verified.stack)
+    solved = {b.block: b.stats.mean for b in outcome.verified.block_stats}
+    gap = np.abs(matrix.temperatures() - [solved[label] for label in matrix.labels])
+    coupling = matrix.resistance - np.diag(np.diag(matrix.resistance))
+    i, j = np.unravel_index(int(np.argmax(coupling)), coupling.shape)
+    path = plot_resistance_matrix(
+        matrix.resistance,
+        matrix.labels,
+        out / "resistance.png",
+        title="optimized floorplan: block-to-block thermal resistance (K/W)",
+    )
+    summary = {
+        "blocks": matrix.labels,
+        "self_resistance_k_per_w": np.diag(matrix.resistance).tolist(),
+        "strongest_coupling": [matrix.labels[i], matrix.labels[j]],
+        "strongest_coupling_k_per_w": float(matrix.resistance[i, j]),
+        "asymmetry": float(np.abs(matrix.resistance - matrix.resistance.T).max()),
+        "max_gap_to_solve_k": float(gap.max()),
+        "seconds": matrix.seconds,
+    }
+    return summary, [path]
 
 
 def cooling_sweep(out: Path, seed: int, points: int = 8) -> tuple[dict[str, Any], list[Path]]:
@@ -282,11 +317,13 @@ def sections(summary: dict[str, Any]) -> list[Section]:
         ],
         images=["power.png", "predicted.png", "solver.png", "error.png"],
     )
+    r_doc = f["resistances"]
     opt = Section(
         "2. Optimize a floorplan",
         "CMA-ES over the positions of the movable blocks; the operator scores populations, the "
         "confidence score checks each new best, the solver refines doubtful ones and verifies "
-        "the final placement.",
+        "the final placement. Its block-to-block resistance matrix then gives every block's "
+        "mean temperature for any block powers, exactly.",
         rows=[
             ("peak before (solver)", f"{f['initial_peak_k']:.3f} K"),
             ("peak after (solver)", f"{f['verified_peak_k']:.3f} K"),
@@ -294,8 +331,33 @@ def sections(summary: dict[str, Any]) -> list[Section]:
             ("solver calls", str(f["solver_calls"])),
             ("refinements", str(f["refinements"])),
             ("wall time", f"{f['seconds']:.1f} s"),
+            (
+                "block self-resistance (K/W)",
+                ", ".join(
+                    f"{name} {r:,.0f}"
+                    for name, r in zip(
+                        r_doc["blocks"], r_doc["self_resistance_k_per_w"], strict=True
+                    )
+                ),
+            ),
+            (
+                "strongest coupling",
+                "{} and {}: {:,.0f} K/W".format(
+                    *r_doc["strongest_coupling"], r_doc["strongest_coupling_k_per_w"]
+                ),
+            ),
+            (
+                "matrix against the verifying solve",
+                f"{r_doc['max_gap_to_solve_k']:.1e} K "
+                f"({r_doc['seconds']:.2f} s, one solve per block)",
+            ),
         ],
-        images=["floorplan/before.png", "floorplan/after.png", "floorplan/history.png"],
+        images=[
+            "floorplan/before.png",
+            "floorplan/after.png",
+            "floorplan/history.png",
+            "floorplan/resistance.png",
+        ],
     )
     c = summary["cooling_sweep"]
     span = max(c["predicted_peak_k"]) - min(c["predicted_peak_k"])
