@@ -14,7 +14,7 @@ from chiptherm.cli import app
 from chiptherm.compact import resistance_matrix
 from chiptherm.errors import InputError, SolverError, StackError
 from chiptherm.homogenize import homogenized
-from chiptherm.nonlinear import solve_temperature_dependent
+from chiptherm.nonlinear import solve_nonlinear
 from chiptherm.stack_io import load_stack, save_stack
 from chiptherm.system import System
 
@@ -99,11 +99,11 @@ def test_a_3d_stack_balances_energy_and_solves_its_own_nonlinear_system(hot_two_
 
 def test_a_warm_start_at_the_answer_needs_one_step_and_divergence_is_an_error(hot_two_die):
     answer = solve(hot_two_die)
-    again = solve_temperature_dependent(hot_two_die, x0=answer.temperature)
+    again = solve_nonlinear(hot_two_die, x0=answer.temperature)
     assert len(again.changes) == 1 and again.changes[0] < 1e-6
     assert again.info.warm_start
     with pytest.raises(SolverError, match="did not converge in 2 steps"):
-        solve_temperature_dependent(hot_two_die, max_steps=2)
+        solve_nonlinear(hot_two_die, max_steps=2)
 
 
 def test_stack_files_keep_the_exponent_and_bad_values_are_named(tmp_path, hot_two_die):
@@ -121,7 +121,9 @@ def test_stack_files_keep_the_exponent_and_bad_values_are_named(tmp_path, hot_tw
 
 
 def test_linear_only_tools_refuse_temperature_dependent_stacks(hot_two_die):
-    with pytest.raises(InputError, match=r"linear in the power.*'silicon' depends"):
+    with pytest.raises(
+        InputError, match=r"linear in the power, and the conductivity of 'silicon' depend"
+    ):
         resistance_matrix(hot_two_die)
     data = yaml.safe_load((EXAMPLES / "tsv_array.yaml").read_text())
     data["materials"] = {"copper": {"conductivity": 400.0, "temperature_exponent": -0.1}}
@@ -134,4 +136,111 @@ def test_solve_command_reports_the_fixed_point_steps(tmp_path, hot_two_die):
     save_stack(hot_two_die, path)
     res = CliRunner().invoke(app, ["solve", str(path), "--no-files"])
     assert res.exit_code == 0, res.output
-    assert "k(T) fixed-point steps" in res.output
+    assert "fixed-point steps" in res.output
+
+
+# -- leakage ------------------------------------------------------------------------------
+H_PLATE, AREA, T_AIR, BETA, DYNAMIC = 5000.0, 1e-4, 300.0, 0.02, 10.0
+
+
+def plate(fraction: float, nx: int = 1):
+    """A thin copper plate cooled from below, 10 W of dynamic power leaking ``fraction`` of it
+    at 300 K, the leakage growing as exp(0.02 (T - 300))."""
+    side = AREA**0.5
+    return stack_from_dict(
+        {
+            "name": "plate",
+            "size": [side, side],
+            "ambient": T_AIR,
+            "layers": [{"name": "die", "thickness": 1e-4, "material": "copper", "power": "p"}],
+            "power": {
+                "p": {
+                    "blocks": [
+                        {
+                            "name": "all",
+                            "x": 0,
+                            "y": 0,
+                            "width": side,
+                            "height": side,
+                            "watts": DYNAMIC,
+                        }
+                    ],
+                    "leakage": {"fraction": fraction, "coefficient": BETA},
+                }
+            },
+            "boundaries": {"bottom": {"htc": H_PLATE}},
+            "grid": {"nx": nx, "ny": nx},
+        }
+    )
+
+
+def test_leakage_of_a_lumped_plate_is_the_stable_root_of_its_heat_balance():
+    from scipy.optimize import brentq
+
+    # one cell: G (T - T_air) = P (1 + f exp(beta (T - 300))), G the film and the half-cell
+    fraction = 0.2
+    conductance = AREA / (1 / H_PLATE + 0.5e-4 / 400.0)
+    leaked = fraction * DYNAMIC
+
+    def imbalance(t: float) -> float:
+        return conductance * (t - T_AIR) - DYNAMIC - leaked * np.exp(BETA * (t - 300.0))
+
+    turning = 300.0 + np.log(conductance / (BETA * leaked)) / BETA  # the unstable root beyond
+    stable = brentq(imbalance, T_AIR, turning, xtol=1e-12)
+    result = solve(plate(fraction))
+    assert result.max_temperature == pytest.approx(stable, abs=1e-6)
+    assert result.leakage_w == pytest.approx(leaked * np.exp(BETA * (stable - 300.0)), rel=1e-6)
+    # the last step froze the leakage within 1e-6 K of the answer: balanced to about 1e-9
+    assert result.balance.relative_error < 1e-7
+    assert result.summary()["energy"]["leakage"] == result.leakage_w
+    # three times the leakage has no steady state at all: thermal runaway
+    assert (
+        imbalance(turning) > 0
+        and max(
+            conductance * (t - T_AIR) - DYNAMIC - 3 * DYNAMIC * np.exp(BETA * (t - 300.0))
+            for t in np.linspace(T_AIR, 1000.0, 200)
+        )
+        < 0
+    )
+    with pytest.raises(SolverError, match="thermal runaway"):
+        solve(plate(3.0))
+
+
+def test_leakage_in_a_3d_stack_follows_the_local_temperature():
+    data = yaml.safe_load((EXAMPLES / "two_die.yaml").read_text())
+    data["grid"] = {"nx": 24, "ny": 24}
+    data["power"]["die1"]["leakage"] = {"fraction": 0.2, "coefficient": 0.01}
+    leaky = stack_from_dict(data)
+    result = solve(leaky)
+    assert result.balance.relative_error < 1e-7
+    assert result.info.relative_residual < 1e-7
+    # the reported leakage is the local law summed over the cells of the answer
+    from chiptherm.system import source_field
+
+    dynamic = source_field(leaky, result.grid, "die1")
+    expected = float((0.2 * dynamic * np.exp(0.01 * (result.temperature - 300.0))).sum())
+    assert result.leakage_w == pytest.approx(expected, rel=1e-9)
+    plain = solve(
+        leaky.with_power("die1", leaky.power["die1"].model_copy(update={"leakage": None}))
+    )
+    assert result.leakage_w > 0.2 * 38.0 * 1.2  # more than at 300 K: the die runs hot
+    assert result.max_temperature > plain.max_temperature + 5.0
+    # with temperature-dependent silicon as well, both feedbacks in one iteration
+    data["materials"] = {"silicon": {"conductivity": 148.0, "temperature_exponent": N}}
+    both = solve(stack_from_dict(data))
+    assert both.balance.relative_error < 1e-7 and both.info.relative_residual < 1e-7
+    assert both.max_temperature > result.max_temperature
+
+
+def test_leakage_is_saved_validated_and_refused_where_linearity_is_needed(tmp_path):
+    stack = plate(0.2, nx=4)
+    path = tmp_path / "plate.yaml"
+    save_stack(stack, path)
+    assert load_stack(path).power["p"].leakage == stack.power["p"].leakage
+    assert "leakage" not in (save_stack(slab(0.0, 4), tmp_path / "s.yaml").read_text())
+    bad = yaml.safe_load(path.read_text())
+    bad["power"]["p"]["leakage"]["coefficient"] = 0
+    with pytest.raises(StackError, match=r"power.p.leakage.coefficient"):
+        stack_from_dict(bad)
+    with pytest.raises(InputError, match=r"and the leakage of 'p' depend"):
+        resistance_matrix(stack)

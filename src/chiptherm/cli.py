@@ -112,10 +112,12 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
     diag.add_row("method", s["method"])
     diag.add_row("iterations", str(s["iterations"]))
     if s.get("nonlinear_steps"):
-        diag.add_row("k(T) fixed-point steps", str(s["nonlinear_steps"]))
+        diag.add_row("fixed-point steps", str(s["nonlinear_steps"]))
     diag.add_row("relative residual", f"{s['relative_residual']:.2e}")
     diag.add_row("setup / solve", f"{s['setup_s']:.3f} s / {s['solve_s']:.3f} s")
     diag.add_row("power in / heat out", f"{e['power_in']:.6g} W / {e['heat_out']:.6g} W")
+    if e.get("leakage"):
+        diag.add_row("of which leakage", f"{e['leakage']:.6g} W")
     diag.add_row("energy balance error", f"{e['relative_error']:.1e}")
     tables.append(diag)
     return tables

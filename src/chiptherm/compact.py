@@ -149,15 +149,7 @@ def asymmetry(matrix: np.ndarray) -> float:
 
 def block_inputs(stack: Stack) -> list[BlockInput]:
     """Every block of every block source that heats a layer or face, in file order."""
-    used = {layer.power for layer in stack.layers} | {
-        stack.boundary(face).power for face in ("top", "bottom")
-    }
-    pairs = [
-        (name, block)
-        for name, source in stack.power.items()
-        if name in used
-        for block in source.blocks
-    ]
+    pairs = [(name, block) for name in stack.used_power for block in stack.power[name].blocks]
     names = [block.name for _, block in pairs]
     unique = len(set(names)) == len(names)
     return [
@@ -201,11 +193,10 @@ def resistance_matrix(
         InputError: when the stack has no power blocks.
     """
     start = time.perf_counter()
-    nonlinear = stack.temperature_dependent_materials
-    if nonlinear:
+    if stack.nonlinearities:
         raise InputError(
-            f"a resistance matrix needs conduction linear in the power, and the conductivity "
-            f"of {', '.join(map(repr, nonlinear))} depends on the temperature"
+            "a resistance matrix needs temperatures linear in the power, and "
+            f"{' and '.join(stack.nonlinearities)} depend(s) on the temperature"
         )
     blocks = block_inputs(stack)
     if not blocks:

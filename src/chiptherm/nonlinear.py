@@ -1,21 +1,28 @@
-"""Temperature-dependent conductivity: fixed-point (Picard) iteration over linear solves.
+"""Temperature-dependent conductivity and leakage: fixed-point (Picard) iteration over linear
+solves.
 
-With k = k(T) the steady conduction equation div(k(T) grad T) + q = 0 is nonlinear. Each
-Picard step freezes the conductivity at the current temperature field, assembles the linear
-finite-volume system and solves it, warm-started from the current field:
+With k = k(T), or a power source whose leakage grows with temperature, the steady conduction
+equation div(k(T) grad T) + q(T) = 0 is nonlinear. Each Picard step freezes the conductivity
+and the leakage at the current field, assembles the linear finite-volume system and solves it,
+warm-started from the current field:
 
-    A(T_m) · T_{m+1} = b(T_m)
+    A(T_m) · T_{m+1} = b(T_m) + q_leak(T_m)
 
-until no cell moves by more than ``kelvin_tol``. For a power law k ∝ T^n the step shrinks the
-change by about |n|·ΔT/T per step (ΔT the rise above ambient), so a silicon stack 50 K above a
-300 K ambient needs some 8-10 steps; the warm start makes the later ones cheap. The answer is
-then checked on the system assembled at the final field: its relative residual and energy
-balance are those of the nonlinear problem, not of the last frozen step.
+until no cell moves by more than ``kelvin_tol``. The change shrinks by the loop gain per step:
+about |n|·ΔT/T for k ∝ T^n (ΔT the rise above ambient; some 8-10 steps for a silicon stack
+50 K above a 300 K ambient), and β·R·P_leak for leakage growing as exp(β T) through a thermal
+resistance R. The iteration converges to the stable steady state whenever there is one; a
+change that keeps growing means there is none: thermal runaway, reported as an error. Without
+temperature-dependent materials the matrix stays the same, so the solver is built once and
+only the leakage on the right-hand side changes.
+
+The answer is checked on the system assembled at the final field, leakage included: its
+relative residual and energy balance are those of the nonlinear problem, not of the last
+frozen step.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,17 +32,50 @@ from chiptherm.errors import SolverError
 from chiptherm.grid import Grid
 from chiptherm.solvers import (
     HIGH_CONTRAST,
+    LinearSolver,
     SolveInfo,
     choose_method,
     conductance_contrast,
-    solve_system,
+    make_solver,
 )
 from chiptherm.stack import Stack
-from chiptherm.system import System
+from chiptherm.system import System, source_field
 
 KELVIN_TOLERANCE = 1e-6
 """Largest change of any cell between Picard steps at convergence, K."""
 MAX_STEPS = 60
+RUNAWAY_K = 5000.0
+"""A field hotter than this is taken as thermal runaway, K."""
+
+
+@dataclass(frozen=True)
+class LeakageTerm:
+    """The leakage of one power source: ``base`` (nz, ny, nx) W per cell at the reference
+    temperature (K), times exp(coefficient (1/K) · (T - reference))."""
+
+    source: str
+    base: np.ndarray
+    coefficient: float
+    reference_temperature: float
+
+    def power(self, temperature: np.ndarray | None) -> np.ndarray:
+        """(nz, ny, nx) leaked W per cell at ``temperature`` K (the reference when None)."""
+        if temperature is None:
+            return self.base
+        rise = np.minimum(temperature - self.reference_temperature, RUNAWAY_K)
+        return self.base * np.exp(self.coefficient * rise)
+
+
+def leakage_terms(stack: Stack, grid: Grid) -> list[LeakageTerm]:
+    """The leakage of every source in use that has one; each cell leaks its fraction of the
+    source's non-negative power there."""
+    terms = []
+    for name in stack.leaky_sources:
+        leak = stack.power[name].leakage
+        assert leak is not None
+        base = leak.fraction * np.maximum(source_field(stack, grid, name), 0.0)
+        terms.append(LeakageTerm(name, base, leak.coefficient, leak.reference_temperature))
+    return terms
 
 
 def step_method(system: System, method: str) -> str:
@@ -55,23 +95,26 @@ def step_method(system: System, method: str) -> str:
 
 @dataclass(frozen=True)
 class NonlinearSolution:
-    """A converged temperature-dependent solve.
+    """A converged nonlinear solve.
 
     Attributes:
-        system: the finite-volume system assembled at the final field.
+        system: the finite-volume system assembled at the final field, its power ``q``
+            including the leakage there.
         temperature: (nz, ny, nx) K.
         info: diagnostics: Krylov iterations and times summed over the steps, the relative
             residual of the final field on ``system``, ``nonlinear_steps`` set.
         changes: (steps,) largest change of any cell in each step, K (inf for the first).
+        leakage_w: leaked power of each leaky source at the final field, W.
     """
 
     system: System
     temperature: np.ndarray
     info: SolveInfo
     changes: list[float]
+    leakage_w: dict[str, float]
 
 
-def solve_temperature_dependent(
+def solve_nonlinear(
     stack: Stack,
     grid: Grid | None = None,
     method: str = "auto",
@@ -82,60 +125,93 @@ def solve_temperature_dependent(
     kelvin_tol: float = KELVIN_TOLERANCE,
     max_steps: int = MAX_STEPS,
 ) -> NonlinearSolution:
-    """Solve ``stack``, whose materials may have temperature-dependent conductivity.
+    """Solve ``stack`` with its temperature-dependent conductivities and leakage.
 
     Args:
-        stack: the stack; the first step takes every conductivity at its reference
-            temperature unless ``x0`` is given.
+        stack: the stack; the first step takes every conductivity and leakage at its
+            reference temperature unless ``x0`` is given.
         grid: its discretization (default: the stack's own).
-        method, tol, maxiter: the linear solver of every step (see :func:`solve_system`).
+        method, tol, maxiter: the linear solver of every step (see :mod:`chiptherm.solvers`).
         x0: optional starting field (nz, ny, nx) K.
         progress: receives one-line messages on the way.
         kelvin_tol: stop when no cell changes by more than this, K.
         max_steps: Picard steps before giving up.
 
     Raises:
-        SolverError: when the iteration does not converge in ``max_steps`` steps.
+        SolverError: on thermal runaway (no stable steady state), or when the iteration does
+            not converge in ``max_steps`` steps.
     """
     grid = grid or Grid.from_stack(stack)
     report = progress or (lambda _: None)
+    terms = leakage_terms(stack, grid)
+    rebuild = bool(stack.temperature_dependent_materials)
     field = None if x0 is None else np.asarray(x0, dtype=float).reshape(grid.shape)
     changes: list[float] = []
     iterations, setup_s, solve_s = 0, 0.0, 0.0
-    info: SolveInfo | None = None
+    system: System | None = None
+    solver: LinearSolver | None = None
     for step in range(1, max_steps + 1):
-        system = System.from_stack(stack, grid, temperature=field)
-        new, info = solve_system(
-            system,
-            step_method(system, method),
-            field,
-            tol,
-            maxiter,
-            lambda m, s=step: report(f"step {s}: {m}"),
-        )
+        if solver is None or rebuild:
+            system = System.from_stack(stack, grid, temperature=field)
+            solver = make_solver(system, step_method(system, method), maxiter)
+            setup_s += solver.setup_s
+        assert system is not None
+        leak = sum((term.power(field) for term in terms), np.zeros(grid.shape))
+        new, info = solver.solve(system.rhs_for(system.q + leak), x0=field, tol=tol)
+        new = new.reshape(grid.shape)
         iterations += info.iterations
-        setup_s += info.setup_s
         solve_s += info.solve_s
         changes.append(float("inf") if field is None else float(np.abs(new - field).max()))
         field = new
         report(f"step {step}: largest change {changes[-1]:.2e} K")
+        check_runaway(stack, field, changes)
         if changes[-1] <= kelvin_tol:
             break
     else:
         raise SolverError(
-            f"temperature-dependent conductivity: the fixed-point iteration did not converge "
+            f"{' and '.join(stack.nonlinearities)}: the fixed-point iteration did not converge "
             f"in {max_steps} steps (the last changed a cell by {changes[-1]:.2e} K, more than "
             f"{kelvin_tol:.0e} K)"
         )
-    assert info is not None and field is not None
-    final = System.from_stack(stack, grid, temperature=field)
-    info = dataclasses.replace(
-        info,
-        iterations=iterations,
-        relative_residual=final.relative_residual(field),
-        setup_s=setup_s,
-        solve_s=solve_s,
+    assert field is not None and solver is not None
+    final = final_system(stack, grid, field, terms)
+    info = SolveInfo(
+        solver.name,
+        iterations,
+        final.relative_residual(field),
+        setup_s,
+        solve_s,
         warm_start=x0 is not None,
         nonlinear_steps=len(changes),
     )
-    return NonlinearSolution(final, field, info, changes)
+    leakage_w = {term.source: float(term.power(field).sum()) for term in terms}
+    return NonlinearSolution(final, field, info, changes, leakage_w)
+
+
+def check_runaway(stack: Stack, field: np.ndarray, changes: list[float]) -> None:
+    """Raise :class:`SolverError` when the iteration diverges: a field beyond ``RUNAWAY_K``,
+    or a largest change that grew three steps running."""
+    growing = len(changes) >= 4 and changes[-1] > changes[-2] > changes[-3]
+    if np.all(np.isfinite(field)) and field.max() < RUNAWAY_K and not growing:
+        return
+    what = " and ".join(stack.nonlinearities)
+    hint = (
+        "thermal runaway: the leakage grows faster with temperature than the cooling removes "
+        "it; more cooling, less leakage or a smaller coefficient is needed"
+        if stack.leaky_sources
+        else "no stable steady state was found"
+    )
+    raise SolverError(
+        f"{what}: the fixed-point iteration diverges (largest change per step "
+        f"{' → '.join(f'{c:.3g}' for c in changes[-3:])} K, hottest cell "
+        f"{float(np.nanmax(field)):.4g} K); {hint}"
+    )
+
+
+def final_system(stack: Stack, grid: Grid, field: np.ndarray, terms: list[LeakageTerm]) -> System:
+    """The system assembled at ``field``: conductivities taken there, leakage added to q."""
+    at = System.from_stack(stack, grid, temperature=field)
+    if not terms:
+        return at
+    leak = sum((term.power(field) for term in terms), np.zeros(grid.shape))
+    return System(gx=at.gx, gy=at.gy, gz=at.gz, faces=at.faces, q=at.q + leak, grid=grid)

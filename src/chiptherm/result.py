@@ -13,7 +13,7 @@ from scipy.interpolate import RegularGridInterpolator
 
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
-from chiptherm.nonlinear import KELVIN_TOLERANCE, solve_temperature_dependent
+from chiptherm.nonlinear import KELVIN_TOLERANCE, solve_nonlinear
 from chiptherm.solvers import SolveInfo, solve_system
 from chiptherm.stack import Stack
 from chiptherm.system import EnergyBalance, System
@@ -101,6 +101,14 @@ class Result:
         return out
 
     @property
+    def leakage_w(self) -> float:
+        """Temperature-dependent leakage at this field, W: the power in beyond the sources'
+        dynamic power."""
+        if not self.stack.leaky_sources:
+            return 0.0
+        return self.balance.power_in - self.stack.total_power
+
+    @property
     def max_temperature(self) -> float:
         """Hottest cell temperature, K."""
         return float(self.temperature.max())
@@ -163,6 +171,7 @@ class Result:
             "solver": asdict(self.info),
             "energy": {
                 "power_in": self.balance.power_in,
+                "leakage": self.leakage_w,
                 "heat_out": self.balance.heat_out,
                 "by_face": self.balance.by_face,
                 "relative_error": self.balance.relative_error,
@@ -189,19 +198,18 @@ def solve(
         tol: relative residual tolerance ||b - A·T|| / ||b|| for iterative methods.
         maxiter: iteration limit for iterative methods.
         progress: receives one-line messages on the way (assembly, set-up, iterations).
-        kelvin_tol: with temperature-dependent materials, the fixed-point iteration stops
-            when no cell changes by more than this, K (see :mod:`chiptherm.nonlinear`).
+        kelvin_tol: with temperature-dependent materials or leakage, the fixed-point
+            iteration stops when no cell changes by more than this, K (see
+            :mod:`chiptherm.nonlinear`).
 
     Raises:
         SolverError: when an iterative method does not reach ``tol``, or the fixed-point
-            iteration of a temperature-dependent stack does not converge.
+            iteration of a nonlinear stack does not converge (thermal runaway included).
     """
     if progress is not None:
         progress(f"assembling {stack.name}")
-    if stack.temperature_dependent_materials:
-        nonlinear = solve_temperature_dependent(
-            stack, None, method, x0, tol, maxiter, progress, kelvin_tol
-        )
+    if stack.nonlinearities:
+        nonlinear = solve_nonlinear(stack, None, method, x0, tol, maxiter, progress, kelvin_tol)
         system, temperature, info = nonlinear.system, nonlinear.temperature, nonlinear.info
     else:
         system = System.from_stack(stack)

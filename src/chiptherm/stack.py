@@ -156,16 +156,32 @@ PowerMap = Annotated[
 ]
 
 
+class Leakage(_Model):
+    """Temperature-dependent leakage of a power source.
+
+    Each cell of the source leaks ``fraction`` times its own (non-negative) power at
+    ``reference_temperature``, growing as exp(coefficient · (T - reference_temperature)) with
+    the cell's temperature T: a coefficient of 0.0173 /K doubles the leakage every 40 K.
+    """
+
+    fraction: float = Field(ge=0.0, le=100.0)
+    coefficient: float = Field(gt=0.0, le=0.5)
+    """Growth rate of the leakage with temperature, 1/K."""
+    reference_temperature: float = Field(300.0, gt=0.0)
+
+
 class PowerSource(_Model):
-    """Named power: a list of blocks, or a map.
+    """Named power: a list of blocks, or a map, with optional temperature-dependent leakage.
 
     ``map`` is an (ny, nx) array of W per cell of the map's own uniform grid over the chip; it
     is resampled conservatively onto the solver grid. Map entries may be negative (local heat
-    removal); block powers may not.
+    removal); block powers may not. The watts given are the dynamic power; ``leakage`` adds
+    power that grows with the local temperature (see :class:`Leakage`).
     """
 
     blocks: list[Block] = Field(default_factory=list)
     map: PowerMap | None = None
+    leakage: Leakage | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> PowerSource:
@@ -364,6 +380,27 @@ class Stack(_Model):
             bc.power for bc in self.boundaries.values() if bc.power
         ]
         return float(sum(self.power[name].total_watts for name in used))
+
+    @property
+    def used_power(self) -> list[str]:
+        """Names of the power sources that heat a layer or a face, in file order."""
+        used = {layer.power for layer in self.layers} | {
+            bc.power for bc in self.boundaries.values()
+        }
+        return [name for name in self.power if name in used]
+
+    @property
+    def leaky_sources(self) -> list[str]:
+        """Names of the power sources in use with temperature-dependent leakage."""
+        return [name for name in self.used_power if self.power[name].leakage is not None]
+
+    @property
+    def nonlinearities(self) -> list[str]:
+        """What makes the temperature nonlinear in the power, e.g. ["the conductivity of
+        'silicon'", "the leakage of 'die1'"]; empty for a linear stack."""
+        return [f"the conductivity of {m!r}" for m in self.temperature_dependent_materials] + [
+            f"the leakage of {s!r}" for s in self.leaky_sources
+        ]
 
     @property
     def temperature_dependent_materials(self) -> list[str]:

@@ -128,6 +128,8 @@ def stack_to_dict(stack: Stack, *, map_files: dict[str, str] | None = None) -> d
     data = stack.model_dump(mode="python", exclude_defaults=False)
     data["size"] = list(stack.size)
     for name, source in data["power"].items():
+        if source.get("leakage") is None:
+            source.pop("leakage", None)
         if source.get("map") is not None:
             source["map"] = (map_files or {}).get(name, f"{name}.npy")
             source.pop("blocks", None)

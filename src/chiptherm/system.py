@@ -372,17 +372,25 @@ def boundary_links(
 
 def power_field(stack: Stack, grid: Grid) -> np.ndarray:
     """(nz, ny, nx) injected power per cell, W: layer power split by cell height, plus
-    surface power on the top and bottom cells."""
+    surface power on the top and bottom cells (the dynamic power; leakage comes on top, see
+    :mod:`chiptherm.nonlinear`)."""
     q = np.zeros(grid.shape)
+    for name in stack.used_power:
+        q += source_field(stack, grid, name)
+    return q
+
+
+def source_field(stack: Stack, grid: Grid, name: str) -> np.ndarray:
+    """(nz, ny, nx) power per cell, W, of the power source ``name``: split by cell height
+    through every layer it heats, on the top or bottom cells of a face it heats."""
+    q = np.zeros(grid.shape)
+    watts = grid.power_map(stack.power[name])
     for layer_index, layer in enumerate(stack.layers):
-        if layer.power is None:
-            continue
-        cells = grid.cells_of_layer(layer_index)
-        watts = grid.power_map(stack.power[layer.power])
-        share = grid.dz[cells] / grid.dz[cells].sum()
-        q[cells] += share[:, None, None] * watts[None]
+        if layer.power == name:
+            cells = grid.cells_of_layer(layer_index)
+            share = grid.dz[cells] / grid.dz[cells].sum()
+            q[cells] += share[:, None, None] * watts[None]
     for face, level in (("top", -1), ("bottom", 0)):
-        name = stack.boundary(face).power
-        if name is not None:
-            q[level] += grid.power_map(stack.power[name])
+        if stack.boundary(face).power == name:
+            q[level] += watts
     return q

@@ -133,12 +133,11 @@ class Case:
                 raise UnsupportedError(f"parameter {p.name!r}: face {p.face!r} is not convective")
             if not 0 < p.low <= p.high:
                 raise UnsupportedError(f"parameter {p.name!r}: need 0 < low <= high")
-        nonlinear = stack.temperature_dependent_materials
-        if nonlinear:
+        if stack.nonlinearities:
             raise UnsupportedError(
-                f"an operator learns a response linear in the power, and the conductivity of "
-                f"{', '.join(map(repr, nonlinear))} depends on the temperature; train on the "
-                "stack with constant conductivities (the solver handles the dependent ones)"
+                "an operator learns a response linear in the power, and "
+                f"{' and '.join(stack.nonlinearities)} depend(s) on the temperature; train on "
+                "the stack without them (the solver handles them)"
             )
         if any(la.regions for la in stack.layers) and not self.homogenize:
             raise UnsupportedError(
