@@ -9,7 +9,13 @@ from conftest import example
 from chiptherm.errors import InputError, SolverError
 from chiptherm.result import solve
 from chiptherm.system import System
-from chiptherm.trust import MIN_COARSENED_CELLS, ErrorEstimator, coarse_stack, refine
+from chiptherm.trust import (
+    EXACT_CORRECTION,
+    MIN_COARSENED_CELLS,
+    ErrorEstimator,
+    coarse_stack,
+    refine,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +112,18 @@ def test_refinement_from_a_good_guess_needs_fewer_iterations(solved):
     assert out.warm.iterations < out.cold.iterations
     assert np.abs(out.temperature - result.temperature).max() < 1e-5
     assert out.warm.relative_residual < 1e-9
+
+
+def test_an_exact_score_refines_by_adding_the_error(solved):
+    stack, result = solved
+    system = System.from_stack(stack)
+    guess = result.temperature + 0.3 * bump_of(result.grid, "smooth")
+    estimator = ErrorEstimator(system, stack)
+    out = refine(system, guess, estimator=estimator)
+    assert out.warm.method == EXACT_CORRECTION and out.warm.iterations == 0
+    assert np.abs(out.temperature - result.temperature).max() < 1e-9
+    assert out.warm.relative_residual < 1e-11
+    # an explicit solver, or a coarse estimator, keeps the Krylov path
+    assert refine(system, guess, "cg-amg", estimator=estimator).warm.method == "cg-amg"
+    coarse = ErrorEstimator(system, stack, method="coarse")
+    assert refine(system, guess, estimator=coarse).warm.method == "cg-transform"

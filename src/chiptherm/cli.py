@@ -904,6 +904,7 @@ def predict(
     from chiptherm.operator.model import per_sample
     from chiptherm.operator.sampling import load_map
     from chiptherm.report.outputs import write_result
+    from chiptherm.trust import EXACT_CORRECTION
 
     op, meta = load_operator(model)
     params = parse_params(param)
@@ -956,7 +957,11 @@ def predict(
     )
     if checked.refinement is not None:
         w, cold = checked.refinement.warm, checked.refinement.cold
-        line = f"refined with {w.method}: {w.iterations} iterations, {w.solve_s:.3f} s warm"
+        line = (
+            f"refined by the exact correction T + A⁻¹·r: {w.solve_s:.3f} s"
+            if w.method == EXACT_CORRECTION
+            else f"refined with {w.method}: {w.iterations} iterations, {w.solve_s:.3f} s warm"
+        )
         if cold is not None:
             line += f" vs {cold.iterations} iterations, {cold.solve_s:.3f} s cold"
         console.print(line)

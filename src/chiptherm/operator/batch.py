@@ -174,7 +174,7 @@ class BatchChecker:
         verdict = estimator.score(field, self.tolerance_k, rhs=rhs)
         if verdict.accepted or not self.refine_rejected:
             return MapCheck(verdict.error_k, verdict.accepted)
-        refined = refine(System.from_stack(stack, self.grid), field)
+        refined = refine(System.from_stack(stack, self.grid), field, estimator=estimator)
         return MapCheck(verdict.error_k, False, refined.temperature)
 
 

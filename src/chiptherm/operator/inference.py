@@ -282,11 +282,12 @@ def predict_checked(
     compare_cold: bool = True,
 ) -> CheckedPrediction:
     """Predict, score the prediction, and refine it with ``refine_with`` (a solver method, or
-    'krylov' for the default warm-startable one) when the estimated error exceeds
-    ``tolerance_k``."""
+    'krylov' for the default: the exact correction on laterally uniform stacks, else the
+    warm-startable Krylov solver) when the estimated error exceeds ``tolerance_k``."""
     pred, system = prediction_and_system(op, density, params)
     predict_s = pred.info.solve_s
-    confidence = ErrorEstimator(system, pred.stack).score(pred.temperature, tolerance_k)
+    estimator = ErrorEstimator(system, pred.stack)
+    confidence = estimator.score(pred.temperature, tolerance_k)
     if confidence.accepted:
         return CheckedPrediction(pred, pred.temperature, confidence, "operator", predict_s)
     if refine_with is None:
@@ -294,7 +295,9 @@ def predict_checked(
             pred, pred.temperature, confidence, "operator (not refined)", predict_s
         )
     method = None if refine_with == "krylov" else refine_with
-    refined = refine(system, pred.temperature, method, compare_cold=compare_cold)
+    refined = refine(
+        system, pred.temperature, method, compare_cold=compare_cold, estimator=estimator
+    )
     result = Result(
         pred.stack,
         pred.grid,
