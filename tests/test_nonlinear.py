@@ -97,10 +97,11 @@ def test_a_3d_stack_balances_energy_and_solves_its_own_nonlinear_system(hot_two_
     assert result.max_temperature > frozen.max_temperature + 0.5
 
 
-def test_a_warm_start_at_the_answer_needs_one_step_and_divergence_is_an_error(hot_two_die):
+def test_a_warm_start_at_the_answer_needs_two_steps_and_divergence_is_an_error(hot_two_die):
     answer = solve(hot_two_die)
     again = solve_nonlinear(hot_two_die, x0=answer.temperature)
-    assert len(again.changes) == 1 and again.changes[0] < 1e-6
+    # the second step confirms the contraction: nothing is left to move
+    assert len(again.changes) == 2 and max(again.changes) < 1e-6
     assert again.info.warm_start
     with pytest.raises(SolverError, match="did not converge in 2 steps"):
         solve_nonlinear(hot_two_die, max_steps=2)
@@ -244,3 +245,29 @@ def test_leakage_is_saved_validated_and_refused_where_linearity_is_needed(tmp_pa
         stack_from_dict(bad)
     with pytest.raises(InputError, match=r"and the leakage of 'p' depend"):
         resistance_matrix(stack)
+
+
+def test_near_runaway_the_iteration_stops_on_the_distance_left_not_the_last_change():
+    from scipy.optimize import brentq
+
+    from chiptherm.nonlinear import distance_left
+
+    # a geometric tail d, d·ρ, d·ρ², ... sums to d·ρ/(1-ρ) beyond the last step
+    assert distance_left([float("inf"), 1.0, 0.9]) == pytest.approx(0.9 * 0.9 / 0.1)
+    assert distance_left([float("inf"), 1.0]) == float("inf")
+    assert distance_left([1.0, 1.5]) == float("inf")
+    # a plate whose loop gain at the stable root is 0.92: each step removes only 8 %
+    fraction = 0.614
+    conductance = AREA / (1 / H_PLATE + 0.5e-4 / 400.0)
+
+    def imbalance(t: float) -> float:
+        leak = fraction * DYNAMIC * np.exp(BETA * (t - 300.0))
+        return conductance * (t - T_AIR) - DYNAMIC - leak
+
+    turning = 300.0 + np.log(conductance / (BETA * fraction * DYNAMIC)) / BETA
+    stable = brentq(imbalance, T_AIR, turning, xtol=1e-12)
+    gain = BETA * fraction * DYNAMIC * np.exp(BETA * (stable - 300.0)) / conductance
+    assert 0.9 < gain < 0.95
+    result = solve(plate(fraction))
+    assert result.info.nonlinear_steps > 100
+    assert abs(result.max_temperature - stable) < 1e-6  # a last change of 1e-6 K left ~1e-5 K
