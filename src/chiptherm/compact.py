@@ -55,6 +55,34 @@ class BlockInput:
 
 
 @dataclass(frozen=True)
+class HeatedCells:
+    """Every cell that receives power, and its temperature as an affine function of the block
+    powers: the hottest cell of the stack is always one of them (unless a face's ambient is
+    hotter than all of them).
+
+    Attributes:
+        index: (m,) flat indices into the (nz, ny, nx) field.
+        background_k: (m,) their temperatures with every block off, K.
+        response: (m, n) their temperature rise per watt in each block, K/W.
+        shape: the (nz, ny, nx) shape of the field.
+    """
+
+    index: np.ndarray
+    background_k: np.ndarray
+    response: np.ndarray
+    shape: tuple[int, int, int]
+
+    def temperatures(self, watts: np.ndarray) -> np.ndarray:
+        """(..., m) heated-cell temperatures, K, for block powers (..., n) W."""
+        return self.background_k + watts @ self.response.T
+
+    def position(self, k: int) -> tuple[int, int, int]:
+        """(z, y, x) cell indices of heated cell ``k``."""
+        z, y, x = np.unravel_index(self.index[k], self.shape)
+        return int(z), int(y), int(x)
+
+
+@dataclass(frozen=True)
 class ResistanceMatrix:
     """Block temperatures of a floorplan as an affine function of its block powers.
 
@@ -66,6 +94,7 @@ class ResistanceMatrix:
         resistance: (n, n) mean temperature rise of block i per watt in block j, K/W.
         method: the linear solver used.
         seconds: wall time of the extraction.
+        heated: the heated cells, for the peak temperature of any block powers.
     """
 
     stack_name: str
@@ -75,6 +104,7 @@ class ResistanceMatrix:
     resistance: np.ndarray
     method: str
     seconds: float
+    heated: HeatedCells
 
     @property
     def labels(self) -> list[str]:
@@ -110,6 +140,11 @@ class ResistanceMatrix:
         :meth:`powers`; by default the stack's own)."""
         return self.background_k + self.powers(watts) @ self.resistance.T
 
+    def peaks(self, watts: Mapping[str, float] | np.ndarray | None = None) -> np.ndarray:
+        """The hottest cell temperature (…) K of the stack for block powers ``watts`` (see
+        :meth:`powers`), exact: the maximum over the heated cells."""
+        return self.heated.temperatures(self.powers(watts)).max(axis=-1)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: blocks, R in K/W, the background and nominal temperatures."""
         nominal = self.temperatures()
@@ -136,6 +171,8 @@ class ResistanceMatrix:
                     strict=True,
                 )
             ],
+            "nominal_peak_k": float(self.peaks()),
+            "heated_cells": int(self.heated.index.size),
             "resistance_k_per_w": self.resistance.tolist(),
             "asymmetry": asymmetry(self.resistance),
         }
@@ -216,14 +253,18 @@ def resistance_matrix(
     weights = [q / q.sum() for q in unit_q]
     solver = make_solver(system, method)
     background, _ = solver.solve(system.rhs_for(background_q), tol=tol)
-    background = background.reshape(system.shape)
-    rises = []
-    for i, q in enumerate(unit_q):
-        rise, _ = solver.solve(q, tol=tol)  # homogeneous: faces at 0 K, block i at 1 W
-        rises.append(rise.reshape(system.shape))
+    # the hottest cell is a heated one (the discrete maximum principle: any other cell is a
+    # weighted mean of its neighbours and face temperatures), so these cells carry the peak
+    heated = np.flatnonzero((background_q > 0).ravel() | (np.sum(unit_q, axis=0) > 0).ravel())
+    resistance = np.empty((len(blocks), len(blocks)))
+    response = np.empty((heated.size, len(blocks)))
+    for j, q in enumerate(unit_q):
+        rise, _ = solver.solve(q, tol=tol)  # homogeneous: faces at 0 K, block j at 1 W
+        rise = rise.reshape(system.shape)
+        resistance[:, j] = [float((w * rise).sum()) for w in weights]
+        response[:, j] = rise.ravel()[heated]
         if on_block is not None:
-            on_block(i + 1, len(blocks))
-    resistance = np.array([[float((wi * rj).sum()) for rj in rises] for wi in weights])
+            on_block(j + 1, len(blocks))
     return ResistanceMatrix(
         stack.name,
         blocks,
@@ -232,6 +273,7 @@ def resistance_matrix(
         resistance,
         solver.name,
         time.perf_counter() - start,
+        HeatedCells(heated, background.ravel()[heated], response, grid.shape),
     )
 
 
@@ -308,3 +350,107 @@ def read_power_cases(path: str | Path, blocks: list[BlockInput]) -> PowerCases:
     if not names:
         raise InputError(f"{path}: no cases below the header")
     return PowerCases(names, watts[: len(names)])
+
+
+@dataclass(frozen=True)
+class PowerBudget:
+    """The most power a floorplan can take with no cell above a temperature limit.
+
+    Attributes:
+        limit_k: the temperature no cell may exceed, K.
+        watts: (n,) the budget of each block, W.
+        peak_k: the hottest cell at the budget, K (the limit when a block is not at its bound).
+        block_k: (n,) block mean temperatures at the budget, K.
+        limiting: (z, y, x) indices of the cells at the limit (at most 8), hottest first.
+        uniform_scale: the largest factor of the nominal powers within the limit.
+        bounds: (n, 2) the lower and upper power of each block that were allowed, W.
+    """
+
+    limit_k: float
+    watts: np.ndarray
+    peak_k: float
+    block_k: np.ndarray
+    limiting: list[tuple[int, int, int]]
+    uniform_scale: float
+    bounds: np.ndarray
+
+
+def power_budget(
+    matrix: ResistanceMatrix,
+    limit_k: float,
+    lower: Mapping[str, float] | None = None,
+    upper: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> PowerBudget:
+    """Maximize the (weighted) total block power subject to every cell staying at or below
+    ``limit_k``, by linear programming on the heated cells' exact linear response.
+
+    Args:
+        matrix: the floorplan's resistance matrix (with its heated cells).
+        limit_k: the temperature limit, K.
+        lower, upper: per-block power bounds by label, W (default 0 and unbounded).
+        weights: per-block weights of the objective (default 1: the total power).
+
+    Raises:
+        InputError: for unknown labels, or when no power assignment within the bounds keeps
+            every cell at the limit (the background alone, or the lower bounds, too hot).
+    """
+    from scipy.optimize import linprog
+
+    n = len(matrix.blocks)
+    lo = _by_label(matrix, lower, np.zeros(n))
+    hi = _by_label(matrix, upper, np.full(n, np.inf))
+    w = _by_label(matrix, weights, np.ones(n))
+    if np.any(lo > hi):
+        bad = matrix.labels[int(np.argmax(lo > hi))]
+        raise InputError(f"block {bad!r}: the lower power bound exceeds the upper one")
+    cells = matrix.heated
+    headroom = limit_k - cells.background_k
+    if headroom.min() < 0:
+        raise InputError(
+            f"no power fits under {limit_k:.2f} K: with every block off the hottest cell is "
+            f"already at {cells.background_k.max():.2f} K"
+        )
+    floor = cells.temperatures(lo).max()
+    if floor > limit_k + 1e-9:
+        raise InputError(
+            f"the lower power bounds alone heat the hottest cell to {floor:.2f} K, above the "
+            f"limit of {limit_k:.2f} K"
+        )
+    solution = linprog(
+        -w,
+        A_ub=cells.response,
+        b_ub=headroom,
+        bounds=list(zip(lo, [None if np.isinf(h) else h for h in hi], strict=True)),
+        method="highs",
+    )
+    if solution.status != 0:
+        raise InputError(f"the power budget has no solution: {solution.message}")
+    watts = np.clip(solution.x, lo, hi)
+    temperatures = cells.temperatures(watts)
+    order = np.argsort(-temperatures)
+    at_limit = [int(k) for k in order[:8] if temperatures[k] >= limit_k - 1e-6]
+    nominal_rise = cells.response @ matrix.nominal_w
+    with np.errstate(divide="ignore"):
+        scales = np.where(nominal_rise > 0, headroom / nominal_rise, np.inf)
+    return PowerBudget(
+        limit_k,
+        watts,
+        float(temperatures.max()),
+        matrix.temperatures(watts),
+        [cells.position(k) for k in at_limit],
+        float(scales.min()),
+        np.column_stack([lo, hi]),
+    )
+
+
+def _by_label(
+    matrix: ResistanceMatrix, values: Mapping[str, float] | None, default: np.ndarray
+) -> np.ndarray:
+    """``default`` with the entries named in ``values`` (block labels) replaced."""
+    out = default.astype(float).copy()
+    for label, value in (values or {}).items():
+        if label not in matrix.labels:
+            raise InputError(f"unknown block {label!r}; the blocks are {', '.join(matrix.labels)}")
+        out[matrix.labels.index(label)] = float(value)
+    return out
