@@ -28,6 +28,9 @@ def test_demo_writes_a_consistent_report(tmp_path):
     assert f["verified_peak_k"] <= f["initial_peak_k"]
     r = f["resistances"]  # the placement's resistance matrix reproduces its verifying solve
     assert r["blocks"] == ["core0", "core1", "cache", "io"]
+    assert r["peak_gap_to_solve_k"] < 1e-6
+    # a cooler placement takes more power before it is as hot as the initial one
+    assert (r["power_scale_at_initial_peak"] > 1.0) == (f["verified_peak_k"] < f["initial_peak_k"])
     assert r["max_gap_to_solve_k"] < 1e-6 and r["asymmetry"] < 1e-6 * max(
         r["self_resistance_k_per_w"]
     )

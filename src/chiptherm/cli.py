@@ -1493,6 +1493,10 @@ def demo(
         "floorplan resistance matrix: strongest coupling",
         "{} ↔ {} {:,.0f} K/W".format(*r["strongest_coupling"], r["strongest_coupling_k_per_w"]),
     )
+    table.add_row(
+        "power the new placement takes at the old peak",
+        f"{r['power_scale_at_initial_peak']:.3f} ×",
+    )
     c = report.summary["cooling_sweep"]
     table.add_row(
         f"top h sweep, {len(c['values'])} values: max peak gap",

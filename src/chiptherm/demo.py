@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from chiptherm.compact import resistance_matrix
+from chiptherm.compact import power_budget, resistance_matrix
 from chiptherm.operator.batch import NamedMaps, predict_batch
 from chiptherm.operator.checkpoint import load_operator, shipped_models
 from chiptherm.operator.evaluate import error_metrics
@@ -171,8 +171,11 @@ def run_demo(
 
 def floorplan_resistances(outcome: Outcome, out: Path) -> tuple[dict[str, Any], list[Path]]:
     """The block-to-block thermal resistance matrix of the optimized placement (one solve per
-    block), checked against the verifying solve's block means; the summary and its plot."""
+    block), checked against the verifying solve's block means, and the power headroom the
+    placement bought: the factor by which every block's power may grow before the hottest
+    cell reaches the initial placement's peak; the summary and the matrix plot."""
     matrix = resistance_matrix(outcome.verified.stack)
+    headroom = power_budget(matrix, outcome.initial_peak_k).uniform_scale
     solved = {b.block: b.stats.mean for b in outcome.verified.block_stats}
     gap = np.abs(matrix.temperatures() - [solved[label] for label in matrix.labels])
     coupling = matrix.resistance - np.diag(np.diag(matrix.resistance))
@@ -190,6 +193,8 @@ def floorplan_resistances(outcome: Outcome, out: Path) -> tuple[dict[str, Any], 
         "strongest_coupling_k_per_w": float(matrix.resistance[i, j]),
         "asymmetry": float(np.abs(matrix.resistance - matrix.resistance.T).max()),
         "max_gap_to_solve_k": float(gap.max()),
+        "peak_gap_to_solve_k": abs(float(matrix.peaks()) - outcome.verified_peak_k),
+        "power_scale_at_initial_peak": headroom,
         "seconds": matrix.seconds,
     }
     return summary, [path]
@@ -323,7 +328,8 @@ def sections(summary: dict[str, Any]) -> list[Section]:
         "CMA-ES over the positions of the movable blocks; the operator scores populations, the "
         "confidence score checks each new best, the solver refines doubtful ones and verifies "
         "the final placement. Its block-to-block resistance matrix then gives every block's "
-        "mean temperature for any block powers, exactly.",
+        "mean temperature and the peak for any block powers, exactly, and how much more power "
+        "the new placement takes before it is as hot as the old one.",
         rows=[
             ("peak before (solver)", f"{f['initial_peak_k']:.3f} K"),
             ("peak after (solver)", f"{f['verified_peak_k']:.3f} K"),
@@ -345,6 +351,10 @@ def sections(summary: dict[str, Any]) -> list[Section]:
                 "{} and {}: {:,.0f} K/W".format(
                     *r_doc["strongest_coupling"], r_doc["strongest_coupling_k_per_w"]
                 ),
+            ),
+            (
+                "power the placement can take at the initial peak",
+                f"{r_doc['power_scale_at_initial_peak']:.3f} × every block",
             ),
             (
                 "matrix against the verifying solve",
