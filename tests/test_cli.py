@@ -99,7 +99,10 @@ def test_every_example_solves(tmp_path: Path) -> None:
         )
         assert res.exit_code == 0, (path, res.output)
         summary = json.loads(res.stdout)
-        assert summary["energy"]["relative_error"] < 1e-9
+        # a nonlinear stack balances to its fixed-point tolerance (1e-6 K), a linear one to
+        # the linear solver's
+        nonlinear = summary["solver"]["nonlinear_steps"] > 0
+        assert summary["energy"]["relative_error"] < (1e-7 if nonlinear else 1e-9)
         assert summary["max_temperature"] > summary["layers"][0]["min"]
 
 
