@@ -34,7 +34,7 @@ import numpy as np
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.solvers import make_solver
-from chiptherm.stack import Block, PowerSource, Stack
+from chiptherm.stack import Block, Stack
 from chiptherm.system import System, power_field
 
 
@@ -201,11 +201,13 @@ def with_block_powers(stack: Stack, watts: Mapping[tuple[str, str], float]) -> S
     power = {
         name: source
         if source.map is not None
-        else PowerSource(
-            blocks=[
-                b.model_copy(update={"watts": watts.get((name, b.name), 0.0)})
-                for b in source.blocks
-            ]
+        else source.model_copy(
+            update={
+                "blocks": [
+                    b.model_copy(update={"watts": watts.get((name, b.name), 0.0)})
+                    for b in source.blocks
+                ]
+            }
         )
         for name, source in stack.power.items()
     }
