@@ -27,6 +27,24 @@ err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Change the stack file: KEY=VALUE with a dotted key, e.g. boundaries.top.htc=5e4 "
+        "or layers.tim.thickness=3e-5; repeatable.",
+        metavar="KEY=VALUE",
+    ),
+]
+
+
+def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
+    """The stack file with the ``--set`` assignments applied."""
+    from chiptherm.overrides import parse_assignment
+    from chiptherm.stack_io import load_stack
+
+    return load_stack(stack_file, [parse_assignment(item) for item in sets or []])
+
 
 def friendly_errors(func: F) -> F:
     """Turn chiptherm errors into one red line on stderr and exit code 1."""
@@ -139,6 +157,7 @@ def solve(
         list[str] | None, typer.Option(help="Probe 'x,y,layer' (m); repeatable.")
     ] = None,
     no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Solve a stack file and write temperature.npz, summary.json, PNG maps and a .vtr file.
 
@@ -146,9 +165,8 @@ def solve(
     """
     from chiptherm.report.outputs import write_result
     from chiptherm.result import solve as solve_stack
-    from chiptherm.stack_io import load_stack
 
-    stack = load_stack(stack_file)
+    stack = load_stack_with(stack_file, sets)
     probes = [parse_probe(p) for p in probe or []]
     names = {layer.name for layer in stack.layers}
     lx, ly = stack.size
@@ -206,6 +224,7 @@ def converge(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
     no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Grid convergence study: how far the solution is from the grid-independent one.
 
@@ -220,9 +239,8 @@ def converge(
     from chiptherm.convergence import convergence_study, quantity_table, stretch_fraction
     from chiptherm.report.outputs import write_json
     from chiptherm.report.plots import plot_convergence
-    from chiptherm.stack_io import load_stack
 
-    stack = load_stack(stack_file)
+    stack = load_stack_with(stack_file, sets)
     with err_console.status(f"grid convergence study of {stack.name}") as status:
         study = convergence_study(
             stack, levels, ratio, not coarser, solver, max_cells, progress=status.update
@@ -292,6 +310,100 @@ def converge(
 
 @app.command()
 @friendly_errors
+def sweep(
+    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    vary: Annotated[
+        str,
+        typer.Option(
+            help="The key and its values: KEY=a,b,c, KEY=start:stop:count or "
+            "KEY=start:stop:count:log, e.g. boundaries.top.htc=1e3:1e5:9:log.",
+            metavar="KEY=VALUES",
+        ),
+    ],
+    solver: Annotated[
+        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
+    ] = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-sweep]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
+) -> None:
+    """Sweep one value of a stack file: the peak, the mean, every layer's maximum and every
+    block's mean temperature at each value.
+
+    Every solve starts from the previous field when the grid stays the same. Writes
+    sweep.json, sweep.csv and sweep.png (the peak and the block means against the value).
+
+    Example: chiptherm sweep examples/two_die.yaml --vary boundaries.top.htc=1e3:1e5:9:log
+    """
+    from chiptherm.overrides import parse_assignment, sweep_values
+    from chiptherm.report.outputs import write_csv, write_json
+    from chiptherm.report.plots import plot_sweep
+    from chiptherm.report.progress import progress_bar
+    from chiptherm.stack_io import load_stack
+    from chiptherm.sweep import sweep_stack
+
+    key, sep, spec = vary.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--vary {vary!r}: expected KEY=VALUES, e.g. boundaries.top.htc=1e3,1e4")
+    values = sweep_values(spec.strip())
+    overrides = [parse_assignment(item) for item in sets or []]
+    load_stack(stack_file, [*overrides, (key.strip(), values[0])])  # fails before any solve
+    with progress_bar("solving", "solves", err_console, as_json) as bar:
+        task = bar.add_task("solves", total=len(values))
+        study = sweep_stack(
+            stack_file,
+            key.strip(),
+            values,
+            overrides,
+            solver,
+            on_point=lambda done, _: bar.update(task, completed=done),
+        )
+    summary = study.summary()
+    out_dir = out or Path("out") / f"{stack_file.stem}-sweep"
+    if not no_files:
+        write_json(out_dir / "sweep.json", summary)
+        write_csv(out_dir / "sweep.csv", study.rows())
+        x = study.values
+        blocks = list(study.points[0].block_mean_k)
+        hottest = sorted(blocks, key=lambda b: -study.points[0].block_mean_k[b])[:6]
+        plot_sweep(
+            x,
+            {"peak": (x, [p.peak_k for p in study.points])}
+            | {f"mean {b}": (x, [p.block_mean_k[b] for p in study.points]) for b in hottest},
+            out_dir / "sweep.png",
+            title=f"{study.stack_name}: sweep of {study.key}",
+            xlabel=study.key,
+            ylabel="temperature (K)",
+            log_x=bool(x.min() > 0 and x.max() / x.min() >= 20),
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title=f"{study.stack_name}: sweep of {study.key}", title_justify="left")
+    for col in ("value", "peak K", "mean K", "hottest block", "solver", "iterations", "s"):
+        table.add_column(col, justify="left" if col == "hottest block" else "right")
+    for p in study.points:
+        block = max(p.block_mean_k, key=p.block_mean_k.get) if p.block_mean_k else None
+        table.add_row(
+            f"{p.value:.4g}",
+            f"{p.peak_k:.3f}",
+            f"{p.mean_k:.3f}",
+            "-" if block is None else f"{block} ({p.block_mean_k[block]:.2f} K)",
+            p.method,
+            str(p.iterations) + (" (warm)" if p.warm_start and p.iterations else ""),
+            f"{p.seconds:.2f}",
+        )
+    console.print(table)
+    if not no_files:
+        console.print(f"wrote 3 files to [bold]{out_dir}[/]")
+
+
+@app.command()
+@friendly_errors
 def resistances(
     stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
     powers: Annotated[
@@ -312,6 +424,7 @@ def resistances(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
     no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Block-to-block thermal resistance matrix: every block's mean temperature for any block
     powers, exactly, without solving again.
@@ -330,9 +443,8 @@ def resistances(
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_resistance_matrix
     from chiptherm.report.progress import progress_bar
-    from chiptherm.stack_io import load_stack
 
-    stack = load_stack(stack_file)
+    stack = load_stack_with(stack_file, sets)
     cases = None if powers is None else read_power_cases(powers, block_inputs(stack))
     with progress_bar("solving", "blocks", err_console, as_json) as bar:
         task = bar.add_task("blocks", total=None)
@@ -596,6 +708,7 @@ def budget(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
     no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Power budget: the most block power the floorplan takes with no cell above a limit.
 
@@ -614,9 +727,8 @@ def budget(
     from chiptherm.report.plots import plot_heat_map
     from chiptherm.report.progress import progress_bar
     from chiptherm.result import solve as solve_stack
-    from chiptherm.stack_io import load_stack
 
-    stack = load_stack(stack_file)
+    stack = load_stack_with(stack_file, sets)
     bounds = [
         parse_params(items, option, "core0=12.5")
         for items, option in ((minimum, "--min"), (maximum, "--max"), (weight, "--weight"))
@@ -723,6 +835,7 @@ def homogenize(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the comparison JSON only.")
     ] = False,
+    sets: SetOption = None,
 ) -> None:
     """Replace layers with material regions (TSVs, pillars) by effective media, and say what
     that changes.
@@ -736,9 +849,9 @@ def homogenize(
 
     from chiptherm.homogenize import homogenized
     from chiptherm.result import solve as solve_stack
-    from chiptherm.stack_io import load_stack, save_stack
+    from chiptherm.stack_io import save_stack
 
-    stack = load_stack(stack_file)
+    stack = load_stack_with(stack_file, sets)
     effective = homogenized(stack)
     changed = [la.name for la in stack.layers if la.regions]
     if not changed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from chiptherm.atomic import atomic_write_bytes, atomic_write_text
 from chiptherm.errors import InputError, StackError
+from chiptherm.overrides import apply_overrides
 from chiptherm.stack import ReferenceError_, Stack
 
 KeyPath = tuple[str | int, ...]
@@ -116,10 +118,20 @@ def read_yaml(path: str | Path, error: type[InputError] = StackError) -> tuple[A
         raise error(f"invalid YAML: {problem}", source=str(path), line=line) from None
 
 
-def load_stack(path: str | Path) -> Stack:
-    """Read and validate a stack YAML file; power-map paths are relative to its folder."""
+def load_stack(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> Stack:
+    """Read and validate a stack YAML file; power-map paths are relative to its folder.
+
+    ``overrides`` are (dotted key, value) pairs applied before validation (see
+    :mod:`chiptherm.overrides`); errors then name them beside the file.
+    """
     path = Path(path)
     data, text = read_yaml(path)
+    if overrides:
+        apply_overrides(data, overrides)
+        changed = ", ".join(f"{key}={value}" for key, value in overrides)
+        return stack_from_dict(
+            data, source=f"{path} (with {changed})", base_dir=path.parent, text=text
+        )
     return stack_from_dict(data, source=str(path), base_dir=path.parent, text=text)
 
 

@@ -116,15 +116,17 @@ def plot_sweep(
     xlabel: str,
     ylabel: str = "peak temperature (K)",
     markers: dict[str, Sequence[float]] | None = None,
+    log_x: bool = True,
 ) -> Path:
     """Save curves ((x, y) lines) and points measured at ``values`` (markers) over a
-    logarithmic x axis as a PNG."""
+    logarithmic (or linear) x axis as a PNG."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
     for name, (x, y) in curves.items():
         ax.plot(x, y, label=name)
     for name, series in (markers or {}).items():
         ax.plot(values, series, "o", fillstyle="none", label=name)
-    ax.set_xscale("log")
+    if log_x:
+        ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
