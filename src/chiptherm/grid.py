@@ -135,6 +135,15 @@ class Grid:
             out += block.watts * self.block_fraction(block)
         return out
 
+    def average_map(self, values: np.ndarray) -> np.ndarray:
+        """(ny, nx) area average on each lateral cell of an intensive (my, mx) map (e.g.
+        W/(m²·K)) given on its own uniform grid over the chip."""
+        my, mx = values.shape
+        lx, ly = self.x_edges[-1], self.y_edges[-1]
+        ax = resample_matrix(self.x_edges, np.linspace(0.0, lx, mx + 1)).T
+        ay = resample_matrix(self.y_edges, np.linspace(0.0, ly, my + 1)).T
+        return ay @ values @ ax.T
+
     def region_mask(self, region: Rect) -> np.ndarray:
         """(ny, nx) boolean: cells whose centre lies inside ``region``."""
         in_x = (self.x >= region.x) & (self.x < region.x1)

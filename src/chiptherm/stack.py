@@ -123,35 +123,57 @@ class Region(Rect):
     material: str
 
 
-def _as_map(value: Any, info: ValidationInfo) -> Any:
-    """Load ``map: file.npy`` relative to the stack file's folder (validation context)."""
+def _load_map(value: Any, info: ValidationInfo, what: str, unit: str) -> np.ndarray:
+    """A finite 2-D (ny, nx) array from a list or a .npy path relative to the stack file's
+    folder (validation context); ``what`` and ``unit`` name it in errors."""
     if isinstance(value, str | Path):
         base = Path((info.context or {}).get("base_dir", "."))
         path = Path(value)
         if not path.is_absolute():
             path = base / path
         if not path.exists():
-            raise ValueError(f"power map file {str(path)!r} does not exist")
+            raise ValueError(f"{what} file {str(path)!r} does not exist")
         try:
             value = np.load(path, allow_pickle=False)
         except Exception as exc:  # numpy raises many kinds for a bad file
-            raise ValueError(f"cannot read power map {str(path)!r} as .npy: {exc}") from None
+            raise ValueError(f"cannot read {what} {str(path)!r} as .npy: {exc}") from None
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError("power map must be a 2-D array of numbers (ny, nx) in W") from None
+        raise ValueError(f"{what} must be a 2-D array of numbers (ny, nx) in {unit}") from None
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"power map must be a 2-D array (ny, nx), got shape {arr.shape}")
+        raise ValueError(f"{what} must be a 2-D array (ny, nx), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError("power map contains NaN or infinite values")
+        raise ValueError(f"{what} contains NaN or infinite values")
     arr = arr.copy()
     arr.setflags(write=False)
+    return arr
+
+
+def _as_map(value: Any, info: ValidationInfo) -> Any:
+    """A power map: W per cell of its own uniform grid over the chip."""
+    return _load_map(value, info, "power map", "W")
+
+
+def _as_htc_map(value: Any, info: ValidationInfo) -> Any:
+    """A heat-transfer-coefficient map: W/(m²·K) over its own uniform grid on the face."""
+    arr = _load_map(value, info, "htc map", "W/(m²·K)")
+    if arr.min() < 0 or arr.max() <= 0:
+        raise ValueError(
+            "htc map values must be at least 0 W/(m²·K), and some above 0 "
+            f"(got {arr.min():g} to {arr.max():g})"
+        )
     return arr
 
 
 PowerMap = Annotated[
     np.ndarray,
     BeforeValidator(_as_map),
+    PlainSerializer(lambda a: a.tolist(), return_type=list),
+]
+HtcMap = Annotated[
+    np.ndarray,
+    BeforeValidator(_as_htc_map),
     PlainSerializer(lambda a: a.tolist(), return_type=list),
 ]
 
@@ -220,27 +242,35 @@ def _boundary(value: Any) -> Any:
 
 
 class Boundary(_Model):
-    """A face condition: adiabatic (default), convective (``htc``) or fixed ``temperature``.
+    """A face condition: adiabatic (default), convective (``htc``, or ``htc_map`` varying over
+    the face) or fixed ``temperature``.
 
-    ``power`` names a power source applied as an inward surface heat flux (top and bottom faces).
+    ``htc_map`` (top and bottom faces) is an (ny, nx) array of W/(m²·K) over the map's own
+    uniform grid on the face (a .npy path or a nested list), area-averaged onto the solver's
+    cells; zeros make parts of the face adiabatic. ``power`` names a power source applied as
+    an inward surface heat flux (top and bottom faces).
     """
 
     htc: float | None = Field(default=None, gt=0)
+    htc_map: HtcMap | None = None
     temperature: float | None = Field(default=None, gt=0)
     ambient: float | None = Field(default=None, gt=0)
     power: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Boundary:
-        if self.htc is not None and self.temperature is not None:
+        if self.htc is not None and self.htc_map is not None:
+            raise ValueError("give either 'htc' (uniform) or 'htc_map' (varying), not both")
+        convective = self.htc is not None or self.htc_map is not None
+        if convective and self.temperature is not None:
             raise ValueError("give either 'htc' (convective) or 'temperature' (fixed), not both")
-        if self.ambient is not None and self.htc is None:
+        if self.ambient is not None and not convective:
             raise ValueError("'ambient' only applies to a convective face (with 'htc')")
         return self
 
     @property
     def kind(self) -> str:
-        if self.htc is not None:
+        if self.htc is not None or self.htc_map is not None:
             return "convective"
         if self.temperature is not None:
             return "temperature"
@@ -336,6 +366,11 @@ class Stack(_Model):
                         ("boundaries", face, "power"),
                         "surface power is supported on the top and bottom faces only",
                     )
+            if bc.htc_map is not None and face not in ("top", "bottom"):
+                yield (
+                    ("boundaries", face, "htc_map"),
+                    "an htc map is supported on the top and bottom faces only",
+                )
         if not any(bc.removes_heat for bc in self.boundaries.values()):
             yield (
                 ("boundaries",),

@@ -135,8 +135,14 @@ def load_stack(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> S
     return stack_from_dict(data, source=str(path), base_dir=path.parent, text=text)
 
 
-def stack_to_dict(stack: Stack, *, map_files: dict[str, str] | None = None) -> dict[str, Any]:
-    """A YAML-ready dict of ``stack``; power maps are replaced by ``map_files[name]``."""
+def stack_to_dict(
+    stack: Stack,
+    *,
+    map_files: dict[str, str] | None = None,
+    htc_files: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A YAML-ready dict of ``stack``; power maps are replaced by ``map_files[name]`` and
+    face htc maps by ``htc_files[face]`` (default file names when not given)."""
     data = stack.model_dump(mode="python", exclude_defaults=False)
     data["size"] = list(stack.size)
     for name, source in data["power"].items():
@@ -160,6 +166,9 @@ def stack_to_dict(stack: Stack, *, map_files: dict[str, str] | None = None) -> d
         if mat["temperature_exponent"] != 0.0:
             data["materials"][name]["temperature_exponent"] = mat["temperature_exponent"]
             data["materials"][name]["reference_temperature"] = mat["reference_temperature"]
+    for face, bc in data["boundaries"].items():
+        if bc.get("htc_map") is not None:
+            bc["htc_map"] = (htc_files or {}).get(face, f"{face}_htc.npy")
     data["boundaries"] = {
         face: ({k: v for k, v in bc.items() if v is not None} or "adiabatic")
         for face, bc in data["boundaries"].items()
@@ -168,7 +177,8 @@ def stack_to_dict(stack: Stack, *, map_files: dict[str, str] | None = None) -> d
 
 
 def save_stack(stack: Stack, path: str | Path) -> Path:
-    """Write ``stack`` as YAML (atomically); power maps go to ``<stem>_<name>.npy`` beside it."""
+    """Write ``stack`` as YAML (atomically); power maps go to ``<stem>_<name>.npy`` and face
+    htc maps to ``<stem>_<face>_htc.npy`` beside it."""
     path = Path(path)
     map_files: dict[str, str] = {}
     for name, source in stack.power.items():
@@ -177,7 +187,14 @@ def save_stack(stack: Stack, path: str | Path) -> Path:
             buf = _npy_bytes(source.map)
             atomic_write_bytes(path.parent / fname, buf)
             map_files[name] = fname
-    text = yaml.safe_dump(stack_to_dict(stack, map_files=map_files), sort_keys=False)
+    htc_files: dict[str, str] = {}
+    for face, bc in stack.boundaries.items():
+        if bc.htc_map is not None:
+            fname = f"{path.stem}_{face}_htc.npy"
+            atomic_write_bytes(path.parent / fname, _npy_bytes(bc.htc_map))
+            htc_files[face] = fname
+    data = stack_to_dict(stack, map_files=map_files, htc_files=htc_files)
+    text = yaml.safe_dump(data, sort_keys=False)
     atomic_write_text(path, text)
     return path
 

@@ -364,9 +364,15 @@ def boundary_links(
         if not bc.removes_heat:
             continue
         area, half, k = geometry[face]
-        film = 0.0 if bc.htc is None else 1.0 / bc.htc  # m²K/W
-        conductance = np.broadcast_to(area / (film + half / k), k.shape).copy()
-        links[face] = FaceLink(conductance, stack.face_ambient(face), fixed=bc.htc is None)
+        if bc.htc_map is not None:  # h·A / (1 + h·half/k): a cell with h = 0 is adiabatic
+            h = grid.average_map(bc.htc_map)
+            conductance = area * h / (1.0 + h * half / k)
+        else:
+            film = 0.0 if bc.htc is None else 1.0 / bc.htc  # m²K/W
+            conductance = np.broadcast_to(area / (film + half / k), k.shape).copy()
+        links[face] = FaceLink(
+            conductance, stack.face_ambient(face), fixed=bc.kind == "temperature"
+        )
     return links
 
 

@@ -33,7 +33,7 @@ from chiptherm.errors import UnsupportedError
 from chiptherm.grid import Grid, resample_matrix
 from chiptherm.homogenize import homogenized
 from chiptherm.solvers import solve_system
-from chiptherm.stack import Boundary, PowerSource, Stack
+from chiptherm.stack import FACES, Boundary, PowerSource, Stack
 from chiptherm.system import System
 
 SIDE_FACES = ("west", "east", "south", "north")
@@ -133,6 +133,12 @@ class Case:
                 raise UnsupportedError(f"parameter {p.name!r}: face {p.face!r} is not convective")
             if not 0 < p.low <= p.high:
                 raise UnsupportedError(f"parameter {p.name!r}: need 0 < low <= high")
+        varying = [f for f in FACES if stack.boundary(f).htc_map is not None]
+        if varying:
+            raise UnsupportedError(
+                f"the physics loss needs uniform face coefficients, and face(s) "
+                f"{', '.join(varying)} have an htc map; the solver handles them"
+            )
         if stack.nonlinearities:
             raise UnsupportedError(
                 "an operator learns a response linear in the power, and "
