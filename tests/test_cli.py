@@ -40,12 +40,18 @@ def test_solve_writes_every_output(tmp_path: Path) -> None:
     assert "die1_active" in res.output and "energy balance" in res.output
     files = sorted(p.name for p in out.iterdir())
     assert files == [
+        "cross_section.png",
+        "index.html",
         "map_die1_active.png",
         "map_die2_active.png",
         "summary.json",
         "temperature.npz",
         "temperature.vtr",
     ]
+    page = (out / "index.html").read_text()
+    for image in ("cross_section.png", "map_die1_active.png", "map_die2_active.png"):
+        assert f'src="{image}"' in page
+    assert "hotspot (die1_active)" in page and "energy balance error" in page
     summary = json.loads((out / "summary.json").read_text())
     data = np.load(out / "temperature.npz")
     t = data["temperature"]

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from chiptherm.atomic import atomic_write_bytes, atomic_write_text
-from chiptherm.report.plots import plot_heat_map
+from chiptherm.report.html import Section, write_index
+from chiptherm.report.plots import plot_cross_section, plot_heat_map
 from chiptherm.report.vtk import write_vtr
 from chiptherm.result import Result
 
@@ -53,7 +54,9 @@ def write_result(result: Result, out_dir: str | Path, summary: dict[str, Any]) -
       ``x_edges``, ``y_edges``, ``z_edges`` in m, ``layer_of_cell``;
     - ``summary.json``;
     - ``map_<layer>.png`` for every layer or face that carries power;
-    - ``temperature.vtr`` for ParaView.
+    - ``cross_section.png``: the x-z slice through the hottest cell, every layer visible;
+    - ``temperature.vtr`` for ParaView;
+    - ``index.html``: the diagnostics, layer and block tables and the pictures on one page.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,5 +101,55 @@ def write_result(result: Result, out_dir: str | Path, summary: dict[str, Any]) -
                     blocks=stack.power[name].blocks,
                 )
             )
+    _, y, _ = np.unravel_index(int(np.argmax(result.temperature)), result.temperature.shape)
+    written.append(
+        plot_cross_section(
+            result.temperature[:, y, :],
+            g.x_edges,
+            [stack.layers[int(i)].name for i in g.layer_of_cell],
+            out / "cross_section.png",
+            title=f"{stack.name}: x–z section through the hottest cell (y = {1e3 * g.y[y]:.3g} mm)",
+        )
+    )
     written.append(write_vtr(out / "temperature.vtr", g, {"temperature_K": result.temperature}))
+    written.append(write_index(out / "index.html", stack.name, solve_sections(summary, written)))
     return written
+
+
+def solve_sections(summary: dict[str, Any], files: list[Path]) -> list[Section]:
+    """The report page of a solve: diagnostics, layers and blocks, and every picture."""
+    s, e, g = summary["solver"], summary["energy"], summary["grid"]
+    diagnostics = [
+        ("hottest cell", f"{summary['max_temperature']:.3f} K"),
+        ("cells", f"{g['cells']:,} ({g['nx']} × {g['ny']} × {g['nz']})"),
+        ("solver", f"{s['method']}, {s['iterations']} iterations"),
+        ("relative residual", f"{s['relative_residual']:.2e}"),
+        ("power in / heat out", f"{e['power_in']:.6g} W / {e['heat_out']:.6g} W"),
+        ("energy balance error", f"{e['relative_error']:.1e}"),
+    ]
+    if s.get("nonlinear_steps"):
+        diagnostics.insert(3, ("fixed-point steps", str(s["nonlinear_steps"])))
+    if e.get("leakage"):
+        diagnostics.append(("of which leakage", f"{e['leakage']:.6g} W"))
+    images = [f.name for f in files if f.suffix == ".png"]
+    sections = [
+        Section("Solve", rows=diagnostics, images=images),
+        Section(
+            "Layers (top first): max / mean",
+            rows=[(r["name"], f"{r['max']:.3f} / {r['mean']:.3f} K") for r in summary["layers"]],
+        ),
+    ]
+    if summary["blocks"]:
+        sections.append(
+            Section(
+                "Blocks: W, max / mean",
+                rows=[
+                    (
+                        f"{r['name']} ({r['layer']})",
+                        f"{r['watts']:.4g} W, {r['max']:.3f} / {r['mean']:.3f} K",
+                    )
+                    for r in summary["blocks"]
+                ],
+            )
+        )
+    return sections

@@ -284,3 +284,33 @@ def plot_resistance_matrix(
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label="thermal resistance (K/W)", shrink=0.85)
     return save_figure(fig, path)
+
+
+def plot_cross_section(
+    section: np.ndarray,
+    x_edges: np.ndarray,
+    layer_of_cell: Sequence[str],
+    path: str | Path,
+    *,
+    title: str,
+) -> Path:
+    """Save a vertical (nz, nx) slice of a field as a PNG: x in mm across, one row per z-cell
+    (bottom first) so that thin layers stay visible, each layer named at its middle and
+    separated by a line."""
+    nz = section.shape[0]
+    fig, ax = plt.subplots(figsize=(7.2, max(3.0, min(9.0, 1.2 + 0.16 * nz))), dpi=110)
+    image = ax.pcolormesh(
+        1e3 * np.asarray(x_edges), np.arange(nz + 1), section, cmap="inferno", shading="flat"
+    )
+    names = list(layer_of_cell)
+    starts = [k for k in range(nz) if k == 0 or names[k] != names[k - 1]]
+    ends = [*starts[1:], nz]
+    for start in starts[1:]:
+        ax.axhline(start, color="white", linewidth=0.6, alpha=0.7)
+    ax.set_yticks([(s + e) / 2 for s, e in zip(starts, ends, strict=True)])
+    ax.set_yticklabels([names[s] for s in starts], fontsize=7)
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("layer (z-cells, not to scale)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="Temperature (K)", shrink=0.9)
+    return save_figure(fig, path)
