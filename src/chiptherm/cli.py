@@ -722,7 +722,8 @@ def budget(
     """
     import numpy as np
 
-    from chiptherm.compact import power_budget, resistance_matrix, with_block_powers
+    from chiptherm.budget import power_budget
+    from chiptherm.compact import resistance_matrix, with_block_powers
     from chiptherm.report.outputs import write_json
     from chiptherm.report.plots import plot_heat_map
     from chiptherm.report.progress import progress_bar

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from chiptherm.compact import power_budget, resistance_matrix
+from chiptherm.budget import power_budget
+from chiptherm.compact import resistance_matrix
 from chiptherm.operator.batch import NamedMaps, predict_batch
 from chiptherm.operator.checkpoint import load_operator, shipped_models
 from chiptherm.operator.evaluate import error_metrics

@@ -1,0 +1,120 @@
+"""Power budgets: the most block power a floorplan takes with no cell above a limit.
+
+The temperature of every heated cell is affine in the block powers (see
+:mod:`chiptherm.compact`), and the hottest cell of the stack is always a heated one, so "no
+cell above T_max" is a set of linear constraints on the block powers, exactly. Maximizing the
+(weighted) total power within per-block bounds is then a linear program (scipy's HiGHS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+
+from chiptherm.compact import ResistanceMatrix
+from chiptherm.errors import InputError
+
+
+@dataclass(frozen=True)
+class PowerBudget:
+    """The most power a floorplan can take with no cell above a temperature limit.
+
+    Attributes:
+        limit_k: the temperature no cell may exceed, K.
+        watts: (n,) the budget of each block, W.
+        peak_k: the hottest cell at the budget, K (the limit when a block is not at its bound).
+        block_k: (n,) block mean temperatures at the budget, K.
+        limiting: (z, y, x) indices of the cells at the limit (at most 8), hottest first.
+        uniform_scale: the largest factor of the nominal powers within the limit.
+        bounds: (n, 2) the lower and upper power of each block that were allowed, W.
+    """
+
+    limit_k: float
+    watts: np.ndarray
+    peak_k: float
+    block_k: np.ndarray
+    limiting: list[tuple[int, int, int]]
+    uniform_scale: float
+    bounds: np.ndarray
+
+
+def power_budget(
+    matrix: ResistanceMatrix,
+    limit_k: float,
+    lower: Mapping[str, float] | None = None,
+    upper: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> PowerBudget:
+    """Maximize the (weighted) total block power subject to every cell staying at or below
+    ``limit_k``, by linear programming on the heated cells' exact linear response.
+
+    Args:
+        matrix: the floorplan's resistance matrix (with its heated cells).
+        limit_k: the temperature limit, K.
+        lower, upper: per-block power bounds by label, W (default 0 and unbounded).
+        weights: per-block weights of the objective (default 1: the total power).
+
+    Raises:
+        InputError: for unknown labels, or when no power assignment within the bounds keeps
+            every cell at the limit (the background alone, or the lower bounds, too hot).
+    """
+    n = len(matrix.blocks)
+    lo = _by_label(matrix, lower, np.zeros(n))
+    hi = _by_label(matrix, upper, np.full(n, np.inf))
+    w = _by_label(matrix, weights, np.ones(n))
+    if np.any(lo > hi):
+        bad = matrix.labels[int(np.argmax(lo > hi))]
+        raise InputError(f"block {bad!r}: the lower power bound exceeds the upper one")
+    cells = matrix.heated
+    headroom = limit_k - cells.background_k
+    if headroom.min() < 0:
+        raise InputError(
+            f"no power fits under {limit_k:.2f} K: with every block off the hottest cell is "
+            f"already at {cells.background_k.max():.2f} K"
+        )
+    floor = cells.temperatures(lo).max()
+    if floor > limit_k + 1e-9:
+        raise InputError(
+            f"the lower power bounds alone heat the hottest cell to {floor:.2f} K, above the "
+            f"limit of {limit_k:.2f} K"
+        )
+    solution = linprog(
+        -w,
+        A_ub=cells.response,
+        b_ub=headroom,
+        bounds=list(zip(lo, [None if np.isinf(h) else h for h in hi], strict=True)),
+        method="highs",
+    )
+    if solution.status != 0:
+        raise InputError(f"the power budget has no solution: {solution.message}")
+    watts = np.clip(solution.x, lo, hi)
+    temperatures = cells.temperatures(watts)
+    order = np.argsort(-temperatures)
+    at_limit = [int(k) for k in order[:8] if temperatures[k] >= limit_k - 1e-6]
+    nominal_rise = cells.response @ matrix.nominal_w
+    with np.errstate(divide="ignore"):
+        scales = np.where(nominal_rise > 0, headroom / nominal_rise, np.inf)
+    return PowerBudget(
+        limit_k,
+        watts,
+        float(temperatures.max()),
+        matrix.temperatures(watts),
+        [cells.position(k) for k in at_limit],
+        float(scales.min()),
+        np.column_stack([lo, hi]),
+    )
+
+
+def _by_label(
+    matrix: ResistanceMatrix, values: Mapping[str, float] | None, default: np.ndarray
+) -> np.ndarray:
+    """``default`` with the entries named in ``values`` (block labels) replaced."""
+    out = default.astype(float).copy()
+    for label, value in (values or {}).items():
+        if label not in matrix.labels:
+            raise InputError(f"unknown block {label!r}; the blocks are {', '.join(matrix.labels)}")
+        out[matrix.labels.index(label)] = float(value)
+    return out
