@@ -1,0 +1,26 @@
+"""The ``chiptherm`` command line: parse, call the library, print. No physics here.
+
+Commands live in modules by what they work on (:mod:`.solving`, :mod:`.floorplan`,
+:mod:`.formats`, :mod:`.learning`); importing them registers them on :data:`app`, in the order
+of the help page.
+"""
+
+from __future__ import annotations
+
+# isort: off
+from chiptherm.cli import solving  # noqa: F401  (registers solve, converge, sweep first)
+from chiptherm.cli import floorplan, formats, learning  # noqa: F401
+
+# isort: on
+from chiptherm.cli.common import app, reflow_help
+
+for _command in app.registered_commands:
+    if _command.help is None and _command.callback is not None and _command.callback.__doc__:
+        _command.help = reflow_help(_command.callback.__doc__)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main", "reflow_help"]

@@ -1,0 +1,110 @@
+"""What every command shares: the typer app, the consoles, one-line errors, ``--set``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from chiptherm.errors import ChipthermError, InputError
+
+app = typer.Typer(
+    help="Fast, trustworthy steady thermal simulation of chips and 3D-IC stacks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Change the stack file: KEY=VALUE with a dotted key, e.g. boundaries.top.htc=5e4 "
+        "or layers.tim.thickness=3e-5; repeatable.",
+        metavar="KEY=VALUE",
+    ),
+]
+
+
+def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
+    """The stack file with the ``--set`` assignments applied."""
+    from chiptherm.overrides import parse_assignment
+    from chiptherm.stack_io import load_stack
+
+    return load_stack(stack_file, [parse_assignment(item) for item in sets or []])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn chiptherm errors into one red line on stderr and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ChipthermError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from chiptherm import __version__
+
+        console.print(f"chiptherm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Fast, trustworthy steady thermal simulation of chips and 3D-IC stacks."""
+
+
+def parse_params(
+    items: list[str] | None, option: str = "--param", example: str = "top_htc=800"
+) -> dict[str, float]:
+    """['top_htc=800', ...] -> {'top_htc': 800.0}; errors name ``option``."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"{option} {item!r}: expected NAME=VALUE, e.g. {example}") from None
+    return out
+
+
+def reflow_help(doc: str) -> str:
+    """A command docstring as help text: the lines of each paragraph joined into one (rich help
+    keeps single line breaks, which leaves ragged lines at any terminal width), except before
+    a line that starts with 'Example'."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    joined = []
+    for paragraph in paragraphs:
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if lines and not line.startswith("Example"):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.strip())
+        joined.append("\n".join(lines))
+    return "\n\n".join(joined)

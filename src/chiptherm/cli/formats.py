@@ -1,0 +1,292 @@
+"""Commands for other tools' inputs and effective media: hotspot, 3dice, convert,
+homogenize."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chiptherm.cli.common import (
+    SetOption,
+    app,
+    console,
+    err_console,
+    friendly_errors,
+    load_stack_with,
+)
+from chiptherm.errors import InputError
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+@friendly_errors
+def hotspot(ctx: typer.Context) -> None:
+    """Run a HotSpot steady grid model with HotSpot's own flags; writes its output files.
+
+    Example: chiptherm hotspot -c hotspot.config -f ev6.flp -p gcc.ptrace -model_type grid
+    -steady_file gcc.steady -grid_steady_file gcc.grid.steady [--json]
+    [--solver auto|direct|multigrid]
+
+    --solver: 'multigrid' iterates exactly as HotSpot's default build does (power-of-two
+    grids; with -detailed_3D on, plain Gauss-Seidel as HotSpot does), so the printed values
+    equal HotSpot's; 'direct' solves the same network exactly (as HotSpot's SuperLU build);
+    'auto' (default) takes HotSpot's iteration where it applies.
+    """
+    from chiptherm.atomic import atomic_write_text
+    from chiptherm.formats.hotspot import build_model, config_dump, effective_config
+
+    args = list(ctx.args)
+    as_json = "--json" in args
+    if as_json:
+        args.remove("--json")
+    solver = "auto"
+    if "--solver" in args:
+        at = args.index("--solver")
+        if at + 1 >= len(args) or args[at + 1] not in ("auto", "direct", "multigrid"):
+            raise InputError("--solver expects auto, direct or multigrid")
+        solver = args[at + 1]
+        del args[at : at + 2]
+    if not args or args[0] in ("-h", "--help"):
+        console.print(hotspot.__doc__)
+        return
+    config = effective_config(args)
+    model = build_model(config)
+    if "d" in config:
+        atomic_write_text(config["d"], config_dump(config))
+    with console.status(f"solving the {model.rows} x {model.cols} grid model"):
+        result = model.solve(solver)
+    if "steady_file" in config:
+        atomic_write_text(config["steady_file"], result.steady_text())
+    if "grid_steady_file" in config:
+        atomic_write_text(config["grid_steady_file"], result.grid_steady_text())
+    blocks = result.block_temperatures()
+    if as_json:
+        summary = {
+            "model": "hotspot-grid",
+            "grid": {"rows": model.rows, "cols": model.cols, "layers": len(model.layers)},
+            "solver": result.method,
+            "blocks": [{"name": n, "temperature": t} for n, t in blocks],
+            "max_temperature": float(result.grid.max()),
+            "energy": {
+                "power_in": result.balance.power_in,
+                "heat_out": result.balance.heat_out,
+                "relative_error": result.balance.relative_error,
+            },
+        }
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title="HotSpot grid model: block temperatures", title_justify="left")
+    table.add_column("unit")
+    table.add_column("T K", justify="right")
+    for name, t in blocks:
+        table.add_row(name, f"{t:.2f}")
+    console.print(table)
+
+
+@app.command("3dice")
+@friendly_errors
+def threedice(
+    stk_file: Annotated[Path, typer.Argument(help="3D-ICE stack file.", metavar="FILE.stk")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Run a 3D-ICE steady solid stack and execute its output section, as 3D-ICE does.
+
+    Paths inside the file are relative to the working directory.
+    Example: chiptherm 3dice test.stk
+    """
+    from chiptherm.formats.threedice import build_model, read_stk, write_outputs
+    from chiptherm.solvers import solve_system
+
+    model = build_model(read_stk(stk_file))
+    temperature, info = solve_system(model.system, method="auto", tol=1e-12)
+    written = write_outputs(model, temperature)
+    balance = model.system.energy_balance(temperature)
+    if as_json:
+        summary = {
+            "model": "3d-ice",
+            "grid": {"rows": model.n_rows, "cols": model.n_cols, "layers": model.system.shape[0]},
+            "elements": {
+                name: {
+                    "max": float(temperature[level].max()),
+                    "min": float(temperature[level].min()),
+                    "mean": float(temperature[level].mean()),
+                }
+                for name, level in model.layer_of_element.items()
+            },
+            "outputs": written,
+            "solver": {"method": info.method, "relative_residual": info.relative_residual},
+            "energy": {
+                "power_in": balance.power_in,
+                "heat_out": balance.heat_out,
+                "relative_error": balance.relative_error,
+            },
+        }
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title=f"3D-ICE stack {stk_file.name}: source layers", title_justify="left")
+    for col in ("element", "max K", "min K", "mean K"):
+        table.add_column(col, justify="left" if col == "element" else "right")
+    for name, level in model.layer_of_element.items():
+        t = temperature[level]
+        table.add_row(name, f"{t.max():.3f}", f"{t.min():.3f}", f"{t.mean():.3f}")
+    console.print(table)
+    console.print(
+        f"solver {info.method}, relative residual {info.relative_residual:.1e}, "
+        f"energy balance error {balance.relative_error:.1e}; wrote {', '.join(written)}"
+    )
+
+
+HOTSPOT_FILE_FLAGS = {
+    ".config": "-c",
+    ".flp": "-f",
+    ".ptrace": "-p",
+    ".lcf": "-grid_layer_file",
+    ".materials": "-materials_file",
+}
+
+
+def hotspot_args(files: list[Path], extra: list[str]) -> list[str]:
+    """HotSpot flags for input files named by their extension, then ``extra`` flags."""
+    args: list[str] = []
+    for path in files:
+        flag = HOTSPOT_FILE_FLAGS.get(path.suffix)
+        if flag is None:
+            known = ", ".join(HOTSPOT_FILE_FLAGS)
+            raise InputError(
+                f"{path}: not a HotSpot input I can place (expected {known}); pass it with "
+                "its HotSpot flag instead, e.g. '-f file'"
+            )
+        args += [flag, str(path)]
+    args += extra
+    if "-model_type" not in args:
+        args += ["-model_type", "grid"]
+    return args
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@friendly_errors
+def convert(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="A 3D-ICE .stk file, or HotSpot inputs (.config .flp .ptrace .lcf "
+            ".materials); HotSpot flags such as -grid_rows 128 may follow.",
+            metavar="INPUT...",
+        ),
+    ] = None,
+    to: Annotated[Path, typer.Option("--to", help="Stack YAML file to write.")] = Path(
+        "stack.yaml"
+    ),
+) -> None:
+    """Convert a 3D-ICE stack or a HotSpot input set into a native stack file.
+
+    Both conversions keep the discretized model: solving the stack file gives the other
+    tool's temperatures. A 3D-ICE stack maps layer for layer. A HotSpot grid model becomes a
+    stack with thin link layers and a ring of package cells around the die that reproduce
+    HotSpot's resistances (see chiptherm.formats.hotspot_stack).
+
+    Examples: chiptherm convert test.stk --to test.yaml;
+    chiptherm convert example.config ev6.flp gcc.ptrace -grid_rows 64 --to ev6.yaml
+    """
+    from chiptherm.stack_io import save_stack
+
+    given = [str(p) for p in inputs or []]
+    # typer leaves HotSpot flags among the positional arguments: from the first flag on,
+    # everything is passed to HotSpot as it is
+    first_flag = next((i for i, a in enumerate(given) if a.startswith("-")), len(given))
+    files = [Path(a) for a in given[:first_flag]]
+    extra = given[first_flag:] + list(ctx.args)
+    if len(files) == 1 and files[0].suffix == ".stk" and not extra:
+        from chiptherm.formats.convert import stack_from_3dice
+        from chiptherm.formats.threedice import read_stk
+
+        stack = stack_from_3dice(read_stk(files[0]), name=files[0].stem)
+        kind = "3D-ICE"
+    else:
+        from chiptherm.formats.hotspot import build_model, effective_config
+        from chiptherm.formats.hotspot_stack import stack_from_hotspot
+
+        if not files and not extra:
+            raise InputError("convert needs a 3D-ICE .stk file or HotSpot inputs")
+        model = build_model(effective_config(hotspot_args(files, extra)))
+        name = Path(model.layers[0].floorplan.source).stem or "hotspot"
+        stack = stack_from_hotspot(model, name=name)
+        kind = "HotSpot"
+    save_stack(stack, to)
+    console.print(
+        f"wrote {to}: {kind} model as {len(stack.layers)} layers, {stack.total_power:.4g} W"
+    )
+
+
+@app.command()
+@friendly_errors
+def homogenize(
+    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    to: Annotated[Path, typer.Option("--to", help="Stack YAML file to write.")] = Path(
+        "effective.yaml"
+    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the comparison JSON only.")
+    ] = False,
+    sets: SetOption = None,
+) -> None:
+    """Replace layers with material regions (TSVs, pillars) by effective media, and say what
+    that changes.
+
+    Writes the laterally uniform stack (the one a case with 'homogenize: true' learns) and
+    solves both: the peak, the mean and every layer's maximum, true against effective.
+
+    Example: chiptherm homogenize examples/tsv_array.yaml --to tsv_effective.yaml
+    """
+    import numpy as np
+
+    from chiptherm.homogenize import homogenized
+    from chiptherm.result import solve as solve_stack
+    from chiptherm.stack_io import save_stack
+
+    stack = load_stack_with(stack_file, sets)
+    effective = homogenized(stack)
+    changed = [la.name for la in stack.layers if la.regions]
+    if not changed:
+        raise InputError(f"{stack_file}: no layer holds material regions; nothing to homogenize")
+    with err_console.status(f"solving {stack.name} and its effective medium"):
+        true, flat = solve_stack(stack), solve_stack(effective)
+    rows = {"peak": (true.max_temperature, flat.max_temperature)}
+    rows |= {
+        f"max {name}": (true.layer_stats[name].max, flat.layer_stats[name].max)
+        for name in true.layer_stats
+    }
+    save_stack(effective, to)
+    doc = {
+        "stack": str(stack_file),
+        "written": str(to),
+        "layers": {
+            name: list(effective.material(f"{name} effective").conductivity) for name in changed
+        },
+        "true_k": {k: v[0] for k, v in rows.items()},
+        "effective_k": {k: v[1] for k, v in rows.items()},
+        "max_abs_difference_k": float(np.abs(true.temperature - flat.temperature).max()),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    table = Table(title=f"{stack.name}: true stack against effective media", title_justify="left")
+    for col in ("quantity", "true K", "effective K", "difference K"):
+        table.add_column(col, justify="left" if col == "quantity" else "right")
+    for name, (a, b) in rows.items():
+        table.add_row(name, f"{a:.3f}", f"{b:.3f}", f"{b - a:+.3f}")
+    console.print(table)
+    for name in changed:
+        kx, ky, kz = effective.material(f"{name} effective").conductivity
+        console.print(f"{name}: effective k = ({kx:.3g}, {ky:.3g}, {kz:.3g}) W/(m·K)")
+    console.print(
+        f"largest difference of any cell: {doc['max_abs_difference_k']:.3f} K; wrote [bold]{to}[/]"
+    )

@@ -1,0 +1,343 @@
+"""Commands of the reference solver: solve, converge, sweep."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from chiptherm.cli.common import (
+    SetOption,
+    app,
+    console,
+    err_console,
+    friendly_errors,
+    load_stack_with,
+)
+from chiptherm.errors import InputError
+
+
+def parse_probe(text: str) -> tuple[float, float, str]:
+    """'x,y,layer' (x, y in m) -> (x, y, layer)."""
+    parts = text.split(",", 2)
+    try:
+        return float(parts[0]), float(parts[1]), parts[2].strip()
+    except (IndexError, ValueError):
+        raise InputError(
+            f"--probe {text!r}: expected 'x,y,layer' with x and y in metres, e.g. 0.002,0.003,die"
+        ) from None
+
+
+def result_tables(summary: dict[str, Any]) -> list[Table]:
+    """Rich tables of layer and block temperatures and solver diagnostics."""
+    layers = Table(title=f"{summary['stack']}: layers (top first)", title_justify="left")
+    for col in ("layer", "max K", "min K", "mean K"):
+        layers.add_column(col, justify="left" if col == "layer" else "right")
+    for row in summary["layers"]:
+        layers.add_row(row["name"], f"{row['max']:.3f}", f"{row['min']:.3f}", f"{row['mean']:.3f}")
+    tables = [layers]
+    if summary["blocks"]:
+        blocks = Table(title="blocks", title_justify="left")
+        for col in ("block", "layer", "W", "max K", "min K", "mean K"):
+            blocks.add_column(col, justify="left" if col in ("block", "layer") else "right")
+        for row in summary["blocks"]:
+            blocks.add_row(
+                row["name"],
+                row["layer"],
+                f"{row['watts']:.4g}",
+                f"{row['max']:.3f}",
+                f"{row['min']:.3f}",
+                f"{row['mean']:.3f}",
+            )
+        tables.append(blocks)
+    if summary["probes"]:
+        probes = Table(title="probes", title_justify="left")
+        for col in ("x m", "y m", "layer", "T K"):
+            probes.add_column(col, justify="right")
+        for row in summary["probes"]:
+            probes.add_row(
+                f"{row['x']:g}", f"{row['y']:g}", row["layer"], f"{row['temperature']:.3f}"
+            )
+        tables.append(probes)
+    diag = Table(title="solver", title_justify="left", show_header=False)
+    diag.add_column("what")
+    diag.add_column("value", justify="right")
+    s, e, g = summary["solver"], summary["energy"], summary["grid"]
+    diag.add_row("cells", f"{g['cells']:,} ({g['nx']}x{g['ny']}x{g['nz']})")
+    diag.add_row("method", s["method"])
+    diag.add_row("iterations", str(s["iterations"]))
+    if s.get("nonlinear_steps"):
+        diag.add_row("fixed-point steps", str(s["nonlinear_steps"]))
+    diag.add_row("relative residual", f"{s['relative_residual']:.2e}")
+    diag.add_row("setup / solve", f"{s['setup_s']:.3f} s / {s['solve_s']:.3f} s")
+    diag.add_row("power in / heat out", f"{e['power_in']:.6g} W / {e['heat_out']:.6g} W")
+    if e.get("leakage"):
+        diag.add_row("of which leakage", f"{e['leakage']:.6g} W")
+    diag.add_row("energy balance error", f"{e['relative_error']:.1e}")
+    tables.append(diag)
+    return tables
+
+
+@app.command()
+@friendly_errors
+def solve(
+    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/STACK].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    solver: Annotated[
+        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
+    ] = "auto",
+    tol: Annotated[float, typer.Option(help="Relative residual tolerance (iterative).")] = 1e-10,
+    probe: Annotated[
+        list[str] | None, typer.Option(help="Probe 'x,y,layer' (m); repeatable.")
+    ] = None,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
+) -> None:
+    """Solve a stack file and write temperature.npz, summary.json, PNG maps and a .vtr file.
+
+    Example: chiptherm solve examples/two_die.yaml --out out/two_die --probe 0.004,0.004,die1
+    """
+    from chiptherm.report.outputs import write_result
+    from chiptherm.result import solve as solve_stack
+
+    stack = load_stack_with(stack_file, sets)
+    probes = [parse_probe(p) for p in probe or []]
+    names = {layer.name for layer in stack.layers}
+    lx, ly = stack.size
+    for x, y, layer in probes:
+        if layer not in names:
+            raise InputError(f"--probe: no layer named {layer!r}; layers: {sorted(names)}")
+        if not (0.0 <= x <= lx and 0.0 <= y <= ly):
+            raise InputError(
+                f"--probe ({x:g}, {y:g}) m lies outside the die, which spans 0 to {lx:g} m in "
+                f"x and 0 to {ly:g} m in y"
+            )
+    with err_console.status(f"solving {stack.name}") as status:
+        result = solve_stack(stack, method=solver, tol=tol, progress=status.update)
+    summary = result.summary(probes)
+    out_dir = out or Path("out") / stack_file.stem
+    if not no_files:
+        written = write_result(result, out_dir, summary)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    for table in result_tables(summary):
+        console.print(table)
+    if not no_files:
+        console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+
+
+@app.command()
+@friendly_errors
+def converge(
+    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    levels: Annotated[int, typer.Option(help="Grids in the study (at least 3).")] = 3,
+    ratio: Annotated[
+        float,
+        typer.Option(
+            help="Refinement ratio between grids; keep it an integer, so block edges stay on "
+            "cell edges."
+        ),
+    ] = 2.0,
+    coarser: Annotated[
+        bool,
+        typer.Option(
+            "--coarser",
+            help="Study the stack's grid and coarser ones (it is the finest) instead of finer.",
+        ),
+    ] = False,
+    solver: Annotated[
+        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
+    ] = "auto",
+    max_cells: Annotated[
+        int, typer.Option(help="Refuse a study whose finest grid has more cells.")
+    ] = 40_000_000,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-convergence]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
+) -> None:
+    """Grid convergence study: how far the solution is from the grid-independent one.
+
+    Solves the stack on grids --ratio apart in x, y and through every layer (the stack's own
+    grid and finer ones, or coarser ones with --coarser) and, for the peak, the mean, every
+    layer's maximum and every block's mean temperature, reports the observed order, the
+    Richardson-extrapolated value and the grid convergence index (GCI) of the finest grid as a
+    band in K. Writes convergence.json and convergence.png.
+
+    Example: chiptherm converge examples/tsv_array.yaml --out out/tsv-convergence
+    """
+    from chiptherm.convergence import convergence_study, quantity_table, stretch_fraction
+    from chiptherm.report.outputs import write_json
+    from chiptherm.report.plots import plot_convergence
+
+    stack = load_stack_with(stack_file, sets)
+    with err_console.status(f"grid convergence study of {stack.name}") as status:
+        study = convergence_study(
+            stack, levels, ratio, not coarser, solver, max_cells, progress=status.update
+        )
+    summary = study.summary()
+    out_dir = out or Path("out") / f"{stack_file.stem}-convergence"
+    if not no_files:
+        write_json(out_dir / "convergence.json", summary)
+        plot_convergence(
+            [level.h_m for level in study.levels],
+            {
+                name: (study.values[name], study.estimates[name].extrapolated, e.band)
+                for name, e in ((n, study.estimates[n]) for n in ("peak", "mean"))
+            },
+            out_dir / "convergence.png",
+            title=f"{stack.name}: grid convergence",
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    grids = Table(title="grids", title_justify="left")
+    for col in ("nx × ny × nz", "cells", "h µm", "solver", "seconds"):
+        grids.add_column(col, justify="right")
+    for level in study.levels:
+        grids.add_row(
+            f"{level.nx} × {level.ny} × {level.nz}",
+            f"{level.cells:,}",
+            f"{1e6 * level.h_m:.2f}",
+            level.method,
+            f"{level.seconds:.2f}",
+        )
+    console.print(grids)
+    table = Table(
+        title="finest grid: value ± GCI band, extrapolated limit, observed order p",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+    )
+    for col in ("quantity", "finest K", "± K", "limit K", "p", "behaviour"):
+        table.add_column(col, justify="left" if col in ("quantity", "behaviour") else "right")
+    for name, e, values in quantity_table(study):
+        note = "pre-asymptotic" if e.behaviour == "monotone" and not e.asymptotic else e.behaviour
+        table.add_row(
+            name,
+            f"{values[-1]:.3f}",
+            f"{e.band:.3f}",
+            "-" if e.extrapolated is None else f"{e.extrapolated:.3f}",
+            "-" if e.order is None else f"{e.order:.2f}",
+            note,
+        )
+    console.print(table)
+    if any(
+        e.behaviour != "grid-independent" and not e.asymptotic for e in study.estimates.values()
+    ):
+        console.print(
+            "pre-asymptotic: p far from the scheme's 2, oscillatory: the values go up and down; "
+            "for those, refine further before trusting the band"
+        )
+    if stretch_fraction(study.levels) > 0.1:
+        console.print(
+            "[yellow]note:[/] layers too thin to coarsen kept their z-cells, so the grids were "
+            "not scaled evenly; the cell size h mixes both directions"
+        )
+    if not no_files:
+        console.print(f"wrote 2 files to [bold]{out_dir}[/]")
+
+
+@app.command()
+@friendly_errors
+def sweep(
+    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    vary: Annotated[
+        str,
+        typer.Option(
+            help="The key and its values: KEY=a,b,c, KEY=start:stop:count or "
+            "KEY=start:stop:count:log, e.g. boundaries.top.htc=1e3:1e5:9:log.",
+            metavar="KEY=VALUES",
+        ),
+    ],
+    solver: Annotated[
+        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
+    ] = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-sweep]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    sets: SetOption = None,
+) -> None:
+    """Sweep one value of a stack file: the peak, the mean, every layer's maximum and every
+    block's mean temperature at each value.
+
+    Every solve starts from the previous field when the grid stays the same. Writes
+    sweep.json, sweep.csv and sweep.png (the peak and the block means against the value).
+
+    Example: chiptherm sweep examples/two_die.yaml --vary boundaries.top.htc=1e3:1e5:9:log
+    """
+    from chiptherm.overrides import parse_assignment, sweep_values
+    from chiptherm.report.outputs import write_csv, write_json
+    from chiptherm.report.plots import plot_sweep
+    from chiptherm.report.progress import progress_bar
+    from chiptherm.stack_io import load_stack
+    from chiptherm.sweep import sweep_stack
+
+    key, sep, spec = vary.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--vary {vary!r}: expected KEY=VALUES, e.g. boundaries.top.htc=1e3,1e4")
+    values = sweep_values(spec.strip())
+    overrides = [parse_assignment(item) for item in sets or []]
+    load_stack(stack_file, [*overrides, (key.strip(), values[0])])  # fails before any solve
+    with progress_bar("solving", "solves", err_console, as_json) as bar:
+        task = bar.add_task("solves", total=len(values))
+        study = sweep_stack(
+            stack_file,
+            key.strip(),
+            values,
+            overrides,
+            solver,
+            on_point=lambda done, _: bar.update(task, completed=done),
+        )
+    summary = study.summary()
+    out_dir = out or Path("out") / f"{stack_file.stem}-sweep"
+    if not no_files:
+        write_json(out_dir / "sweep.json", summary)
+        write_csv(out_dir / "sweep.csv", study.rows())
+        x = study.values
+        blocks = list(study.points[0].block_mean_k)
+        hottest = sorted(blocks, key=lambda b: -study.points[0].block_mean_k[b])[:6]
+        plot_sweep(
+            x,
+            {"peak": (x, [p.peak_k for p in study.points])}
+            | {f"mean {b}": (x, [p.block_mean_k[b] for p in study.points]) for b in hottest},
+            out_dir / "sweep.png",
+            title=f"{study.stack_name}: sweep of {study.key}",
+            xlabel=study.key,
+            ylabel="temperature (K)",
+            log_x=bool(x.min() > 0 and x.max() / x.min() >= 20),
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title=f"{study.stack_name}: sweep of {study.key}", title_justify="left")
+    for col in ("value", "peak K", "mean K", "hottest block", "solver", "iterations", "s"):
+        table.add_column(col, justify="left" if col == "hottest block" else "right")
+    for p in study.points:
+        block = max(p.block_mean_k, key=p.block_mean_k.get) if p.block_mean_k else None
+        table.add_row(
+            f"{p.value:.4g}",
+            f"{p.peak_k:.3f}",
+            f"{p.mean_k:.3f}",
+            "-" if block is None else f"{block} ({p.block_mean_k[block]:.2f} K)",
+            p.method,
+            str(p.iterations) + (" (warm)" if p.warm_start and p.iterations else ""),
+            f"{p.seconds:.2f}",
+        )
+    console.print(table)
+    if not no_files:
+        console.print(f"wrote 3 files to [bold]{out_dir}[/]")
