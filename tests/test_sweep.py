@@ -94,7 +94,7 @@ def test_sweep_values_lists_ranges_and_log_ranges():
 def test_a_cooling_sweep_follows_the_analytic_slab(slab_file: Path):
     # mean of the slab: ambient + P/(h A) through the film + P L/(3 k A) through the slab
     values = [100.0, 1000.0, 10000.0]
-    study = sweep_stack(slab_file, "boundaries.bottom.htc", values)
+    study = sweep_stack(slab_file, [("boundaries.bottom.htc", values)])
     for h, point in zip(values, study.points, strict=True):
         film = WATTS / (h * SIDE**2)
         slab = WATTS * L / (3 * K * SIDE**2)
@@ -102,7 +102,7 @@ def test_a_cooling_sweep_follows_the_analytic_slab(slab_file: Path):
         assert point.peak_k > point.mean_k
     assert [p.warm_start for p in study.points] == [False, True, True]
     # changing the number of cells changes the grid: no warm start from the previous field
-    cells = sweep_stack(slab_file, "layers.body.cells", [50, 100])
+    cells = sweep_stack(slab_file, [("layers.body.cells", [50, 100])])
     assert [p.warm_start for p in cells.points] == [False, False]
     exact = AMBIENT + WATTS / (1000.0 * SIDE**2) + WATTS * L / (3 * K * SIDE**2)
     coarse, fine = (abs(p.mean_k - exact) for p in cells.points)
@@ -121,7 +121,7 @@ def test_sweep_command_writes_table_files_and_plot(slab_file: Path, tmp_path: Pa
     header = (out / "sweep.csv").read_text().splitlines()[0]
     assert header == "boundaries.bottom.htc,peak_k,mean_k,max body,mean all"
     assert (out / "sweep.png").stat().st_size > 5000
-    assert np.isclose(doc["points"][0]["value"], 100.0)
+    assert np.isclose(doc["points"][0]["values"]["boundaries.bottom.htc"], 100.0)
     bad = CliRunner().invoke(app, ["sweep", str(slab_file), "--vary", "layers.nope.cells=1,2"])
     assert bad.exit_code == 1 and "layers has no item 'nope'" in bad.output
     assert "Traceback" not in bad.output
@@ -130,3 +130,33 @@ def test_sweep_command_writes_table_files_and_plot(slab_file: Path, tmp_path: Pa
     )
     cooler = json.loads(solved.stdout)["max_temperature"]
     assert cooler < peaks[-1]
+
+
+def test_two_keys_sweep_every_combination(slab_file: Path, tmp_path: Path):
+    axes = [
+        ("boundaries.bottom.htc", [500.0, 5000.0]),
+        ("power.p.blocks.all.watts", [0.1, 0.2, 0.4]),
+    ]
+    study = sweep_stack(slab_file, axes)
+    assert [tuple(p.values.values()) for p in study.points][:4] == [
+        (500.0, 0.1),
+        (500.0, 0.2),
+        (500.0, 0.4),
+        (5000.0, 0.1),
+    ]
+    peaks = study.peak_grid()
+    assert peaks.shape == (2, 3)
+    # linear in the power: the rise doubles with the power at either film coefficient
+    rise = peaks - AMBIENT
+    assert rise[:, 1] == pytest.approx(2 * rise[:, 0]) and rise[:, 2] == pytest.approx(
+        4 * rise[:, 0]
+    )
+    assert (peaks[0] > peaks[1]).all()  # more cooling, cooler
+    out = tmp_path / "two"
+    args = ["sweep", str(slab_file), "--out", str(out), "--vary", "boundaries.bottom.htc=500,5000"]
+    res = CliRunner().invoke(app, [*args, "--vary", "power.p.blocks.all.watts=0.1:0.4:3"])
+    assert res.exit_code == 0, res.output
+    assert (out / "sweep.png").stat().st_size > 5000
+    assert len(json.loads((out / "sweep.json").read_text())["points"]) == 6
+    again = CliRunner().invoke(app, [*args, "--vary", "boundaries.bottom.htc=1,2"])
+    assert again.exit_code == 1 and "each key may be swept once" in again.output

@@ -1,8 +1,9 @@
-"""Parameter sweeps of the solver: one stack-file value varied, every solve warm-started from
-the one before."""
+"""Parameter sweeps of the solver: stack-file values varied over a grid of values (one key, or
+the product of several), every solve warm-started from the one before."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -18,10 +19,10 @@ from chiptherm.stack_io import load_stack
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """The solve at one value of the swept key.
+    """The solve at one point of the sweep.
 
     Attributes:
-        value: the key's value.
+        values: each swept key's value at this point.
         peak_k, mean_k: hottest cell and volume-mean temperature, K.
         layer_max_k: layer name -> its hottest cell, K (top first).
         block_mean_k: block label -> its mean temperature, K.
@@ -32,7 +33,7 @@ class SweepPoint:
         seconds: wall time of the solve, assembly included.
     """
 
-    value: float
+    values: dict[str, float]
     peak_k: float
     mean_k: float
     layer_max_k: dict[str, float]
@@ -46,27 +47,39 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class StackSweep:
-    """A sweep of ``key`` over ``values`` of one stack file."""
+    """A sweep of one stack file over the product of the values of ``axes``, the last key
+    varying fastest.
+
+    Attributes:
+        stack_name: the stack's name.
+        axes: (key, values) of each swept key, in sweep order.
+        points: one solve per combination, in sweep order.
+    """
 
     stack_name: str
-    key: str
+    axes: list[tuple[str, list[float]]]
     points: list[SweepPoint]
 
     @property
-    def values(self) -> np.ndarray:
-        return np.array([p.value for p in self.points])
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.axes]
+
+    def peak_grid(self) -> np.ndarray:
+        """The peaks (K) shaped as the axes: (n1,) for one key, (n1, n2) for two, ..."""
+        return np.array([p.peak_k for p in self.points]).reshape([len(v) for _, v in self.axes])
 
     def summary(self) -> dict[str, Any]:
         return {
             "stack": self.stack_name,
-            "key": self.key,
+            "axes": {key: values for key, values in self.axes},
             "points": [asdict(p) for p in self.points],
         }
 
     def rows(self) -> list[dict[str, Any]]:
-        """One flat row per point, for CSV: the value, peak, mean, layer maxima, block means."""
+        """One flat row per point, for CSV: the values, peak, mean, layer maxima, block means."""
         return [
-            {self.key: p.value, "peak_k": p.peak_k, "mean_k": p.mean_k}
+            dict(p.values)
+            | {"peak_k": p.peak_k, "mean_k": p.mean_k}
             | {f"max {name}": t for name, t in p.layer_max_k.items()}
             | {f"mean {label}": t for label, t in p.block_mean_k.items()}
             for p in self.points
@@ -83,31 +96,34 @@ def block_means(result: Result) -> dict[str, float]:
 
 def sweep_stack(
     path: str | Path,
-    key: str,
-    values: Sequence[float],
+    axes: Sequence[tuple[str, Sequence[float]]],
     overrides: Sequence[tuple[str, Any]] = (),
     method: str = "auto",
     on_point: Callable[[int, int], None] | None = None,
 ) -> StackSweep:
-    """Solve the stack file at ``path`` with ``key`` (dotted, see :mod:`chiptherm.overrides`)
-    set to each of ``values`` in turn, after ``overrides``; each solve starts from the
-    previous field when the grid is the same (iterative and nonlinear solves gain from it).
+    """Solve the stack file at ``path`` at every combination of the values of ``axes`` (each a
+    dotted key, see :mod:`chiptherm.overrides`, and its values), after ``overrides``; each
+    solve starts from the previous field when the grid is the same (iterative and nonlinear
+    solves gain from it).
 
     ``on_point`` is told (done, total) after each solve.
     """
+    keys = [key for key, _ in axes]
+    combinations = list(itertools.product(*(values for _, values in axes)))
     points: list[SweepPoint] = []
     previous: np.ndarray | None = None
     name = ""
-    for i, value in enumerate(values):
+    for i, combination in enumerate(combinations):
         start = time.perf_counter()
-        stack = load_stack(path, [*overrides, (key, value)])
+        assignment = list(zip(keys, combination, strict=True))
+        stack = load_stack(path, [*overrides, *assignment])
         name = stack.name
         warm = previous is not None and previous.shape == Grid.from_stack(stack).shape
         result = solve(stack, method=method, x0=previous if warm else None)
         previous = result.temperature
         points.append(
             SweepPoint(
-                float(value),
+                {key: float(value) for key, value in assignment},
                 result.max_temperature,
                 float(result.grid.volume_mean(result.temperature)),
                 {layer: s.max for layer, s in result.layer_stats.items()},
@@ -120,5 +136,5 @@ def sweep_stack(
             )
         )
         if on_point is not None:
-            on_point(i + 1, len(values))
-    return StackSweep(name, key, points)
+            on_point(i + 1, len(combinations))
+    return StackSweep(name, [(key, [float(v) for v in values]) for key, values in axes], points)

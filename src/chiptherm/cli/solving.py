@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -254,10 +255,11 @@ def converge(
 def sweep(
     stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
     vary: Annotated[
-        str,
+        list[str],
         typer.Option(
-            help="The key and its values: KEY=a,b,c, KEY=start:stop:count or "
-            "KEY=start:stop:count:log, e.g. boundaries.top.htc=1e3:1e5:9:log.",
+            help="A key and its values: KEY=a,b,c, KEY=start:stop:count or "
+            "KEY=start:stop:count:log, e.g. boundaries.top.htc=1e3:1e5:9:log; repeat it to "
+            "sweep every combination.",
             metavar="KEY=VALUES",
         ),
     ],
@@ -272,65 +274,61 @@ def sweep(
     no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
     sets: SetOption = None,
 ) -> None:
-    """Sweep one value of a stack file: the peak, the mean, every layer's maximum and every
-    block's mean temperature at each value.
+    """Sweep values of a stack file: the peak, the mean, every layer's maximum and every
+    block's mean temperature at each value, or each combination of values of several keys.
 
     Every solve starts from the previous field when the grid stays the same. Writes
-    sweep.json, sweep.csv and sweep.png (the peak and the block means against the value).
+    sweep.json, sweep.csv and sweep.png (one key: the peak and the block means against the
+    value; two keys: the peak over the grid of values).
 
     Example: chiptherm sweep examples/two_die.yaml --vary boundaries.top.htc=1e3:1e5:9:log
     """
     from chiptherm.overrides import parse_assignment, sweep_values
     from chiptherm.report.outputs import write_csv, write_json
-    from chiptherm.report.plots import plot_sweep
     from chiptherm.report.progress import progress_bar
     from chiptherm.stack_io import load_stack
     from chiptherm.sweep import sweep_stack
 
-    key, sep, spec = vary.partition("=")
-    if not sep or not key.strip():
-        raise InputError(f"--vary {vary!r}: expected KEY=VALUES, e.g. boundaries.top.htc=1e3,1e4")
-    values = sweep_values(spec.strip())
+    axes = []
+    for item in vary:
+        key, sep, spec = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                f"--vary {item!r}: expected KEY=VALUES, e.g. boundaries.top.htc=1e3,1e4"
+            )
+        axes.append((key.strip(), sweep_values(spec.strip())))
+    if len({key for key, _ in axes}) < len(axes):
+        raise InputError("--vary: each key may be swept once")
     overrides = [parse_assignment(item) for item in sets or []]
-    load_stack(stack_file, [*overrides, (key.strip(), values[0])])  # fails before any solve
+    load_stack(stack_file, [*overrides, *((k, v[0]) for k, v in axes)])  # fails before solving
+    total = int(np.prod([len(v) for _, v in axes]))
     with progress_bar("solving", "solves", err_console, as_json) as bar:
-        task = bar.add_task("solves", total=len(values))
+        task = bar.add_task("solves", total=total)
         study = sweep_stack(
             stack_file,
-            key.strip(),
-            values,
+            axes,
             overrides,
             solver,
             on_point=lambda done, _: bar.update(task, completed=done),
         )
     summary = study.summary()
     out_dir = out or Path("out") / f"{stack_file.stem}-sweep"
+    title = f"{study.stack_name}: sweep of {' × '.join(study.keys)}"
     if not no_files:
         write_json(out_dir / "sweep.json", summary)
         write_csv(out_dir / "sweep.csv", study.rows())
-        x = study.values
-        blocks = list(study.points[0].block_mean_k)
-        hottest = sorted(blocks, key=lambda b: -study.points[0].block_mean_k[b])[:6]
-        plot_sweep(
-            x,
-            {"peak": (x, [p.peak_k for p in study.points])}
-            | {f"mean {b}": (x, [p.block_mean_k[b] for p in study.points]) for b in hottest},
-            out_dir / "sweep.png",
-            title=f"{study.stack_name}: sweep of {study.key}",
-            xlabel=study.key,
-            ylabel="temperature (K)",
-            log_x=bool(x.min() > 0 and x.max() / x.min() >= 20),
-        )
+        plot_study(study, out_dir / "sweep.png", title)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
-    table = Table(title=f"{study.stack_name}: sweep of {study.key}", title_justify="left")
-    for col in ("value", "peak K", "mean K", "hottest block", "solver", "iterations", "s"):
+    table = Table(title=title, title_justify="left")
+    short = [".".join(key.split(".")[-2:]) for key in study.keys]  # the title has the full keys
+    for col in (*short, "peak K", "mean K", "hottest block", "solver", "iterations", "s"):
         table.add_column(col, justify="left" if col == "hottest block" else "right")
     for p in study.points:
         block = max(p.block_mean_k, key=p.block_mean_k.get) if p.block_mean_k else None
         table.add_row(
-            f"{p.value:.4g}",
+            *(f"{v:.4g}" for v in p.values.values()),
             f"{p.peak_k:.3f}",
             f"{p.mean_k:.3f}",
             "-" if block is None else f"{block} ({p.block_mean_k[block]:.2f} K)",
@@ -340,4 +338,32 @@ def sweep(
         )
     console.print(table)
     if not no_files:
-        console.print(f"wrote 3 files to [bold]{out_dir}[/]")
+        plotted = len(study.axes) <= 2
+        console.print(f"wrote {3 if plotted else 2} files to [bold]{out_dir}[/]")
+
+
+def plot_study(study: Any, path: Path, title: str) -> None:
+    """The sweep's picture: one key, the peak and the hottest blocks' means against the value;
+    two keys, the peak over the grid of values; more keys, none."""
+    from chiptherm.report.plots import looks_logarithmic, plot_peak_map, plot_sweep
+
+    if len(study.axes) == 1:
+        key, values = study.axes[0]
+        x = np.array(values)
+        first = study.points[0].block_mean_k
+        hottest = sorted(first, key=lambda b: -first[b])[:6]
+        plot_sweep(
+            x,
+            {"peak": (x, [p.peak_k for p in study.points])}
+            | {f"mean {b}": (x, [p.block_mean_k[b] for p in study.points]) for b in hottest},
+            path,
+            title=title,
+            xlabel=key,
+            ylabel="temperature (K)",
+            log_x=looks_logarithmic(x),
+        )
+    elif len(study.axes) == 2:
+        (ykey, yvalues), (xkey, xvalues) = study.axes
+        plot_peak_map(
+            xvalues, yvalues, study.peak_grid(), path, title=title, xlabel=xkey, ylabel=ykey
+        )

@@ -17,6 +17,23 @@ from chiptherm.atomic import atomic_path
 from chiptherm.stack import Block
 
 
+def looks_logarithmic(values: Sequence[float]) -> bool:
+    """Whether positive sweep values are spaced more evenly in log than linearly (or span a
+    factor of 20 or more): such a key reads best on a log axis."""
+    v = np.sort(np.asarray(values, dtype=float))
+    if v.size < 2 or v[0] <= 0:
+        return False
+    if v[-1] / v[0] >= 20:
+        return True
+    if v.size < 3:
+        return False
+
+    def unevenness(steps: np.ndarray) -> float:
+        return float(np.std(steps) / max(np.mean(steps), 1e-300))
+
+    return unevenness(np.diff(np.log(v))) < unevenness(np.diff(v))
+
+
 def save_figure(fig: Figure, path: str | Path) -> Path:
     """Lay out ``fig``, write it atomically as a PNG and close it."""
     fig.tight_layout()
@@ -313,4 +330,43 @@ def plot_cross_section(
     ax.set_ylabel("layer (z-cells, not to scale)")
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label="Temperature (K)", shrink=0.9)
+    return save_figure(fig, path)
+
+
+def plot_peak_map(
+    x_values: Sequence[float],
+    y_values: Sequence[float],
+    peaks: np.ndarray,
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+) -> Path:
+    """Save a two-key sweep as a PNG: the peak temperature (ny, nx) K over the grid of values
+    (x varies along the columns), log axes for keys swept logarithmically, each cell labelled
+    when there are at most 12 × 12."""
+    fig, ax = plt.subplots(figsize=(6.6, 4.8), dpi=110)
+    x, y = np.asarray(x_values, dtype=float), np.asarray(y_values, dtype=float)
+    image = ax.pcolormesh(x, y, peaks, cmap="inferno", shading="nearest")
+    for values, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        if looks_logarithmic(values):
+            set_scale("log")
+    if peaks.shape[0] <= 12 and peaks.shape[1] <= 12:
+        middle = 0.5 * (float(peaks.min()) + float(peaks.max()))
+        for i, yv in enumerate(y):
+            for j, xv in enumerate(x):
+                ax.text(
+                    xv,
+                    yv,
+                    f"{peaks[i, j]:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if peaks[i, j] > middle else "white",
+                )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="peak temperature (K)", shrink=0.9)
     return save_figure(fig, path)
