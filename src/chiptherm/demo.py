@@ -5,8 +5,9 @@
    laterally uniform stack, and the coarse-grid estimate other stacks get beside it), refine it
    with the solver (warm-started) if the score fails, and compare with a full solve.
 3. Optimize a small floorplan of power blocks with the hybrid operator/solver search; the final
-   placement is verified by the solver, and its block-to-block thermal resistance matrix
-   extracted and checked against that solve.
+   placement is verified by the solver, its block-to-block thermal resistance matrix
+   extracted and checked against that solve, and its power headroom measured: how much every
+   block may grow before the hottest cell is as hot as in the initial placement.
 4. Sweep the top heat-transfer coefficient of the shipped ``volumetric`` model (one model for
    every cooling condition) and compare its peak temperatures with solves on the case grid and on
    a grid twice as fine.
