@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import example
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from chiptherm import solve, stack_from_dict
@@ -176,3 +178,50 @@ def test_resistances_command_writes_the_matrix_and_evaluates_cases(tmp_path: Pat
     )
     assert bad.exit_code == 1 and "none.csv: cannot read the power cases" in bad.output
     assert "Traceback" not in bad.output
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    rects=st.lists(
+        st.tuples(
+            st.floats(0.0, 0.7), st.floats(0.0, 0.7), st.floats(0.1, 0.3), st.floats(0.1, 0.3)
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    watts=st.lists(st.floats(0.0, 3.0), min_size=5, max_size=5),
+    top_htc=st.floats(100.0, 1e5),
+)
+def test_any_floorplan_gives_a_reciprocal_positive_exact_matrix(rects, watts, top_htc):
+    blocks = [
+        {
+            "name": f"b{i}",
+            "x": x * 1e-2,
+            "y": y * 1e-2,
+            "width": w * 1e-2,
+            "height": h * 1e-2,
+            "watts": watts[i],
+        }
+        for i, (x, y, w, h) in enumerate(rects)
+    ]
+    stack = stack_from_dict(
+        {
+            "name": "random",
+            "size": [0.01, 0.01],
+            "layers": [
+                {"name": "sink", "thickness": 1e-3, "material": "copper"},
+                {"name": "die", "thickness": 2e-4, "material": "silicon", "power": "p"},
+            ],
+            "power": {"p": {"blocks": blocks}},
+            "boundaries": {"top": {"htc": top_htc}, "bottom": {"htc": 50.0}},
+            "grid": {"nx": 10, "ny": 10},
+        }
+    )
+    matrix = resistance_matrix(stack)
+    assert matrix.summary()["asymmetry"] < 1e-9
+    assert (matrix.resistance > 0).all()
+    result = solve(stack)
+    assert matrix.temperatures() == pytest.approx(
+        [b.stats.mean for b in result.block_stats], abs=1e-8
+    )
+    assert float(matrix.peaks()) == pytest.approx(result.max_temperature, abs=1e-8)
