@@ -84,7 +84,7 @@ def test_bad_maps_are_refused_with_the_reason(bottom, message):
 def test_maps_belong_on_the_top_and_bottom_faces_and_survive_a_save(tmp_path: Path):
     data = halves({"htc_map": [[500.0, 4000.0]]})
     data["boundaries"]["east"] = {"htc_map": [[1.0]]}
-    with pytest.raises(StackError, match=r"boundaries.east.htc_map: an htc map is supported on"):
+    with pytest.raises(StackError, match=r"boundaries.east.htc_map: 'htc_map' is supported on"):
         stack_from_dict(data)
     stack = stack_from_dict(halves({"htc_map": [[500.0, 4000.0]]}))
     path = save_stack(stack, tmp_path / "halves.yaml")

@@ -42,7 +42,7 @@ from chiptherm.solvers import (
     make_solver,
 )
 from chiptherm.stack import Stack
-from chiptherm.system import System, source_field
+from chiptherm.system import FaceLink, System, source_field
 
 KELVIN_TOLERANCE = 1e-6
 """Largest change of any cell between Picard steps at convergence, K."""
@@ -154,14 +154,18 @@ def solve_nonlinear(
     iterations, setup_s, solve_s = 0, 0.0, 0.0
     system: System | None = None
     solver: LinearSolver | None = None
+    coolant: dict[str, np.ndarray] = {}  # face -> (ny, nx) coolant temperature, K
     for step in range(1, max_steps + 1):
         if solver is None or rebuild:
             system = System.from_stack(stack, grid, temperature=field)
             solver = make_solver(system, step_method(system, method), maxiter)
             setup_s += solver.setup_s
         assert system is not None
+        if field is not None and stack.coolant_faces:
+            coolant = coolant_temperatures(stack, with_face_temperatures(system, coolant), field)
         leak = sum((term.power(field) for term in terms), np.zeros(grid.shape))
-        new, info = solver.solve(system.rhs_for(system.q + leak), x0=field, tol=tol)
+        rhs = with_face_temperatures(system, coolant).rhs_for(system.q + leak)
+        new, info = solver.solve(rhs, x0=field, tol=tol)
         new = new.reshape(grid.shape)
         iterations += info.iterations
         solve_s += info.solve_s
@@ -174,13 +178,13 @@ def solve_nonlinear(
     else:
         ratio = changes[-1] / changes[-2] if len(changes) > 2 else float("nan")
         raise SolverError(
-            f"{' and '.join(stack.nonlinearities)}: the fixed-point iteration did not converge "
+            f"{' and '.join(iterated_terms(stack))}: the fixed-point iteration did not converge "
             f"in {max_steps} steps (the last changed a cell by {changes[-1]:.2e} K, shrinking "
             f"by {ratio:.3f} per step; {kelvin_tol:.0e} K asked): a ratio near 1 means the "
             "stack is close to thermal runaway"
         )
     assert field is not None and solver is not None
-    final = final_system(stack, grid, field, terms)
+    final = final_system(stack, grid, field, terms, coolant)
     info = SolveInfo(
         solver.name,
         iterations,
@@ -209,7 +213,7 @@ def check_runaway(stack: Stack, field: np.ndarray, changes: list[float]) -> None
     growing = len(changes) >= 4 and changes[-1] > changes[-2] > changes[-3]
     if np.all(np.isfinite(field)) and field.max() < RUNAWAY_K and not growing:
         return
-    what = " and ".join(stack.nonlinearities)
+    what = " and ".join(iterated_terms(stack))
     hint = (
         "thermal runaway: the leakage grows faster with temperature than the cooling removes "
         "it; more cooling, less leakage or a smaller coefficient is needed"
@@ -223,10 +227,72 @@ def check_runaway(stack: Stack, field: np.ndarray, changes: list[float]) -> None
     )
 
 
-def final_system(stack: Stack, grid: Grid, field: np.ndarray, terms: list[LeakageTerm]) -> System:
-    """The system assembled at ``field``: conductivities taken there, leakage added to q."""
+def final_system(
+    stack: Stack,
+    grid: Grid,
+    field: np.ndarray,
+    terms: list[LeakageTerm],
+    coolant: dict[str, np.ndarray],
+) -> System:
+    """The system assembled at ``field``: conductivities taken there, leakage added to q, and
+    the coolant temperatures that the heat leaving ``field`` gives."""
     at = System.from_stack(stack, grid, temperature=field)
-    if not terms:
-        return at
+    if stack.coolant_faces:
+        coolant = coolant_temperatures(stack, with_face_temperatures(at, coolant), field)
     leak = sum((term.power(field) for term in terms), np.zeros(grid.shape))
-    return System(gx=at.gx, gy=at.gy, gz=at.gz, faces=at.faces, q=at.q + leak, grid=grid)
+    faces = with_face_temperatures(at, coolant).faces
+    return System(gx=at.gx, gy=at.gy, gz=at.gz, faces=faces, q=at.q + leak, grid=grid)
+
+
+def iterated_terms(stack: Stack) -> list[str]:
+    """What the fixed-point iteration resolves, for messages: the nonlinearities and the
+    coolants."""
+    return stack.nonlinearities + [
+        f"the coolant on the {face} face" for face in stack.coolant_faces
+    ]
+
+
+def with_face_temperatures(system: System, temperatures: dict[str, np.ndarray]) -> System:
+    """``system`` with the reference temperatures of some faces replaced (face -> array of the
+    face's shape, K); the matrix is the same, only the right-hand side changes."""
+    if not temperatures:
+        return system
+    faces = {
+        face: FaceLink(link.conductance, temperatures[face], link.fixed)
+        if face in temperatures
+        else link
+        for face, link in system.faces.items()
+    }
+    return System(
+        gx=system.gx, gy=system.gy, gz=system.gz, faces=faces, q=system.q, grid=system.grid
+    )
+
+
+def coolant_temperatures(stack: Stack, system: System, field: np.ndarray) -> dict[str, np.ndarray]:
+    """Face -> (ny, nx) coolant temperature along the flow, K: the inlet temperature plus the
+    heat each channel picked up upstream and half of its own cell's, over m·c_p of the
+    channel. The heat is what leaves ``field`` through the face links of ``system`` (whose
+    face temperatures are the coolant's so far)."""
+    out = {}
+    for face in stack.coolant_faces:
+        spec = stack.boundary(face).coolant
+        assert spec is not None
+        link = system.faces[face]
+        heat = link.conductance * (field[-1 if face == "top" else 0] - link.temperature)
+        out[face] = spec.inlet_temperature + picked_up(heat, spec.direction) / (
+            spec.flow_rate * spec.heat_capacity
+        )
+    return out
+
+
+def picked_up(heat: np.ndarray, direction: str) -> np.ndarray:
+    """(ny, nx) heat per unit of total flow picked up by the coolant by each cell's centre,
+    W: the cumulative heat of the cells upstream plus half the cell's own, times the number of
+    channels (the rows across the flow, of equal width, share the flow equally)."""
+    axis = 1 if direction.endswith("x") else 0
+    flip = (slice(None), slice(None, None, -1)) if axis == 1 else (slice(None, None, -1),)
+    ordered = heat[flip] if direction.startswith("-") else heat
+    upstream = np.cumsum(ordered, axis=axis) - 0.5 * ordered
+    if direction.startswith("-"):
+        upstream = upstream[flip]
+    return upstream * heat.shape[1 - axis]

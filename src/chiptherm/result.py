@@ -108,6 +108,22 @@ class Result:
             return 0.0
         return self.balance.power_in - self.stack.total_power
 
+    def coolant_outlets(self) -> dict[str, dict[str, float]]:
+        """Per coolant face: inlet and mixed outlet temperature (K), flow (kg/s) and the heat
+        the coolant carries away (W); the outlet is the inlet plus that heat over m·c_p."""
+        out = {}
+        for face in self.stack.coolant_faces:
+            spec = self.stack.boundary(face).coolant
+            assert spec is not None
+            heat = self.balance.by_face[face]
+            out[face] = {
+                "inlet_k": spec.inlet_temperature,
+                "outlet_k": spec.inlet_temperature + heat / (spec.flow_rate * spec.heat_capacity),
+                "flow_kg_per_s": spec.flow_rate,
+                "heat_w": heat,
+            }
+        return out
+
     @property
     def max_temperature(self) -> float:
         """Hottest cell temperature, K."""
@@ -172,6 +188,7 @@ class Result:
             "energy": {
                 "power_in": self.balance.power_in,
                 "leakage": self.leakage_w,
+                "coolant": self.coolant_outlets(),
                 "heat_out": self.balance.heat_out,
                 "by_face": self.balance.by_face,
                 "relative_error": self.balance.relative_error,
@@ -208,7 +225,7 @@ def solve(
     """
     if progress is not None:
         progress(f"assembling {stack.name}")
-    if stack.nonlinearities:
+    if stack.needs_iteration:
         nonlinear = solve_nonlinear(stack, None, method, x0, tol, maxiter, progress, kelvin_tol)
         system, temperature, info = nonlinear.system, nonlinear.temperature, nonlinear.info
     else:

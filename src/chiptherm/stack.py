@@ -241,6 +241,24 @@ def _boundary(value: Any) -> Any:
     return value
 
 
+class Coolant(_Model):
+    """Coolant flowing over a convective top or bottom face and warming as it goes.
+
+    The face is a set of parallel channels along ``direction``, one per row of cells across
+    it, sharing ``flow_rate`` in proportion to their width. Each cell's ambient is the coolant
+    temperature there: ``inlet_temperature`` plus the heat the channel picked up upstream
+    (and half its own cell's) over flow_rate · heat_capacity. The face's ``htc`` (or
+    ``htc_map``) is the coefficient between the wall and the coolant.
+    """
+
+    inlet_temperature: float = Field(gt=0)
+    flow_rate: float = Field(gt=0)
+    """Mass flow over the whole face, kg/s."""
+    heat_capacity: float = Field(4180.0, gt=0)
+    """Specific heat of the coolant, J/(kg·K) (water by default)."""
+    direction: Literal["+x", "-x", "+y", "-y"] = "+x"
+
+
 class Boundary(_Model):
     """A face condition: adiabatic (default), convective (``htc``, or ``htc_map`` varying over
     the face) or fixed ``temperature``.
@@ -255,6 +273,7 @@ class Boundary(_Model):
     htc_map: HtcMap | None = None
     temperature: float | None = Field(default=None, gt=0)
     ambient: float | None = Field(default=None, gt=0)
+    coolant: Coolant | None = None
     power: str | None = None
 
     @model_validator(mode="after")
@@ -266,6 +285,10 @@ class Boundary(_Model):
             raise ValueError("give either 'htc' (convective) or 'temperature' (fixed), not both")
         if self.ambient is not None and not convective:
             raise ValueError("'ambient' only applies to a convective face (with 'htc')")
+        if self.coolant is not None and not convective:
+            raise ValueError("'coolant' needs a convective face ('htc' or 'htc_map')")
+        if self.coolant is not None and self.ambient is not None:
+            raise ValueError("give either 'ambient' or 'coolant' (whose inlet sets it), not both")
         return self
 
     @property
@@ -366,11 +389,12 @@ class Stack(_Model):
                         ("boundaries", face, "power"),
                         "surface power is supported on the top and bottom faces only",
                     )
-            if bc.htc_map is not None and face not in ("top", "bottom"):
-                yield (
-                    ("boundaries", face, "htc_map"),
-                    "an htc map is supported on the top and bottom faces only",
-                )
+            for key in ("htc_map", "coolant"):
+                if getattr(bc, key) is not None and face not in ("top", "bottom"):
+                    yield (
+                        ("boundaries", face, key),
+                        f"'{key}' is supported on the top and bottom faces only",
+                    )
         if not any(bc.removes_heat for bc in self.boundaries.values()):
             yield (
                 ("boundaries",),
@@ -402,10 +426,13 @@ class Stack(_Model):
         return self.boundaries.get(face, Boundary())  # type: ignore[call-overload]
 
     def face_ambient(self, face: str) -> float:
-        """The reference temperature of a face, K: its own ambient, fixed value or the stack's."""
+        """The reference temperature of a face, K: its own ambient, fixed value, coolant inlet
+        or the stack's ambient."""
         bc = self.boundary(face)
         if bc.temperature is not None:
             return bc.temperature
+        if bc.coolant is not None:
+            return bc.coolant.inlet_temperature
         return bc.ambient if bc.ambient is not None else self.ambient
 
     @property
@@ -428,6 +455,17 @@ class Stack(_Model):
     def leaky_sources(self) -> list[str]:
         """Names of the power sources in use with temperature-dependent leakage."""
         return [name for name in self.used_power if self.power[name].leakage is not None]
+
+    @property
+    def coolant_faces(self) -> list[str]:
+        """Faces cooled by a coolant that warms along its flow."""
+        return [face for face, bc in self.boundaries.items() if bc.coolant is not None]
+
+    @property
+    def needs_iteration(self) -> bool:
+        """Whether the solve is a fixed-point iteration: temperature-dependent terms, or a
+        coolant whose temperature depends on the heat it picks up."""
+        return bool(self.nonlinearities or self.coolant_faces)
 
     @property
     def nonlinearities(self) -> list[str]:

@@ -28,11 +28,13 @@ class FaceLink:
     """Conductance of each boundary cell of a face to a reference temperature.
 
     ``conductance`` has the face's shape: (ny, nx) for top/bottom, (nz, nx) for north/south,
-    (nz, ny) for east/west, in W/K. ``fixed`` is True for a fixed-temperature face.
+    (nz, ny) for east/west, in W/K. ``temperature`` is one value, or an array of the face's
+    shape (a coolant warming along its flow), K. ``fixed`` is True for a fixed-temperature
+    face.
     """
 
     conductance: np.ndarray
-    temperature: float
+    temperature: float | np.ndarray
     fixed: bool = False
 
 
@@ -224,7 +226,7 @@ class System:
             g = link.conductance
             if not np.allclose(g, g.flat[0], rtol=1e-12, atol=0.0):
                 return None
-            vertical[face] = (float(g.flat[0]), link.temperature)
+            vertical[face] = (float(g.flat[0]), float(np.mean(link.temperature)))
         kinds: dict[str, str] = {}
         for axis, (lo, hi), g_axis, n_axis in (
             ("x", ("west", "east"), gx, nx),

@@ -272,7 +272,7 @@ def refine(
     if compare_cold:
         solver = make_solver(system, method or krylov_method(system))
         start = time.perf_counter()
-        ambient = np.mean([link.temperature for link in system.faces.values()] or [0.0])
+        ambient = np.mean([np.mean(link.temperature) for link in system.faces.values()] or [0.0])
         _, info = solver.solve(system.rhs, x0=np.full(system.shape, ambient), tol=tol)
         cold = SolveInfo(
             info.method,

@@ -139,6 +139,12 @@ class Case:
                 f"the physics loss needs uniform face coefficients, and face(s) "
                 f"{', '.join(varying)} have an htc map; the solver handles them"
             )
+        if stack.coolant_faces:
+            raise UnsupportedError(
+                "the physics loss needs faces at fixed ambients, and the coolant on the "
+                f"{' and '.join(stack.coolant_faces)} face warms along its flow; the solver "
+                "handles it"
+            )
         if stack.nonlinearities:
             raise UnsupportedError(
                 "an operator learns a response linear in the power, and "

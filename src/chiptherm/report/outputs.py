@@ -131,6 +131,10 @@ def solve_sections(summary: dict[str, Any], files: list[Path]) -> list[Section]:
         diagnostics.insert(3, ("fixed-point steps", str(s["nonlinear_steps"])))
     if e.get("leakage"):
         diagnostics.append(("of which leakage", f"{e['leakage']:.6g} W"))
+    for face, c in (e.get("coolant") or {}).items():
+        diagnostics.append(
+            (f"coolant, {face} face", f"{c['inlet_k']:.2f} K in, {c['outlet_k']:.2f} K out")
+        )
     images = [f.name for f in files if f.suffix == ".png"]
     sections = [
         Section("Solve", rows=diagnostics, images=images),

@@ -34,7 +34,10 @@ def averaged_structure(system: System) -> LateralStructure | None:
     gx, gy, gz = mean_z(system.gx, nz), mean_z(system.gy, nz), mean_z(system.gz, nz - 1)
     vertical = {
         face: (
-            (float(system.faces[face].conductance.mean()), system.faces[face].temperature)
+            (
+                float(system.faces[face].conductance.mean()),
+                float(np.mean(system.faces[face].temperature)),
+            )
             if face in system.faces
             else (0.0, 0.0)
         )
