@@ -24,6 +24,12 @@ err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+StackArgument = Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")]
+SolverOption = Annotated[
+    str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")]
+NoFilesOption = Annotated[bool, typer.Option("--no-files", help="Write no output files.")]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(

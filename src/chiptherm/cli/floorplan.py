@@ -11,7 +11,11 @@ import typer
 from rich.table import Table
 
 from chiptherm.cli.common import (
+    JsonOption,
+    NoFilesOption,
     SetOption,
+    SolverOption,
+    StackArgument,
     app,
     console,
     err_console,
@@ -24,7 +28,7 @@ from chiptherm.cli.common import (
 @app.command()
 @friendly_errors
 def resistances(
-    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    stack_file: StackArgument,
     powers: Annotated[
         Path | None,
         typer.Option(
@@ -34,15 +38,13 @@ def resistances(
             metavar="CASES.csv",
         ),
     ] = None,
-    solver: Annotated[
-        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
-    ] = "auto",
+    solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-resistances]."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
     sets: SetOption = None,
 ) -> None:
     """Block-to-block thermal resistance matrix: every block's mean temperature for any block
@@ -154,7 +156,7 @@ def resistances(
 @app.command()
 @friendly_errors
 def budget(
-    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    stack_file: StackArgument,
     max_temperature: Annotated[
         float, typer.Option("--max-temperature", help="No cell may exceed this, K.")
     ],
@@ -170,15 +172,13 @@ def budget(
         list[str] | None,
         typer.Option(help="Weight of a block's power in the total, NAME=VALUE; repeatable."),
     ] = None,
-    solver: Annotated[
-        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
-    ] = "auto",
+    solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-budget]."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
     sets: SetOption = None,
 ) -> None:
     """Power budget: the most block power the floorplan takes with no cell above a limit.

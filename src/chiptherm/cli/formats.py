@@ -13,6 +13,7 @@ from rich.table import Table
 
 from chiptherm.cli.common import (
     SetOption,
+    StackArgument,
     app,
     console,
     err_console,
@@ -229,7 +230,7 @@ def convert(
 @app.command()
 @friendly_errors
 def homogenize(
-    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    stack_file: StackArgument,
     to: Annotated[Path, typer.Option("--to", help="Stack YAML file to write.")] = Path(
         "effective.yaml"
     ),

@@ -12,6 +12,8 @@ import typer
 from rich.table import Table
 
 from chiptherm.cli.common import (
+    JsonOption,
+    NoFilesOption,
     app,
     console,
     err_console,
@@ -207,8 +209,8 @@ def predict(
     refine_solver: Annotated[
         str | None, typer.Option(help="Warm-started solver for --refine [cg-transform, or cg-amg].")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
 ) -> None:
     """Predict the temperature field of a power map with a trained operator, and score it.
 
@@ -547,7 +549,7 @@ def optimize(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report folder \\[default: out/PROBLEM].")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
+    as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Place power blocks to minimize the peak temperature; the answer is solver-verified.

@@ -12,7 +12,11 @@ import typer
 from rich.table import Table
 
 from chiptherm.cli.common import (
+    JsonOption,
+    NoFilesOption,
     SetOption,
+    SolverOption,
+    StackArgument,
     app,
     console,
     err_console,
@@ -88,22 +92,21 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
 @app.command()
 @friendly_errors
 def solve(
-    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    stack_file: StackArgument,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/STACK].")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
-    solver: Annotated[
-        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
-    ] = "auto",
+    as_json: JsonOption = False,
+    solver: SolverOption = "auto",
     tol: Annotated[float, typer.Option(help="Relative residual tolerance (iterative).")] = 1e-10,
     probe: Annotated[
         list[str] | None, typer.Option(help="Probe 'x,y,layer' (m); repeatable.")
     ] = None,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    no_files: NoFilesOption = False,
     sets: SetOption = None,
 ) -> None:
-    """Solve a stack file and write temperature.npz, summary.json, PNG maps and a .vtr file.
+    """Solve a stack file; write temperature.npz, summary.json, PNG maps, a .vtr file and
+    index.html.
 
     Example: chiptherm solve examples/two_die.yaml --out out/two_die --probe 0.004,0.004,die1
     """
@@ -140,7 +143,7 @@ def solve(
 @app.command()
 @friendly_errors
 def converge(
-    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    stack_file: StackArgument,
     levels: Annotated[int, typer.Option(help="Grids in the study (at least 3).")] = 3,
     ratio: Annotated[
         float,
@@ -156,9 +159,7 @@ def converge(
             help="Study the stack's grid and coarser ones (it is the finest) instead of finer.",
         ),
     ] = False,
-    solver: Annotated[
-        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
-    ] = "auto",
+    solver: SolverOption = "auto",
     max_cells: Annotated[
         int, typer.Option(help="Refuse a study whose finest grid has more cells.")
     ] = 40_000_000,
@@ -166,8 +167,8 @@ def converge(
         Path | None,
         typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-convergence]."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
     sets: SetOption = None,
 ) -> None:
     """Grid convergence study: how far the solution is from the grid-independent one.
@@ -255,7 +256,7 @@ def converge(
 @app.command()
 @friendly_errors
 def sweep(
-    stack_file: Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")],
+    stack_file: StackArgument,
     vary: Annotated[
         list[str],
         typer.Option(
@@ -265,15 +266,13 @@ def sweep(
             metavar="KEY=VALUES",
         ),
     ],
-    solver: Annotated[
-        str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
-    ] = "auto",
+    solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-sweep]."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")] = False,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Write no output files.")] = False,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
     sets: SetOption = None,
 ) -> None:
     """Sweep values of a stack file: the peak, the mean, every layer's maximum and every
