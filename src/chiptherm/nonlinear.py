@@ -1,27 +1,28 @@
-"""Temperature-dependent conductivity and leakage: fixed-point (Picard) iteration over linear
-solves.
+"""Temperature-dependent conductivity, leakage and warming coolant: fixed-point (Picard)
+iteration over linear solves.
 
 With k = k(T), or a power source whose leakage grows with temperature, the steady conduction
-equation div(k(T) grad T) + q(T) = 0 is nonlinear. Each Picard step freezes the conductivity
-and the leakage at the current field, assembles the linear finite-volume system and solves it,
-warm-started from the current field:
+equation div(k(T) grad T) + q(T) = 0 is nonlinear; a coolant that warms with the heat it
+picks up couples the face temperatures to the field. Each Picard step freezes the
+conductivity, the leakage and the coolant temperatures at the current field, assembles the
+linear finite-volume system and solves it, warm-started from the current field:
 
     A(T_m) · T_{m+1} = b(T_m) + q_leak(T_m)
 
 until the field is within ``kelvin_tol`` of the fixed point. The change shrinks by the loop
-gain per step:
-about |n|·ΔT/T for k ∝ T^n (ΔT the rise above ambient; some 8-10 steps for a silicon stack
-50 K above a 300 K ambient), and β·R·P_leak for leakage growing as exp(β T) through a thermal
-resistance R. With a contraction ρ (the ratio of successive changes) the distance left after
-a change d is about d·ρ/(1 - ρ), which near runaway is many times d, so that is what must fall
-below ``kelvin_tol`` (and d itself). The iteration converges to the stable steady state
-whenever there is one; a change that keeps growing means there is none: thermal runaway,
-reported as an error. Without temperature-dependent materials the matrix stays the same, so
-the solver is built once and only the leakage on the right-hand side changes.
+gain per step: about |n|·ΔT/T for k ∝ T^n (ΔT the rise above ambient; some 8-10 steps for a
+silicon stack 50 K above a 300 K ambient), β·R·P_leak for leakage growing as exp(β T) through
+a thermal resistance R, and the face conductance over m·c_p for a coolant. With a contraction
+ρ (the ratio of successive changes) the distance left after a change d is about d·ρ/(1 - ρ),
+which near runaway is many times d, so that is what must fall below ``kelvin_tol`` (and d
+itself). The iteration converges to the stable steady state whenever there is one; a change
+that keeps growing means there is none: thermal runaway, reported as an error. Without
+temperature-dependent materials the matrix stays the same, so the solver is built once and
+only the right-hand side changes.
 
-The answer is checked on the system assembled at the final field, leakage included: its
-relative residual and energy balance are those of the nonlinear problem, not of the last
-frozen step.
+The answer is checked on the system assembled at the final field, leakage and coolant
+included: its relative residual and energy balance are those of the nonlinear problem, not of
+the last frozen step.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from chiptherm.stack import Stack
 from chiptherm.system import FaceLink, System, source_field
 
 KELVIN_TOLERANCE = 1e-6
-"""Largest change of any cell between Picard steps at convergence, K."""
+"""Largest last change, and estimated distance left to the fixed point, at convergence, K."""
 MAX_STEPS = 500
 RUNAWAY_K = 5000.0
 """A field hotter than this is taken as thermal runaway, K."""
@@ -128,7 +129,7 @@ def solve_nonlinear(
     kelvin_tol: float = KELVIN_TOLERANCE,
     max_steps: int = MAX_STEPS,
 ) -> NonlinearSolution:
-    """Solve ``stack`` with its temperature-dependent conductivities and leakage.
+    """Solve ``stack`` with its temperature-dependent conductivities, leakage and coolants.
 
     Args:
         stack: the stack; the first step takes every conductivity and leakage at its
@@ -158,7 +159,10 @@ def solve_nonlinear(
     for step in range(1, max_steps + 1):
         if solver is None or rebuild:
             system = System.from_stack(stack, grid, temperature=field)
-            solver = make_solver(system, step_method(system, method), maxiter)
+            # a matrix built once keeps 'auto''s choice (LU factorizes once); one rebuilt
+            # every step takes step_method's
+            chosen = step_method(system, method) if rebuild else method
+            solver = make_solver(system, chosen, maxiter)
             setup_s += solver.setup_s
         assert system is not None
         if field is not None and stack.coolant_faces:
