@@ -215,9 +215,9 @@ def solve(
         tol: relative residual tolerance ||b - A·T|| / ||b|| for iterative methods.
         maxiter: iteration limit for iterative methods.
         progress: receives one-line messages on the way (assembly, set-up, iterations).
-        kelvin_tol: with temperature-dependent materials or leakage, the fixed-point
-            iteration stops when no cell changes by more than this, K (see
-            :mod:`chiptherm.nonlinear`).
+        kelvin_tol: with temperature-dependent materials, leakage or a coolant, the
+            fixed-point iteration stops when the last change and the estimated distance left
+            to the fixed point are below this, K (see :mod:`chiptherm.nonlinear`).
 
     Raises:
         SolverError: when an iterative method does not reach ``tol``, or the fixed-point
