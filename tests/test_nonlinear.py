@@ -3,6 +3,8 @@ refused."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -271,3 +273,36 @@ def test_near_runaway_the_iteration_stops_on_the_distance_left_not_the_last_chan
     result = solve(plate(fraction))
     assert result.info.nonlinear_steps > 100
     assert abs(result.max_temperature - stable) < 1e-6  # a last change of 1e-6 K left ~1e-5 K
+
+
+def test_the_runaway_margin_brackets_the_lumped_plate_s_fold():
+    from scipy.optimize import brentq
+
+    from chiptherm.nonlinear import runaway_margin
+
+    # a scale s of the power keeps a steady state while G (T - T_air) = s P (1 + f e^(β(T-300)))
+    # has a root; at the fold the two sides touch: T = T_air + s P / G + 1/β there
+    fraction = 0.2
+    conductance = AREA / (1 / H_PLATE + 0.5e-4 / 400.0)
+
+    def touching(s: float) -> float:
+        t = T_AIR + s * DYNAMIC / conductance + 1 / BETA
+        return s * DYNAMIC * fraction * BETA * np.exp(BETA * (t - 300.0)) - conductance
+
+    fold = brentq(touching, 0.1, 10.0, xtol=1e-12)
+    margin = runaway_margin(plate(fraction), rel_tol=0.002)
+    assert margin.stable_scale <= fold <= margin.runaway_scale * 1.002
+    assert margin.runaway_scale - margin.stable_scale <= 0.002 * margin.stable_scale
+    assert [ok for _, ok in margin.trials[:1]] == [True]
+    with pytest.raises(SolverError, match="needs a power source with 'leakage'"):
+        runaway_margin(slab(0.0, 4))
+
+
+def test_solve_reports_the_runaway_margin(tmp_path):
+    path = save_stack(plate(0.2), tmp_path / "plate.yaml")
+    res = CliRunner().invoke(app, ["solve", str(path), "--no-files", "--runaway-margin"])
+    assert res.exit_code == 0, res.output
+    assert "thermal runaway margin: all power may grow by" in res.output
+    doc = CliRunner().invoke(app, ["solve", str(path), "--no-files", "--runaway-margin", "--json"])
+    margin = json.loads(doc.stdout)["runaway_margin"]
+    assert 1.0 < margin["stable_scale"] < margin["runaway_scale"]

@@ -300,3 +300,85 @@ def picked_up(heat: np.ndarray, direction: str) -> np.ndarray:
     if direction.startswith("-"):
         upstream = upstream[flip]
     return upstream * heat.shape[1 - axis]
+
+
+@dataclass(frozen=True)
+class RunawayMargin:
+    """How far the power of a leaky stack may grow before thermal runaway.
+
+    Attributes:
+        stable_scale: the largest factor on every source's power found to have a stable
+            steady state (1 means the stack as given).
+        runaway_scale: the smallest factor found to run away (inf when none up to the
+            search's ceiling).
+        peak_k: the hottest cell at ``stable_scale``, K.
+        trials: (factor, stable) of every solve, in order.
+    """
+
+    stable_scale: float
+    runaway_scale: float
+    peak_k: float
+    trials: list[tuple[float, bool]]
+
+
+def scaled_power(stack: Stack, factor: float) -> Stack:
+    """``stack`` with every power source's watts (blocks and maps) times ``factor``; leakage,
+    a fraction of them, scales along."""
+    power = {}
+    for name, source in stack.power.items():
+        if source.map is not None:
+            power[name] = source.model_copy(update={"map": source.map * factor})
+        else:
+            blocks = [b.model_copy(update={"watts": b.watts * factor}) for b in source.blocks]
+            power[name] = source.model_copy(update={"blocks": blocks})
+    return stack.model_copy(update={"power": power})
+
+
+def runaway_margin(
+    stack: Stack,
+    ceiling: float = 64.0,
+    rel_tol: float = 0.01,
+    method: str = "auto",
+    on_trial: Callable[[float, bool], None] | None = None,
+) -> RunawayMargin:
+    """The factor on all power at which ``stack`` runs away, by bisection between a stable and
+    a runaway factor (doubling from 1 up to ``ceiling`` to find one), to ``rel_tol``.
+
+    A factor counts as stable when the fixed-point iteration converges. Close to runaway it
+    converges ever more slowly; a factor whose iteration does not converge in ``MAX_STEPS``
+    steps counts as runaway, so the margin errs on the safe side.
+
+    Raises:
+        SolverError: when the stack runs away as given (factor 1), or has no leakage.
+    """
+    if not stack.leaky_sources:
+        raise SolverError("a runaway margin needs a power source with 'leakage'")
+    trials: list[tuple[float, bool]] = []
+    peaks: dict[float, float] = {}
+
+    def stable(factor: float) -> bool:
+        try:
+            solution = solve_nonlinear(scaled_power(stack, factor), method=method)
+            peaks[factor] = float(solution.temperature.max())
+            ok = True
+        except SolverError:
+            ok = False
+        trials.append((factor, ok))
+        if on_trial is not None:
+            on_trial(factor, ok)
+        return ok
+
+    if not stable(1.0):
+        raise SolverError("the stack runs away as given: no steady state at its own power")
+    low, high = 1.0, 2.0
+    while high <= ceiling and stable(high):
+        low, high = high, 2.0 * high
+    if high > ceiling:
+        return RunawayMargin(low, float("inf"), peaks[low], trials)
+    while high - low > rel_tol * low:
+        middle = 0.5 * (low + high)
+        if stable(middle):
+            low = middle
+        else:
+            high = middle
+    return RunawayMargin(low, high, peaks[low], trials)

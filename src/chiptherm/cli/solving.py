@@ -104,6 +104,14 @@ def solve(
     ] = None,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    runaway_margin: Annotated[
+        bool,
+        typer.Option(
+            "--runaway-margin",
+            help="With leakage: also find by how much all power may grow before thermal "
+            "runaway (bisection over further solves).",
+        ),
+    ] = False,
 ) -> None:
     """Solve a stack file; write temperature.npz, summary.json, PNG maps, a .vtr file and
     index.html.
@@ -128,6 +136,8 @@ def solve(
     with err_console.status(f"solving {stack.name}") as status:
         result = solve_stack(stack, method=solver, tol=tol, progress=status.update)
     summary = result.summary(probes)
+    if runaway_margin:
+        summary["runaway_margin"] = margin_summary(stack, solver)
     out_dir = out or Path("out") / stack_file.stem
     if not no_files:
         written = write_result(result, out_dir, summary)
@@ -136,8 +146,40 @@ def solve(
         return
     for table in result_tables(summary):
         console.print(table)
+    if runaway_margin:
+        m = summary["runaway_margin"]
+        console.print(
+            f"thermal runaway margin: all power may grow by {m['stable_scale']:.3f}× "
+            + (
+                f"(it runs away at {m['runaway_scale']:.3f}×)"
+                if m["runaway_scale"] is not None
+                else f"and more (no runaway up to {m['ceiling']:.0f}×)"
+            )
+        )
     if not no_files:
         console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+
+
+def margin_summary(stack: Any, solver: str, ceiling: float = 64.0) -> dict[str, Any]:
+    """The runaway margin of ``stack`` as JSON, with a status line while it is searched."""
+    from chiptherm.nonlinear import runaway_margin
+
+    with err_console.status("searching the runaway margin") as status:
+        margin = runaway_margin(
+            stack,
+            ceiling,
+            method=solver,
+            on_trial=lambda f, ok: status.update(
+                f"runaway margin: {f:.3f}× {'stable' if ok else 'runs away'}"
+            ),
+        )
+    return {
+        "stable_scale": margin.stable_scale,
+        "runaway_scale": None if np.isinf(margin.runaway_scale) else margin.runaway_scale,
+        "ceiling": ceiling,
+        "peak_at_stable_scale_k": margin.peak_k,
+        "trials": [{"scale": f, "stable": ok} for f, ok in margin.trials],
+    }
 
 
 @app.command()
