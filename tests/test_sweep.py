@@ -119,7 +119,7 @@ def test_sweep_command_writes_table_files_and_plot(slab_file: Path, tmp_path: Pa
     peaks = [p["peak_k"] for p in doc["points"]]
     assert peaks == sorted(peaks, reverse=True)  # more cooling, cooler
     header = (out / "sweep.csv").read_text().splitlines()[0]
-    assert header == "boundaries.bottom.htc,peak_k,mean_k,max body,mean all"
+    assert header == "boundaries.bottom.htc,peak_k,mean_k,max body,mean all,error"
     assert (out / "sweep.png").stat().st_size > 5000
     assert np.isclose(doc["points"][0]["values"]["boundaries.bottom.htc"], 100.0)
     bad = CliRunner().invoke(app, ["sweep", str(slab_file), "--vary", "layers.nope.cells=1,2"])
@@ -160,3 +160,33 @@ def test_two_keys_sweep_every_combination(slab_file: Path, tmp_path: Path):
     assert len(json.loads((out / "sweep.json").read_text())["points"]) == 6
     again = CliRunner().invoke(app, [*args, "--vary", "boundaries.bottom.htc=1,2"])
     assert again.exit_code == 1 and "each key may be swept once" in again.output
+
+
+def test_a_point_that_runs_away_is_recorded_and_the_sweep_goes_on(tmp_path: Path):
+    data = {
+        "name": "leaky",
+        "size": [0.01, 0.01],
+        "ambient": 300.0,
+        "layers": [{"name": "die", "thickness": 1e-4, "material": "copper", "power": "p"}],
+        "power": {
+            "p": {
+                "blocks": [
+                    {"name": "all", "x": 0, "y": 0, "width": 0.01, "height": 0.01, "watts": 10.0}
+                ],
+                "leakage": {"fraction": 0.2, "coefficient": 0.02},
+            }
+        },
+        "boundaries": {"bottom": {"htc": 5000.0}},
+        "grid": {"nx": 1, "ny": 1},
+    }
+    path = tmp_path / "leaky.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    study = sweep_stack(path, [("power.p.leakage.fraction", [0.2, 3.0, 0.1])])
+    ok, runaway, after = study.points
+    assert ok.error is None and after.error is None and after.peak_k < ok.peak_k
+    assert runaway.error is not None and "thermal runaway" in runaway.error
+    assert np.isnan(runaway.peak_k) and not after.warm_start  # no start from a failed point
+    doc = study.summary()["points"][1]
+    assert doc["peak_k"] is None and "runaway" in doc["error"]
+    rows = study.rows()
+    assert rows[1]["error"] and rows[0]["error"] == "" and np.isnan(rows[1]["mean all"])

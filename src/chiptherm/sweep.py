@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chiptherm.errors import SolverError
 from chiptherm.grid import Grid
 from chiptherm.result import Result, solve
 from chiptherm.stack_io import load_stack
@@ -31,6 +32,8 @@ class SweepPoint:
         nonlinear_steps: fixed-point steps (0 for a linear stack).
         warm_start: whether the solve started from the previous point's field.
         seconds: wall time of the solve, assembly included.
+        error: why the solve failed (thermal runaway, no convergence), or None; the
+            temperatures of a failed point are NaN.
     """
 
     values: dict[str, float]
@@ -43,6 +46,7 @@ class SweepPoint:
     nonlinear_steps: int
     warm_start: bool
     seconds: float
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,19 +73,33 @@ class StackSweep:
         return np.array([p.peak_k for p in self.points]).reshape([len(v) for _, v in self.axes])
 
     def summary(self) -> dict[str, Any]:
+        """JSON-ready: the axes and every point (a failed one with its error and null
+        temperatures)."""
+        points = []
+        for p in self.points:
+            doc = asdict(p)
+            if p.error is not None:
+                doc |= {"peak_k": None, "mean_k": None}
+            points.append(doc)
         return {
             "stack": self.stack_name,
             "axes": {key: values for key, values in self.axes},
-            "points": [asdict(p) for p in self.points],
+            "points": points,
         }
 
     def rows(self) -> list[dict[str, Any]]:
-        """One flat row per point, for CSV: the values, peak, mean, layer maxima, block means."""
+        """One flat row per point, for CSV: the values, peak, mean, layer maxima, block means
+        (NaN for a failed point) and the error of a failed one."""
+        solved = [p for p in self.points if p.error is None]
+        layers = list(solved[0].layer_max_k) if solved else []
+        blocks = list(solved[0].block_mean_k) if solved else []
+        nan = float("nan")
         return [
             dict(p.values)
             | {"peak_k": p.peak_k, "mean_k": p.mean_k}
-            | {f"max {name}": t for name, t in p.layer_max_k.items()}
-            | {f"mean {label}": t for label, t in p.block_mean_k.items()}
+            | {f"max {name}": p.layer_max_k.get(name, nan) for name in layers}
+            | {f"mean {label}": p.block_mean_k.get(label, nan) for label in blocks}
+            | {"error": p.error or ""}
             for p in self.points
         ]
 
@@ -104,7 +122,8 @@ def sweep_stack(
     """Solve the stack file at ``path`` at every combination of the values of ``axes`` (each a
     dotted key, see :mod:`chiptherm.overrides`, and its values), after ``overrides``; each
     solve starts from the previous field when the grid is the same (iterative and nonlinear
-    solves gain from it).
+    solves gain from it). A point whose solve fails (thermal runaway, no convergence) is kept
+    with its error and NaN temperatures, and the sweep goes on.
 
     ``on_point`` is told (done, total) after each solve.
     """
@@ -119,7 +138,17 @@ def sweep_stack(
         stack = load_stack(path, [*overrides, *assignment])
         name = stack.name
         warm = previous is not None and previous.shape == Grid.from_stack(stack).shape
-        result = solve(stack, method=method, x0=previous if warm else None)
+        try:
+            result = solve(stack, method=method, x0=previous if warm else None)
+        except SolverError as exc:  # e.g. thermal runaway at this point: record, go on
+            nan = float("nan")
+            seconds = time.perf_counter() - start
+            values = {key: float(value) for key, value in assignment}
+            points.append(SweepPoint(values, nan, nan, {}, {}, "", 0, 0, warm, seconds, str(exc)))
+            previous = None
+            if on_point is not None:
+                on_point(i + 1, len(combinations))
+            continue
         previous = result.temperature
         points.append(
             SweepPoint(

@@ -369,6 +369,11 @@ def sweep(
     for col in (*short, "peak K", "mean K", "hottest block", "solver", "iterations", "s"):
         table.add_column(col, justify="left" if col == "hottest block" else "right")
     for p in study.points:
+        if p.error is not None:
+            reason = "thermal runaway" if "runaway" in p.error else "solve failed"
+            values = (f"{v:.4g}" for v in p.values.values())
+            table.add_row(*values, "-", "-", f"[red]{reason}[/]", "-", "-", f"{p.seconds:.2f}")
+            continue
         block = max(p.block_mean_k, key=p.block_mean_k.get) if p.block_mean_k else None
         table.add_row(
             *(f"{v:.4g}" for v in p.values.values()),
@@ -380,6 +385,11 @@ def sweep(
             f"{p.seconds:.2f}",
         )
     console.print(table)
+    failed = [p for p in study.points if p.error is not None]
+    if failed:
+        console.print(
+            f"{len(failed)} of {len(study.points)} solves failed; the first: {failed[0].error}"
+        )
     if not no_files:
         plotted = len(study.axes) <= 2
         console.print(f"wrote {3 if plotted else 2} files to [bold]{out_dir}[/]")
@@ -393,12 +403,17 @@ def plot_study(study: Any, path: Path, title: str) -> None:
     if len(study.axes) == 1:
         key, values = study.axes[0]
         x = np.array(values)
-        first = study.points[0].block_mean_k
+        solved = [p for p in study.points if p.error is None]
+        first = solved[0].block_mean_k if solved else {}
         hottest = sorted(first, key=lambda b: -first[b])[:6]
+        nan = float("nan")
         plot_sweep(
             x,
             {"peak": (x, [p.peak_k for p in study.points])}
-            | {f"mean {b}": (x, [p.block_mean_k[b] for p in study.points]) for b in hottest},
+            | {
+                f"mean {b}": (x, [p.block_mean_k.get(b, nan) for p in study.points])
+                for b in hottest
+            },
             path,
             title=title,
             xlabel=key,

@@ -353,9 +353,11 @@ def plot_peak_map(
         if looks_logarithmic(values):
             set_scale("log")
     if peaks.shape[0] <= 12 and peaks.shape[1] <= 12:
-        middle = 0.5 * (float(peaks.min()) + float(peaks.max()))
+        middle = 0.5 * (float(np.nanmin(peaks)) + float(np.nanmax(peaks)))
         for i, yv in enumerate(y):
             for j, xv in enumerate(x):
+                if not np.isfinite(peaks[i, j]):
+                    continue
                 ax.text(
                     xv,
                     yv,
