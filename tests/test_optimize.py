@@ -231,3 +231,97 @@ def test_blocks_are_placed_under_a_fixed_die(tmp_path):
     assert outcome.verified_peak_k < outcome.initial_peak_k
     written = write_report(outcome, tmp_path)
     assert (tmp_path / "after.png") in written
+
+
+def leaky_die(tmp_path) -> None:
+    """A 4 mm die under a heat sink whose source leaks, on a coarse grid (stack.yaml)."""
+    stack = {
+        "name": "leaky-die",
+        "size": [0.004, 0.004],
+        "materials": {"hot_si": {"conductivity": 148.0, "temperature_exponent": -1.3}},
+        "layers": [
+            {"name": "sink", "thickness": 1e-3, "material": "copper"},
+            {"name": "die", "thickness": 3e-4, "material": "hot_si", "cells": 2, "power": "p"},
+        ],
+        "power": {
+            "p": {
+                "blocks": [
+                    {"name": "x", "x": 0, "y": 0, "width": 1e-3, "height": 1e-3, "watts": 1}
+                ],
+                "leakage": {"fraction": 0.2, "coefficient": 0.01},
+            }
+        },
+        "boundaries": {"top": {"htc": 5000.0}},
+        "grid": {"nx": 16, "ny": 16},
+    }
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(stack, sort_keys=False))
+
+
+STACK_BLOCKS = [
+    {"name": "core0", "width": 1e-3, "height": 1e-3, "watts": 2.0, "x": 1.0e-3, "y": 1.5e-3},
+    {"name": "core1", "width": 1e-3, "height": 1e-3, "watts": 2.0, "x": 2.1e-3, "y": 1.5e-3},
+    {"name": "io", "width": 4e-3, "height": 3e-4, "watts": 0.2, "x": 0.0, "y": 0.0, "fixed": True},
+]
+
+
+def test_a_stack_problem_is_searched_by_the_solver_with_all_its_physics(tmp_path):
+    from chiptherm.optimize import load_site
+
+    leaky_die(tmp_path)
+    data = {
+        "stack": "stack.yaml",
+        "power": "p",
+        "blocks": STACK_BLOCKS,
+        "search": {"steps": 24, "population": 8},
+    }
+    path = tmp_path / "problem.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    prob, base = load_problem(path)
+    outcome = optimize(prob, None, "solver", site=load_site(prob, base))
+    assert outcome.verified_peak_k < outcome.initial_peak_k  # the cores move apart
+    # the verified answer is the full nonlinear solve of the placement, leakage included
+    independent = solve(outcome.verified.stack)
+    assert outcome.verified.max_temperature == pytest.approx(independent.max_temperature, abs=1e-5)
+    assert outcome.verified.leakage_w > 0.2 * 4.2 and outcome.verified.balance.relative_error < 1e-7
+    with pytest.raises(InputError, match="hybrid search needs a model"):
+        optimize(prob, None, "hybrid", site=load_site(prob, base))
+    res = CliRunner().invoke(
+        app, ["optimize", str(path), "--steps", "8", "--out", str(tmp_path / "out")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "solver search" in res.output
+    refused = CliRunner().invoke(app, ["optimize", str(path), "--mode", "hybrid", "--steps", "8"])
+    assert refused.exit_code == 1 and "--mode hybrid needs a model" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"model": "surface"}, "either 'model'"),
+        ({"power": None}, "names the power source that takes the blocks"),
+        ({"power": "q"}, "the stack has no power source 'q'; it has p"),
+    ],
+)
+def test_stack_problems_that_cannot_be_set_up_say_why(tmp_path, changes, message):
+    from chiptherm.optimize import load_site
+
+    leaky_die(tmp_path)
+    data = {"stack": "stack.yaml", "power": "p", "blocks": STACK_BLOCKS} | changes
+    data = {k: v for k, v in data.items() if v is not None}
+    path = tmp_path / "problem.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(InputError, match=message):
+        prob, base = load_problem(path)
+        load_site(prob, base)
+
+
+def test_a_placement_in_thermal_runaway_scores_worse_than_any_steady_one(tmp_path):
+    from chiptherm.nonlinear import RUNAWAY_K
+    from chiptherm.optimize import load_site
+
+    leaky_die(tmp_path)
+    hot = [dict(b, watts=b["watts"] * 200) for b in STACK_BLOCKS]  # far beyond the fold
+    prob = Problem.model_validate({"stack": "stack.yaml", "power": "p", "blocks": hot})
+    plan = Floorplan(prob, site=load_site(prob, tmp_path))
+    value, field = plan.solver_objective(plan.start(), "auto")
+    assert field is None and value >= RUNAWAY_K and plan.runaways == 1

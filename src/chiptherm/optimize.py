@@ -28,13 +28,15 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from chiptherm.errors import InputError
+from chiptherm.errors import InputError, SolverError
+from chiptherm.grid import Grid
+from chiptherm.nonlinear import RUNAWAY_K, solve_nonlinear
 from chiptherm.operator.model import Operator
 from chiptherm.operator.sampling import rasterize_blocks
 from chiptherm.result import Result
 from chiptherm.settings import Settings, load_settings
 from chiptherm.solvers import SolveInfo, make_solver
-from chiptherm.stack import Block, PowerSource, Stack
+from chiptherm.stack import Block, Stack
 from chiptherm.system import System, power_field
 from chiptherm.trust import DEFAULT_TOLERANCE_K, ErrorEstimator
 
@@ -104,7 +106,9 @@ class Problem(Settings):
     """A floorplan problem (see module doc)."""
 
     name: str = "floorplan"
-    model: str
+    model: str | None = None
+    stack: str | None = None
+    power: str | None = None
     blocks: list[BlockSpec] = Field(min_length=1)
     keepout: list[KeepOut] = Field(default_factory=list)
     overlap: Literal["forbid", "penalty"] = "forbid"
@@ -116,6 +120,17 @@ class Problem(Settings):
 
     @model_validator(mode="after")
     def _names(self) -> Problem:
+        if (self.model is None) == (self.stack is None):
+            raise ValueError(
+                "give either 'model' (an operator, for the hybrid search) or 'stack' (a stack "
+                "file, searched by the solver alone), not both or neither"
+            )
+        if self.stack is not None and self.power is None:
+            raise ValueError(
+                "a 'stack' problem names the power source that takes the blocks: 'power'"
+            )
+        if self.model is not None and self.power is not None:
+            raise ValueError("'power' goes with 'stack'; a model's case names its own source")
         names = [b.name for b in self.blocks]
         if len(set(names)) != len(names):
             raise ValueError("block names must be unique")
@@ -132,8 +147,60 @@ def load_problem(path: str | Path) -> tuple[Problem, Path]:
 
 def resolve_model(problem: Problem, base: Path) -> str:
     """The problem's model as a path relative to its file, or a shipped name."""
+    assert problem.model is not None
     candidate = base / problem.model
     return str(candidate) if (candidate / "model.json").exists() else problem.model
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where the blocks go: a stack, the power source that takes them, the grid, and the
+    z-cells that source heats (its layer, or the top or bottom cells of its face)."""
+
+    stack: Stack
+    power: str
+    grid: Grid
+    cells: np.ndarray
+
+    @property
+    def size(self) -> tuple[float, float]:
+        return self.stack.size
+
+    @classmethod
+    def of_operator(cls, op: Operator) -> Site:
+        """The operator's case, its varying source emptied."""
+        case = op.case
+        grid = case.grid()
+        return cls(case.stack_with(np.zeros(case.sensors)), case.power, grid, op.source_cells(grid))
+
+    @classmethod
+    def of_stack(cls, stack: Stack, power: str) -> Site:
+        """A stack file and the source named ``power``, which must heat exactly one layer or
+        face."""
+        if power not in stack.power:
+            raise InputError(
+                f"power: the stack has no power source {power!r}; it has {', '.join(stack.power)}"
+            )
+        layers = [i for i, layer in enumerate(stack.layers) if layer.power == power]
+        faces = [f for f in ("top", "bottom") if stack.boundary(f).power == power]
+        if len(layers) + len(faces) != 1:
+            raise InputError(
+                f"power: source {power!r} must heat exactly one layer or face to take blocks"
+            )
+        grid = Grid.from_stack(stack)
+        if faces:
+            cells = np.array([grid.shape[0] - 1 if faces[0] == "top" else 0])
+        else:
+            cells = grid.cells_of_layer(layers[0])
+        return cls(stack, power, grid, cells)
+
+
+def load_site(problem: Problem, base: Path) -> Site:
+    """The site of a 'stack' problem: its stack file, relative to the problem's folder."""
+    from chiptherm.stack_io import load_stack
+
+    assert problem.stack is not None and problem.power is not None
+    return Site.of_stack(load_stack(base / problem.stack), problem.power)
 
 
 SCORE_TRIAL = 10
@@ -187,6 +254,7 @@ class Outcome:
     overlap_k: float = 0.0  # the overlap and keep-out penalty of the placement (0: none)
     power: str = ""  # the stack's power source that carries the blocks
     cells: np.ndarray | None = None  # z-indices of the cells that carry them
+    runaways: int = 0  # candidates without a steady state (thermal runaway), solver search
 
 
 def validate_problem(problem: Problem, size: tuple[float, float]) -> None:
@@ -218,21 +286,29 @@ def validate_problem(problem: Problem, size: tuple[float, float]) -> None:
 
 
 class Floorplan:
-    """A problem bound to its operator: evaluation of placements by operator and solver."""
+    """A problem bound to its site (and operator, for the hybrid search): evaluation of
+    placements by operator and solver."""
 
-    def __init__(self, problem: Problem, op: Operator) -> None:
+    def __init__(
+        self, problem: Problem, op: Operator | None = None, site: Site | None = None
+    ) -> None:
+        if site is None:
+            if op is None:
+                raise InputError("a floorplan needs an operator or a site for its blocks")
+            site = Site.of_operator(op)
         self.problem = problem
+        self.site = site
         self.op = op
-        case = op.case
-        self.size = case.size
-        self.grid = case.grid()
+        self.size = site.size
+        self.grid = site.grid
         validate_problem(problem, self.size)
         self.movable = [b for b in problem.blocks if not b.fixed]
         self.fixed = [b for b in problem.blocks if b.fixed]
-        self.cells = op.source_cells(self.grid)
-        self.system = System.from_stack(case.stack_with(np.zeros(case.sensors)))
+        self.cells = site.cells
+        self.system = System.from_stack(site.stack, self.grid)
         self.solver = None
         self.estimator: ErrorEstimator | None = None
+        self.runaways = 0  # placements without a steady state met by the solver search
 
     # -- placements ------------------------------------------------------------------------------
     @property
@@ -321,8 +397,10 @@ class Floorplan:
         return out
 
     def stack(self, u: np.ndarray) -> Stack:
-        """The case stack carrying the placed blocks of u."""
-        return self.op.case.stack.with_power(self.op.case.power, PowerSource(blocks=self.blocks(u)))
+        """The site's stack carrying the placed blocks of u (the source keeps its leakage)."""
+        source = self.site.stack.power[self.site.power]
+        placed = source.model_copy(update={"blocks": self.blocks(u), "map": None})
+        return self.site.stack.with_power(self.site.power, placed)
 
     def penalty(self, u: np.ndarray) -> np.ndarray:
         """(S,) overlap and keep-out penalty, K: weight x overlap area / smaller block area."""
@@ -365,6 +443,7 @@ class Floorplan:
 
     def operator_objective(self, u: np.ndarray) -> np.ndarray:
         """(S,) objective of placements predicted by the operator (one batched prediction)."""
+        assert self.op is not None
         dens = rasterize_blocks(self.rectangles(u), self.size, self.op.case.sensors)
         fields = self.op.predict(dens, grid=self.grid, z_cells=self.cells)
         return self.objective_of_fields(fields) + self.penalty(u)
@@ -373,6 +452,9 @@ class Floorplan:
         self, u: np.ndarray, method: str, x0: np.ndarray | None = None
     ) -> tuple[np.ndarray, SolveInfo]:
         """The solver field (nz, ny, nx), K, of one placement u (2m,)."""
+        if self.site.stack.needs_iteration:  # k(T), leakage or a coolant: fixed-point solve
+            solution = solve_nonlinear(self.stack(u), self.grid, method, x0)
+            return solution.temperature, solution.info
         if self.solver is None or self.solver[0] != method:
             self.solver = (method, make_solver(self.system, method))
         q = power_field(self.stack(u), self.grid)
@@ -380,29 +462,49 @@ class Floorplan:
 
     def solver_objective(
         self, u: np.ndarray, method: str, x0: np.ndarray | None = None
-    ) -> tuple[float, np.ndarray]:
-        field, _ = self.solve(u, method, x0)
-        value = self.objective_of_fields(field[self.cells][None])[0] + self.penalty(u[None])[0]
+    ) -> tuple[float, np.ndarray | None]:
+        """The objective (K) of one placement by the solver, and its field (None when the
+        placement has no steady state: thermal runaway scores ``RUNAWAY_K`` plus its
+        penalty, worse than any placement that has one)."""
+        penalty = float(self.penalty(u[None])[0])
+        try:
+            field, _ = self.solve(u, method, x0)
+        except SolverError:
+            if not self.site.stack.needs_iteration:
+                raise
+            self.runaways += 1
+            return RUNAWAY_K + penalty, None
+        value = self.objective_of_fields(field[self.cells][None])[0] + penalty
         return float(value), field
 
     def result(self, u: np.ndarray, field: np.ndarray, info: SolveInfo) -> Result:
         stack = self.stack(u)
-        system = System.from_stack(stack, self.grid)
+        if stack.needs_iteration:  # the balance of the system assembled at the field
+            system = solve_nonlinear(stack, self.grid, x0=field).system
+        else:
+            system = System.from_stack(stack, self.grid)
         return Result(stack, self.grid, field, info, system.energy_balance(field))
 
 
 def optimize(
     problem: Problem,
-    op: Operator,
+    op: Operator | None,
     mode: Literal["hybrid", "solver"] = "hybrid",
     solver: str | None = None,
     progress: Callable[[int, float], None] | None = None,
+    site: Site | None = None,
 ) -> Outcome:
-    """Run the search; ``solver`` is the reference method (default: the problem's)."""
+    """Run the search; ``solver`` is the reference method (default: the problem's). Without
+    an operator, ``site`` says where the blocks go and the solver alone searches."""
     import cma
 
     method = solver or problem.solver
-    plan = Floorplan(problem, op)
+    if op is None and mode == "hybrid":
+        raise InputError(
+            "the hybrid search needs a model; a problem with a 'stack' is searched by the "
+            "solver alone (mode 'solver')"
+        )
+    plan = Floorplan(problem, op, site)
     search = problem.search
     es = cma.CMAEvolutionStrategy(
         plan.start(),
@@ -479,8 +581,9 @@ def optimize(
         history,
         time.perf_counter() - start,
         float(plan.penalty(best_u[None])[0]),
-        plan.op.case.power,
+        plan.site.power,
         plan.cells,
+        plan.runaways,
     )
 
 
@@ -498,11 +601,10 @@ def check(
     ``SCORE_TRIAL`` checks all pass, the next candidate is solved anyway (counted as a
     refinement), once, so that the comparison knows what a solve costs."""
     field = None
+    assert plan.op is not None
     if history.scoring_pays():
         if plan.estimator is None:
-            plan.estimator = ErrorEstimator(
-                plan.system, plan.op.case.stack_with(np.zeros(plan.op.case.sensors))
-            )
+            plan.estimator = ErrorEstimator(plan.system, plan.site.stack)
         started = time.perf_counter()
         q = power_field(plan.stack(u), plan.grid)
         dens = rasterize_blocks(plan.rectangles(u[None]), plan.size, plan.op.case.sensors)
@@ -546,6 +648,7 @@ def outcome_summary(outcome: Outcome) -> dict[str, object]:
         "initial_peak_k": outcome.initial_peak_k,
         "verified_peak_k": outcome.verified_peak_k,
         "overlap_penalty_k": outcome.overlap_k,
+        "runaway_candidates": outcome.runaways,
         "blocks": [b.model_dump() for b in outcome.blocks],
         "history": {"evaluations": h.evaluations, "best_k": h.best},
     }

@@ -541,7 +541,13 @@ def evaluate(
 @friendly_errors
 def optimize(
     problem_file: Annotated[Path, typer.Argument(help="Problem YAML.", metavar="PROBLEM.yaml")],
-    mode: Annotated[str, typer.Option(help="hybrid (operator + solver) or solver.")] = "hybrid",
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="hybrid (operator + solver) or solver \\[default: hybrid with a model, solver "
+            "with a stack file]."
+        ),
+    ] = None,
     solver: Annotated[
         str | None, typer.Option(help="Reference solver \\[default: the problem's].")
     ] = None,
@@ -561,7 +567,9 @@ def optimize(
 
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.optimize import (
+        Site,
         load_problem,
+        load_site,
         outcome_summary,
         resolve_model,
         validate_problem,
@@ -572,18 +580,29 @@ def optimize(
     )
     from chiptherm.report.progress import progress_bar
 
+    problem, base = load_problem(problem_file)
+    mode = mode or ("hybrid" if problem.model is not None else "solver")
     if mode not in ("hybrid", "solver"):
         raise InputError(f"--mode {mode!r}: expected 'hybrid' or 'solver'")
-    problem, base = load_problem(problem_file)
     if steps is not None:
         problem = problem.model_copy(
             update={"search": problem.search.model_copy(update={"steps": steps})}
         )
-    op, _ = load_operator(resolve_model(problem, base))
+    op, site = None, None
     try:
-        validate_problem(problem, op.case.size)
+        if problem.model is not None:
+            op, _ = load_operator(resolve_model(problem, base))
+            site = Site.of_operator(op)
+        else:
+            site = load_site(problem, base)
+        validate_problem(problem, site.size)
     except InputError as exc:
         raise InputError(exc.detail, source=str(problem_file)) from None
+    if op is None and mode == "hybrid":
+        raise InputError(
+            "--mode hybrid needs a model; a problem with a 'stack' is searched by the solver "
+            "alone (--mode solver)"
+        )
     best_so_far = TextColumn("best {task.fields[best]}")
     bar = progress_bar("search", "evals", err_console, quiet or as_json, best_so_far)
     with bar as progress:
@@ -592,7 +611,7 @@ def optimize(
         def report(done: int, best: float) -> None:
             progress.update(task, completed=done, best=f"{best:.3f} K")
 
-        outcome = run(problem, op, mode, solver, report)  # type: ignore[arg-type]
+        outcome = run(problem, op, mode, solver, report, site)  # type: ignore[arg-type]
     summary = outcome_summary(outcome)
     out_dir = out or Path("out") / problem_file.stem
     written = write_report(outcome, out_dir)
@@ -610,6 +629,8 @@ def optimize(
         "confidence checks / refinements",
         f"{summary['confidence_checks']} / {summary['refinements']}",
     )
+    if outcome.runaways:
+        table.add_row("candidates in thermal runaway", str(outcome.runaways))
     table.add_row("wall time", f"{outcome.seconds:.1f} s")
     console.print(table)
     if outcome.overlap_k > 0:
