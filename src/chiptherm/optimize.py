@@ -1,8 +1,10 @@
 """Floorplan optimization: place power blocks to minimize the peak temperature.
 
 A :class:`Problem` (YAML) names a trained operator (its case gives the stack and the layer or face
-that carries the blocks), the blocks (sizes, powers; fixed ones with a position), keep-out regions,
-the overlap rule and the objective. The search is CMA-ES (the ``cma`` library) over the block
+that carries the blocks), or a stack file and the power source that takes the blocks (a
+:class:`Site`; searched by the solver alone, with all of the stack's physics), the blocks
+(sizes, powers; fixed ones with a position), keep-out regions, the overlap rule and the
+objective. The search is CMA-ES (the ``cma`` library) over the block
 positions, one population per generation, evaluated in one of two modes:
 
 - ``hybrid``: the operator scores the whole population in one batched prediction; the
