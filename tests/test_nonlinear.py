@@ -306,3 +306,30 @@ def test_solve_reports_the_runaway_margin(tmp_path):
     doc = CliRunner().invoke(app, ["solve", str(path), "--no-files", "--runaway-margin", "--json"])
     margin = json.loads(doc.stdout)["runaway_margin"]
     assert 1.0 < margin["stable_scale"] < margin["runaway_scale"]
+
+
+def test_idle_blocks_leak_their_own_leakage_w(tmp_path):
+    # the plate's 10 W leaking 20 % is the same plate with an idle block leaking 2 W
+    by_fraction = solve(plate(0.2))
+    data = yaml.safe_load(save_stack(plate(0.2), tmp_path / "p.yaml").read_text())
+    assert "leakage_w" not in (tmp_path / "p.yaml").read_text()  # zeros are not written
+    side = AREA**0.5
+    data["power"]["p"]["leakage"]["fraction"] = 0.0
+    data["power"]["p"]["blocks"] = [
+        {"name": "busy", "x": 0, "y": 0, "width": side, "height": side, "watts": DYNAMIC},
+        {
+            "name": "idle",
+            "x": 0,
+            "y": 0,
+            "width": side,
+            "height": side,
+            "watts": 0.0,
+            "leakage_w": 0.2 * DYNAMIC,
+        },
+    ]
+    by_block = solve(stack_from_dict(data))
+    assert by_block.max_temperature == pytest.approx(by_fraction.max_temperature, abs=1e-8)
+    assert by_block.leakage_w == pytest.approx(by_fraction.leakage_w, rel=1e-9)
+    del data["power"]["p"]["leakage"]
+    with pytest.raises(StackError, match="'leakage_w' but the source has no 'leakage'"):
+        stack_from_dict(data)

@@ -325,3 +325,18 @@ def test_a_placement_in_thermal_runaway_scores_worse_than_any_steady_one(tmp_pat
     plan = Floorplan(prob, site=load_site(prob, tmp_path))
     value, field = plan.solver_objective(plan.start(), "auto")
     assert field is None and value >= RUNAWAY_K and plan.runaways == 1
+
+
+def test_block_leakage_needs_the_source_s_coefficient(tmp_path):
+    from chiptherm.optimize import load_site
+
+    leaky_die(tmp_path)
+    blocks = [dict(STACK_BLOCKS[0], leakage_w=0.5), *STACK_BLOCKS[1:]]
+    prob = Problem.model_validate({"stack": "stack.yaml", "power": "p", "blocks": blocks})
+    plan = Floorplan(prob, site=load_site(prob, tmp_path))
+    assert plan.blocks(plan.start())[0].leakage_w == 0.5  # placed blocks keep their leakage
+    data = yaml.safe_load((tmp_path / "stack.yaml").read_text())
+    del data["power"]["p"]["leakage"]
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError, match="'leakage_w' but power source 'p' has no 'leakage'"):
+        Floorplan(prob, site=load_site(prob, tmp_path))

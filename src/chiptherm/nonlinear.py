@@ -71,13 +71,18 @@ class LeakageTerm:
 
 
 def leakage_terms(stack: Stack, grid: Grid) -> list[LeakageTerm]:
-    """The leakage of every source in use that has one; each cell leaks its fraction of the
-    source's non-negative power there."""
+    """The leakage of every source in use that has one: each cell leaks its fraction of the
+    source's non-negative power there, plus its share of the blocks' ``leakage_w``."""
     terms = []
     for name in stack.leaky_sources:
-        leak = stack.power[name].leakage
+        source = stack.power[name]
+        leak = source.leakage
         assert leak is not None
         base = leak.fraction * np.maximum(source_field(stack, grid, name), 0.0)
+        if any(b.leakage_w for b in source.blocks):  # spread like power, idle blocks too
+            blocks = [b.model_copy(update={"watts": b.leakage_w}) for b in source.blocks]
+            idle = stack.with_power(name, source.model_copy(update={"blocks": blocks}))
+            base = base + source_field(idle, grid, name)
         terms.append(LeakageTerm(name, base, leak.coefficient, leak.reference_temperature))
     return terms
 

@@ -51,6 +51,7 @@ class BlockSpec(Settings):
     width: float = Field(gt=0)
     height: float = Field(gt=0)
     watts: float = Field(ge=0)
+    leakage_w: float = Field(default=0.0, ge=0)
     x: float | None = Field(default=None, ge=0)
     y: float | None = Field(default=None, ge=0)
     fixed: bool = False
@@ -298,6 +299,13 @@ class Floorplan:
             if op is None:
                 raise InputError("a floorplan needs an operator or a site for its blocks")
             site = Site.of_operator(op)
+        if site.stack.power[site.power].leakage is None and any(
+            b.leakage_w for b in problem.blocks
+        ):
+            raise InputError(
+                f"blocks give 'leakage_w' but power source {site.power!r} has no 'leakage' "
+                "(its coefficient)"
+            )
         self.problem = problem
         self.site = site
         self.op = op
@@ -389,11 +397,20 @@ class Floorplan:
                 width=b.width,
                 height=b.height,
                 watts=b.watts,
+                leakage_w=b.leakage_w,
             )
             for c, b in zip(corners, self.movable, strict=True)
         ]
         out += [
-            Block(name=b.name, x=b.x, y=b.y, width=b.width, height=b.height, watts=b.watts)
+            Block(
+                name=b.name,
+                x=b.x,
+                y=b.y,
+                width=b.width,
+                height=b.height,
+                watts=b.watts,
+                leakage_w=b.leakage_w,
+            )
             for b in self.fixed
         ]
         return out

@@ -111,10 +111,13 @@ class Rect(_Model):
 
 
 class Block(Rect):
-    """A power block: ``watts`` spread uniformly over the rectangle's area."""
+    """A power block: ``watts`` spread uniformly over the rectangle's area, and
+    ``leakage_w``, its leakage at the source's leakage reference temperature (W; grows with
+    temperature as the source's ``leakage`` says, also for a block that is idle)."""
 
     name: str
     watts: float = Field(ge=0)
+    leakage_w: float = Field(default=0.0, ge=0)
 
 
 class Region(Rect):
@@ -181,12 +184,13 @@ HtcMap = Annotated[
 class Leakage(_Model):
     """Temperature-dependent leakage of a power source.
 
-    Each cell of the source leaks ``fraction`` times its own (non-negative) power at
-    ``reference_temperature``, growing as exp(coefficient · (T - reference_temperature)) with
-    the cell's temperature T: a coefficient of 0.0173 /K doubles the leakage every 40 K.
+    At ``reference_temperature`` each cell of the source leaks ``fraction`` times its own
+    (non-negative) power plus its share of its blocks' ``leakage_w``; the leakage grows as
+    exp(coefficient · (T - reference_temperature)) with the cell's temperature T: a
+    coefficient of 0.0173 /K doubles it every 40 K.
     """
 
-    fraction: float = Field(ge=0.0, le=100.0)
+    fraction: float = Field(default=0.0, ge=0.0, le=100.0)
     coefficient: float = Field(gt=0.0, le=0.5)
     """Growth rate of the leakage with temperature, 1/K."""
     reference_temperature: float = Field(300.0, gt=0.0)
@@ -209,6 +213,10 @@ class PowerSource(_Model):
     def _one_kind(self) -> PowerSource:
         if self.map is not None and self.blocks:
             raise ValueError("give either 'blocks' or 'map', not both")
+        if self.leakage is None and any(b.leakage_w for b in self.blocks):
+            raise ValueError(
+                "blocks give 'leakage_w' but the source has no 'leakage' (its coefficient)"
+            )
         if self.map is None and not self.blocks:
             raise ValueError("a power source needs 'blocks' (a list) or 'map' (a .npy file)")
         return self

@@ -148,6 +148,9 @@ def stack_to_dict(
     for name, source in data["power"].items():
         if source.get("leakage") is None:
             source.pop("leakage", None)
+        for block in source.get("blocks") or []:
+            if not block.get("leakage_w"):
+                block.pop("leakage_w", None)
         if source.get("map") is not None:
             source["map"] = (map_files or {}).get(name, f"{name}.npy")
             source.pop("blocks", None)
