@@ -9,7 +9,8 @@ is a missing top-level section, face or material on the way (an adiabatic face g
 lists what is.
 
 Values are numbers where they parse as one (``5e4``), else YAML (``[5.5, 5.5, 113]``,
-``adiabatic``).
+``adiabatic``). File names among them (power or htc maps) are relative to the stack file's
+folder, like those written in it.
 """
 
 from __future__ import annotations
