@@ -16,8 +16,6 @@ Writes benchmarks/results/compact.json.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,15 +25,6 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CASES = 10_000
-
-
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
 
 
 def resistance_rows() -> list[dict]:
@@ -124,6 +113,8 @@ def nonlinear_rows() -> list[dict]:
 
 
 def main() -> None:
+    from chiptherm.operator.inference import machine
+
     rows = resistance_rows()
     print(f"resistance matrix: {CASES:,} random block power cases per stack")
     header = (

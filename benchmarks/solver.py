@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
-import platform
 import resource
 import sys
 import time
@@ -145,16 +143,9 @@ def in_child(args: tuple[str, tuple[int, int], str]) -> dict:
     return run_case(*args)
 
 
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-
-
 def main() -> None:
+    from chiptherm.operator.inference import machine
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small grids only")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "solver.json")

@@ -13,8 +13,6 @@ Writes benchmarks/results/sweep.json.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,19 +26,11 @@ VALUES = [float(v) for v in np.geomspace(2e3, 2e5, 7)]
 KEY = "boundaries.top.htc"
 
 
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-
-
 def main() -> None:
     from solver import tsv_stack
 
     from chiptherm import solve
+    from chiptherm.operator.inference import machine
     from chiptherm.stack_io import load_stack, save_stack
     from chiptherm.sweep import sweep_stack
 
