@@ -306,6 +306,9 @@ def test_solve_reports_the_runaway_margin(tmp_path):
     doc = CliRunner().invoke(app, ["solve", str(path), "--no-files", "--runaway-margin", "--json"])
     margin = json.loads(doc.stdout)["runaway_margin"]
     assert 1.0 < margin["stable_scale"] < margin["runaway_scale"]
+    linear = save_stack(slab(0.0, 4), tmp_path / "slab.yaml")
+    refused = CliRunner().invoke(app, ["solve", str(linear), "--runaway-margin", "--no-files"])
+    assert refused.exit_code == 1 and "has no power source with 'leakage'" in refused.output
 
 
 def test_idle_blocks_leak_their_own_leakage_w(tmp_path):

@@ -122,6 +122,11 @@ def solve(
     from chiptherm.result import solve as solve_stack
 
     stack = load_stack_with(stack_file, sets)
+    if runaway_margin and not stack.leaky_sources:
+        raise InputError(
+            f"--runaway-margin: {stack_file} has no power source with 'leakage', so it cannot "
+            "run away"
+        )
     probes = [parse_probe(p) for p in probe or []]
     names = {layer.name for layer in stack.layers}
     lx, ly = stack.size
