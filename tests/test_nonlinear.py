@@ -296,6 +296,8 @@ def test_the_runaway_margin_brackets_the_lumped_plate_s_fold():
     assert [ok for _, ok in margin.trials[:1]] == [True]
     with pytest.raises(SolverError, match="needs a power source with 'leakage'"):
         runaway_margin(slab(0.0, 4))
+    with pytest.raises(SolverError, match="runs away as given"):
+        runaway_margin(plate(3.0))
 
 
 def test_solve_reports_the_runaway_margin(tmp_path):

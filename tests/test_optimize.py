@@ -300,12 +300,18 @@ def test_a_stack_problem_is_searched_by_the_solver_with_all_its_physics(tmp_path
         ({"model": "surface"}, "either 'model'"),
         ({"power": None}, "names the power source that takes the blocks"),
         ({"power": "q"}, "the stack has no power source 'q'; it has p"),
+        ({"power": "spare"}, "source 'spare' must heat exactly one layer or face"),
     ],
 )
 def test_stack_problems_that_cannot_be_set_up_say_why(tmp_path, changes, message):
     from chiptherm.optimize import load_site
 
     leaky_die(tmp_path)
+    stack = yaml.safe_load((tmp_path / "stack.yaml").read_text())
+    stack["power"]["spare"] = {
+        "blocks": [{"name": "s", "x": 0, "y": 0, "width": 1e-3, "height": 1e-3, "watts": 1}]
+    }
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(stack))  # defined, heats nothing
     data = {"stack": "stack.yaml", "power": "p", "blocks": STACK_BLOCKS} | changes
     data = {k: v for k, v in data.items() if v is not None}
     path = tmp_path / "problem.yaml"
