@@ -48,9 +48,9 @@ def test_the_budget_is_verified_by_a_solve_and_no_block_can_take_more():
 
 def test_budgets_that_cannot_be_met_say_why():
     matrix = resistance_matrix(stack_from_dict(slab(halves=True)))
-    with pytest.raises(InputError, match="with every block off the hottest cell is already"):
+    with pytest.raises(InputError, match="with every block off a heated cell is already at"):
         power_budget(matrix, 299.0)
-    with pytest.raises(InputError, match="lower power bounds alone heat the hottest cell"):
+    with pytest.raises(InputError, match="lower power bounds alone heat a cell to"):
         power_budget(matrix, 301.0, lower={"west": 100.0})
     with pytest.raises(InputError, match="unknown block 'north'"):
         power_budget(matrix, 350.0, upper={"north": 1.0})
@@ -68,8 +68,42 @@ def test_budget_command_reports_and_verifies(tmp_path: Path):
     assert "verified by the solver: hottest cell 320.0000 K" in res.output
     doc = json.loads((out / "budget.json").read_text())
     west, east = doc["blocks"]
+    assert west["max_k"] <= 320.0 + 1e-6 and east["limit_k"] == 320.0
     assert west["budget_w"] == pytest.approx(0.1) and west["max_w"] == 0.1  # capped
     assert east["max_w"] is None and east["budget_w"] > 0.16  # more than an even share
     assert (out / "budget.png").stat().st_size > 5000
     bad = CliRunner().invoke(app, [*args[:4], "--max", "west", "--no-files"])
     assert bad.exit_code == 1 and "--max 'west': expected NAME=VALUE" in bad.output
+
+
+def test_a_block_limit_holds_the_cells_of_that_block_only():
+    stack = example("two_die", 24, 24)
+    matrix = resistance_matrix(stack)
+    upper = {label: 40.0 for label in matrix.labels}
+    plain = power_budget(matrix, 358.15, upper=upper)
+    banks = {f"bank{i}": 340.0 for i in range(4)}  # the memory die's blocks run cooler
+    held = power_budget(matrix, 358.15, upper=upper, block_limits=banks)
+    for i, label in enumerate(matrix.labels):
+        cap = banks.get(label, 358.15)
+        assert held.block_peak_k[i] <= cap + 1e-6
+    banks_at = [held.block_peak_k[matrix.labels.index(b)] for b in banks]
+    assert max(banks_at) == pytest.approx(340.0, abs=1e-6)  # some bank cell is at its limit
+    assert held.watts.sum() < plain.watts.sum()  # a tighter limit admits less power
+    pairs = {(b.source, b.block.name): w for b, w in zip(matrix.blocks, held.watts, strict=True)}
+    verified = solve(with_block_powers(stack, pairs))
+    assert verified.max_temperature <= 358.15 + 1e-6
+    with pytest.raises(InputError, match="unknown block 'bank9'"):
+        power_budget(matrix, 358.15, block_limits={"bank9": 300.0})
+
+
+def test_budget_command_takes_block_limits(tmp_path: Path):
+    path = tmp_path / "slab.yaml"
+    save_stack(stack_from_dict(slab(halves=True)), path)
+    args = ["budget", str(path), "--max-temperature", "320", "--limit", "west=310", "--json"]
+    res = CliRunner().invoke(app, [*args, "--no-files"])
+    assert res.exit_code == 0, res.output
+    west, east = json.loads(res.stdout)["blocks"]
+    assert west["limit_k"] == 310.0 and west["max_k"] <= 310.0 + 1e-6
+    assert east["max_k"] == pytest.approx(320.0, abs=1e-6)
+    bad = CliRunner().invoke(app, [*args[:4], "--limit", "west", "--no-files"])
+    assert bad.exit_code == 1 and "--limit 'west': expected NAME=VALUE" in bad.output

@@ -22,6 +22,7 @@ from chiptherm.compact import (
 )
 from chiptherm.errors import InputError
 from chiptherm.stack_io import save_stack
+from chiptherm.system import power_field
 
 K_SLAB, L_SLAB, SIDE = 2.0, 1e-3, 2e-3
 
@@ -83,6 +84,13 @@ def test_the_matrix_is_reciprocal_positive_and_reproduces_solves(name):
         assert matrix.temperatures(watts) == pytest.approx(means, abs=1e-7)
         # the hottest cell is a heated one: the peak follows exactly from the heated cells
         assert matrix.peaks(watts) == pytest.approx(result.max_temperature, abs=1e-7)
+        # and so does the hottest cell each block heats
+        grid = result.grid
+        for j, b in enumerate(matrix.blocks):
+            heats = power_field(with_block_powers(stack, {(b.source, b.block.name): 1.0}), grid)
+            own = heats > power_field(with_block_powers(stack, {}), grid)
+            hottest = result.temperature[own].max()
+            assert matrix.block_peaks(watts)[j] == pytest.approx(hottest, abs=1e-7)
 
 
 def test_power_maps_and_face_temperatures_form_the_background():
@@ -167,10 +175,12 @@ def test_resistances_command_writes_the_matrix_and_evaluates_cases(tmp_path: Pat
     assert doc["cases"]["count"] == 2 and doc["asymmetry"] < 1e-9
     assert (out / "resistance.png").stat().st_size > 5000
     rows = (out / "block_temperatures.csv").read_text().splitlines()
-    assert rows[0] == "name,west,east,hottest_block,hottest_block_mean_k,peak_k"
+    header = "name,west,east,max west,max east,hottest_block,hottest_block_mean_k,peak_k"
+    assert rows[0] == header
     hot = solve(with_block_powers(stack, {("p", "west"): 4.0, ("p", "east"): 0.0}))
     assert float(rows[2].split(",")[1]) == pytest.approx(hot.block_stats[0].stats.mean, abs=1e-8)
     assert float(rows[2].split(",")[-1]) == pytest.approx(hot.max_temperature, abs=1e-8)
+    assert float(rows[2].split(",")[3]) == pytest.approx(hot.max_temperature, abs=1e-8)  # west
     matrix = np.loadtxt(out / "resistance.csv", delimiter=",", skiprows=1, usecols=(1, 2))
     assert matrix == pytest.approx(np.array(doc["resistance_k_per_w"]))
     bad = CliRunner().invoke(

@@ -27,9 +27,11 @@ class PowerBudget:
         watts: (n,) the budget of each block, W.
         peak_k: the hottest cell at the budget, K (the limit when a block is not at its bound).
         block_k: (n,) block mean temperatures at the budget, K.
-        limiting: (z, y, x) indices of the cells at the limit (at most 8), hottest first.
-        uniform_scale: the largest factor of the nominal powers within the limit.
+        limiting: (z, y, x) indices of the cells at their limit (at most 8), hottest first.
+        uniform_scale: the largest factor of the nominal powers within the limits.
         bounds: (n, 2) the lower and upper power of each block that were allowed, W.
+        block_limits_k: (n,) the temperature limit on the cells each block heats, K.
+        block_peak_k: (n,) the hottest cell each block heats at the budget, K.
     """
 
     limit_k: float
@@ -39,6 +41,8 @@ class PowerBudget:
     limiting: list[tuple[int, int, int]]
     uniform_scale: float
     bounds: np.ndarray
+    block_limits_k: np.ndarray
+    block_peak_k: np.ndarray
 
 
 def power_budget(
@@ -47,39 +51,49 @@ def power_budget(
     lower: Mapping[str, float] | None = None,
     upper: Mapping[str, float] | None = None,
     weights: Mapping[str, float] | None = None,
+    block_limits: Mapping[str, float] | None = None,
 ) -> PowerBudget:
     """Maximize the (weighted) total block power subject to every cell staying at or below
-    ``limit_k``, by linear programming on the heated cells' exact linear response.
+    ``limit_k`` (and every cell a block heats below that block's own limit, where given), by
+    linear programming on the heated cells' exact linear response.
 
     Args:
         matrix: the floorplan's resistance matrix (with its heated cells).
-        limit_k: the temperature limit, K.
+        limit_k: the temperature limit of every cell, K.
         lower, upper: per-block power bounds by label, W (default 0 and unbounded).
         weights: per-block weights of the objective (default 1: the total power).
+        block_limits: per-block temperature limits by label, K, on the cells each heats
+            (e.g. a memory die's lower junction limit); ``limit_k`` where not given.
 
     Raises:
         InputError: for unknown labels, or when no power assignment within the bounds keeps
-            every cell at the limit (the background alone, or the lower bounds, too hot).
+            every cell within its limit (the background alone, or the lower bounds, too hot).
     """
     n = len(matrix.blocks)
     lo = _by_label(matrix, lower, np.zeros(n))
     hi = _by_label(matrix, upper, np.full(n, np.inf))
     w = _by_label(matrix, weights, np.ones(n))
+    own_limits = _by_label(matrix, block_limits, np.full(n, limit_k))
     if np.any(lo > hi):
         bad = matrix.labels[int(np.argmax(lo > hi))]
         raise InputError(f"block {bad!r}: the lower power bound exceeds the upper one")
     cells = matrix.heated
-    headroom = limit_k - cells.background_k
+    # each heated cell's limit: the global one, or the lowest of the blocks that heat it
+    cell_limit = np.where(cells.owners, own_limits[None, :], np.inf).min(axis=1)
+    cell_limit = np.minimum(cell_limit, limit_k)
+    headroom = cell_limit - cells.background_k
     if headroom.min() < 0:
+        k = int(np.argmin(headroom))
         raise InputError(
-            f"no power fits under {limit_k:.2f} K: with every block off the hottest cell is "
-            f"already at {cells.background_k.max():.2f} K"
+            f"no power fits: with every block off a heated cell is already at "
+            f"{cells.background_k[k]:.2f} K, above its limit of {cell_limit[k]:.2f} K"
         )
-    floor = cells.temperatures(lo).max()
-    if floor > limit_k + 1e-9:
+    over = cells.temperatures(lo) - cell_limit
+    if over.max() > 1e-9:
+        k = int(np.argmax(over))
         raise InputError(
-            f"the lower power bounds alone heat the hottest cell to {floor:.2f} K, above the "
-            f"limit of {limit_k:.2f} K"
+            f"the lower power bounds alone heat a cell to {cells.temperatures(lo)[k]:.2f} K, "
+            f"above its limit of {cell_limit[k]:.2f} K"
         )
     solution = linprog(
         -w,
@@ -93,7 +107,7 @@ def power_budget(
     watts = np.clip(solution.x, lo, hi)
     temperatures = cells.temperatures(watts)
     order = np.argsort(-temperatures)
-    at_limit = [int(k) for k in order[:8] if temperatures[k] >= limit_k - 1e-6]
+    at_limit = [int(k) for k in order if temperatures[k] >= cell_limit[k] - 1e-6][:8]
     nominal_rise = cells.response @ matrix.nominal_w
     with np.errstate(divide="ignore"):
         scales = np.where(nominal_rise > 0, headroom / nominal_rise, np.inf)
@@ -105,6 +119,8 @@ def power_budget(
         [cells.position(k) for k in at_limit],
         float(scales.min()),
         np.column_stack([lo, hi]),
+        own_limits,
+        cells.block_peaks(watts),
     )
 
 

@@ -65,16 +65,23 @@ class HeatedCells:
         background_k: (m,) their temperatures with every block off, K.
         response: (m, n) their temperature rise per watt in each block, K/W.
         shape: the (nz, ny, nx) shape of the field.
+        owners: (m, n) whether each block heats each cell.
     """
 
     index: np.ndarray
     background_k: np.ndarray
     response: np.ndarray
     shape: tuple[int, int, int]
+    owners: np.ndarray
 
     def temperatures(self, watts: np.ndarray) -> np.ndarray:
         """(..., m) heated-cell temperatures, K, for block powers (..., n) W."""
         return self.background_k + watts @ self.response.T
+
+    def block_peaks(self, watts: np.ndarray) -> np.ndarray:
+        """(..., n) the hottest cell each block heats, K, for block powers (..., n) W."""
+        cells = self.temperatures(watts)[..., :, None]  # (..., m, 1)
+        return np.where(self.owners, cells, -np.inf).max(axis=-2)
 
     def position(self, k: int) -> tuple[int, int, int]:
         """(z, y, x) cell indices of heated cell ``k``."""
@@ -145,9 +152,15 @@ class ResistanceMatrix:
         :meth:`powers`), exact: the maximum over the heated cells."""
         return self.heated.temperatures(self.powers(watts)).max(axis=-1)
 
+    def block_peaks(self, watts: Mapping[str, float] | np.ndarray | None = None) -> np.ndarray:
+        """The hottest cell (…, n) K that each block heats, for block powers ``watts`` (see
+        :meth:`powers`), exact."""
+        return self.heated.block_peaks(self.powers(watts))
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: blocks, R in K/W, the background and nominal temperatures."""
         nominal = self.temperatures()
+        nominal_peaks = self.block_peaks()
         return {
             "stack": self.stack_name,
             "method": self.method,
@@ -161,13 +174,15 @@ class ResistanceMatrix:
                     "background_k": float(t0),
                     "self_resistance_k_per_w": float(r),
                     "nominal_temperature_k": float(t),
+                    "nominal_peak_k": float(peak),
                 }
-                for b, w, t0, r, t in zip(
+                for b, w, t0, r, t, peak in zip(
                     self.blocks,
                     self.nominal_w,
                     self.background_k,
                     np.diag(self.resistance),
                     nominal,
+                    nominal_peaks,
                     strict=True,
                 )
             ],
@@ -280,7 +295,13 @@ def resistance_matrix(
         resistance,
         solver.name,
         time.perf_counter() - start,
-        HeatedCells(heated, background.ravel()[heated], response, grid.shape),
+        HeatedCells(
+            heated,
+            background.ravel()[heated],
+            response,
+            grid.shape,
+            np.stack([q.ravel()[heated] > 0 for q in unit_q], axis=1),
+        ),
     )
 
 

@@ -53,8 +53,8 @@ def resistances(
     One solve per power block gives R (K/W: the mean temperature rise of block i per watt in
     block j) and the background T0 (K, every block off), so that T_i = T0_i + sum_j R_ij P_j
     for this floorplan. Writes resistance.json, resistance.csv and resistance.png; with
-    --powers, evaluates every case of a CSV file: every block's mean and the hottest cell,
-    which is always a heated one, exactly.
+    --powers, evaluates every case of a CSV file: every block's mean and hottest cell, and the
+    stack's hottest cell, which is always a heated one, exactly.
 
     Example: chiptherm resistances examples/two_die.yaml --powers cases.csv --out out/rmatrix
     """
@@ -77,6 +77,7 @@ def resistances(
     summary = matrix.summary()
     if cases is not None:
         temperatures = matrix.temperatures(cases.watts)
+        block_peaks = matrix.block_peaks(cases.watts)
         peaks = matrix.peaks(cases.watts)
         worst = int(np.argmax(peaks))
         summary["cases"] = {
@@ -109,12 +110,15 @@ def resistances(
                 [
                     {"name": name}
                     | dict(zip(matrix.labels, map(float, row), strict=True))
+                    | {f"max {b}": float(t) for b, t in zip(matrix.labels, tops, strict=True)}
                     | {
                         "hottest_block": matrix.labels[int(np.argmax(row))],
                         "hottest_block_mean_k": float(row.max()),
                         "peak_k": float(peak),
                     }
-                    for name, row, peak in zip(cases.names, temperatures, peaks, strict=True)
+                    for name, row, tops, peak in zip(
+                        cases.names, temperatures, block_peaks, peaks, strict=True
+                    )
                 ],
             )
     if as_json:
@@ -124,7 +128,7 @@ def resistances(
         title=f"{stack.name}: {len(matrix.blocks)} blocks, {matrix.method}, {matrix.seconds:.2f} s",
         title_justify="left",
     )
-    for col in ("block", "source", "W", "T0 K", "R self K/W", "warmed most by", "T K"):
+    for col in ("block", "source", "W", "T0 K", "R self K/W", "warmed most by", "mean K", "max K"):
         table.add_column(
             col, justify="left" if col in ("block", "source", "warmed most by") else "right"
         )
@@ -139,6 +143,7 @@ def resistances(
             f"{row['self_resistance_k_per_w']:.4g}",
             "-" if j is None else f"{matrix.labels[j]} ({matrix.resistance[i, j]:.3g} K/W)",
             f"{row['nominal_temperature_k']:.2f}",
+            f"{row['nominal_peak_k']:.2f}",
         )
     console.print(table)
     if cases is not None:
@@ -172,6 +177,13 @@ def budget(
         list[str] | None,
         typer.Option(help="Weight of a block's power in the total, NAME=VALUE; repeatable."),
     ] = None,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A block's own temperature limit on the cells it heats, NAME=K (below "
+            "--max-temperature); repeatable."
+        ),
+    ] = None,
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
@@ -186,8 +198,9 @@ def budget(
     Maximizes the (weighted) total block power within per-block bounds (default 0 W to
     unbounded) subject to every cell staying at or below --max-temperature, by linear
     programming on the exact linear response of the heated cells (one solve per block), then
-    verifies the answer with a full solve. Also reports the largest uniform scale of the
-    stack's own powers. Writes budget.json and budget.png (the hottest layer at the budget).
+    verifies the answer with a full solve. --limit gives a block a lower limit of its own on the
+    cells it heats. Also reports the largest uniform scale of the stack's own powers. Writes
+    budget.json and budget.png (the hottest layer at the budget).
 
     Example: chiptherm budget examples/two_die.yaml --max-temperature 358.15 --max bank0=5
     """
@@ -205,6 +218,7 @@ def budget(
         parse_params(items, option, "core0=12.5")
         for items, option in ((minimum, "--min"), (maximum, "--max"), (weight, "--weight"))
     ]
+    limits = parse_params(limit, "--limit", "bank0=343.15")
     with progress_bar("solving", "blocks", err_console, as_json) as bar:
         task = bar.add_task("blocks", total=None)
         matrix = resistance_matrix(
@@ -212,7 +226,7 @@ def budget(
             solver,
             on_block=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    plan = power_budget(matrix, max_temperature, *bounds)
+    plan = power_budget(matrix, max_temperature, *bounds, block_limits=limits)
     pairs = {
         (b.source, b.block.name): float(w) for b, w in zip(matrix.blocks, plan.watts, strict=True)
     }
@@ -243,9 +257,18 @@ def budget(
                 "max_w": None if np.isinf(hi) else float(hi),
                 "budget_w": float(w),
                 "mean_k": float(t),
+                "max_k": float(top),
+                "limit_k": float(cap),
             }
-            for label, nominal, (lo, hi), w, t in zip(
-                matrix.labels, matrix.nominal_w, plan.bounds, plan.watts, plan.block_k, strict=True
+            for label, nominal, (lo, hi), w, t, top, cap in zip(
+                matrix.labels,
+                matrix.nominal_w,
+                plan.bounds,
+                plan.watts,
+                plan.block_k,
+                plan.block_peak_k,
+                plan.block_limits_k,
+                strict=True,
             )
         ],
     }
@@ -268,7 +291,7 @@ def budget(
         title=f"{stack.name}: power budget, no cell above {max_temperature:.2f} K",
         title_justify="left",
     )
-    for col in ("block", "nominal W", "allowed W", "budget W", "mean K"):
+    for col in ("block", "nominal W", "allowed W", "budget W", "mean K", "max K", "limit K"):
         table.add_column(col, justify="left" if col == "block" else "right")
     for row in summary["blocks"]:
         high = "∞" if row["max_w"] is None else f"{row['max_w']:.3g}"
@@ -278,6 +301,8 @@ def budget(
             f"{row['min_w']:.3g}–{high}",
             f"{row['budget_w']:.3f}",
             f"{row['mean_k']:.2f}",
+            f"{row['max_k']:.2f}",
+            f"{row['limit_k']:.2f}",
         )
     console.print(table)
     console.print(
