@@ -49,6 +49,12 @@ def test_demo_writes_a_consistent_report(tmp_path):
     assert hot > cool + 1.0
     gaps = np.abs(np.subtract(stacked["predicted_peak_k"], stacked["solved_peak_k"]))
     assert gaps.max() < 0.2 and max(stacked["mae_k"]) < 0.01
+    physics = summary["solver_physics"]
+    # silicon conducting less, leakage and warming water all heat the die
+    assert physics["peak_k"] > physics["linear_peak_k"] + 1.0
+    assert physics["leakage_w"] > 0 and physics["coolant_outlet_k"] > 300.0
+    assert physics["energy_error"] < 1e-7
+    assert 1.0 < physics["runaway_stable_scale"] < physics["runaway_scale"]
     html = (out / "index.html").read_text()
     for image in (
         "predicted.png",
@@ -60,6 +66,7 @@ def test_demo_writes_a_consistent_report(tmp_path):
         "cooling.png",
         "peaks.png",
         "stacked_dies.png",
+        "hot_die.png",
     ):
         assert image in html
         assert (out / image).stat().st_size > 1000

@@ -660,7 +660,7 @@ def demo(
     from chiptherm.demo import run_demo
 
     with console.status(
-        "running the demo (predict, score, refine, optimize, sweep, batch, 3D stack)..."
+        "running the demo (predict, score, refine, optimize, sweep, batch, 3D stack, physics)..."
     ):
         report = run_demo(out, seed, tol_kelvin, steps)
     p, f = report.summary["prediction"], report.summary["floorplan"]
@@ -703,5 +703,11 @@ def demo(
     d = report.summary["stacked_dies"]
     gaps = np.abs(np.subtract(d["predicted_peak_k"], d["solved_peak_k"]))
     table.add_row("stacked dies, fixed die: max peak gap", f"{gaps.max():.3f} K")
+    h = report.summary["solver_physics"]
+    table.add_row(
+        "hot die, linear → k(T), leakage, coolant",
+        f"{h['linear_peak_k']:.2f} → {h['peak_k']:.2f} K",
+    )
+    table.add_row("hot die: power before thermal runaway", f"{h['runaway_stable_scale']:.2f} ×")
     console.print(table)
     console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")
