@@ -70,10 +70,10 @@ def power_budget(
             every cell within its limit (the background alone, or the lower bounds, too hot).
     """
     n = len(matrix.blocks)
-    lo = _by_label(matrix, lower, np.zeros(n))
-    hi = _by_label(matrix, upper, np.full(n, np.inf))
-    w = _by_label(matrix, weights, np.ones(n))
-    own_limits = _by_label(matrix, block_limits, np.full(n, limit_k))
+    lo = matrix.by_label(lower, np.zeros(n))
+    hi = matrix.by_label(upper, np.full(n, np.inf))
+    w = matrix.by_label(weights, np.ones(n))
+    own_limits = matrix.by_label(block_limits, np.full(n, limit_k))
     if np.any(lo > hi):
         bad = matrix.labels[int(np.argmax(lo > hi))]
         raise InputError(f"block {bad!r}: the lower power bound exceeds the upper one")
@@ -122,15 +122,3 @@ def power_budget(
         own_limits,
         cells.block_peaks(watts),
     )
-
-
-def _by_label(
-    matrix: ResistanceMatrix, values: Mapping[str, float] | None, default: np.ndarray
-) -> np.ndarray:
-    """``default`` with the entries named in ``values`` (block labels) replaced."""
-    out = default.astype(float).copy()
-    for label, value in (values or {}).items():
-        if label not in matrix.labels:
-            raise InputError(f"unknown block {label!r}; the blocks are {', '.join(matrix.labels)}")
-        out[matrix.labels.index(label)] = float(value)
-    return out

@@ -123,17 +123,7 @@ class ResistanceMatrix:
         if watts is None:
             return self.nominal_w.copy()
         if isinstance(watts, Mapping):
-            unknown = sorted(set(watts) - set(self.labels))
-            if unknown:
-                raise InputError(
-                    f"unknown block(s) {', '.join(map(repr, unknown))}; the blocks are "
-                    f"{', '.join(self.labels)}"
-                )
-            out = self.nominal_w.copy()
-            for i, label in enumerate(self.labels):
-                if label in watts:
-                    out[i] = float(watts[label])
-            return out
+            return self.by_label(watts, self.nominal_w)
         array = np.asarray(watts, dtype=float)
         if array.ndim == 0 or array.shape[-1] != len(self.blocks):
             raise InputError(
@@ -141,6 +131,21 @@ class ResistanceMatrix:
                 f"{array.shape}"
             )
         return array
+
+    def by_label(self, values: Mapping[str, float] | None, default: np.ndarray) -> np.ndarray:
+        """(n,) ``default`` with the entries named in ``values`` (block labels) replaced.
+
+        Raises:
+            InputError: naming a label that is not a block of the matrix.
+        """
+        out = np.array(default, dtype=float)
+        for label, value in (values or {}).items():
+            if label not in self.labels:
+                raise InputError(
+                    f"unknown block {label!r}; the blocks are {', '.join(self.labels)}"
+                )
+            out[self.labels.index(label)] = float(value)
+        return out
 
     def temperatures(self, watts: Mapping[str, float] | np.ndarray | None = None) -> np.ndarray:
         """Mean temperature (…, n) K of every block for block powers ``watts`` (see
@@ -202,12 +207,17 @@ def asymmetry(matrix: np.ndarray) -> float:
 def block_inputs(stack: Stack) -> list[BlockInput]:
     """Every block of every block source that heats a layer or face, in file order."""
     pairs = [(name, block) for name in stack.used_power for block in stack.power[name].blocks]
-    names = [block.name for _, block in pairs]
-    unique = len(set(names)) == len(names)
+    labels = block_labels([(name, block.name) for name, block in pairs])
     return [
-        BlockInput(block.name if unique else f"{name}/{block.name}", name, block)
-        for name, block in pairs
+        BlockInput(label, name, block) for label, (name, block) in zip(labels, pairs, strict=True)
     ]
+
+
+def block_labels(pairs: list[tuple[str, str]]) -> list[str]:
+    """Labels of (source, block) pairs: the block names, or 'source/block' when names repeat."""
+    names = [block for _, block in pairs]
+    unique = len(set(names)) == len(names)
+    return [block if unique else f"{source}/{block}" for source, block in pairs]
 
 
 def with_block_powers(stack: Stack, watts: Mapping[tuple[str, str], float]) -> Stack:

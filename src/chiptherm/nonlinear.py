@@ -87,6 +87,13 @@ def leakage_terms(stack: Stack, grid: Grid) -> list[LeakageTerm]:
     return terms
 
 
+def leakage_power(
+    terms: list[LeakageTerm], field: np.ndarray | None, shape: tuple[int, int, int]
+) -> np.ndarray:
+    """(nz, ny, nx) leaked W per cell of all ``terms`` at ``field`` (their reference when None)."""
+    return sum((term.power(field) for term in terms), np.zeros(shape))
+
+
 def step_method(system: System, method: str) -> str:
     """The linear solver of one step: ``method``, or for 'auto' what :func:`choose_method`
     picks, except that CG preconditioned by the laterally averaged transform replaces sparse
@@ -172,7 +179,7 @@ def solve_nonlinear(
         assert system is not None
         if field is not None and stack.coolant_faces:
             coolant = coolant_temperatures(stack, with_face_temperatures(system, coolant), field)
-        leak = sum((term.power(field) for term in terms), np.zeros(grid.shape))
+        leak = leakage_power(terms, field, grid.shape)
         rhs = with_face_temperatures(system, coolant).rhs_for(system.q + leak)
         new, info = solver.solve(rhs, x0=field, tol=tol)
         new = new.reshape(grid.shape)
@@ -248,7 +255,7 @@ def final_system(
     at = System.from_stack(stack, grid, temperature=field)
     if stack.coolant_faces:
         coolant = coolant_temperatures(stack, with_face_temperatures(at, coolant), field)
-    leak = sum((term.power(field) for term in terms), np.zeros(grid.shape))
+    leak = leakage_power(terms, field, grid.shape)
     faces = with_face_temperatures(at, coolant).faces
     return System(gx=at.gx, gy=at.gy, gz=at.gz, faces=faces, q=at.q + leak, grid=grid)
 

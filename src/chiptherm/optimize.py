@@ -56,6 +56,18 @@ class BlockSpec(Settings):
     y: float | None = Field(default=None, ge=0)
     fixed: bool = False
 
+    def at(self, x: float, y: float) -> Block:
+        """The block with its lower-left corner at (x, y), m."""
+        return Block(
+            name=self.name,
+            x=x,
+            y=y,
+            width=self.width,
+            height=self.height,
+            watts=self.watts,
+            leakage_w=self.leakage_w,
+        )
+
     @model_validator(mode="after")
     def _position(self) -> BlockSpec:
         if self.fixed and (self.x is None or self.y is None):
@@ -389,31 +401,10 @@ class Floorplan:
     def blocks(self, u: np.ndarray) -> list[Block]:
         """The placed blocks of one placement u (2m,)."""
         corners = self.corners(u)[0]
-        out = [
-            Block(
-                name=b.name,
-                x=float(c[0]),
-                y=float(c[1]),
-                width=b.width,
-                height=b.height,
-                watts=b.watts,
-                leakage_w=b.leakage_w,
-            )
-            for c, b in zip(corners, self.movable, strict=True)
+        movable = [
+            b.at(float(c[0]), float(c[1])) for c, b in zip(corners, self.movable, strict=True)
         ]
-        out += [
-            Block(
-                name=b.name,
-                x=b.x,
-                y=b.y,
-                width=b.width,
-                height=b.height,
-                watts=b.watts,
-                leakage_w=b.leakage_w,
-            )
-            for b in self.fixed
-        ]
-        return out
+        return movable + [b.at(b.x, b.y) for b in self.fixed]  # type: ignore[arg-type]
 
     def stack(self, u: np.ndarray) -> Stack:
         """The site's stack carrying the placed blocks of u (the source keeps its leakage)."""

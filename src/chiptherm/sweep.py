@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chiptherm.compact import block_labels
 from chiptherm.errors import SolverError
 from chiptherm.grid import Grid
 from chiptherm.result import Result, solve
@@ -107,9 +108,8 @@ class StackSweep:
 def block_means(result: Result) -> dict[str, float]:
     """Block label (its name, or 'source/name' when names repeat) -> mean temperature, K."""
     stats = result.block_stats
-    names = [b.block for b in stats]
-    unique = len(set(names)) == len(names)
-    return {(b.block if unique else f"{b.source}/{b.block}"): b.stats.mean for b in stats}
+    labels = block_labels([(b.source, b.block) for b in stats])
+    return {label: b.stats.mean for label, b in zip(labels, stats, strict=True)}
 
 
 def sweep_stack(

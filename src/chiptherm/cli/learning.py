@@ -20,7 +20,7 @@ from chiptherm.cli.common import (
     friendly_errors,
     parse_params,
 )
-from chiptherm.cli.solving import result_tables
+from chiptherm.cli.solving import show_result
 from chiptherm.errors import InputError
 
 
@@ -227,7 +227,6 @@ def predict(
     from chiptherm.operator.inference import predict_checked, training_distribution
     from chiptherm.operator.model import per_sample
     from chiptherm.operator.sampling import load_map
-    from chiptherm.report.outputs import write_result
     from chiptherm.trust import EXACT_CORRECTION
 
     op, meta = load_operator(model)
@@ -253,13 +252,9 @@ def predict(
         summary["extrapolated"] = outside
     summary.update(checked.summary())
     out_dir = out or Path("out") / Path(str(model)).name
-    if not no_files:
-        written = write_result(result, out_dir, summary)
+    written = show_result(result, summary, out_dir, as_json, no_files)
     if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
-    for table in result_tables(summary):
-        console.print(table)
     if values:
         given = ", ".join(
             f"{k} = {v:g}" + ("" if k in params else " (stack)") for k, v in values.items()

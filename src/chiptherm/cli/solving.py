@@ -37,6 +37,22 @@ def parse_probe(text: str) -> tuple[float, float, str]:
         ) from None
 
 
+def show_result(
+    result: Any, summary: dict[str, Any], out_dir: Path, as_json: bool, no_files: bool
+) -> list[Path]:
+    """Write a solve's (or prediction's) files unless ``no_files``, then print the summary
+    JSON (``as_json``) or its tables; returns the files written."""
+    from chiptherm.report.outputs import write_result
+
+    written = [] if no_files else write_result(result, out_dir, summary)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        for table in result_tables(summary):
+            console.print(table)
+    return written
+
+
 def result_tables(summary: dict[str, Any]) -> list[Table]:
     """Rich tables of layer and block temperatures and solver diagnostics."""
     layers = Table(title=f"{summary['stack']}: layers (top first)", title_justify="left")
@@ -118,7 +134,6 @@ def solve(
 
     Example: chiptherm solve examples/two_die.yaml --out out/two_die --probe 0.004,0.004,die1
     """
-    from chiptherm.report.outputs import write_result
     from chiptherm.result import solve as solve_stack
 
     stack = load_stack_with(stack_file, sets)
@@ -144,13 +159,9 @@ def solve(
     if runaway_margin:
         summary["runaway_margin"] = margin_summary(stack, solver)
     out_dir = out or Path("out") / stack_file.stem
-    if not no_files:
-        written = write_result(result, out_dir, summary)
+    written = show_result(result, summary, out_dir, as_json, no_files)
     if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
-    for table in result_tables(summary):
-        console.print(table)
     if runaway_margin:
         m = summary["runaway_margin"]
         console.print(
