@@ -1,4 +1,4 @@
-"""Commands of the reference solver: solve, converge, sweep."""
+"""Commands of the reference solver: solve, converge, sweep, sensitivity."""
 
 from __future__ import annotations
 
@@ -409,6 +409,114 @@ def sweep(
     if not no_files:
         plotted = len(study.axes) <= 2
         console.print(f"wrote {3 if plotted else 2} files to [bold]{out_dir}[/]")
+
+
+KIND_COLORS = {
+    "power": "#c2410c",
+    "leakage": "#9a3412",
+    "conductivity": "#1d4ed8",
+    "contact": "#6d28d9",
+    "thickness": "#0f766e",
+    "htc": "#0369a1",
+    "flow": "#0891b2",
+}
+"""Bar colours of the tornado chart, by parameter kind."""
+
+
+@app.command()
+@friendly_errors
+def sensitivity(
+    stack_file: StackArgument,
+    objective: Annotated[
+        str,
+        typer.Option(
+            help="The temperature to explain: peak (the hottest cell), mean, max:LAYER, "
+            "mean:LAYER or block:NAME (a block's mean)."
+        ),
+    ] = "peak",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="adjoint (linear stacks: one extra solve for all parameters), solves (two "
+            "full solves per parameter, any stack) or auto."
+        ),
+    ] = "auto",
+    top: Annotated[int, typer.Option(min=1, help="Parameters shown in the table and chart.")] = 15,
+    solver: SolverOption = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-sensitivity]."),
+    ] = None,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
+    sets: SetOption = None,
+) -> None:
+    """Which parameter moves a temperature most: the sensitivity of the hottest cell (or a
+    layer's or block's temperature) to every thickness, conductivity, contact resistance,
+    film coefficient, coolant flow, block power and leakage parameter of the stack.
+
+    Linear stacks take one extra (adjoint) solve for all parameters together; stacks with
+    k(T), leakage or a coolant take two warm-started solves per parameter. The table gives
+    the change for +10 % of each parameter (a linear estimate) and the derivative in the
+    parameter's own unit. Writes sensitivity.json, sensitivity.csv and sensitivity.png (a
+    tornado chart).
+
+    Example: chiptherm sensitivity examples/two_die.yaml --objective block:hotspot
+    """
+    from chiptherm.report.outputs import write_csv, write_json
+    from chiptherm.report.plots import plot_tornado
+    from chiptherm.report.progress import progress_bar
+    from chiptherm.sensitivity import sensitivity as find_sensitivity
+
+    stack = load_stack_with(stack_file, sets)
+    with progress_bar("differentiating", "parameters", err_console, as_json) as bar:
+        task = bar.add_task("parameters", total=None)
+        study = find_sensitivity(
+            stack,
+            objective,
+            method,
+            solver,
+            on_parameter=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary = study.summary()
+    shown = study.entries[:top]
+    out_dir = out or Path("out") / f"{stack_file.stem}-sensitivity"
+    title = f"{study.stack_name}: {study.objective.label}, {study.value_k:.2f} K"
+    if not no_files:
+        write_json(out_dir / "sensitivity.json", summary)
+        write_csv(out_dir / "sensitivity.csv", summary["parameters"])
+        plot_tornado(
+            [e.parameter.label for e in shown],
+            [e.per_change for e in shown],
+            out_dir / "sensitivity.png",
+            title=title,
+            xlabel="change of the temperature for ±10 % of the parameter (K, linear estimate)",
+            colors=[KIND_COLORS[e.parameter.kind] for e in shown],
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title=title, title_justify="left")
+    table.add_column("parameter", no_wrap=True)
+    for col in ("value", "K per +10 %", "derivative"):
+        table.add_column(col, justify="right")
+    for e in shown:
+        p = e.parameter
+        value = f"{p.value:.4g}" + ("" if p.unit == "1" else f" {p.unit}")
+        table.add_row(p.key, value, f"{e.per_change:+.4f}", f"{e.derivative:.4g} {e.unit}")
+    console.print(table)
+    left = len(study.entries) - len(shown)
+    console.print(
+        f"{study.method}, {study.solves} solves, {study.seconds:.2f} s"
+        + (f"; {left} smaller parameters in the files" if left and not no_files else "")
+    )
+    if not stack.needs_iteration:
+        console.print(
+            f"the power raises it {study.total('power'):.3f} K above its zero-power value "
+            "(the power sensitivities sum to that rise)"
+        )
+    if not no_files:
+        console.print(f"wrote 3 files to [bold]{out_dir}[/]")
 
 
 def plot_study(study: Any, path: Path, title: str) -> None:

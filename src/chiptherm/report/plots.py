@@ -372,3 +372,44 @@ def plot_peak_map(
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label="peak temperature (K)", shrink=0.9)
     return save_figure(fig, path)
+
+
+def plot_tornado(
+    labels: Sequence[str],
+    changes: Sequence[float],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    colors: Sequence[str] | None = None,
+) -> Path:
+    """Save a tornado chart as a PNG: one row per label, the largest on top, a solid bar to
+    the change for an increase of the parameter and a pale one to the (opposite) change for a
+    decrease, so that the parameters that matter most, and their direction, stand out;
+    ``colors`` (one per row) group them by kind."""
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(7.0, 1.4 + 0.32 * max(n, 1)), dpi=110)
+    rows = np.arange(n)[::-1]
+    up = np.asarray(changes, dtype=float)
+    fill = list(colors) if colors is not None else ["#c2410c"] * n
+    ax.barh(rows, up, color=fill, alpha=0.9, label="parameter +10 %")
+    ax.barh(rows, -up, color=fill, alpha=0.3, label="parameter −10 %")
+    limit = float(np.abs(up).max()) if n else 1.0
+    for row, change in zip(rows, up, strict=True):
+        text = f"{change:+.3g} K".replace("-", "−")
+        ax.text(
+            change,
+            row,
+            f" {text} " if change >= 0 else f" {text} ",
+            va="center",
+            ha="left" if change >= 0 else "right",
+            fontsize=8,
+        )
+    ax.set_yticks(rows, labels, fontsize=8)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlim(-1.45 * limit, 1.45 * limit)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)

@@ -1,0 +1,527 @@
+"""Which design parameter moves a temperature most: sensitivities by the adjoint method.
+
+For a linear stack the field solves A(p)·T = b(p), and a temperature of interest is a
+weighted sum J = w(p)·T (the hottest cell, a layer's or a block's mean). Its derivative with
+respect to any parameter p is
+
+    dJ/dp = (dw/dp)·T + λ·(db/dp - (dA/dp)·T),    with  Aᵀλ = w,
+
+so one extra solve (the adjoint λ, K/W) gives the derivative for every parameter at once; the
+derivatives of A, b and w are differences of the assembled system at p·(1 ± ε) acting on the
+fixed field T, which cost an assembly each, not a solve. Stacks whose temperatures are not
+linear in the power (k(T), leakage, a warming coolant) take central differences of full
+solves instead, warm-started from the nominal field (two solves per parameter).
+
+Sensitivities are logarithmic, S = dJ/d ln p = p·dJ/dp in K: the change of J for a small
+relative change of p, so that parameters of any unit line up. Two identities of the heat
+equation check them (and the tests use them):
+
+- the rise is linear in the power, so the sensitivities to every power sum to J minus its
+  zero-power value (Euler's theorem for homogeneous functions);
+- multiplying every conductivity and film coefficient by c divides the rise by c, so their
+  sensitivities minus those to the contact resistances sum to minus the rise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chiptherm.compact import block_inputs, with_block_powers
+from chiptherm.errors import InputError
+from chiptherm.grid import Grid
+from chiptherm.result import Result, solve
+from chiptherm.solvers import make_solver
+from chiptherm.stack import Stack
+from chiptherm.system import System, power_field
+
+ADJOINT_STEP = 1e-4
+"""Relative step of the central differences of the assembled system (no solve involved)."""
+SOLVE_STEP = 1e-2
+"""Relative step of the central differences of full solves (nonlinear stacks)."""
+REPORT_CHANGE = 0.1
+"""The relative change the tables and the tornado plot show: +10 %."""
+
+Scale = Callable[[Stack, float], Stack]
+
+
+# -- parameters ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Parameter:
+    """One scalar design parameter of a stack.
+
+    Attributes:
+        key: its dotted key as in the stack file (see :mod:`chiptherm.overrides`).
+        label: a short human name, e.g. 'thickness of tim'.
+        kind: thickness, conductivity, contact, htc, flow, power or leakage.
+        value: its nominal value in SI units (for a conductivity, kz; for a map, its sum).
+        unit: the unit of ``value``.
+        scaled: the stack with this parameter multiplied by a factor.
+    """
+
+    key: str
+    label: str
+    kind: str
+    value: float
+    unit: str
+    scaled: Scale
+
+
+def _replace_item(items: list[Any], index: int, item: Any) -> list[Any]:
+    return [item if i == index else old for i, old in enumerate(items)]
+
+
+def _layer_parameter(stack: Stack, index: int, field: str, kind: str, label: str) -> Parameter:
+    layer = stack.layers[index]
+
+    def scaled(s: Stack, factor: float) -> Stack:
+        old = s.layers[index]
+        new = old.model_copy(update={field: getattr(old, field) * factor})
+        return s.model_copy(update={"layers": _replace_item(s.layers, index, new)})
+
+    unit = "m" if field == "thickness" else "m²·K/W"
+    return Parameter(
+        f"layers.{layer.name}.{field}", label, kind, getattr(layer, field), unit, scaled
+    )
+
+
+def _material_parameter(name: str, stack: Stack) -> Parameter:
+    def scaled(s: Stack, factor: float) -> Stack:
+        material = s.material(name)
+        k = tuple(c * factor for c in material.conductivity)
+        materials = dict(s.materials) | {name: material.model_copy(update={"conductivity": k})}
+        return s.model_copy(update={"materials": materials})
+
+    kz = stack.material(name).conductivity[2]
+    return Parameter(
+        f"materials.{name}.conductivity",
+        f"conductivity of {name}",
+        "conductivity",
+        kz,
+        "W/(m·K)",
+        scaled,
+    )
+
+
+def _boundary_parameter(
+    stack: Stack, face: str, field: str, label: str, kind: str, unit: str
+) -> Parameter:
+    """A face's film coefficient (``htc``), the scale of its map (``htc_map``, valued at
+    its mean) or its coolant flow (``flow_rate``)."""
+
+    def scaled(s: Stack, factor: float) -> Stack:
+        bc = s.boundary(face)
+        if field == "flow_rate":
+            assert bc.coolant is not None
+            coolant = bc.coolant.model_copy(update={"flow_rate": bc.coolant.flow_rate * factor})
+            new = bc.model_copy(update={"coolant": coolant})
+        else:
+            new = bc.model_copy(update={field: getattr(bc, field) * factor})
+        return s.model_copy(update={"boundaries": dict(s.boundaries) | {face: new}})
+
+    bc = stack.boundary(face)
+    if field == "flow_rate":
+        assert bc.coolant is not None
+        key, value = f"boundaries.{face}.coolant.flow_rate", bc.coolant.flow_rate
+    else:
+        key, value = f"boundaries.{face}.{field}", float(np.mean(getattr(bc, field)))
+    return Parameter(key, label, kind, value, unit, scaled)
+
+
+def _block_parameter(source: str, index: int, label: str, watts: float) -> Parameter:
+    def scaled(s: Stack, factor: float) -> Stack:
+        power = s.power[source]
+        block = power.blocks[index]
+        new = block.model_copy(update={"watts": block.watts * factor})
+        return s.with_power(
+            source, power.model_copy(update={"blocks": _replace_item(power.blocks, index, new)})
+        )
+
+    name = f"power.{source}.blocks.{label.removeprefix(f'{source}/')}.watts"
+    return Parameter(name, f"power of {label}", "power", watts, "W", scaled)
+
+
+def _map_parameter(source: str, watts: float) -> Parameter:
+    def scaled(s: Stack, factor: float) -> Stack:
+        power = s.power[source]
+        assert power.map is not None
+        return s.with_power(source, power.model_copy(update={"map": power.map * factor}))
+
+    return Parameter(f"power.{source}.map", f"power map {source}", "power", watts, "W", scaled)
+
+
+def _leakage_parameter(source: str, field: str, value: float) -> Parameter:
+    def scaled(s: Stack, factor: float) -> Stack:
+        power = s.power[source]
+        assert power.leakage is not None
+        leakage = power.leakage.model_copy(update={field: getattr(power.leakage, field) * factor})
+        return s.with_power(source, power.model_copy(update={"leakage": leakage}))
+
+    unit = "1" if field == "fraction" else "1/K"
+    return Parameter(
+        f"power.{source}.leakage.{field}",
+        f"leakage {field} of {source}",
+        "leakage",
+        value,
+        unit,
+        scaled,
+    )
+
+
+def stack_parameters(stack: Stack) -> list[Parameter]:
+    """Every non-zero scalar parameter of ``stack`` that sets its temperatures: layer
+    thicknesses, the conductivity of every material in use, contact resistances, film
+    coefficients (uniform or the scale of a map), coolant flows, block powers (or a map's
+    total) and leakage fractions and coefficients. Blocks at 0 W are left out (their K/W is a
+    column of the resistance matrix)."""
+    out = [
+        _layer_parameter(stack, i, "thickness", "thickness", f"thickness of {layer.name}")
+        for i, layer in enumerate(stack.layers)
+    ]
+    used = dict.fromkeys(
+        [layer.material for layer in stack.layers]
+        + [region.material for layer in stack.layers for region in layer.regions]
+    )
+    out += [_material_parameter(name, stack) for name in used]
+    out += [
+        _layer_parameter(stack, i, "contact_resistance", "contact", f"contact below {layer.name}")
+        for i, layer in enumerate(stack.layers)
+        if layer.contact_resistance > 0
+    ]
+    for face, bc in stack.boundaries.items():
+        specs = []
+        if bc.htc is not None:
+            specs.append(("htc", f"{face} htc", "htc", "W/(m²·K)"))
+        if bc.htc_map is not None:
+            specs.append(("htc_map", f"{face} htc map", "htc", "W/(m²·K)"))
+        if bc.coolant is not None:
+            specs.append(("flow_rate", f"{face} coolant flow", "flow", "kg/s"))
+        out += [_boundary_parameter(stack, face, *spec) for spec in specs]
+    labels = {(b.source, b.block.name): b.label for b in block_inputs(stack)}
+    for source in stack.used_power:
+        power = stack.power[source]
+        if power.map is not None and power.total_watts != 0:
+            out.append(_map_parameter(source, power.total_watts))
+        out += [
+            _block_parameter(source, i, labels[(source, block.name)], block.watts)
+            for i, block in enumerate(power.blocks)
+            if block.watts > 0
+        ]
+        if power.leakage is not None:
+            out += [
+                _leakage_parameter(source, field, getattr(power.leakage, field))
+                for field in ("fraction", "coefficient")
+                if getattr(power.leakage, field) > 0
+            ]
+    return out
+
+
+# -- objectives ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Objective:
+    """A temperature of interest as a weighted sum J = Σ w·T over the cells.
+
+    Attributes:
+        spec: as given: 'peak', 'mean', 'max:LAYER', 'mean:LAYER' or 'block:LABEL'.
+        label: what it is, in words.
+        weights: (stack, grid) -> (nz, ny, nx) weights; they may depend on the stack
+            (a layer's thickness, a block's power), never on the field.
+    """
+
+    spec: str
+    label: str
+    weights: Callable[[Stack, Grid], np.ndarray]
+
+
+OBJECTIVES = "peak, mean, max:LAYER, mean:LAYER or block:NAME"
+
+
+def make_objective(spec: str, result: Result) -> Objective:
+    """The objective ``spec`` for the nominal solution ``result``; a hottest cell ('peak',
+    'max:LAYER') is the cell that is hottest in ``result``, kept fixed as the parameters
+    move.
+
+    Raises:
+        InputError: for an unknown spec, layer or block, naming what there is.
+    """
+    kind, _, name = spec.partition(":")
+    stack, grid, field = result.stack, result.grid, result.temperature
+    if spec == "peak":
+        cell = np.unravel_index(int(np.argmax(field)), field.shape)
+        return Objective(spec, f"hottest cell ({describe_cell(result, cell)})", _one_hot(cell))
+    if spec == "mean":
+        return Objective(spec, "stack mean", _volume_weights(None))
+    if kind in ("max", "mean") and name:
+        layers = [layer.name for layer in stack.layers]
+        if name not in layers:
+            raise InputError(f"objective {spec!r}: no layer {name!r}; layers: {', '.join(layers)}")
+        index = layers.index(name)
+        if kind == "mean":
+            return Objective(spec, f"mean of layer {name}", _volume_weights(index))
+        cells = grid.cells_of_layer(index)
+        local = np.unravel_index(int(np.argmax(field[cells])), field[cells].shape)
+        cell = (int(cells[local[0]]), int(local[1]), int(local[2]))
+        label = f"hottest cell of {name} ({describe_cell(result, cell)})"
+        return Objective(spec, label, _one_hot(cell))
+    if kind == "block" and name:
+        blocks = {b.label: b for b in block_inputs(stack)}
+        if name not in blocks:
+            known = ", ".join(blocks) or "none"
+            raise InputError(f"objective {spec!r}: no power block {name!r}; blocks: {known}")
+        block = blocks[name]
+        return Objective(
+            spec, f"mean of block {name}", _block_weights(block.source, block.block.name)
+        )
+    raise InputError(f"objective {spec!r}: expected {OBJECTIVES}")
+
+
+def describe_cell(result: Result, cell: tuple[int, ...]) -> str:
+    """'x=3.1 mm, y=4.0 mm, in die1_active' for a (z, y, x) cell index."""
+    k, j, i = (int(c) for c in cell)
+    layer = result.stack.layers[int(result.grid.layer_of_cell[k])].name
+    return f"x={result.grid.x[i] * 1e3:.3g} mm, y={result.grid.y[j] * 1e3:.3g} mm, in {layer}"
+
+
+def _one_hot(cell: tuple[int, ...]) -> Callable[[Stack, Grid], np.ndarray]:
+    def weights(_: Stack, grid: Grid) -> np.ndarray:
+        w = np.zeros(grid.shape)
+        w[cell] = 1.0
+        return w
+
+    return weights
+
+
+def _volume_weights(layer_index: int | None) -> Callable[[Stack, Grid], np.ndarray]:
+    def weights(_: Stack, grid: Grid) -> np.ndarray:
+        w = np.zeros(grid.shape)
+        cells = (
+            np.arange(grid.shape[0]) if layer_index is None else grid.cells_of_layer(layer_index)
+        )
+        w[cells] = grid.dz[cells, None, None]
+        return w / w.sum()
+
+    return weights
+
+
+def _block_weights(source: str, block: str) -> Callable[[Stack, Grid], np.ndarray]:
+    """The power-weighted mean over the cells a block heats, as ``solve`` reports it."""
+
+    def weights(stack: Stack, grid: Grid) -> np.ndarray:
+        q = power_field(with_block_powers(stack, {(source, block): 1.0}), grid)
+        q -= power_field(with_block_powers(stack, {}), grid)
+        return q / q.sum()
+
+    return weights
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParameterSensitivity:
+    """How the objective moves with one parameter.
+
+    Attributes:
+        parameter: the parameter.
+        per_log: dJ/d ln p, K: the change of J per unit relative change of p.
+        derivative: dJ/dp, K per unit of the parameter.
+    """
+
+    parameter: Parameter
+    per_log: float
+    derivative: float
+
+    @property
+    def unit(self) -> str:
+        """The unit of :attr:`derivative`: 'K/W', 'K/m', 'K/(W/(m·K))'."""
+        unit = self.parameter.unit
+        if unit == "1":
+            return "K"
+        return f"K/({unit})" if any(c in unit for c in "/·") else f"K/{unit}"
+
+    @property
+    def per_change(self) -> float:
+        """The linear estimate of the change of J for a +10 % change of p, K."""
+        return self.per_log * REPORT_CHANGE
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """The sensitivities of one objective to every parameter of a stack, largest first.
+
+    Attributes:
+        stack_name: the stack.
+        objective: the objective.
+        value_k: the objective at the nominal stack, K.
+        entries: one per parameter, by decreasing |dJ/d ln p|.
+        method: 'adjoint' or 'finite differences'.
+        solves: the number of solves it took (the nominal one included).
+        seconds: wall time.
+    """
+
+    stack_name: str
+    objective: Objective
+    value_k: float
+    entries: list[ParameterSensitivity]
+    method: str
+    solves: int
+    seconds: float
+
+    def of(self, key: str) -> ParameterSensitivity:
+        """The entry of the parameter with dotted ``key``."""
+        for entry in self.entries:
+            if entry.parameter.key == key:
+                return entry
+        raise KeyError(
+            f"no parameter {key!r}; parameters: {[e.parameter.key for e in self.entries]}"
+        )
+
+    def total(self, kind: str) -> float:
+        """Sum of dJ/d ln p over the parameters of one kind, K (for 'power': the part of J
+        that the power raises above its zero-power value)."""
+        return float(sum(e.per_log for e in self.entries if e.parameter.kind == kind))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "stack": self.stack_name,
+            "objective": self.objective.spec,
+            "objective_label": self.objective.label,
+            "value_k": self.value_k,
+            "method": self.method,
+            "solves": self.solves,
+            "seconds": self.seconds,
+            "rise_from_power_k": self.total("power"),
+            "parameters": [
+                {
+                    "key": e.parameter.key,
+                    "label": e.parameter.label,
+                    "kind": e.parameter.kind,
+                    "value": e.parameter.value,
+                    "unit": e.parameter.unit,
+                    "k_per_log": e.per_log,
+                    "k_per_10_percent": e.per_change,
+                    "derivative": e.derivative,
+                    "derivative_unit": e.unit,
+                }
+                for e in self.entries
+            ],
+        }
+
+
+# -- computation -----------------------------------------------------------------------------
+def sensitivity(
+    stack: Stack,
+    objective: str = "peak",
+    method: str = "auto",
+    solver: str = "auto",
+    tol: float = 1e-10,
+    on_parameter: Callable[[int, int], None] | None = None,
+) -> Sensitivity:
+    """The sensitivities of one temperature of ``stack`` to every parameter of it.
+
+    Args:
+        stack: the stack.
+        objective: which temperature (see :func:`make_objective`).
+        method: 'adjoint' (linear stacks: one extra solve), 'solves' (central differences of
+            full solves, two per parameter; any stack) or 'auto' (adjoint where it applies).
+        solver: the linear solver (see :mod:`chiptherm.solvers`).
+        tol: relative residual tolerance of iterative solvers.
+        on_parameter: told (done, total) after each parameter.
+
+    Raises:
+        InputError: for an unknown objective, or the adjoint method on a nonlinear stack.
+    """
+    start = time.perf_counter()
+    linear = not stack.needs_iteration
+    if method == "auto":
+        method = "adjoint" if linear else "solves"
+    if method not in ("adjoint", "solves"):
+        raise InputError(f"method {method!r}: expected auto, adjoint or solves")
+    if method == "adjoint" and not linear:
+        reasons = stack.nonlinearities + [
+            f"the coolant on the {f} face" for f in stack.coolant_faces
+        ]
+        raise InputError(
+            "the adjoint method needs temperatures linear in the power, and "
+            f"{' and '.join(reasons)} depend(s) on the temperature; use method 'solves'"
+        )
+    nominal = solve(stack, method=solver, tol=tol, kelvin_tol=1e-9)
+    target = make_objective(objective, nominal)
+    value = float((target.weights(stack, nominal.grid) * nominal.temperature).sum())
+    parameters = stack_parameters(stack)
+    if method == "adjoint":
+        entries, solves = _adjoint(stack, nominal, target, parameters, solver, tol, on_parameter)
+    else:
+        entries, solves = _by_solves(stack, nominal, target, parameters, solver, tol, on_parameter)
+    entries.sort(key=lambda e: -abs(e.per_log))
+    return Sensitivity(
+        stack.name,
+        target,
+        value,
+        entries,
+        "adjoint" if method == "adjoint" else "finite differences",
+        solves,
+        time.perf_counter() - start,
+    )
+
+
+def _entry(parameter: Parameter, per_log: float) -> ParameterSensitivity:
+    return ParameterSensitivity(parameter, per_log, per_log / parameter.value)
+
+
+def _adjoint(
+    stack: Stack,
+    nominal: Result,
+    target: Objective,
+    parameters: list[Parameter],
+    solver: str,
+    tol: float,
+    on_parameter: Callable[[int, int], None] | None,
+) -> tuple[list[ParameterSensitivity], int]:
+    """dJ/d ln p for every parameter from one adjoint solve and two assemblies each."""
+    system = System.from_stack(stack)
+    weights = target.weights(stack, nominal.grid)
+    adjoint, _ = make_solver(system, solver).solve(weights, tol=tol)  # A symmetric: Aᵀ = A
+    adjoint = adjoint.reshape(system.shape)
+    field = nominal.temperature
+    entries = []
+    for n, parameter in enumerate(parameters):
+        change = 0.0
+        for sign in (1.0, -1.0):
+            moved = parameter.scaled(stack, 1.0 + sign * ADJOINT_STEP)
+            moved_system = System.from_stack(moved)
+            grid: Grid = moved_system.grid  # type: ignore[assignment]
+            explicit = float((target.weights(moved, grid) * field).sum())
+            implicit = float((adjoint * moved_system.residual(field)).sum())
+            change += sign * (explicit + implicit)
+        entries.append(_entry(parameter, change / (2.0 * ADJOINT_STEP)))
+        if on_parameter is not None:
+            on_parameter(n + 1, len(parameters))
+    return entries, 2
+
+
+def _by_solves(
+    stack: Stack,
+    nominal: Result,
+    target: Objective,
+    parameters: list[Parameter],
+    solver: str,
+    tol: float,
+    on_parameter: Callable[[int, int], None] | None,
+) -> tuple[list[ParameterSensitivity], int]:
+    """dJ/d ln p for every parameter from central differences of full solves, each started
+    from the nominal field."""
+    entries = []
+    for n, parameter in enumerate(parameters):
+        values = []
+        for sign in (1.0, -1.0):
+            moved = parameter.scaled(stack, 1.0 + sign * SOLVE_STEP)
+            result = solve(moved, method=solver, x0=nominal.temperature, tol=tol, kelvin_tol=1e-9)
+            values.append(float((target.weights(moved, result.grid) * result.temperature).sum()))
+        entries.append(_entry(parameter, (values[0] - values[1]) / (2.0 * SOLVE_STEP)))
+        if on_parameter is not None:
+            on_parameter(n + 1, len(parameters))
+    return entries, 1 + 2 * len(parameters)
