@@ -206,6 +206,10 @@ BREAKERS = [
     (lambda d: d["grid"].__setitem__("ny", -3), "grid.ny"),
     (lambda d: d.__setitem__("size", [d["size"][0], float("inf")]), "size"),
     (lambda d: d.__setitem__("boundaries", {}), "boundaries"),
+    (  # the bottom layer has no interface below it: the value would be ignored
+        lambda d: d["layers"][-1].__setitem__("contact_resistance", 1e-5),
+        "].contact_resistance: the bottom layer",
+    ),
 ]
 
 

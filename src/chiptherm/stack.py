@@ -380,6 +380,13 @@ class Stack(_Model):
                         f"unknown material {region.material!r}",
                     )
                 yield from self._outside(region, ("layers", i, "regions", j), "region")
+        bottom = self.layers[-1]
+        if bottom.contact_resistance > 0:
+            yield (
+                ("layers", len(self.layers) - 1, "contact_resistance"),
+                f"the bottom layer {bottom.name!r} has no interface below it, so its contact "
+                "resistance would be ignored; give it to the layer just above the interface",
+            )
         for name, source in self.power.items():
             for j, block in enumerate(source.blocks):
                 yield from self._outside(

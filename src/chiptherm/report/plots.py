@@ -400,7 +400,7 @@ def plot_tornado(
         ax.text(
             change,
             row,
-            f" {text} " if change >= 0 else f" {text} ",
+            f" {text} ",
             va="center",
             ha="left" if change >= 0 else "right",
             fontsize=8,

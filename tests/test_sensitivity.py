@@ -1,0 +1,230 @@
+"""Sensitivities: analytic slabs, the heat equation's scaling identities, adjoint against full
+solves, leakage's implicit derivative, and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from conftest import example
+from typer.testing import CliRunner
+
+from chiptherm import Stack, solve, stack_from_dict
+from chiptherm.cli import app
+from chiptherm.errors import InputError
+from chiptherm.sensitivity import Sensitivity, sensitivity, stack_parameters
+from chiptherm.stack_io import save_stack
+from chiptherm.system import System
+
+SIDE, T_AIR = 1e-3, 300.0
+K_SLAB, L_SLAB, H_TOP, R_CONTACT, WATTS, CELLS = 3.0, 4e-4, 2e3, 2e-5, 0.05, 4
+
+
+def heated_slab() -> dict:
+    """Two slabs (the same material) with a contact resistance between them, heated through
+    the bottom face, cooled on top: a 1-D field whose bottom cell sits at
+    T_air + q·(1/h + R_c + (2L - dz/2)/k), q the flux, dz = L/CELLS."""
+    block = {"name": "all", "x": 0.0, "y": 0.0, "width": SIDE, "height": SIDE, "watts": WATTS}
+    layer = {"thickness": L_SLAB, "material": "slab", "cells": CELLS}
+    return {
+        "name": "slab",
+        "size": [SIDE, SIDE],
+        "ambient": T_AIR,
+        "materials": {"slab": {"conductivity": K_SLAB}},
+        "layers": [
+            {"name": "upper", **layer, "contact_resistance": R_CONTACT},
+            {"name": "lower", **layer},
+        ],
+        "power": {"p": {"blocks": [block]}},
+        "boundaries": {"top": {"htc": H_TOP}, "bottom": {"power": "p"}},
+        "grid": {"nx": 3, "ny": 2},
+    }
+
+
+def slab_expectations() -> dict[str, float]:
+    """dT/d ln p of the bottom cell, K, for every parameter of the heated slab."""
+    q = WATTS / SIDE**2
+    conduction = q * (L_SLAB - L_SLAB / CELLS / 2) / K_SLAB  # through 'lower' to its top
+    upper = q * L_SLAB / K_SLAB
+    return {
+        "materials.slab.conductivity": -(conduction + upper),
+        "layers.upper.thickness": upper,
+        "layers.lower.thickness": conduction,
+        "layers.upper.contact_resistance": q * R_CONTACT,
+        "boundaries.top.htc": -q / H_TOP,
+        "power.p.blocks.all.watts": q * (1 / H_TOP + R_CONTACT) + conduction + upper,
+    }
+
+
+@pytest.mark.parametrize("method", ["adjoint", "solves"])
+def test_heated_slab_matches_its_analytic_derivatives(method: str) -> None:
+    study = sensitivity(stack_from_dict(heated_slab()), "peak", method=method)
+    expected = slab_expectations()
+    assert {e.parameter.key for e in study.entries} == set(expected)
+    tolerance = 1e-7 if method == "adjoint" else 2e-4  # central differences of 1/k: O(ε²)
+    for key, value in expected.items():
+        assert study.of(key).per_log == pytest.approx(value, rel=tolerance), key
+    # the derivative in the parameter's own unit, and the table's +10 % estimate
+    power = study.of("power.p.blocks.all.watts")
+    assert power.derivative == pytest.approx(expected["power.p.blocks.all.watts"] / WATTS)
+    assert power.unit == "K/W" and study.of("boundaries.top.htc").unit == "K/(W/(m²·K))"
+    assert power.per_change == pytest.approx(0.1 * power.per_log)
+    # largest first
+    magnitudes = [abs(e.per_log) for e in study.entries]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+
+
+def scaling_sums(study: Sensitivity) -> tuple[float, float]:
+    """(Σ power sensitivities, Σ conductivity + film - contact sensitivities), K."""
+    conductances = study.total("conductivity") + study.total("htc") - study.total("contact")
+    return study.total("power"), conductances
+
+
+@pytest.mark.parametrize("objective", ["peak", "mean", "max:bottom_die", "block:core"])
+def test_sensitivities_obey_the_scaling_identities_on_a_tsv_stack(objective: str) -> None:
+    """With one ambient, the rise is linear in the power and inversely proportional to every
+    conductance: the power sensitivities sum to the rise, the conductance ones to minus it."""
+    stack = example("tsv_array", 24, 24)
+    if objective == "block:core":
+        objective = "block:" + stack.power[stack.used_power[0]].blocks[0].name
+    study = sensitivity(stack, objective)
+    assert study.method == "adjoint" and study.solves == 2
+    rise = study.value_k - stack.ambient
+    assert rise > 1.0
+    power, conductances = scaling_sums(study)
+    assert power == pytest.approx(rise, rel=1e-6)
+    assert conductances == pytest.approx(-rise, rel=1e-6)
+
+
+def test_adjoint_agrees_with_full_solves_on_a_two_die_stack() -> None:
+    stack = example("two_die", 16, 16)
+    for objective in ("peak", "mean:die2_active", "block:hotspot"):
+        adjoint = sensitivity(stack, objective, method="adjoint")
+        solves = sensitivity(stack, objective, method="solves")
+        assert solves.solves == 1 + 2 * len(stack_parameters(stack))
+        assert adjoint.value_k == pytest.approx(solves.value_k, abs=1e-9)
+        scale = max(abs(e.per_log) for e in adjoint.entries)
+        for entry in adjoint.entries:
+            other = solves.of(entry.parameter.key).per_log
+            assert entry.per_log == pytest.approx(other, abs=2e-4 * scale), entry.parameter.key
+
+
+def test_thinner_bulk_silicon_under_a_hot_spot_runs_hotter() -> None:
+    """Spreading: on two_die the bulk silicon of the lower die spreads the hot spot's heat,
+    so a thicker one lowers the peak, while a thicker TIM (a resistance in series) raises it.
+    The adjoint says so, and two full solves 10 % apart agree with the estimate."""
+    stack = example("two_die", 20, 20)
+    study = sensitivity(stack, "peak")
+    bulk, tim = study.of("layers.die1_bulk.thickness"), study.of("layers.tim.thickness")
+    assert bulk.per_log < -0.1 and tim.per_log > 0.1
+    for entry in (bulk, tim):
+        moved = [entry.parameter.scaled(stack, f) for f in (0.95, 1.05)]
+        low, high = (objective_of(study, s) for s in moved)
+        assert high - low == pytest.approx(entry.per_change, rel=0.02)
+
+
+def objective_of(study: Sensitivity, stack: Stack) -> float:
+    """The study's objective (its fixed hottest cell) evaluated by a full solve of ``stack``."""
+    result = solve(stack)
+    return float((study.objective.weights(stack, result.grid) * result.temperature).sum())
+
+
+# -- nonlinear stacks ------------------------------------------------------------------------
+H_PLATE, BETA, FRACTION, DYNAMIC = 1e4, 0.02, 0.3, 20.0
+
+
+def leaky_plate() -> dict:
+    """A thin copper plate cooled from below whose 20 W leak 30 % more at 300 K, the leakage
+    growing as exp(0.02 (T - 300)): one cell, G·(T - T_air) = P·(1 + f·E), E = e^(β(T-300))."""
+    side = 1e-2
+    block = {"name": "all", "x": 0, "y": 0, "width": side, "height": side, "watts": DYNAMIC}
+    return {
+        "name": "plate",
+        "size": [side, side],
+        "ambient": T_AIR,
+        "layers": [{"name": "die", "thickness": 1e-4, "material": "copper", "power": "p"}],
+        "power": {"p": {"blocks": [block], "leakage": {"fraction": FRACTION, "coefficient": BETA}}},
+        "boundaries": {"bottom": {"htc": H_PLATE}},
+        "grid": {"nx": 1, "ny": 1},
+    }
+
+
+def test_leakage_sensitivities_match_the_implicit_derivative() -> None:
+    """Differentiating G·(T - T_air) = P·(1 + f·E) gives dT/d ln x = (∂ right side / ∂ ln x)
+    / (G - P·f·β·E) for the power, the fraction and the coefficient."""
+    stack = stack_from_dict(leaky_plate())
+    study = sensitivity(stack, "peak")
+    assert study.method == "finite differences"
+    t = study.value_k
+    conductance = float(System.from_stack(stack).faces["bottom"].conductance.sum())
+    e = math.exp(BETA * (t - 300.0))
+    slope = conductance - DYNAMIC * FRACTION * BETA * e
+    assert conductance * (t - T_AIR) == pytest.approx(DYNAMIC * (1 + FRACTION * e), rel=1e-8)
+    expected = {
+        "power.p.blocks.all.watts": DYNAMIC * (1 + FRACTION * e) / slope,
+        "power.p.leakage.fraction": DYNAMIC * FRACTION * e / slope,
+        "power.p.leakage.coefficient": DYNAMIC * FRACTION * e * BETA * (t - 300.0) / slope,
+    }
+    for key, value in expected.items():
+        assert study.of(key).per_log == pytest.approx(value, rel=1e-3), key
+    # leakage amplifies: the power's sensitivity exceeds the rise it causes
+    assert study.total("power") > t - T_AIR
+
+
+def test_adjoint_refuses_a_nonlinear_stack_and_names_why() -> None:
+    with pytest.raises(InputError, match=r"leakage of 'p'.*use method 'solves'"):
+        sensitivity(stack_from_dict(leaky_plate()), method="adjoint")
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        ("hottest", "expected peak, mean"),
+        ("max:nowhere", "no layer 'nowhere'; layers: upper, lower"),
+        ("block:cpu", "no power block 'cpu'; blocks: all"),
+    ],
+)
+def test_unknown_objectives_are_named(objective: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        sensitivity(stack_from_dict(heated_slab()), objective)
+
+
+# -- command line ----------------------------------------------------------------------------
+def test_cli_writes_table_files_and_json(tmp_path: Path) -> None:
+    path = save_stack(stack_from_dict(heated_slab()), tmp_path / "slab.yaml")
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["sensitivity", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "layers.upper.contact_resistance" in result.output
+    assert {p.name for p in out.iterdir()} == {
+        "sensitivity.json",
+        "sensitivity.csv",
+        "sensitivity.png",
+    }
+    summary = json.loads((out / "sensitivity.json").read_text())
+    assert summary["rise_from_power_k"] == pytest.approx(summary["value_k"] - T_AIR, rel=1e-6)
+    csv_rows = (out / "sensitivity.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + len(slab_expectations())
+
+    result = runner.invoke(
+        app, ["sensitivity", str(path), "--json", "--no-files", "--set", "boundaries.top.htc=4e3"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    htc = next(p for p in doc["parameters"] if p["key"] == "boundaries.top.htc")
+    assert htc["value"] == 4e3
+    assert htc["k_per_log"] == pytest.approx(-WATTS / SIDE**2 / 4e3, rel=1e-6)
+
+
+def test_cli_bad_objective_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    path = save_stack(stack_from_dict(heated_slab()), tmp_path / "slab.yaml")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["sensitivity", str(path), "--objective", "max:core", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "no layer 'core'" in result.output and "Traceback" not in result.output
+    assert not out.exists()
