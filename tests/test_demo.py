@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
@@ -34,6 +35,10 @@ def test_demo_writes_a_consistent_report(tmp_path):
     assert r["max_gap_to_solve_k"] < 1e-6 and r["asymmetry"] < 1e-6 * max(
         r["self_resistance_k_per_w"]
     )
+    s = f["sensitivity"]  # the peak's sensitivities: the verified peak, powers sum to its rise
+    assert s["peak_k"] == pytest.approx(f["verified_peak_k"], abs=1e-6)
+    assert s["power_sum_k"] == pytest.approx(s["rise_k"], rel=1e-6)
+    assert "floorplan/sensitivity.png" in (out / "index.html").read_text()
     sweep = summary["cooling_sweep"]
     peaks = sweep["solved_peak_k"]
     assert peaks[0] > peaks[-1] + 1.0  # a cooler top face lowers the peak...

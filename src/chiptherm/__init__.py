@@ -5,6 +5,7 @@ from chiptherm.convergence import convergence_study
 from chiptherm.errors import ChipthermError, InputError, SolverError, StackError
 from chiptherm.grid import Grid
 from chiptherm.result import Result, solve
+from chiptherm.sensitivity import Sensitivity, sensitivity
 from chiptherm.stack import Block, Boundary, Layer, Material, PowerSource, Region, Stack
 from chiptherm.stack_io import load_stack, save_stack, stack_from_dict
 from chiptherm.system import System
@@ -23,6 +24,7 @@ __all__ = [
     "Region",
     "ResistanceMatrix",
     "Result",
+    "Sensitivity",
     "SolverError",
     "Stack",
     "StackError",
@@ -32,6 +34,7 @@ __all__ = [
     "load_stack",
     "resistance_matrix",
     "save_stack",
+    "sensitivity",
     "solve",
     "stack_from_dict",
 ]

@@ -7,7 +7,8 @@
 3. Optimize a small floorplan of power blocks with the hybrid operator/solver search; the final
    placement is verified by the solver, its block-to-block thermal resistance matrix
    extracted and checked against that solve, and its power headroom measured: how much every
-   block may grow before the hottest cell is as hot as in the initial placement.
+   block may grow before the hottest cell is as hot as in the initial placement; the adjoint
+   sensitivities of its peak to every parameter of the stack say what moves it most.
 4. Sweep the top heat-transfer coefficient of the shipped ``volumetric`` model (one model for
    every cooling condition) and compare its peak temperatures with solves on the case grid and on
    a grid twice as fine.
@@ -54,8 +55,10 @@ from chiptherm.report.plots import (
     plot_histogram,
     plot_resistance_matrix,
     plot_sweep,
+    plot_tornado,
 )
 from chiptherm.result import solve
+from chiptherm.sensitivity import sensitivity
 from chiptherm.stack import Stack
 from chiptherm.stack_io import stack_from_dict
 from chiptherm.trust import ErrorEstimator
@@ -141,6 +144,8 @@ def run_demo(
     files += opt_files
     couplings, coupling_files = floorplan_resistances(outcome, out / "floorplan")
     files += coupling_files
+    drivers, driver_files = floorplan_sensitivity(outcome, out / "floorplan")
+    files += driver_files
 
     sweep, sweep_files = cooling_sweep(out, seed)
     files += sweep_files
@@ -169,7 +174,7 @@ def run_demo(
             "solve_s": solve_s,
             **checked.summary(),
         },
-        "floorplan": outcome_summary(outcome) | {"resistances": couplings},
+        "floorplan": outcome_summary(outcome) | {"resistances": couplings, "sensitivity": drivers},
         "cooling_sweep": sweep,
         "many_maps": many,
         "stacked_dies": stacked,
@@ -207,6 +212,35 @@ def floorplan_resistances(outcome: Outcome, out: Path) -> tuple[dict[str, Any], 
         "peak_gap_to_solve_k": abs(float(matrix.peaks()) - outcome.verified_peak_k),
         "power_scale_at_initial_peak": headroom,
         "seconds": matrix.seconds,
+    }
+    return summary, [path]
+
+
+def floorplan_sensitivity(outcome: Outcome, out: Path) -> tuple[dict[str, Any], list[Path]]:
+    """What moves the optimized placement's hottest cell most: its sensitivity to every
+    parameter of the stack by the adjoint method (one extra solve), with the check that the
+    power sensitivities sum to the rise; the summary and the tornado chart."""
+    stack = outcome.verified.stack
+    study = sensitivity(stack, "peak")
+    top = study.entries[:8]
+    path = plot_tornado(
+        [e.parameter.label for e in top],
+        [e.per_change for e in top],
+        out / "sensitivity.png",
+        title=f"optimized floorplan: {study.objective.label}",
+        xlabel="change of the peak for ±10 % of the parameter (K, linear estimate)",
+    )
+    summary = {
+        "objective": study.objective.label,
+        "peak_k": study.value_k,
+        "largest": [
+            {"key": e.parameter.key, "label": e.parameter.label, "k_per_10_percent": e.per_change}
+            for e in top[:4]
+        ],
+        "rise_k": study.value_k - stack.ambient,
+        "power_sum_k": study.total("power"),
+        "parameters": len(study.entries),
+        "seconds": study.seconds,
     }
     return summary, [path]
 
@@ -422,7 +456,7 @@ def sections(summary: dict[str, Any]) -> list[Section]:
         ],
         images=["power.png", "predicted.png", "solver.png", "error.png"],
     )
-    r_doc = f["resistances"]
+    r_doc, s_doc = f["resistances"], f["sensitivity"]
     opt = Section(
         "2. Optimize a floorplan",
         "CMA-ES over the positions of the movable blocks; the operator scores populations, the "
@@ -461,12 +495,22 @@ def sections(summary: dict[str, Any]) -> list[Section]:
                 f"{r_doc['max_gap_to_solve_k']:.1e} K "
                 f"({r_doc['seconds']:.2f} s, one solve per block)",
             ),
+            (
+                "what moves the peak most (per +10 %)",
+                ", ".join(f"{d['label']} {d['k_per_10_percent']:+.2f} K" for d in s_doc["largest"]),
+            ),
+            (
+                "sensitivities to the block powers sum to the rise",
+                f"{s_doc['power_sum_k']:.4f} K of {s_doc['rise_k']:.4f} K "
+                f"({s_doc['parameters']} parameters, {s_doc['seconds']:.2f} s, adjoint)",
+            ),
         ],
         images=[
             "floorplan/before.png",
             "floorplan/after.png",
             "floorplan/history.png",
             "floorplan/resistance.png",
+            "floorplan/sensitivity.png",
         ],
     )
     c = summary["cooling_sweep"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from chiptherm.compact import block_inputs, with_block_powers
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.result import Result, solve
-from chiptherm.solvers import make_solver
+from chiptherm.solvers import LinearSolver, make_solver
 from chiptherm.stack import Stack
 from chiptherm.system import System, power_field
 
@@ -448,14 +448,22 @@ def sensitivity(
             "the adjoint method needs temperatures linear in the power, and "
             f"{' and '.join(reasons)} depend(s) on the temperature; use method 'solves'"
         )
-    nominal = solve(stack, method=solver, tol=tol, kelvin_tol=1e-9)
-    target = make_objective(objective, nominal)
-    value = float((target.weights(stack, nominal.grid) * nominal.temperature).sum())
-    parameters = stack_parameters(stack)
     if method == "adjoint":
-        entries, solves = _adjoint(stack, nominal, target, parameters, solver, tol, on_parameter)
+        system = System.from_stack(stack)
+        linear_solver = make_solver(system, solver)
+        nominal = _solve_with(stack, system, linear_solver, tol)
+        target = make_objective(objective, nominal)
+        entries = _adjoint(
+            stack, nominal, target, stack_parameters(stack), linear_solver, tol, on_parameter
+        )
+        solves = 2
     else:
-        entries, solves = _by_solves(stack, nominal, target, parameters, solver, tol, on_parameter)
+        nominal = solve(stack, method=solver, tol=tol, kelvin_tol=1e-9)
+        target = make_objective(objective, nominal)
+        parameters = stack_parameters(stack)
+        entries = _by_solves(stack, nominal, target, parameters, solver, tol, on_parameter)
+        solves = 1 + 2 * len(parameters)
+    value = float((target.weights(stack, nominal.grid) * nominal.temperature).sum())
     entries.sort(key=lambda e: -abs(e.per_log))
     return Sensitivity(
         stack.name,
@@ -468,6 +476,14 @@ def sensitivity(
     )
 
 
+def _solve_with(stack: Stack, system: System, linear_solver: LinearSolver, tol: float) -> Result:
+    """The nominal solution of a linear ``stack`` on a solver that is kept for the adjoint."""
+    field, info = linear_solver.solve(system.rhs, tol=tol)
+    field = field.reshape(system.shape)
+    info = replace(info, relative_residual=system.relative_residual(field))
+    return Result(stack, system.grid, field, info, system.energy_balance(field))  # type: ignore[arg-type]
+
+
 def _entry(parameter: Parameter, per_log: float) -> ParameterSensitivity:
     return ParameterSensitivity(parameter, per_log, per_log / parameter.value)
 
@@ -477,15 +493,15 @@ def _adjoint(
     nominal: Result,
     target: Objective,
     parameters: list[Parameter],
-    solver: str,
+    linear_solver: LinearSolver,
     tol: float,
     on_parameter: Callable[[int, int], None] | None,
-) -> tuple[list[ParameterSensitivity], int]:
-    """dJ/d ln p for every parameter from one adjoint solve and two assemblies each."""
-    system = System.from_stack(stack)
+) -> list[ParameterSensitivity]:
+    """dJ/d ln p for every parameter from one adjoint solve (on the nominal solve's solver)
+    and two assemblies each."""
     weights = target.weights(stack, nominal.grid)
-    adjoint, _ = make_solver(system, solver).solve(weights, tol=tol)  # A symmetric: Aᵀ = A
-    adjoint = adjoint.reshape(system.shape)
+    adjoint, _ = linear_solver.solve(weights, tol=tol)  # A is symmetric: Aᵀ = A
+    adjoint = adjoint.reshape(weights.shape)
     field = nominal.temperature
     entries = []
     for n, parameter in enumerate(parameters):
@@ -500,7 +516,7 @@ def _adjoint(
         entries.append(_entry(parameter, change / (2.0 * ADJOINT_STEP)))
         if on_parameter is not None:
             on_parameter(n + 1, len(parameters))
-    return entries, 2
+    return entries
 
 
 def _by_solves(
@@ -511,7 +527,7 @@ def _by_solves(
     solver: str,
     tol: float,
     on_parameter: Callable[[int, int], None] | None,
-) -> tuple[list[ParameterSensitivity], int]:
+) -> list[ParameterSensitivity]:
     """dJ/d ln p for every parameter from central differences of full solves, each started
     from the nominal field."""
     entries = []
@@ -524,4 +540,4 @@ def _by_solves(
         entries.append(_entry(parameter, (values[0] - values[1]) / (2.0 * SOLVE_STEP)))
         if on_parameter is not None:
             on_parameter(n + 1, len(parameters))
-    return entries, 1 + 2 * len(parameters)
+    return entries

@@ -686,6 +686,11 @@ def demo(
         "power the new placement takes at the old peak",
         f"{r['power_scale_at_initial_peak']:.3f} ×",
     )
+    driver = f["sensitivity"]["largest"][0]
+    table.add_row(
+        "what moves its peak most (adjoint)",
+        f"{driver['label']}: {driver['k_per_10_percent']:+.2f} K per +10 %",
+    )
     c = report.summary["cooling_sweep"]
     table.add_row(
         f"top h sweep, {len(c['values'])} values: max peak gap",
