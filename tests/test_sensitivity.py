@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import example
 from typer.testing import CliRunner
@@ -111,6 +112,25 @@ def test_adjoint_agrees_with_full_solves_on_a_two_die_stack() -> None:
             assert entry.per_log == pytest.approx(other, abs=2e-4 * scale), entry.parameter.key
 
 
+def test_influence_maps_give_every_block_derivative_and_peak_at_the_hot_cell() -> None:
+    """The adjoint field is dJ/dq: summed over a block's footprint it gives the block's
+    derivative (found independently from the assembled system), it is positive everywhere
+    (a watt anywhere warms every cell), and for the peak it is largest at the hottest cell."""
+    stack = example("two_die", 16, 16)
+    study = sensitivity(stack, "peak")
+    assert study.influence is not None and study.influence.min() > 0
+    assert np.argmax(study.influence) == np.argmax(study.nominal.temperature)
+    maps = study.influence_maps()
+    assert set(maps) == {"die1_active", "die2_active"}
+    grid = study.nominal.grid
+    for source, influence in maps.values():
+        for block in stack.power[source].blocks:
+            per_watt = float((influence * grid.block_fraction(block)).sum())
+            key = f"power.{source}.blocks.{block.name}.watts"
+            assert per_watt == pytest.approx(study.of(key).derivative, rel=1e-6), key
+    assert sensitivity(stack, "peak", method="solves").influence_maps() == {}
+
+
 def test_thinner_bulk_silicon_under_a_hot_spot_runs_hotter() -> None:
     """Spreading: on two_die the bulk silicon of the lower die spreads the hot spot's heat,
     so a thicker one lowers the peak, while a thicker TIM (a resistance in series) raises it.
@@ -203,7 +223,11 @@ def test_cli_writes_table_files_and_json(tmp_path: Path) -> None:
         "sensitivity.json",
         "sensitivity.csv",
         "sensitivity.png",
+        "influence.npz",
+        "influence_bottom_face.png",
     }
+    with np.load(out / "influence.npz") as influence:
+        assert influence["bottom_face"].shape == (2, 3) and influence["bottom_face"].min() > 0
     summary = json.loads((out / "sensitivity.json").read_text())
     assert summary["rise_from_power_k"] == pytest.approx(summary["value_k"] - T_AIR, rel=1e-6)
     csv_rows = (out / "sensitivity.csv").read_text().splitlines()

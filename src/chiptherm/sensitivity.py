@@ -359,6 +359,10 @@ class Sensitivity:
         method: 'adjoint' or 'finite differences'.
         solves: the number of solves it took (the nominal one included).
         seconds: wall time.
+        nominal: the nominal solution.
+        influence: (nz, ny, nx) dJ/dq, K/W: how much J rises per watt injected in each cell
+            (the adjoint field λ; by reciprocity also the temperature rise of J's cells, per
+            watt, seen from each cell); None for the finite-difference method.
     """
 
     stack_name: str
@@ -368,6 +372,29 @@ class Sensitivity:
     method: str
     solves: int
     seconds: float
+    nominal: Result
+    influence: np.ndarray | None = None
+
+    def influence_maps(self) -> dict[str, tuple[str, np.ndarray]]:
+        """Per layer or face that carries power (by name, or 'top face'): the name of its
+        power source and the (ny, nx) rise of J per watt placed at each point of it, K/W (a
+        watt in a layer spreads through its z-cells by height, as layer power does): where a
+        block would hurt J most, and where least. Empty without an influence field."""
+        if self.influence is None:
+            return {}
+        stack, grid = self.nominal.stack, self.nominal.grid
+        maps = {}
+        for i, layer in enumerate(stack.layers):
+            if layer.power:
+                cells = grid.cells_of_layer(i)
+                share = grid.dz[cells] / grid.dz[cells].sum()
+                influence = np.tensordot(share, self.influence[cells], axes=1)
+                maps[layer.name] = (layer.power, influence)
+        for face, level in (("top", -1), ("bottom", 0)):
+            source = stack.boundary(face).power
+            if source:
+                maps[f"{face} face"] = (source, self.influence[level])
+        return maps
 
     def of(self, key: str) -> ParameterSensitivity:
         """The entry of the parameter with dotted ``key``."""
@@ -453,7 +480,7 @@ def sensitivity(
         linear_solver = make_solver(system, solver)
         nominal = _solve_with(stack, system, linear_solver, tol)
         target = make_objective(objective, nominal)
-        entries = _adjoint(
+        entries, influence = _adjoint(
             stack, nominal, target, stack_parameters(stack), linear_solver, tol, on_parameter
         )
         solves = 2
@@ -462,7 +489,7 @@ def sensitivity(
         target = make_objective(objective, nominal)
         parameters = stack_parameters(stack)
         entries = _by_solves(stack, nominal, target, parameters, solver, tol, on_parameter)
-        solves = 1 + 2 * len(parameters)
+        solves, influence = 1 + 2 * len(parameters), None
     value = float((target.weights(stack, nominal.grid) * nominal.temperature).sum())
     entries.sort(key=lambda e: -abs(e.per_log))
     return Sensitivity(
@@ -473,6 +500,8 @@ def sensitivity(
         "adjoint" if method == "adjoint" else "finite differences",
         solves,
         time.perf_counter() - start,
+        nominal,
+        influence,
     )
 
 
@@ -496,9 +525,9 @@ def _adjoint(
     linear_solver: LinearSolver,
     tol: float,
     on_parameter: Callable[[int, int], None] | None,
-) -> list[ParameterSensitivity]:
+) -> tuple[list[ParameterSensitivity], np.ndarray]:
     """dJ/d ln p for every parameter from one adjoint solve (on the nominal solve's solver)
-    and two assemblies each."""
+    and two assemblies each; also the adjoint field λ (nz, ny, nx), K/W."""
     weights = target.weights(stack, nominal.grid)
     adjoint, _ = linear_solver.solve(weights, tol=tol)  # A is symmetric: Aᵀ = A
     adjoint = adjoint.reshape(weights.shape)
@@ -516,7 +545,7 @@ def _adjoint(
         entries.append(_entry(parameter, change / (2.0 * ADJOINT_STEP)))
         if on_parameter is not None:
             on_parameter(n + 1, len(parameters))
-    return entries
+    return entries, adjoint
 
 
 def _by_solves(

@@ -493,6 +493,7 @@ def sensitivity(
             xlabel="change of the temperature for ±10 % of the parameter (K, linear estimate)",
             colors=[KIND_COLORS[e.parameter.kind] for e in shown],
         )
+        written = 3 + write_influence(study, out_dir)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
@@ -516,7 +517,37 @@ def sensitivity(
             "(the power sensitivities sum to that rise)"
         )
     if not no_files:
-        console.print(f"wrote 3 files to [bold]{out_dir}[/]")
+        console.print(f"wrote {written} files to [bold]{out_dir}[/]")
+
+
+def write_influence(study: Any, out_dir: Path) -> int:
+    """The adjoint's influence maps (K/W per watt placed at each point of every layer or face
+    that carries power) as influence.npz and one PNG each; the number of files written."""
+    from chiptherm.report.outputs import safe_name, write_npz
+    from chiptherm.report.plots import plot_heat_map
+
+    maps = study.influence_maps()
+    if not maps:
+        return 0
+    stack, grid = study.nominal.stack, study.nominal.grid
+    write_npz(
+        out_dir / "influence.npz",
+        x=grid.x,
+        y=grid.y,
+        **{safe_name(label): field for label, (_, field) in maps.items()},
+    )
+    for label, (source, field) in maps.items():
+        plot_heat_map(
+            field,
+            stack.size,
+            out_dir / f"influence_{safe_name(label)}.png",
+            title=f"{label}: rise of the {study.objective.spec} per watt placed here",
+            blocks=stack.power[source].blocks,
+            label="K/W",
+            cmap="viridis",
+            log_scale=True,
+        )
+    return 1 + len(maps)
 
 
 def plot_study(study: Any, path: Path, title: str) -> None:

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -54,19 +55,26 @@ def plot_heat_map(
     cmap: str = "inferno",
     vmin: float | None = None,
     vmax: float | None = None,
+    log_scale: bool = False,
 ) -> Path:
     """Save a (ny, nx) map over a chip of ``size`` (m) as a PNG, axes in mm, south at the bottom.
 
-    Block outlines are drawn and labelled; the colour bar carries ``label``.
+    Block outlines are drawn and labelled; the colour bar carries ``label``. ``log_scale``
+    colours a positive field logarithmically (fields that span decades, like influence maps).
     """
     lx, ly = size
     aspect = ly / lx
     fig, ax = plt.subplots(figsize=(6.4, max(2.5, min(9.0, 5.2 * aspect + 1.0))), dpi=110)
+    norm = None
+    if log_scale and float(np.min(field)) > 0:
+        norm = LogNorm(vmin=vmin or float(np.min(field)), vmax=vmax or float(np.max(field)))
+        vmin = vmax = None
     image = ax.imshow(
         field,
         origin="lower",
         extent=(0, lx * 1e3, 0, ly * 1e3),
         cmap=cmap,
+        norm=norm,
         vmin=vmin,
         vmax=vmax,
         interpolation="nearest",
