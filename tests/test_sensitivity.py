@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from chiptherm import Stack, solve, stack_from_dict
 from chiptherm.cli import app
 from chiptherm.errors import InputError
-from chiptherm.sensitivity import Sensitivity, sensitivity, stack_parameters
+from chiptherm.sensitivity import Sensitivity, sensitivity, solved_changes, stack_parameters
 from chiptherm.stack_io import save_stack
 from chiptherm.system import System
 
@@ -75,6 +75,19 @@ def test_heated_slab_matches_its_analytic_derivatives(method: str) -> None:
     # largest first
     magnitudes = [abs(e.per_log) for e in study.entries]
     assert magnitudes == sorted(magnitudes, reverse=True)
+
+
+def test_solved_changes_follow_the_exact_response_of_the_slab() -> None:
+    """The slab's bottom cell is linear in the power and the thickness but goes as 1/h and
+    1/k: solved ±10 % changes follow those laws, where the linear estimate is symmetric."""
+    study = sensitivity(stack_from_dict(heated_slab()), "peak")
+    changes = {c.key: c for c in solved_changes(study, count=len(study.entries))}
+    assert set(changes) == set(slab_expectations())
+    for key, per_log in slab_expectations().items():
+        inverse = key in ("boundaries.top.htc", "materials.slab.conductivity")
+        for factor, solved in ((0.9, changes[key].down_k), (1.1, changes[key].up_k)):
+            expected = -per_log * (1 / factor - 1) if inverse else per_log * (factor - 1)
+            assert solved == pytest.approx(expected, rel=1e-8, abs=1e-10), (key, factor)
 
 
 def scaling_sums(study: Sensitivity) -> tuple[float, float]:
@@ -234,13 +247,27 @@ def test_cli_writes_table_files_and_json(tmp_path: Path) -> None:
     assert len(csv_rows) == 1 + len(slab_expectations())
 
     result = runner.invoke(
-        app, ["sensitivity", str(path), "--json", "--no-files", "--set", "boundaries.top.htc=4e3"]
+        app,
+        [
+            "sensitivity",
+            str(path),
+            "--json",
+            "--no-files",
+            "--set",
+            "boundaries.top.htc=4e3",
+            "--solved",
+            "--top",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     htc = next(p for p in doc["parameters"] if p["key"] == "boundaries.top.htc")
     assert htc["value"] == 4e3
     assert htc["k_per_log"] == pytest.approx(-WATTS / SIDE**2 / 4e3, rel=1e-6)
+    solved = doc["solved_changes"]  # the two largest, each at -10 % and +10 %
+    assert [c["key"] for c in solved] == [p["key"] for p in doc["parameters"][:2]]
+    assert solved[0]["k_at_plus_10_percent"] > 0 > solved[0]["k_at_minus_10_percent"]
 
 
 def test_cli_bad_objective_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

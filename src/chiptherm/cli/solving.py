@@ -442,6 +442,14 @@ def sensitivity(
         ),
     ] = "auto",
     top: Annotated[int, typer.Option(min=1, help="Parameters shown in the table and chart.")] = 15,
+    solved: Annotated[
+        bool,
+        typer.Option(
+            "--solved",
+            help="Also solve the stack with each shown parameter at -10 % and +10 % (two "
+            "warm-started solves each): the real change beside the linear estimate.",
+        ),
+    ] = False,
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
@@ -467,6 +475,7 @@ def sensitivity(
     from chiptherm.report.plots import plot_tornado
     from chiptherm.report.progress import progress_bar
     from chiptherm.sensitivity import sensitivity as find_sensitivity
+    from chiptherm.sensitivity import solved_changes
 
     stack = load_stack_with(stack_file, sets)
     with progress_bar("differentiating", "parameters", err_console, as_json) as bar:
@@ -480,6 +489,20 @@ def sensitivity(
         )
     summary = study.summary()
     shown = study.entries[:top]
+    checks = []
+    if solved:
+        with progress_bar("solving ±10 %", "solves", err_console, as_json) as bar:
+            task = bar.add_task("solves", total=2 * len(shown))
+            checks = solved_changes(
+                study,
+                len(shown),
+                solver=solver,
+                on_solve=lambda d, _: bar.update(task, completed=d),
+            )
+        summary["solved_changes"] = [
+            {"key": c.key, "k_at_minus_10_percent": c.down_k, "k_at_plus_10_percent": c.up_k}
+            for c in checks
+        ]
     out_dir = out or Path("out") / f"{stack_file.stem}-sensitivity"
     title = f"{study.stack_name}: {study.objective.label}, {study.value_k:.2f} K"
     if not no_files:
@@ -487,11 +510,13 @@ def sensitivity(
         write_csv(out_dir / "sensitivity.csv", summary["parameters"])
         plot_tornado(
             [e.parameter.label for e in shown],
-            [e.per_change for e in shown],
+            [c.up_k for c in checks] if checks else [e.per_change for e in shown],
             out_dir / "sensitivity.png",
             title=title,
-            xlabel="change of the temperature for ±10 % of the parameter (K, linear estimate)",
+            xlabel="change of the temperature for ±10 % of the parameter (K, "
+            + ("solved)" if checks else "linear estimate)"),
             colors=[KIND_COLORS[e.parameter.kind] for e in shown],
+            downs=[c.down_k for c in checks] if checks else None,
         )
         written = 3 + write_influence(study, out_dir)
     if as_json:
@@ -499,12 +524,27 @@ def sensitivity(
         return
     table = Table(title=title, title_justify="left")
     table.add_column("parameter", no_wrap=True)
-    for col in ("value", "K per +10 %", "derivative"):
+    # with solved changes the derivative column gives way (it stays in the files)
+    columns = (
+        ("value", "K per +10 %", "solved -10 %", "solved +10 %")
+        if checks
+        else (
+            "value",
+            "K per +10 %",
+            "derivative",
+        )
+    )
+    for col in columns:
         table.add_column(col, justify="right")
-    for e in shown:
+    for n, e in enumerate(shown):
         p = e.parameter
         value = f"{p.value:.4g}" + ("" if p.unit == "1" else f" {p.unit}")
-        table.add_row(p.key, value, f"{e.per_change:+.4f}", f"{e.derivative:.4g} {e.unit}")
+        rest = (
+            (f"{checks[n].down_k:+.3f}", f"{checks[n].up_k:+.3f}")
+            if checks
+            else (f"{e.derivative:.4g} {e.unit}",)
+        )
+        table.add_row(p.key, value, f"{e.per_change:+.3f}", *rest)
     console.print(table)
     left = len(study.entries) - len(shown)
     console.print(

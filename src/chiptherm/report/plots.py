@@ -390,29 +390,34 @@ def plot_tornado(
     title: str,
     xlabel: str,
     colors: Sequence[str] | None = None,
+    downs: Sequence[float] | None = None,
 ) -> Path:
     """Save a tornado chart as a PNG: one row per label, the largest on top, a solid bar to
-    the change for an increase of the parameter and a pale one to the (opposite) change for a
-    decrease, so that the parameters that matter most, and their direction, stand out;
+    the change for an increase of the parameter (``changes``, K) and a pale one to the change
+    for a decrease (``downs``; the opposite of ``changes`` when None, as a linear estimate
+    has it), so that the parameters that matter most, and their direction, stand out;
     ``colors`` (one per row) group them by kind."""
     n = len(labels)
     fig, ax = plt.subplots(figsize=(7.0, 1.4 + 0.32 * max(n, 1)), dpi=110)
     rows = np.arange(n)[::-1]
     up = np.asarray(changes, dtype=float)
+    down = -up if downs is None else np.asarray(downs, dtype=float)
     fill = list(colors) if colors is not None else ["#c2410c"] * n
     ax.barh(rows, up, color=fill, alpha=0.9, label="parameter +10 %")
-    ax.barh(rows, -up, color=fill, alpha=0.3, label="parameter −10 %")
-    limit = float(np.abs(up).max()) if n else 1.0
-    for row, change in zip(rows, up, strict=True):
-        text = f"{change:+.3g} K".replace("-", "−")
-        ax.text(
-            change,
-            row,
-            f" {text} ",
-            va="center",
-            ha="left" if change >= 0 else "right",
-            fontsize=8,
-        )
+    ax.barh(rows, down, color=fill, alpha=0.3, label="parameter −10 %")
+    limit = float(max(np.abs(up).max(), np.abs(down).max())) if n else 1.0
+    for row, change, other in zip(rows, up, down, strict=True):
+        for value, solid in ((change, True), (other, False)):
+            if solid or downs is not None:
+                ax.text(
+                    value,
+                    row,
+                    f" {value:+.3g} K ".replace("-", "−"),
+                    va="center",
+                    ha="left" if value >= 0 else "right",
+                    fontsize=8,
+                    alpha=1.0 if solid else 0.7,
+                )
     ax.set_yticks(rows, labels, fontsize=8)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_xlim(-1.45 * limit, 1.45 * limit)
