@@ -168,16 +168,17 @@ def plot_histogram(
     xlabel: str,
     bins: int = 40,
     mark: tuple[float, str] | None = None,
+    ylabel: str = "maps",
 ) -> Path:
     """Save a histogram of ``values`` as a PNG, with a marked value (default: the largest,
-    labelled 'hottest')."""
+    labelled 'hottest'); ``ylabel`` names what is counted."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
     data = np.asarray(values, dtype=float)
     ax.hist(data, bins=min(bins, max(len(data), 1)), color="#c2410c", alpha=0.85)
     at, label = mark if mark is not None else (float(data.max()), "hottest")
     ax.axvline(at, color="black", linestyle="--", linewidth=1, label=label)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("maps")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()

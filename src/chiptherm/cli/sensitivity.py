@@ -1,0 +1,342 @@
+"""The sensitivity command: what moves a temperature most, and how uncertain it is."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from chiptherm.cli.common import (
+    JsonOption,
+    NoFilesOption,
+    SetOption,
+    SolverOption,
+    StackArgument,
+    app,
+    console,
+    err_console,
+    friendly_errors,
+    load_stack_with,
+)
+from chiptherm.errors import InputError
+
+KIND_COLORS = {
+    "power": "#c2410c",
+    "leakage": "#9a3412",
+    "conductivity": "#1d4ed8",
+    "contact": "#6d28d9",
+    "thickness": "#0f766e",
+    "htc": "#0369a1",
+    "flow": "#0891b2",
+}
+"""Bar colours of the tornado chart, by parameter kind."""
+
+
+@app.command()
+@friendly_errors
+def sensitivity(
+    stack_file: StackArgument,
+    objective: Annotated[
+        str,
+        typer.Option(
+            help="The temperature to explain: peak (the hottest cell), mean, max:LAYER, "
+            "mean:LAYER or block:NAME (a block's mean)."
+        ),
+    ] = "peak",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="adjoint (linear stacks: one extra solve for all parameters), solves (two "
+            "full solves per parameter, any stack) or auto."
+        ),
+    ] = "auto",
+    top: Annotated[int, typer.Option(min=1, help="Parameters shown in the table and chart.")] = 15,
+    solved: Annotated[
+        bool,
+        typer.Option(
+            "--solved",
+            help="Also solve the stack with each shown parameter at -10 % and +10 % (two "
+            "warm-started solves each): the real change beside the linear estimate.",
+        ),
+    ] = False,
+    tolerance: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A parameter's relative standard deviation: KEY=PERCENT, with KEY a "
+            "parameter's key or a kind (thickness, conductivity, contact, htc, flow, power, "
+            "leakage), e.g. materials.tim.conductivity=20% or power=5%; repeatable. Gives the "
+            "temperature's uncertainty.",
+            metavar="KEY=PERCENT",
+        ),
+    ] = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="With --tolerance: also solve this many sampled stacks (Monte Carlo) for "
+            "the real distribution.",
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo samples.")] = 0,
+    solver: SolverOption = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-sensitivity]."),
+    ] = None,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
+    sets: SetOption = None,
+) -> None:
+    """Which parameter moves a temperature most: the sensitivity of the hottest cell (or a
+    layer's or block's temperature) to every thickness, conductivity, contact resistance,
+    film coefficient, coolant flow, block power and leakage parameter of the stack.
+
+    Linear stacks take one extra (adjoint) solve for all parameters together; stacks with
+    k(T), leakage or a coolant take two warm-started solves per parameter. The table gives
+    the change for +10 % of each parameter (a linear estimate) and the derivative in the
+    parameter's own unit. Writes sensitivity.json, sensitivity.csv and sensitivity.png (a
+    tornado chart).
+
+    With --tolerance the parameters' relative standard deviations give the temperature's
+    uncertainty: first order (σ and each parameter's share of the variance, from the
+    sensitivities) and, with --samples, by solving sampled stacks. Writes uncertainty.json,
+    and uncertainty.png (the sampled distribution).
+
+    Example: chiptherm sensitivity examples/two_die.yaml --tolerance power=5% --samples 200
+    """
+    from chiptherm.report.outputs import write_csv, write_json
+    from chiptherm.report.plots import plot_tornado
+    from chiptherm.report.progress import progress_bar
+    from chiptherm.sensitivity import sensitivity as find_sensitivity
+    from chiptherm.sensitivity import solved_changes
+    from chiptherm.tolerance import parse_tolerance
+
+    tolerances = [parse_tolerance(item) for item in tolerance or []]
+    if samples and not tolerances:
+        raise InputError("--samples needs --tolerance: the spread of the sampled parameters")
+    stack = load_stack_with(stack_file, sets)
+    with progress_bar("differentiating", "parameters", err_console, as_json) as bar:
+        task = bar.add_task("parameters", total=None)
+        study = find_sensitivity(
+            stack,
+            objective,
+            method,
+            solver,
+            on_parameter=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary = study.summary()
+    shown = study.entries[:top]
+    checks = []
+    if solved:
+        with progress_bar("solving ±10 %", "solves", err_console, as_json) as bar:
+            task = bar.add_task("solves", total=2 * len(shown))
+            checks = solved_changes(
+                study,
+                len(shown),
+                solver=solver,
+                on_solve=lambda d, _: bar.update(task, completed=d),
+            )
+        summary["solved_changes"] = [
+            {"key": c.key, "k_at_minus_10_percent": c.down_k, "k_at_plus_10_percent": c.up_k}
+            for c in checks
+        ]
+    spread = None
+    if tolerances:
+        spread = propagate(study, tolerances, samples, seed, solver, as_json)
+        summary["uncertainty"] = spread.summary
+    out_dir = out or Path("out") / f"{stack_file.stem}-sensitivity"
+    title = f"{study.stack_name}: {study.objective.label}, {study.value_k:.2f} K"
+    if not no_files:
+        write_json(out_dir / "sensitivity.json", summary)
+        write_csv(out_dir / "sensitivity.csv", summary["parameters"])
+        plot_tornado(
+            [e.parameter.label for e in shown],
+            [c.up_k for c in checks] if checks else [e.per_change for e in shown],
+            out_dir / "sensitivity.png",
+            title=title,
+            xlabel="change of the temperature for ±10 % of the parameter (K, "
+            + ("solved)" if checks else "linear estimate)"),
+            colors=[KIND_COLORS[e.parameter.kind] for e in shown],
+            downs=[c.down_k for c in checks] if checks else None,
+        )
+        written = 3 + write_influence(study, out_dir)
+        if spread is not None:
+            written += spread.write(out_dir, study)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title=title, title_justify="left")
+    table.add_column("parameter", no_wrap=True)
+    # with solved changes the derivative column gives way (it stays in the files)
+    columns = (
+        ("value", "K per +10 %", "solved -10 %", "solved +10 %")
+        if checks
+        else (
+            "value",
+            "K per +10 %",
+            "derivative",
+        )
+    )
+    for col in columns:
+        table.add_column(col, justify="right")
+    for n, e in enumerate(shown):
+        p = e.parameter
+        value = f"{p.value:.4g}" + ("" if p.unit == "1" else f" {p.unit}")
+        rest = (
+            (f"{checks[n].down_k:+.3f}", f"{checks[n].up_k:+.3f}")
+            if checks
+            else (f"{e.derivative:.4g} {e.unit}",)
+        )
+        table.add_row(p.key, value, f"{e.per_change:+.3f}", *rest)
+    console.print(table)
+    left = len(study.entries) - len(shown)
+    console.print(
+        f"{study.method}, {study.solves} solves, {study.seconds:.2f} s"
+        + (f"; {left} smaller parameters in the files" if left and not no_files else "")
+    )
+    if not stack.needs_iteration:
+        console.print(
+            f"the power raises it {study.total('power'):.3f} K above its zero-power value "
+            "(the power sensitivities sum to that rise)"
+        )
+    if spread is not None:
+        console.print(spread.table(study))
+    if not no_files:
+        console.print(f"wrote {written} files to [bold]{out_dir}[/]")
+
+
+def write_influence(study: Any, out_dir: Path) -> int:
+    """The adjoint's influence maps (K/W per watt placed at each point of every layer or face
+    that carries power) as influence.npz and one PNG each; the number of files written."""
+    from chiptherm.report.outputs import safe_name, write_npz
+    from chiptherm.report.plots import plot_heat_map
+
+    maps = study.influence_maps()
+    if not maps:
+        return 0
+    stack, grid = study.nominal.stack, study.nominal.grid
+    write_npz(
+        out_dir / "influence.npz",
+        x=grid.x,
+        y=grid.y,
+        **{safe_name(label): field for label, (_, field) in maps.items()},
+    )
+    for label, (source, field) in maps.items():
+        plot_heat_map(
+            field,
+            stack.size,
+            out_dir / f"influence_{safe_name(label)}.png",
+            title=f"{label}: rise of the {study.objective.spec} per watt placed here",
+            blocks=stack.power[source].blocks,
+            label="K/W",
+            cmap="viridis",
+            log_scale=True,
+        )
+    return 1 + len(maps)
+
+
+class Propagation:
+    """The uncertainty of the objective: the linear estimate and, with samples, Monte Carlo."""
+
+    def __init__(self, linear: Any, sampled: Any, sigmas: dict[str, float]) -> None:
+        self.linear = linear
+        self.sampled = sampled
+        self.sigmas = sigmas
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "tolerances": self.sigmas,
+            "value_k": self.linear.value_k,
+            "linear_sigma_k": self.linear.sigma_k,
+            "linear_worst_case_k": self.linear.worst_case_k,
+            "contributions": [
+                {"key": key, "k_per_sigma": part, "variance_share": share}
+                for key, part, share in self.linear.contributions
+            ],
+        }
+        if self.sampled is not None:
+            doc["monte_carlo"] = self.sampled.summary()
+        return doc
+
+    def write(self, out_dir: Path, study: Any) -> int:
+        """uncertainty.json, and uncertainty.png with samples; the number of files."""
+        from chiptherm.report.outputs import write_json
+        from chiptherm.report.plots import plot_histogram
+
+        write_json(out_dir / "uncertainty.json", self.summary)
+        if self.sampled is None:
+            return 1
+        values = self.sampled.values_k[~np.isnan(self.sampled.values_k)]
+        if values.size == 0:
+            return 1
+        plot_histogram(
+            values,
+            out_dir / "uncertainty.png",
+            title=f"{study.stack_name}: {study.objective.label}, {values.size} sampled stacks",
+            xlabel="temperature (K)",
+            mark=(study.value_k, "nominal"),
+            ylabel="samples",
+        )
+        return 2
+
+    def table(self, study: Any) -> Table:
+        """The uncertainty as a two-column table."""
+        lin = self.linear
+        table = Table(title="uncertainty from the tolerances", title_justify="left")
+        table.add_column("quantity")
+        table.add_column("K", justify="right")
+        table.add_row("nominal", f"{lin.value_k:.3f}")
+        table.add_row("σ, first order", f"{lin.sigma_k:.3f}")
+        table.add_row("worst case, every parameter 1σ off", f"± {lin.worst_case_k:.3f}")
+        for key, part, share in lin.contributions[:5]:
+            table.add_row(f"  {key} ({share:.0%} of the variance)", f"{part:+.3f}")
+        if self.sampled is not None:
+            mc = self.sampled.summary()
+            n = mc["samples"] - mc["failures"]
+            if "mean_k" in mc:
+                table.add_row(f"sampled mean ({n} solves)", f"{mc['mean_k']:.3f}")
+                table.add_row("sampled σ", f"{mc['std_k']:.3f}")
+                table.add_row("sampled 5 % / 95 %", f"{mc['p05_k']:.3f} / {mc['p95_k']:.3f}")
+                if study.objective.spec == "peak":
+                    table.add_row(
+                        "hottest cell anywhere: 95 % / max",
+                        f"{mc['peak_p95_k']:.3f} / {mc['peak_max_k']:.3f}",
+                    )
+            if mc["failures"]:
+                table.add_row("[red]failed samples (thermal runaway)[/]", str(mc["failures"]))
+        return table
+
+
+def propagate(
+    study: Any,
+    tolerances: list[tuple[str, float]],
+    samples: int,
+    seed: int,
+    solver: str,
+    quiet: bool,
+) -> Propagation:
+    """The linear uncertainty of ``study``'s objective and, with ``samples``, a Monte Carlo
+    run under a progress bar."""
+    from chiptherm.report.progress import progress_bar
+    from chiptherm.tolerance import assign_tolerances, linear_uncertainty, monte_carlo
+
+    sigmas = assign_tolerances(study, tolerances)
+    sampled = None
+    if samples:
+        with progress_bar("sampling", "solves", err_console, quiet) as bar:
+            task = bar.add_task("solves", total=samples)
+            sampled = monte_carlo(
+                study,
+                sigmas,
+                samples,
+                seed,
+                solver,
+                on_sample=lambda done, _: bar.update(task, completed=done),
+            )
+    return Propagation(linear_uncertainty(study, sigmas), sampled, sigmas)
