@@ -262,10 +262,10 @@ def resistance_matrix(
             "a resistance matrix needs temperatures linear in the power, and "
             f"{' and '.join(stack.nonlinearities)} depend(s) on the temperature"
         )
-    if stack.coolant_faces:
+    if stack.coolants:
         raise InputError(
-            "a resistance matrix needs faces at fixed ambients, and the coolant on the "
-            f"{' and '.join(stack.coolant_faces)} face warms with the heat it picks up"
+            "a resistance matrix needs fixed ambients, and "
+            f"{' and '.join(stack.coolants)} warms with the heat it picks up"
         )
     blocks = block_inputs(stack)
     if not blocks:

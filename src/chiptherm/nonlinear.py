@@ -27,6 +27,7 @@ the last frozen step.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,8 +43,8 @@ from chiptherm.solvers import (
     conductance_contrast,
     make_solver,
 )
-from chiptherm.stack import Stack
-from chiptherm.system import FaceLink, System, source_field
+from chiptherm.stack import Coolant, Stack
+from chiptherm.system import FaceLink, SinkLink, System, source_field
 
 KELVIN_TOLERANCE = 1e-6
 """Largest last change, and estimated distance left to the fixed point, at convergence, K."""
@@ -167,7 +168,7 @@ def solve_nonlinear(
     iterations, setup_s, solve_s = 0, 0.0, 0.0
     system: System | None = None
     solver: LinearSolver | None = None
-    coolant: dict[str, np.ndarray] = {}  # face -> (ny, nx) coolant temperature, K
+    coolant: Coolants = {}  # (ny, nx) coolant temperatures, K
     for step in range(1, max_steps + 1):
         if solver is None or rebuild:
             system = System.from_stack(stack, grid, temperature=field)
@@ -177,10 +178,10 @@ def solve_nonlinear(
             solver = make_solver(system, chosen, maxiter)
             setup_s += solver.setup_s
         assert system is not None
-        if field is not None and stack.coolant_faces:
-            coolant = coolant_temperatures(stack, with_face_temperatures(system, coolant), field)
+        if field is not None and stack.coolants:
+            coolant = coolant_temperatures(stack, with_coolants(system, coolant), field)
         leak = leakage_power(terms, field, grid.shape)
-        rhs = with_face_temperatures(system, coolant).rhs_for(system.q + leak)
+        rhs = with_coolants(system, coolant).rhs_for(system.q + leak)
         new, info = solver.solve(rhs, x0=field, tol=tol)
         new = new.reshape(grid.shape)
         iterations += info.iterations
@@ -248,57 +249,70 @@ def final_system(
     grid: Grid,
     field: np.ndarray,
     terms: list[LeakageTerm],
-    coolant: dict[str, np.ndarray],
+    coolant: Coolants,
 ) -> System:
     """The system assembled at ``field``: conductivities taken there, leakage added to q, and
     the coolant temperatures that the heat leaving ``field`` gives."""
     at = System.from_stack(stack, grid, temperature=field)
-    if stack.coolant_faces:
-        coolant = coolant_temperatures(stack, with_face_temperatures(at, coolant), field)
+    if stack.coolants:
+        coolant = coolant_temperatures(stack, with_coolants(at, coolant), field)
     leak = leakage_power(terms, field, grid.shape)
-    faces = with_face_temperatures(at, coolant).faces
-    return System(gx=at.gx, gy=at.gy, gz=at.gz, faces=faces, q=at.q + leak, grid=grid)
+    cooled = with_coolants(at, coolant)
+    return dataclasses.replace(cooled, q=at.q + leak)
 
 
 def iterated_terms(stack: Stack) -> list[str]:
     """What the fixed-point iteration resolves, for messages: the nonlinearities and the
     coolants."""
-    return stack.nonlinearities + [
-        f"the coolant on the {face} face" for face in stack.coolant_faces
-    ]
+    return stack.nonlinearities + stack.coolants
 
 
-def with_face_temperatures(system: System, temperatures: dict[str, np.ndarray]) -> System:
-    """``system`` with the reference temperatures of some faces replaced (face -> array of the
-    face's shape, K); the matrix is the same, only the right-hand side changes."""
+Coolants = dict[tuple[str, str], np.ndarray]
+"""Coolant temperatures, (ny, nx) K, keyed ('face', face) or ('cavity', layer name)."""
+
+
+def with_coolants(system: System, temperatures: Coolants) -> System:
+    """``system`` with the coolant temperatures of some faces and cavities replaced; the
+    matrix is the same, only the right-hand side changes."""
     if not temperatures:
         return system
     faces = {
-        face: FaceLink(link.conductance, temperatures[face], link.fixed)
-        if face in temperatures
+        face: FaceLink(link.conductance, temperatures[("face", face)], link.fixed)
+        if ("face", face) in temperatures
         else link
         for face, link in system.faces.items()
     }
-    return System(
-        gx=system.gx, gy=system.gy, gz=system.gz, faces=faces, q=system.q, grid=system.grid
-    )
+    sinks = {
+        name: SinkLink(sink.conductance, temperatures.get(("cavity", name), sink.temperature))
+        for name, sink in system.sinks.items()
+    }
+    return dataclasses.replace(system, faces=faces, sinks=sinks)
 
 
-def coolant_temperatures(stack: Stack, system: System, field: np.ndarray) -> dict[str, np.ndarray]:
-    """Face -> (ny, nx) coolant temperature along the flow, K: the inlet temperature plus the
-    heat each channel picked up upstream and half of its own cell's, over m·c_p of the
-    channel. The heat is what leaves ``field`` through the face links of ``system`` (whose
-    face temperatures are the coolant's so far)."""
-    out = {}
+def coolant_temperatures(stack: Stack, system: System, field: np.ndarray) -> Coolants:
+    """The (ny, nx) coolant temperature along the flow of every coolant face and cavity, K:
+    the inlet temperature plus the heat each channel picked up upstream and half of its own
+    cell's, over m·c_p of the channel. The heat is what leaves ``field`` through the face
+    links and cavity sinks of ``system`` (whose coolant temperatures are those so far)."""
+    out: Coolants = {}
     for face in stack.coolant_faces:
         spec = stack.boundary(face).coolant
         assert spec is not None
         link = system.faces[face]
         heat = link.conductance * (field[-1 if face == "top" else 0] - link.temperature)
-        out[face] = spec.inlet_temperature + picked_up(heat, spec.direction) / (
-            spec.flow_rate * spec.heat_capacity
-        )
+        out[("face", face)] = warmed(spec, heat)
+    for layer in stack.layers:
+        if layer.coolant is not None:
+            heat = system.sinks[layer.name].heat(field)
+            out[("cavity", layer.name)] = warmed(layer.coolant, heat)
     return out
+
+
+def warmed(spec: Coolant, heat: np.ndarray) -> np.ndarray:
+    """(ny, nx) temperature of a coolant that takes ``heat`` (ny, nx) W from each cell, K."""
+    return spec.inlet_temperature + picked_up(heat, spec.direction) / (
+        spec.flow_rate * spec.heat_capacity
+    )
 
 
 def picked_up(heat: np.ndarray, direction: str) -> np.ndarray:

@@ -109,14 +109,16 @@ class Result:
         return self.balance.power_in - self.stack.total_power
 
     def coolant_outlets(self) -> dict[str, dict[str, float]]:
-        """Per coolant face: inlet and mixed outlet temperature (K), flow (kg/s) and the heat
-        the coolant carries away (W); the outlet is the inlet plus that heat over m·c_p."""
+        """Per coolant face (by face name) and cavity ('cavity NAME'): inlet and mixed outlet
+        temperature (K), flow (kg/s) and the heat the coolant carries away (W); the outlet is
+        the inlet plus that heat over m·c_p."""
+        specs = {face: self.stack.boundary(face).coolant for face in self.stack.coolant_faces}
+        specs |= {f"cavity {la.name}": la.coolant for la in self.stack.layers if la.coolant}
         out = {}
-        for face in self.stack.coolant_faces:
-            spec = self.stack.boundary(face).coolant
+        for key, spec in specs.items():
             assert spec is not None
-            heat = self.balance.by_face[face]
-            out[face] = {
+            heat = self.balance.by_face[key]
+            out[key] = {
                 "inlet_k": spec.inlet_temperature,
                 "outlet_k": spec.inlet_temperature + heat / (spec.flow_rate * spec.heat_capacity),
                 "flow_kg_per_s": spec.flow_rate,

@@ -83,9 +83,31 @@ def _layer_parameter(stack: Stack, index: int, field: str, kind: str, label: str
         new = old.model_copy(update={field: getattr(old, field) * factor})
         return s.model_copy(update={"layers": _replace_item(s.layers, index, new)})
 
-    unit = "m" if field == "thickness" else "m²·K/W"
+    unit = {"thickness": "m", "contact_resistance": "m²·K/W", "htc": "W/(m²·K)"}[field]
     return Parameter(
         f"layers.{layer.name}.{field}", label, kind, getattr(layer, field), unit, scaled
+    )
+
+
+def _cavity_flow_parameter(stack: Stack, index: int) -> Parameter:
+    """The coolant flow through the cavity layer ``index``, kg/s."""
+    layer = stack.layers[index]
+    assert layer.coolant is not None
+
+    def scaled(s: Stack, factor: float) -> Stack:
+        old = s.layers[index]
+        assert old.coolant is not None
+        coolant = old.coolant.model_copy(update={"flow_rate": old.coolant.flow_rate * factor})
+        new = old.model_copy(update={"coolant": coolant})
+        return s.model_copy(update={"layers": _replace_item(s.layers, index, new)})
+
+    return Parameter(
+        f"layers.{layer.name}.coolant.flow_rate",
+        f"{layer.name} coolant flow",
+        "flow",
+        layer.coolant.flow_rate,
+        "kg/s",
+        scaled,
     )
 
 
@@ -175,7 +197,8 @@ def _leakage_parameter(source: str, field: str, value: float) -> Parameter:
 def stack_parameters(stack: Stack) -> list[Parameter]:
     """Every non-zero scalar parameter of ``stack`` that sets its temperatures: layer
     thicknesses, the conductivity of every material in use, contact resistances, film
-    coefficients (uniform or the scale of a map), coolant flows, block powers (or a map's
+    coefficients (uniform or the scale of a map; a cavity's too), coolant flows (over faces
+    and through cavities), block powers (or a map's
     total) and leakage fractions and coefficients. Blocks at 0 W are left out (their K/W is a
     column of the resistance matrix)."""
     out = [
@@ -192,6 +215,10 @@ def stack_parameters(stack: Stack) -> list[Parameter]:
         for i, layer in enumerate(stack.layers)
         if layer.contact_resistance > 0
     ]
+    for i, layer in enumerate(stack.layers):
+        if layer.coolant is not None:
+            out.append(_layer_parameter(stack, i, "htc", "htc", f"{layer.name} htc"))
+            out.append(_cavity_flow_parameter(stack, i))
     for face, bc in stack.boundaries.items():
         specs = []
         if bc.htc is not None:
@@ -468,9 +495,7 @@ def sensitivity(
     if method not in ("adjoint", "solves"):
         raise InputError(f"method {method!r}: expected auto, adjoint or solves")
     if method == "adjoint" and not linear:
-        reasons = stack.nonlinearities + [
-            f"the coolant on the {f} face" for f in stack.coolant_faces
-        ]
+        reasons = stack.nonlinearities + stack.coolants
         raise InputError(
             "the adjoint method needs temperatures linear in the power, and "
             f"{' and '.join(reasons)} depend(s) on the temperature; use method 'solves'"

@@ -228,8 +228,35 @@ class PowerSource(_Model):
         return float(sum(b.watts for b in self.blocks))
 
 
+class Coolant(_Model):
+    """Coolant flowing over a convective top or bottom face, or through the channels of a
+    cavity layer, and warming as it goes.
+
+    The face (or cavity) is a set of parallel channels along ``direction``, one per row of
+    cells across it, sharing ``flow_rate`` in proportion to their width. Each cell's ambient
+    is the coolant temperature there: ``inlet_temperature`` plus the heat the channel picked
+    up upstream (and half its own cell's) over flow_rate · heat_capacity. The face's (or
+    layer's) ``htc`` is the coefficient between the wall and the coolant.
+    """
+
+    inlet_temperature: float = Field(gt=0)
+    flow_rate: float = Field(gt=0)
+    """Mass flow over the whole face or through the whole cavity, kg/s."""
+    heat_capacity: float = Field(4180.0, gt=0)
+    """Specific heat of the coolant, J/(kg·K) (water by default)."""
+    direction: Literal["+x", "-x", "+y", "-y"] = "+x"
+
+
 class Layer(_Model):
-    """One layer of the stack: thickness in m, a material name, optional volumetric power."""
+    """One layer of the stack: thickness in m, a material name, optional volumetric power.
+
+    A layer with a ``coolant`` is a cavity of parallel microchannels along the coolant's
+    direction, between the layers above and below it (interlayer liquid cooling): a porous
+    solid whose walls (the layer's material, the fraction 1 - ``porosity`` of its volume)
+    conduct, and whose every cell passes heat to the coolant there through ``htc``, the
+    wall-to-coolant coefficient per unit of footprint area (the channel's own coefficient times
+    its wetted area per footprint area), W/(m²·K). A cavity carries no power and no regions.
+    """
 
     name: str
     thickness: float = Field(gt=0)
@@ -239,6 +266,37 @@ class Layer(_Model):
     regions: list[Region] = Field(default_factory=list)
     contact_resistance: float = Field(default=0.0, ge=0)
     """Thermal resistance of the interface below this layer, m²·K/W."""
+    coolant: Coolant | None = None
+    htc: float | None = Field(default=None, gt=0)
+    """Cavity only: wall-to-coolant heat-transfer coefficient per footprint area, W/(m²·K)."""
+    porosity: float | None = Field(default=None, gt=0, lt=1)
+    """Cavity only: the volume fraction of the channels (0.5 by default)."""
+
+    @model_validator(mode="after")
+    def _cavity(self) -> Layer:
+        if self.coolant is None:
+            for key in ("htc", "porosity"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"'{key}' belongs to a cavity layer, which needs a 'coolant'")
+            return self
+        if self.htc is None:
+            raise ValueError("a cavity layer (with 'coolant') needs 'htc', W/(m²·K)")
+        if self.power is not None:
+            raise ValueError("a cavity layer (with 'coolant') carries no power")
+        if self.regions:
+            raise ValueError("a cavity layer (with 'coolant') has no regions")
+        return self
+
+    @property
+    def is_cavity(self) -> bool:
+        return self.coolant is not None
+
+    @property
+    def solid_fraction(self) -> float:
+        """The fraction of the layer's volume that conducts: 1, or 1 - porosity in a cavity."""
+        if self.coolant is None:
+            return 1.0
+        return 1.0 - (0.5 if self.porosity is None else self.porosity)
 
 
 def _boundary(value: Any) -> Any:
@@ -247,24 +305,6 @@ def _boundary(value: Any) -> Any:
     if isinstance(value, str):
         raise ValueError(f"expected 'adiabatic' or a mapping like {{htc: 1e4}}, got {value!r}")
     return value
-
-
-class Coolant(_Model):
-    """Coolant flowing over a convective top or bottom face and warming as it goes.
-
-    The face is a set of parallel channels along ``direction``, one per row of cells across
-    it, sharing ``flow_rate`` in proportion to their width. Each cell's ambient is the coolant
-    temperature there: ``inlet_temperature`` plus the heat the channel picked up upstream
-    (and half its own cell's) over flow_rate · heat_capacity. The face's ``htc`` (or
-    ``htc_map``) is the coefficient between the wall and the coolant.
-    """
-
-    inlet_temperature: float = Field(gt=0)
-    flow_rate: float = Field(gt=0)
-    """Mass flow over the whole face, kg/s."""
-    heat_capacity: float = Field(4180.0, gt=0)
-    """Specific heat of the coolant, J/(kg·K) (water by default)."""
-    direction: Literal["+x", "-x", "+y", "-y"] = "+x"
 
 
 class Boundary(_Model):
@@ -410,11 +450,11 @@ class Stack(_Model):
                         ("boundaries", face, key),
                         f"'{key}' is supported on the top and bottom faces only",
                     )
-        if not any(bc.removes_heat for bc in self.boundaries.values()):
+        if not any(bc.removes_heat for bc in self.boundaries.values()) and not self.cavities:
             yield (
                 ("boundaries",),
-                "no face removes heat: at least one face needs 'htc' or 'temperature' "
-                "(otherwise there is no steady state)",
+                "no face removes heat: at least one face needs 'htc' or 'temperature', or a "
+                "layer a 'coolant' (otherwise there is no steady state)",
             )
 
     def _outside(
@@ -477,10 +517,23 @@ class Stack(_Model):
         return [face for face, bc in self.boundaries.items() if bc.coolant is not None]
 
     @property
+    def cavities(self) -> list[str]:
+        """Names of the cavity layers (with a coolant flowing through them)."""
+        return [layer.name for layer in self.layers if layer.coolant is not None]
+
+    @property
+    def coolants(self) -> list[str]:
+        """Every coolant that warms along its flow, in words: "the coolant on the top face",
+        "the coolant in cavity 'mc'"."""
+        return [f"the coolant on the {face} face" for face in self.coolant_faces] + [
+            f"the coolant in cavity {name!r}" for name in self.cavities
+        ]
+
+    @property
     def needs_iteration(self) -> bool:
         """Whether the solve is a fixed-point iteration: temperature-dependent terms, or a
         coolant whose temperature depends on the heat it picks up."""
-        return bool(self.nonlinearities or self.coolant_faces)
+        return bool(self.nonlinearities or self.coolants)
 
     @property
     def nonlinearities(self) -> list[str]:

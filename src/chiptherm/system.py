@@ -4,6 +4,8 @@ Cell-centred finite volumes on the tensor :class:`~chiptherm.grid.Grid`. The con
 between two neighbouring cells is the series combination of their half-cells, so interfaces
 between different materials are exact for piecewise-linear fields; a convective face adds
 1/h in series with the boundary half-cell, a fixed-temperature face is the half-cell alone.
+The cells of a cavity layer (microchannels) pass heat to the coolant in them through a sink
+conductance of their own (:class:`SinkLink`).
 
 A :class:`System` is built once and used three ways: to solve, to score a prediction
 (:meth:`System.residual`) and to refine one (warm start). Conductances are in W/K, powers in
@@ -38,6 +40,24 @@ class FaceLink:
     fixed: bool = False
 
 
+@dataclass(frozen=True)
+class SinkLink:
+    """Conductance of the cells of a cavity layer to the coolant flowing through it.
+
+    ``conductance`` is (nz, ny, nx) W/K, zero outside the cavity's z-cells; ``temperature``
+    is the coolant temperature, one value or an (ny, nx) array (one per channel cell, shared
+    by the cavity's z-cells), K.
+    """
+
+    conductance: np.ndarray
+    temperature: float | np.ndarray
+
+    def heat(self, temperature: np.ndarray) -> np.ndarray:
+        """(ny, nx) heat passed to the coolant by each column of the cavity at ``temperature``
+        (nz, ny, nx) K, W."""
+        return np.sum(self.conductance * (temperature - self.temperature), axis=0)
+
+
 def _face_slice(face: str) -> tuple[slice | int, ...]:
     """Index of the cells touching ``face`` in a (nz, ny, nx) array."""
     return {
@@ -67,6 +87,7 @@ class System:
         faces: boundary links of the non-adiabatic faces, by face name.
         q: (nz, ny, nx) injected power per cell, W (volumetric and surface).
         grid: the grid the system lives on, when it came from a stack.
+        sinks: the coolant links of the cavity layers, by layer name.
     """
 
     gx: np.ndarray
@@ -75,7 +96,7 @@ class System:
     faces: dict[str, FaceLink]
     q: np.ndarray
     grid: Grid | None = None
-    _cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    sinks: dict[str, SinkLink] = field(default_factory=dict)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -94,6 +115,7 @@ class System:
             faces=boundary_links(stack, grid, kx, ky, kz),
             q=power_field(stack, grid),
             grid=grid,
+            sinks=cavity_links(stack, grid),
         )
 
     # -- sizes -----------------------------------------------------------------------------
@@ -118,6 +140,8 @@ class System:
         d[1:] += self.gz
         for face, link in self.faces.items():
             d[_face_slice(face)] += link.conductance
+        for sink in self.sinks.values():
+            d += sink.conductance
         return d
 
     @cached_property
@@ -131,6 +155,8 @@ class System:
         b = np.asarray(q, dtype=float).copy()
         for face, link in self.faces.items():
             b[_face_slice(face)] += link.conductance * link.temperature
+        for sink in self.sinks.values():
+            b += sink.conductance * sink.temperature
         return b
 
     @property
@@ -179,12 +205,16 @@ class System:
 
     # -- energy balance ----------------------------------------------------------------------
     def heat_out(self, temperature: np.ndarray) -> dict[str, float]:
-        """Heat leaving through each non-adiabatic face, W (negative = entering)."""
+        """Heat leaving through each non-adiabatic face, and into the coolant of each cavity
+        (keyed 'cavity NAME'), W (negative = entering)."""
         t = temperature.reshape(self.shape)
-        return {
+        out = {
             face: float(np.sum(link.conductance * (t[_face_slice(face)] - link.temperature)))
             for face, link in self.faces.items()
         }
+        for name, sink in self.sinks.items():
+            out[f"cavity {name}"] = float(sink.heat(t).sum())
+        return out
 
     def energy_balance(self, temperature: np.ndarray) -> EnergyBalance:
         """Power in against heat out through the boundaries for ``temperature``."""
@@ -215,7 +245,8 @@ class System:
             return flat[:, 0].copy()
 
         gx, gy, gz = per_z(self.gx, nz), per_z(self.gy, nz), per_z(self.gz, max(nz - 1, 0))
-        if gx is None or gy is None or gz is None:
+        sink = per_z(sum(s.conductance for s in self.sinks.values()) + np.zeros(self.shape), nz)
+        if gx is None or gy is None or gz is None or sink is None:
             return None
         vertical: dict[str, tuple[float, float]] = {}
         for face in ("top", "bottom"):
@@ -236,7 +267,7 @@ class System:
             if kind is None:
                 return None
             kinds[axis] = kind
-        return LateralStructure(gx, gy, gz, vertical, kinds["x"], kinds["y"])
+        return LateralStructure(gx, gy, gz, vertical, kinds["x"], kinds["y"], sink)
 
     def _side_kind(self, lo: str, hi: str, g: np.ndarray, n: int) -> str | None:
         a, b = self.faces.get(lo), self.faces.get(hi)
@@ -260,7 +291,8 @@ class LateralStructure:
 
     ``gx[k]``, ``gy[k]``: lateral link conductance at z-level k, W/K; ``gz[k]``: link between
     levels k and k+1; ``vertical[face]`` = (conductance per cell, reference K) for top and
-    bottom; ``kind_x``/``kind_y``: 'neumann' (adiabatic sides) or 'dirichlet' (fixed sides).
+    bottom; ``kind_x``/``kind_y``: 'neumann' (adiabatic sides) or 'dirichlet' (fixed sides);
+    ``sink[k]``: conductance of each cell of level k to a cavity's coolant (0 elsewhere).
     """
 
     gx: np.ndarray
@@ -269,6 +301,7 @@ class LateralStructure:
     vertical: dict[str, tuple[float, float]]
     kind_x: str
     kind_y: str
+    sink: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -301,8 +334,8 @@ def conductivity_field(
         paint += [(region.material, grid.region_mask(region)) for region in layer.regions]
         for name, mask in paint:
             material = stack.material(name)
-            for axis in range(3):
-                k[axis, cells][:, mask] = material.conductivity[axis]
+            for axis in range(3):  # a cavity's walls fill the solid fraction of its volume
+                k[axis, cells][:, mask] = material.conductivity[axis] * layer.solid_fraction
             exponent[cells][:, mask] = material.temperature_exponent
             reference[cells][:, mask] = material.reference_temperature
     if temperature is not None and exponent.any():
@@ -375,6 +408,22 @@ def boundary_links(
         links[face] = FaceLink(
             conductance, stack.face_ambient(face), fixed=bc.kind == "temperature"
         )
+    return links
+
+
+def cavity_links(stack: Stack, grid: Grid) -> dict[str, SinkLink]:
+    """Each cavity layer's cells linked to its coolant (at the inlet temperature; the
+    fixed-point iteration warms it): htc times the cell's footprint, split over the layer's
+    z-cells by height, W/K."""
+    links = {}
+    for layer_index, layer in enumerate(stack.layers):
+        if layer.coolant is None or layer.htc is None:
+            continue
+        cells = grid.cells_of_layer(layer_index)
+        conductance = np.zeros(grid.shape)
+        share = grid.dz[cells] / layer.thickness
+        conductance[cells] = (layer.htc * grid.dx * grid.dy * share)[:, None, None]
+        links[layer.name] = SinkLink(conductance, layer.coolant.inlet_temperature)
     return links
 
 

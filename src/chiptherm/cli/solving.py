@@ -99,7 +99,8 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
     if e.get("leakage"):
         diag.add_row("of which leakage", f"{e['leakage']:.6g} W")
     for face, c in (e.get("coolant") or {}).items():
-        diag.add_row(f"coolant, {face} face", f"{c['inlet_k']:.2f} K in, {c['outlet_k']:.2f} K out")
+        where = face if face.startswith("cavity") else f"{face} face"
+        diag.add_row(f"coolant, {where}", f"{c['inlet_k']:.2f} K in, {c['outlet_k']:.2f} K out")
     diag.add_row("energy balance error", f"{e['relative_error']:.1e}")
     tables.append(diag)
     return tables

@@ -139,11 +139,10 @@ class Case:
                 f"the physics loss needs uniform face coefficients, and face(s) "
                 f"{', '.join(varying)} have an htc map; the solver handles them"
             )
-        if stack.coolant_faces:
+        if stack.coolants:
             raise UnsupportedError(
-                "the physics loss needs faces at fixed ambients, and the coolant on the "
-                f"{' and '.join(stack.coolant_faces)} face warms along its flow; the solver "
-                "handles it"
+                "the physics loss needs faces at fixed ambients, and "
+                f"{' and '.join(stack.coolants)} warms along its flow; the solver handles it"
             )
         if stack.nonlinearities:
             raise UnsupportedError(

@@ -132,8 +132,9 @@ def solve_sections(summary: dict[str, Any], files: list[Path]) -> list[Section]:
     if e.get("leakage"):
         diagnostics.append(("of which leakage", f"{e['leakage']:.6g} W"))
     for face, c in (e.get("coolant") or {}).items():
+        where = face if face.startswith("cavity") else f"{face} face"
         diagnostics.append(
-            (f"coolant, {face} face", f"{c['inlet_k']:.2f} K in, {c['outlet_k']:.2f} K out")
+            (f"coolant, {where}", f"{c['inlet_k']:.2f} K in, {c['outlet_k']:.2f} K out")
         )
     images = [f.name for f in files if f.suffix == ".png"]
     sections = [

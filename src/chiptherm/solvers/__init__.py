@@ -65,7 +65,7 @@ def choose_method(system: System) -> str:
         return "direct"
     # the transform of the laterally averaged stack is a far cheaper preconditioner than AMG
     # (benchmarks/solver.py: 2x faster at 1.4 and 4.3 million cells, 3x less memory)
-    vertical_sink = "top" in system.faces or "bottom" in system.faces
+    vertical_sink = "top" in system.faces or "bottom" in system.faces or bool(system.sinks)
     return "cg-transform" if vertical_sink else "cg-amg"
 
 

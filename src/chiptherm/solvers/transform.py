@@ -91,6 +91,8 @@ class TransformSolver:
         diag[1:] += structure.gz[:, None, None]
         diag[-1] += structure.vertical["top"][0]
         diag[0] += structure.vertical["bottom"][0]
+        if structure.sink is not None:  # cavity cells' links to their coolant
+            diag += structure.sink[:, None, None]
         # Thomas factorization for all modes at once: inv_denom (nz, ny, nx), cp (nz-1, ny, nx)
         self._inv_denom = np.empty_like(diag)
         self._cp = np.empty((max(nz - 1, 0), ny, nx))

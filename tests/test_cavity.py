@@ -1,0 +1,153 @@
+"""Interlayer microchannel cavities: coolant flowing between two dies and warming as it goes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chiptherm import solve, stack_from_dict
+from chiptherm.compact import resistance_matrix
+from chiptherm.errors import InputError, StackError, UnsupportedError
+from chiptherm.nonlinear import solve_nonlinear
+from chiptherm.operator.case import Case
+from chiptherm.sensitivity import sensitivity
+
+WATTS, FLOW, CP, INLET, NX, NY = 30.0, 0.001, 4180.0, 300.0, 12, 3
+K_Z, HTC, POROSITY = 120.0, 5e4, 0.6
+T_DIE, T_CAVITY, DIE_CELLS = 1e-4, 2e-4, 2
+SIZE = (0.012, 0.003)
+
+
+def sandwich(direction: str = "+x", flow: float = FLOW, lateral_k: float = 1e-6, **extra) -> dict:
+    """A die heated evenly through its top face over a cavity, every other face adiabatic:
+    all heat leaves through the coolant. With a tiny lateral conductivity every column carries
+    its own share of the power straight down."""
+    block = {"name": "all", "x": 0, "y": 0, "width": SIZE[0], "height": SIZE[1], "watts": WATTS}
+    coolant = {"inlet_temperature": INLET, "flow_rate": flow, "direction": direction}
+    return {
+        "name": "sandwich",
+        "size": list(SIZE),
+        "materials": {"m": {"conductivity": [lateral_k, lateral_k, K_Z]}},
+        "layers": [
+            {"name": "die", "thickness": T_DIE, "material": "m", "cells": DIE_CELLS},
+            {
+                "name": "channels",
+                "thickness": T_CAVITY,
+                "material": "m",
+                "htc": HTC,
+                "porosity": POROSITY,
+                "coolant": coolant,
+                **extra,
+            },
+        ],
+        "power": {"p": {"blocks": [block]}},
+        "boundaries": {"top": {"power": "p"}},
+        "grid": {"nx": NX, "ny": NY},
+    }
+
+
+def test_coolant_warms_by_the_heat_upstream_and_the_die_follows_it() -> None:
+    """Each column passes WATTS/NX to its channel; a channel cell sees the columns upstream
+    and half its own. The die's top cell sits above its coolant by the series resistance of
+    the film (1/htc), half the cavity's walls (conductivity scaled by 1 - porosity) and the
+    die below its top cell's centre."""
+    stack = stack_from_dict(sandwich())
+    solution = solve_nonlinear(stack)
+    coolant = solution.system.sinks["channels"].temperature
+    per_channel_flow = FLOW / NY
+    column = WATTS / (NX * NY)
+    expected = INLET + (np.arange(NX) + 0.5) * column / (per_channel_flow * CP)
+    assert coolant == pytest.approx(np.tile(expected, (NY, 1)), abs=1e-9)
+
+    result = solve(stack)
+    assert result.info.method == "transform"  # the matrix stays laterally uniform
+    outlet = result.coolant_outlets()["cavity channels"]
+    assert outlet["outlet_k"] == pytest.approx(INLET + WATTS / (FLOW * CP), rel=1e-12)
+    assert result.balance.relative_error < 1e-12
+    flux = WATTS / (SIZE[0] * SIZE[1])
+    walls = (1 - POROSITY) * K_Z
+    drop = flux * (1 / HTC + (T_CAVITY / 2) / walls + (T_DIE - T_DIE / DIE_CELLS / 2) / K_Z)
+    assert result.temperature[-1] - coolant == pytest.approx(np.full((NY, NX), drop), rel=1e-9)
+
+
+def test_reversing_the_flow_mirrors_the_field() -> None:
+    forward = solve(stack_from_dict(sandwich("+x", lateral_k=50.0))).temperature
+    backward = solve(stack_from_dict(sandwich("-x", lateral_k=50.0))).temperature
+    np.testing.assert_allclose(backward, forward[:, :, ::-1], rtol=0, atol=1e-6)
+    assert forward[-1, :, -1].mean() > forward[-1, :, 0].mean() + 1.0  # hotter downstream
+
+
+def test_a_fast_coolant_is_a_fixed_ambient() -> None:
+    slow = solve(stack_from_dict(sandwich(flow=FLOW, lateral_k=50.0)))
+    fast = solve(stack_from_dict(sandwich(flow=1e4, lateral_k=50.0)))
+    flux = WATTS / (SIZE[0] * SIZE[1])
+    walls = (1 - POROSITY) * K_Z
+    drop = flux * (1 / HTC + (T_CAVITY / 2) / walls + (T_DIE - T_DIE / DIE_CELLS / 2) / K_Z)
+    assert fast.temperature[-1] == pytest.approx(np.full((NY, NX), INLET + drop), abs=1e-5)
+    assert slow.max_temperature > fast.max_temperature + 5.0
+
+
+def test_cavity_between_dies_on_a_nonuniform_stack_matches_the_direct_solve() -> None:
+    """A copper region in the die makes the stack non-uniform: CG with the averaged
+    transform (which carries the cavity's sink) agrees with LU, and the heat splits between
+    the coolant and the bottom face as the energy balance says."""
+    data = sandwich(lateral_k=50.0)
+    data["layers"][0]["regions"] = [
+        {"material": "copper", "x": 0.002, "y": 0.0, "width": 0.002, "height": 0.003}
+    ]
+    data["layers"].append({"name": "base", "thickness": 3e-4, "material": "silicon"})
+    data["boundaries"]["bottom"] = {"htc": 500.0}
+    data["grid"] = {"nx": 60, "ny": 15}
+    stack = stack_from_dict(data)
+    direct = solve(stack, method="direct")
+    krylov = solve(stack, method="cg-transform")
+    np.testing.assert_allclose(krylov.temperature, direct.temperature, atol=1e-6)
+    by_face = direct.balance.by_face
+    assert by_face["cavity channels"] + by_face["bottom"] == pytest.approx(WATTS, rel=1e-9)
+    assert 0 < by_face["bottom"] < 0.05 * WATTS
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"htc": None}, "needs 'htc'"),
+        ({"power": "p"}, "carries no power"),
+        (
+            {"regions": [{"material": "copper", "x": 0, "y": 0, "width": 1e-3, "height": 1e-3}]},
+            "has no regions",
+        ),
+        ({"porosity": 1.0}, "porosity"),
+    ],
+)
+def test_bad_cavities_are_rejected_with_the_key(change: dict, message: str) -> None:
+    data = sandwich()
+    data["layers"][1].update(change)
+    data["layers"][1] = {k: v for k, v in data["layers"][1].items() if v is not None}
+    with pytest.raises(StackError, match=message) as info:
+        stack_from_dict(data, source="c.yaml")
+    assert "layers[1]" in str(info.value)
+
+
+def test_cavity_keys_need_a_coolant() -> None:
+    data = sandwich()
+    data["layers"][0]["htc"] = 1e4
+    with pytest.raises(StackError, match="'htc' belongs to a cavity layer"):
+        stack_from_dict(data)
+
+
+def test_linear_only_tools_refuse_a_cavity_and_sensitivities_take_solves() -> None:
+    stack = stack_from_dict(sandwich(lateral_k=50.0))
+    with pytest.raises(InputError, match="coolant in cavity 'channels' warms"):
+        resistance_matrix(stack)
+    cooled_below = sandwich(lateral_k=50.0)
+    cooled_below["boundaries"]["bottom"] = {"htc": 500.0}
+    with pytest.raises(UnsupportedError, match="coolant in cavity 'channels' warms"):
+        Case(stack_from_dict(cooled_below), "p", (4, 4))
+    study = sensitivity(stack)
+    assert study.method == "finite differences"
+    flow = study.of("layers.channels.coolant.flow_rate")
+    htc = study.of("layers.channels.htc")
+    assert flow.per_log < 0 and htc.per_log < 0  # more flow, better film: cooler
+    # the film's share of the peak's rise above the local coolant is flux/htc
+    flux = WATTS / (SIZE[0] * SIZE[1])
+    assert htc.per_log == pytest.approx(-flux / HTC, rel=0.02)
