@@ -82,16 +82,10 @@ class Result:
     @cached_property
     def block_stats(self) -> list[BlockStats]:
         """Temperatures of every power block in every layer or face that uses its source."""
-        carriers: list[tuple[str, str, np.ndarray]] = []  # (source, layer label, (ny,nx) map)
-        for i, layer in enumerate(self.stack.layers):
-            if layer.power:
-                carriers.append((layer.power, layer.name, self.layer_map(i)))
-        for face, level in (("top", -1), ("bottom", 0)):
-            name = self.stack.boundary(face).power
-            if name:
-                carriers.append((name, f"{face} face", self.temperature[level]))
         out = []
-        for source_name, label, tmap in carriers:
+        for label, (source_name, tmap) in carrier_maps(
+            self.stack, self.grid, self.temperature
+        ).items():
             for block in self.stack.power[source_name].blocks:
                 weight = self.grid.block_fraction(block)
                 ys, xs = self.grid.block_cells(block)
@@ -197,6 +191,23 @@ class Result:
             },
             "machine": {"platform": platform.platform(), "python": platform.python_version()},
         }
+
+
+def carrier_maps(stack: Stack, grid: Grid, field: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
+    """Every layer or face that carries power, by layer name or 'top face' / 'bottom face':
+    its power source's name and the (ny, nx) map of ``field`` (nz, ny, nx) over it, weighted
+    through a layer's z-cells by height as its power is (over a face, the face's cells)."""
+    maps = {}
+    for i, layer in enumerate(stack.layers):
+        if layer.power:
+            cells = grid.cells_of_layer(i)
+            share = grid.dz[cells] / grid.dz[cells].sum()
+            maps[layer.name] = (layer.power, np.tensordot(share, field[cells], axes=1))
+    for face, level in (("top", -1), ("bottom", 0)):
+        source = stack.boundary(face).power
+        if source:
+            maps[f"{face} face"] = (source, field[level])
+    return maps
 
 
 def solve(

@@ -34,7 +34,7 @@ import numpy as np
 from chiptherm.compact import block_inputs, with_block_powers
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
-from chiptherm.result import Result, solve
+from chiptherm.result import Result, carrier_maps, solve
 from chiptherm.solvers import LinearSolver, make_solver
 from chiptherm.stack import Stack
 from chiptherm.system import System, power_field
@@ -409,19 +409,7 @@ class Sensitivity:
         block would hurt J most, and where least. Empty without an influence field."""
         if self.influence is None:
             return {}
-        stack, grid = self.nominal.stack, self.nominal.grid
-        maps = {}
-        for i, layer in enumerate(stack.layers):
-            if layer.power:
-                cells = grid.cells_of_layer(i)
-                share = grid.dz[cells] / grid.dz[cells].sum()
-                influence = np.tensordot(share, self.influence[cells], axes=1)
-                maps[layer.name] = (layer.power, influence)
-        for face, level in (("top", -1), ("bottom", 0)):
-            source = stack.boundary(face).power
-            if source:
-                maps[f"{face} face"] = (source, self.influence[level])
-        return maps
+        return carrier_maps(self.nominal.stack, self.nominal.grid, self.influence)
 
     def of(self, key: str) -> ParameterSensitivity:
         """The entry of the parameter with dotted ``key``."""

@@ -15,7 +15,7 @@ from chiptherm.atomic import atomic_write_bytes, atomic_write_text
 from chiptherm.report.html import Section, write_index
 from chiptherm.report.plots import plot_cross_section, plot_heat_map
 from chiptherm.report.vtk import write_vtr
-from chiptherm.result import Result
+from chiptherm.result import Result, carrier_maps
 
 
 def safe_name(name: str) -> str:
@@ -76,31 +76,16 @@ def write_result(result: Result, out_dir: str | Path, summary: dict[str, Any]) -
         write_json(out / "summary.json", summary),
     ]
     stack = result.stack
-    for i, layer in enumerate(stack.layers):
-        if layer.power:
-            tmap = result.layer_map(i)
-            written.append(
-                plot_heat_map(
-                    tmap,
-                    stack.size,
-                    out / f"map_{safe_name(layer.name)}.png",
-                    title=f"{stack.name}: {layer.name} (max {tmap.max():.2f} K)",
-                    blocks=stack.power[layer.power].blocks,
-                )
+    for label, (source, tmap) in carrier_maps(stack, g, result.temperature).items():
+        written.append(
+            plot_heat_map(
+                tmap,
+                stack.size,
+                out / f"map_{safe_name(label)}.png",
+                title=f"{stack.name}: {label} (max {tmap.max():.2f} K)",
+                blocks=stack.power[source].blocks,
             )
-    for face, level in (("top", -1), ("bottom", 0)):
-        name = stack.boundary(face).power
-        if name:
-            tmap = result.temperature[level]
-            written.append(
-                plot_heat_map(
-                    tmap,
-                    stack.size,
-                    out / f"map_{face}_face.png",
-                    title=f"{stack.name}: {face} face (max {tmap.max():.2f} K)",
-                    blocks=stack.power[name].blocks,
-                )
-            )
+        )
     _, y, _ = np.unravel_index(int(np.argmax(result.temperature)), result.temperature.shape)
     written.append(
         plot_cross_section(
