@@ -15,7 +15,13 @@ from typer.testing import CliRunner
 from chiptherm import Stack, solve, stack_from_dict
 from chiptherm.cli import app
 from chiptherm.errors import InputError
-from chiptherm.sensitivity import Sensitivity, sensitivity, solved_changes, stack_parameters
+from chiptherm.sensitivity import (
+    Sensitivity,
+    _shifted,
+    sensitivity,
+    solved_changes,
+    stack_parameters,
+)
 from chiptherm.stack_io import save_stack
 from chiptherm.system import System
 
@@ -103,7 +109,7 @@ def test_sensitivities_obey_the_scaling_identities_on_a_tsv_stack(objective: str
     stack = example("tsv_array", 24, 24)
     if objective == "block:core":
         objective = "block:" + stack.power[stack.used_power[0]].blocks[0].name
-    study = sensitivity(stack, objective)
+    study = sensitivity(stack, objective, moves=False)
     assert study.method == "adjoint" and study.solves == 2
     rise = study.value_k - stack.ambient
     assert rise > 1.0
@@ -115,8 +121,8 @@ def test_sensitivities_obey_the_scaling_identities_on_a_tsv_stack(objective: str
 def test_adjoint_agrees_with_full_solves_on_a_two_die_stack() -> None:
     stack = example("two_die", 16, 16)
     for objective in ("peak", "mean:die2_active", "block:hotspot"):
-        adjoint = sensitivity(stack, objective, method="adjoint")
-        solves = sensitivity(stack, objective, method="solves")
+        adjoint = sensitivity(stack, objective, method="adjoint", moves=False)
+        solves = sensitivity(stack, objective, method="solves", moves=False)
         assert solves.solves == 1 + 2 * len(stack_parameters(stack))
         assert adjoint.value_k == pytest.approx(solves.value_k, abs=1e-9)
         scale = max(abs(e.per_log) for e in adjoint.entries)
@@ -142,6 +148,76 @@ def test_influence_maps_give_every_block_derivative_and_peak_at_the_hot_cell() -
             key = f"power.{source}.blocks.{block.name}.watts"
             assert per_watt == pytest.approx(study.of(key).derivative, rel=1e-6), key
     assert sensitivity(stack, "peak", method="solves").influence_maps() == {}
+
+
+def test_block_moves_agree_with_full_solves_and_follow_the_moving_peak() -> None:
+    """dJ/dx and dJ/dy of every block by the adjoint (assemblies only) agree with shifted
+    full solves. For the peak they differentiate a smooth maximum, which follows the hot
+    region as a block that makes it moves: the hot spot's derivative predicts how the hottest
+    cell, wherever it goes, changes over a shift of two cells. Blocks beside the peak cool it
+    by moving away."""
+    coarse = example("two_die", 16, 16)
+    adjoint = sensitivity(coarse, "peak")
+    solves = sensitivity(coarse, "peak", method="solves")
+    assert adjoint.solves == 3  # nominal, adjoint of the peak, adjoint of the smooth maximum
+    scale = max(m.k_per_mm for m in adjoint.moves) * 1e3
+    by_label = {m.label: m for m in solves.moves}
+    for move in adjoint.moves:
+        other = by_label[move.label]
+        for a, b in ((move.dx, other.dx), (move.dy, other.dy)):
+            assert a == pytest.approx(b, abs=1e-6 * scale), move.label
+
+    stack = example("two_die")  # 0.1 mm cells
+    adjoint = sensitivity(stack, "peak")
+    scale = max(m.k_per_mm for m in adjoint.moves) * 1e3
+    hotspot = next(m for m in adjoint.moves if m.label == "hotspot")
+    index = [b.name for b in stack.power["die1"].blocks].index("hotspot")
+    shift = 3e-4  # three cells, m
+    for axis, slope in (("x", hotspot.dx), ("y", hotspot.dy)):
+        peaks = [
+            solve(_shifted(stack, "die1", index, axis, sign * shift)).max_temperature
+            for sign in (1, -1)
+        ]
+        solved = (peaks[0] - peaks[1]) / (2 * shift)
+        assert slope == pytest.approx(solved, rel=0.35, abs=0.15 * scale), axis
+    grid = adjoint.nominal.grid
+    _, j, i = np.unravel_index(int(np.argmax(adjoint.nominal.temperature)), grid.shape)
+    peak_xy = np.array([grid.x[i], grid.y[j]])
+    for move in adjoint.moves:
+        b = move.block
+        holds_peak = b.x <= peak_xy[0] <= b.x1 and b.y <= peak_xy[1] <= b.y1
+        if move.source != "die1" or holds_peak or move.k_per_mm * 1e3 < 1e-2 * scale:
+            continue
+        away = np.array([b.x + b.width / 2, b.y + b.height / 2]) - peak_xy
+        assert np.dot(move.downhill, away) > 0, move.label
+
+
+def test_block_moves_are_zero_by_symmetry_and_one_sided_at_the_edges() -> None:
+    """A centred block on a laterally symmetric slab has no preferred direction; a block
+    against the west edge takes a one-sided difference (moving east brings it nearer the
+    centred block, whose mean warms); a block spanning the chip in y has no dy."""
+    data = heated_slab()
+    data["grid"] = {"nx": 20, "ny": 20}
+    data["boundaries"] = {"top": {"htc": H_TOP}}
+    data["layers"][1]["power"] = "p"
+    side = SIDE
+    data["power"]["p"]["blocks"] = [
+        {
+            "name": "mid",
+            "x": 0.4 * side,
+            "y": 0.4 * side,
+            "width": 0.2 * side,
+            "height": 0.2 * side,
+            "watts": WATTS,
+        },
+        {"name": "edge", "x": 0.0, "y": 0.0, "width": 0.1 * side, "height": side, "watts": WATTS},
+    ]
+    both = sensitivity(stack_from_dict(data), "block:mid")
+    data["power"]["p"]["blocks"] = data["power"]["p"]["blocks"][:1]
+    alone = sensitivity(stack_from_dict(data), "block:mid").moves[0]
+    edge = next(m for m in both.moves if m.label == "edge")
+    assert edge.dy is None and edge.dx is not None and edge.dx > 0  # mid is east of it
+    assert abs(alone.dx) < 1e-6 * edge.dx and abs(alone.dy) < 1e-6 * edge.dx
 
 
 def test_thinner_bulk_silicon_under_a_hot_spot_runs_hotter() -> None:

@@ -24,6 +24,8 @@ equation check them (and the tests use them):
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -36,7 +38,7 @@ from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.result import Result, carrier_maps, solve
 from chiptherm.solvers import LinearSolver, make_solver
-from chiptherm.stack import Stack
+from chiptherm.stack import Block, Stack
 from chiptherm.system import System, power_field
 
 ADJOINT_STEP = 1e-4
@@ -306,6 +308,37 @@ def make_objective(spec: str, result: Result) -> Objective:
     raise InputError(f"objective {spec!r}: expected {OBJECTIVES}")
 
 
+SMOOTH_WIDTH = 0.005
+"""Width of the smooth maximum that block moves differentiate, as a fraction of the field's
+range: the cells within about this much of the hottest one share its weight."""
+
+
+def smooth_maximum(target: Objective, nominal: Result) -> Objective:
+    """For a hottest-cell objective ('peak', 'max:LAYER'): weights that make it a smooth
+    maximum, softmax(β·T) over its cells with 1/β = :data:`SMOOTH_WIDTH` of the field's range
+    (the derivative of log Σ exp(β·T) / β); any other objective as it is.
+
+    A block moves the hottest cell with it when its own heat makes the peak, so the derivative
+    of one fixed cell would mostly say where that cell sits in the block; the smooth maximum
+    follows the hot region, as the peak does."""
+    kind, _, layer = target.spec.partition(":")
+    if kind not in ("peak", "max"):
+        return target
+    field = nominal.temperature
+    cells = np.ones(field.shape, dtype=bool)
+    if layer:
+        cells[:] = False
+        cells[nominal.grid.cells_of_layer(nominal.stack.layer_index(layer))] = True
+    span = float(field.max() - field.min())
+    beta = 1.0 / (SMOOTH_WIDTH * span) if span > 0 else 0.0
+    peak = float(field[cells].max())
+    weights = np.where(cells, np.exp(beta * (field - peak)), 0.0)
+    weights /= weights.sum()
+    return Objective(
+        f"smooth {target.spec}", f"smooth maximum near {target.label}", lambda s, g: weights
+    )
+
+
 def describe_cell(result: Result, cell: tuple[int, ...]) -> str:
     """'x=3.1 mm, y=4.0 mm, in die1_active' for a (z, y, x) cell index."""
     k, j, i = (int(c) for c in cell)
@@ -375,6 +408,38 @@ class ParameterSensitivity:
 
 
 @dataclass(frozen=True)
+class BlockMove:
+    """How J changes as one power block moves, its size and power kept.
+
+    Attributes:
+        label: the block's label (its name, or 'source/name' when names repeat).
+        source: its power source.
+        block: the block.
+        dx: dJ/dx, K/m (None when the block spans the chip along x).
+        dy: dJ/dy, K/m (None when the block spans the chip along y).
+    """
+
+    label: str
+    source: str
+    block: Block
+    dx: float | None
+    dy: float | None
+
+    @property
+    def downhill(self) -> tuple[float, float]:
+        """The direction (unit vector, x and y) in which the block cools J fastest: minus the
+        gradient, (0, 0) when it has none."""
+        gx, gy = self.dx or 0.0, self.dy or 0.0
+        norm = math.hypot(gx, gy)
+        return (-gx / norm, -gy / norm) if norm > 0 else (0.0, 0.0)
+
+    @property
+    def k_per_mm(self) -> float:
+        """|grad J|, K per mm of movement in the best direction."""
+        return math.hypot(self.dx or 0.0, self.dy or 0.0) * 1e-3
+
+
+@dataclass(frozen=True)
 class Sensitivity:
     """The sensitivities of one objective to every parameter of a stack, largest first.
 
@@ -390,6 +455,7 @@ class Sensitivity:
         influence: (nz, ny, nx) dJ/dq, K/W: how much J rises per watt injected in each cell
             (the adjoint field λ; by reciprocity also the temperature rise of J's cells, per
             watt, seen from each cell); None for the finite-difference method.
+        moves: the derivatives of J with respect to every powered block's position.
     """
 
     stack_name: str
@@ -401,6 +467,7 @@ class Sensitivity:
     seconds: float
     nominal: Result
     influence: np.ndarray | None = None
+    moves: list[BlockMove] = dataclasses.field(default_factory=list)
 
     def influence_maps(self) -> dict[str, tuple[str, np.ndarray]]:
         """Per layer or face that carries power (by name, or 'top face'): the name of its
@@ -436,6 +503,15 @@ class Sensitivity:
             "solves": self.solves,
             "seconds": self.seconds,
             "rise_from_power_k": self.total("power"),
+            "block_moves": [
+                {
+                    "block": m.label,
+                    "k_per_mm_east": None if m.dx is None else m.dx * 1e-3,
+                    "k_per_mm_north": None if m.dy is None else m.dy * 1e-3,
+                    "k_per_mm_best": m.k_per_mm,
+                }
+                for m in self.moves
+            ],
             "parameters": [
                 {
                     "key": e.parameter.key,
@@ -461,8 +537,10 @@ def sensitivity(
     solver: str = "auto",
     tol: float = 1e-10,
     on_parameter: Callable[[int, int], None] | None = None,
+    moves: bool = True,
 ) -> Sensitivity:
-    """The sensitivities of one temperature of ``stack`` to every parameter of it.
+    """The sensitivities of one temperature of ``stack`` to every parameter of it, and to
+    the position of every power block.
 
     Args:
         stack: the stack.
@@ -472,6 +550,8 @@ def sensitivity(
         solver: the linear solver (see :mod:`chiptherm.solvers`).
         tol: relative residual tolerance of iterative solvers.
         on_parameter: told (done, total) after each parameter.
+        moves: also the derivatives with respect to every block's position (see
+            :class:`BlockMove`; with 'solves', up to four more solves per block).
 
     Raises:
         InputError: for an unknown objective, or the adjoint method on a nonlinear stack.
@@ -493,17 +573,33 @@ def sensitivity(
         linear_solver = make_solver(system, solver)
         nominal = _solve_with(stack, system, linear_solver, tol)
         target = make_objective(objective, nominal)
-        entries, influence = _adjoint(
-            stack, nominal, target, stack_parameters(stack), linear_solver, tol, on_parameter
-        )
-        solves = 2
+        evaluate: Evaluator = AdjointEvaluator(nominal, target, linear_solver, tol)
+        step = ADJOINT_STEP
     else:
         nominal = solve(stack, method=solver, tol=tol, kelvin_tol=1e-9)
         target = make_objective(objective, nominal)
-        parameters = stack_parameters(stack)
-        entries = _by_solves(stack, nominal, target, parameters, solver, tol, on_parameter)
-        solves, influence = 1 + 2 * len(parameters), None
+        evaluate = SolveEvaluator(nominal, target, solver, tol)
+        step = SOLVE_STEP
+    influence = evaluate.adjoint
+    parameters = stack_parameters(stack)
+    entries = []
+    for n, parameter in enumerate(parameters):
+        up, down = (evaluate(parameter.scaled(stack, 1.0 + sign * step)) for sign in (1, -1))
+        per_log = (up - down) / (2.0 * step)
+        entries.append(ParameterSensitivity(parameter, per_log, per_log / parameter.value))
+        if on_parameter is not None:
+            on_parameter(n + 1, len(parameters))
     value = float((target.weights(stack, nominal.grid) * nominal.temperature).sum())
+    block_moves = []
+    if moves:
+        smooth = smooth_maximum(target, nominal)
+        if smooth is not target:  # a hottest cell: its own evaluator for the smooth maximum
+            if isinstance(evaluate, AdjointEvaluator):
+                evaluate = AdjointEvaluator(nominal, smooth, linear_solver, tol, evaluate.solves)
+            else:
+                evaluate = SolveEvaluator(nominal, smooth, solver, tol, evaluate.solves)
+        at = float((smooth.weights(stack, nominal.grid) * nominal.temperature).sum())
+        block_moves = _block_moves(stack, nominal.grid, evaluate, at)
     entries.sort(key=lambda e: -abs(e.per_log))
     return Sensitivity(
         stack.name,
@@ -511,10 +607,11 @@ def sensitivity(
         value,
         entries,
         "adjoint" if method == "adjoint" else "finite differences",
-        solves,
+        evaluate.solves,
         time.perf_counter() - start,
         nominal,
         influence,
+        block_moves,
     )
 
 
@@ -571,60 +668,104 @@ def _solve_with(stack: Stack, system: System, linear_solver: LinearSolver, tol: 
     return Result(stack, system.grid, field, info, system.energy_balance(field))  # type: ignore[arg-type]
 
 
-def _entry(parameter: Parameter, per_log: float) -> ParameterSensitivity:
-    return ParameterSensitivity(parameter, per_log, per_log / parameter.value)
+class Evaluator:
+    """J at a stack near the nominal one: what a central difference of the parameters takes.
+
+    Attributes:
+        solves: the solves made so far, the nominal one included.
+        adjoint: the adjoint field λ (nz, ny, nx) K/W, or None.
+    """
+
+    solves: int = 1
+    adjoint: np.ndarray | None = None
+
+    def __call__(self, moved: Stack) -> float:
+        raise NotImplementedError
 
 
-def _adjoint(
-    stack: Stack,
-    nominal: Result,
-    target: Objective,
-    parameters: list[Parameter],
-    linear_solver: LinearSolver,
-    tol: float,
-    on_parameter: Callable[[int, int], None] | None,
-) -> tuple[list[ParameterSensitivity], np.ndarray]:
-    """dJ/d ln p for every parameter from one adjoint solve (on the nominal solve's solver)
-    and two assemblies each; also the adjoint field λ (nz, ny, nx), K/W."""
-    weights = target.weights(stack, nominal.grid)
-    adjoint, _ = linear_solver.solve(weights, tol=tol)  # A is symmetric: Aᵀ = A
-    adjoint = adjoint.reshape(weights.shape)
-    field = nominal.temperature
-    entries = []
-    for n, parameter in enumerate(parameters):
-        change = 0.0
-        for sign in (1.0, -1.0):
-            moved = parameter.scaled(stack, 1.0 + sign * ADJOINT_STEP)
-            moved_system = System.from_stack(moved)
-            grid: Grid = moved_system.grid  # type: ignore[assignment]
-            explicit = float((target.weights(moved, grid) * field).sum())
-            implicit = float((adjoint * moved_system.residual(field)).sum())
-            change += sign * (explicit + implicit)
-        entries.append(_entry(parameter, change / (2.0 * ADJOINT_STEP)))
-        if on_parameter is not None:
-            on_parameter(n + 1, len(parameters))
-    return entries, adjoint
+class AdjointEvaluator(Evaluator):
+    """J at ``moved`` to first order by the adjoint, from an assembly and no solve:
+    J ≈ w(moved)·T + λ·(b(moved) - A(moved)·T), T the nominal field, which is exact in the
+    limit of a small change (the nominal residual is zero)."""
+
+    def __init__(
+        self,
+        nominal: Result,
+        target: Objective,
+        linear_solver: LinearSolver,
+        tol: float,
+        solves: int = 1,
+    ) -> None:
+        weights = target.weights(nominal.stack, nominal.grid)
+        adjoint, _ = linear_solver.solve(weights, tol=tol)  # A is symmetric: Aᵀ = A
+        self.adjoint = adjoint.reshape(weights.shape)
+        self.solves = solves + 1
+        self.field = nominal.temperature
+        self.target = target
+
+    def __call__(self, moved: Stack) -> float:
+        system = System.from_stack(moved)
+        grid: Grid = system.grid  # type: ignore[assignment]
+        explicit = float((self.target.weights(moved, grid) * self.field).sum())
+        return explicit + float((self.adjoint * system.residual(self.field)).sum())
 
 
-def _by_solves(
-    stack: Stack,
-    nominal: Result,
-    target: Objective,
-    parameters: list[Parameter],
-    solver: str,
-    tol: float,
-    on_parameter: Callable[[int, int], None] | None,
-) -> list[ParameterSensitivity]:
-    """dJ/d ln p for every parameter from central differences of full solves, each started
-    from the nominal field."""
-    entries = []
-    for n, parameter in enumerate(parameters):
-        values = []
-        for sign in (1.0, -1.0):
-            moved = parameter.scaled(stack, 1.0 + sign * SOLVE_STEP)
-            result = solve(moved, method=solver, x0=nominal.temperature, tol=tol, kelvin_tol=1e-9)
-            values.append(float((target.weights(moved, result.grid) * result.temperature).sum()))
-        entries.append(_entry(parameter, (values[0] - values[1]) / (2.0 * SOLVE_STEP)))
-        if on_parameter is not None:
-            on_parameter(n + 1, len(parameters))
-    return entries
+class SolveEvaluator(Evaluator):
+    """J at ``moved`` by a full solve started from the nominal field."""
+
+    def __init__(
+        self, nominal: Result, target: Objective, solver: str, tol: float, solves: int = 1
+    ) -> None:
+        self.solves = solves
+        self.nominal = nominal
+        self.target = target
+        self.solver = solver
+        self.tol = tol
+
+    def __call__(self, moved: Stack) -> float:
+        result = solve(
+            moved, method=self.solver, x0=self.nominal.temperature, tol=self.tol, kelvin_tol=1e-9
+        )
+        self.solves += 1
+        return float((self.target.weights(moved, result.grid) * result.temperature).sum())
+
+
+def _shifted(stack: Stack, source: str, index: int, axis: str, delta: float) -> Stack:
+    """``stack`` with block ``index`` of ``source`` moved by ``delta`` m along ``axis``."""
+    power = stack.power[source]
+    block = power.blocks[index]
+    new = block.model_copy(update={axis: getattr(block, axis) + delta})
+    return stack.with_power(
+        source, power.model_copy(update={"blocks": _replace_item(power.blocks, index, new)})
+    )
+
+
+def _block_moves(stack: Stack, grid: Grid, evaluate: Evaluator, value: float) -> list[BlockMove]:
+    """dJ/dx and dJ/dy of every block with power: central differences of a shift by a
+    hundredth of a cell (the rasterized power is piecewise linear in the position), one-sided
+    where the block touches the chip's edge (from ``value``, J at the nominal stack), none
+    where it spans the chip."""
+    labels = {(b.source, b.block.name): b.label for b in block_inputs(stack)}
+    lx, ly = stack.size
+    out = []
+    for source in stack.used_power:
+        for index, block in enumerate(stack.power[source].blocks):
+            if block.watts <= 0:
+                continue
+            gradient = []
+            for axis, low, high, size, cell in (
+                ("x", block.x, block.x1, lx, grid.dx),
+                ("y", block.y, block.y1, ly, grid.dy),
+            ):
+                step = 0.01 * cell
+                room_low, room_high = low - step >= -1e-15, high + step <= size + 1e-15
+                if not (room_low or room_high):
+                    gradient.append(None)
+                    continue
+                up = evaluate(_shifted(stack, source, index, axis, step)) if room_high else value
+                down = evaluate(_shifted(stack, source, index, axis, -step)) if room_low else value
+                gradient.append((up - down) / (step * (room_low + room_high)))
+            out.append(
+                BlockMove(labels[(source, block.name)], source, block, gradient[0], gradient[1])
+            )
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,6 +57,13 @@ def sensitivity(
         ),
     ] = "auto",
     top: Annotated[int, typer.Option(min=1, help="Parameters shown in the table and chart.")] = 15,
+    moves: Annotated[
+        bool,
+        typer.Option(
+            help="Also differentiate with respect to every block's position (with the "
+            "solves method, up to four solves per block).",
+        ),
+    ] = True,
     solved: Annotated[
         bool,
         typer.Option(
@@ -100,7 +108,9 @@ def sensitivity(
     k(T), leakage or a coolant take two warm-started solves per parameter. The table gives
     the change for +10 % of each parameter (a linear estimate) and the derivative in the
     parameter's own unit. Writes sensitivity.json, sensitivity.csv and sensitivity.png (a
-    tornado chart).
+    tornado chart). It also gives the derivative with respect to every block's position: which
+    way to move each block, and how much that cools the temperature per mm (moves_LAYER.png:
+    an arrow on each block).
 
     With --tolerance the parameters' relative standard deviations give the temperature's
     uncertainty: first order (σ and each parameter's share of the variance, from the
@@ -128,6 +138,7 @@ def sensitivity(
             method,
             solver,
             on_parameter=lambda done, total: bar.update(task, completed=done, total=total),
+            moves=moves,
         )
     summary = study.summary()
     shown = study.entries[:top]
@@ -164,7 +175,7 @@ def sensitivity(
             colors=[KIND_COLORS[e.parameter.kind] for e in shown],
             downs=[c.down_k for c in checks] if checks else None,
         )
-        written = 3 + write_influence(study, out_dir)
+        written = 3 + write_influence(study, out_dir) + write_moves(study, out_dir)
         if spread is not None:
             written += spread.write(out_dir, study)
     if as_json:
@@ -194,6 +205,8 @@ def sensitivity(
         )
         table.add_row(p.key, value, f"{e.per_change:+.3f}", *rest)
     console.print(table)
+    if study.moves:
+        console.print(moves_table(study, top))
     left = len(study.entries) - len(shown)
     console.print(
         f"{study.method}, {study.solves} solves, {study.seconds:.2f} s"
@@ -208,6 +221,74 @@ def sensitivity(
         console.print(spread.table(study))
     if not no_files:
         console.print(f"wrote {written} files to [bold]{out_dir}[/]")
+
+
+COMPASS = ("east", "north-east", "north", "north-west", "west", "south-west", "south", "south-east")
+
+
+def compass(direction: tuple[float, float]) -> str:
+    """The nearest of eight compass directions of an (x, y) vector, '-' for none."""
+    x, y = direction
+    if x == 0.0 and y == 0.0:
+        return "-"
+    return COMPASS[round(math.atan2(y, x) / (math.pi / 4)) % 8]
+
+
+def moves_table(study: Any, top: int) -> Table:
+    """The blocks whose moves change J most: K per mm east and north, and the best way."""
+    table = Table(
+        title=f"moving a block (size and power kept): the {study.objective.spec}, K per mm",
+        title_justify="left",
+    )
+    for col in ("block", "east", "north", "fastest cooling"):
+        table.add_column(col, justify="left" if col == "block" else "right")
+    for m in sorted(study.moves, key=lambda m: -m.k_per_mm)[:top]:
+        table.add_row(
+            m.label,
+            "-" if m.dx is None else f"{m.dx * 1e-3:+.4f}",
+            "-" if m.dy is None else f"{m.dy * 1e-3:+.4f}",
+            f"{compass(m.downhill)}, {-m.k_per_mm:+.4f}",
+        )
+    return table
+
+
+def write_moves(study: Any, out_dir: Path) -> int:
+    """moves_LAYER.png for every layer or face that carries power: its temperature with an
+    arrow on each block along which moving it cools J fastest, longer for faster; the number
+    of files written."""
+    from chiptherm.report.outputs import safe_name
+    from chiptherm.report.plots import plot_heat_map
+    from chiptherm.result import carrier_maps
+
+    steepest = max((m.k_per_mm for m in study.moves), default=0.0)
+    if steepest <= 0.0:
+        return 0
+    stack = study.nominal.stack
+    reach = 0.25 * min(stack.size) / steepest  # m of arrow per K/mm
+    written = 0
+    for label, (source, tmap) in carrier_maps(
+        stack, study.nominal.grid, study.nominal.temperature
+    ).items():
+        arrows = [
+            (
+                m.block.x + m.block.width / 2,
+                m.block.y + m.block.height / 2,
+                m.downhill[0] * m.k_per_mm * reach,
+                m.downhill[1] * m.k_per_mm * reach,
+            )
+            for m in study.moves
+            if m.source == source
+        ]
+        plot_heat_map(
+            tmap,
+            stack.size,
+            out_dir / f"moves_{safe_name(label)}.png",
+            title=f"{label}: moving a block along its arrow cools the {study.objective.spec}",
+            blocks=stack.power[source].blocks,
+            arrows=arrows,
+        )
+        written += 1
+    return written
 
 
 def write_influence(study: Any, out_dir: Path) -> int:

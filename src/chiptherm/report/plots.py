@@ -56,11 +56,13 @@ def plot_heat_map(
     vmin: float | None = None,
     vmax: float | None = None,
     log_scale: bool = False,
+    arrows: Sequence[tuple[float, float, float, float]] = (),
 ) -> Path:
     """Save a (ny, nx) map over a chip of ``size`` (m) as a PNG, axes in mm, south at the bottom.
 
     Block outlines are drawn and labelled; the colour bar carries ``label``. ``log_scale``
     colours a positive field logarithmically (fields that span decades, like influence maps).
+    ``arrows`` (x, y, u, v) in m are drawn from (x, y) along (u, v).
     """
     lx, ly = size
     aspect = ly / lx
@@ -101,6 +103,9 @@ def plot_heat_map(
                 ha="left",
                 va="top",
             )
+    if arrows:
+        x, y, u, v = (np.array(column) * 1e3 for column in zip(*arrows, strict=True))
+        ax.quiver(x, y, u, v, angles="xy", scale_units="xy", scale=1.0, color="white", width=0.006)
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
     if title:
