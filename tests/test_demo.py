@@ -60,6 +60,11 @@ def test_demo_writes_a_consistent_report(tmp_path):
     assert physics["leakage_w"] > 0 and physics["coolant_outlet_k"] > 300.0
     assert physics["energy_error"] < 1e-7
     assert 1.0 < physics["runaway_stable_scale"] < physics["runaway_scale"]
+    cavity = physics["cavity"]  # the water takes most of the heat and warms downstream
+    assert 0.8 * cavity["power_w"] < cavity["heat_to_water_w"] < cavity["power_w"]
+    warming = cavity["heat_to_water_w"] / (1e-3 * 4180.0)
+    assert cavity["outlet_k"] == pytest.approx(300.0 + warming, rel=1e-9)
+    assert cavity["core_out_max_k"] > cavity["core_in_max_k"] + 1.0
     html = (out / "index.html").read_text()
     for image in (
         "predicted.png",

@@ -709,5 +709,10 @@ def demo(
         f"{h['linear_peak_k']:.2f} → {h['peak_k']:.2f} K",
     )
     table.add_row("hot die: power before thermal runaway", f"{h['runaway_stable_scale']:.2f} ×")
+    c = h["cavity"]
+    table.add_row(
+        "microchannels between dies: core in → out",
+        f"{c['core_in_max_k']:.2f} → {c['core_out_max_k']:.2f} K",
+    )
     console.print(table)
     console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")
