@@ -314,7 +314,10 @@ def test_cli_writes_table_files_and_json(tmp_path: Path) -> None:
         "sensitivity.png",
         "influence.npz",
         "influence_bottom_face.png",
+        "index.html",
     }
+    page = (out / "index.html").read_text()
+    assert "layers.upper.contact_resistance" in page and "influence_bottom_face.png" in page
     with np.load(out / "influence.npz") as influence:
         assert influence["bottom_face"].shape == (2, 3) and influence["bottom_face"].min() > 0
     summary = json.loads((out / "sensitivity.json").read_text())

@@ -25,6 +25,7 @@ from chiptherm.cli.common import (
     load_stack_with,
 )
 from chiptherm.errors import InputError
+from chiptherm.report.html import Section
 
 KIND_COLORS = {
     "power": "#c2410c",
@@ -119,6 +120,7 @@ def sensitivity(
 
     Example: chiptherm sensitivity examples/two_die.yaml --tolerance power=5% --samples 200
     """
+    from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_tornado
     from chiptherm.report.progress import progress_bar
@@ -163,21 +165,26 @@ def sensitivity(
     out_dir = out or Path("out") / f"{stack_file.stem}-sensitivity"
     title = f"{study.stack_name}: {study.objective.label}, {study.value_k:.2f} K"
     if not no_files:
-        write_json(out_dir / "sensitivity.json", summary)
-        write_csv(out_dir / "sensitivity.csv", summary["parameters"])
-        plot_tornado(
-            [e.parameter.label for e in shown],
-            [c.up_k for c in checks] if checks else [e.per_change for e in shown],
-            out_dir / "sensitivity.png",
-            title=title,
-            xlabel="change of the temperature for ±10 % of the parameter (K, "
-            + ("solved)" if checks else "linear estimate)"),
-            colors=[KIND_COLORS[e.parameter.kind] for e in shown],
-            downs=[c.down_k for c in checks] if checks else None,
-        )
-        written = 3 + write_influence(study, out_dir) + write_moves(study, out_dir)
+        files = [
+            write_json(out_dir / "sensitivity.json", summary),
+            write_csv(out_dir / "sensitivity.csv", summary["parameters"]),
+            plot_tornado(
+                [e.parameter.label for e in shown],
+                [c.up_k for c in checks] if checks else [e.per_change for e in shown],
+                out_dir / "sensitivity.png",
+                title=title,
+                xlabel="change of the temperature for ±10 % of the parameter (K, "
+                + ("solved)" if checks else "linear estimate)"),
+                colors=[KIND_COLORS[e.parameter.kind] for e in shown],
+                downs=[c.down_k for c in checks] if checks else None,
+            ),
+        ]
+        files += write_influence(study, out_dir) + write_moves(study, out_dir)
         if spread is not None:
-            written += spread.write(out_dir, study)
+            files += spread.write(out_dir, study)
+        files.append(
+            write_index(out_dir / "index.html", title, report_sections(study, shown, spread, files))
+        )
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
@@ -220,7 +227,82 @@ def sensitivity(
     if spread is not None:
         console.print(spread.table(study))
     if not no_files:
-        console.print(f"wrote {written} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {len(files)} files to [bold]{out_dir}[/]")
+
+
+def report_sections(
+    study: Any, shown: list[Any], spread: Propagation | None, files: list[Path]
+) -> list[Section]:
+    """index.html of a sensitivity run: the ranking, the block moves, the influence maps and
+    the uncertainty, each with its pictures."""
+    images = [f.name for f in files if f.suffix == ".png"]
+    power = study.total("power")
+    sections = [
+        Section(
+            f"What moves the {study.objective.label}",
+            f"{study.method}, {study.solves} solves, {study.seconds:.2f} s. The change for +10 % "
+            f"of each parameter (a linear estimate) and the derivative in its own unit.",
+            rows=[("value", f"{study.value_k:.3f} K")]
+            + (
+                []
+                if study.nominal.stack.needs_iteration
+                else [("rise from the power", f"{power:.3f} K")]
+            )
+            + [
+                (e.parameter.key, f"{e.per_change:+.4f} K  ({e.derivative:.4g} {e.unit})")
+                for e in shown
+            ],
+            images=[i for i in images if i == "sensitivity.png"],
+        )
+    ]
+    if study.moves:
+        sections.append(
+            Section(
+                "Moving a block",
+                "K per mm east and north, and the way that cools fastest (arrows on the maps).",
+                rows=[
+                    (
+                        m.label,
+                        f"{0.0 if m.dx is None else m.dx * 1e-3:+.4f}, "
+                        f"{0.0 if m.dy is None else m.dy * 1e-3:+.4f}; {compass(m.downhill)}",
+                    )
+                    for m in sorted(study.moves, key=lambda m: -m.k_per_mm)
+                ],
+                images=[i for i in images if i.startswith("moves_")],
+            )
+        )
+    influence = [i for i in images if i.startswith("influence_")]
+    if influence:
+        sections.append(
+            Section(
+                "Influence: the rise per watt placed at each point",
+                "The adjoint field λ on every powered layer, K/W, logarithmic colours.",
+                images=influence,
+            )
+        )
+    if spread is not None:
+        doc = spread.summary
+        rows = [
+            ("σ, first order", f"{doc['linear_sigma_k']:.3f} K"),
+            ("worst case, every parameter 1σ off", f"± {doc['linear_worst_case_k']:.3f} K"),
+        ]
+        mc = doc.get("monte_carlo", {})
+        if "mean_k" in mc:
+            rows += [
+                (
+                    f"sampled mean / σ ({mc['samples']} samples)",
+                    f"{mc['mean_k']:.3f} / {mc['std_k']:.3f} K",
+                ),
+                ("sampled 5 % / 95 %", f"{mc['p05_k']:.3f} / {mc['p95_k']:.3f} K"),
+            ]
+        sections.append(
+            Section(
+                "Uncertainty from the tolerances",
+                rows=rows,
+                images=[i for i in images if i == "uncertainty.png"],
+            )
+        )
+    return sections
 
 
 COMPASS = ("east", "north-east", "north", "north-west", "west", "south-west", "south", "south-east")
@@ -252,20 +334,20 @@ def moves_table(study: Any, top: int) -> Table:
     return table
 
 
-def write_moves(study: Any, out_dir: Path) -> int:
+def write_moves(study: Any, out_dir: Path) -> list[Path]:
     """moves_LAYER.png for every layer or face that carries power: its temperature with an
-    arrow on each block along which moving it cools J fastest, longer for faster; the number
-    of files written."""
+    arrow on each block along which moving it cools J fastest, longer for faster; the files
+    written."""
     from chiptherm.report.outputs import safe_name
     from chiptherm.report.plots import plot_heat_map
     from chiptherm.result import carrier_maps
 
     steepest = max((m.k_per_mm for m in study.moves), default=0.0)
     if steepest <= 0.0:
-        return 0
+        return []
     stack = study.nominal.stack
     reach = 0.25 * min(stack.size) / steepest  # m of arrow per K/mm
-    written = 0
+    written = []
     for label, (source, tmap) in carrier_maps(
         stack, study.nominal.grid, study.nominal.temperature
     ).items():
@@ -279,7 +361,7 @@ def write_moves(study: Any, out_dir: Path) -> int:
             for m in study.moves
             if m.source == source
         ]
-        plot_heat_map(
+        path = plot_heat_map(
             tmap,
             stack.size,
             out_dir / f"moves_{safe_name(label)}.png",
@@ -287,38 +369,42 @@ def write_moves(study: Any, out_dir: Path) -> int:
             blocks=stack.power[source].blocks,
             arrows=arrows,
         )
-        written += 1
+        written.append(path)
     return written
 
 
-def write_influence(study: Any, out_dir: Path) -> int:
+def write_influence(study: Any, out_dir: Path) -> list[Path]:
     """The adjoint's influence maps (K/W per watt placed at each point of every layer or face
-    that carries power) as influence.npz and one PNG each; the number of files written."""
+    that carries power) as influence.npz and one PNG each; the files written."""
     from chiptherm.report.outputs import safe_name, write_npz
     from chiptherm.report.plots import plot_heat_map
 
     maps = study.influence_maps()
     if not maps:
-        return 0
+        return []
     stack, grid = study.nominal.stack, study.nominal.grid
-    write_npz(
-        out_dir / "influence.npz",
-        x=grid.x,
-        y=grid.y,
-        **{safe_name(label): field for label, (_, field) in maps.items()},
-    )
-    for label, (source, field) in maps.items():
-        plot_heat_map(
-            field,
-            stack.size,
-            out_dir / f"influence_{safe_name(label)}.png",
-            title=f"{label}: rise of the {study.objective.spec} per watt placed here",
-            blocks=stack.power[source].blocks,
-            label="K/W",
-            cmap="viridis",
-            log_scale=True,
+    written = [
+        write_npz(
+            out_dir / "influence.npz",
+            x=grid.x,
+            y=grid.y,
+            **{safe_name(label): field for label, (_, field) in maps.items()},
         )
-    return 1 + len(maps)
+    ]
+    for label, (source, field) in maps.items():
+        written.append(
+            plot_heat_map(
+                field,
+                stack.size,
+                out_dir / f"influence_{safe_name(label)}.png",
+                title=f"{label}: rise of the {study.objective.spec} per watt placed here",
+                blocks=stack.power[source].blocks,
+                label="K/W",
+                cmap="viridis",
+                log_scale=True,
+            )
+        )
+    return written
 
 
 class Propagation:
@@ -345,26 +431,28 @@ class Propagation:
             doc["monte_carlo"] = self.sampled.summary()
         return doc
 
-    def write(self, out_dir: Path, study: Any) -> int:
-        """uncertainty.json, and uncertainty.png with samples; the number of files."""
+    def write(self, out_dir: Path, study: Any) -> list[Path]:
+        """uncertainty.json, and uncertainty.png with samples; the files written."""
         from chiptherm.report.outputs import write_json
         from chiptherm.report.plots import plot_histogram
 
-        write_json(out_dir / "uncertainty.json", self.summary)
+        written = [write_json(out_dir / "uncertainty.json", self.summary)]
         if self.sampled is None:
-            return 1
+            return written
         values = self.sampled.values_k[~np.isnan(self.sampled.values_k)]
-        if values.size == 0:
-            return 1
-        plot_histogram(
-            values,
-            out_dir / "uncertainty.png",
-            title=f"{study.stack_name}: {study.objective.label}, {values.size} sampled stacks",
-            xlabel="temperature (K)",
-            mark=(study.value_k, "nominal"),
-            ylabel="samples",
-        )
-        return 2
+        if values.size:
+            written.append(
+                plot_histogram(
+                    values,
+                    out_dir / "uncertainty.png",
+                    title=f"{study.stack_name}: {study.objective.label}, {values.size} sampled "
+                    "stacks",
+                    xlabel="temperature (K)",
+                    mark=(study.value_k, "nominal"),
+                    ylabel="samples",
+                )
+            )
+        return written
 
     def table(self, study: Any) -> Table:
         """The uncertainty as a two-column table."""
