@@ -346,3 +346,71 @@ def test_block_leakage_needs_the_source_s_coefficient(tmp_path):
     (tmp_path / "stack.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(InputError, match="'leakage_w' but power source 'p' has no 'leakage'"):
         Floorplan(prob, site=load_site(prob, tmp_path))
+
+
+def linear_site():
+    """The single-die example with its cores as movable blocks: a linear stack."""
+    from chiptherm.optimize import Site
+
+    stack = load_stack(EXAMPLES / "single_die.yaml").with_grid(32, 32)
+    blocks = [
+        {"name": "core0", "width": 3e-3, "height": 3.5e-3, "watts": 18.0, "x": 1e-3, "y": 5.5e-3},
+        {"name": "core1", "width": 3e-3, "height": 3.5e-3, "watts": 18.0, "x": 4.5e-3, "y": 5.5e-3},
+        {"name": "core2", "width": 3e-3, "height": 3.5e-3, "watts": 21.0, "x": 4.5e-3, "y": 1e-3},
+        {
+            "name": "io",
+            "width": 1.2e-2,
+            "height": 5e-4,
+            "watts": 2.0,
+            "x": 0.0,
+            "y": 0.0,
+            "fixed": True,
+        },
+    ]
+    prob = Problem.model_validate(
+        {"stack": "x.yaml", "power": "die", "blocks": blocks, "search": {"steps": 1}}
+    )
+    return prob, Site.of_stack(stack, "die")
+
+
+def test_the_descent_gradient_is_the_derivative_of_its_smooth_objective():
+    """The adjoint gradient (one solve and one adjoint solve) against central differences of
+    the smooth objective itself, along every coordinate."""
+    from chiptherm.optimize import SmoothObjective
+
+    prob, site = linear_site()
+    plan = Floorplan(prob, site=site)
+    objective = SmoothObjective(plan, beta=2.0)
+    u = plan.start()
+    value, gradient, true_value = objective(u)
+    assert value >= true_value  # log-sum-exp lies above the maximum
+    for k in range(len(u)):
+        h = 1e-3
+        up, down = u.copy(), u.copy()
+        up[k] += h
+        down[k] -= h
+        numeric = (objective(up)[0] - objective(down)[0]) / (2 * h)
+        # the rasterized power is piecewise linear: kinks between the two step sizes
+        assert gradient[k] == pytest.approx(numeric, rel=1e-2, abs=1e-3 * np.abs(gradient).max())
+
+
+def test_descent_lowers_the_solved_peak_and_refuses_what_it_cannot_do(tmp_path):
+    from chiptherm.optimize import load_site
+
+    prob, site = linear_site()
+    polished = prob.model_copy(update={"search": prob.search.model_copy(update={"descent": 30})})
+    outcome = optimize(polished, None, "solver", site=site)
+    h = outcome.history
+    assert 0 < h.descent_steps <= 32 and h.descent_gain_k > 0.2
+    assert outcome.verified_peak_k < outcome.initial_peak_k - 0.2  # the solver's own peak
+    assert outcome.objective_k == pytest.approx(outcome.initial_peak_k - h.descent_gain_k)
+    assert outcome.overlap_k == 0.0
+
+    leaky_die(tmp_path)  # leakage: no adjoint of a linear system
+    data = {"stack": "stack.yaml", "power": "p", "blocks": STACK_BLOCKS, "search": {"descent": 5}}
+    leaky = Problem.model_validate(data)
+    with pytest.raises(InputError, match="descent needs temperatures linear in the power"):
+        optimize(leaky, None, "solver", site=load_site(leaky, tmp_path))
+    graded = polished.model_dump() | {"objective": {"peak": 1.0, "gradient": 0.1}}
+    with pytest.raises(InputError, match="without the gradient term"):
+        optimize(Problem.model_validate(graded), None, "solver", site=site)

@@ -102,6 +102,10 @@ class Search(Settings):
     hybrid within 0.1 K of the solver-only search on all five benchmark problems.
     ``polish``: in hybrid mode, the share of the steps (at the end) whose candidates the solver
     evaluates instead of the operator, so the last local moves rank by exact temperatures.
+    ``descent``: after the search, at most this many gradient steps from the best placement
+    (L-BFGS-B on a smooth maximum, gradients by the adjoint: a solve and an adjoint solve
+    each; linear stacks, objectives without the gradient term); the result is kept only if
+    the solver's objective improves.
     """
 
     steps: int = Field(default=1000, ge=1)
@@ -110,6 +114,7 @@ class Search(Settings):
     seed: int = 0
     screen: int | None = Field(default=None, ge=1)
     polish: float = Field(default=0.1, ge=0, le=1)
+    descent: int = Field(default=0, ge=0)
 
     @property
     def screened(self) -> int:
@@ -233,6 +238,8 @@ class History:
     scores: int = 0
     accepted: int = 0
     polished: int = 0
+    descent_steps: int = 0
+    descent_gain_k: float = 0.0
     score_seconds: float = 0.0
     solve_seconds: float = 0.0
     timed_solves: int = 0
@@ -516,6 +523,8 @@ def optimize(
         )
     plan = Floorplan(problem, op, site)
     search = problem.search
+    if search.descent:
+        check_descent(plan)
     es = cma.CMAEvolutionStrategy(
         plan.start(),
         search.sigma,
@@ -573,6 +582,8 @@ def optimize(
         history.best.append(best_value)
         if progress is not None:
             progress(evaluations, best_value)
+    if search.descent:
+        best_u, best_value = descend(plan, best_u, best_value, search.descent, history)
     field, info = plan.solve(best_u, "auto")
     history.solver_calls += 1
     verified = plan.result(best_u, field, info)
@@ -595,6 +606,115 @@ def optimize(
         plan.cells,
         plan.runaways,
     )
+
+
+DESCENT_WIDTH = 0.005
+"""Width of the smooth maximum the descent minimizes, as a fraction of the starting field's
+range on the block-carrying cells."""
+
+
+def check_descent(plan: Floorplan) -> None:
+    """Refuse a gradient descent that cannot run on ``plan``, before any search.
+
+    Raises:
+        InputError: for a nonlinear stack or an objective with a gradient term.
+    """
+    if plan.site.stack.needs_iteration:
+        raise InputError(
+            "search.descent needs temperatures linear in the power, and "
+            f"{' and '.join(plan.site.stack.nonlinearities + plan.site.stack.coolants)} "
+            "depend(s) on the temperature"
+        )
+    if plan.problem.objective.gradient:
+        raise InputError("search.descent needs an objective without the gradient term")
+
+
+class SmoothObjective:
+    """The descent's objective of a placement u: peak·smoothmax + mean·mean of the
+    block-carrying cells plus the overlap penalty, K, with its gradient in u by the adjoint.
+
+    The smooth maximum is log Σ exp(β·T) / β. One call solves the placement and its adjoint
+    on one solver; the gradient with respect to a block's position is the adjoint field times
+    the change of the rasterized power (no more solves), plus the penalty's change.
+    """
+
+    def __init__(self, plan: Floorplan, beta: float) -> None:
+        check_descent(plan)
+        self.plan = plan
+        self.beta = beta
+        self.solver = make_solver(plan.system, "auto")
+
+    def field(self, u: np.ndarray) -> np.ndarray:
+        """The solver field (nz, ny, nx) of placement u, K."""
+        plan = self.plan
+        q = power_field(plan.stack(u), plan.grid)
+        field, _ = self.solver.solve(plan.system.rhs_for(q), tol=1e-10)
+        return field.reshape(plan.grid.shape)
+
+    def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray, float]:
+        """(smooth objective, its gradient (2m,), the true objective), K."""
+        plan, weights, cells = self.plan, self.plan.problem.objective, self.plan.cells
+        carried = self.field(u)[cells]
+        penalty = float(plan.penalty(u[None])[0])
+        top = float(carried.max())
+        soft = np.exp(self.beta * (carried - top))
+        w = np.zeros(plan.grid.shape)
+        w[cells] = weights.peak * soft / soft.sum() + weights.mean / carried.size
+        adjoint, _ = self.solver.solve(w, tol=1e-10)
+        adjoint = adjoint.reshape(plan.grid.shape)
+        gradient = np.zeros_like(u)
+        for k in range(len(u)):
+            hi, lo = u.copy(), u.copy()
+            hi[k], lo[k] = min(u[k] + 1e-4, 1.0), max(u[k] - 1e-4, 0.0)
+            dq = power_field(plan.stack(hi), plan.grid) - power_field(plan.stack(lo), plan.grid)
+            dp = plan.penalty(hi[None])[0] - plan.penalty(lo[None])[0]
+            gradient[k] = (float((adjoint * dq).sum()) + float(dp)) / (hi[k] - lo[k])
+        smooth = top + float(np.log(soft.sum())) / self.beta
+        mean = float(carried.mean())
+        value = weights.peak * smooth + weights.mean * mean + penalty
+        true_value = float(plan.objective_of_fields(carried[None])[0]) + penalty
+        return value, gradient, true_value
+
+
+def descend(
+    plan: Floorplan, u0: np.ndarray, value0: float, steps: int, history: History
+) -> tuple[np.ndarray, float]:
+    """Polish a placement by gradient descent: L-BFGS-B over the block positions (bounds
+    [0, 1]) on the :class:`SmoothObjective` with 1/β = :data:`DESCENT_WIDTH` of the starting
+    field's range on the block-carrying cells, for at most ``steps`` evaluations (a solve and
+    an adjoint solve each). Returns the placement with the best true objective met (``u0``
+    and ``value0`` unless one beats them).
+
+    Raises:
+        InputError: for a nonlinear stack or an objective with a gradient term.
+    """
+    from scipy.optimize import minimize
+
+    start = np.asarray(u0, dtype=float)
+    objective = SmoothObjective(plan, 1.0)
+    span = float(np.ptp(objective.field(start)[plan.cells]))
+    history.solver_calls += 1
+    objective.beta = 1.0 / (DESCENT_WIDTH * span) if span > 0 else 1.0
+    best = {"u": start, "value": value0}
+
+    def evaluate(u: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient, true_value = objective(u)
+        history.solver_calls += 2  # the placement and its adjoint
+        history.descent_steps += 1
+        if true_value < best["value"]:
+            best["u"], best["value"] = u.copy(), true_value
+        return value, gradient
+
+    minimize(
+        evaluate,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * len(start),
+        options={"maxfun": steps, "maxiter": steps},
+    )
+    history.descent_gain_k = value0 - best["value"]
+    return best["u"], best["value"]
 
 
 def check(
@@ -654,6 +774,8 @@ def outcome_summary(outcome: Outcome) -> dict[str, object]:
         "confidence_accepted": h.accepted,
         "refinements": h.refinements,
         "polish_evaluations": h.polished,
+        "descent_steps": h.descent_steps,
+        "descent_gain_k": h.descent_gain_k,
         "objective_k": outcome.objective_k,
         "initial_peak_k": outcome.initial_peak_k,
         "verified_peak_k": outcome.verified_peak_k,

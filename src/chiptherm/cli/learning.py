@@ -547,6 +547,13 @@ def optimize(
         str | None, typer.Option(help="Reference solver \\[default: the problem's].")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Override search.steps.")] = None,
+    descent: Annotated[
+        int | None,
+        typer.Option(
+            help="Override search.descent: gradient steps (adjoint, L-BFGS-B) that polish the "
+            "best placement after the search; linear stacks."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report folder \\[default: out/PROBLEM].")
     ] = None,
@@ -579,10 +586,9 @@ def optimize(
     mode = mode or ("hybrid" if problem.model is not None else "solver")
     if mode not in ("hybrid", "solver"):
         raise InputError(f"--mode {mode!r}: expected 'hybrid' or 'solver'")
-    if steps is not None:
-        problem = problem.model_copy(
-            update={"search": problem.search.model_copy(update={"steps": steps})}
-        )
+    changes = {k: v for k, v in (("steps", steps), ("descent", descent)) if v is not None}
+    if changes:
+        problem = problem.model_copy(update={"search": problem.search.model_copy(update=changes)})
     op, site = None, None
     try:
         if problem.model is not None:
@@ -624,6 +630,11 @@ def optimize(
         "confidence checks / refinements",
         f"{summary['confidence_checks']} / {summary['refinements']}",
     )
+    if summary["descent_steps"]:
+        table.add_row(
+            "gradient descent: steps / gain",
+            f"{summary['descent_steps']} / {summary['descent_gain_k']:.3f} K",
+        )
     if outcome.runaways:
         table.add_row("candidates in thermal runaway", str(outcome.runaways))
     table.add_row("wall time", f"{outcome.seconds:.1f} s")
