@@ -662,13 +662,18 @@ class SmoothObjective:
         w[cells] = weights.peak * soft / soft.sum() + weights.mean / carried.size
         adjoint, _ = self.solver.solve(w, tol=1e-10)
         adjoint = adjoint.reshape(plan.grid.shape)
+        # a watt in the carrying cells, spread through them by height as the source's power is
+        share = plan.grid.dz[cells] / plan.grid.dz[cells].sum()
+        per_watt = np.tensordot(share, adjoint[cells], axes=1)  # (ny, nx) K/W
         gradient = np.zeros_like(u)
         for k in range(len(u)):
             hi, lo = u.copy(), u.copy()
             hi[k], lo[k] = min(u[k] + 1e-4, 1.0), max(u[k] - 1e-4, 0.0)
-            dq = power_field(plan.stack(hi), plan.grid) - power_field(plan.stack(lo), plan.grid)
+            block = plan.movable[k // 2]
+            moved = [plan.grid.block_fraction(plan.blocks(v)[k // 2]) for v in (hi, lo)]
+            dq = block.watts * (moved[0] - moved[1])
             dp = plan.penalty(hi[None])[0] - plan.penalty(lo[None])[0]
-            gradient[k] = (float((adjoint * dq).sum()) + float(dp)) / (hi[k] - lo[k])
+            gradient[k] = (float((per_watt * dq).sum()) + float(dp)) / (hi[k] - lo[k])
         smooth = top + float(np.log(soft.sum())) / self.beta
         mean = float(carried.mean())
         value = weights.peak * smooth + weights.mean * mean + penalty
