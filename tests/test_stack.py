@@ -129,6 +129,40 @@ def test_power_map_with_nan_is_rejected(tmp_path: Path) -> None:
         load_stack(path)
 
 
+def test_csv_maps_read_like_npy_maps(tmp_path: Path) -> None:
+    """A CSV map (commas or spaces, comments, first line = south row) gives the same stack
+    as the .npy of the same array; numpy.savetxt's output reads back as written."""
+    values = np.arange(12.0).reshape(3, 4) / 7.0
+    np.save(tmp_path / "m.npy", values)
+    np.savetxt(tmp_path / "m.csv", values, delimiter=",", header="watts per cell, south first")
+    (tmp_path / "m.txt").write_text(
+        "\n".join(" ".join(repr(float(v)) for v in row) for row in values) + "\n\n"
+    )
+    stacks = []
+    for name in ("m.npy", "m.csv", "m.txt"):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(mutated(("power", "p"), {"map": name})))
+        stacks.append(load_stack(path))
+    for stack in stacks[1:]:
+        np.testing.assert_array_equal(stack.power["p"].map, stacks[0].power["p"].map)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1, 2, 3\n4, x5, 6\n", r"m.csv.* line 2, column 2: 'x5' is not a number"),
+        ("1, 2, 3\n# note\n4, 5\n", r"m.csv.* line 3 has 2 values, the first row 3"),
+        ("# nothing\n\n", r"m.csv.* holds no numbers"),
+    ],
+)
+def test_bad_csv_maps_name_the_line_and_column(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "m.csv").write_text(text)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(mutated(("power", "p"), {"map": "m.csv"})))
+    with pytest.raises(StackError, match=r"power.p.map: power map '.*" + message):
+        load_stack(path)
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     data = mutated(("power", "p"), {"map": np.arange(12.0).reshape(3, 4).tolist()})
     data["materials"] = {"aniso": {"conductivity": [1.0, 2.0, 3.0]}}

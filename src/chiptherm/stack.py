@@ -126,9 +126,55 @@ class Region(Rect):
     material: str
 
 
+def read_csv_map(path: Path, what: str) -> np.ndarray:
+    """A 2-D array from a text file: one row of numbers per line, separated by commas or
+    white space, the first line the south row (y index 0), as ``numpy.savetxt`` writes an
+    (ny, nx) array; blank lines and lines starting with '#' are skipped.
+
+    Raises:
+        ValueError: naming the file, the line and the column of a bad entry, or a line whose
+            length differs from the first.
+    """
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {what} {str(path)!r}: {exc}") from None
+    rows: list[list[float]] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        cells = text.replace(",", " ").split()
+        try:
+            row = [float(c) for c in cells]
+        except ValueError:
+            column = next(i for i, c in enumerate(cells, start=1) if not _is_number(c))
+            raise ValueError(
+                f"{what} {str(path)!r} line {number}, column {column}: "
+                f"{cells[column - 1]!r} is not a number"
+            ) from None
+        if rows and len(row) != len(rows[0]):
+            raise ValueError(
+                f"{what} {str(path)!r} line {number} has {len(row)} values, the first row "
+                f"{len(rows[0])}"
+            )
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{what} {str(path)!r} holds no numbers")
+    return np.array(rows)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_map(value: Any, info: ValidationInfo, what: str, unit: str) -> np.ndarray:
-    """A finite 2-D (ny, nx) array from a list or a .npy path relative to the stack file's
-    folder (validation context); ``what`` and ``unit`` name it in errors."""
+    """A finite 2-D (ny, nx) array from a list, or from a .npy or .csv (.txt) path relative to
+    the stack file's folder (validation context); ``what`` and ``unit`` name it in errors."""
     if isinstance(value, str | Path):
         base = Path((info.context or {}).get("base_dir", "."))
         path = Path(value)
@@ -136,10 +182,13 @@ def _load_map(value: Any, info: ValidationInfo, what: str, unit: str) -> np.ndar
             path = base / path
         if not path.exists():
             raise ValueError(f"{what} file {str(path)!r} does not exist")
-        try:
-            value = np.load(path, allow_pickle=False)
-        except Exception as exc:  # numpy raises many kinds for a bad file
-            raise ValueError(f"cannot read {what} {str(path)!r} as .npy: {exc}") from None
+        if path.suffix.lower() in (".csv", ".txt"):
+            value = read_csv_map(path, what)
+        else:
+            try:
+                value = np.load(path, allow_pickle=False)
+            except Exception as exc:  # numpy raises many kinds for a bad file
+                raise ValueError(f"cannot read {what} {str(path)!r} as .npy: {exc}") from None
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
