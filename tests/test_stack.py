@@ -264,3 +264,32 @@ def test_resampling_conserves_totals(n_src: int, n_dst: int, length: float) -> N
     values = rng.uniform(-1, 1, n_src)
     r = resample_matrix(np.linspace(0, length, n_src + 1), np.linspace(0, length, n_dst + 1))
     assert math.isclose((r @ values).sum(), values.sum(), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_lengths_and_powers_may_carry_units() -> None:
+    """'50 um', '2.5mm', '500 mW' read as the SI numbers they stand for."""
+    plain = stack_from_dict(BASE)
+    data = copy.deepcopy(BASE)
+    data["size"] = [f"{data['size'][0] * 1e3:g} mm", f"{data['size'][1] * 1e2:g}cm"]
+    data["layers"][0]["thickness"] = f"{data['layers'][0]['thickness'] * 1e6:g} um"
+    block = data["power"]["p"]["blocks"][0]
+    block["width"] = f"{block['width'] * 1e6:g} µm"
+    block["watts"] = f"{block['watts'] * 1e3:g} mW"
+    united = stack_from_dict(data)
+    assert united.size == pytest.approx(plain.size, rel=1e-12)
+    assert united.layers[0].thickness == pytest.approx(plain.layers[0].thickness, rel=1e-12)
+    got, want = united.power["p"].blocks[0], plain.power["p"].blocks[0]
+    assert got.width == pytest.approx(want.width) and got.watts == pytest.approx(want.watts)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (("layers", 0, "thickness"), "50 furlongs", r"layers\[0\]\.thickness: .*a length"),
+        (("power", "p", "blocks", 0, "watts"), "lots W", "watts: .*a power .*'500 mW'"),
+        (("layers", 0, "thickness"), "-5 um", "greater than 0"),
+    ],
+)
+def test_bad_units_are_named(key: tuple, value: str, message: str) -> None:
+    with pytest.raises(StackError, match=message):
+        stack_from_dict(mutated(key, value))

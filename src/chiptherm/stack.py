@@ -44,6 +44,42 @@ class ReferenceError_(ValueError):
         self.message = message
 
 
+LENGTH_UNITS = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "nm": 1e-9}
+POWER_UNITS = {"W": 1.0, "kW": 1e3, "mW": 1e-3, "uW": 1e-6, "µW": 1e-6}
+
+
+def _quantity(value: Any, units: dict[str, float], what: str, example: str) -> Any:
+    """A number as it is (SI), or a string '<number> <unit>' converted to SI."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            number = text[: -len(unit)].strip()
+            try:
+                return float(number) * units[unit]
+            except ValueError:
+                break
+    raise ValueError(
+        f"expected {what} as a number in SI units or a string like {example!r} "
+        f"(units: {', '.join(units)}), got {value!r}"
+    )
+
+
+def _length(value: Any) -> Any:
+    return _quantity(value, LENGTH_UNITS, "a length", "50 um")
+
+
+def _watts(value: Any) -> Any:
+    return _quantity(value, POWER_UNITS, "a power", "500 mW")
+
+
+Length = Annotated[float, BeforeValidator(_length)]
+"""A length in m; YAML may also give '50 um', '2.5 mm', ..."""
+Watts = Annotated[float, BeforeValidator(_watts)]
+"""A power in W; YAML may also give '500 mW', '1.2 kW', ..."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
@@ -96,10 +132,10 @@ class Material(_Model):
 class Rect(_Model):
     """An axis-aligned rectangle in the chip plane; (x, y) is the south-west corner, m."""
 
-    x: float = Field(ge=0)
-    y: float = Field(ge=0)
-    width: float = Field(gt=0)
-    height: float = Field(gt=0)
+    x: Length = Field(ge=0)
+    y: Length = Field(ge=0)
+    width: Length = Field(gt=0)
+    height: Length = Field(gt=0)
 
     @property
     def x1(self) -> float:
@@ -116,8 +152,8 @@ class Block(Rect):
     temperature as the source's ``leakage`` says, also for a block that is idle)."""
 
     name: str
-    watts: float = Field(ge=0)
-    leakage_w: float = Field(default=0.0, ge=0)
+    watts: Watts = Field(ge=0)
+    leakage_w: Watts = Field(default=0.0, ge=0)
 
 
 class Region(Rect):
@@ -308,7 +344,7 @@ class Layer(_Model):
     """
 
     name: str
-    thickness: float = Field(gt=0)
+    thickness: Length = Field(gt=0)
     material: str
     power: str | None = None
     cells: int = Field(default=1, ge=1, le=10_000)
@@ -414,7 +450,7 @@ class GridSpec(_Model):
 def _size(value: Any) -> Any:
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise ValueError("expected [width_x, height_y] in m")
-    return value
+    return [_length(v) for v in value]
 
 
 class Stack(_Model):
