@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chiptherm import solve, stack_from_dict
+from chiptherm import Stack, solve, stack_from_dict
+from chiptherm.channels import channel_flow, laminar_friction, laminar_nusselt
 from chiptherm.compact import resistance_matrix
 from chiptherm.errors import InputError, StackError, UnsupportedError
 from chiptherm.nonlinear import solve_nonlinear
@@ -151,3 +152,75 @@ def test_linear_only_tools_refuse_a_cavity_and_sensitivities_take_solves() -> No
     # the film's share of the peak's rise above the local coolant is flux/htc
     flux = WATTS / (SIZE[0] * SIZE[1])
     assert htc.per_log == pytest.approx(-flux / HTC, rel=0.02)
+
+
+# -- channels from their geometry ------------------------------------------------------------
+def test_laminar_correlations_hold_their_textbook_limits() -> None:
+    """Shah and London: a square duct has Nu = 3.61 and f·Re = 14.23, parallel plates 8.235
+    and 24."""
+    assert laminar_nusselt(1.0) == pytest.approx(3.608, abs=5e-3)  # the fit's own error
+    assert laminar_friction(1.0) == pytest.approx(14.227, abs=5e-3)
+    assert laminar_nusselt(0.0) == 8.235 and laminar_friction(0.0) == 24.0
+
+
+def channel_stack(width: float, pitch: float, height: float, flow: float) -> Stack:
+    data = sandwich(flow=flow, lateral_k=50.0)
+    cavity = data["layers"][1]
+    del cavity["htc"], cavity["porosity"]
+    cavity["thickness"] = height
+    cavity["channels"] = {"width": width, "pitch": pitch}
+    return stack_from_dict(data)
+
+
+def test_thin_channels_drop_pressure_as_between_parallel_plates() -> None:
+    """Channels 10 µm wide and 1 mm high are nearly parallel plates: the pressure drop is
+    12·μ·Q·L / (w³·H) per channel, to the aspect-ratio correction of about 1.4 %."""
+    width, pitch, height, flow = 1e-5, 1e-4, 1e-3, 1e-4
+    stack = channel_stack(width, pitch, height, flow)
+    layer = stack.layers[1]
+    result = channel_flow(stack, layer)
+    coolant = layer.coolant
+    assert result.channels == pytest.approx(SIZE[1] / pitch)
+    per_channel = flow / coolant.density / result.channels  # m³/s
+    plates = 12 * coolant.viscosity * per_channel * SIZE[0] / (width**3 * height)
+    assert result.pressure_drop == pytest.approx(plates, rel=0.02)
+    assert result.pumping_power == pytest.approx(result.pressure_drop * flow / coolant.density)
+    assert result.laminar
+
+
+def test_channels_set_the_cavity_coefficient_and_porosity() -> None:
+    """With channels the walls fill 1 - width/pitch of the layer and the coefficient per
+    footprint is the film's (Nu·k/D_h) times the wetted perimeter per pitch; the solve then
+    follows the series law of the first test with those values, and reports the hydraulics."""
+    width, pitch, flow = 5e-5, 1e-4, 1e4  # a fast coolant: a fixed ambient
+    stack = channel_stack(width, pitch, T_CAVITY, flow)
+    layer = stack.layers[1]
+    assert layer.solid_fraction == pytest.approx(0.5)
+    d_h = 2 * width * T_CAVITY / (width + T_CAVITY)
+    film = laminar_nusselt(width / T_CAVITY) * layer.coolant.conductivity / d_h
+    assert layer.wall_htc == pytest.approx(film * 2 * (width + T_CAVITY) / pitch)
+    result = solve(stack)
+    flux = WATTS / (SIZE[0] * SIZE[1])
+    walls = 0.5 * K_Z  # vertical conduction through the walls
+    die = (T_DIE - T_DIE / DIE_CELLS / 2) / K_Z
+    drop = flux * (1 / layer.wall_htc + (T_CAVITY / 2) / walls + die)
+    assert result.temperature[-1].mean() == pytest.approx(INLET + drop, abs=2e-3)
+    water = result.coolant_outlets()["cavity channels"]
+    assert water["pressure_drop_pa"] > 0 and water["pumping_power_w"] > 0
+    assert not water["laminar"]  # 10 t/s through these channels is far from laminar
+
+
+@pytest.mark.parametrize(
+    ("channels", "extra", "message"),
+    [
+        ({"width": 1e-4, "pitch": 1e-4}, {}, "leaves no wall"),
+        ({"width": 5e-5, "pitch": 1e-4}, {"htc": 1e5}, "either 'channels'"),
+    ],
+)
+def test_bad_channels_are_named(channels: dict, extra: dict, message: str) -> None:
+    data = sandwich()
+    cavity = data["layers"][1]
+    del cavity["htc"], cavity["porosity"]
+    cavity |= {"channels": channels} | extra
+    with pytest.raises(StackError, match=message):
+        stack_from_dict(data)

@@ -105,7 +105,8 @@ class Result:
     def coolant_outlets(self) -> dict[str, dict[str, float]]:
         """Per coolant face (by face name) and cavity ('cavity NAME'): inlet and mixed outlet
         temperature (K), flow (kg/s) and the heat the coolant carries away (W); the outlet is
-        the inlet plus that heat over m·c_p."""
+        the inlet plus that heat over m·c_p. Cavities with channels add the Reynolds number,
+        the pressure drop (Pa) and the pumping power (W)."""
         specs = {face: self.stack.boundary(face).coolant for face in self.stack.coolant_faces}
         specs |= {f"cavity {la.name}": la.coolant for la in self.stack.layers if la.coolant}
         out = {}
@@ -118,6 +119,17 @@ class Result:
                 "flow_kg_per_s": spec.flow_rate,
                 "heat_w": heat,
             }
+        for layer in self.stack.layers:
+            if layer.channels is not None:
+                from chiptherm.channels import channel_flow
+
+                flow = channel_flow(self.stack, layer)
+                out[f"cavity {layer.name}"] |= {
+                    "reynolds": flow.reynolds,
+                    "pressure_drop_pa": flow.pressure_drop,
+                    "pumping_power_w": flow.pumping_power,
+                    "laminar": flow.laminar,
+                }
         return out
 
     @property

@@ -59,7 +59,7 @@ class Parameter:
     Attributes:
         key: its dotted key as in the stack file (see :mod:`chiptherm.overrides`).
         label: a short human name, e.g. 'thickness of tim'.
-        kind: thickness, conductivity, contact, htc, flow, power or leakage.
+        kind: thickness, conductivity, contact, htc, flow, channel, power or leakage.
         value: its nominal value in SI units (for a conductivity, kz; for a map, its sum).
         unit: the unit of ``value``.
         scaled: the stack with this parameter multiplied by a factor.
@@ -109,6 +109,28 @@ def _cavity_flow_parameter(stack: Stack, index: int) -> Parameter:
         "flow",
         layer.coolant.flow_rate,
         "kg/s",
+        scaled,
+    )
+
+
+def _channel_parameter(stack: Stack, index: int, field: str) -> Parameter:
+    """The width or the pitch of the channels of cavity layer ``index``, m."""
+    layer = stack.layers[index]
+    assert layer.channels is not None
+
+    def scaled(s: Stack, factor: float) -> Stack:
+        old = s.layers[index]
+        assert old.channels is not None
+        value = getattr(old.channels, field) * factor
+        new = old.model_copy(update={"channels": old.channels.model_copy(update={field: value})})
+        return s.model_copy(update={"layers": _replace_item(s.layers, index, new)})
+
+    return Parameter(
+        f"layers.{layer.name}.channels.{field}",
+        f"{layer.name} channel {field}",
+        "channel",
+        getattr(layer.channels, field),
+        "m",
         scaled,
     )
 
@@ -218,8 +240,11 @@ def stack_parameters(stack: Stack) -> list[Parameter]:
         if layer.contact_resistance > 0
     ]
     for i, layer in enumerate(stack.layers):
-        if layer.coolant is not None:
+        if layer.htc is not None:
             out.append(_layer_parameter(stack, i, "htc", "htc", f"{layer.name} htc"))
+        if layer.channels is not None:
+            out += [_channel_parameter(stack, i, field) for field in ("width", "pitch")]
+        if layer.coolant is not None:
             out.append(_cavity_flow_parameter(stack, i))
     for face, bc in stack.boundaries.items():
         specs = []

@@ -330,6 +330,28 @@ class Coolant(_Model):
     heat_capacity: float = Field(4180.0, gt=0)
     """Specific heat of the coolant, J/(kg·K) (water by default)."""
     direction: Literal["+x", "-x", "+y", "-y"] = "+x"
+    conductivity: float = Field(0.6, gt=0)
+    """Thermal conductivity of the coolant, W/(m·K) (water); for cavity channels."""
+    viscosity: float = Field(8.9e-4, gt=0)
+    """Dynamic viscosity, Pa·s (water at 25 °C); for the channels' pressure drop."""
+    density: float = Field(997.0, gt=0)
+    """kg/m³ (water); for the channels' velocity and pumping power."""
+
+
+class Channels(_Model):
+    """Rectangular microchannels of a cavity, as high as the layer: ``width`` wide, one every
+    ``pitch`` across the flow (m); see :mod:`chiptherm.channels`."""
+
+    width: Length = Field(gt=0)
+    pitch: Length = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Channels:
+        if self.width >= self.pitch:
+            raise ValueError(
+                f"a channel {self.width:g} m wide leaves no wall at a pitch of {self.pitch:g} m"
+            )
+        return self
 
 
 class Layer(_Model):
@@ -356,16 +378,26 @@ class Layer(_Model):
     """Cavity only: wall-to-coolant heat-transfer coefficient per footprint area, W/(m²·K)."""
     porosity: float | None = Field(default=None, gt=0, lt=1)
     """Cavity only: the volume fraction of the channels (0.5 by default)."""
+    channels: Channels | None = None
+    """Cavity only: the channels' geometry, from which the coefficient and the porosity follow
+    (instead of ``htc`` and ``porosity``)."""
 
     @model_validator(mode="after")
     def _cavity(self) -> Layer:
         if self.coolant is None:
-            for key in ("htc", "porosity"):
+            for key in ("htc", "porosity", "channels"):
                 if getattr(self, key) is not None:
                     raise ValueError(f"'{key}' belongs to a cavity layer, which needs a 'coolant'")
             return self
-        if self.htc is None:
-            raise ValueError("a cavity layer (with 'coolant') needs 'htc', W/(m²·K)")
+        if self.channels is not None and (self.htc is not None or self.porosity is not None):
+            raise ValueError(
+                "give the cavity either 'channels' (geometry) or 'htc' and 'porosity', not both"
+            )
+        if self.htc is None and self.channels is None:
+            raise ValueError(
+                "a cavity layer (with 'coolant') needs 'htc', W/(m²·K), or 'channels' "
+                "(width and pitch)"
+            )
         if self.power is not None:
             raise ValueError("a cavity layer (with 'coolant') carries no power")
         if self.regions:
@@ -378,10 +410,25 @@ class Layer(_Model):
 
     @property
     def solid_fraction(self) -> float:
-        """The fraction of the layer's volume that conducts: 1, or 1 - porosity in a cavity."""
+        """The fraction of the layer's volume that conducts: 1, or 1 - porosity in a cavity
+        (1 - width/pitch with channels)."""
         if self.coolant is None:
             return 1.0
+        if self.channels is not None:
+            return 1.0 - self.channels.width / self.channels.pitch
         return 1.0 - (0.5 if self.porosity is None else self.porosity)
+
+    @property
+    def wall_htc(self) -> float | None:
+        """A cavity's wall-to-coolant coefficient per footprint area, W/(m²·K): ``htc``, or
+        from the channels' geometry (:func:`chiptherm.channels.footprint_htc`)."""
+        if self.coolant is None:
+            return None
+        if self.channels is not None:
+            from chiptherm.channels import footprint_htc
+
+            return footprint_htc(self)
+        return self.htc
 
 
 def _boundary(value: Any) -> Any:

@@ -417,12 +417,13 @@ def cavity_links(stack: Stack, grid: Grid) -> dict[str, SinkLink]:
     z-cells by height, W/K."""
     links = {}
     for layer_index, layer in enumerate(stack.layers):
-        if layer.coolant is None or layer.htc is None:
+        htc = layer.wall_htc
+        if layer.coolant is None or htc is None:
             continue
         cells = grid.cells_of_layer(layer_index)
         conductance = np.zeros(grid.shape)
         share = grid.dz[cells] / layer.thickness
-        conductance[cells] = (layer.htc * grid.dx * grid.dy * share)[:, None, None]
+        conductance[cells] = (htc * grid.dx * grid.dy * share)[:, None, None]
         links[layer.name] = SinkLink(conductance, layer.coolant.inlet_temperature)
     return links
 

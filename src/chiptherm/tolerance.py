@@ -27,7 +27,7 @@ from chiptherm.errors import InputError, SolverError
 from chiptherm.result import solve
 from chiptherm.sensitivity import Sensitivity
 
-KINDS = ("thickness", "conductivity", "contact", "htc", "flow", "power", "leakage")
+KINDS = ("thickness", "conductivity", "contact", "htc", "flow", "channel", "power", "leakage")
 """Parameter kinds a tolerance may name instead of one parameter's key."""
 SMALLEST_FACTOR = 1e-3
 """Sampled factors are kept above this, so that no parameter turns zero or negative."""

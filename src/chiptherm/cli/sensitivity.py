@@ -35,6 +35,7 @@ KIND_COLORS = {
     "thickness": "#0f766e",
     "htc": "#0369a1",
     "flow": "#0891b2",
+    "channel": "#0e7490",
 }
 """Bar colours of the tornado chart, by parameter kind."""
 
@@ -77,9 +78,9 @@ def sensitivity(
         list[str] | None,
         typer.Option(
             help="A parameter's relative standard deviation: KEY=PERCENT, with KEY a "
-            "parameter's key or a kind (thickness, conductivity, contact, htc, flow, power, "
-            "leakage), e.g. materials.tim.conductivity=20% or power=5%; repeatable. Gives the "
-            "temperature's uncertainty.",
+            "parameter's key or a kind (thickness, conductivity, contact, htc, flow, channel, "
+            "power, leakage), e.g. materials.tim.conductivity=20% or power=5%; repeatable. "
+            "Gives the temperature's uncertainty.",
             metavar="KEY=PERCENT",
         ),
     ] = None,

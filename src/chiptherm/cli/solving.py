@@ -55,6 +55,8 @@ def show_result(
 
 def result_tables(summary: dict[str, Any]) -> list[Table]:
     """Rich tables of layer and block temperatures and solver diagnostics."""
+    from chiptherm.report.outputs import channel_text
+
     layers = Table(title=f"{summary['stack']}: layers (top first)", title_justify="left")
     for col in ("layer", "max K", "min K", "mean K"):
         layers.add_column(col, justify="left" if col == "layer" else "right")
@@ -101,6 +103,8 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
     for face, c in (e.get("coolant") or {}).items():
         where = face if face.startswith("cavity") else f"{face} face"
         diag.add_row(f"coolant, {where}", f"{c['inlet_k']:.2f} K in, {c['outlet_k']:.2f} K out")
+        if "pressure_drop_pa" in c:
+            diag.add_row(f"channels, {where}", channel_text(c))
     diag.add_row("energy balance error", f"{e['relative_error']:.1e}")
     tables.append(diag)
     return tables

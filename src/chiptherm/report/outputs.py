@@ -18,6 +18,15 @@ from chiptherm.report.vtk import write_vtr
 from chiptherm.result import Result, carrier_maps
 
 
+def channel_text(coolant: dict[str, Any]) -> str:
+    """'Δp 12.3 kPa, pumping 0.05 W, Re 340 (laminar)' for a cavity's coolant summary."""
+    regime = "laminar" if coolant["laminar"] else "beyond the laminar correlations"
+    return (
+        f"Δp {coolant['pressure_drop_pa'] / 1e3:.3g} kPa, pumping {coolant['pumping_power_w']:.3g}"
+        f" W, Re {coolant['reynolds']:.0f} ({regime})"
+    )
+
+
 def safe_name(name: str) -> str:
     """A file-name-safe version of a layer or block name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "layer"
@@ -121,6 +130,8 @@ def solve_sections(summary: dict[str, Any], files: list[Path]) -> list[Section]:
         diagnostics.append(
             (f"coolant, {where}", f"{c['inlet_k']:.2f} K in, {c['outlet_k']:.2f} K out")
         )
+        if "pressure_drop_pa" in c:
+            diagnostics.append((f"channels, {where}", channel_text(c)))
     images = [f.name for f in files if f.suffix == ".png"]
     sections = [
         Section("Solve", rows=diagnostics, images=images),
