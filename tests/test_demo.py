@@ -65,6 +65,7 @@ def test_demo_writes_a_consistent_report(tmp_path):
     warming = cavity["heat_to_water_w"] / (1e-3 * 4180.0)
     assert cavity["outlet_k"] == pytest.approx(300.0 + warming, rel=1e-9)
     assert cavity["core_out_max_k"] > cavity["core_in_max_k"] + 1.0
+    assert cavity["pumping_power_w"] == pytest.approx(cavity["pressure_drop_pa"] * 1e-3 / 997.0)
     html = (out / "index.html").read_text()
     for image in (
         "predicted.png",
