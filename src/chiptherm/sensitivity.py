@@ -574,7 +574,7 @@ def sensitivity(
             full solves, two per parameter; any stack) or 'auto' (adjoint where it applies).
         solver: the linear solver (see :mod:`chiptherm.solvers`).
         tol: relative residual tolerance of iterative solvers.
-        on_parameter: told (done, total) after each parameter.
+        on_parameter: told (done, total) after each parameter and each block move.
         moves: also the derivatives with respect to every block's position (see
             :class:`BlockMove`; with 'solves', up to four more solves per block).
 
@@ -607,13 +607,19 @@ def sensitivity(
         step = SOLVE_STEP
     influence = evaluate.adjoint
     parameters = stack_parameters(stack)
+    movable = sum(b.block.watts > 0 for b in block_inputs(stack)) if moves else 0
+    total = len(parameters) + movable
+
+    def tick(done: int) -> None:
+        if on_parameter is not None:
+            on_parameter(done, total)
+
     entries = []
     for n, parameter in enumerate(parameters):
         up, down = (evaluate(parameter.scaled(stack, 1.0 + sign * step)) for sign in (1, -1))
         per_log = (up - down) / (2.0 * step)
         entries.append(ParameterSensitivity(parameter, per_log, per_log / parameter.value))
-        if on_parameter is not None:
-            on_parameter(n + 1, len(parameters))
+        tick(n + 1)
     value = float((target.weights(stack, nominal.grid) * nominal.temperature).sum())
     block_moves = []
     if moves:
@@ -624,7 +630,9 @@ def sensitivity(
             else:
                 evaluate = SolveEvaluator(nominal, smooth, solver, tol, evaluate.solves)
         at = float((smooth.weights(stack, nominal.grid) * nominal.temperature).sum())
-        block_moves = _block_moves(stack, nominal.grid, evaluate, at)
+        block_moves = _block_moves(
+            stack, nominal.grid, evaluate, at, lambda n: tick(len(parameters) + n)
+        )
     entries.sort(key=lambda e: -abs(e.per_log))
     return Sensitivity(
         stack.name,
@@ -765,11 +773,17 @@ def _shifted(stack: Stack, source: str, index: int, axis: str, delta: float) -> 
     )
 
 
-def _block_moves(stack: Stack, grid: Grid, evaluate: Evaluator, value: float) -> list[BlockMove]:
+def _block_moves(
+    stack: Stack,
+    grid: Grid,
+    evaluate: Evaluator,
+    value: float,
+    on_block: Callable[[int], None],
+) -> list[BlockMove]:
     """dJ/dx and dJ/dy of every block with power: central differences of a shift by a
     hundredth of a cell (the rasterized power is piecewise linear in the position), one-sided
     where the block touches the chip's edge (from ``value``, J at the nominal stack), none
-    where it spans the chip."""
+    where it spans the chip. ``on_block`` is told how many blocks are done."""
     labels = {(b.source, b.block.name): b.label for b in block_inputs(stack)}
     lx, ly = stack.size
     out = []
@@ -793,4 +807,5 @@ def _block_moves(stack: Stack, grid: Grid, evaluate: Evaluator, value: float) ->
             out.append(
                 BlockMove(labels[(source, block.name)], source, block, gradient[0], gradient[1])
             )
+            on_block(len(out))
     return out
