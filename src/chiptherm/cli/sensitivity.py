@@ -133,7 +133,7 @@ def sensitivity(
     if samples and not tolerances:
         raise InputError("--samples needs --tolerance: the spread of the sampled parameters")
     stack = load_stack_with(stack_file, sets)
-    with progress_bar("differentiating", "parameters and moves", err_console, as_json) as bar:
+    with progress_bar("differentiating", "steps", err_console, as_json) as bar:
         task = bar.add_task("parameters", total=None)
         study = find_sensitivity(
             stack,
