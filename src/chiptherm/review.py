@@ -1,0 +1,188 @@
+"""A design review of one stack: its temperatures and how far to trust them, what drives the
+peak, and how much room is left.
+
+One call puts together what the separate tools say about a stack:
+
+- the solution (:func:`chiptherm.result.solve`);
+- its discretization error: a grid convergence study on the stack's grid and two grids 2×
+  and 4× coarser (:mod:`chiptherm.convergence`), which bounds the peak's distance to the
+  grid-independent value;
+- what moves the peak: the sensitivities to every parameter and block position
+  (:mod:`chiptherm.sensitivity`);
+- with tolerances, the peak's uncertainty (:mod:`chiptherm.tolerance`);
+- the headroom: the factor on all power at which the hottest cell reaches a temperature
+  limit (exact for a linear stack: T = T₀ + s·(T₁ - T₀) cell by cell, T₀ the field without
+  power), and, for a stack with leakage, the factor at which it runs away thermally.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chiptherm.convergence import Study, convergence_study
+from chiptherm.errors import ChipthermError
+from chiptherm.nonlinear import RunawayMargin, runaway_margin, scaled_power
+from chiptherm.result import Result, solve
+from chiptherm.sensitivity import Sensitivity, sensitivity
+from chiptherm.stack import Stack
+from chiptherm.tolerance import (
+    LinearUncertainty,
+    MonteCarlo,
+    assign_tolerances,
+    linear_uncertainty,
+    monte_carlo,
+)
+
+
+@dataclass(frozen=True)
+class DesignReview:
+    """Everything :func:`design_review` found about one stack.
+
+    Attributes:
+        result: the solution on the stack's grid.
+        grid: the convergence study (None when it could not run; ``grid_note`` says why).
+        grid_note: why there is no study, or ''.
+        drivers: the sensitivities of the peak.
+        uncertainty: the first-order uncertainty of the peak from the tolerances, or None.
+        sampled: the Monte Carlo run, or None.
+        limit_k: the temperature limit of the headroom, K, or None.
+        headroom: the factor on all power at which the peak reaches ``limit_k`` (linear
+            stacks), or None.
+        runaway: the thermal runaway margin (stacks with leakage), or None.
+        seconds: wall time.
+    """
+
+    result: Result
+    grid: Study | None
+    grid_note: str
+    drivers: Sensitivity
+    uncertainty: LinearUncertainty | None
+    sampled: MonteCarlo | None
+    limit_k: float | None
+    headroom: float | None
+    runaway: RunawayMargin | None
+    seconds: float
+
+    @property
+    def peak_band_k(self) -> float | None:
+        """The peak lies within ± this of its grid-independent value (GCI), K."""
+        return None if self.grid is None else self.grid.estimates["peak"].band
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        peak = None if self.grid is None else self.grid.estimates["peak"]
+        doc: dict[str, Any] = {
+            "stack": self.result.stack.name,
+            "peak_k": self.result.max_temperature,
+            "grid": None
+            if peak is None
+            else {
+                "band_k": peak.band,
+                "extrapolated_k": peak.extrapolated,
+                "order": peak.order,
+                "behaviour": peak.behaviour,
+                "cells": [level.cells for level in self.grid.levels],  # type: ignore[union-attr]
+            },
+            "grid_note": self.grid_note,
+            "drivers": [
+                {"key": e.parameter.key, "k_per_10_percent": e.per_change}
+                for e in self.drivers.entries[:10]
+            ],
+            "moves": [
+                {"block": m.label, "k_per_mm": m.k_per_mm, "downhill": list(m.downhill)}
+                for m in sorted(self.drivers.moves, key=lambda m: -m.k_per_mm)[:10]
+            ],
+            "limit_k": self.limit_k,
+            "headroom": self.headroom,
+            "seconds": self.seconds,
+        }
+        if self.uncertainty is not None:
+            doc["uncertainty"] = {
+                "sigma_k": self.uncertainty.sigma_k,
+                "worst_case_k": self.uncertainty.worst_case_k,
+            }
+            if self.sampled is not None:
+                doc["uncertainty"]["monte_carlo"] = self.sampled.summary()
+        if self.runaway is not None:
+            doc["runaway"] = {
+                "stable_scale": self.runaway.stable_scale,
+                "runaway_scale": None
+                if np.isinf(self.runaway.runaway_scale)
+                else self.runaway.runaway_scale,
+            }
+        return doc
+
+
+def power_headroom(stack: Stack, result: Result, limit_k: float, solver: str = "auto") -> float:
+    """The factor s on all power of a linear ``stack`` at which its hottest cell reaches
+    ``limit_k``: with T₀ the field without power (one more solve) and T₁ = ``result``, every
+    cell is T₀ + s·(T₁ - T₀), so s = min over the cells that the power warms of
+    (limit - T₀) / (T₁ - T₀). Below 1 the stack is already too hot."""
+    background = solve(scaled_power(stack, 0.0), method=solver).temperature
+    rise = result.temperature - background
+    warmed = rise > 1e-12 * max(float(np.abs(rise).max()), 1e-300)
+    if not warmed.any():
+        return float("inf")
+    return float(np.min((limit_k - background[warmed]) / rise[warmed]))
+
+
+def design_review(
+    stack: Stack,
+    limit_k: float | None = None,
+    tolerances: Sequence[tuple[str, float]] = (),
+    samples: int = 0,
+    seed: int = 0,
+    solver: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> DesignReview:
+    """Review ``stack`` (see the module doc); ``progress`` is told each step's name.
+
+    Raises:
+        InputError: for tolerances that name no parameter.
+        SolverError: when the stack itself cannot be solved (e.g. it runs away).
+    """
+    start = time.perf_counter()
+    report = progress or (lambda _: None)
+    report("solving and differentiating the peak")
+    drivers = sensitivity(stack, "peak", solver=solver)
+    result = drivers.nominal
+    report("grid convergence: two coarser grids")
+    try:
+        grid, note = convergence_study(stack, finer=False, method=solver), ""
+    except ChipthermError as exc:
+        grid, note = None, str(exc)
+    uncertainty = sampled = None
+    if tolerances:
+        sigmas = assign_tolerances(drivers, tolerances)
+        uncertainty = linear_uncertainty(drivers, sigmas)
+        if samples:
+            report(f"sampling {samples} stacks")
+            sampled = monte_carlo(drivers, sigmas, samples, seed, solver)
+    headroom = None
+    if limit_k is not None and not stack.needs_iteration:
+        report("headroom to the temperature limit")
+        headroom = power_headroom(stack, result, limit_k, solver)
+    runaway = None
+    if stack.leaky_sources:
+        report("thermal runaway margin")
+        try:
+            runaway = runaway_margin(stack, ceiling=16.0, rel_tol=0.02, method=solver)
+        except ChipthermError:
+            runaway = None
+    return DesignReview(
+        result,
+        grid,
+        note,
+        drivers,
+        uncertainty,
+        sampled,
+        limit_k,
+        headroom,
+        runaway,
+        time.perf_counter() - start,
+    )

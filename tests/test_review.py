@@ -1,0 +1,78 @@
+"""The design review: the headroom is exact, the pieces agree with the tools they come from,
+and the command writes one page with all of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import example
+from test_sensitivity import leaky_plate
+from typer.testing import CliRunner
+
+from chiptherm import solve, stack_from_dict
+from chiptherm.cli import app
+from chiptherm.convergence import convergence_study
+from chiptherm.nonlinear import scaled_power
+from chiptherm.review import design_review, power_headroom
+from chiptherm.stack_io import save_stack
+
+
+def test_headroom_scales_the_power_to_the_limit_exactly() -> None:
+    """Solving with all power times the headroom puts the hottest cell on the limit; the
+    review's other parts are those of the tools it calls."""
+    stack = example("two_die", 20, 20)
+    limit = 350.0
+    found = design_review(stack, limit_k=limit, tolerances=[("power", 0.05)])
+    assert 0.3 < found.headroom < 1.0  # this stack is above 350 K already
+    at_limit = solve(scaled_power(stack, found.headroom))
+    assert at_limit.max_temperature == pytest.approx(limit, abs=1e-6)
+    assert found.result.max_temperature == pytest.approx(solve(stack).max_temperature, abs=1e-9)
+    study = convergence_study(stack, finer=False)
+    assert found.peak_band_k == pytest.approx(study.estimates["peak"].band)
+    assert found.uncertainty is not None and found.uncertainty.sigma_k > 0
+    assert found.runaway is None and found.sampled is None
+    doc = found.summary()
+    assert doc["drivers"][0]["key"] == found.drivers.entries[0].parameter.key
+    assert json.loads(json.dumps(doc))["headroom"] == pytest.approx(found.headroom)
+
+
+def test_headroom_with_two_ambients_takes_the_background_into_account() -> None:
+    """With faces at different ambients the field without power is not uniform: the headroom
+    is found cell by cell from it, and still lands the peak on the limit."""
+    stack = example("stacked_dies", 16, 16)
+    result = solve(stack)
+    limit = result.max_temperature + 5.0
+    factor = power_headroom(stack, result, limit)
+    assert factor > 1.0
+    assert solve(scaled_power(stack, factor)).max_temperature == pytest.approx(limit, abs=1e-6)
+
+
+def test_a_leaky_stack_gets_its_runaway_margin_and_no_linear_headroom() -> None:
+    found = design_review(stack_from_dict(leaky_plate()), limit_k=400.0)
+    assert found.headroom is None
+    assert found.runaway is not None and found.runaway.stable_scale > 1.0
+    assert found.grid is None or found.peak_band_k >= 0  # one lateral cell: maybe no study
+
+
+def test_review_command_writes_one_page(tmp_path: Path) -> None:
+    path = save_stack(example("two_die", 16, 16), tmp_path / "two_die.yaml")
+    out = tmp_path / "review"
+    runner = CliRunner()
+    args = ["review", str(path), "--max-temperature", "373.15", "--tolerance", "power=5%"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "power headroom to 373.15 K" in result.output and "discretization" in result.output
+    page = (out / "index.html").read_text()
+    for name in (
+        "cross_section.png",
+        "convergence.png",
+        "sensitivity.png",
+        "moves_die1_active.png",
+    ):
+        assert name in page and (out / name).exists()
+    doc = json.loads((out / "review.json").read_text())
+    assert doc["headroom"] > 1.0 and doc["uncertainty"]["sigma_k"] > 0
+    bad = runner.invoke(app, ["review", str(path), "--samples", "3", "--no-files"])
+    assert bad.exit_code == 1 and "--samples needs --tolerance" in bad.output
