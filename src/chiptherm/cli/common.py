@@ -41,6 +41,38 @@ SetOption = Annotated[
 ]
 
 
+ToleranceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tolerance",
+        help="A parameter's relative standard deviation: KEY=PERCENT, with KEY a parameter's "
+        "key or a kind (thickness, conductivity, contact, htc, flow, channel, power, leakage), "
+        "e.g. materials.tim.conductivity=20% or power=5%; repeatable. Gives the temperature's "
+        "uncertainty.",
+        metavar="KEY=PERCENT",
+    ),
+]
+SamplesOption = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="With --tolerance: also solve this many sampled stacks (Monte Carlo) for the real "
+        "distribution.",
+    ),
+]
+SeedOption = Annotated[int, typer.Option(help="Seed of the Monte Carlo samples.")]
+
+
+def parse_tolerances(items: list[str] | None, samples: int) -> list[tuple[str, float]]:
+    """--tolerance values as (pattern, relative σ); --samples needs at least one."""
+    from chiptherm.tolerance import parse_tolerance
+
+    tolerances = [parse_tolerance(item) for item in items or []]
+    if samples and not tolerances:
+        raise InputError("--samples needs --tolerance: the spread of the sampled parameters")
+    return tolerances
+
+
 def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
     """The stack file with the ``--set`` assignments applied."""
     from chiptherm.overrides import parse_assignment

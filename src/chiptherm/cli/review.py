@@ -14,14 +14,18 @@ from rich.table import Table
 from chiptherm.cli.common import (
     JsonOption,
     NoFilesOption,
+    SamplesOption,
+    SeedOption,
     SetOption,
     SolverOption,
     StackArgument,
+    ToleranceOption,
     app,
     console,
     err_console,
     friendly_errors,
     load_stack_with,
+    parse_tolerances,
 )
 from chiptherm.cli.sensitivity import (
     Propagation,
@@ -30,6 +34,7 @@ from chiptherm.cli.sensitivity import (
     write_influence,
     write_moves,
 )
+from chiptherm.cli.solving import convergence_figure
 from chiptherm.report.html import Section
 
 
@@ -44,18 +49,9 @@ def review(
             "reaches it (linear stacks).",
         ),
     ] = None,
-    tolerance: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A parameter's relative standard deviation, KEY=PERCENT (a key or a kind, as "
-            "for sensitivity); repeatable. Gives the peak's uncertainty.",
-            metavar="KEY=PERCENT",
-        ),
-    ] = None,
-    samples: Annotated[
-        int, typer.Option(min=0, help="With --tolerance: also solve this many sampled stacks.")
-    ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
+    tolerance: ToleranceOption = None,
+    samples: SamplesOption = 0,
+    seed: SeedOption = 0,
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
@@ -74,16 +70,12 @@ def review(
 
     Example: chiptherm review examples/two_die.yaml --max-temperature 373.15 --tolerance power=5%
     """
-    from chiptherm.errors import InputError
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import solve_sections, write_json, write_result
-    from chiptherm.report.plots import plot_convergence, plot_tornado
+    from chiptherm.report.plots import plot_tornado
     from chiptherm.review import design_review
-    from chiptherm.tolerance import parse_tolerance
 
-    tolerances = [parse_tolerance(item) for item in tolerance or []]
-    if samples and not tolerances:
-        raise InputError("--samples needs --tolerance: the spread of the sampled parameters")
+    tolerances = parse_tolerances(tolerance, samples)
     stack = load_stack_with(stack_file, sets)
     with err_console.status(f"reviewing {stack.name}") as status:
         found = design_review(
@@ -111,16 +103,9 @@ def review(
             spread = Propagation(found.uncertainty, found.sampled, {})
             files += spread.write(out_dir, drivers)
         if found.grid is not None:
-            study = found.grid
             files.append(
-                plot_convergence(
-                    [level.h_m for level in study.levels],
-                    {
-                        name: (study.values[name], study.estimates[name].extrapolated, e.band)
-                        for name, e in ((n, study.estimates[n]) for n in ("peak", "mean"))
-                    },
-                    out_dir / "convergence.png",
-                    title=f"{stack.name}: grid convergence",
+                convergence_figure(
+                    found.grid, out_dir / "convergence.png", f"{stack.name}: grid convergence"
                 )
             )
         files.append(write_json(out_dir / "review.json", summary))

@@ -15,16 +15,19 @@ from rich.table import Table
 from chiptherm.cli.common import (
     JsonOption,
     NoFilesOption,
+    SamplesOption,
+    SeedOption,
     SetOption,
     SolverOption,
     StackArgument,
+    ToleranceOption,
     app,
     console,
     err_console,
     friendly_errors,
     load_stack_with,
+    parse_tolerances,
 )
-from chiptherm.errors import InputError
 from chiptherm.report.html import Section
 
 KIND_COLORS = {
@@ -74,25 +77,9 @@ def sensitivity(
             "warm-started solves each): the real change beside the linear estimate.",
         ),
     ] = False,
-    tolerance: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A parameter's relative standard deviation: KEY=PERCENT, with KEY a "
-            "parameter's key or a kind (thickness, conductivity, contact, htc, flow, channel, "
-            "power, leakage), e.g. materials.tim.conductivity=20% or power=5%; repeatable. "
-            "Gives the temperature's uncertainty.",
-            metavar="KEY=PERCENT",
-        ),
-    ] = None,
-    samples: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            help="With --tolerance: also solve this many sampled stacks (Monte Carlo) for "
-            "the real distribution.",
-        ),
-    ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo samples.")] = 0,
+    tolerance: ToleranceOption = None,
+    samples: SamplesOption = 0,
+    seed: SeedOption = 0,
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
@@ -127,11 +114,8 @@ def sensitivity(
     from chiptherm.report.progress import progress_bar
     from chiptherm.sensitivity import sensitivity as find_sensitivity
     from chiptherm.sensitivity import solved_changes
-    from chiptherm.tolerance import parse_tolerance
 
-    tolerances = [parse_tolerance(item) for item in tolerance or []]
-    if samples and not tolerances:
-        raise InputError("--samples needs --tolerance: the spread of the sampled parameters")
+    tolerances = parse_tolerances(tolerance, samples)
     stack = load_stack_with(stack_file, sets)
     with progress_bar("differentiating", "steps", err_console, as_json) as bar:
         task = bar.add_task("parameters", total=None)

@@ -246,7 +246,6 @@ def converge(
     """
     from chiptherm.convergence import convergence_study, quantity_table, stretch_fraction
     from chiptherm.report.outputs import write_json
-    from chiptherm.report.plots import plot_convergence
 
     stack = load_stack_with(stack_file, sets)
     with err_console.status(f"grid convergence study of {stack.name}") as status:
@@ -257,15 +256,7 @@ def converge(
     out_dir = out or Path("out") / f"{stack_file.stem}-convergence"
     if not no_files:
         write_json(out_dir / "convergence.json", summary)
-        plot_convergence(
-            [level.h_m for level in study.levels],
-            {
-                name: (study.values[name], study.estimates[name].extrapolated, e.band)
-                for name, e in ((n, study.estimates[n]) for n in ("peak", "mean"))
-            },
-            out_dir / "convergence.png",
-            title=f"{stack.name}: grid convergence",
-        )
+        convergence_figure(study, out_dir / "convergence.png", f"{stack.name}: grid convergence")
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
@@ -414,6 +405,26 @@ def sweep(
     if not no_files:
         plotted = len(study.axes) <= 2
         console.print(f"wrote {3 if plotted else 2} files to [bold]{out_dir}[/]")
+
+
+def convergence_figure(study: Any, path: Path, title: str) -> Path:
+    """convergence.png of a study: the peak and the mean against the cell size, with their
+    limits and bands."""
+    from chiptherm.report.plots import plot_convergence
+
+    return plot_convergence(
+        [level.h_m for level in study.levels],
+        {
+            name: (
+                study.values[name],
+                study.estimates[name].extrapolated,
+                study.estimates[name].band,
+            )
+            for name in ("peak", "mean")
+        },
+        path,
+        title=title,
+    )
 
 
 def plot_study(study: Any, path: Path, title: str) -> None:
