@@ -180,15 +180,14 @@ def read_csv_map(path: Path, what: str) -> np.ndarray:
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        cells = text.replace(",", " ").split()
-        try:
-            row = [float(c) for c in cells]
-        except ValueError:
-            column = next(i for i, c in enumerate(cells, start=1) if not _is_number(c))
-            raise ValueError(
-                f"{what} {str(path)!r} line {number}, column {column}: "
-                f"{cells[column - 1]!r} is not a number"
-            ) from None
+        row = []
+        for column, cell in enumerate(text.replace(",", " ").split(), start=1):
+            try:
+                row.append(float(cell))
+            except ValueError:
+                raise ValueError(
+                    f"{what} {str(path)!r} line {number}, column {column}: {cell!r} is not a number"
+                ) from None
         if rows and len(row) != len(rows[0]):
             raise ValueError(
                 f"{what} {str(path)!r} line {number} has {len(row)} values, the first row "
@@ -198,14 +197,6 @@ def read_csv_map(path: Path, what: str) -> np.ndarray:
     if not rows:
         raise ValueError(f"{what} {str(path)!r} holds no numbers")
     return np.array(rows)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _load_map(value: Any, info: ValidationInfo, what: str, unit: str) -> np.ndarray:
