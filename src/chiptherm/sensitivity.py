@@ -12,6 +12,11 @@ fixed field T, which cost an assembly each, not a solve. Stacks whose temperatur
 linear in the power (k(T), leakage, a warming coolant) take central differences of full
 solves instead, warm-started from the nominal field (two solves per parameter).
 
+The same differences of a block shifted by a hundredth of a cell give the derivatives with
+respect to every block's position (:class:`BlockMove`). A block whose own heat makes the
+peak carries the hottest cell with it, so for a hottest-cell objective the moves
+differentiate a smooth maximum instead (:func:`smooth_maximum`).
+
 Sensitivities are logarithmic, S = dJ/d ln p = p·dJ/dp in K: the change of J for a small
 relative change of p, so that parameters of any unit line up. Two identities of the heat
 equation check them (and the tests use them):
@@ -593,18 +598,8 @@ def sensitivity(
             "the adjoint method needs temperatures linear in the power, and "
             f"{' and '.join(reasons)} depend(s) on the temperature; use method 'solves'"
         )
-    if method == "adjoint":
-        system = System.from_stack(stack)
-        linear_solver = make_solver(system, solver)
-        nominal = _solve_with(stack, system, linear_solver, tol)
-        target = make_objective(objective, nominal)
-        evaluate: Evaluator = AdjointEvaluator(nominal, target, linear_solver, tol)
-        step = ADJOINT_STEP
-    else:
-        nominal = solve(stack, method=solver, tol=tol, kelvin_tol=1e-9)
-        target = make_objective(objective, nominal)
-        evaluate = SolveEvaluator(nominal, target, solver, tol)
-        step = SOLVE_STEP
+    nominal, target, evaluate = _evaluator(stack, objective, method, solver, tol)
+    step = ADJOINT_STEP if method == "adjoint" else SOLVE_STEP
     influence = evaluate.adjoint
     parameters = stack_parameters(stack)
     movable = sum(b.block.watts > 0 for b in block_inputs(stack)) if moves else 0
@@ -625,10 +620,7 @@ def sensitivity(
     if moves:
         smooth = smooth_maximum(target, nominal)
         if smooth is not target:  # a hottest cell: its own evaluator for the smooth maximum
-            if isinstance(evaluate, AdjointEvaluator):
-                evaluate = AdjointEvaluator(nominal, smooth, linear_solver, tol, evaluate.solves)
-            else:
-                evaluate = SolveEvaluator(nominal, smooth, solver, tol, evaluate.solves)
+            evaluate = evaluate.for_objective(smooth)
         at = float((smooth.weights(stack, nominal.grid) * nominal.temperature).sum())
         block_moves = _block_moves(
             stack, nominal.grid, evaluate, at, lambda n: tick(len(parameters) + n)
@@ -675,22 +667,34 @@ def solved_changes(
     -``change`` and +``change`` (relative), warm-started from the nominal field: the real,
     nonlinear response beside the linear estimate (a conductivity acts as 1/k, so +10 % gains
     less than -10 % loses). ``on_solve`` is told (done, total)."""
-    nominal = study.nominal
-    stack = nominal.stack
-    value = study.value_k
+    stack = study.nominal.stack
+    evaluate = SolveEvaluator(study.nominal, study.objective, solver, tol)
     out = []
     entries = study.entries[:count]
     for n, entry in enumerate(entries):
         values = []
         for factor in (1.0 - change, 1.0 + change):
-            moved = entry.parameter.scaled(stack, factor)
-            result = solve(moved, method=solver, x0=nominal.temperature, tol=tol, kelvin_tol=1e-9)
-            weights = study.objective.weights(moved, result.grid)
-            values.append(float((weights * result.temperature).sum()) - value)
+            values.append(evaluate(entry.parameter.scaled(stack, factor)) - study.value_k)
             if on_solve is not None:
                 on_solve(2 * n + len(values), 2 * len(entries))
         out.append(SolvedChange(entry.parameter.key, values[0], values[1]))
     return out
+
+
+def _evaluator(
+    stack: Stack, objective: str, method: str, solver: str, tol: float
+) -> tuple[Result, Objective, Evaluator]:
+    """The nominal solution, the objective on it and the evaluator of ``method``: the
+    adjoint's shares the nominal solve's solver."""
+    if method == "adjoint":
+        system = System.from_stack(stack)
+        linear_solver = make_solver(system, solver)
+        nominal = _solve_with(stack, system, linear_solver, tol)
+        target = make_objective(objective, nominal)
+        return nominal, target, AdjointEvaluator(nominal, target, linear_solver, tol)
+    nominal = solve(stack, method=solver, tol=tol, kelvin_tol=1e-9)
+    target = make_objective(objective, nominal)
+    return nominal, target, SolveEvaluator(nominal, target, solver, tol)
 
 
 def _solve_with(stack: Stack, system: System, linear_solver: LinearSolver, tol: float) -> Result:
@@ -715,6 +719,10 @@ class Evaluator:
     def __call__(self, moved: Stack) -> float:
         raise NotImplementedError
 
+    def for_objective(self, target: Objective) -> Evaluator:
+        """The same kind of evaluator for another objective, counting on from these solves."""
+        raise NotImplementedError
+
 
 class AdjointEvaluator(Evaluator):
     """J at ``moved`` to first order by the adjoint, from an assembly and no solve:
@@ -733,8 +741,14 @@ class AdjointEvaluator(Evaluator):
         adjoint, _ = linear_solver.solve(weights, tol=tol)  # A is symmetric: Aᵀ = A
         self.adjoint = adjoint.reshape(weights.shape)
         self.solves = solves + 1
+        self.nominal = nominal
         self.field = nominal.temperature
         self.target = target
+        self.linear_solver = linear_solver
+        self.tol = tol
+
+    def for_objective(self, target: Objective) -> AdjointEvaluator:
+        return AdjointEvaluator(self.nominal, target, self.linear_solver, self.tol, self.solves)
 
     def __call__(self, moved: Stack) -> float:
         system = System.from_stack(moved)
@@ -754,6 +768,9 @@ class SolveEvaluator(Evaluator):
         self.target = target
         self.solver = solver
         self.tol = tol
+
+    def for_objective(self, target: Objective) -> SolveEvaluator:
+        return SolveEvaluator(self.nominal, target, self.solver, self.tol, self.solves)
 
     def __call__(self, moved: Stack) -> float:
         result = solve(
