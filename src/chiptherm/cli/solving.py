@@ -457,3 +457,73 @@ def plot_study(study: Any, path: Path, title: str) -> None:
         plot_peak_map(
             xvalues, yvalues, study.peak_grid(), path, title=title, xlabel=xkey, ylabel=ykey
         )
+
+
+@app.command()
+@friendly_errors
+def compare(
+    stack_a: Annotated[Path, typer.Argument(help="Design A, a stack YAML file.", metavar="A.yaml")],
+    stack_b: Annotated[Path, typer.Argument(help="Design B, a stack YAML file.", metavar="B.yaml")],
+    solver: SolverOption = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/A-vs-B]."),
+    ] = None,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
+) -> None:
+    """Two designs side by side: the peak, every layer's hottest cell and every block's mean
+    in both and their change (B - A), layers and blocks matched by name.
+
+    Writes compare.json and, for every layer or face both heat on the same lateral grid, a
+    map of the change (difference_LAYER.png).
+
+    Example: chiptherm compare examples/single_die.yaml examples/hot_die.yaml
+    """
+    from chiptherm.compare import compare_stacks
+    from chiptherm.report.outputs import safe_name, write_json
+    from chiptherm.report.plots import plot_heat_map
+    from chiptherm.stack_io import load_stack
+
+    a, b = load_stack(stack_a), load_stack(stack_b)
+    with err_console.status(f"solving {a.name} and {b.name}"):
+        found = compare_stacks(a, b, solver)
+    summary = found.summary()
+    out_dir = out or Path("out") / f"{stack_a.stem}-vs-{stack_b.stem}"
+    written = []
+    if not no_files:
+        written.append(write_json(out_dir / "compare.json", summary))
+        for name, (source, delta) in found.maps.items():
+            span = float(np.abs(delta).max()) or 1.0
+            written.append(
+                plot_heat_map(
+                    delta,
+                    b.size,
+                    out_dir / f"difference_{safe_name(name)}.png",
+                    title=f"{name}: {b.name} minus {a.name}",
+                    blocks=b.power[source].blocks,
+                    label="change (K)",
+                    cmap="coolwarm",
+                    vmin=-span,
+                    vmax=span,
+                )
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    table = Table(title=f"{b.name} (B) against {a.name} (A)", title_justify="left")
+    for col in ("", "A, K", "B, K", "B - A, K"):
+        table.add_column(col, justify="left" if not col else "right")
+    for label, changes in (
+        ("", [found.peak]),
+        ("max ", found.layers),
+        ("mean ", found.blocks),
+    ):
+        for c in changes:
+            table.add_row(f"{label}{c.name}", f"{c.a_k:.3f}", f"{c.b_k:.3f}", f"{c.delta_k:+.3f}")
+    console.print(table)
+    for who, names in (("A", found.only_a), ("B", found.only_b)):
+        if names:
+            console.print(f"only in {who}: {', '.join(names)}")
+    if not no_files:
+        console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
