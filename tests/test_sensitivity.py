@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from chiptherm import Stack, solve, stack_from_dict
 from chiptherm.cli import app
+from chiptherm.compact import resistance_matrix
 from chiptherm.errors import InputError
 from chiptherm.sensitivity import (
     Sensitivity,
@@ -218,6 +219,24 @@ def test_block_moves_are_zero_by_symmetry_and_one_sided_at_the_edges() -> None:
     edge = next(m for m in both.moves if m.label == "edge")
     assert edge.dy is None and edge.dx is not None and edge.dx > 0  # mid is east of it
     assert abs(alone.dx) < 1e-6 * edge.dx and abs(alone.dy) < 1e-6 * edge.dx
+
+
+def test_a_blocks_hottest_cell_is_the_resistance_matrix_block_peak() -> None:
+    """'block-max:NAME' is the hottest cell the block heats: the resistance matrix's exact
+    block peak; its power sensitivities still sum to its rise, and the adjoint agrees with
+    solves."""
+    stack = example("two_die", 16, 16)
+    matrix = resistance_matrix(stack)
+    adjoint = sensitivity(stack, "block-max:bank1", moves=False)
+    assert adjoint.value_k == pytest.approx(
+        float(matrix.block_peaks()[matrix.labels.index("bank1")]), abs=1e-7
+    )
+    assert adjoint.total("power") == pytest.approx(adjoint.value_k - stack.ambient, rel=1e-6)
+    solves = sensitivity(stack, "block-max:bank1", method="solves", moves=False)
+    scale = max(abs(e.per_log) for e in adjoint.entries)
+    for entry in adjoint.entries:
+        other = solves.of(entry.parameter.key).per_log
+        assert entry.per_log == pytest.approx(other, abs=2e-4 * scale), entry.parameter.key
 
 
 def test_thinner_bulk_silicon_under_a_hot_spot_runs_hotter() -> None:

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from chiptherm.compact import block_inputs, with_block_powers
+from chiptherm.compact import BlockInput, block_inputs, with_block_powers
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.result import Result, carrier_maps, solve
@@ -285,7 +285,8 @@ class Objective:
     """A temperature of interest as a weighted sum J = Σ w·T over the cells.
 
     Attributes:
-        spec: as given: 'peak', 'mean', 'max:LAYER', 'mean:LAYER' or 'block:LABEL'.
+        spec: as given: 'peak', 'mean', 'max:LAYER', 'mean:LAYER', 'block:LABEL' (the
+            block's mean) or 'block-max:LABEL' (the hottest cell it heats).
         label: what it is, in words.
         weights: (stack, grid) -> (nz, ny, nx) weights; they may depend on the stack
             (a layer's thickness, a block's power), never on the field.
@@ -296,46 +297,74 @@ class Objective:
     weights: Callable[[Stack, Grid], np.ndarray]
 
 
-OBJECTIVES = "peak, mean, max:LAYER, mean:LAYER or block:NAME"
+OBJECTIVES = "peak, mean, max:LAYER, mean:LAYER, block:NAME or block-max:NAME"
 
 
 def make_objective(spec: str, result: Result) -> Objective:
     """The objective ``spec`` for the nominal solution ``result``; a hottest cell ('peak',
-    'max:LAYER') is the cell that is hottest in ``result``, kept fixed as the parameters
-    move.
+    'max:LAYER', 'block-max:NAME') is the cell that is hottest in ``result`` among its cells,
+    kept fixed as the parameters move.
 
     Raises:
         InputError: for an unknown spec, layer or block, naming what there is.
     """
     kind, _, name = spec.partition(":")
-    stack, grid, field = result.stack, result.grid, result.temperature
-    if spec == "peak":
-        cell = np.unravel_index(int(np.argmax(field)), field.shape)
-        return Objective(spec, f"hottest cell ({describe_cell(result, cell)})", _one_hot(cell))
     if spec == "mean":
         return Objective(spec, "stack mean", _volume_weights(None))
-    if kind in ("max", "mean") and name:
-        layers = [layer.name for layer in stack.layers]
-        if name not in layers:
-            raise InputError(f"objective {spec!r}: no layer {name!r}; layers: {', '.join(layers)}")
-        index = layers.index(name)
-        if kind == "mean":
-            return Objective(spec, f"mean of layer {name}", _volume_weights(index))
-        cells = grid.cells_of_layer(index)
-        local = np.unravel_index(int(np.argmax(field[cells])), field[cells].shape)
-        cell = (int(cells[local[0]]), int(local[1]), int(local[2]))
-        label = f"hottest cell of {name} ({describe_cell(result, cell)})"
-        return Objective(spec, label, _one_hot(cell))
+    if kind == "mean" and name:
+        return Objective(spec, f"mean of layer {name}", _volume_weights(_layer(spec, result)))
     if kind == "block" and name:
-        blocks = {b.label: b for b in block_inputs(stack)}
-        if name not in blocks:
-            known = ", ".join(blocks) or "none"
-            raise InputError(f"objective {spec!r}: no power block {name!r}; blocks: {known}")
-        block = blocks[name]
+        block = _block(spec, result)
         return Objective(
             spec, f"mean of block {name}", _block_weights(block.source, block.block.name)
         )
+    cells = hottest_cells(spec, result)
+    field = result.temperature
+    cell = np.unravel_index(int(np.argmax(np.where(cells, field, -np.inf))), field.shape)
+    where = {"peak": "hottest cell", "max": f"hottest cell of {name}"}
+    label = f"{where.get(kind, f'hottest cell block {name} heats')} ({describe_cell(result, cell)})"
+    return Objective(spec, label, _one_hot(cell))
+
+
+def hottest_cells(spec: str, result: Result) -> np.ndarray:
+    """(nz, ny, nx) mask of the cells a hottest-cell objective looks at: every cell ('peak'),
+    a layer's ('max:LAYER') or those a block heats ('block-max:NAME').
+
+    Raises:
+        InputError: for another spec, or an unknown layer or block.
+    """
+    kind, _, name = spec.partition(":")
+    shape = result.temperature.shape
+    if spec == "peak":
+        return np.ones(shape, dtype=bool)
+    mask = np.zeros(shape, dtype=bool)
+    if kind == "max" and name:
+        mask[result.grid.cells_of_layer(_layer(spec, result))] = True
+        return mask
+    if kind == "block-max" and name:
+        block = _block(spec, result)
+        weights = _block_weights(block.source, block.block.name)(result.stack, result.grid)
+        return weights > 0
     raise InputError(f"objective {spec!r}: expected {OBJECTIVES}")
+
+
+def _layer(spec: str, result: Result) -> int:
+    """The index of the layer an objective names."""
+    name = spec.partition(":")[2]
+    layers = [layer.name for layer in result.stack.layers]
+    if name not in layers:
+        raise InputError(f"objective {spec!r}: no layer {name!r}; layers: {', '.join(layers)}")
+    return layers.index(name)
+
+
+def _block(spec: str, result: Result) -> BlockInput:
+    """The power block an objective names."""
+    name = spec.partition(":")[2]
+    blocks = {b.label: b for b in block_inputs(result.stack)}
+    if name not in blocks:
+        known = ", ".join(blocks) or "none"
+        raise InputError(f"objective {spec!r}: no power block {name!r}; blocks: {known}")
+    return blocks[name]
 
 
 SMOOTH_WIDTH = 0.005
@@ -344,21 +373,17 @@ range: the cells within about this much of the hottest one share its weight."""
 
 
 def smooth_maximum(target: Objective, nominal: Result) -> Objective:
-    """For a hottest-cell objective ('peak', 'max:LAYER'): weights that make it a smooth
-    maximum, softmax(β·T) over its cells with 1/β = :data:`SMOOTH_WIDTH` of the field's range
-    (the derivative of log Σ exp(β·T) / β); any other objective as it is.
+    """For a hottest-cell objective ('peak', 'max:LAYER', 'block-max:NAME'): weights that make
+    it a smooth maximum, softmax(β·T) over its cells with 1/β = :data:`SMOOTH_WIDTH` of the
+    field's range (the derivative of log Σ exp(β·T) / β); any other objective as it is.
 
     A block moves the hottest cell with it when its own heat makes the peak, so the derivative
     of one fixed cell would mostly say where that cell sits in the block; the smooth maximum
     follows the hot region, as the peak does."""
-    kind, _, layer = target.spec.partition(":")
-    if kind not in ("peak", "max"):
+    if target.spec.partition(":")[0] not in ("peak", "max", "block-max"):
         return target
     field = nominal.temperature
-    cells = np.ones(field.shape, dtype=bool)
-    if layer:
-        cells[:] = False
-        cells[nominal.grid.cells_of_layer(nominal.stack.layer_index(layer))] = True
+    cells = hottest_cells(target.spec, nominal)
     span = float(field.max() - field.min())
     beta = 1.0 / (SMOOTH_WIDTH * span) if span > 0 else 0.0
     peak = float(field[cells].max())

@@ -51,7 +51,8 @@ def sensitivity(
         str,
         typer.Option(
             help="The temperature to explain: peak (the hottest cell), mean, max:LAYER, "
-            "mean:LAYER or block:NAME (a block's mean)."
+            "mean:LAYER, block:NAME (a block's mean) or block-max:NAME (the hottest cell it "
+            "heats)."
         ),
     ] = "peak",
     method: Annotated[
