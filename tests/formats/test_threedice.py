@@ -266,6 +266,33 @@ def test_cli_runs_3dice_and_convert(workdir: Path) -> None:
     assert "Traceback" not in res.output
 
 
+def test_every_stack_command_reads_a_3dice_file(workdir: Path) -> None:
+    """A .stk file loads as its converted stack (with --set on the converted keys), so solve,
+    sensitivity and the rest take 3D-ICE inputs unchanged, with the same temperatures."""
+    from typer.testing import CliRunner
+
+    from chiptherm import load_stack, solve
+    from chiptherm.cli import app
+    from chiptherm.nonlinear import scaled_power
+    from chiptherm.sensitivity import sensitivity
+
+    doc = read_stk(write_stk(workdir / "a.stk", TOP + BOTTOM))
+    reference, _ = solve_system(build_model(doc).system, "direct")
+    stack = load_stack(workdir / "a.stk")
+    assert np.abs(solve(stack, method="direct").temperature - reference).max() < 1e-8
+    study = sensitivity(stack, moves=False)  # the sinks' ambients differ: J0 from a solve
+    unpowered = solve(scaled_power(stack, 0.0))
+    j0 = float((study.objective.weights(stack, unpowered.grid) * unpowered.temperature).sum())
+    assert study.total("power") == pytest.approx(study.value_k - j0, rel=1e-6)
+    hotter = load_stack(workdir / "a.stk", [("boundaries.top.htc", 1.0)])
+    assert solve(hotter).max_temperature > solve(stack).max_temperature
+    runner = CliRunner()
+    res = runner.invoke(app, ["sensitivity", "a.stk", "--no-files", "--top", "3"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["solve", "a.stk", "--set", "layers.nowhere.thickness=1", "--json"])
+    assert res.exit_code == 1 and "layers has no item 'nowhere'; expected one of" in res.output
+
+
 def test_unknown_floorplan_element_in_tflpel(workdir: Path) -> None:
     path = workdir / "a.stk"
     path.write_text(STK.replace("{sinks}", TOP).replace("DIE2.cache", "DIE2.gpu"))
