@@ -24,7 +24,9 @@ err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-StackArgument = Annotated[Path, typer.Argument(help="Stack YAML file.", metavar="STACK.yaml")]
+StackArgument = Annotated[
+    Path, typer.Argument(help="Stack file: YAML, or a 3D-ICE .stk.", metavar="STACK.yaml")
+]
 SolverOption = Annotated[
     str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
 ]
