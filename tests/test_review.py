@@ -49,6 +49,18 @@ def test_headroom_with_two_ambients_takes_the_background_into_account() -> None:
     assert solve(scaled_power(stack, factor)).max_temperature == pytest.approx(limit, abs=1e-6)
 
 
+def test_a_coolant_is_linear_in_the_power_so_the_headroom_is_exact() -> None:
+    """Water warming along a cavity warms in proportion to the heat: the headroom still puts
+    the peak on the limit."""
+    from test_cavity import sandwich
+
+    stack = stack_from_dict(sandwich(lateral_k=50.0))
+    result = solve(stack)
+    limit = result.max_temperature + 7.0
+    factor = power_headroom(stack, result, limit)
+    assert solve(scaled_power(stack, factor)).max_temperature == pytest.approx(limit, abs=1e-6)
+
+
 def test_a_leaky_stack_gets_its_runaway_margin_and_no_linear_headroom() -> None:
     found = design_review(stack_from_dict(leaky_plate()), limit_k=400.0)
     assert found.headroom is None

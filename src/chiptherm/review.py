@@ -11,8 +11,9 @@ One call puts together what the separate tools say about a stack:
   (:mod:`chiptherm.sensitivity`);
 - with tolerances, the peak's uncertainty (:mod:`chiptherm.tolerance`);
 - the headroom: the factor on all power at which the hottest cell reaches a temperature
-  limit (exact for a linear stack: T = T₀ + s·(T₁ - T₀) cell by cell, T₀ the field without
-  power), and, for a stack with leakage, the factor at which it runs away thermally.
+  limit (exact for a stack linear in the power, coolants included: T = T₀ + s·(T₁ - T₀)
+  cell by cell, T₀ the field without power), and, for a stack with leakage, the factor at
+  which it runs away thermally.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class DesignReview:
         uncertainty: the first-order uncertainty of the peak from the tolerances, or None.
         sampled: the Monte Carlo run, or None.
         limit_k: the temperature limit of the headroom, K, or None.
-        headroom: the factor on all power at which the peak reaches ``limit_k`` (linear
-            stacks), or None.
+        headroom: the factor on all power at which the peak reaches ``limit_k`` (stacks
+            without k(T) or leakage), or None.
         runaway: the thermal runaway margin (stacks with leakage), or None.
         seconds: wall time.
     """
@@ -119,7 +120,8 @@ class DesignReview:
 
 
 def power_headroom(stack: Stack, result: Result, limit_k: float, solver: str = "auto") -> float:
-    """The factor s on all power of a linear ``stack`` at which its hottest cell reaches
+    """The factor s on all power of ``stack`` (linear in the power: no k(T), no leakage;
+    coolants warm in proportion to the heat) at which its hottest cell reaches
     ``limit_k``: with T₀ the field without power (one more solve) and T₁ = ``result``, every
     cell is T₀ + s·(T₁ - T₀), so s = min over the cells that the power warms of
     (limit - T₀) / (T₁ - T₀). Below 1 the stack is already too hot."""
@@ -164,7 +166,7 @@ def design_review(
             report(f"sampling {samples} stacks")
             sampled = monte_carlo(drivers, sigmas, samples, seed, solver)
     headroom = None
-    if limit_k is not None and not stack.needs_iteration:
+    if limit_k is not None and not stack.nonlinearities:  # coolants are linear in the heat
         report("headroom to the temperature limit")
         headroom = power_headroom(stack, result, limit_k, solver)
     runaway = None
