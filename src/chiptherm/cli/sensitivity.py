@@ -205,7 +205,7 @@ def sensitivity(
         f"{study.method}, {study.solves} solves, {study.seconds:.2f} s"
         + (f"; {left} smaller parameters in the files" if left and not no_files else "")
     )
-    if not stack.needs_iteration:
+    if not stack.nonlinearities:  # linear in the power, coolants included
         console.print(
             f"the power raises it {study.total('power'):.3f} K above its zero-power value "
             "(the power sensitivities sum to that rise)"
@@ -231,7 +231,7 @@ def report_sections(
             rows=[("value", f"{study.value_k:.3f} K")]
             + (
                 []
-                if study.nominal.stack.needs_iteration
+                if study.nominal.stack.nonlinearities
                 else [("rise from the power", f"{power:.3f} K")]
             )
             + [
