@@ -129,10 +129,14 @@ def test_bad_cavities_are_rejected_with_the_key(change: dict, message: str) -> N
     assert "layers[1]" in str(info.value)
 
 
-def test_cavity_keys_need_a_coolant() -> None:
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("htc", 1e4), ("porosity", 0.4), ("channels", {"width": 5e-5, "pitch": 1e-4})],
+)
+def test_cavity_keys_need_a_coolant(key: str, value: object) -> None:
     data = sandwich()
-    data["layers"][0]["htc"] = 1e4
-    with pytest.raises(StackError, match="'htc' belongs to a cavity layer"):
+    data["layers"][0][key] = value
+    with pytest.raises(StackError, match=f"'{key}' belongs to a cavity layer"):
         stack_from_dict(data)
 
 

@@ -304,6 +304,8 @@ def test_leakage_sensitivities_match_the_implicit_derivative() -> None:
 def test_adjoint_refuses_a_nonlinear_stack_and_names_why() -> None:
     with pytest.raises(InputError, match=r"leakage of 'p'.*use method 'solves'"):
         sensitivity(stack_from_dict(leaky_plate()), method="adjoint")
+    with pytest.raises(InputError, match="method 'newton': expected auto, adjoint or solves"):
+        sensitivity(stack_from_dict(heated_slab()), method="newton")
 
 
 @pytest.mark.parametrize(
@@ -312,6 +314,8 @@ def test_adjoint_refuses_a_nonlinear_stack_and_names_why() -> None:
         ("hottest", "expected peak, mean"),
         ("max:nowhere", "no layer 'nowhere'; layers: upper, lower"),
         ("block:cpu", "no power block 'cpu'; blocks: all"),
+        ("block-max:cpu", "no power block 'cpu'; blocks: all"),
+        ("mean:", "expected peak, mean"),
     ],
 )
 def test_unknown_objectives_are_named(objective: str, message: str) -> None:
