@@ -85,7 +85,8 @@ def review(
     out_dir = out or Path("out") / f"{stack_file.stem}-review"
     if not no_files:
         result_summary = found.result.summary()
-        files = write_result(found.result, out_dir, result_summary)
+        solve_files = write_result(found.result, out_dir, result_summary)
+        files = list(solve_files)
         drivers = found.drivers
         shown = drivers.entries[:12]
         files.append(
@@ -110,7 +111,7 @@ def review(
             )
         files.append(write_json(out_dir / "review.json", summary))
         sections = [verdict_section(found, files)]
-        sections += solve_sections(result_summary, files)
+        sections += solve_sections(result_summary, solve_files)
         sections += report_sections(drivers, shown, spread, files)
         files.append(write_index(out_dir / "index.html", f"{stack.name}: review", sections))
     if as_json:
@@ -175,7 +176,7 @@ def verdict_table(found: Any) -> Table:
 
 
 def verdict_section(found: Any, files: list[Path]) -> Section:
-    images = [f.name for f in files if f.name in ("cross_section.png", "convergence.png")]
+    images = [f.name for f in files if f.name == "convergence.png"]
     return Section(
         "Review",
         "The peak, its distance to the grid-independent value (grid convergence index from "
