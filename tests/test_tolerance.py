@@ -65,7 +65,9 @@ def test_kinds_and_keys_pick_parameters_and_unknown_ones_are_listed() -> None:
         study, [("thickness", 0.05), ("layers.upper.thickness", 0.2), ("power", 0.1)]
     )
     assert sigmas == {"layers.upper.thickness": 0.2, "layers.lower.thickness": 0.05, POWER: 0.1}
-    with pytest.raises(InputError, match=r"matches no parameter.*kind \(thickness, conduct"):
+    everything = assign_tolerances(study, [("all", 0.02), ("power", 0.1)])
+    assert len(everything) == len(study.entries) and everything[POWER] == 0.1
+    with pytest.raises(InputError, match=r"matches no parameter.*'all', a kind \(thickness, con"):
         assign_tolerances(study, [("layers.upper.width", 0.1)])
 
 

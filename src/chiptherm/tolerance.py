@@ -54,8 +54,8 @@ def parse_tolerance(text: str) -> tuple[str, float]:
 def assign_tolerances(
     study: Sensitivity, tolerances: Sequence[tuple[str, float]]
 ) -> dict[str, float]:
-    """Parameter key -> relative σ. A pattern is a parameter's key or a kind (all parameters
-    of that kind); a key named later overrides a kind named earlier, and vice versa.
+    """Parameter key -> relative σ. A pattern is a parameter's key, a kind (all parameters
+    of that kind) or 'all'; a pattern named later overrides one named earlier.
 
     Raises:
         InputError: for a pattern that matches no parameter, listing the kinds and keys.
@@ -63,13 +63,15 @@ def assign_tolerances(
     sigmas: dict[str, float] = {}
     for pattern, sigma in tolerances:
         matched = [
-            e.parameter.key for e in study.entries if pattern in (e.parameter.key, e.parameter.kind)
+            e.parameter.key
+            for e in study.entries
+            if pattern in ("all", e.parameter.key, e.parameter.kind)
         ]
         if not matched:
             keys = ", ".join(e.parameter.key for e in study.entries)
             raise InputError(
-                f"--tolerance {pattern!r} matches no parameter of {study.stack_name!r}: give a "
-                f"kind ({', '.join(KINDS)}) or a key ({keys})"
+                f"--tolerance {pattern!r} matches no parameter of {study.stack_name!r}: give "
+                f"'all', a kind ({', '.join(KINDS)}) or a key ({keys})"
             )
         sigmas |= dict.fromkeys(matched, sigma)
     return sigmas

@@ -48,9 +48,9 @@ ToleranceOption = Annotated[
     typer.Option(
         "--tolerance",
         help="A parameter's relative standard deviation: KEY=PERCENT, with KEY a parameter's "
-        "key or a kind (thickness, conductivity, contact, htc, flow, channel, power, leakage), "
-        "e.g. materials.tim.conductivity=20% or power=5%; repeatable. Gives the temperature's "
-        "uncertainty.",
+        "key, a kind (thickness, conductivity, contact, htc, flow, channel, power, leakage) or "
+        "all, e.g. materials.tim.conductivity=20% or power=5%; repeatable, later ones win. "
+        "Gives the temperature's uncertainty.",
         metavar="KEY=PERCENT",
     ),
 ]
