@@ -224,6 +224,14 @@ class System:
         scale = max(float(np.abs(self.q).sum()), sum(abs(v) for v in out.values()), 1e-300)
         return EnergyBalance(total_in, total_out, out, abs(total_in - total_out) / scale)
 
+    @property
+    def sink_conductance(self) -> np.ndarray:
+        """(nz, ny, nx) conductance of every cell to a cavity's coolant, W/K (zeros, or an
+        empty (0, ny, nx) array, without cavities)."""
+        if not self.sinks:
+            return np.zeros((0, *self.shape[1:]))
+        return sum(s.conductance for s in self.sinks.values())  # type: ignore[return-value]
+
     # -- structure ------------------------------------------------------------------------
     @cached_property
     def lateral_structure(self) -> LateralStructure | None:
@@ -245,7 +253,7 @@ class System:
             return flat[:, 0].copy()
 
         gx, gy, gz = per_z(self.gx, nz), per_z(self.gy, nz), per_z(self.gz, max(nz - 1, 0))
-        sink = per_z(sum(s.conductance for s in self.sinks.values()) + np.zeros(self.shape), nz)
+        sink = per_z(self.sink_conductance, nz)
         if gx is None or gy is None or gz is None or sink is None:
             return None
         vertical: dict[str, tuple[float, float]] = {}

@@ -43,7 +43,7 @@ def averaged_structure(system: System) -> LateralStructure | None:
         )
         for face in ("top", "bottom")
     }
-    sink = mean_z(sum(s.conductance for s in system.sinks.values()) + np.zeros(system.shape), nz)
+    sink = mean_z(system.sink_conductance, nz)
     if vertical["top"][0] == 0.0 and vertical["bottom"][0] == 0.0 and not sink.any():
         return None
     return LateralStructure(gx, gy, gz, vertical, "neumann", "neumann", sink)
