@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from chiptherm import solve, stack_from_dict
 from chiptherm.cli import app
+from chiptherm.compact import resistance_matrix
 from chiptherm.convergence import convergence_study
+from chiptherm.errors import InputError
 from chiptherm.nonlinear import scaled_power
 from chiptherm.review import design_review, power_headroom
 from chiptherm.stack_io import save_stack
@@ -25,8 +27,9 @@ def test_headroom_scales_the_power_to_the_limit_exactly() -> None:
     stack = example("two_die", 20, 20)
     limit = 350.0
     found = design_review(stack, limit_k=limit, tolerances=[("power", 0.05)])
-    assert 0.3 < found.headroom < 1.0  # this stack is above 350 K already
-    at_limit = solve(scaled_power(stack, found.headroom))
+    assert 0.3 < found.headroom.scale < 1.0  # this stack is above 350 K already
+    assert found.headroom.binding == "every cell"
+    at_limit = solve(scaled_power(stack, found.headroom.scale))
     assert at_limit.max_temperature == pytest.approx(limit, abs=1e-6)
     assert found.result.max_temperature == pytest.approx(solve(stack).max_temperature, abs=1e-9)
     study = convergence_study(stack, finer=False)
@@ -35,7 +38,7 @@ def test_headroom_scales_the_power_to_the_limit_exactly() -> None:
     assert found.runaway is None and found.sampled is None
     doc = found.summary()
     assert doc["drivers"][0]["key"] == found.drivers.entries[0].parameter.key
-    assert json.loads(json.dumps(doc))["headroom"] == pytest.approx(found.headroom)
+    assert json.loads(json.dumps(doc))["headroom"] == pytest.approx(found.headroom.scale)
 
 
 def test_headroom_with_two_ambients_takes_the_background_into_account() -> None:
@@ -44,9 +47,28 @@ def test_headroom_with_two_ambients_takes_the_background_into_account() -> None:
     stack = example("stacked_dies", 16, 16)
     result = solve(stack)
     limit = result.max_temperature + 5.0
-    factor = power_headroom(stack, result, limit)
+    factor = power_headroom(stack, result, limit).scale
     assert factor > 1.0
     assert solve(scaled_power(stack, factor)).max_temperature == pytest.approx(limit, abs=1e-6)
+
+
+def test_a_blocks_own_limit_binds_on_the_cells_it_heats() -> None:
+    """A memory bank limited below the global limit: the headroom stops when the hottest cell
+    the bank heats reaches its own limit (the resistance matrix's block peak), while the
+    stack's peak stays below the global limit."""
+    stack = example("two_die", 16, 16)
+    result = solve(stack)
+    matrix = resistance_matrix(stack)
+    bank = float(matrix.block_peaks()[matrix.labels.index("bank1")])
+    found = power_headroom(stack, result, 400.0, {"bank1": bank + 2.0})
+    assert found.binding == "bank1"
+    scaled = resistance_matrix(scaled_power(stack, found.scale))
+    assert float(scaled.block_peaks()[matrix.labels.index("bank1")]) == pytest.approx(
+        bank + 2.0, abs=1e-6
+    )
+    assert float(scaled.peaks()) < 400.0
+    with pytest.raises(InputError, match="no power block 'bank9'"):
+        power_headroom(stack, result, None, {"bank9": 350.0})
 
 
 def test_a_coolant_is_linear_in_the_power_so_the_headroom_is_exact() -> None:
@@ -57,7 +79,7 @@ def test_a_coolant_is_linear_in_the_power_so_the_headroom_is_exact() -> None:
     stack = stack_from_dict(sandwich(lateral_k=50.0))
     result = solve(stack)
     limit = result.max_temperature + 7.0
-    factor = power_headroom(stack, result, limit)
+    factor = power_headroom(stack, result, limit).scale
     assert solve(scaled_power(stack, factor)).max_temperature == pytest.approx(limit, abs=1e-6)
 
 
@@ -73,9 +95,10 @@ def test_review_command_writes_one_page(tmp_path: Path) -> None:
     out = tmp_path / "review"
     runner = CliRunner()
     args = ["review", str(path), "--max-temperature", "373.15", "--tolerance", "power=5%"]
-    result = runner.invoke(app, [*args, "--out", str(out)])
+    result = runner.invoke(app, [*args, "--limit", "bank0=320", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "power headroom to 373.15 K" in result.output and "discretization" in result.output
+    assert "headroom: bank0's cells at" in result.output
+    assert "discretization" in result.output
     page = (out / "index.html").read_text()
     for name in (
         "cross_section.png",
@@ -85,6 +108,6 @@ def test_review_command_writes_one_page(tmp_path: Path) -> None:
     ):
         assert name in page and (out / name).exists()
     doc = json.loads((out / "review.json").read_text())
-    assert doc["headroom"] > 1.0 and doc["uncertainty"]["sigma_k"] > 0
+    assert doc["headroom_binding"] == "bank0" and doc["uncertainty"]["sigma_k"] > 0
     bad = runner.invoke(app, ["review", str(path), "--samples", "3", "--no-files"])
     assert bad.exit_code == 1 and "--samples needs --tolerance" in bad.output

@@ -19,18 +19,20 @@ One call puts together what the separate tools say about a stack:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from chiptherm.compact import block_inputs, with_block_powers
 from chiptherm.convergence import Study, convergence_study
-from chiptherm.errors import ChipthermError
+from chiptherm.errors import ChipthermError, InputError
 from chiptherm.nonlinear import RunawayMargin, runaway_margin, scaled_power
 from chiptherm.result import Result, solve
 from chiptherm.sensitivity import Sensitivity, sensitivity
 from chiptherm.stack import Stack
+from chiptherm.system import power_field
 from chiptherm.tolerance import (
     LinearUncertainty,
     MonteCarlo,
@@ -51,9 +53,10 @@ class DesignReview:
         drivers: the sensitivities of the peak.
         uncertainty: the first-order uncertainty of the peak from the tolerances, or None.
         sampled: the Monte Carlo run, or None.
-        limit_k: the temperature limit of the headroom, K, or None.
-        headroom: the factor on all power at which the peak reaches ``limit_k`` (stacks
-            without k(T) or leakage), or None.
+        limit_k: the temperature limit of every cell, K, or None.
+        block_limits: the blocks' own limits on the cells they heat, K, by label.
+        headroom: the factor on all power at which a cell reaches its limit, and which limit
+            (stacks without k(T) or leakage), or None.
         runaway: the thermal runaway margin (stacks with leakage), or None.
         seconds: wall time.
     """
@@ -65,7 +68,8 @@ class DesignReview:
     uncertainty: LinearUncertainty | None
     sampled: MonteCarlo | None
     limit_k: float | None
-    headroom: float | None
+    block_limits: Mapping[str, float]
+    headroom: Headroom | None
     runaway: RunawayMargin | None
     seconds: float
 
@@ -99,7 +103,9 @@ class DesignReview:
                 for m in sorted(self.drivers.moves, key=lambda m: -m.k_per_mm)[:10]
             ],
             "limit_k": self.limit_k,
-            "headroom": self.headroom,
+            "block_limits_k": dict(self.block_limits),
+            "headroom": None if self.headroom is None else self.headroom.scale,
+            "headroom_binding": None if self.headroom is None else self.headroom.binding,
             "seconds": self.seconds,
         }
         if self.uncertainty is not None:
@@ -119,23 +125,65 @@ class DesignReview:
         return doc
 
 
-def power_headroom(stack: Stack, result: Result, limit_k: float, solver: str = "auto") -> float:
+@dataclass(frozen=True)
+class Headroom:
+    """How far all power may grow before a temperature limit is reached.
+
+    Attributes:
+        scale: the factor on all power (below 1: already beyond a limit).
+        binding: what reaches its limit first: 'every cell' (the global limit) or a block's
+            label (its own limit on the cells it heats).
+    """
+
+    scale: float
+    binding: str
+
+
+def power_headroom(
+    stack: Stack,
+    result: Result,
+    limit_k: float | None,
+    block_limits: Mapping[str, float] | None = None,
+    solver: str = "auto",
+) -> Headroom:
     """The factor s on all power of ``stack`` (linear in the power: no k(T), no leakage;
-    coolants warm in proportion to the heat) at which its hottest cell reaches
-    ``limit_k``: with T₀ the field without power (one more solve) and T₁ = ``result``, every
-    cell is T₀ + s·(T₁ - T₀), so s = min over the cells that the power warms of
-    (limit - T₀) / (T₁ - T₀). Below 1 the stack is already too hot."""
+    coolants warm in proportion to the heat) at which a cell first reaches its limit:
+    ``limit_k`` for every cell, and ``block_limits`` (by block label) for the cells each block
+    heats. With T₀ the field without power (one more solve) and T₁ = ``result``, every cell is
+    T₀ + s·(T₁ - T₀), so s is the least (limit - T₀) / (T₁ - T₀) over the cells the power
+    warms.
+
+    Raises:
+        InputError: for a block label the stack does not have.
+    """
     background = solve(scaled_power(stack, 0.0), method=solver).temperature
     rise = result.temperature - background
     warmed = rise > 1e-12 * max(float(np.abs(rise).max()), 1e-300)
-    if not warmed.any():
-        return float("inf")
-    return float(np.min((limit_k - background[warmed]) / rise[warmed]))
+    limits = np.full(rise.shape, np.inf if limit_k is None else limit_k)
+    owner = np.full(rise.shape, "every cell", dtype=object)
+    blocks = {b.label: b for b in block_inputs(stack)}
+    for label, cap in (block_limits or {}).items():
+        if label not in blocks:
+            known = ", ".join(blocks) or "none"
+            raise InputError(f"--limit {label}: no power block {label!r}; blocks: {known}")
+        heated = power_field(
+            with_block_powers(stack, {(blocks[label].source, label): 1.0}), result.grid
+        )
+        heated -= power_field(with_block_powers(stack, {}), result.grid)
+        tighter = (heated > 0) & (cap < limits)
+        limits[tighter], owner[tighter] = cap, label
+    candidates = warmed & np.isfinite(limits)
+    if not candidates.any():
+        return Headroom(float("inf"), "")
+    ratio = np.where(candidates, (limits - background) / np.where(warmed, rise, 1.0), np.inf)
+    first = np.unravel_index(int(np.argmin(ratio)), ratio.shape)
+    return Headroom(float(ratio[first]), str(owner[first]))
 
 
 def design_review(
     stack: Stack,
     limit_k: float | None = None,
+    block_limits: Mapping[str, float] | None = None,
     tolerances: Sequence[tuple[str, float]] = (),
     samples: int = 0,
     seed: int = 0,
@@ -166,9 +214,10 @@ def design_review(
             report(f"sampling {samples} stacks")
             sampled = monte_carlo(drivers, sigmas, samples, seed, solver)
     headroom = None
-    if limit_k is not None and not stack.nonlinearities:  # coolants are linear in the heat
-        report("headroom to the temperature limit")
-        headroom = power_headroom(stack, result, limit_k, solver)
+    limited = limit_k is not None or bool(block_limits)
+    if limited and not stack.nonlinearities:  # coolants are linear in the heat
+        report("headroom to the temperature limits")
+        headroom = power_headroom(stack, result, limit_k, block_limits, solver)
     runaway = None
     if stack.leaky_sources:
         report("thermal runaway margin")
@@ -184,6 +233,7 @@ def design_review(
         uncertainty,
         sampled,
         limit_k,
+        dict(block_limits or {}),
         headroom,
         runaway,
         time.perf_counter() - start,

@@ -374,8 +374,10 @@ range: the cells within about this much of the hottest one share its weight."""
 
 def smooth_maximum(target: Objective, nominal: Result) -> Objective:
     """For a hottest-cell objective ('peak', 'max:LAYER', 'block-max:NAME'): weights that make
-    it a smooth maximum, softmax(β·T) over its cells with 1/β = :data:`SMOOTH_WIDTH` of the
-    field's range (the derivative of log Σ exp(β·T) / β); any other objective as it is.
+    it a smooth maximum, softmax(β·T) over its cells (the derivative of log Σ exp(β·T) / β)
+    with 1/β the larger of :data:`SMOOTH_WIDTH` of the field's range and twice the step from
+    the hottest cell to its lateral neighbours (:func:`cell_step`: on coarse grids one cell
+    is too sharp to follow); any other objective as it is.
 
     A block moves the hottest cell with it when its own heat makes the peak, so the derivative
     of one fixed cell would mostly say where that cell sits in the block; the smooth maximum
@@ -384,14 +386,28 @@ def smooth_maximum(target: Objective, nominal: Result) -> Objective:
         return target
     field = nominal.temperature
     cells = hottest_cells(target.spec, nominal)
-    span = float(field.max() - field.min())
-    beta = 1.0 / (SMOOTH_WIDTH * span) if span > 0 else 0.0
+    width = max(SMOOTH_WIDTH * float(field.max() - field.min()), 2 * cell_step(field, cells))
+    beta = 1.0 / width if width > 0 else 0.0
     peak = float(field[cells].max())
     weights = np.where(cells, np.exp(beta * (field - peak)), 0.0)
     weights /= weights.sum()
     return Objective(
         f"smooth {target.spec}", f"smooth maximum near {target.label}", lambda s, g: weights
     )
+
+
+def cell_step(field: np.ndarray, cells: np.ndarray) -> float:
+    """The largest temperature step, K, from the hottest of ``cells`` to a lateral neighbour:
+    on a coarse grid the smooth maximum must be at least this wide to hold more than the one
+    cell that a shifted block hands its heat to."""
+    k, j, i = np.unravel_index(int(np.argmax(np.where(cells, field, -np.inf))), field.shape)
+    _, ny, nx = field.shape
+    neighbours = [
+        field[k, jj, ii]
+        for jj, ii in ((j - 1, i), (j + 1, i), (j, i - 1), (j, i + 1))
+        if 0 <= jj < ny and 0 <= ii < nx
+    ]
+    return float(field[k, j, i] - min(neighbours)) if neighbours else 0.0
 
 
 def describe_cell(result: Result, cell: tuple[int, ...]) -> str:

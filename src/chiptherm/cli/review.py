@@ -25,6 +25,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    parse_params,
     parse_tolerances,
 )
 from chiptherm.cli.sensitivity import (
@@ -49,6 +50,14 @@ def review(
             "reaches it (linear stacks).",
         ),
     ] = None,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A block's own temperature limit on the cells it heats, NAME=K (a memory "
+            "die's junction limit); repeatable. Counts in the headroom.",
+            metavar="NAME=K",
+        ),
+    ] = None,
     tolerance: ToleranceOption = None,
     samples: SamplesOption = 0,
     seed: SeedOption = 0,
@@ -63,7 +72,8 @@ def review(
 ) -> None:
     """A design review: the solution and its grid error band, what drives the peak (every
     parameter, every block's position), its uncertainty from tolerances, the power headroom to
-    a temperature limit and, with leakage, the thermal runaway margin.
+    a temperature limit (and blocks' own limits) and, with leakage, the thermal runaway
+    margin.
 
     Writes the solve's files (temperature.npz, maps, cross-section, .vtr), the sensitivity
     files, review.json and one index.html with all of it.
@@ -76,10 +86,18 @@ def review(
     from chiptherm.review import design_review
 
     tolerances = parse_tolerances(tolerance, samples)
+    limits = parse_params(limit, "--limit", "bank0=358.15")
     stack = load_stack_with(stack_file, sets)
     with err_console.status(f"reviewing {stack.name}") as status:
         found = design_review(
-            stack, max_temperature, tolerances, samples, seed, solver, progress=status.update
+            stack,
+            max_temperature,
+            limits,
+            tolerances,
+            samples,
+            seed,
+            solver,
+            progress=status.update,
         )
     summary = found.summary()
     out_dir = out or Path("out") / f"{stack_file.stem}-review"
@@ -150,11 +168,14 @@ def verdict_rows(found: Any) -> list[tuple[str, str]]:
             mc = found.sampled.summary()
             rows.append(("sampled mean / 95 %", f"{mc['mean_k']:.3f} / {mc['p95_k']:.3f} K"))
     if found.headroom is not None:
+        binding = found.headroom.binding
+        cap = found.limit_k if binding == "every cell" else found.block_limits.get(binding)
+        where = "every cell" if binding == "every cell" else f"{binding}'s cells"
         rows.append(
             (
-                f"power headroom to {found.limit_k:.2f} K",
-                f"{found.headroom:.3f} × all power"
-                + ("  (already above the limit)" if found.headroom < 1 else ""),
+                f"power headroom: {where} at {cap:.2f} K",
+                f"{found.headroom.scale:.3f} × all power"
+                + ("  (already beyond the limit)" if found.headroom.scale < 1 else ""),
             )
         )
     if found.runaway is not None:
