@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -228,3 +230,20 @@ def test_bad_channels_are_named(channels: dict, extra: dict, message: str) -> No
     cavity |= {"channels": channels} | extra
     with pytest.raises(StackError, match=message):
         stack_from_dict(data)
+
+
+def test_a_flow_sweep_trades_temperature_for_pumping_power(tmp_path: Path) -> None:
+    """Laminar channels: the pressure drop grows with the flow and the pumping power with its
+    square, while the peak falls."""
+    from chiptherm.stack_io import save_stack
+    from chiptherm.sweep import sweep_stack
+
+    path = save_stack(channel_stack(5e-5, 1e-4, T_CAVITY, FLOW), tmp_path / "c.yaml")
+    flows = [FLOW, 2 * FLOW, 4 * FLOW]
+    study = sweep_stack(path, [("layers.channels.coolant.flow_rate", flows)])
+    pumping = [p.pumping_w for p in study.points]
+    assert study.pumped and pumping[1] == pytest.approx(4 * pumping[0], rel=1e-9)
+    assert pumping[2] == pytest.approx(16 * pumping[0], rel=1e-9)
+    peaks = [p.peak_k for p in study.points]
+    assert peaks[0] > peaks[1] > peaks[2]
+    assert all("pumping_w" in row for row in study.rows())

@@ -35,6 +35,7 @@ class SweepPoint:
         seconds: wall time of the solve, assembly included.
         error: why the solve failed (thermal runaway, no convergence), or None; the
             temperatures of a failed point are NaN.
+        pumping_w: the pumping power of every cavity with channels together, W (0 without).
     """
 
     values: dict[str, float]
@@ -48,6 +49,13 @@ class SweepPoint:
     warm_start: bool
     seconds: float
     error: str | None = None
+    pumping_w: float = 0.0
+
+
+def pumping_power(result: Result) -> float:
+    """The pumping power of every cavity with channels of ``result``'s stack, W."""
+    outlets = result.coolant_outlets()
+    return float(sum(c.get("pumping_power_w", 0.0) for c in outlets.values()))
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,11 @@ class StackSweep:
     @property
     def keys(self) -> list[str]:
         return [key for key, _ in self.axes]
+
+    @property
+    def pumped(self) -> bool:
+        """Whether any point pumps coolant through channels (then its power is reported)."""
+        return any(p.pumping_w > 0 for p in self.points)
 
     def peak_grid(self) -> np.ndarray:
         """The peaks (K) shaped as the axes: (n1,) for one key, (n1, n2) for two, ..."""
@@ -100,6 +113,7 @@ class StackSweep:
             | {"peak_k": p.peak_k, "mean_k": p.mean_k}
             | {f"max {name}": p.layer_max_k.get(name, nan) for name in layers}
             | {f"mean {label}": p.block_mean_k.get(label, nan) for label in blocks}
+            | ({"pumping_w": p.pumping_w} if self.pumped else {})
             | {"error": p.error or ""}
             for p in self.points
         ]
@@ -162,6 +176,7 @@ def sweep_stack(
                 result.info.nonlinear_steps,
                 warm,
                 time.perf_counter() - start,
+                pumping_w=pumping_power(result),
             )
         )
         if on_point is not None:

@@ -378,19 +378,22 @@ def sweep(
         return
     table = Table(title=title, title_justify="left")
     short = [".".join(key.split(".")[-2:]) for key in study.keys]  # the title has the full keys
-    for col in (*short, "peak K", "mean K", "hottest block", "solver", "iterations", "s"):
+    pumping = ("pumping W",) if study.pumped else ()
+    for col in (*short, "peak K", "mean K", *pumping, "hottest block", "solver", "iterations", "s"):
         table.add_column(col, justify="left" if col == "hottest block" else "right")
     for p in study.points:
         if p.error is not None:
             reason = "thermal runaway" if "runaway" in p.error else "solve failed"
             values = (f"{v:.4g}" for v in p.values.values())
-            table.add_row(*values, "-", "-", f"[red]{reason}[/]", "-", "-", f"{p.seconds:.2f}")
+            dashes = ("-",) * (3 if study.pumped else 2)
+            table.add_row(*values, *dashes, f"[red]{reason}[/]", "-", "-", f"{p.seconds:.2f}")
             continue
         block = max(p.block_mean_k, key=p.block_mean_k.get) if p.block_mean_k else None
         table.add_row(
             *(f"{v:.4g}" for v in p.values.values()),
             f"{p.peak_k:.3f}",
             f"{p.mean_k:.3f}",
+            *((f"{p.pumping_w:.3g}",) if study.pumped else ()),
             "-" if block is None else f"{block} ({p.block_mean_k[block]:.2f} K)",
             p.method,
             str(p.iterations) + (" (warm)" if p.warm_start and p.iterations else ""),
