@@ -17,7 +17,7 @@ from chiptherm.compact import resistance_matrix
 from chiptherm.convergence import convergence_study
 from chiptherm.errors import InputError
 from chiptherm.nonlinear import scaled_power
-from chiptherm.review import design_review, power_headroom
+from chiptherm.review import design_review, nonlinear_headroom, power_headroom
 from chiptherm.stack_io import save_stack
 
 
@@ -83,10 +83,20 @@ def test_a_coolant_is_linear_in_the_power_so_the_headroom_is_exact() -> None:
     assert solve(scaled_power(stack, factor)).max_temperature == pytest.approx(limit, abs=1e-6)
 
 
-def test_a_leaky_stack_gets_its_runaway_margin_and_no_linear_headroom() -> None:
-    found = design_review(stack_from_dict(leaky_plate()), limit_k=400.0)
-    assert found.headroom is None
+def test_a_leaky_stack_gets_its_runaway_margin_and_a_bisected_headroom() -> None:
+    """With leakage the field is not linear in the power: the headroom is bisected over
+    solves, and solving at it puts the peak on the limit; a limit beyond the fold is reached
+    first by thermal runaway."""
+    stack = stack_from_dict(leaky_plate())
+    found = design_review(stack, limit_k=340.0)
     assert found.runaway is not None and found.runaway.stable_scale > 1.0
+    assert found.headroom is not None and found.headroom.binding == "every cell"
+    at_limit = solve(scaled_power(stack, found.headroom.scale)).max_temperature
+    assert at_limit == pytest.approx(340.0, abs=0.05) and at_limit <= 340.0
+    result = solve(stack)
+    beyond = nonlinear_headroom(stack, result, 2000.0)
+    assert beyond.binding == "thermal runaway"
+    assert beyond.scale == pytest.approx(found.runaway.stable_scale, rel=0.03)
     assert found.grid is None or found.peak_band_k >= 0  # one lateral cell: maybe no study
 
 

@@ -12,8 +12,8 @@ One call puts together what the separate tools say about a stack:
 - with tolerances, the peak's uncertainty (:mod:`chiptherm.tolerance`);
 - the headroom: the factor on all power at which the hottest cell reaches a temperature
   limit (exact for a stack linear in the power, coolants included: T = T₀ + s·(T₁ - T₀)
-  cell by cell, T₀ the field without power), and, for a stack with leakage, the factor at
-  which it runs away thermally.
+  cell by cell, T₀ the field without power; bisected over solves with k(T) or leakage), and,
+  for a stack with leakage, the factor at which it runs away thermally.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import numpy as np
 
 from chiptherm.compact import block_inputs, with_block_powers
 from chiptherm.convergence import Study, convergence_study
-from chiptherm.errors import ChipthermError, InputError
+from chiptherm.errors import ChipthermError, InputError, SolverError
+from chiptherm.grid import Grid
 from chiptherm.nonlinear import RunawayMargin, runaway_margin, scaled_power
 from chiptherm.result import Result, solve
 from chiptherm.sensitivity import Sensitivity, sensitivity
@@ -55,8 +56,8 @@ class DesignReview:
         sampled: the Monte Carlo run, or None.
         limit_k: the temperature limit of every cell, K, or None.
         block_limits: the blocks' own limits on the cells they heat, K, by label.
-        headroom: the factor on all power at which a cell reaches its limit, and which limit
-            (stacks without k(T) or leakage), or None.
+        headroom: the factor on all power at which a cell reaches its limit, and which limit,
+            or None without limits.
         runaway: the thermal runaway margin (stacks with leakage), or None.
         seconds: wall time.
     """
@@ -139,6 +140,33 @@ class Headroom:
     binding: str
 
 
+def cell_limits(
+    stack: Stack, grid: Grid, limit_k: float | None, block_limits: Mapping[str, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(nz, ny, nx) temperature limit of every cell, K (inf where none), and what sets it:
+    'every cell' (``limit_k``) or the label of a block whose own, lower limit covers the cells
+    it heats.
+
+    Raises:
+        InputError: for a block label the stack does not have.
+    """
+    limits = np.full(grid.shape, np.inf if limit_k is None else limit_k)
+    owner = np.full(grid.shape, "every cell", dtype=object)
+    blocks = {b.label: b for b in block_inputs(stack)}
+    for label, cap in (block_limits or {}).items():
+        if label not in blocks:
+            known = ", ".join(blocks) or "none"
+            raise InputError(f"--limit {label}: no power block {label!r}; blocks: {known}")
+        block = blocks[label]
+        heated = power_field(
+            with_block_powers(stack, {(block.source, block.block.name): 1.0}), grid
+        )
+        heated -= power_field(with_block_powers(stack, {}), grid)
+        tighter = (heated > 0) & (cap < limits)
+        limits[tighter], owner[tighter] = cap, label
+    return limits, owner
+
+
 def power_headroom(
     stack: Stack,
     result: Result,
@@ -147,37 +175,73 @@ def power_headroom(
     solver: str = "auto",
 ) -> Headroom:
     """The factor s on all power of ``stack`` (linear in the power: no k(T), no leakage;
-    coolants warm in proportion to the heat) at which a cell first reaches its limit:
-    ``limit_k`` for every cell, and ``block_limits`` (by block label) for the cells each block
-    heats. With T₀ the field without power (one more solve) and T₁ = ``result``, every cell is
-    T₀ + s·(T₁ - T₀), so s is the least (limit - T₀) / (T₁ - T₀) over the cells the power
-    warms.
+    coolants warm in proportion to the heat) at which a cell first reaches its limit
+    (:func:`cell_limits`). With T₀ the field without power (one more solve) and
+    T₁ = ``result``, every cell is T₀ + s·(T₁ - T₀), so s is the least
+    (limit - T₀) / (T₁ - T₀) over the cells the power warms.
 
     Raises:
         InputError: for a block label the stack does not have.
     """
+    limits, owner = cell_limits(stack, result.grid, limit_k, block_limits)
     background = solve(scaled_power(stack, 0.0), method=solver).temperature
     rise = result.temperature - background
     warmed = rise > 1e-12 * max(float(np.abs(rise).max()), 1e-300)
-    limits = np.full(rise.shape, np.inf if limit_k is None else limit_k)
-    owner = np.full(rise.shape, "every cell", dtype=object)
-    blocks = {b.label: b for b in block_inputs(stack)}
-    for label, cap in (block_limits or {}).items():
-        if label not in blocks:
-            known = ", ".join(blocks) or "none"
-            raise InputError(f"--limit {label}: no power block {label!r}; blocks: {known}")
-        heated = power_field(
-            with_block_powers(stack, {(blocks[label].source, label): 1.0}), result.grid
-        )
-        heated -= power_field(with_block_powers(stack, {}), result.grid)
-        tighter = (heated > 0) & (cap < limits)
-        limits[tighter], owner[tighter] = cap, label
     candidates = warmed & np.isfinite(limits)
     if not candidates.any():
         return Headroom(float("inf"), "")
     ratio = np.where(candidates, (limits - background) / np.where(warmed, rise, 1.0), np.inf)
     first = np.unravel_index(int(np.argmin(ratio)), ratio.shape)
     return Headroom(float(ratio[first]), str(owner[first]))
+
+
+def nonlinear_headroom(
+    stack: Stack,
+    result: Result,
+    limit_k: float | None,
+    block_limits: Mapping[str, float] | None = None,
+    ceiling: float = 16.0,
+    rel_tol: float = 1e-4,
+    solver: str = "auto",
+) -> Headroom:
+    """The same factor for a stack with k(T) or leakage, by bisection over warm-started
+    solves: a factor is too much when a cell passes its limit or the stack runs away (more
+    power only heats such stacks further). Stops within ``rel_tol``; ``inf`` when no limit is
+    reached up to ``ceiling``.
+
+    Raises:
+        InputError: for a block label the stack does not have.
+    """
+    limits, owner = cell_limits(stack, result.grid, limit_k, block_limits)
+    field = result.temperature
+
+    def beyond(factor: float) -> tuple[bool, str]:
+        nonlocal field
+        try:
+            field = solve(scaled_power(stack, factor), method=solver, x0=field).temperature
+        except SolverError:
+            return True, "thermal runaway"
+        over = field - limits
+        worst = np.unravel_index(int(np.argmax(over)), over.shape)
+        return bool(over[worst] > 0), str(owner[worst])
+
+    low, high = 0.0, 1.0
+    over, binding = beyond(1.0) if np.any(field > limits) else (False, "")
+    if not over:
+        low, high = 1.0, 2.0
+        while not (found := beyond(high))[0]:
+            low, high = high, 2 * high
+            if high > ceiling:
+                return Headroom(float("inf"), "")
+        binding = found[1]
+    while high - low > rel_tol * high:
+        middle = 0.5 * (low + high)
+        over, where = beyond(middle)
+        if over:
+            high, binding = middle, where
+        else:
+            low = middle
+    return Headroom(low, binding)
 
 
 def design_review(
@@ -214,10 +278,10 @@ def design_review(
             report(f"sampling {samples} stacks")
             sampled = monte_carlo(drivers, sigmas, samples, seed, solver)
     headroom = None
-    limited = limit_k is not None or bool(block_limits)
-    if limited and not stack.nonlinearities:  # coolants are linear in the heat
+    if limit_k is not None or block_limits:
         report("headroom to the temperature limits")
-        headroom = power_headroom(stack, result, limit_k, block_limits, solver)
+        find = nonlinear_headroom if stack.nonlinearities else power_headroom
+        headroom = find(stack, result, limit_k, block_limits, solver=solver)
     runaway = None
     if stack.leaky_sources:
         report("thermal runaway margin")
