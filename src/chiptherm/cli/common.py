@@ -43,6 +43,15 @@ SetOption = Annotated[
 ]
 
 
+LimitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        help="A block's own temperature limit on the cells it heats, NAME=K, below the "
+        "general one (a memory die's junction limit); repeatable.",
+        metavar="NAME=K",
+    ),
+]
 ToleranceOption = Annotated[
     list[str] | None,
     typer.Option(

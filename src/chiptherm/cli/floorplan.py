@@ -12,6 +12,7 @@ from rich.table import Table
 
 from chiptherm.cli.common import (
     JsonOption,
+    LimitOption,
     NoFilesOption,
     SetOption,
     SolverOption,
@@ -177,13 +178,7 @@ def budget(
         list[str] | None,
         typer.Option(help="Weight of a block's power in the total, NAME=VALUE; repeatable."),
     ] = None,
-    limit: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A block's own temperature limit on the cells it heats, NAME=K (below "
-            "--max-temperature); repeatable."
-        ),
-    ] = None,
+    limit: LimitOption = None,
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from chiptherm.cli.common import (
     JsonOption,
+    LimitOption,
     NoFilesOption,
     SamplesOption,
     SeedOption,
@@ -50,14 +51,7 @@ def review(
             "reaches it (linear stacks).",
         ),
     ] = None,
-    limit: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A block's own temperature limit on the cells it heats, NAME=K (a memory "
-            "die's junction limit); repeatable. Counts in the headroom.",
-            metavar="NAME=K",
-        ),
-    ] = None,
+    limit: LimitOption = None,
     tolerance: ToleranceOption = None,
     samples: SamplesOption = 0,
     seed: SeedOption = 0,
