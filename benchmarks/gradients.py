@@ -30,58 +30,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def solver_gradient(op, density: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int], float]:
-    """(sensor-grid gradient K/(W/m²), the hottest cell, its temperature K) by the adjoint."""
-    from chiptherm.grid import resample_matrix
-    from chiptherm.result import carrier_maps
-    from chiptherm.solvers import make_solver
-    from chiptherm.system import System
-
-    case = op.case
-    system = System.from_stack(case.stack_with(density))
-    grid = system.grid
-    solver = make_solver(system)
-    field, _ = solver.solve(system.rhs)
-    field = field.reshape(grid.shape)
-    cell = np.unravel_index(int(np.argmax(field)), grid.shape)
-    weights = np.zeros(grid.shape)
-    weights[cell] = 1.0
-    adjoint, _ = solver.solve(weights)
-    maps = carrier_maps(case.stack_with(density), grid, adjoint.reshape(grid.shape))
-    influence = next(m for source, m in maps.values() if source == case.power)
-    sy, sx = case.sensors
-    lx, ly = case.size
-    rx = resample_matrix(np.linspace(0.0, lx, sx + 1), grid.x_edges)
-    ry = resample_matrix(np.linspace(0.0, ly, sy + 1), grid.y_edges)
-    area = (lx / sx) * (ly / sy)
-    return area * (ry.T @ influence @ rx), cell, float(field[cell])
-
-
-def operator_gradient(
-    op, density: np.ndarray, cell: tuple[int, int, int]
-) -> tuple[np.ndarray, float]:
-    """(sensor-grid gradient K/(W/m²), the predicted temperature K) at ``cell``."""
-
-    from chiptherm.operator.model import to_tensor
-
-    case = op.case
-    xs, ys, ss = case.grid_coordinates(case.grid())
-    x, y, s = (
-        to_tensor(a[[i]], op.device) for a, i in ((xs, cell[2]), (ys, cell[1]), (ss, cell[0]))
-    )
-    inputs = op.inputs(density[None])
-    q = inputs.q.detach().clone().requires_grad_(True)
-    op.net.eval()
-    rise = op.net.grid(op.net.branch(q, inputs.p), x, y, s).sum() * case.temperature_scale
-    rise.backward()
-    gradient = q.grad[0].cpu().numpy().astype(float) / case.power_scale
-    background = op.background(1, None, case.grid())
-    offset = background if np.isscalar(background) else float(background[0][cell])
-    return gradient, float(rise.detach()) + offset
-
-
 def main() -> None:
     from chiptherm.operator.checkpoint import load_operator, shipped_models
+    from chiptherm.operator.gradients import adjoint_gradient, operator_gradient
     from chiptherm.operator.inference import distribution_for, machine
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -97,7 +48,7 @@ def main() -> None:
             )
             errors, misses = [], []
             for density in maps:
-                exact, cell, temperature = solver_gradient(op, density)
+                exact, cell, temperature = adjoint_gradient(op, density)
                 learned, predicted = operator_gradient(op, density, cell)
                 errors.append(float(np.linalg.norm(learned - exact) / np.linalg.norm(exact)))
                 misses.append(abs(predicted - temperature))
