@@ -105,7 +105,9 @@ class DesignReview:
             ],
             "limit_k": self.limit_k,
             "block_limits_k": dict(self.block_limits),
-            "headroom": None if self.headroom is None else self.headroom.scale,
+            "headroom": None
+            if self.headroom is None or not np.isfinite(self.headroom.scale)
+            else self.headroom.scale,
             "headroom_binding": None if self.headroom is None else self.headroom.binding,
             "seconds": self.seconds,
         }
