@@ -50,14 +50,19 @@ def hydraulic_diameter(width: float, height: float) -> float:
     return 2.0 * width * height / (width + height)
 
 
-def footprint_htc(layer: Layer) -> float:
-    """The cavity's wall-to-coolant coefficient per footprint area, W/(m²·K), from its
-    channels' geometry and the coolant's conductivity."""
+def film_htc(layer: Layer) -> float:
+    """The laminar film coefficient Nu·k/D_h of a cavity's channel walls, W/(m²·K)."""
     assert layer.channels is not None and layer.coolant is not None
-    width, height, pitch = layer.channels.width, layer.thickness, layer.channels.pitch
-    alpha = aspect_ratio(width, height)
-    film = laminar_nusselt(alpha) * layer.coolant.conductivity / hydraulic_diameter(width, height)
-    return film * 2.0 * (width + height) / pitch
+    width, height = layer.channels.width, layer.thickness
+    nusselt = laminar_nusselt(aspect_ratio(width, height))
+    return nusselt * layer.coolant.conductivity / hydraulic_diameter(width, height)
+
+
+def footprint_htc(layer: Layer) -> float:
+    """The cavity's wall-to-coolant coefficient per footprint area, W/(m²·K): the film's
+    over the wetted perimeter 2(w + H) of each pitch."""
+    assert layer.channels is not None
+    return film_htc(layer) * 2.0 * (layer.channels.width + layer.thickness) / layer.channels.pitch
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,6 @@ def channel_flow(stack: Stack, layer: Layer) -> ChannelFlow:
     velocity = volume_flow / (channels * width * height)
     diameter = hydraulic_diameter(width, height)
     reynolds = coolant.density * velocity * diameter / coolant.viscosity
-    alpha = aspect_ratio(width, height)
-    drop = 2.0 * laminar_friction(alpha) * coolant.viscosity * velocity * length / diameter**2
-    film = laminar_nusselt(alpha) * coolant.conductivity / diameter
-    return ChannelFlow(channels, velocity, reynolds, drop, drop * volume_flow, film)
+    friction = laminar_friction(aspect_ratio(width, height))
+    drop = 2.0 * friction * coolant.viscosity * velocity * length / diameter**2
+    return ChannelFlow(channels, velocity, reynolds, drop, drop * volume_flow, film_htc(layer))

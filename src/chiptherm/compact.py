@@ -239,6 +239,13 @@ def with_block_powers(stack: Stack, watts: Mapping[tuple[str, str], float]) -> S
     return stack.model_copy(update={"power": power})
 
 
+def unit_block_field(stack: Stack, grid: Grid, source: str, block: str) -> np.ndarray:
+    """(nz, ny, nx) watts per cell that block ``block`` of ``source`` injects at 1 W (per
+    layer or face its source feeds), the stack's other power aside."""
+    one_watt = power_field(with_block_powers(stack, {(source, block): 1.0}), grid)
+    return one_watt - power_field(with_block_powers(stack, {}), grid)
+
+
 def resistance_matrix(
     stack: Stack,
     method: str = "auto",
@@ -278,10 +285,7 @@ def resistance_matrix(
     background_q = power_field(with_block_powers(stack, {}), grid)
     # each block at 1 W, the rest off: the watts it injects per cell (1 W per layer or face
     # its source feeds), and the weights of its mean temperature
-    unit_q = [
-        power_field(with_block_powers(stack, {(b.source, b.block.name): 1.0}), grid) - background_q
-        for b in blocks
-    ]
+    unit_q = [unit_block_field(stack, grid, b.source, b.block.name) for b in blocks]
     weights = [q / q.sum() for q in unit_q]
     solver = make_solver(system, method)
     background, _ = solver.solve(system.rhs_for(background_q), tol=tol)

@@ -396,15 +396,27 @@ def runaway_margin(
 
     if not stable(1.0):
         raise SolverError("the stack runs away as given: no steady state at its own power")
-    low, high = 1.0, 2.0
-    while high <= ceiling and stable(high):
-        low, high = high, 2.0 * high
-    if high > ceiling:
-        return RunawayMargin(low, float("inf"), peaks[low], trials)
-    while high - low > rel_tol * low:
-        middle = 0.5 * (low + high)
-        if stable(middle):
-            low = middle
-        else:
-            high = middle
+    low, high = bisect_factor(lambda factor: not stable(factor), 1.0, 2.0, ceiling, rel_tol)
     return RunawayMargin(low, high, peaks[low], trials)
+
+
+def bisect_factor(
+    beyond: Callable[[float], bool], low: float, high: float, ceiling: float, rel_tol: float
+) -> tuple[float, float]:
+    """The largest factor found not ``beyond`` and the smallest found beyond, for a property
+    that holds from some factor on (more power only heats): from ``low`` (not beyond) and
+    ``high``, double ``high`` while it is not beyond ((last, inf) once past ``ceiling``), then
+    bisect until high - low <= rel_tol · low (· high while low is 0)."""
+    if high > ceiling:
+        return low, float("inf")
+    while not beyond(high):
+        low, high = high, 2.0 * high
+        if high > ceiling:
+            return low, float("inf")
+    while high - low > rel_tol * (low or high):
+        middle = 0.5 * (low + high)
+        if beyond(middle):
+            high = middle
+        else:
+            low = middle
+    return low, high

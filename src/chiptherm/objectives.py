@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chiptherm.compact import BlockInput, block_inputs, with_block_powers
+from chiptherm.compact import BlockInput, block_inputs, unit_block_field
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.result import Result
 from chiptherm.stack import Stack
-from chiptherm.system import power_field
 
 
 @dataclass(frozen=True)
@@ -183,8 +182,7 @@ def _block_weights(source: str, block: str) -> Callable[[Stack, Grid], np.ndarra
     """The power-weighted mean over the cells a block heats, as ``solve`` reports it."""
 
     def weights(stack: Stack, grid: Grid) -> np.ndarray:
-        q = power_field(with_block_powers(stack, {(source, block): 1.0}), grid)
-        q -= power_field(with_block_powers(stack, {}), grid)
+        q = unit_block_field(stack, grid, source, block)
         return q / q.sum()
 
     return weights
