@@ -119,5 +119,9 @@ def test_review_command_writes_one_page(tmp_path: Path) -> None:
         assert name in page and (out / name).exists()
     doc = json.loads((out / "review.json").read_text())
     assert doc["headroom_binding"] == "bank0" and doc["uncertainty"]["sigma_k"] > 0
+    spread = json.loads((out / "uncertainty.json").read_text())
+    assert (
+        spread["tolerances"] == {key: 0.05 for key in spread["tolerances"]} and spread["tolerances"]
+    )
     bad = runner.invoke(app, ["review", str(path), "--samples", "3", "--no-files"])
     assert bad.exit_code == 1 and "--samples needs --tolerance" in bad.output

@@ -25,15 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from chiptherm.compact import block_inputs, with_block_powers
+from chiptherm.compact import block_inputs, unit_block_field
 from chiptherm.convergence import Study, convergence_study
 from chiptherm.errors import ChipthermError, InputError, SolverError
 from chiptherm.grid import Grid
-from chiptherm.nonlinear import RunawayMargin, runaway_margin, scaled_power
+from chiptherm.nonlinear import RunawayMargin, bisect_factor, runaway_margin, scaled_power
 from chiptherm.result import Result, solve
 from chiptherm.sensitivity import Sensitivity, sensitivity
 from chiptherm.stack import Stack
-from chiptherm.system import power_field
 from chiptherm.tolerance import (
     LinearUncertainty,
     MonteCarlo,
@@ -52,6 +51,7 @@ class DesignReview:
         grid: the convergence study (None when it could not run; ``grid_note`` says why).
         grid_note: why there is no study, or ''.
         drivers: the sensitivities of the peak.
+        tolerances: the relative σ of every toleranced parameter, by key.
         uncertainty: the first-order uncertainty of the peak from the tolerances, or None.
         sampled: the Monte Carlo run, or None.
         limit_k: the temperature limit of every cell, K, or None.
@@ -66,6 +66,7 @@ class DesignReview:
     grid: Study | None
     grid_note: str
     drivers: Sensitivity
+    tolerances: dict[str, float]
     uncertainty: LinearUncertainty | None
     sampled: MonteCarlo | None
     limit_k: float | None
@@ -160,10 +161,7 @@ def cell_limits(
             known = ", ".join(blocks) or "none"
             raise InputError(f"--limit {label}: no power block {label!r}; blocks: {known}")
         block = blocks[label]
-        heated = power_field(
-            with_block_powers(stack, {(block.source, block.block.name): 1.0}), grid
-        )
-        heated -= power_field(with_block_powers(stack, {}), grid)
+        heated = unit_block_field(stack, grid, block.source, block.block.name)
         tighter = (heated > 0) & (cap < limits)
         limits[tighter], owner[tighter] = cap, label
     return limits, owner
@@ -217,33 +215,28 @@ def nonlinear_headroom(
     limits, owner = cell_limits(stack, result.grid, limit_k, block_limits)
     field = result.temperature
 
-    def beyond(factor: float) -> tuple[bool, str]:
-        nonlocal field
-        try:
-            field = solve(scaled_power(stack, factor), method=solver, x0=field).temperature
-        except SolverError:
-            return True, "thermal runaway"
-        over = field - limits
-        worst = np.unravel_index(int(np.argmax(over)), over.shape)
-        return bool(over[worst] > 0), str(owner[worst])
+    over = field - limits
+    worst = np.unravel_index(int(np.argmax(over)), over.shape)
+    seen = {1.0: (bool(over[worst] > 0), str(owner[worst]))}  # factor -> (beyond, binding)
 
-    low, high = 0.0, 1.0
-    over, binding = beyond(1.0) if np.any(field > limits) else (False, "")
-    if not over:
-        low, high = 1.0, 2.0
-        while not (found := beyond(high))[0]:
-            low, high = high, 2 * high
-            if high > ceiling:
-                return Headroom(float("inf"), "")
-        binding = found[1]
-    while high - low > rel_tol * high:
-        middle = 0.5 * (low + high)
-        over, where = beyond(middle)
-        if over:
-            high, binding = middle, where
-        else:
-            low = middle
-    return Headroom(low, binding)
+    def beyond(factor: float) -> bool:
+        nonlocal field
+        if factor not in seen:
+            try:
+                field = solve(scaled_power(stack, factor), method=solver, x0=field).temperature
+            except SolverError:
+                seen[factor] = (True, "thermal runaway")
+            else:
+                over = field - limits
+                worst = np.unravel_index(int(np.argmax(over)), over.shape)
+                seen[factor] = (bool(over[worst] > 0), str(owner[worst]))
+        return seen[factor][0]
+
+    low, high = (0.0, 1.0) if beyond(1.0) else (1.0, 2.0)
+    low, high = bisect_factor(beyond, low, high, ceiling, rel_tol)
+    if np.isinf(high):  # no limit reached up to the ceiling
+        return Headroom(float("inf"), "")
+    return Headroom(low, seen[high][1])
 
 
 def design_review(
@@ -273,8 +266,8 @@ def design_review(
     except ChipthermError as exc:
         grid, note = None, str(exc)
     uncertainty = sampled = None
-    if tolerances:
-        sigmas = assign_tolerances(drivers, tolerances)
+    sigmas = assign_tolerances(drivers, tolerances) if tolerances else {}
+    if sigmas:
         uncertainty = linear_uncertainty(drivers, sigmas)
         if samples:
             report(f"sampling {samples} stacks")
@@ -296,6 +289,7 @@ def design_review(
         grid,
         note,
         drivers,
+        sigmas,
         uncertainty,
         sampled,
         limit_k,

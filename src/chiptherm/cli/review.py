@@ -113,7 +113,7 @@ def review(
         files += write_influence(drivers, out_dir) + write_moves(drivers, out_dir)
         spread = None
         if found.uncertainty is not None:
-            spread = Propagation(found.uncertainty, found.sampled, {})
+            spread = Propagation(found.uncertainty, found.sampled, found.tolerances)
             files += spread.write(out_dir, drivers)
         if found.grid is not None:
             files.append(
