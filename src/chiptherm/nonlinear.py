@@ -308,6 +308,20 @@ def coolant_temperatures(stack: Stack, system: System, field: np.ndarray) -> Coo
     return out
 
 
+def coolants_of(stack: Stack, system: System) -> Coolants:
+    """The coolant temperatures that ``system`` carries for every coolant face and cavity of
+    ``stack``, (ny, nx) K each."""
+    plane = system.shape[1:]
+    out: Coolants = {}
+    for face in stack.coolant_faces:
+        out[("face", face)] = np.broadcast_to(system.faces[face].temperature, plane).copy()
+    for layer in stack.layers:
+        if layer.coolant is not None:
+            temperature = system.sinks[layer.name].temperature
+            out[("cavity", layer.name)] = np.broadcast_to(temperature, plane).copy()
+    return out
+
+
 def warmed(spec: Coolant, heat: np.ndarray) -> np.ndarray:
     """(ny, nx) temperature of a coolant that takes ``heat`` (ny, nx) W from each cell, K."""
     return spec.inlet_temperature + picked_up(heat, spec.direction) / (

@@ -8,9 +8,12 @@ respect to any parameter p is
 
 so one extra solve (the adjoint λ, K/W) gives the derivative for every parameter at once; the
 derivatives of A, b and w are differences of the assembled system at p·(1 ± ε) acting on the
-fixed field T, which cost an assembly each, not a solve. Stacks whose temperatures are not
-linear in the power (k(T), leakage, a warming coolant) take central differences of full
-solves instead, warm-started from the nominal field (two solves per parameter).
+fixed field T, which cost an assembly each, not a solve. Stacks solved by fixed-point
+iteration (k(T), leakage, a warming coolant) take the same route with the Jacobian of their
+full equations in place of A and the coolant temperatures as further unknowns
+(:mod:`chiptherm.jacobian`): still one adjoint solve. Central differences of full solves,
+warm-started from the nominal field (two solves per parameter), remain as method 'solves',
+the check of both.
 
 The same differences of a block shifted by a hundredth of a cell give the derivatives with
 respect to every block's position (:class:`BlockMove`). A block whose own heat makes the
@@ -41,6 +44,8 @@ import numpy as np
 from chiptherm.compact import block_inputs
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
+from chiptherm.jacobian import Jacobian
+from chiptherm.nonlinear import coolants_of, solve_nonlinear
 from chiptherm.objectives import Objective, make_objective, smooth_maximum
 from chiptherm.parameters import Parameter, replace_item, stack_parameters
 from chiptherm.result import Result, carrier_maps, solve
@@ -51,7 +56,7 @@ from chiptherm.system import System
 ADJOINT_STEP = 1e-4
 """Relative step of the central differences of the assembled system (no solve involved)."""
 SOLVE_STEP = 1e-2
-"""Relative step of the central differences of full solves (nonlinear stacks)."""
+"""Relative step of the central differences of full solves (method 'solves')."""
 REPORT_CHANGE = 0.1
 """The relative change the tables and the tornado plot show: +10 %."""
 
@@ -223,8 +228,9 @@ def sensitivity(
     Args:
         stack: the stack.
         objective: which temperature (see :func:`make_objective`).
-        method: 'adjoint' (linear stacks: one extra solve), 'solves' (central differences of
-            full solves, two per parameter; any stack) or 'auto' (adjoint where it applies).
+        method: 'adjoint' (one extra solve, with the Jacobian of the full equations for k(T),
+            leakage and coolants), 'solves' (central differences of full solves, two per
+            parameter) or 'auto' (the adjoint).
         solver: the linear solver (see :mod:`chiptherm.solvers`).
         tol: relative residual tolerance of iterative solvers.
         on_parameter: told (done, total) after each parameter and each block move.
@@ -232,20 +238,13 @@ def sensitivity(
             :class:`BlockMove`; with 'solves', up to four more solves per block).
 
     Raises:
-        InputError: for an unknown objective, or the adjoint method on a nonlinear stack.
+        InputError: for an unknown objective or method.
     """
     start = time.perf_counter()
-    linear = not stack.needs_iteration
     if method == "auto":
-        method = "adjoint" if linear else "solves"
+        method = "adjoint"
     if method not in ("adjoint", "solves"):
         raise InputError(f"method {method!r}: expected auto, adjoint or solves")
-    if method == "adjoint" and not linear:
-        reasons = stack.nonlinearities + stack.coolants
-        raise InputError(
-            "the adjoint method needs temperatures linear in the power, and "
-            f"{' and '.join(reasons)} depend(s) on the temperature; use method 'solves'"
-        )
     nominal, target, evaluate = _evaluator(stack, objective, method, solver, tol)
     step = ADJOINT_STEP if method == "adjoint" else SOLVE_STEP
     influence = evaluate.adjoint
@@ -333,7 +332,22 @@ def _evaluator(
     stack: Stack, objective: str, method: str, solver: str, tol: float
 ) -> tuple[Result, Objective, Evaluator]:
     """The nominal solution, the objective on it and the evaluator of ``method``: the
-    adjoint's shares the nominal solve's solver."""
+    adjoint's shares the nominal solve's solver, or for a stack solved by fixed-point
+    iteration uses the Jacobian at the converged field."""
+    if method == "adjoint" and stack.needs_iteration:
+        grid = Grid.from_stack(stack)
+        solution = solve_nonlinear(stack, grid, solver, tol=tol, kelvin_tol=1e-9)
+        nominal = Result(
+            stack,
+            grid,
+            solution.temperature,
+            solution.info,
+            solution.system.energy_balance(solution.temperature),
+        )
+        target = make_objective(objective, nominal)
+        coolants = coolants_of(stack, solution.system)
+        jacobian = Jacobian.at(stack, grid, solution.temperature, coolants)
+        return nominal, target, JacobianEvaluator(nominal, target, jacobian, tol)
     if method == "adjoint":
         system = System.from_stack(stack)
         linear_solver = make_solver(system, solver)
@@ -403,6 +417,33 @@ class AdjointEvaluator(Evaluator):
         grid: Grid = system.grid  # type: ignore[assignment]
         explicit = float((self.target.weights(moved, grid) * self.field).sum())
         return explicit + float((self.adjoint * system.residual(self.field)).sum())
+
+
+class JacobianEvaluator(Evaluator):
+    """J at ``moved`` to first order by the adjoint of a stack solved by fixed-point
+    iteration (k(T), leakage, coolants): J ≈ w(moved)·T + λ·R(moved; T, c), with Jᵀλ = (w, 0)
+    for the Jacobian J of the full equations at the nominal field T and coolant
+    temperatures c (:mod:`chiptherm.jacobian`); an assembly per call, no solve."""
+
+    def __init__(
+        self, nominal: Result, target: Objective, jacobian: Jacobian, tol: float, solves: int = 1
+    ) -> None:
+        weights = target.weights(nominal.stack, nominal.grid)
+        self.multipliers = jacobian.solve_transpose(weights, tol=tol)
+        self.adjoint = self.multipliers[: weights.size].reshape(weights.shape)
+        self.solves = solves + 1
+        self.nominal = nominal
+        self.target = target
+        self.jacobian = jacobian
+        self.tol = tol
+
+    def for_objective(self, target: Objective) -> JacobianEvaluator:
+        return JacobianEvaluator(self.nominal, target, self.jacobian, self.tol, self.solves)
+
+    def __call__(self, moved: Stack) -> float:
+        grid = Grid.from_stack(moved)
+        explicit = float((self.target.weights(moved, grid) * self.nominal.temperature).sum())
+        return explicit + float(self.multipliers @ self.jacobian.residual(moved))
 
 
 class SolveEvaluator(Evaluator):

@@ -58,8 +58,9 @@ def sensitivity(
     method: Annotated[
         str,
         typer.Option(
-            help="adjoint (linear stacks: one extra solve for all parameters), solves (two "
-            "full solves per parameter, any stack) or auto."
+            help="adjoint (one extra solve for all parameters; k(T), leakage and coolants "
+            "through the Jacobian of the full equations), solves (two full solves per "
+            "parameter, the check) or auto (the adjoint)."
         ),
     ] = "auto",
     top: Annotated[int, typer.Option(min=1, help="Parameters shown in the table and chart.")] = 15,
@@ -94,8 +95,8 @@ def sensitivity(
     layer's or block's temperature) to every thickness, conductivity, contact resistance,
     film coefficient, coolant flow, block power and leakage parameter of the stack.
 
-    Linear stacks take one extra (adjoint) solve for all parameters together; stacks with
-    k(T), leakage or a coolant take two warm-started solves per parameter. The table gives
+    One extra (adjoint) solve serves all parameters together, for stacks with k(T), leakage
+    or a coolant too (through the Jacobian of their full equations). The table gives
     the change for +10 % of each parameter (a linear estimate) and the derivative in the
     parameter's own unit. Writes sensitivity.json, sensitivity.csv and sensitivity.png (a
     tornado chart). It also gives the derivative with respect to every block's position: which

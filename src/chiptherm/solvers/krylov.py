@@ -49,6 +49,32 @@ def averaged_structure(system: System) -> LateralStructure | None:
     return LateralStructure(gx, gy, gz, vertical, "neumann", "neumann", sink)
 
 
+def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | None:
+    """An approximate inverse of ``system``'s matrix: 'amg' (a smoothed-aggregation V-cycle),
+    'transform' (the exact transform solver of the laterally uniform or averaged system),
+    'transform-or-amg' (the transform where a stand-in exists, else AMG) or 'none'."""
+    n = system.size
+    if kind == "transform-or-amg":
+        uniform = system.lateral_structure is not None or averaged_structure(system) is not None
+        kind = "transform" if uniform else "amg"
+    if kind == "amg":
+        ml = pyamg.smoothed_aggregation_solver(
+            sp.csr_matrix(system.matrix), symmetry="symmetric", max_coarse=500
+        )
+        return ml.aspreconditioner(cycle="V")
+    if kind == "transform":
+        structure = system.lateral_structure or averaged_structure(system)
+        if structure is None:
+            raise ValueError("no laterally uniform stand-in for this system; use 'amg'")
+        inner = TransformSolver(structure, system.shape)
+        return spla.LinearOperator((n, n), matvec=inner.apply_inverse, dtype=float)
+    if kind == "none":
+        return None
+    raise ValueError(
+        f"unknown preconditioner {kind!r}; expected amg, transform, transform-or-amg or none"
+    )
+
+
 class KrylovSolver:
     """CG (or GMRES) with an AMG or transform preconditioner; build once, solve many times."""
 
@@ -64,27 +90,10 @@ class KrylovSolver:
         self.method = method or ("cg" if is_symmetric(self.matrix) else "gmres")
         self.maxiter = maxiter
         self.preconditioner = preconditioner
-        self._m = self._build_preconditioner(system, preconditioner)
+        self._m = build_preconditioner(system, preconditioner)
         self.name = f"{self.method}-{preconditioner}"
         self.setup_s = time.perf_counter() - t0
         self.on_iteration: Callable[[int], None] | None = None  # told the count after each
-
-    def _build_preconditioner(self, system: System, kind: str) -> spla.LinearOperator | None:
-        n = self.matrix.shape[0]
-        if kind == "amg":
-            ml = pyamg.smoothed_aggregation_solver(
-                sp.csr_matrix(self.matrix), symmetry="symmetric", max_coarse=500
-            )
-            return ml.aspreconditioner(cycle="V")
-        if kind == "transform":
-            structure = system.lateral_structure or averaged_structure(system)
-            if structure is None:
-                raise ValueError("no laterally uniform stand-in for this system; use 'amg'")
-            inner = TransformSolver(structure, system.shape)
-            return spla.LinearOperator((n, n), matvec=inner.apply_inverse, dtype=float)
-        if kind == "none":
-            return None
-        raise ValueError(f"unknown preconditioner {kind!r}; expected amg, transform or none")
 
     def _iterate(
         self, b: np.ndarray, x0: np.ndarray | None, tol: float, callback: object
