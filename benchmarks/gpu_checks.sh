@@ -3,15 +3,15 @@
 #
 #   bash benchmarks/gpu_checks.sh [RESULTS_DIR]
 #
-# 1. the GPU tests (pytest -m gpu);
-# 2. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
+# 1. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
 #    and peak memory, each step run eagerly and recorded as a CUDA graph (target: 62x faster,
 #    31x less memory); later (step 5) the same with the loss compiled and recorded;
-# 3. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
+# 2. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
 #    (target: 10,000/s) against the reference solver, and the same for `surface_modal`; then
 #    chiptherm predict-batch on 10,240 maps (peaks and layer maxima of every field);
-# 4. chiptherm train configs/volumetric.yaml --device cuda, then evaluate it against solves on
+# 3. chiptherm train configs/volumetric.yaml --device cuda, then evaluate it against solves on
 #    a 2x finer grid (target: trained to MAPE < 0.035 %, peak error < 0.5 K within 8 minutes);
+# 4. the GPU tests (pytest -m gpu);
 # 5. benchmarks/training.py with the compiled modes (compiling takes a while, so it comes after
 #    the checks above);
 # 6. chiptherm train configs/surface.yaml --device cuda, compiled and recorded as a CUDA graph,
@@ -22,7 +22,10 @@
 # RESULTS_DIR (default benchmarks/results). A failing step is reported and the others still run.
 # DEVICE=cpu QUICK=1 bash benchmarks/gpu_checks.sh /tmp/dry   rehearses the plumbing on a CPU
 # (small batches; its numbers mean nothing). SKIP="training-compiled train-surface-eager" leaves
-# out the named steps (names as printed after "==").
+# out the named steps (names as printed after "=="). BUDGET=540 gives the whole run 540 s: each
+# step is stopped when the budget runs out and the steps after it are skipped, so the log and
+# the results so far always come back. The steps run in order of importance: the targets first
+# (training step, inference, volumetric training), then the GPU tests and the rest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="$(mkdir -p "${1:-benchmarks/results}" && cd "${1:-benchmarks/results}" && pwd)"
@@ -43,6 +46,8 @@ log="$out/gpu_checks.log"
 : >"$log"
 run_dir="$(mktemp -d)"
 
+budget="${BUDGET:-0}"  # seconds for the whole run; 0: no limit
+
 step() {
     local name=$1
     shift
@@ -50,9 +55,18 @@ step() {
         echo "== $name: skipped (SKIP)" | tee -a "$log"
         return
     fi
+    local limit=()
+    if [ "$budget" -gt 0 ]; then
+        local left=$((budget - SECONDS))
+        if [ "$left" -lt 10 ]; then
+            echo "== $name: skipped (budget of $budget s spent)" | tee -a "$log"
+            return
+        fi
+        limit=(timeout --kill-after=5 "$left")
+    fi
     local start=$SECONDS
     echo "== $name: $*" | tee -a "$log"
-    "$@" 2>&1 | tee -a "$log"
+    "${limit[@]}" "$@" 2>&1 | tee -a "$log"
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc after $((SECONDS - start)) s" | tee -a "$log"
 }
@@ -61,7 +75,6 @@ step() {
     2>&1 | tee -a "$log"
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
     2>&1 | tee -a "$log"
-step tests "$py" -m pytest -q -m gpu tests -p no:cacheprovider
 step training "$py" benchmarks/training.py --device "$device" "${train_args[@]}" \
     --modes "$fast_modes" --results "$out"
 step inference "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" --results "$out"
@@ -77,6 +90,7 @@ step train-volumetric "$py" -m chiptherm train configs/volumetric.yaml --device 
 step evaluate-volumetric "$py" -m chiptherm evaluate "$run_dir/volumetric" --kind blocks \
     --maps "$maps" --refine 2 --out "$out/volumetric_accuracy_$device.json"
 cp "$run_dir/volumetric/model.json" "$out/volumetric_${device}_model.json" 2>/dev/null
+step tests "$py" -m pytest -q -m gpu tests -p no:cacheprovider
 step training-compiled "$py" benchmarks/training.py --device "$device" "${train_args[@]}" \
     --modes "$compiled_modes" --name "training_${device}_compiled" --results "$out"
 steps=()
