@@ -5,7 +5,9 @@
 #
 # 1. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
 #    and peak memory, each step run eagerly and recorded as a CUDA graph (target: 62x faster,
-#    31x less memory); later (step 5) the same with the loss compiled and recorded;
+#    31x less memory); then on a 41x41x21 grid in every mode (the point trunk's cost grows with
+#    the points, the separable one's with the points per axis); later (step 5) the 21x21x11
+#    grid with the loss compiled and recorded;
 # 2. benchmarks/inference.py --device cuda --batch 1024: `surface` predictions per second
 #    (target: 10,000/s) against the reference solver, and the same for `surface_modal`; then
 #    chiptherm predict-batch on 10,240 maps (peaks and layer maxima of every field);
@@ -77,6 +79,11 @@ step() {
     2>&1 | tee -a "$log"
 step training "$py" benchmarks/training.py --device "$device" "${train_args[@]}" \
     --modes "$fast_modes" --results "$out"
+large=(--collocation 41 --nz 21)
+[ -n "${QUICK:-}" ] && large=(--collocation 11 --nz 6)
+step training-large "$py" benchmarks/training.py --device "$device" "${train_args[@]}" "${large[@]}" \
+    --modes "$fast_modes,$compiled_modes" --name "training_${device}_${large[1]}x${large[1]}x${large[3]}" \
+    --results "$out"
 step inference "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" --results "$out"
 step inference-modal "$py" benchmarks/inference.py --device "$device" "${infer_args[@]}" \
     --model surface_modal --results "$out"
