@@ -8,13 +8,17 @@ Two problems, each for several seeds, in the same run:
   evaluations plus at most 100 descent steps (each a solve and an adjoint solve);
 - ``tsv_array``: the hot and the warm block of the TSV example on a 100 × 100 grid (80,000
   cells, CG preconditioned by the averaged-stack transform: solves cost about half a second);
-  CMA-ES with 120 evaluations against 30 evaluations plus at most 30 descent steps.
+  CMA-ES with 120 evaluations against 30 evaluations plus at most 30 descent steps;
+- ``hot_die``: the four cores of the hot-die example (k(T) silicon and leakage, 76,800
+  cells): every evaluation is a fixed-point solve, and the descent's adjoint comes from the
+  Jacobian of the full equations; CMA-ES with 120 evaluations against 30 plus at most 30
+  descent steps.
 
 The table gives the verified peaks, the solves each took and the wall time.
 
-    python benchmarks/descent.py [--problem tsv_array] [--seeds 0,1,2]
+    python benchmarks/descent.py [--problem tsv_array|hot_die] [--seeds 0,1,2]
 
-Writes benchmarks/results/descent.json (descent_tsv_array.json).
+Writes benchmarks/results/descent.json (descent_tsv_array.json, descent_hot_die.json).
 """
 
 from __future__ import annotations
@@ -42,6 +46,30 @@ TSV_BLOCKS = [
     {"name": "hot", "width": 1e-3, "height": 1e-3, "watts": 3.0, "x": 1e-3, "y": 1e-3},
     {"name": "warm", "width": 1e-3, "height": 1e-3, "watts": 1.0, "x": 3e-3, "y": 3e-3},
 ]
+HOT_CORES = [
+    {"name": "core0", "width": 3e-3, "height": 3.5e-3, "watts": 18.0, "x": 1e-3, "y": 5.5e-3},
+    {"name": "core1", "width": 3e-3, "height": 3.5e-3, "watts": 18.0, "x": 4.5e-3, "y": 5.5e-3},
+    {"name": "core2", "width": 3e-3, "height": 3.5e-3, "watts": 15.0, "x": 1e-3, "y": 1e-3},
+    {"name": "core3", "width": 3e-3, "height": 3.5e-3, "watts": 21.0, "x": 4.5e-3, "y": 1e-3},
+    {
+        "name": "l2",
+        "width": 3e-3,
+        "height": 8e-3,
+        "watts": 6.0,
+        "x": 8e-3,
+        "y": 1e-3,
+        "fixed": True,
+    },
+    {
+        "name": "io",
+        "width": 1.2e-2,
+        "height": 5e-4,
+        "watts": 2.0,
+        "x": 0.0,
+        "y": 0.0,
+        "fixed": True,
+    },
+]
 PROBLEMS = {
     # name: (stack file, grid or None, power source, blocks, population, runs, default seeds)
     "single_die": (
@@ -58,6 +86,15 @@ PROBLEMS = {
         100,
         "bottom",
         TSV_BLOCKS,
+        10,
+        {"cma": (120, 0), "cma+descent": (30, 30)},
+        "0,1,2",
+    ),
+    "hot_die": (
+        "hot_die.yaml",
+        None,
+        "die",
+        HOT_CORES,
         10,
         {"cma": (120, 0), "cma+descent": (30, 30)},
         "0,1,2",

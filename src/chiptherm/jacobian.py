@@ -355,44 +355,61 @@ class Jacobian:
         """
         rhs = np.zeros(self.size)
         rhs[: weights.size] = weights.ravel()
-        transposed = self.matrix.T.tocsc()
+        return self._solve(self.matrix.T.tocsc(), rhs, tol, "the adjoint solve")
+
+    def solve(self, power: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+        """δu with J·δu = (δq, 0): the change of the field (and of the coolant temperatures)
+        for extra power δq (nz, ny, nx) W, to first order; exact where the equations are
+        linear (a stack whose only iterated terms are coolants). Flat (M,) K.
+
+        Raises:
+            SolverError: when GMRES does not reach ``tol``.
+        """
+        rhs = np.zeros(self.size)
+        rhs[: power.size] = power.ravel()
+        return self._solve(self.matrix.tocsc(), rhs, tol, "the linearized solve")
+
+    def _solve(self, matrix: sp.csc_array, rhs: np.ndarray, tol: float, what: str) -> np.ndarray:
+        """``matrix``⁻¹·``rhs`` for J or Jᵀ: sparse LU up to the direct limit, else GMRES with
+        the block-triangular preconditioner."""
         if self.size <= DIRECT_LIMIT:
-            return spla.spsolve(transposed, rhs)
-        preconditioner = self._preconditioner(transposed)
+            return spla.spsolve(matrix, rhs)
         count = [0]
 
         def counted(_: object) -> None:
             count[0] += 1
 
         x, _ = spla.gmres(
-            transposed,
+            matrix,
             rhs,
             rtol=tol,
             atol=0.0,
             restart=60,
             maxiter=40,
-            M=preconditioner,
+            M=self._preconditioner(matrix),
             callback=counted,
             callback_type="pr_norm",
         )
-        achieved = float(np.linalg.norm(rhs - transposed @ x) / np.linalg.norm(rhs))
+        achieved = float(np.linalg.norm(rhs - matrix @ x) / np.linalg.norm(rhs))
         if not np.isfinite(achieved) or achieved > 10 * tol:
             raise SolverError(
-                f"the adjoint solve of {self.stack.name!r} did not converge (relative "
-                f"residual {achieved:.2e} after {count[0]} GMRES iterations); the stack may be "
-                "at the edge of thermal runaway"
+                f"{what} of {self.stack.name!r} did not converge (relative residual "
+                f"{achieved:.2e} after {count[0]} GMRES iterations); the stack may be at the "
+                "edge of thermal runaway"
             )
         return x
 
-    def _preconditioner(self, transposed: sp.csc_array) -> spla.LinearOperator:
-        """Block lower-triangular preconditioner of Jᵀ: the conduction block by the
-        preconditioner of the assembled (symmetric) system, then the coolant block exactly."""
+    def _preconditioner(self, matrix: sp.csc_array) -> spla.LinearOperator:
+        """Block lower-triangular preconditioner of J or Jᵀ (``matrix``): the conduction block
+        by the preconditioner of the assembled (symmetric) system, then the coolant block
+        exactly."""
         n = self.field.size
         inner = build_preconditioner(self.system, "transform-or-amg")
+        assert inner is not None
         if self.size == n:
             return inner
-        coolant = spla.splu(transposed[n:, n:].tocsc())
-        coupling = transposed[n:, :n].tocsr()
+        coolant = spla.splu(matrix[n:, n:].tocsc())
+        coupling = matrix[n:, :n].tocsr()
 
         def apply(r: np.ndarray) -> np.ndarray:
             x_t = inner @ r[:n]

@@ -32,7 +32,8 @@ from pydantic import Field, model_validator
 
 from chiptherm.errors import InputError, SolverError
 from chiptherm.grid import Grid
-from chiptherm.nonlinear import RUNAWAY_K, solve_nonlinear
+from chiptherm.jacobian import Jacobian
+from chiptherm.nonlinear import RUNAWAY_K, coolants_of, solve_nonlinear
 from chiptherm.operator.model import Operator
 from chiptherm.operator.sampling import rasterize_blocks
 from chiptherm.result import Result
@@ -104,7 +105,8 @@ class Search(Settings):
     evaluates instead of the operator, so the last local moves rank by exact temperatures.
     ``descent``: after the search, at most this many gradient steps from the best placement
     (L-BFGS-B on a smooth maximum, gradients by the adjoint: a solve and an adjoint solve
-    each; linear stacks, objectives without the gradient term); the result is kept only if
+    each, with the Jacobian of the full equations for k(T), leakage and coolants; objectives
+    without the gradient term); the result is kept only if
     the solver's objective improves.
     """
 
@@ -617,14 +619,8 @@ def check_descent(plan: Floorplan) -> None:
     """Refuse a gradient descent that cannot run on ``plan``, before any search.
 
     Raises:
-        InputError: for a nonlinear stack or an objective with a gradient term.
+        InputError: for an objective with a gradient term.
     """
-    if plan.site.stack.needs_iteration:
-        raise InputError(
-            "search.descent needs temperatures linear in the power, and "
-            f"{' and '.join(plan.site.stack.nonlinearities + plan.site.stack.coolants)} "
-            "depend(s) on the temperature"
-        )
     if plan.problem.objective.gradient:
         raise InputError("search.descent needs an objective without the gradient term")
 
@@ -633,52 +629,107 @@ class SmoothObjective:
     """The descent's objective of a placement u: peak·smoothmax + mean·mean of the
     block-carrying cells plus the overlap penalty, K, with its gradient in u by the adjoint.
 
-    The smooth maximum is log Σ exp(β·T) / β. One call solves the placement and its adjoint
-    on one solver; the gradient with respect to a block's position is the adjoint field times
-    the change of the rasterized power (no more solves), plus the penalty's change.
+    The smooth maximum is log Σ exp(β·T) / β. One call solves the placement and its adjoint;
+    on a linear stack both on one solver, and the gradient with respect to a block's position
+    is the adjoint field times the change of the rasterized power (no more solves), plus the
+    penalty's change. A stack solved by fixed-point iteration (k(T), leakage, coolants) is
+    solved warm-started from the last placement's field, its adjoint comes from the Jacobian
+    of its full equations (:mod:`chiptherm.jacobian`), and a position's gradient is the
+    adjoint times the change of the residual of the moved block (two assemblies), which
+    carries the block's leakage along with its power.
     """
 
     def __init__(self, plan: Floorplan, beta: float) -> None:
         check_descent(plan)
         self.plan = plan
         self.beta = beta
-        self.solver = make_solver(plan.system, "auto")
+        self.iterated = plan.site.stack.needs_iteration
+        self.solver = None if self.iterated else make_solver(plan.system, "auto")
+        self.last: np.ndarray | None = None  # the warm start of fixed-point solves
 
     def field(self, u: np.ndarray) -> np.ndarray:
         """The solver field (nz, ny, nx) of placement u, K."""
+        return self._solved(u, jacobian=False)[0]
+
+    def _solved(self, u: np.ndarray, jacobian: bool) -> tuple[np.ndarray, Jacobian | None]:
+        """The field of placement u and, for a stack solved by fixed-point iteration when
+        ``jacobian``, the Jacobian of its equations there.
+
+        Raises:
+            SolverError: on thermal runaway.
+        """
         plan = self.plan
-        q = power_field(plan.stack(u), plan.grid)
-        field, _ = self.solver.solve(plan.system.rhs_for(q), tol=1e-10)
-        return field.reshape(plan.grid.shape)
+        if not self.iterated:
+            assert self.solver is not None
+            q = power_field(plan.stack(u), plan.grid)
+            field, _ = self.solver.solve(plan.system.rhs_for(q), tol=1e-10)
+            return field.reshape(plan.grid.shape), None
+        stack = plan.stack(u)
+        solution = solve_nonlinear(stack, plan.grid, x0=self.last, kelvin_tol=1e-9)
+        self.last = solution.temperature
+        if not jacobian:
+            return solution.temperature, None
+        coolants = coolants_of(stack, solution.system)
+        return solution.temperature, Jacobian.at(stack, plan.grid, solution.temperature, coolants)
 
     def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray, float]:
-        """(smooth objective, its gradient (2m,), the true objective), K."""
+        """(smooth objective, its gradient (2m,), the true objective), K.
+
+        Raises:
+            SolverError: on thermal runaway of a stack solved by fixed-point iteration.
+        """
         plan, weights, cells = self.plan, self.plan.problem.objective, self.plan.cells
-        carried = self.field(u)[cells]
+        field, jacobian = self._solved(u, jacobian=True)
+        carried = field[cells]
         penalty = float(plan.penalty(u[None])[0])
         top = float(carried.max())
         soft = np.exp(self.beta * (carried - top))
         w = np.zeros(plan.grid.shape)
         w[cells] = weights.peak * soft / soft.sum() + weights.mean / carried.size
-        adjoint, _ = self.solver.solve(w, tol=1e-10)
-        adjoint = adjoint.reshape(plan.grid.shape)
-        # a watt in the carrying cells, spread through them by height as the source's power is
-        share = plan.grid.dz[cells] / plan.grid.dz[cells].sum()
-        per_watt = np.tensordot(share, adjoint[cells], axes=1)  # (ny, nx) K/W
+        change = self._linear_change(w) if jacobian is None else self._full_change(w, jacobian)
         gradient = np.zeros_like(u)
         for k in range(len(u)):
             hi, lo = u.copy(), u.copy()
             hi[k], lo[k] = min(u[k] + 1e-4, 1.0), max(u[k] - 1e-4, 0.0)
-            block = plan.movable[k // 2]
-            moved = [plan.grid.block_fraction(plan.blocks(v)[k // 2]) for v in (hi, lo)]
-            dq = block.watts * (moved[0] - moved[1])
             dp = plan.penalty(hi[None])[0] - plan.penalty(lo[None])[0]
-            gradient[k] = (float((per_watt * dq).sum()) + float(dp)) / (hi[k] - lo[k])
+            gradient[k] = (change(k, hi, lo) + float(dp)) / (hi[k] - lo[k])
         smooth = top + float(np.log(soft.sum())) / self.beta
         mean = float(carried.mean())
         value = weights.peak * smooth + weights.mean * mean + penalty
         true_value = float(plan.objective_of_fields(carried[None])[0]) + penalty
         return value, gradient, true_value
+
+    def _linear_change(self, w: np.ndarray) -> Callable[[int, np.ndarray, np.ndarray], float]:
+        """The objective's change from placement lo to hi of coordinate k on a linear stack:
+        the per-watt adjoint map times the change of the block's rasterized power."""
+        plan, cells = self.plan, self.plan.cells
+        assert self.solver is not None
+        adjoint, _ = self.solver.solve(w, tol=1e-10)
+        adjoint = adjoint.reshape(plan.grid.shape)
+        # a watt in the carrying cells, spread through them by height as the source's power is
+        share = plan.grid.dz[cells] / plan.grid.dz[cells].sum()
+        per_watt = np.tensordot(share, adjoint[cells], axes=1)  # (ny, nx) K/W
+
+        def change(k: int, hi: np.ndarray, lo: np.ndarray) -> float:
+            block = plan.movable[k // 2]
+            moved = [plan.grid.block_fraction(plan.blocks(v)[k // 2]) for v in (hi, lo)]
+            return float((per_watt * block.watts * (moved[0] - moved[1])).sum())
+
+        return change
+
+    def _full_change(
+        self, w: np.ndarray, jacobian: Jacobian
+    ) -> Callable[[int, np.ndarray, np.ndarray], float]:
+        """The objective's change from placement lo to hi of coordinate k on a stack solved by
+        fixed-point iteration: the adjoint times the change of the residual at the field."""
+        plan = self.plan
+        multipliers = jacobian.solve_transpose(w, tol=1e-10)
+
+        def change(k: int, hi: np.ndarray, lo: np.ndarray) -> float:
+            moved = [jacobian.residual(plan.stack(v), plan.grid) for v in (hi, lo)]
+            return float(multipliers @ (moved[0] - moved[1]))
+
+        return change
 
 
 def descend(
@@ -691,7 +742,7 @@ def descend(
     and ``value0`` unless one beats them).
 
     Raises:
-        InputError: for a nonlinear stack or an objective with a gradient term.
+        InputError: for an objective with a gradient term.
     """
     from scipy.optimize import minimize
 
@@ -703,7 +754,14 @@ def descend(
     best = {"u": start, "value": value0}
 
     def evaluate(u: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient, true_value = objective(u)
+        try:
+            value, gradient, true_value = objective(u)
+        except SolverError:  # thermal runaway: far worse than any placement with a steady state
+            if not objective.iterated:
+                raise
+            plan.runaways += 1
+            history.solver_calls += 1
+            return RUNAWAY_K + float(plan.penalty(u[None])[0]), np.zeros_like(u)
         history.solver_calls += 2  # the placement and its adjoint
         history.descent_steps += 1
         if true_value < best["value"]:
