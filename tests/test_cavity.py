@@ -10,7 +10,7 @@ import pytest
 from chiptherm import Stack, solve, stack_from_dict
 from chiptherm.channels import channel_flow, laminar_friction, laminar_nusselt
 from chiptherm.compact import resistance_matrix
-from chiptherm.errors import InputError, StackError, UnsupportedError
+from chiptherm.errors import StackError, UnsupportedError
 from chiptherm.nonlinear import solve_nonlinear
 from chiptherm.operator.case import Case
 from chiptherm.sensitivity import sensitivity
@@ -142,10 +142,15 @@ def test_cavity_keys_need_a_coolant(key: str, value: object) -> None:
         stack_from_dict(data)
 
 
-def test_linear_only_tools_refuse_a_cavity_and_sensitivities_take_the_full_adjoint() -> None:
+def test_matrices_cases_and_sensitivities_of_a_cavity() -> None:
     stack = stack_from_dict(sandwich(lateral_k=50.0))
-    with pytest.raises(InputError, match="coolant in cavity 'channels' warms"):
-        resistance_matrix(stack)
+    # the coolant keeps the temperatures affine in the power: one block's resistance is its
+    # rise per watt, (T - inlet)/W (to the fixed-point solve's own tolerance)
+    matrix = resistance_matrix(stack)
+    nominal = solve(stack, kelvin_tol=1e-10)
+    mean = nominal.block_stats[0].stats.mean
+    assert matrix.background_k[0] == pytest.approx(INLET, abs=1e-9)
+    assert matrix.resistance[0, 0] == pytest.approx((mean - INLET) / WATTS, rel=1e-6)
     cooled_below = sandwich(lateral_k=50.0)
     cooled_below["boundaries"]["bottom"] = {"htc": 500.0}
     with pytest.raises(UnsupportedError, match="coolant in cavity 'channels' warms"):

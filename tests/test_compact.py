@@ -93,6 +93,50 @@ def test_the_matrix_is_reciprocal_positive_and_reproduces_solves(name):
             assert matrix.block_peaks(watts)[j] == pytest.approx(hottest, abs=1e-7)
 
 
+@pytest.mark.parametrize("name", ["cold_plate", "microchannel"])
+def test_a_warming_coolant_keeps_the_matrix_exact_but_not_reciprocal(name):
+    """A coolant warming along its flow (a cold plate, a cavity between two dies) keeps the
+    temperatures affine in the power: the matrix reproduces full fixed-point solves for any
+    powers, peaks included. The coolant carries heat downstream, so R is not symmetric."""
+    stack = example(name, 24, 16)
+    matrix = resistance_matrix(stack)
+    assert "coupled coolant" in matrix.method
+    assert (matrix.resistance > 0).all()
+    rng = np.random.default_rng(5)
+    for watts in (matrix.nominal_w, rng.uniform(0.0, 60.0, len(matrix.blocks))):
+        pairs = {(b.source, b.block.name): w for b, w in zip(matrix.blocks, watts, strict=True)}
+        result = solve(with_block_powers(stack, pairs), kelvin_tol=1e-10)
+        means = [b.stats.mean for b in result.block_stats]
+        assert matrix.temperatures(watts) == pytest.approx(means, abs=1e-6)
+        assert matrix.peaks(watts) == pytest.approx(result.max_temperature, abs=1e-6)
+
+
+def with_flow(stack, factor: float):
+    """``stack`` with its bottom coolant's flow rate multiplied by ``factor``."""
+    bottom = stack.boundaries["bottom"]
+    coolant = bottom.coolant.model_copy(update={"flow_rate": bottom.coolant.flow_rate * factor})
+    faces = {**stack.boundaries, "bottom": bottom.model_copy(update={"coolant": coolant})}
+    return stack.model_copy(update={"boundaries": faces})
+
+
+def test_the_downstream_die_sees_the_upstream_heat_through_the_water():
+    """On the cold plate the water flows from the upstream die to the downstream one: a watt
+    upstream warms the water under the downstream die, a watt downstream never reaches the
+    upstream one. The excess R[down, up] − R[up, down] is part of the water's full rise per
+    watt, 1/(ṁ·c_p), and falls in proportion as the flow grows (the conduction part stays
+    reciprocal)."""
+    stack = example("cold_plate", 24, 16)
+    coolant = stack.boundaries["bottom"].coolant
+    fractions = []
+    for factor in (1.0, 10.0, 100.0):
+        matrix = resistance_matrix(with_flow(stack, factor))
+        up, down = matrix.labels.index("upstream"), matrix.labels.index("downstream")
+        excess = matrix.resistance[down, up] - matrix.resistance[up, down]
+        fractions.append(excess * factor * coolant.flow_rate * coolant.heat_capacity)
+    assert 0.1 < fractions[0] < 1.0
+    assert fractions == pytest.approx([fractions[0]] * 3, rel=1e-3)
+
+
 def test_power_maps_and_face_temperatures_form_the_background():
     data = slab(halves=True)
     data["power"]["leak"] = {"map": [[0.0, 0.2], [0.1, 0.0]]}

@@ -17,6 +17,12 @@ symmetric finite-volume matrix A, so R is symmetric (reciprocity: a watt in bloc
 block i as much as a watt in i warms j) and, since A is an M-matrix, all its entries are
 positive. Blocks of a source that feeds several layers or faces count once, with their
 temperature weighted over all of them.
+
+A coolant that warms along its flow keeps the temperatures affine in the power (its
+temperature is the inlet's plus the heat picked up upstream), so the matrix holds for such
+stacks too, extracted on the system coupled to the coolant temperatures; it is then no longer
+symmetric: the coolant carries a block's heat downstream, so a watt upstream warms a
+downstream block more than the reverse.
 """
 
 from __future__ import annotations
@@ -261,18 +267,14 @@ def resistance_matrix(
         on_block: told (done, total) after each block's solve.
 
     Raises:
-        InputError: when the stack has no power blocks.
+        InputError: when the stack has no power blocks, or k(T) or leakage make its
+            temperatures nonlinear in the power.
     """
     start = time.perf_counter()
     if stack.nonlinearities:
         raise InputError(
             "a resistance matrix needs temperatures linear in the power, and "
             f"{' and '.join(stack.nonlinearities)} depend(s) on the temperature"
-        )
-    if stack.coolants:
-        raise InputError(
-            "a resistance matrix needs fixed ambients, and "
-            f"{' and '.join(stack.coolants)} warms with the heat it picks up"
         )
     blocks = block_inputs(stack)
     if not blocks:
@@ -287,16 +289,14 @@ def resistance_matrix(
     # its source feeds), and the weights of its mean temperature
     unit_q = [unit_block_field(stack, grid, b.source, b.block.name) for b in blocks]
     weights = [q / q.sum() for q in unit_q]
-    solver = make_solver(system, method)
-    background, _ = solver.solve(system.rhs_for(background_q), tol=tol)
+    background, rise_of, method_name = linear_response(stack, system, method, tol)
     # the hottest cell is a heated one (the discrete maximum principle: any other cell is a
     # weighted mean of its neighbours and face temperatures), so these cells carry the peak
     heated = np.flatnonzero((background_q > 0).ravel() | (np.sum(unit_q, axis=0) > 0).ravel())
     resistance = np.empty((len(blocks), len(blocks)))
     response = np.empty((heated.size, len(blocks)))
     for j, q in enumerate(unit_q):
-        rise, _ = solver.solve(q, tol=tol)  # homogeneous: faces at 0 K, block j at 1 W
-        rise = rise.reshape(system.shape)
+        rise = rise_of(q)  # homogeneous: faces and inlets at 0 K, block j at 1 W
         resistance[:, j] = [float((w * rise).sum()) for w in weights]
         response[:, j] = rise.ravel()[heated]
         if on_block is not None:
@@ -307,7 +307,7 @@ def resistance_matrix(
         np.array([b.block.watts for b in blocks]),
         np.array([float((w * background).sum()) for w in weights]),
         resistance,
-        solver.name,
+        method_name,
         time.perf_counter() - start,
         HeatedCells(
             heated,
@@ -317,6 +317,40 @@ def resistance_matrix(
             np.stack([q.ravel()[heated] > 0 for q in unit_q], axis=1),
         ),
     )
+
+
+def linear_response(
+    stack: Stack, system: System, method: str, tol: float
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], str]:
+    """The field of ``stack`` with every block off (K), the rise (nz, ny, nx) K that any power
+    (nz, ny, nx) W adds to it, and the method's name.
+
+    Without coolants the rise is one solve on a solver built once for ``system``. A coolant
+    warming along its flow keeps the equations linear but couples the field to the coolant's
+    temperatures: the blocks-off field is the fixed-point solve, and each rise one solve of
+    the coupled system (:meth:`chiptherm.jacobian.Jacobian.solve`), coolant temperatures
+    included, with the inlets at 0 K.
+    """
+    grid: Grid = system.grid  # type: ignore[assignment]
+    off = with_block_powers(stack, {})
+    if not stack.coolants:
+        solver = make_solver(system, method)
+        background, _ = solver.solve(system.rhs_for(power_field(off, grid)), tol=tol)
+
+        def rise(q: np.ndarray) -> np.ndarray:
+            return solver.solve(q, tol=tol)[0].reshape(system.shape)
+
+        return background.reshape(system.shape), rise, solver.name
+    from chiptherm.jacobian import Jacobian
+    from chiptherm.nonlinear import coolants_of, solve_nonlinear
+
+    solution = solve_nonlinear(off, grid, method, tol=tol, kelvin_tol=1e-10)
+    coupled = Jacobian.at(off, grid, solution.temperature, coolants_of(off, solution.system))
+
+    def coupled_rise(q: np.ndarray) -> np.ndarray:
+        return coupled.solve(q, tol=tol)[: q.size].reshape(system.shape)
+
+    return solution.temperature, coupled_rise, f"{solution.info.method} + coupled coolant"
 
 
 @dataclass(frozen=True)
