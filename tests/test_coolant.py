@@ -8,8 +8,7 @@ from typer.testing import CliRunner
 
 from chiptherm import solve, stack_from_dict
 from chiptherm.cli import app
-from chiptherm.compact import resistance_matrix
-from chiptherm.errors import InputError, StackError, UnsupportedError
+from chiptherm.errors import StackError, UnsupportedError
 from chiptherm.nonlinear import solve_nonlinear
 from chiptherm.stack_io import save_stack
 
@@ -94,14 +93,12 @@ def test_bad_coolants_are_refused(change, message):
         stack_from_dict(data)
 
 
-def test_side_faces_and_linear_only_tools_refuse_coolants():
+def test_side_faces_and_the_operator_refuse_coolants():
     data = plate()
     data["boundaries"]["east"] = data["boundaries"].pop("bottom")
     with pytest.raises(StackError, match="'coolant' is supported on the top and bottom faces"):
         stack_from_dict(data)
     stack = stack_from_dict(plate())
-    with pytest.raises(InputError, match="coolant on the bottom face warms"):
-        resistance_matrix(stack)
     from chiptherm.operator.case import Case
 
     with pytest.raises(UnsupportedError, match="coolant on the bottom face warms"):
