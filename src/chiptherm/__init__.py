@@ -9,6 +9,7 @@ from chiptherm.sensitivity import Sensitivity, sensitivity
 from chiptherm.stack import Block, Boundary, Layer, Material, PowerSource, Region, Stack
 from chiptherm.stack_io import load_stack, save_stack, stack_from_dict
 from chiptherm.system import System
+from chiptherm.transient import PowerTrace, TransientResult, read_power_trace, simulate
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "Layer",
     "Material",
     "PowerSource",
+    "PowerTrace",
     "Region",
     "ResistanceMatrix",
     "Result",
@@ -29,12 +31,15 @@ __all__ = [
     "Stack",
     "StackError",
     "System",
+    "TransientResult",
     "__version__",
     "convergence_study",
     "load_stack",
+    "read_power_trace",
     "resistance_matrix",
     "save_stack",
     "sensitivity",
+    "simulate",
     "solve",
     "stack_from_dict",
 ]

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from chiptherm.materials import BUILTIN_CONDUCTIVITY
+from chiptherm.materials import BUILTIN_CONDUCTIVITY, BUILTIN_HEAT_CAPACITY
 
 FACES: tuple[str, ...] = ("top", "bottom", "north", "south", "east", "west")
 Face = Literal["top", "bottom", "north", "south", "east", "west"]
@@ -112,12 +112,15 @@ class Material(_Model):
     With a ``temperature_exponent`` n the conductivity follows the power law
     k(T) = k · (T / reference_temperature)^n (every component alike): n ≈ -1.3 for silicon
     near 300-400 K, whose k then drops by a quarter between 300 and 375 K. Stacks with such a
-    material are solved by fixed-point (Picard) iteration.
+    material are solved by fixed-point (Picard) iteration. ``heat_capacity`` is the volumetric
+    heat capacity ρ·c_p, J/(m³·K); only transient runs need it (the built-in materials carry
+    typical values, also where a stack file redefines their conductivity).
     """
 
     conductivity: Conductivity
     temperature_exponent: float = Field(0.0, ge=-4.0, le=4.0)
     reference_temperature: float = Field(300.0, gt=0.0)
+    heat_capacity: float | None = Field(None, gt=0.0)
 
     @property
     def is_isotropic(self) -> bool:
@@ -596,8 +599,13 @@ class Stack(_Model):
     def material(self, name: str) -> Material:
         """The material called ``name``: user-defined first, then the built-in library."""
         if name in self.materials:
-            return self.materials[name]
-        return Material(conductivity=BUILTIN_CONDUCTIVITY[name])
+            material = self.materials[name]
+            if material.heat_capacity is None and name in BUILTIN_HEAT_CAPACITY:
+                return material.model_copy(update={"heat_capacity": BUILTIN_HEAT_CAPACITY[name]})
+            return material
+        return Material(
+            conductivity=BUILTIN_CONDUCTIVITY[name], heat_capacity=BUILTIN_HEAT_CAPACITY.get(name)
+        )
 
     def boundary(self, face: str) -> Boundary:
         """The condition on ``face`` (adiabatic when not given)."""

@@ -187,6 +187,8 @@ def stack_to_dict(
         if mat["temperature_exponent"] != 0.0:
             data["materials"][name]["temperature_exponent"] = mat["temperature_exponent"]
             data["materials"][name]["reference_temperature"] = mat["reference_temperature"]
+        if mat["heat_capacity"] is not None:
+            data["materials"][name]["heat_capacity"] = mat["heat_capacity"]
     for face, bc in data["boundaries"].items():
         if bc.get("htc_map") is not None:
             bc["htc_map"] = (htc_files or {}).get(face, f"{face}_htc.npy")

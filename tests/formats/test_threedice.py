@@ -357,3 +357,20 @@ def test_agrees_with_3dice_published_solid_results(
     for name, expected in (("node1.txt", node1), ("node2.txt", node2)):
         value = float((workdir / name).read_text().splitlines()[-1].split()[-1])
         assert abs(value - expected) <= 0.0005 + 1e-9
+
+
+def test_a_converted_stack_keeps_the_heat_capacities_for_transient_runs(workdir: Path) -> None:
+    """3D-ICE's volumetric heat capacities, J/(µm³·K), become J/(m³·K) (x 1e18), so the
+    converted stack runs transiently and rises to its steady state."""
+    from chiptherm import load_stack, save_stack
+    from chiptherm.formats.convert import stack_from_3dice
+    from chiptherm.transient import simulate
+
+    doc = read_stk(write_stk(workdir / "a.stk"))
+    stack = load_stack(save_stack(stack_from_3dice(doc), workdir / "converted.yaml"))
+    assert stack.material("SILICON").heat_capacity == pytest.approx(1.628e6)
+    assert stack.material("BEOL").heat_capacity == pytest.approx(2.175e6)
+    result = simulate(stack, frames=0)
+    rise = result.steady_peak_k - result.peak_k[0]
+    assert rise > 1.0
+    assert result.peak_k[-1] == pytest.approx(result.steady_peak_k, abs=0.01 * rise)

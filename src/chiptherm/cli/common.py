@@ -14,7 +14,7 @@ from rich.console import Console
 from chiptherm.errors import ChipthermError, InputError
 
 app = typer.Typer(
-    help="Fast, trustworthy steady thermal simulation of chips and 3D-IC stacks.",
+    help="Fast, trustworthy thermal simulation of chips and 3D-IC stacks: steady and transient.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

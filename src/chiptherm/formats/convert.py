@@ -22,6 +22,7 @@ def stack_from_3dice(doc: StkFile, name: str = "3d-ice") -> Stack:
     n_cols, n_rows = int(doc.chip[0] / cl), int(doc.chip[1] / cw)
     materials = {
         mname: {"conductivity": [k * 1e6 for k in m.conductivity]}
+        | ({} if m.heat_capacity is None else {"heat_capacity": m.heat_capacity * 1e18})
         for mname, m in doc.materials.items()
     }
     layers: list[dict] = []  # top first

@@ -163,6 +163,7 @@ def _pretty(terminal: str) -> str:
 @dataclass
 class IceMaterial:
     conductivity: tuple[float, float, float]  # W/(µm·K), (kx, ky, kz)
+    heat_capacity: float | None = None  # J/(µm³·K), volumetric
 
 
 @dataclass
@@ -241,7 +242,8 @@ class _StkBuilder(Transformer):
             raise FormatError(
                 f"material {name}: conductivity must be > 0", source=self.filename, line=name.line
             )
-        return ("material", str(name), IceMaterial(k))  # type: ignore[arg-type]
+        capacity = values[-1] if values[-1] > 0 else None  # 0 is common where unused (steady)
+        return ("material", str(name), IceMaterial(k, capacity))  # type: ignore[arg-type]
 
     def sink_body(self, h, t):
         return IceSink(_num(h), _num(t))

@@ -432,3 +432,40 @@ def plot_tornado(
     ax.grid(alpha=0.3, axis="x")
     ax.legend(loc="lower right", fontsize=8)
     return save_figure(fig, path)
+
+
+def plot_transient(
+    times: np.ndarray,
+    curves: dict[str, np.ndarray],
+    steady: dict[str, float],
+    power: np.ndarray,
+    path: str | Path,
+    *,
+    title: str,
+    log_time: bool = False,
+) -> Path:
+    """Save temperatures against time (top; each curve's steady value at the last power
+    dashed, in its colour) above the total power (bottom) as a PNG.
+
+    ``times`` (s+1,) s; ``curves`` name -> (s+1,) K; ``steady`` name -> K; ``power`` (s+1,) W,
+    the power during the step that ends at each time. ``log_time`` draws the time on a log
+    axis from the first step on (a step response spans decades)."""
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(7.0, 5.0), dpi=110, sharex=True, height_ratios=(3, 1)
+    )
+    shown = slice(1, None) if log_time else slice(None)
+    for name, series in curves.items():
+        (line,) = top.plot(times[shown], series[shown], label=name)
+        if name in steady:
+            top.axhline(steady[name], color=line.get_color(), linestyle="--", linewidth=0.8)
+    top.set_ylabel("temperature (K)")
+    top.set_title(title, fontsize=10)
+    top.grid(alpha=0.3)
+    top.legend(fontsize=8, ncol=2, loc="lower right")
+    bottom.step(times[shown], power[shown], where="pre", color="0.3")
+    if log_time:
+        bottom.set_xscale("log")
+    bottom.set_ylabel("power (W)")
+    bottom.set_xlabel("time (s)")
+    bottom.grid(alpha=0.3)
+    return save_figure(fig, path)
