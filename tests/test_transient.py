@@ -1,5 +1,6 @@
 """Transient runs: the lumped RC law and its discrete forms, the heated slab's Fourier series,
-the energy balance, the steady limit, power traces and their errors."""
+the energy balance, the steady limit, leakage against the integrated nonlinear law and its
+runaway, a warming coolant, power traces and their errors."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import math
 import numpy as np
 import pytest
 from conftest import example
+from scipy.integrate import solve_ivp
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
 from chiptherm.compact import block_inputs
-from chiptherm.errors import InputError, UnsupportedError
+from chiptherm.errors import InputError
 from chiptherm.result import solve
 from chiptherm.stack_io import save_stack, stack_from_dict
 from chiptherm.transient import (
@@ -173,10 +175,83 @@ def test_a_long_run_ends_at_the_steady_state_and_cooling_returns_to_idle():
     # the times to 63 %, 90 % and 99 % are ordered, and the peak crosses them there
     t63, t90, t99 = (result.time_to(f) for f in (1 - math.exp(-1), 0.9, 0.99))
     assert 0 < t63 < t90 < t99 < result.times[-1]
+    assert result.summary()["time_to_90_s"] == t90
     # start from the heated state with the power off: back to the idle state
     off = PowerTrace(np.zeros(1), np.zeros((1, len(result.labels))), block_inputs(stack))
     cooled = simulate(stack, off, duration=result.times[-1] * 2, initial=result.temperature)
     assert cooled.peak_k[-1] == pytest.approx(result.peak_k[0], abs=0.005 * rise)
+
+
+def leaky_plate(fraction: float, coefficient: float) -> dict:
+    data = plate()
+    data["power"]["p"]["leakage"] = {"fraction": fraction, "coefficient": coefficient}
+    return data
+
+
+def lumped_leaky_law(fraction: float, coefficient: float, end: float):
+    """The one-cell plate with leakage, C·dT/dt = P·(1 + f·exp(β·(T - T_a))) - G·(T - T_a),
+    integrated by scipy to 1e-10 (up to 800 K)."""
+    tau, rise = lumped_constants()
+    conductance = WATTS / rise
+    capacity = tau * conductance
+
+    def rate(_t, t):
+        leak = fraction * WATTS * np.exp(coefficient * (t[0] - AMBIENT))
+        return [(WATTS + leak - conductance * (t[0] - AMBIENT)) / capacity]
+
+    def hot(_t, t):
+        return t[0] - 800.0
+
+    hot.terminal = True
+    return solve_ivp(
+        rate, (0, end), [AMBIENT], method="Radau", rtol=1e-10, atol=1e-9, dense_output=True,
+        events=hot,
+    )  # fmt: skip
+
+
+def test_leakage_is_taken_at_each_step_s_own_temperature():
+    """A leaky one-cell plate follows the integrated nonlinear law to 2e-4 of its rise, and
+    rises higher and slower than without leakage; the energy balance holds to the fixed-point
+    iteration's tolerance."""
+    result = simulate(stack_from_dict(leaky_plate(0.3, 0.02)), frames=0)
+    law = lumped_leaky_law(0.3, 0.02, result.times[-1])
+    rise = result.peak_k.max() - AMBIENT
+    assert np.abs(result.peak_k - law.sol(result.times)[0]).max() < 2e-4 * rise
+    assert result.method.endswith("+ fixed point")
+    assert result.balance_error < 1e-6
+    assert result.runaway_s is None
+    _, linear_rise = lumped_constants()
+    assert rise > 1.3 * linear_rise * WATTS
+
+
+def test_a_leaky_stack_without_a_steady_state_runs_away_when_the_law_blows_up():
+    """With a strong leakage there is no steady state: the run ends at thermal runaway,
+    within 1 % of the time at which the integrated law blows up; a step response then needs
+    a duration."""
+    stack = stack_from_dict(leaky_plate(0.5, 0.05))
+    tau, _ = lumped_constants()
+    with pytest.raises(InputError, match="no steady state at this power"):
+        simulate(stack)
+    result = simulate(stack, duration=20 * tau, dt=tau / 200, frames=0)
+    law = lumped_leaky_law(0.5, 0.05, 20 * tau)
+    blow_up = law.t_events[0][0]
+    assert result.runaway_s == pytest.approx(blow_up, rel=0.01)
+    assert math.isnan(result.steady_peak_k) and result.summary()["steady_peak_k"] is None
+    early = result.times < 0.8 * blow_up
+    assert result.peak_k[early] == pytest.approx(law.sol(result.times[early])[0], abs=0.05)
+
+
+def test_a_warming_coolant_stack_settles_at_its_fixed_point():
+    """The cold plate (water warming along its flow) rises to the steady fixed-point solve;
+    the heat into the water counts as heat out in the balance."""
+    stack = example("cold_plate", 16, 8)
+    result = simulate(stack, frames=0, double_every=10)
+    steady = solve(stack)
+    rise = steady.max_temperature - result.peak_k[0]
+    assert result.steady_peak_k == pytest.approx(steady.max_temperature, abs=1e-5)
+    assert result.peak_k[-1] == pytest.approx(steady.max_temperature, abs=0.005 * rise)
+    assert result.balance_error < 1e-6
+    assert result.heat_out_w[-1] == pytest.approx(result.power_w[-1], rel=0.005)
 
 
 def test_time_to_value_interpolates_between_steps():
@@ -191,8 +266,6 @@ def test_refusals_name_what_is_missing(tmp_path):
     data["materials"]["cu"].pop("heat_capacity")
     with pytest.raises(InputError, match=r"materials.cu: no heat_capacity .* layer 'plate'"):
         simulate(stack_from_dict(data))
-    with pytest.raises(UnsupportedError, match="linear in the power; 'hot-die' has"):
-        simulate(example("hot_die", 12, 12))
     with pytest.raises(InputError, match="dt: expected a positive"):
         simulate(stack_from_dict(plate()), duration=1.0, dt=-1.0)
     with pytest.raises(InputError, match="initial: a field of shape"):
@@ -238,6 +311,7 @@ def test_cli_runs_a_trace_and_writes_its_files(tmp_path):
     assert summary["max_peak_k"] == pytest.approx(AMBIENT + rise * (1 - math.exp(-2)), rel=1e-4)
     assert summary["max_peak_time_s"] == pytest.approx(2 * tau, rel=1e-6)
     assert summary["steps"] == 200
+    assert not summary["step_response"] and summary["time_to_63_s"] is None  # a trace
     lines = (out / "transient.csv").read_text().splitlines()
     assert lines[0].startswith("time_s,power_w,peak_k,all_mean_k,all_max_k")
     assert len(lines) == 202

@@ -141,6 +141,7 @@ def solve_nonlinear(
     progress: Callable[[str], None] | None = None,
     kelvin_tol: float = KELVIN_TOLERANCE,
     max_steps: int = MAX_STEPS,
+    storage: tuple[str, SinkLink] | None = None,
 ) -> NonlinearSolution:
     """Solve ``stack`` with its temperature-dependent conductivities, leakage and coolants.
 
@@ -154,6 +155,9 @@ def solve_nonlinear(
         kelvin_tol: stop when the last change and the estimated distance left to the fixed
             point (see :func:`distance_left`) are both below this, K.
         max_steps: Picard steps before giving up.
+        storage: (name, link): one more link of every cell to a temperature field, in every
+            step's system and the final one, under ``name`` among its sinks (the heat
+            capacity of a transient step, see :mod:`chiptherm.transient`).
 
     Raises:
         SolverError: on thermal runaway (no stable steady state), or when the iteration does
@@ -171,7 +175,7 @@ def solve_nonlinear(
     coolant: Coolants = {}  # (ny, nx) coolant temperatures, K
     for step in range(1, max_steps + 1):
         if solver is None or rebuild:
-            system = System.from_stack(stack, grid, temperature=field)
+            system = with_sink(System.from_stack(stack, grid, temperature=field), storage)
             # a matrix built once keeps 'auto''s choice (LU factorizes once); one rebuilt
             # every step takes step_method's
             chosen = step_method(system, method) if rebuild else method
@@ -201,7 +205,7 @@ def solve_nonlinear(
             "stack is close to thermal runaway"
         )
     assert field is not None and solver is not None
-    final = final_system(stack, grid, field, terms, coolant)
+    final = final_system(stack, grid, field, terms, coolant, storage)
     info = SolveInfo(
         solver.name,
         iterations,
@@ -250,15 +254,25 @@ def final_system(
     field: np.ndarray,
     terms: list[LeakageTerm],
     coolant: Coolants,
+    storage: tuple[str, SinkLink] | None = None,
 ) -> System:
     """The system assembled at ``field``: conductivities taken there, leakage added to q, and
-    the coolant temperatures that the heat leaving ``field`` gives."""
-    at = System.from_stack(stack, grid, temperature=field)
+    the coolant temperatures that the heat leaving ``field`` gives (with the ``storage``
+    link of :func:`solve_nonlinear`, if any)."""
+    at = with_sink(System.from_stack(stack, grid, temperature=field), storage)
     if stack.coolants:
         coolant = coolant_temperatures(stack, with_coolants(at, coolant), field)
     leak = leakage_power(terms, field, grid.shape)
     cooled = with_coolants(at, coolant)
     return dataclasses.replace(cooled, q=at.q + leak)
+
+
+def with_sink(system: System, sink: tuple[str, SinkLink] | None) -> System:
+    """``system`` with one more named sink link (none: ``system`` itself)."""
+    if sink is None:
+        return system
+    name, link = sink
+    return dataclasses.replace(system, sinks={**system.sinks, name: link})
 
 
 def iterated_terms(stack: Stack) -> list[str]:

@@ -46,7 +46,8 @@ class SinkLink:
 
     ``conductance`` is (nz, ny, nx) W/K, zero outside the cavity's z-cells; ``temperature``
     is the coolant temperature, one value or an (ny, nx) array (one per channel cell, shared
-    by the cavity's z-cells), K.
+    by the cavity's z-cells), K. A transient step's heat capacity is such a link too, of
+    every cell to its own earlier temperatures, an (nz, ny, nx) field.
     """
 
     conductance: np.ndarray

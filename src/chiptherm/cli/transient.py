@@ -90,11 +90,12 @@ def transient(
 
     Integrates C dT/dt = b(t) - A T on the steady solver's grid with implicit steps (BDF2 by
     default); a step response takes steps that double every 25 steps, as its temperatures
-    change over decades of time. Needs each material's volumetric heat
-    capacity (heat_capacity, J/(m³·K); built-in materials carry one) and a stack linear in the
-    power. Prints the peak's extremes, the times to 63/90/99 % of its steady rise and every
-    block's hottest moment; writes transient.json, transient.csv (every step), transient.png
-    (temperatures and power against time) and fields.npz (saved fields, K).
+    change over decades of time. Needs each material's volumetric heat capacity
+    (heat_capacity, J/(m³·K); built-in materials carry one). With k(T), leakage or a warming
+    coolant each step is a fixed-point iteration, and a leaky stack that runs away thermally
+    ends the run there. Prints the peak's extremes, the times to 63/90/99 % of its steady rise
+    and every block's hottest moment; writes transient.json, transient.csv (every step),
+    transient.png (temperatures and power against time) and fields.npz (saved fields, K).
 
     Example: chiptherm transient examples/two_die.yaml --trace trace.csv --dt 1e-4
     """
@@ -169,13 +170,26 @@ def print_summary(summary: dict) -> None:
         f"{summary['method']}, {summary['seconds']:.2f} s; energy balance to "
         f"{summary['balance_error']:.1e}"
     )
+    reached = (
+        f", reached to 63/90/99 % after {seconds(summary['time_to_63_s'])} / "
+        f"{seconds(summary['time_to_90_s'])} / {seconds(summary['time_to_99_s'])}"
+        if summary["step_response"]
+        else ""
+    )
+    steady = (
+        "no steady state at the last power"
+        if summary["steady_peak_k"] is None
+        else f"steady at the last power {summary['steady_peak_k']:.2f} K{reached}"
+    )
     console.print(
         f"peak {summary['initial_peak_k']:.2f} K -> {summary['final_peak_k']:.2f} K, hottest "
-        f"{summary['max_peak_k']:.2f} K at {summary['max_peak_time_s']:.4g} s; steady at the "
-        f"last power {summary['steady_peak_k']:.2f} K, reached to 63/90/99 % after "
-        f"{seconds(summary['time_to_63_s'])} / {seconds(summary['time_to_90_s'])} / "
-        f"{seconds(summary['time_to_99_s'])}"
+        f"{summary['max_peak_k']:.2f} K at {summary['max_peak_time_s']:.4g} s; {steady}"
     )
+    if summary["runaway_s"] is not None:
+        console.print(
+            f"[bold red]thermal runaway[/] at {summary['runaway_s']:.4g} s: the leakage grows "
+            "faster with temperature than the cooling removes it; the run ends there"
+        )
     table = Table(title_justify="left")
     for col in ("block", "hottest mean K", "hottest cell K", "final mean K", "steady mean K"):
         table.add_column(col, justify="left" if col == "block" else "right")
@@ -185,6 +199,6 @@ def print_summary(summary: dict) -> None:
             f"{row['max_mean_k']:.2f}",
             f"{row['max_k']:.2f}",
             f"{row['final_mean_k']:.2f}",
-            f"{row['steady_mean_k']:.2f}",
+            "—" if row["steady_mean_k"] is None else f"{row['steady_mean_k']:.2f}",
         )
     console.print(table)

@@ -456,7 +456,7 @@ def plot_transient(
     shown = slice(1, None) if log_time else slice(None)
     for name, series in curves.items():
         (line,) = top.plot(times[shown], series[shown], label=name)
-        if name in steady:
+        if np.isfinite(steady.get(name, np.nan)):
             top.axhline(steady[name], color=line.get_color(), linestyle="--", linewidth=0.8)
     top.set_ylabel("temperature (K)")
     top.set_title(title, fontsize=10)

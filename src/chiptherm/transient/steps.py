@@ -1,0 +1,219 @@
+"""One implicit time step, and the steady states around a run, for linear and iterated stacks.
+
+A step solves (A + s·C)·T = b + s·C·M: the steady system with one more link per cell, of
+conductance s·C (s = weight/Δt in 1/s, C the cell's heat capacity) to the field M that the
+scheme builds from the earlier steps (see :mod:`chiptherm.transient`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chiptherm.compact import with_block_powers
+from chiptherm.errors import InputError
+from chiptherm.grid import Grid
+from chiptherm.nonlinear import final_system, leakage_terms, solve_nonlinear
+from chiptherm.solvers import make_solver
+from chiptherm.stack import Stack
+from chiptherm.system import SinkLink, System, power_field
+from chiptherm.transient.trace import PowerTrace
+
+STORAGE = "heat capacity"
+"""The name of the heat-capacity link among a step system's sinks."""
+DEFAULT_STEPS = 400
+LARGEST_STEP = 0.01
+"""Doubling steps stop growing at this fraction of the run."""
+
+
+def capacity_field(stack: Stack, grid: Grid) -> np.ndarray:
+    """(nz, ny, nx) heat capacity of every cell, J/K, with layer regions painted in (a
+    cavity's walls fill the solid fraction of its volume; its coolant stores no heat).
+
+    Raises:
+        InputError: naming the first material in use without a heat capacity.
+    """
+    nz, ny, nx = grid.shape
+    rho_c = np.empty((nz, ny, nx))
+    for layer_index, layer in enumerate(stack.layers):
+        cells = grid.cells_of_layer(layer_index)
+        block = slice(cells[0], cells[-1] + 1)
+        paint = [(layer.material, np.ones((ny, nx), dtype=bool))]
+        paint += [(region.material, grid.region_mask(region)) for region in layer.regions]
+        for name, mask in paint:
+            capacity = stack.material(name).heat_capacity
+            if capacity is None:
+                raise InputError(
+                    f"materials.{name}: no heat_capacity (J/(m³·K), the volumetric heat "
+                    f"capacity ρ·c_p) for a transient run; layer {layer.name!r} uses it"
+                )
+            rho_c[block][:, mask] = capacity * layer.solid_fraction
+    volume = grid.dx * grid.dy * grid.dz[:, None, None]
+    return rho_c * volume
+
+
+def step_times(duration: float, dt: float | None, double_every: int) -> np.ndarray:
+    """(s+1,) the times at the ends of the steps, from 0 to ``duration`` s.
+
+    Uniform steps of ``dt`` (default duration / 400), the last one shortened to land on the
+    duration; or, with ``double_every`` N > 0, steps starting at ``dt`` (default
+    duration / 10⁵) that double after every N steps until they reach duration / 100."""
+    if double_every < 0:
+        raise InputError(f"double_every: expected 0 (uniform steps) or more, got {double_every}")
+    if dt is None:
+        dt = duration / (DEFAULT_STEPS if double_every == 0 else 1e5)
+    if not (math.isfinite(dt) and dt > 0):
+        raise InputError(f"dt: expected a positive time step in s, got {dt:g}")
+    if dt > duration:
+        raise InputError(f"dt: {dt:g} s is longer than the run's {duration:g} s")
+    if double_every == 0:
+        count = max(round(duration / dt), 1)
+        if abs(count * dt - duration) <= 1e-9 * duration:
+            return np.linspace(0.0, duration, count + 1)
+        return np.append(np.arange(math.floor(duration / dt) + 1) * dt, duration)
+    largest = max(duration * LARGEST_STEP, dt)
+    times = [0.0]
+    step, taken = dt, 0
+    while times[-1] < duration * (1 - 1e-12):
+        times.append(min(times[-1] + step, duration))
+        taken += 1
+        if taken % double_every == 0:
+            step = min(2 * step, largest)
+    return np.array(times)
+
+
+@dataclass(frozen=True)
+class StepState:
+    """The end of one step: the field (nz, ny, nx) K, the power put in during the step and
+    the heat leaving through the faces and into coolants at its end, W."""
+
+    field: np.ndarray
+    power_w: float
+    heat_out_w: float
+
+
+class LinearSteps:
+    """Steps of a stack linear in the power: the matrix A + s·C depends only on the step
+    length, so its solver is built once per length (only the two latest are kept: a run whose
+    steps double never returns to a shorter one) and each row's power changes only b."""
+
+    def __init__(
+        self, stack: Stack, grid: Grid, trace: PowerTrace, capacity: np.ndarray, method: str,
+        tol: float,
+    ) -> None:  # fmt: skip
+        self.stack, self.grid, self.trace = stack, grid, trace
+        self.capacity, self.method, self.tol = capacity, method, tol
+        self.base = System.from_stack(stack, grid)
+        self._steady = make_solver(self.base, method)
+        self._solvers: dict[float, Any] = {}
+        self._powers: dict[int | None, np.ndarray] = {}
+        self.name = self._steady.name
+
+    def q(self, row: int | None) -> np.ndarray:
+        """(nz, ny, nx) power per cell during ``row`` (None: every block off), W."""
+        if row not in self._powers:
+            self._powers[row] = power_field(row_stack(self.stack, self.trace, row), self.grid)
+        return self._powers[row]
+
+    def steady(self, row: int | None) -> StepState:
+        """The steady state at ``row``'s power (None: every block off)."""
+        q = self.q(row)
+        field, _ = self._steady.solve(self.base.rhs_for(q), tol=self.tol)
+        field = np.asarray(field).reshape(self.grid.shape)
+        return StepState(field, float(q.sum()), self.heat_out(field))
+
+    def step(self, row: int, scale: float, memory: np.ndarray, guess: np.ndarray) -> StepState:
+        """Solve (A + scale·C)·T = b(row) + scale·C·memory, warm-started from ``guess``."""
+        if scale not in self._solvers:
+            if len(self._solvers) >= 2:
+                self._solvers.pop(next(iter(self._solvers)))
+            link = SinkLink(conductance=scale * self.capacity, temperature=0.0)
+            system = dataclasses.replace(self.base, sinks={**self.base.sinks, STORAGE: link})
+            self._solvers[scale] = make_solver(system, self.method)
+        solver = self._solvers[scale]
+        self.name = solver.name
+        q = self.q(row)
+        rhs = self.base.rhs_for(q) + scale * self.capacity * memory
+        field, _ = solver.solve(rhs, x0=guess, tol=self.tol)
+        field = np.asarray(field).reshape(self.grid.shape)
+        return StepState(field, float(q.sum()), self.heat_out(field))
+
+    def at(self, field: np.ndarray) -> StepState:
+        """A given field, with every block off."""
+        return StepState(field, float(self.q(None).sum()), self.heat_out(field))
+
+    def heat_out(self, field: np.ndarray) -> float:
+        """Heat leaving ``field`` through the faces, W."""
+        return float(sum(self.base.heat_out(field).values()))
+
+
+class IteratedSteps:
+    """Steps of a stack with k(T), leakage or a coolant warming along its flow: each steady
+    state and each step is a fixed-point iteration (:func:`chiptherm.nonlinear.solve_nonlinear`)
+    whose systems carry the heat-capacity link, so conductivity, leakage and coolant are all
+    taken at the step's own temperature (fully implicit)."""
+
+    def __init__(
+        self, stack: Stack, grid: Grid, trace: PowerTrace, capacity: np.ndarray, method: str,
+        tol: float,
+    ) -> None:  # fmt: skip
+        self.stack, self.grid, self.trace = stack, grid, trace
+        self.capacity, self.method, self.tol = capacity, method, tol
+        self._stacks: dict[int | None, Stack] = {}
+        self.name = ""
+
+    def row_stack(self, row: int | None) -> Stack:
+        if row not in self._stacks:
+            self._stacks[row] = row_stack(self.stack, self.trace, row)
+        return self._stacks[row]
+
+    def steady(self, row: int | None) -> StepState:
+        """The steady state at ``row``'s power (None: every block off).
+
+        Raises:
+            SolverError: when there is none (thermal runaway).
+        """
+        solution = solve_nonlinear(self.row_stack(row), self.grid, self.method, tol=self.tol)
+        return self._state(solution.system, solution.temperature)
+
+    def step(self, row: int, scale: float, memory: np.ndarray, guess: np.ndarray) -> StepState:
+        """One step by fixed-point iteration from ``guess``.
+
+        Raises:
+            SolverError: when the iteration diverges (thermal runaway within the step).
+        """
+        link = SinkLink(conductance=scale * self.capacity, temperature=memory)
+        solution = solve_nonlinear(
+            self.row_stack(row), self.grid, self.method, x0=guess, tol=self.tol,
+            storage=(STORAGE, link),
+        )  # fmt: skip
+        self.name = f"{solution.info.method} + fixed point"
+        return self._state(solution.system, solution.temperature)
+
+    def at(self, field: np.ndarray) -> StepState:
+        """A given field, with every block off: its leakage, and the heat leaving it through
+        the faces and into coolants (whose temperatures the heat it gives them sets)."""
+        stack = self.row_stack(None)
+        system = final_system(stack, self.grid, field, leakage_terms(stack, self.grid), {})
+        return self._state(system, field)
+
+    @staticmethod
+    def _state(system: System, field: np.ndarray) -> StepState:
+        out = system.heat_out(field)
+        out.pop(f"cavity {STORAGE}", None)  # stored, not lost
+        return StepState(field, float(system.q.sum()), float(sum(out.values())))
+
+
+def row_stack(stack: Stack, trace: PowerTrace, row: int | None) -> Stack:
+    """``stack`` with the block powers of ``row`` (None: every block off; power maps stay)."""
+    if row is None:
+        return with_block_powers(stack, {})
+    pairs = {
+        (b.source, b.block.name): float(w)
+        for b, w in zip(trace.blocks, trace.watts[row], strict=True)
+    }
+    return with_block_powers(stack, pairs)
