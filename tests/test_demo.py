@@ -66,6 +66,12 @@ def test_demo_writes_a_consistent_report(tmp_path):
     assert cavity["outlet_k"] == pytest.approx(300.0 + warming, rel=1e-9)
     assert cavity["core_out_max_k"] > cavity["core_in_max_k"] + 1.0
     assert cavity["pumping_power_w"] == pytest.approx(cavity["pressure_drop_pa"] * 1e-3 / 997.0)
+    in_time = summary["step_response"]  # the same die in time ends at its steady state
+    assert in_time["steady_peak_k"] == pytest.approx(physics["peak_k"], abs=1e-4)
+    rise = in_time["steady_peak_k"] - in_time["initial_peak_k"]
+    assert in_time["final_peak_k"] == pytest.approx(in_time["steady_peak_k"], abs=0.01 * rise)
+    assert 0 < in_time["time_to_63_s"] < in_time["time_to_99_s"]
+    assert in_time["balance_error"] < 1e-4  # the fixed-point iteration stops at 1e-6 K
     html = (out / "index.html").read_text()
     for image in (
         "predicted.png",
@@ -78,6 +84,7 @@ def test_demo_writes_a_consistent_report(tmp_path):
         "peaks.png",
         "stacked_dies.png",
         "hot_die.png",
+        "step_response.png",
     ):
         assert image in html
         assert (out / image).stat().st_size > 1000

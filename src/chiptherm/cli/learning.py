@@ -725,5 +725,10 @@ def demo(
         "microchannels between dies: core in → out",
         f"{c['core_in_max_k']:.2f} → {c['core_out_max_k']:.2f} K",
     )
+    t = report.summary["step_response"]
+    table.add_row(
+        "hot die in time: 63 / 99 % of the rise after",
+        f"{1e3 * t['time_to_63_s']:.1f} / {1e3 * t['time_to_99_s']:.0f} ms",
+    )
     console.print(table)
     console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")

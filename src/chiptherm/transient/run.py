@@ -18,6 +18,7 @@ from chiptherm.transient.steps import (
     LinearSteps,
     StepState,
     capacity_field,
+    step_lengths,
     step_times,
 )
 from chiptherm.transient.trace import PowerTrace, step_trace
@@ -84,6 +85,7 @@ def simulate(
     duration = run_length(duration, trace, capacity, final, model)
     if double_every is None:
         double_every = DOUBLE_EVERY if trace.times.size == 1 and dt is None else 0
+    lengths = step_lengths(duration, dt, double_every)
     times = step_times(duration, dt, double_every)
     state = initial_state(initial, grid, model)
     probes = [BlockProbe.of(stack, grid, b) for b in trace.blocks]
@@ -93,11 +95,11 @@ def simulate(
     stored, worst, runaway = 0.0, 0.0, None
     steps = times.size - 1
     for n in range(1, steps + 1):
-        h = times[n] - times[n - 1]
+        h = lengths[n - 1]
         if n == 1 or scheme == "euler":
             weight, memory, guess = 1.0, history[-1], history[-1]
         else:  # variable-step BDF2; ratio 1 gives 3/2·T_{n+1} - 2·T_n + 1/2·T_{n-1}
-            ratio = h / (times[n - 1] - times[n - 2])
+            ratio = h / lengths[n - 2]
             weight = (1 + 2 * ratio) / (1 + ratio)
             memory = ((1 + ratio) * history[-1] - ratio**2 / (1 + ratio) * history[-2]) / weight
             guess = history[-1] + ratio * (history[-1] - history[-2])
@@ -144,7 +146,7 @@ def simulate(
         else np.array([p.mean(final.field) for p in probes]),
         scheme=scheme,
         step_response=trace.times.size == 1,
-        dt=float(np.diff(times).min()),
+        dt=float(lengths.min()),
         method=model.name,
         seconds=time.perf_counter() - start,
         runaway_s=runaway,

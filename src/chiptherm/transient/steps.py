@@ -57,11 +57,21 @@ def capacity_field(stack: Stack, grid: Grid) -> np.ndarray:
 
 
 def step_times(duration: float, dt: float | None, double_every: int) -> np.ndarray:
-    """(s+1,) the times at the ends of the steps, from 0 to ``duration`` s.
+    """(s+1,) the times at the ends of the steps, from 0 to ``duration`` s (see
+    :func:`step_lengths`)."""
+    lengths = step_lengths(duration, dt, double_every)
+    times = np.concatenate([[0.0], np.cumsum(lengths)])
+    times[-1] = duration
+    return times
+
+
+def step_lengths(duration: float, dt: float | None, double_every: int) -> np.ndarray:
+    """(s,) the step lengths of a run of ``duration`` s, s.
 
     Uniform steps of ``dt`` (default duration / 400), the last one shortened to land on the
     duration; or, with ``double_every`` N > 0, steps starting at ``dt`` (default
-    duration / 10⁵) that double after every N steps until they reach duration / 100."""
+    duration / 10⁵) that double after every N steps until they reach duration / 100. Equal
+    steps are equal to the last bit, so one solver serves them all."""
     if double_every < 0:
         raise InputError(f"double_every: expected 0 (uniform steps) or more, got {double_every}")
     if dt is None:
@@ -73,17 +83,18 @@ def step_times(duration: float, dt: float | None, double_every: int) -> np.ndarr
     if double_every == 0:
         count = max(round(duration / dt), 1)
         if abs(count * dt - duration) <= 1e-9 * duration:
-            return np.linspace(0.0, duration, count + 1)
-        return np.append(np.arange(math.floor(duration / dt) + 1) * dt, duration)
+            return np.full(count, duration / count)
+        whole = math.floor(duration / dt)
+        return np.append(np.full(whole, dt), duration - whole * dt)
     largest = max(duration * LARGEST_STEP, dt)
-    times = [0.0]
-    step, taken = dt, 0
-    while times[-1] < duration * (1 - 1e-12):
-        times.append(min(times[-1] + step, duration))
-        taken += 1
-        if taken % double_every == 0:
+    lengths: list[float] = []
+    step, elapsed = dt, 0.0
+    while elapsed < duration * (1 - 1e-12):
+        lengths.append(min(step, duration - elapsed))
+        elapsed += lengths[-1]
+        if len(lengths) % double_every == 0:
             step = min(2 * step, largest)
-    return np.array(times)
+    return np.array(lengths)
 
 
 @dataclass(frozen=True)
