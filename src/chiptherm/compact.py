@@ -367,6 +367,34 @@ class PowerCases:
     watts: np.ndarray
 
 
+def read_block_table(
+    path: Path, blocks: list[BlockInput], extra: str, what: str
+) -> list[list[str]]:
+    """The rows of a CSV file whose header names blocks of ``blocks`` and the column
+    ``extra``, the header checked (``what`` the file holds, for messages).
+
+    Raises:
+        InputError: for an unreadable or empty file, an unknown or repeated column name.
+    """
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text())))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise InputError(f"{path}: empty; expected a header of block names, then rows of W")
+    header = [cell.strip() for cell in rows[0]]
+    labels = [b.label for b in blocks]
+    for column, name in enumerate(header, start=1):
+        if name != extra and name not in labels:
+            raise InputError(
+                f"{path}:1: column {column}: unknown block {name!r}; the blocks are "
+                f"{', '.join(labels) or 'none'} (and {extra!r})"
+            )
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}:1: a column name repeats")
+    return rows
+
+
 def read_power_cases(path: str | Path, blocks: list[BlockInput]) -> PowerCases:
     """Read power cases of ``blocks`` (see :func:`block_inputs`) from a CSV file.
 
@@ -377,23 +405,9 @@ def read_power_cases(path: str | Path, blocks: list[BlockInput]) -> PowerCases:
         InputError: naming the file, the line and the column of anything else.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the power cases: {exc.strerror}") from None
-    rows = [row for row in csv.reader(io.StringIO(text))]
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(f"{path}: empty; expected a header of block names, then rows of W")
+    rows = read_block_table(path, blocks, "name", "power cases")
     header = [cell.strip() for cell in rows[0]]
     labels = [b.label for b in blocks]
-    for column, name in enumerate(header, start=1):
-        if name != "name" and name not in labels:
-            raise InputError(
-                f"{path}:1: column {column}: unknown block {name!r}; the blocks are "
-                f"{', '.join(labels)} (and an optional 'name' column)"
-            )
-    if len(set(header)) != len(header):
-        raise InputError(f"{path}:1: a column name repeats")
     names: list[str] = []
     watts = np.tile([b.block.watts for b in blocks], (len(rows) - 1, 1))
     blank = 0

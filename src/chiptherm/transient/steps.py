@@ -107,7 +107,27 @@ class StepState:
     heat_out_w: float
 
 
-class LinearSteps:
+class Steps:
+    """What every kind of step needs: the stack, its grid, the trace, the heat capacity
+    (nz, ny, nx) J/K, the linear solver's name and tolerance, and each row's stack."""
+
+    def __init__(
+        self, stack: Stack, grid: Grid, trace: PowerTrace, capacity: np.ndarray, method: str,
+        tol: float,
+    ) -> None:  # fmt: skip
+        self.stack, self.grid, self.trace = stack, grid, trace
+        self.capacity, self.method, self.tol = capacity, method, tol
+        self._stacks: dict[int | None, Stack] = {}
+        self.name = ""
+
+    def row_stack(self, row: int | None) -> Stack:
+        """The stack with the block powers of ``row`` (None: every block off)."""
+        if row not in self._stacks:
+            self._stacks[row] = row_stack(self.stack, self.trace, row)
+        return self._stacks[row]
+
+
+class LinearSteps(Steps):
     """Steps of a stack linear in the power: the matrix A + s·C depends only on the step
     length, so its solver is built once per length (only the two latest are kept: a run whose
     steps double never returns to a shorter one) and each row's power changes only b."""
@@ -116,8 +136,7 @@ class LinearSteps:
         self, stack: Stack, grid: Grid, trace: PowerTrace, capacity: np.ndarray, method: str,
         tol: float,
     ) -> None:  # fmt: skip
-        self.stack, self.grid, self.trace = stack, grid, trace
-        self.capacity, self.method, self.tol = capacity, method, tol
+        super().__init__(stack, grid, trace, capacity, method, tol)
         self.base = System.from_stack(stack, grid)
         self._steady = make_solver(self.base, method)
         self._solvers: dict[float, Any] = {}
@@ -127,7 +146,7 @@ class LinearSteps:
     def q(self, row: int | None) -> np.ndarray:
         """(nz, ny, nx) power per cell during ``row`` (None: every block off), W."""
         if row not in self._powers:
-            self._powers[row] = power_field(row_stack(self.stack, self.trace, row), self.grid)
+            self._powers[row] = power_field(self.row_stack(row), self.grid)
         return self._powers[row]
 
     def steady(self, row: int | None) -> StepState:
@@ -162,25 +181,11 @@ class LinearSteps:
         return float(sum(self.base.heat_out(field).values()))
 
 
-class IteratedSteps:
+class IteratedSteps(Steps):
     """Steps of a stack with k(T), leakage or a coolant warming along its flow: each steady
     state and each step is a fixed-point iteration (:func:`chiptherm.nonlinear.solve_nonlinear`)
     whose systems carry the heat-capacity link, so conductivity, leakage and coolant are all
     taken at the step's own temperature (fully implicit)."""
-
-    def __init__(
-        self, stack: Stack, grid: Grid, trace: PowerTrace, capacity: np.ndarray, method: str,
-        tol: float,
-    ) -> None:  # fmt: skip
-        self.stack, self.grid, self.trace = stack, grid, trace
-        self.capacity, self.method, self.tol = capacity, method, tol
-        self._stacks: dict[int | None, Stack] = {}
-        self.name = ""
-
-    def row_stack(self, row: int | None) -> Stack:
-        if row not in self._stacks:
-            self._stacks[row] = row_stack(self.stack, self.trace, row)
-        return self._stacks[row]
 
     def steady(self, row: int | None) -> StepState:
         """The steady state at ``row``'s power (None: every block off).

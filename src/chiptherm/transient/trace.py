@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from chiptherm.compact import BlockInput, block_inputs
+from chiptherm.compact import BlockInput, block_inputs, read_block_table
 from chiptherm.errors import InputError
 from chiptherm.stack import Stack
 
@@ -60,23 +58,10 @@ def read_power_trace(path: str | Path, stack: Stack) -> PowerTrace:
     path = Path(path)
     blocks = block_inputs(stack)
     labels = [b.label for b in blocks]
-    try:
-        rows = list(csv.reader(io.StringIO(path.read_text())))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the power trace: {exc.strerror}") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(f"{path}: empty; expected a header 'time' and block names, then rows")
+    rows = read_block_table(path, blocks, "time", "power trace")
     header = [cell.strip() for cell in rows[0]]
     if "time" not in header:
         raise InputError(f"{path}:1: no 'time' column (s); the header is {', '.join(header)}")
-    for column, name in enumerate(header, start=1):
-        if name != "time" and name not in labels:
-            raise InputError(
-                f"{path}:1: column {column}: unknown block {name!r}; the blocks are "
-                f"{', '.join(labels) or 'none'} (and 'time')"
-            )
-    if len(set(header)) != len(header):
-        raise InputError(f"{path}:1: a column name repeats")
     times: list[float] = []
     watts: list[list[float]] = []
     for line, row in enumerate(rows[1:], start=2):
