@@ -270,6 +270,12 @@ def test_refusals_name_what_is_missing(tmp_path):
         simulate(stack_from_dict(plate()), duration=1.0, dt=-1.0)
     with pytest.raises(InputError, match="initial: a field of shape"):
         simulate(stack_from_dict(plate()), duration=1.0, initial=np.ones((2, 2, 2)))
+    with pytest.raises(InputError, match="initial: expected 'idle', 'first' or a field"):
+        simulate(stack_from_dict(plate()), duration=1.0, initial="hot")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="scheme: expected one of bdf2, euler, got 'rk4'"):
+        simulate(stack_from_dict(plate()), duration=1.0, scheme="rk4")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="double_every: expected 0"):
+        simulate(stack_from_dict(plate()), duration=1.0, double_every=-1)
 
 
 @pytest.mark.parametrize(
@@ -318,3 +324,17 @@ def test_cli_runs_a_trace_and_writes_its_files(tmp_path):
     with np.load(out / "fields.npz") as fields:
         assert fields["temperature"].shape == (11, 1, 2, 2)
         assert fields["time_s"][-1] == pytest.approx(4 * tau)
+
+
+def test_cli_reports_a_bad_trace_in_one_line_and_writes_nothing(tmp_path):
+    stack_path = save_stack(stack_from_dict(plate()), tmp_path / "plate.yaml")
+    trace = tmp_path / "trace.csv"
+    trace.write_text("time,all\n0,1\n0,2\n")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app, ["transient", str(stack_path), "--trace", str(trace), "--out", str(out)]
+    )
+    assert res.exit_code == 1
+    assert "trace.csv:3: column 1 (time): 0 s does not come after" in res.output
+    assert "Traceback" not in res.output
+    assert not out.exists()
