@@ -116,6 +116,38 @@ def test_step_times_double_up_to_a_hundredth_of_the_run():
     assert uneven == pytest.approx([0.0, 0.3, 0.6, 0.9, 1.0])
 
 
+def test_a_short_trace_restarts_its_doubling_steps_at_every_change():
+    """Without a step, a trace of few rows steps from 10⁻⁵ of the run again after each change
+    of power, with a step ending on it, and follows the piecewise exponential to 3e-4 of the
+    rise; 400 uniform steps straddle the changes and miss by far more."""
+    tau, rise = lumped_constants()
+    stack = stack_from_dict(plate())
+    starts, watts = np.array([0.0, 2 * tau, 2.5 * tau]), np.array([[1.0], [0.0], [2.0]])
+    trace = PowerTrace(starts, watts, block_inputs(stack))
+    result = simulate(stack, trace, duration=5 * tau, frames=0)
+    for change in starts[1:]:
+        at = int(np.argmin(np.abs(result.times - change)))
+        assert result.times[at] == pytest.approx(change, rel=1e-12)
+        assert result.times[at + 1] - result.times[at] == pytest.approx(5 * tau * 1e-5)
+
+    def exact(times: np.ndarray) -> np.ndarray:
+        rise_now = np.zeros_like(times)
+        level = 0.0
+        edges = [*starts, np.inf]
+        for (start, end), w in zip(itertools.pairwise(edges), watts[:, 0], strict=True):
+            inside = (times >= start) & (times <= end)
+            rise_now[inside] = w * rise + (level - w * rise) * np.exp(
+                -(times[inside] - start) / tau
+            )
+            level = w * rise + (level - w * rise) * np.exp(-(min(end, 5 * tau) - start) / tau)
+        return AMBIENT + rise_now
+
+    error = np.abs(result.peak_k - exact(result.times)).max()
+    assert error < 3e-4 * rise
+    uniform = simulate(stack, trace, duration=5 * tau, double_every=0, frames=0)
+    assert np.abs(uniform.peak_k - exact(uniform.times)).max() > 10 * error
+
+
 def test_a_slab_heated_from_above_follows_its_fourier_series():
     """Bottom held at T0, a flux q'' into the top from t = 0: the rise at height z is
     q''·z/k - sum_n 2·q''·(-1)^n/(k·L·β_n²)·sin(β_n·z)·exp(-α·β_n²·t), β_n = (n + 1/2)·π/L."""

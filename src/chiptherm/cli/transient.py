@@ -69,8 +69,9 @@ def transient(
     double_every: Annotated[
         int | None,
         typer.Option(
-            help="Double the step after this many steps, up to duration/100; 0 keeps it "
-            "\\[default: 25 for a step response without --dt, else 0].",
+            help="Double the step after this many steps, up to duration/100, starting again "
+            "where the power changes; 0 keeps it \\[default, without --dt: 25 for a step "
+            "response or a trace of up to 20 rows, else 0].",
             min=0,
         ),
     ] = None,
@@ -138,8 +139,8 @@ def transient(
             steady,
             result.power_w,
             out_dir / "transient.png",
-            title=f"{stack.name}: {result.scheme}, Δt = {result.dt:.3g} s (steady at the last "
-            "power dashed)",
+            title=f"{stack.name}: {result.scheme}, {len(result.times) - 1} steps (steady at the "
+            "last power dashed)",
             log_time=power_trace is None,  # a step response spans decades
         )
         write_npz(
@@ -165,8 +166,9 @@ def print_summary(summary: dict) -> None:
         return "not reached" if value is None else f"{value:.4g} s"
 
     console.print(
-        f"{summary['stack']}: {summary['steps']} {summary['scheme']} steps of "
-        f"{summary['dt_s']:.3g} s ({summary['duration_s']:.4g} s) on {summary['cells']:,} cells, "
+        f"{summary['stack']}: {summary['steps']} {summary['scheme']} steps over "
+        f"{summary['duration_s']:.4g} s (the shortest {summary['dt_s']:.3g} s) on "
+        f"{summary['cells']:,} cells, "
         f"{summary['method']}, {summary['seconds']:.2f} s; energy balance to "
         f"{summary['balance_error']:.1e}"
     )

@@ -87,7 +87,7 @@ class TransientResult:
         return {
             "stack": self.stack.name,
             "scheme": self.scheme,
-            "dt_s": self.dt,
+            "dt_s": self.dt,  # the shortest step
             "steps": len(self.times) - 1,
             "duration_s": float(self.times[-1]),
             "method": self.method,

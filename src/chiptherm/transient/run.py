@@ -26,6 +26,9 @@ from chiptherm.transient.trace import PowerTrace, step_trace
 Scheme = Literal["bdf2", "euler"]
 SCHEMES: tuple[str, ...] = ("bdf2", "euler")
 DOUBLE_EVERY = 25
+RESTARTING_ROWS = 20
+"""Without a given step, a trace of at most this many rows takes doubling steps that start
+again at each row; a longer one takes uniform steps."""
 TIME_CONSTANTS = 6.0
 """A step response runs this many time constants E/P by default (e^-6 = 0.25 % left)."""
 RUNAWAY_PEAK_K = 1000.0
@@ -59,9 +62,10 @@ def simulate(
         initial: 'idle' (the steady state with every block off; ambients, fixed faces and
             power maps stay), 'first' (the steady state at the first row's power), or an
             (nz, ny, nx) field in K.
-        double_every: double the step after this many steps, up to duration / 100 (0: keep
-            it); default: 25 for a step response without ``dt`` (its temperatures change
-            over decades of time), else 0.
+        double_every: double the step after this many steps, up to duration / 100, and start
+            again from ``dt`` where the power changes (0: uniform steps); default, without
+            ``dt``: 25 for a step response or a trace of up to 20 rows (the temperatures
+            change over decades of time after each change), else 0.
         frames: how many full fields to keep besides the initial one, evenly spaced in time.
         method: the linear solver of the steps (see :mod:`chiptherm.solvers`).
         tol: relative residual tolerance of iterative solvers.
@@ -84,9 +88,11 @@ def simulate(
     final = steady_at(model, trace.times.size - 1, stack)
     duration = run_length(duration, trace, capacity, final, model)
     if double_every is None:
-        double_every = DOUBLE_EVERY if trace.times.size == 1 and dt is None else 0
-    lengths = step_lengths(duration, dt, double_every)
-    times = step_times(duration, dt, double_every)
+        few_rows = trace.times.size <= RESTARTING_ROWS
+        double_every = DOUBLE_EVERY if few_rows and dt is None else 0
+    breaks = trace.times[1:].tolist()  # doubling steps start again where the power changes
+    lengths = step_lengths(duration, dt, double_every, breaks)
+    times = step_times(duration, dt, double_every, breaks)
     state = initial_state(initial, grid, model)
     probes = [BlockProbe.of(stack, grid, b) for b in trace.blocks]
     record = Recorder(times, len(probes), frames)

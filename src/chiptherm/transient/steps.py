@@ -8,7 +8,9 @@ scheme builds from the earlier steps (see :mod:`chiptherm.transient`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,22 +58,27 @@ def capacity_field(stack: Stack, grid: Grid) -> np.ndarray:
     return rho_c * volume
 
 
-def step_times(duration: float, dt: float | None, double_every: int) -> np.ndarray:
+def step_times(
+    duration: float, dt: float | None, double_every: int, breaks: Sequence[float] = ()
+) -> np.ndarray:
     """(s+1,) the times at the ends of the steps, from 0 to ``duration`` s (see
     :func:`step_lengths`)."""
-    lengths = step_lengths(duration, dt, double_every)
+    lengths = step_lengths(duration, dt, double_every, breaks)
     times = np.concatenate([[0.0], np.cumsum(lengths)])
     times[-1] = duration
     return times
 
 
-def step_lengths(duration: float, dt: float | None, double_every: int) -> np.ndarray:
+def step_lengths(
+    duration: float, dt: float | None, double_every: int, breaks: Sequence[float] = ()
+) -> np.ndarray:
     """(s,) the step lengths of a run of ``duration`` s, s.
 
     Uniform steps of ``dt`` (default duration / 400), the last one shortened to land on the
     duration; or, with ``double_every`` N > 0, steps starting at ``dt`` (default
-    duration / 10⁵) that double after every N steps until they reach duration / 100. Equal
-    steps are equal to the last bit, so one solver serves them all."""
+    duration / 10⁵) that double after every N steps until they reach duration / 100, and
+    start again from ``dt`` at each of the ``breaks`` (s: where the power changes), on which
+    a step then ends. Equal steps are equal to the last bit, so one solver serves them all."""
     if double_every < 0:
         raise InputError(f"double_every: expected 0 (uniform steps) or more, got {double_every}")
     if dt is None:
@@ -87,14 +94,24 @@ def step_lengths(duration: float, dt: float | None, double_every: int) -> np.nda
         whole = math.floor(duration / dt)
         return np.append(np.full(whole, dt), duration - whole * dt)
     largest = max(duration * LARGEST_STEP, dt)
+    edges = [0.0, *sorted(b for b in breaks if 0.0 < b < duration), duration]
     lengths: list[float] = []
-    step, elapsed = dt, 0.0
-    while elapsed < duration * (1 - 1e-12):
-        lengths.append(min(step, duration - elapsed))
-        elapsed += lengths[-1]
-        if len(lengths) % double_every == 0:
-            step = min(2 * step, largest)
+    for start, end in itertools.pairwise(edges):
+        lengths += doubling(end - start, dt, largest, double_every)
     return np.array(lengths)
+
+
+def doubling(span: float, first: float, largest: float, every: int) -> list[float]:
+    """Step lengths covering ``span`` s: ``first``, doubled after every ``every`` steps up
+    to ``largest``, the last one shortened to land on the span's end."""
+    lengths: list[float] = []
+    step, elapsed = first, 0.0
+    while elapsed < span * (1 - 1e-12):
+        lengths.append(min(step, span - elapsed))
+        elapsed += lengths[-1]
+        if len(lengths) % every == 0:
+            step = min(2 * step, largest)
+    return lengths
 
 
 @dataclass(frozen=True)
