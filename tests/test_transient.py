@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from chiptherm.result import solve
 from chiptherm.stack_io import save_stack, stack_from_dict
 from chiptherm.transient import (
     PowerTrace,
+    crossing,
     read_power_trace,
     simulate,
     step_times,
@@ -286,6 +288,33 @@ def test_a_warming_coolant_stack_settles_at_its_fixed_point():
     assert result.heat_out_w[-1] == pytest.approx(result.power_w[-1], rel=0.005)
 
 
+def test_a_limit_is_reached_and_left_when_the_exponentials_say():
+    """The plate heated for 2τ, then cooled: it reaches half its rise after τ·ln 2 and stays
+    above it for 2τ + τ·ln(1 - e⁻²) (until the cooling brings it back down)."""
+    tau, rise = lumped_constants()
+    stack = stack_from_dict(plate())
+    trace = PowerTrace(np.array([0.0, 2 * tau]), np.array([[1.0], [0.0]]), block_inputs(stack))
+    result = simulate(stack, trace, duration=4 * tau, frames=0)
+    limit = AMBIENT + 0.5 * rise
+    peak, block = result.crossings(limit, {"all": limit})
+    assert peak.first_s == pytest.approx(tau * math.log(2), rel=1e-3)
+    assert peak.above_s == pytest.approx(2 * tau + tau * math.log(1 - math.exp(-2)), rel=1e-3)
+    assert peak.highest_k == pytest.approx(AMBIENT + rise * (1 - math.exp(-2)), abs=3e-4 * rise)
+    assert block.what == "all" and block.first_s == pytest.approx(peak.first_s)
+    never = result.crossings(AMBIENT + rise)[0]
+    assert never.first_s is None and never.above_s == 0.0
+    with pytest.raises(InputError, match="--limit nope: no such block; the blocks are all"):
+        result.crossings(None, {"nope": 350.0})
+
+
+def test_crossing_counts_the_time_above_between_steps():
+    times = np.array([0.0, 1.0, 2.0, 3.0])
+    above = crossing(times, np.array([0.0, 2.0, 2.0, 0.0]), 1.0, "x")
+    assert above.first_s == pytest.approx(0.5) and above.above_s == pytest.approx(2.0)
+    hot_start = crossing(times, np.array([3.0, 0.0, 0.0, 0.0]), 1.0, "x")
+    assert hot_start.first_s == 0.0 and hot_start.above_s == pytest.approx(2 / 3)
+
+
 def test_time_to_value_interpolates_between_steps():
     times = np.array([0.0, 1.0, 2.0])
     assert time_to_value(times, np.array([0.0, 2.0, 3.0]), 1.0) == pytest.approx(0.5)
@@ -350,6 +379,7 @@ def test_cli_runs_a_trace_and_writes_its_files(tmp_path):
     assert summary["max_peak_time_s"] == pytest.approx(2 * tau, rel=1e-6)
     assert summary["steps"] == 200
     assert not summary["step_response"] and summary["time_to_63_s"] is None  # a trace
+    assert summary["limits"] == []
     lines = (out / "transient.csv").read_text().splitlines()
     assert lines[0].startswith("time_s,power_w,peak_k,all_mean_k,all_max_k")
     assert len(lines) == 202
@@ -370,3 +400,19 @@ def test_cli_reports_a_bad_trace_in_one_line_and_writes_nothing(tmp_path):
     assert "trace.csv:3: column 1 (time): 0 s does not come after" in res.output
     assert "Traceback" not in res.output
     assert not out.exists()
+
+
+def test_cli_reports_when_a_limit_is_reached(tmp_path):
+    stack_path = save_stack(stack_from_dict(plate()), tmp_path / "plate.yaml")
+    tau, rise = lumped_constants()
+    limit = AMBIENT + 0.5 * rise
+    args = ["transient", str(stack_path), "--max-temperature", str(limit), "--no-files"]
+    res = CliRunner().invoke(app, [*args, "--limit", f"all={limit}"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())  # as one line, however the console wraps it
+    reached = re.search(rf"the peak reaches {limit:.2f} K after ([0-9.e-]+) s", text)
+    assert reached and float(reached.group(1)) == pytest.approx(tau * math.log(2), rel=1e-3)
+    assert "all's hottest cell reaches" in text
+    res = CliRunner().invoke(app, [*args, "--limit", "cpu=350"])
+    assert res.exit_code == 1
+    assert "--limit cpu: no such block; the blocks are all" in " ".join(res.output.split())

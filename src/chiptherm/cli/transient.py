@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from chiptherm.cli.common import (
     JsonOption,
+    LimitOption,
     NoFilesOption,
     SetOption,
     SolverOption,
@@ -21,6 +23,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    parse_params,
 )
 
 PLOTTED_BLOCKS = 6
@@ -78,6 +81,15 @@ def transient(
     frames: Annotated[
         int, typer.Option(help="Full fields saved to fields.npz, evenly spaced in time.", min=0)
     ] = 10,
+    max_temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--max-temperature",
+            help="A limit for the peak, K: when it is first reached and how long the peak "
+            "stays above it.",
+        ),
+    ] = None,
+    limit: LimitOption = None,
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
@@ -95,13 +107,17 @@ def transient(
     (heat_capacity, J/(m³·K); built-in materials carry one). With k(T), leakage or a warming
     coolant each step is a fixed-point iteration, and a leaky stack that runs away thermally
     ends the run there. Prints the peak's extremes, the times to 63/90/99 % of its steady rise
-    and every block's hottest moment; writes transient.json, transient.csv (every step),
+    and every block's hottest moment, and with --max-temperature (or --limit for a block's
+    hottest cell) when the limit is first reached and how long it stays above; writes
+    transient.json, transient.csv (every step),
     transient.png (temperatures and power against time) and fields.npz (saved fields, K).
 
     Example: chiptherm transient examples/two_die.yaml --trace trace.csv --dt 1e-4
     """
     import numpy as np
 
+    from chiptherm.compact import block_inputs
+    from chiptherm.errors import InputError
     from chiptherm.report.outputs import write_csv, write_json, write_npz
     from chiptherm.report.plots import plot_transient
     from chiptherm.report.progress import progress_bar
@@ -109,6 +125,11 @@ def transient(
 
     stack = load_stack_with(stack_file, sets)
     power_trace = read_power_trace(trace, stack) if trace is not None else None
+    limits = parse_params(limit, "--limit", "core0=358.15")
+    labels = [b.label for b in block_inputs(stack)]
+    for name in limits:
+        if name not in labels:
+            raise InputError(f"--limit {name}: no such block; the blocks are {', '.join(labels)}")
     with progress_bar("stepping", "steps", err_console, as_json) as bar:
         task = bar.add_task("steps", total=None)
         result = simulate(
@@ -124,6 +145,7 @@ def transient(
             on_step=lambda done, total: bar.update(task, completed=done, total=total),
         )
     summary = result.summary()
+    summary["limits"] = [asdict(c) for c in result.crossings(max_temperature, limits)]
     out_dir = out or Path("out") / f"{stack_file.stem}-transient"
     if not no_files:
         write_json(out_dir / "transient.json", summary)
@@ -142,6 +164,7 @@ def transient(
             title=f"{stack.name}: {result.scheme}, {len(result.times) - 1} steps (steady at the "
             "last power dashed)",
             log_time=power_trace is None,  # a step response spans decades
+            limit_k=max_temperature,
         )
         write_npz(
             out_dir / "fields.npz",
@@ -192,6 +215,17 @@ def print_summary(summary: dict) -> None:
             f"[bold red]thermal runaway[/] at {summary['runaway_s']:.4g} s: the leakage grows "
             "faster with temperature than the cooling removes it; the run ends there"
         )
+    for c in summary["limits"]:
+        what = "the peak" if c["what"] == "peak" else f"{c['what']}'s hottest cell"
+        if c["first_s"] is None:
+            console.print(
+                f"{what} stays below {c['limit_k']:.2f} K (highest {c['highest_k']:.2f} K)"
+            )
+        else:
+            console.print(
+                f"[bold]{what} reaches {c['limit_k']:.2f} K after {c['first_s']:.4g} s[/] and "
+                f"stays above it for {c['above_s']:.4g} s in all (highest {c['highest_k']:.2f} K)"
+            )
     table = Table(title_justify="left")
     for col in ("block", "hottest mean K", "hottest cell K", "final mean K", "steady mean K"):
         table.add_column(col, justify="left" if col == "block" else "right")

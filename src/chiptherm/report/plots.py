@@ -443,13 +443,15 @@ def plot_transient(
     *,
     title: str,
     log_time: bool = False,
+    limit_k: float | None = None,
 ) -> Path:
     """Save temperatures against time (top; each curve's steady value at the last power
     dashed, in its colour) above the total power (bottom) as a PNG.
 
     ``times`` (s+1,) s; ``curves`` name -> (s+1,) K; ``steady`` name -> K; ``power`` (s+1,) W,
     the power during the step that ends at each time. ``log_time`` draws the time on a log
-    axis from the first step on (a step response spans decades)."""
+    axis from the first step on (a step response spans decades); ``limit_k`` draws a
+    temperature limit, K."""
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(7.0, 5.0), dpi=110, sharex=True, height_ratios=(3, 1)
     )
@@ -458,10 +460,12 @@ def plot_transient(
         (line,) = top.plot(times[shown], series[shown], label=name)
         if np.isfinite(steady.get(name, np.nan)):
             top.axhline(steady[name], color=line.get_color(), linestyle="--", linewidth=0.8)
+    if limit_k is not None:
+        top.axhline(limit_k, color="red", linestyle=":", linewidth=1.2, label="limit")
     top.set_ylabel("temperature (K)")
     top.set_title(title, fontsize=10)
     top.grid(alpha=0.3)
-    top.legend(fontsize=8, ncol=2, loc="lower right")
+    top.legend(fontsize=8, ncol=2, loc="best")
     bottom.step(times[shown], power[shown], where="pre", color="0.3")
     if log_time:
         bottom.set_xscale("log")

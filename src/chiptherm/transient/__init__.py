@@ -33,7 +33,7 @@ for BDF2's own storage term. :class:`TransientResult` (:mod:`.result`) records b
 peak and every block's temperature at every step and a few full fields.
 """
 
-from chiptherm.transient.result import TransientResult, time_to_value
+from chiptherm.transient.result import LimitCrossing, TransientResult, crossing, time_to_value
 from chiptherm.transient.run import SCHEMES, Scheme, simulate
 from chiptherm.transient.steps import STORAGE, capacity_field, step_times
 from chiptherm.transient.trace import PowerTrace, read_power_trace, step_trace
@@ -41,10 +41,12 @@ from chiptherm.transient.trace import PowerTrace, read_power_trace, step_trace
 __all__ = [
     "SCHEMES",
     "STORAGE",
+    "LimitCrossing",
     "PowerTrace",
     "Scheme",
     "TransientResult",
     "capacity_field",
+    "crossing",
     "read_power_trace",
     "simulate",
     "step_times",

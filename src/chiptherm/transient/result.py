@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from chiptherm.compact import BlockInput, unit_block_field
+from chiptherm.errors import InputError
 from chiptherm.grid import Grid
 from chiptherm.stack import Stack
 
@@ -80,6 +81,27 @@ class TransientResult:
             return None
         return time_to_value(self.times, self.peak_k, start + fraction * (end - start))
 
+    def crossings(
+        self, max_temperature: float | None = None, block_limits: dict[str, float] | None = None
+    ) -> list[LimitCrossing]:
+        """When the peak reaches ``max_temperature`` (K) and each named block's hottest cell
+        its own limit (``block_limits``, label -> K), and how long each stays above.
+
+        Raises:
+            InputError: for a block name the run does not have.
+        """
+        out = []
+        if max_temperature is not None:
+            out.append(crossing(self.times, self.peak_k, max_temperature, "peak"))
+        for label, limit in (block_limits or {}).items():
+            if label not in self.labels:
+                raise InputError(
+                    f"--limit {label}: no such block; the blocks are {', '.join(self.labels)}"
+                )
+            series = self.block_max_k[:, self.labels.index(label)]
+            out.append(crossing(self.times, series, limit, label))
+        return out
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary: settings, extremes and, for a step response, the times to
         63/90/99 % of the steady peak's rise."""
@@ -132,6 +154,46 @@ class TransientResult:
             row["heat_out_w"] = float(self.heat_out_w[i])
             out.append(row)
         return out
+
+
+@dataclass(frozen=True)
+class LimitCrossing:
+    """When a temperature passes a limit during a run.
+
+    Attributes:
+        what: 'peak', or the label of the block whose hottest cell is followed.
+        limit_k: the limit, K.
+        first_s: the first time at which it reaches the limit (interpolated between steps),
+            s; None if it never does.
+        above_s: how long it stays above the limit in all, s.
+        highest_k: its highest value during the run, K.
+    """
+
+    what: str
+    limit_k: float
+    first_s: float | None
+    above_s: float
+    highest_k: float
+
+
+def crossing(times: np.ndarray, values: np.ndarray, limit: float, what: str) -> LimitCrossing:
+    """Where ``values`` (K, at ``times`` s, linear between them) reach and exceed ``limit``."""
+    v0, v1 = values[:-1], values[1:]
+    span = np.diff(times)
+    rising = (v0 < limit) & (v1 >= limit)
+    falling = (v0 >= limit) & (v1 < limit)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(v1 != v0, (limit - v0) / (v1 - v0), 0.0)  # where the segment crosses
+    above = np.where((v0 >= limit) & (v1 >= limit), span, 0.0)
+    above += np.where(rising, (1.0 - share) * span, 0.0) + np.where(falling, share * span, 0.0)
+    if values[0] >= limit:
+        first: float | None = float(times[0])
+    elif rising.any():
+        i = int(np.argmax(rising))
+        first = float(times[i] + share[i] * span[i])
+    else:
+        first = None
+    return LimitCrossing(what, float(limit), first, float(above.sum()), float(values.max()))
 
 
 def _finite(value: float) -> float | None:
