@@ -238,3 +238,142 @@ def print_summary(summary: dict) -> None:
             "—" if row["steady_mean_k"] is None else f"{row['steady_mean_k']:.2f}",
         )
     console.print(table)
+
+
+@app.command()
+@friendly_errors
+def impedance(
+    stack_file: StackArgument,
+    trace: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV power trace (as for transient) to evaluate with the fitted networks: "
+            "writes block_temperatures.csv and .png.",
+            metavar="TRACE.csv",
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            help="How long each step response runs, s \\[default: six time constants of the "
+            "stack's own step response].",
+            min=0.0,
+        ),
+    ] = None,
+    points: Annotated[
+        int, typer.Option(help="Times at which --trace is evaluated, evenly spaced.", min=2)
+    ] = 1000,
+    solver: SolverOption = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-impedance]."),
+    ] = None,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
+    sets: SetOption = None,
+) -> None:
+    """Thermal impedance of a floorplan: every block's temperature rise in time per watt
+    switched on in any block, fitted with Foster networks, the transient compact model.
+
+    One step response per block on a stack linear in the power gives Z_ij(t) (K/W); each is
+    fitted with a Foster network held to the steady resistance R_ij, so any power trace's
+    block temperatures follow in closed form, without solving again. Prints every block's
+    self-resistance, the time its own response takes to 63 % and the block coupled to it most;
+    writes impedance.json (R, the networks' time constants and resistances), zth.csv (every
+    pair's computed response) and zth.png (the blocks' own responses against time).
+
+    Example: chiptherm impedance examples/two_die.yaml --trace examples/two_die_trace.csv
+    """
+    import numpy as np
+
+    from chiptherm.report.outputs import write_csv, write_json
+    from chiptherm.report.plots import plot_sweep
+    from chiptherm.report.progress import progress_bar
+    from chiptherm.transient import read_power_trace
+    from chiptherm.transient.impedance import thermal_impedance
+
+    stack = load_stack_with(stack_file, sets)
+    power_trace = read_power_trace(trace, stack) if trace is not None else None
+    with progress_bar("step responses", "steps", err_console, as_json) as bar:
+        task = bar.add_task("steps", total=None)
+        model = thermal_impedance(
+            stack,
+            duration=duration,
+            method=solver,
+            on_block=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary = model.summary()
+    labels = model.labels
+    out_dir = out or Path("out") / f"{stack_file.stem}-impedance"
+    evaluated = None
+    if power_trace is not None:
+        end = float(power_trace.times[-1] + max(np.diff(power_trace.times).max(initial=0.0), 0.0))
+        end = end if end > 0 else float(model.times[-1])
+        times = np.linspace(0.0, end, points)
+        evaluated = (times, model.temperatures(power_trace, times))
+        summary["trace"] = {
+            "end_s": end,
+            "max_mean_k": dict(zip(labels, evaluated[1].max(axis=0).tolist(), strict=True)),
+        }
+    if not no_files:
+        write_json(out_dir / "impedance.json", summary)
+        rows = [
+            {"time_s": float(t)}
+            | {f"{a}<-{b}": float(model.z[s, i, j]) for i, a in enumerate(labels) for j, b in
+               enumerate(labels)}
+            for s, t in enumerate(model.times)
+        ]  # fmt: skip
+        write_csv(out_dir / "zth.csv", rows)
+        t = model.times[1:]
+        curves = {f"{a} (own)": (t, model.z[1:, i, i]) for i, a in enumerate(labels)}
+        plot_sweep(
+            t,
+            curves,
+            out_dir / "zth.png",
+            title=f"{stack.name}: each block's own thermal impedance (computed)",
+            xlabel="time (s)",
+            ylabel="Z (K/W)",
+        )
+        if evaluated is not None:
+            times, temps = evaluated
+            write_csv(
+                out_dir / "block_temperatures.csv",
+                [
+                    {"time_s": float(x)} | dict(zip(labels, row.tolist(), strict=True))
+                    for x, row in zip(times, temps, strict=True)
+                ],
+            )
+            plot_sweep(
+                times,
+                {label: (times, temps[:, j]) for j, label in enumerate(labels)},
+                out_dir / "block_temperatures.png",
+                title=f"{stack.name}: block means under the trace (Foster networks)",
+                xlabel="time (s)",
+                ylabel="mean temperature (K)",
+                log_x=False,
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    console.print(
+        f"{stack.name}: {len(labels)} blocks, {model.times.size - 1} steps each, {model.method}, "
+        f"{model.seconds:.2f} s; Foster networks of {model.taus.size} terms within "
+        f"{model.fit_error:.1e} of the largest resistance"
+    )
+    table = Table(title_justify="left")
+    for col in ("block", "R self K/W", "own 63 % after", "coupled most to", "max mean K"):
+        table.add_column(col, justify="left" if col in ("block", "coupled most to") else "right")
+    for i, label in enumerate(labels):
+        others = [j for j in range(len(labels)) if j != i]
+        most = max(others, key=lambda j: model.resistance[i, j]) if others else None
+        t63 = summary["time_to_63_s"][i][i]
+        table.add_row(
+            label,
+            f"{model.resistance[i, i]:.4g}",
+            "—" if t63 is None else f"{t63:.3g} s",
+            "—" if most is None else f"{labels[most]} ({model.resistance[i, most]:.3g} K/W)",
+            "—" if evaluated is None else f"{evaluated[1][:, i].max():.2f}",
+        )
+    console.print(table)
+    if not no_files:
+        console.print(f"wrote files to {out_dir}")

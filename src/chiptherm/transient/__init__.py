@@ -30,9 +30,12 @@ coolant stores no heat: its transit time is short beside the solid's time consta
 The energy balance holds step by step: the power put in equals the change of stored energy
 plus the heat leaving through the faces (and into coolants), exactly for backward Euler and
 for BDF2's own storage term. :class:`TransientResult` (:mod:`.result`) records both, with the
-peak and every block's temperature at every step and a few full fields.
+peak and every block's temperature at every step and a few full fields. :mod:`.impedance`
+turns the step responses of single blocks into a compact model (Foster networks) that
+evaluates any trace without solving.
 """
 
+from chiptherm.transient.impedance import ThermalImpedance, thermal_impedance
 from chiptherm.transient.result import LimitCrossing, TransientResult, crossing, time_to_value
 from chiptherm.transient.run import SCHEMES, Scheme, simulate
 from chiptherm.transient.steps import STORAGE, capacity_field, step_times
@@ -44,6 +47,7 @@ __all__ = [
     "LimitCrossing",
     "PowerTrace",
     "Scheme",
+    "ThermalImpedance",
     "TransientResult",
     "capacity_field",
     "crossing",
@@ -51,5 +55,6 @@ __all__ = [
     "simulate",
     "step_times",
     "step_trace",
+    "thermal_impedance",
     "time_to_value",
 ]

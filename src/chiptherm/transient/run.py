@@ -18,6 +18,7 @@ from chiptherm.transient.steps import (
     LinearSteps,
     StepState,
     capacity_field,
+    scheme_terms,
     step_lengths,
     step_times,
 )
@@ -102,13 +103,7 @@ def simulate(
     steps = times.size - 1
     for n in range(1, steps + 1):
         h = lengths[n - 1]
-        if n == 1 or scheme == "euler":
-            weight, memory, guess = 1.0, history[-1], history[-1]
-        else:  # variable-step BDF2; ratio 1 gives 3/2·T_{n+1} - 2·T_n + 1/2·T_{n-1}
-            ratio = h / lengths[n - 2]
-            weight = (1 + 2 * ratio) / (1 + ratio)
-            memory = ((1 + ratio) * history[-1] - ratio**2 / (1 + ratio) * history[-2]) / weight
-            guess = history[-1] + ratio * (history[-1] - history[-2])
+        weight, memory, guess = scheme_terms(scheme, lengths, n, history)
         row = trace.row_at(times[n] - 0.5 * h)  # the row in force during the step
         try:
             state = model.step(row, weight / h, memory, guess)

@@ -114,6 +114,22 @@ def doubling(span: float, first: float, largest: float, every: int) -> list[floa
     return lengths
 
 
+def scheme_terms(
+    scheme: str, lengths: np.ndarray, n: int, history: list[np.ndarray]
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(weight, memory, guess) of step ``n`` (from 1) of ``lengths`` (s) after the fields
+    ``history`` (the last two, K): the step solves (A + weight·C/Δt)·T = b + weight·C/Δt·memory,
+    warm-started from ``guess``. Backward Euler for 'euler' and for BDF2's first step; else
+    variable-step BDF2 with ω = Δt_n/Δt_{n-1}: weight (1+2ω)/(1+ω), memory
+    ((1+ω)·T_n - ω²/(1+ω)·T_{n-1})/weight (3/2, 2 and 1/2 for equal steps)."""
+    if n == 1 or scheme == "euler":
+        return 1.0, history[-1], history[-1]
+    ratio = lengths[n - 1] / lengths[n - 2]
+    weight = (1 + 2 * ratio) / (1 + ratio)
+    memory = ((1 + ratio) * history[-1] - ratio**2 / (1 + ratio) * history[-2]) / weight
+    return weight, memory, history[-1] + ratio * (history[-1] - history[-2])
+
+
 @dataclass(frozen=True)
 class StepState:
     """The end of one step: the field (nz, ny, nx) K, the power put in during the step and

@@ -1,0 +1,257 @@
+"""Thermal impedance of a floorplan: the compact model of its temperatures in time.
+
+For a stack linear in the power, the mean temperature of block i under any block powers
+P_j(t) that start from the idle state (every block off) is
+
+    T_i(t) = T0_i + sum_j integral Z_ij(t - s) dP_j(s),
+
+with Z_ij(t) the rise of block i at time t after one watt is switched on in block j (K/W; the
+step response, or thermal impedance, of the pair; Z_ij(∞) = R_ij of the resistance matrix,
+:mod:`chiptherm.compact`). Power that steps by ΔP_jm at times t_m makes the integral the sum
+sum_m ΔP_jm·Z_ij(t - t_m).
+
+:func:`thermal_impedance` computes every Z_ij by one transient run per block, all on the
+same solvers (one per step length), and fits each with a Foster network
+
+    Z_ij(t) = sum_k r_ijk·(1 - exp(-t/τ_k)),
+
+on fixed time constants τ_k (twenty per decade across the run) whose sum is held to the steady
+resistance R_ij: each network keeps the exact steady value and answers any trace in closed
+form, in microseconds instead of a transient run. A block's own impedance is a driving-point
+one, a Foster network of positive resistances and capacitances, fitted with non-negative r
+(scipy's NNLS); a transfer impedance starts with zero slope (the heat needs time to arrive),
+which only terms of both signs follow (least squares, lightly ridged). A
+block's temperature is the mean its own power sees, as in the resistance matrix; with these
+weights Z is reciprocal at every time, Z_ij(t) = Z_ji(t) (A symmetric, C diagonal).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from chiptherm.compact import BlockInput, block_inputs, resistance_matrix
+from chiptherm.errors import InputError, UnsupportedError
+from chiptherm.grid import Grid
+from chiptherm.stack import Stack
+from chiptherm.transient.result import BlockProbe, time_to_value
+from chiptherm.transient.steps import (
+    LinearSteps,
+    capacity_field,
+    scheme_terms,
+    step_lengths,
+)
+from chiptherm.transient.trace import PowerTrace
+
+PER_DECADE = 20
+"""Foster time constants per decade of time: a single exponential between two of them is
+then followed to 3e-4 (6 per decade: 7e-3)."""
+RIDGE = 1e-6
+"""Tikhonov weight (squared) on a transfer network's terms: keeps terms of nearby time
+constants from cancelling in large pairs."""
+STEADY_WEIGHT = 1e3
+"""How strongly a fit holds its network's sum to the steady resistance."""
+
+
+@dataclass(frozen=True)
+class ThermalImpedance:
+    """Every block pair's step response and its Foster network.
+
+    Attributes:
+        stack_name: the stack.
+        blocks: the power blocks, in matrix order.
+        times: (s+1,) times of the computed responses, s (0 first).
+        z: (s+1, n, n) computed rise of block i per watt switched on in block j, K/W.
+        resistance: (n, n) the steady resistances, K/W.
+        background_k: (n,) block temperatures with every block off, K.
+        taus: (k,) the Foster time constants, s.
+        foster: (n, n, k) the Foster resistances r_ijk, K/W (non-negative for i = j),
+            symmetric in (i, j).
+        fit_error: the largest gap between a network and its computed response, relative to
+            the largest resistance.
+        method: the solver of the runs.
+        seconds: wall time of the extraction.
+    """
+
+    stack_name: str
+    blocks: list[BlockInput]
+    times: np.ndarray
+    z: np.ndarray
+    resistance: np.ndarray
+    background_k: np.ndarray
+    taus: np.ndarray
+    foster: np.ndarray
+    fit_error: float
+    method: str
+    seconds: float
+
+    @property
+    def labels(self) -> list[str]:
+        return [b.label for b in self.blocks]
+
+    def response(self, t: np.ndarray) -> np.ndarray:
+        """(m, n, n) Foster step responses at times ``t`` (m,) s (0 before 0), K/W."""
+        t = np.maximum(np.asarray(t, dtype=float), 0.0)
+        rise = 1.0 - np.exp(-t[:, None] / self.taus[None, :])  # (m, k)
+        return np.einsum("mk,ijk->mij", rise, self.foster)
+
+    def temperatures(self, trace: PowerTrace, times: np.ndarray) -> np.ndarray:
+        """(m, n) every block's mean temperature at ``times`` (m,) s under ``trace`` (from the
+        idle state at t = 0), K.
+
+        Raises:
+            InputError: when the trace's blocks are not this model's.
+        """
+        if trace.labels != self.labels:
+            raise InputError(
+                f"the trace's blocks ({', '.join(trace.labels)}) are not the model's "
+                f"({', '.join(self.labels)})"
+            )
+        times = np.asarray(times, dtype=float)
+        steps = np.diff(trace.watts, axis=0, prepend=np.zeros((1, len(self.blocks))))
+        out = np.tile(self.background_k, (times.size, 1))
+        for start, change in zip(trace.times, steps, strict=True):
+            if np.any(change):
+                out += self.response(times - start) @ change * (times >= start)[:, None]
+        return out
+
+    def time_to(self, fraction: float, i: int, j: int) -> float | None:
+        """When block i's rise per watt in block j first covers ``fraction`` of R_ij, s (from
+        the computed response, interpolated); None if not within the run."""
+        if self.resistance[i, j] <= 0:
+            return None
+        return time_to_value(self.times, self.z[:, i, j], fraction * self.resistance[i, j])
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary: the blocks, R, every network's (τ, r) terms, and the time
+        each pair's response takes to 63 % of its steady value."""
+        n = len(self.blocks)
+        return {
+            "stack": self.stack_name,
+            "method": self.method,
+            "seconds": self.seconds,
+            "blocks": self.labels,
+            "background_k": self.background_k.tolist(),
+            "resistance_k_per_w": self.resistance.tolist(),
+            "fit_error": self.fit_error,
+            "taus_s": self.taus.tolist(),
+            "foster_k_per_w": self.foster.tolist(),
+            "time_to_63_s": [
+                [self.time_to(1 - math.exp(-1), i, j) for j in range(n)] for i in range(n)
+            ],
+        }
+
+
+def thermal_impedance(
+    stack: Stack,
+    duration: float | None = None,
+    double_every: int = 25,
+    method: str = "auto",
+    tol: float = 1e-10,
+    on_block: Callable[[int, int], None] | None = None,
+) -> ThermalImpedance:
+    """Compute and fit the thermal impedance of every pair of ``stack``'s power blocks.
+
+    Args:
+        stack: a stack linear in the power with at least one block and heat capacities.
+        duration: how long each step response runs, s; default: six time constants E/P of
+            the stack's own powers switched on (E the energy stored at steady state).
+        double_every: steps from duration / 10⁵ double after this many steps (BDF2).
+        method, tol: the linear solver of the steps.
+        on_block: told (done, total) after each step of the runs, in steps of all blocks.
+
+    Raises:
+        UnsupportedError: for a stack not linear in the power (k(T), leakage, coolants).
+        InputError: for a stack without blocks, or a material without a heat capacity.
+    """
+    start = time.perf_counter()
+    if stack.needs_iteration:
+        raise UnsupportedError(
+            f"a thermal impedance needs a stack linear in the power; {stack.name!r} has "
+            f"{', '.join(stack.nonlinearities + stack.coolants)}"
+        )
+    blocks = block_inputs(stack)
+    if not blocks:
+        raise InputError(f"{stack.name!r} has no power blocks")
+    n = len(blocks)
+    grid = Grid.from_stack(stack)
+    capacity = capacity_field(stack, grid)
+    # rows 0..n-1: one watt in one block; row n: the stack's own powers
+    rows = np.vstack([np.eye(n), [[b.block.watts for b in blocks]]])
+    model = LinearSteps(
+        stack, grid, PowerTrace(np.arange(n + 1.0), rows, blocks), capacity, method, tol
+    )
+    idle = model.steady(None)
+    if duration is None:
+        full = model.steady(n)
+        energy = float(np.sum(capacity * (full.field - idle.field)))
+        power = full.power_w - idle.power_w
+        if power <= 0 or energy <= 0:
+            raise InputError("duration: the blocks carry no power; give the duration in s")
+        duration = 6.0 * energy / power
+    lengths = step_lengths(duration, None, double_every)
+    times = np.concatenate([[0.0], np.cumsum(lengths)])
+    probes = [BlockProbe.of(stack, grid, b) for b in blocks]
+    base_means = np.array([p.mean(idle.field) for p in probes])
+    z = np.zeros((times.size, n, n))
+    histories = [[idle.field] for _ in range(n)]
+    for step in range(1, times.size):
+        h = lengths[step - 1]
+        for j in range(n):
+            weight, memory, guess = scheme_terms("bdf2", lengths, step, histories[j])
+            field = model.step(j, weight / h, memory, guess).field
+            z[step, :, j] = [p.mean(field) for p in probes] - base_means
+            histories[j] = [histories[j][-1], field]
+        if on_block is not None:
+            on_block(step, times.size - 1)
+    steady = resistance_matrix(stack, method, tol)
+    taus, foster, fit_error = fit_foster(times, z, steady.resistance)
+    return ThermalImpedance(
+        stack_name=stack.name,
+        blocks=blocks,
+        times=times,
+        z=z,
+        resistance=steady.resistance,
+        background_k=steady.background_k,
+        taus=taus,
+        foster=foster,
+        fit_error=fit_error,
+        method=model.name,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def fit_foster(
+    times: np.ndarray, z: np.ndarray, resistance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Foster networks of the responses ``z`` (s+1, n, n) K/W at ``times`` (s+1,) s, each
+    held to its steady ``resistance`` (n, n) K/W, one per reciprocal pair: (taus (k,) s,
+    r (n, n, k) K/W, the largest gap relative to the largest resistance)."""
+    first = times[1] if times.size > 1 else 1.0
+    decades = max(math.log10(times[-1] / first), 1.0)
+    taus = np.logspace(
+        math.log10(first / 2), math.log10(2 * times[-1]), round(decades * PER_DECADE)
+    )
+    basis = 1.0 - np.exp(-times[:, None] / taus[None, :])  # (s+1, k)
+    system = np.vstack([basis, STEADY_WEIGHT * np.ones((1, taus.size))])
+    ridged = np.vstack([system, math.sqrt(RIDGE) * np.eye(taus.size)])
+    n = z.shape[1]
+    foster = np.zeros((n, n, taus.size))
+    for i in range(n):
+        for j in range(i, n):  # reciprocal: one network for (i, j) and (j, i)
+            pair = 0.5 * (z[:, i, j] + z[:, j, i])
+            target = np.append(pair, STEADY_WEIGHT * 0.5 * (resistance[i, j] + resistance[j, i]))
+            if i == j:  # a driving-point impedance: a Foster network of positive R and C
+                foster[i, i], _ = nnls(system, target)
+            else:  # a transfer impedance starts late (zero slope): terms of either sign
+                target = np.append(target, np.zeros(taus.size))
+                foster[i, j] = foster[j, i] = np.linalg.lstsq(ridged, target, rcond=None)[0]
+    fitted = np.einsum("sk,ijk->sij", basis, foster)
+    scale = float(np.abs(resistance).max()) or 1.0
+    return taus, foster, float(np.abs(fitted - z).max() / scale)

@@ -1,0 +1,101 @@
+"""Thermal impedance: the lumped plate's exponential, reciprocity in time, the steady limit,
+and traces evaluated by the Foster networks against transient runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import example
+from test_transient import AMBIENT, lumped_constants, plate
+from typer.testing import CliRunner
+
+from chiptherm.cli import app
+from chiptherm.compact import resistance_matrix
+from chiptherm.errors import InputError, UnsupportedError
+from chiptherm.stack_io import save_stack, stack_from_dict
+from chiptherm.transient import PowerTrace, read_power_trace, simulate
+from chiptherm.transient.impedance import thermal_impedance
+
+
+def test_the_plate_s_impedance_is_its_exponential():
+    """One cell: Z(t) = R·(1 - exp(-t/τ)); the network follows it to 3e-4 of R between its
+    samples too, and holds R exactly at the end."""
+    tau, rise = lumped_constants()
+    model = thermal_impedance(stack_from_dict(plate()))
+    t = np.linspace(0.0, model.times[-1], 500)
+    exact = rise * (1 - np.exp(-t / tau))
+    assert model.response(t)[:, 0, 0] == pytest.approx(exact, abs=3e-4 * rise)
+    assert model.foster.sum(axis=2)[0, 0] == pytest.approx(rise, rel=1e-6)
+    assert np.all(model.foster[0, 0] >= 0)  # a driving-point Foster network
+    assert model.background_k == pytest.approx([AMBIENT])
+
+
+def test_responses_are_reciprocal_and_end_at_the_resistance_matrix():
+    """Z_ij(t) = Z_ji(t) at every time (power-weighted means, A symmetric, C diagonal), the
+    responses approach R after six time constants, and the networks keep R exactly."""
+    stack = example("two_die", 12, 12)
+    model = thermal_impedance(stack)
+    scale = np.abs(model.z).max()
+    assert np.abs(model.z - model.z.transpose(0, 2, 1)).max() < 1e-9 * scale
+    steady = resistance_matrix(stack)
+    assert model.resistance == pytest.approx(steady.resistance, rel=1e-12)
+    assert model.z[-1] == pytest.approx(steady.resistance, rel=0.01)
+    assert model.foster.sum(axis=2) == pytest.approx(steady.resistance, rel=1e-5)
+    assert model.fit_error < 1e-3
+    for i in range(len(model.blocks)):  # a block's own response rises monotonically
+        assert np.all(np.diff(model.z[:, i, i]) > -1e-12)
+        assert np.all(model.foster[i, i] >= 0)
+
+
+def test_a_trace_by_the_networks_matches_a_transient_run():
+    """The example trace on the two dies: the networks' block means agree with a transient
+    run to 2e-4 of the rise, away from the first 10 µs after each change of power (where
+    both are below their time resolution)."""
+    stack = example("two_die", 12, 12)
+    model = thermal_impedance(stack)
+    trace = read_power_trace(example_trace(), stack)
+    run = simulate(stack, trace, frames=0, double_every=100)
+    predicted = model.temperatures(trace, run.times)
+    settled = np.ones(run.times.size, dtype=bool)
+    for change in trace.times:
+        settled &= ~((run.times > change) & (run.times < change + 1e-5))
+    rise = run.block_mean_k.max() - run.block_mean_k[0].min()
+    assert np.abs(predicted - run.block_mean_k)[settled].max() < 2e-4 * rise
+    assert predicted[0] == pytest.approx(model.background_k)
+
+
+def example_trace():
+    from conftest import EXAMPLES
+
+    return EXAMPLES / "two_die_trace.csv"
+
+
+def test_refusals_name_the_problem():
+    with pytest.raises(UnsupportedError, match="linear in the power; 'hot-die' has"):
+        thermal_impedance(example("hot_die", 8, 8))
+    model = thermal_impedance(stack_from_dict(plate()))
+    other = PowerTrace(np.zeros(1), np.ones((1, 8)), resistance_matrix(example("two_die")).blocks)
+    with pytest.raises(InputError, match=r"the trace's blocks \(bank0"):
+        model.temperatures(other, np.zeros(1))
+
+
+def test_cli_writes_the_networks_and_the_trace(tmp_path):
+    stack_path = save_stack(stack_from_dict(plate()), tmp_path / "plate.yaml")
+    tau, rise = lumped_constants()
+    trace = tmp_path / "trace.csv"
+    trace.write_text(f"time,all\n0,1\n{tau},0\n")
+    out = tmp_path / "z"
+    res = CliRunner().invoke(
+        app, ["impedance", str(stack_path), "--trace", str(trace), "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    for name in ("impedance.json", "zth.csv", "zth.png", "block_temperatures.csv"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "impedance.json").read_text())
+    assert summary["resistance_k_per_w"][0][0] == pytest.approx(rise, rel=1e-9)
+    assert summary["time_to_63_s"][0][0] == pytest.approx(tau, rel=2e-3)
+    # heated for τ: the hottest mean is 1 - 1/e of the rise
+    hottest = summary["trace"]["max_mean_k"]["all"]
+    assert hottest == pytest.approx(AMBIENT + rise * (1 - np.exp(-1)), abs=1e-3 * rise)
