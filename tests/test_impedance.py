@@ -75,6 +75,8 @@ def example_trace():
 def test_refusals_name_the_problem():
     with pytest.raises(UnsupportedError, match="linear in the power; 'hot-die' has"):
         thermal_impedance(example("hot_die", 8, 8))
+    with pytest.raises(InputError, match="duration: expected a positive time in s, got -1"):
+        thermal_impedance(stack_from_dict(plate()), duration=-1.0)
     model = thermal_impedance(stack_from_dict(plate()))
     other = PowerTrace(np.zeros(1), np.ones((1, 8)), resistance_matrix(example("two_die")).blocks)
     with pytest.raises(InputError, match=r"the trace's blocks \(bank0"):

@@ -41,6 +41,7 @@ from chiptherm.errors import InputError, UnsupportedError
 from chiptherm.grid import Grid
 from chiptherm.stack import Stack
 from chiptherm.transient.result import BlockProbe, time_to_value
+from chiptherm.transient.run import step_response_length
 from chiptherm.transient.steps import (
     LinearSteps,
     capacity_field,
@@ -189,12 +190,9 @@ def thermal_impedance(
     )
     idle = model.steady(None)
     if duration is None:
-        full = model.steady(n)
-        energy = float(np.sum(capacity * (full.field - idle.field)))
-        power = full.power_w - idle.power_w
-        if power <= 0 or energy <= 0:
-            raise InputError("duration: the blocks carry no power; give the duration in s")
-        duration = 6.0 * energy / power
+        duration = step_response_length(capacity, model.steady(n), idle)
+    elif not (math.isfinite(duration) and duration > 0):
+        raise InputError(f"duration: expected a positive time in s, got {duration:g}")
     lengths = step_lengths(duration, None, double_every)
     times = np.concatenate([[0.0], np.cumsum(lengths)])
     probes = [BlockProbe.of(stack, grid, b) for b in blocks]

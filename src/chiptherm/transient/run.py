@@ -184,7 +184,12 @@ def run_length(
             "duration: the stack has no steady state at this power (thermal runaway), so the "
             "step response has no time constant; give the duration in s"
         )
-    idle = model.steady(None)
+    return step_response_length(capacity, final, model.steady(None))
+
+
+def step_response_length(capacity: np.ndarray, final: StepState, idle: StepState) -> float:
+    """Six time constants E/P of switching from ``idle`` to ``final`` (steady states), s: E
+    the energy stored between them (``capacity`` (nz, ny, nx) J/K), P the power added."""
     energy = float(np.sum(capacity * (final.field - idle.field)))
     power = final.power_w - idle.power_w
     if power <= 0 or energy <= 0:
