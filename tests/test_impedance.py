@@ -93,8 +93,9 @@ def test_cli_writes_the_networks_and_the_trace(tmp_path):
         app, ["impedance", str(stack_path), "--trace", str(trace), "--out", str(out)]
     )
     assert res.exit_code == 0, res.output
-    for name in ("impedance.json", "zth.csv", "zth.png", "block_temperatures.csv"):
+    for name in ("impedance.json", "zth.csv", "zth.png", "block_temperatures.csv", "index.html"):
         assert (out / name).is_file(), name
+    assert 'src="block_temperatures.png"' in (out / "index.html").read_text()
     summary = json.loads((out / "impedance.json").read_text())
     assert summary["resistance_k_per_w"][0][0] == pytest.approx(rise, rel=1e-9)
     assert summary["time_to_63_s"][0][0] == pytest.approx(tau, rel=2e-3)

@@ -371,8 +371,9 @@ def test_cli_runs_a_trace_and_writes_its_files(tmp_path):
          str(out)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    for name in ("transient.json", "transient.csv", "transient.png", "fields.npz"):
+    for name in ("transient.json", "transient.csv", "transient.png", "fields.npz", "index.html"):
         assert (out / name).is_file(), name
+    assert 'src="transient.png"' in (out / "index.html").read_text()
     summary = json.loads((out / "transient.json").read_text())
     # heated for 2τ: the peak reaches 1 - e^-2 of the rise, then cools for 2τ
     assert summary["max_peak_k"] == pytest.approx(AMBIENT + rise * (1 - math.exp(-2)), rel=1e-4)

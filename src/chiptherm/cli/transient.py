@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -25,6 +26,10 @@ from chiptherm.cli.common import (
     load_stack_with,
     parse_params,
 )
+from chiptherm.report.html import Section
+
+if TYPE_CHECKING:
+    from chiptherm.transient.impedance import ThermalImpedance
 
 PLOTTED_BLOCKS = 6
 """The transient plot shows the peak and at most this many of the hottest blocks."""
@@ -118,6 +123,7 @@ def transient(
 
     from chiptherm.compact import block_inputs
     from chiptherm.errors import InputError
+    from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json, write_npz
     from chiptherm.report.plots import plot_transient
     from chiptherm.report.progress import progress_bar
@@ -174,12 +180,67 @@ def transient(
             y_m=result.grid.y,
             x_m=result.grid.x,
         )
+        write_index(out_dir / "index.html", f"{stack.name}: transient", page(summary))
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     print_summary(summary)
     if not no_files:
-        console.print(f"wrote 4 files to {out_dir}")
+        console.print(f"wrote 5 files to {out_dir} (open index.html)")
+
+
+def page(summary: dict) -> list[Section]:
+    """The sections of a transient run's index.html: the run, the peak, limits, blocks."""
+
+    def seconds(value: float | None) -> str:
+        return "—" if value is None else f"{value:.4g} s"
+
+    run = Section(
+        "Run",
+        rows=[
+            ("scheme, steps", f"{summary['scheme']}, {summary['steps']}"),
+            (
+                "duration (shortest step)",
+                f"{summary['duration_s']:.4g} s ({summary['dt_s']:.3g} s)",
+            ),
+            ("solver, cells", f"{summary['method']}, {summary['cells']:,}"),
+            ("wall time", f"{summary['seconds']:.2f} s"),
+            ("energy balance of a step, worst", f"{summary['balance_error']:.1e}"),
+        ],
+    )
+    steady = summary["steady_peak_k"]
+    first, last = summary["initial_peak_k"], summary["final_peak_k"]
+    hottest, when = summary["max_peak_k"], seconds(summary["max_peak_time_s"])
+    peak = Section(
+        "Peak",
+        rows=[
+            ("initial → final", f"{first:.2f} → {last:.2f} K"),
+            ("hottest (when)", f"{hottest:.2f} K ({when})"),
+            ("steady at the last power", "none (runaway)" if steady is None else f"{steady:.2f} K"),
+            ("thermal runaway at", seconds(summary["runaway_s"])),
+            ("63 / 90 / 99 % of the steady rise", " / ".join(
+                seconds(summary[f"time_to_{p}_s"]) for p in (63, 90, 99))),
+        ],
+        images=["transient.png"],
+    )  # fmt: skip
+    limits = Section(
+        "Limits",
+        rows=[
+            (
+                f"{c['what']} at {c['limit_k']:.2f} K: first reached, time above",
+                f"{seconds(c['first_s'])}, {c['above_s']:.4g} s",
+            )
+            for c in summary["limits"]
+        ],
+    )
+    blocks = Section(
+        "Blocks: hottest mean / hottest cell / final mean (K)",
+        rows=[
+            (b["label"], f"{b['max_mean_k']:.2f} / {b['max_k']:.2f} / {b['final_mean_k']:.2f}")
+            for b in summary["blocks"]
+        ],
+    )
+    return [run, peak, *([limits] if summary["limits"] else []), blocks]
 
 
 def print_summary(summary: dict) -> None:
@@ -286,6 +347,7 @@ def impedance(
     """
     import numpy as np
 
+    from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_sweep
     from chiptherm.report.progress import progress_bar
@@ -352,6 +414,9 @@ def impedance(
                 ylabel="mean temperature (K)",
                 log_x=False,
             )
+        images = ["zth.png"] + (["block_temperatures.png"] if evaluated is not None else [])
+        title = f"{stack.name}: thermal impedance"
+        write_index(out_dir / "index.html", title, impedance_page(model, images))
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
@@ -377,3 +442,25 @@ def impedance(
     console.print(table)
     if not no_files:
         console.print(f"wrote files to {out_dir}")
+
+
+def impedance_page(model: ThermalImpedance, images: list[str]) -> list[Section]:
+    """The sections of an impedance extraction's index.html: the networks, then each
+    block's own resistance, response time and strongest coupling."""
+    labels = model.labels
+    rows = []
+    for i, label in enumerate(labels):
+        t63 = model.time_to(1 - math.exp(-1), i, i)
+        others = [j for j in range(len(labels)) if j != i]
+        most = max(others, key=lambda j: model.resistance[i, j]) if others else None
+        coupling = "—" if most is None else f"{labels[most]} {model.resistance[i, most]:.3g} K/W"
+        own = "—" if t63 is None else f"{t63:.3g} s"
+        rows.append((label, f"R {model.resistance[i, i]:.4g} K/W, 63 % after {own}; {coupling}"))
+    networks = Section(
+        "Foster networks",
+        f"{model.times.size - 1} steps per block on {model.method}, {model.seconds:.1f} s; "
+        f"{model.taus.size} time constants from {model.taus[0]:.2g} to {model.taus[-1]:.2g} s; "
+        f"every network within {model.fit_error:.1e} of the largest resistance.",
+        images=images,
+    )
+    return [networks, Section("Blocks: own resistance and response; coupled most to", rows=rows)]
