@@ -11,6 +11,12 @@ with a reference of steps four times shorter (doubling every 100 steps):
 Stacks: `two_die` (transform solver), `tsv_array` (sparse LU, laterally non-uniform) and
 `hot_die` (k(T) silicon and leakage: a fixed-point iteration per step).
 
+Part 2, the thermal impedance (Foster networks) of the linear stacks: the extraction time,
+then the example power trace (`examples/two_die_trace.csv` on `two_die`; a trace of the same
+shape on the others) evaluated by the networks and by a transient run at the same times
+(doubling steps every 100), with the largest gap of any block mean beyond the first 10 µs
+after each change of power.
+
 Each row gives the steps, the wall time, the time per step against one steady solve of the
 same stack in the same run, and the largest error of the peak against the reference, K.
 
@@ -30,6 +36,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 STACKS = ("two_die", "tsv_array", "hot_die")
+IMPEDANCE_STACKS = ("two_die", "tsv_array")
 RUNS = {
     "doubling": {},
     "uniform": {"double_every": 0},
@@ -76,6 +83,40 @@ def stack_rows(name: str) -> list[dict]:
     return rows
 
 
+def impedance_row(name: str) -> dict:
+    from chiptherm import load_stack
+    from chiptherm.compact import block_inputs
+    from chiptherm.transient import PowerTrace, simulate, thermal_impedance
+
+    stack = load_stack(ROOT / "examples" / f"{name}.yaml")
+    model = thermal_impedance(stack)
+    blocks = block_inputs(stack)
+    nominal = np.array([b.block.watts for b in blocks])
+    scale = np.array([[0.5], [1.5], [0.3], [1.2], [0.2]])  # the example trace's rhythm
+    span = model.times[-1] / 10
+    trace = PowerTrace(np.arange(5) * span, scale * nominal, blocks)
+    run = simulate(stack, trace, duration=5 * span, double_every=100, frames=0)
+    start = time.perf_counter()
+    predicted = model.temperatures(trace, run.times)
+    evaluate_s = time.perf_counter() - start
+    settled = np.ones(run.times.size, dtype=bool)
+    for change in trace.times:
+        settled &= ~((run.times > change) & (run.times < change + 1e-5))
+    gap = np.abs(predicted - run.block_mean_k)[settled].max()
+    return {
+        "stack": name,
+        "blocks": len(blocks),
+        "extract_s": model.seconds,
+        "fit_error": model.fit_error,
+        "times": int(run.times.size),
+        "evaluate_s": evaluate_s,
+        "transient_s": run.seconds,
+        "speedup": run.seconds / evaluate_s,
+        "gap_k": float(gap),
+        "rise_k": float(run.block_mean_k.max() - run.block_mean_k[0].min()),
+    }
+
+
 def main() -> None:
     from chiptherm.operator.inference import machine
 
@@ -89,8 +130,26 @@ def main() -> None:
     for name in STACKS:
         rows += (new := stack_rows(name))
         print_rows(new)
+    print("\nthermal impedance: Foster networks against a transient run of a 5-row trace")
+    head = (
+        f"{'stack':10} {'blocks':>6} {'extract s':>9} {'fit':>8} {'times':>6} {'model s':>8} "
+        f"{'run s':>7} {'speed-up':>9} {'gap K':>8} {'rise K':>7}"
+    )
+    print(head, flush=True)
+    print("-" * len(head))
+    impedance = []
+    for name in IMPEDANCE_STACKS:
+        r = impedance_row(name)
+        impedance.append(r)
+        print(
+            f"{r['stack']:10} {r['blocks']:>6} {r['extract_s']:>9.2f} {r['fit_error']:>8.1e} "
+            f"{r['times']:>6} {r['evaluate_s']:>8.4f} {r['transient_s']:>7.2f} "
+            f"{r['speedup']:>9.0f} {r['gap_k']:>8.1e} {r['rise_k']:>7.2f}",
+            flush=True,
+        )
     out = HERE / "results" / "transient.json"
-    out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
+    data = {"machine": machine(), "rows": rows, "impedance": impedance}
+    out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {out}")
 
 
