@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CORES = [
@@ -46,30 +48,8 @@ TSV_BLOCKS = [
     {"name": "hot", "width": 1e-3, "height": 1e-3, "watts": 3.0, "x": 1e-3, "y": 1e-3},
     {"name": "warm", "width": 1e-3, "height": 1e-3, "watts": 1.0, "x": 3e-3, "y": 3e-3},
 ]
-HOT_CORES = [
-    {"name": "core0", "width": 3e-3, "height": 3.5e-3, "watts": 18.0, "x": 1e-3, "y": 5.5e-3},
-    {"name": "core1", "width": 3e-3, "height": 3.5e-3, "watts": 18.0, "x": 4.5e-3, "y": 5.5e-3},
-    {"name": "core2", "width": 3e-3, "height": 3.5e-3, "watts": 15.0, "x": 1e-3, "y": 1e-3},
-    {"name": "core3", "width": 3e-3, "height": 3.5e-3, "watts": 21.0, "x": 4.5e-3, "y": 1e-3},
-    {
-        "name": "l2",
-        "width": 3e-3,
-        "height": 8e-3,
-        "watts": 6.0,
-        "x": 8e-3,
-        "y": 1e-3,
-        "fixed": True,
-    },
-    {
-        "name": "io",
-        "width": 1.2e-2,
-        "height": 5e-4,
-        "watts": 2.0,
-        "x": 0.0,
-        "y": 0.0,
-        "fixed": True,
-    },
-]
+HOT_FLOORPLAN = ROOT / "examples" / "problems" / "hot_floorplan.yaml"
+HOT_CORES = yaml.safe_load(HOT_FLOORPLAN.read_text())["blocks"]  # four cores; l2, io fixed
 PROBLEMS = {
     # name: (stack file, grid or None, power source, blocks, population, runs, default seeds)
     "single_die": (
