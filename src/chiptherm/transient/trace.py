@@ -35,9 +35,6 @@ class PowerTrace:
         """The row in force at time ``t`` (s): the last one that starts at or before it."""
         return max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
 
-    def total_w(self, row: int) -> float:
-        return float(self.watts[row].sum())
-
 
 def step_trace(stack: Stack) -> PowerTrace:
     """The stack's own block powers switched on at t = 0 (a step response)."""
