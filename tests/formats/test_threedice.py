@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -289,6 +290,15 @@ def test_every_stack_command_reads_a_3dice_file(workdir: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["sensitivity", "a.stk", "--no-files", "--top", "3"])
     assert res.exit_code == 0, res.output
+    peak = solve(stack).max_temperature  # 3D-ICE's heat capacities come along
+    res = runner.invoke(app, ["transient", "a.stk", "--no-files", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["steady_peak_k"] == pytest.approx(peak, abs=1e-6)
+    res = runner.invoke(app, ["impedance", "a.stk", "--no-files", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["blocks"] == ["core", "cache.0", "cache.1"]  # one per rectangle
+    assert summary["fit_error"] < 1e-3
     res = runner.invoke(app, ["solve", "a.stk", "--set", "layers.nowhere.thickness=1", "--json"])
     assert res.exit_code == 1 and "layers has no item 'nowhere'; expected one of" in res.output
 
