@@ -74,6 +74,18 @@ def test_backward_euler_follows_its_discrete_law_exactly():
     assert result.steady_peak_k == pytest.approx(AMBIENT + rise, rel=1e-12)
 
 
+def test_a_stack_powered_by_maps_alone_switches_them_on():
+    """With no blocks to switch, the step response starts from no power at all: the plate
+    heated by a power map rises along the same exponential as with a block."""
+    tau, rise = lumped_constants()
+    data = plate()
+    data["power"]["p"] = {"map": [[WATTS / 4, WATTS / 4], [WATTS / 4, WATTS / 4]]}
+    result = simulate(stack_from_dict(data), frames=0)
+    assert result.peak_k[0] == pytest.approx(AMBIENT)
+    exact = AMBIENT + rise * (1 - np.exp(-result.times / tau))
+    assert result.peak_k == pytest.approx(exact, abs=3e-4 * rise)
+
+
 @pytest.mark.parametrize(("scheme", "order"), [("euler", 1), ("bdf2", 2)])
 def test_the_schemes_converge_to_the_exponential_at_their_order(scheme, order):
     """T(t) = T_a + ΔT·(1 - exp(-t/τ)): halving Δt divides the error by 2^order."""

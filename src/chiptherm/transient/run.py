@@ -61,8 +61,8 @@ def simulate(
             or duration / 10⁵ when steps double.
         scheme: 'bdf2' (second order) or 'euler' (first order).
         initial: 'idle' (the steady state with every block off; ambients, fixed faces and
-            power maps stay), 'first' (the steady state at the first row's power), or an
-            (nz, ny, nx) field in K.
+            power maps stay; with no blocks at all, every source off), 'first' (the steady
+            state at the first row's power), or an (nz, ny, nx) field in K.
         double_every: double the step after this many steps, up to duration / 100, and start
             again from ``dt`` where the power changes (0: uniform steps); default, without
             ``dt``: 25 for a step response or a trace of up to 20 rows (the temperatures

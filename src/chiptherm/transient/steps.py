@@ -19,7 +19,7 @@ import numpy as np
 from chiptherm.compact import with_block_powers
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
-from chiptherm.nonlinear import final_system, leakage_terms, solve_nonlinear
+from chiptherm.nonlinear import final_system, leakage_terms, scaled_power, solve_nonlinear
 from chiptherm.solvers import make_solver
 from chiptherm.stack import Stack
 from chiptherm.system import SinkLink, System, power_field
@@ -258,9 +258,11 @@ class IteratedSteps(Steps):
 
 
 def row_stack(stack: Stack, trace: PowerTrace, row: int | None) -> Stack:
-    """``stack`` with the block powers of ``row`` (None: every block off; power maps stay)."""
+    """``stack`` with the block powers of ``row`` (None: every block off; power maps stay,
+    unless the stack has no blocks: then every source is off, so that its step response
+    switches the maps on)."""
     if row is None:
-        return with_block_powers(stack, {})
+        return with_block_powers(stack, {}) if trace.blocks else scaled_power(stack, 0.0)
     pairs = {
         (b.source, b.block.name): float(w)
         for b, w in zip(trace.blocks, trace.watts[row], strict=True)
