@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from conftest import example
-from test_transient import AMBIENT, lumped_constants, plate
+from test_transient import AMBIENT, WATTS, lumped_constants, plate
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
@@ -102,3 +102,52 @@ def test_cli_writes_the_networks_and_the_trace(tmp_path):
     # heated for τ: the hottest mean is 1 - 1/e of the rise
     hottest = summary["trace"]["max_mean_k"]["all"]
     assert hottest == pytest.approx(AMBIENT + rise * (1 - np.exp(-1)), abs=1e-3 * rise)
+
+
+def test_hot_spots_follow_their_cells_and_bound_the_burst_power():
+    """Each block's hot spot is the hottest cell it heats at the stack's powers; its networks
+    give that cell's temperature under a trace as a transient run does, and the burst budget
+    is (limit − T_nominal)/Z_jj(t) above the nominal power: on the plate,
+    P = P₀ + (T_lim − T_a − R·P₀)/(R·(1 − e^(−t/τ)))."""
+    tau, rise = lumped_constants()
+    model = thermal_impedance(stack_from_dict(plate()))
+    limit = AMBIENT + 2 * rise
+    durations = np.array([0.5 * tau, tau, 3 * tau, np.inf])
+    allowed = model.burst_power(limit, durations)[:, 0]
+    exact = WATTS + (limit - AMBIENT - rise * WATTS) / (rise * (1 - np.exp(-durations / tau)))
+    assert allowed == pytest.approx(exact, rel=1e-3)
+    assert allowed[-1] == pytest.approx(2 * WATTS, rel=1e-9)  # steady: twice the rise
+
+    stack = example("two_die", 12, 12)
+    model = thermal_impedance(stack)
+    steady = resistance_matrix(stack)
+    nominal = steady.heated.temperatures(steady.nominal_w)
+    for i, (z, y, x) in enumerate(model.hotspot_cells):
+        own = steady.heated.owners[:, i]
+        assert model.hotspot_background_k[i] + model.hotspot_resistance[i] @ steady.nominal_w == (
+            pytest.approx(nominal[own].max())
+        )
+        assert (z, y, x) in {steady.heated.position(k) for k in np.flatnonzero(own)}
+    trace = read_power_trace(example_trace(), stack)
+    run = simulate(stack, trace, frames=40, double_every=100)
+    cells = [tuple(c) for c in model.hotspot_cells]
+    solved = np.array([[frame[c] for c in cells] for frame in run.frames])
+    predicted = model.temperatures(trace, run.frame_times, hotspots=True)
+    rise = solved.max() - solved[0].min()
+    assert np.abs(predicted - solved).max() < 2e-4 * rise  # float32 frames: ~1e-5 of 70 K
+
+
+def test_cli_prints_the_burst_budget_and_refuses_bad_durations(tmp_path):
+    stack_path = save_stack(stack_from_dict(plate()), tmp_path / "plate.yaml")
+    tau, rise = lumped_constants()
+    limit = AMBIENT + 2 * rise
+    args = ["impedance", str(stack_path), "--no-files", "--max-temperature", str(limit)]
+    res = CliRunner().invoke(app, [*args, "--burst", f"{tau}", "--json"])
+    assert res.exit_code == 0, res.output
+    burst = json.loads(res.stdout)["burst"]
+    expected = WATTS + (limit - AMBIENT - rise * WATTS) / (rise * (1 - np.exp(-1)))
+    assert burst["allowed_w"][0][0] == pytest.approx(expected, rel=1e-3)
+    assert burst["steady_w"][0] == pytest.approx(2 * WATTS, rel=1e-9)
+    res = CliRunner().invoke(app, [*args, "--burst", "1e-3,-2"])
+    assert res.exit_code == 1
+    assert "--burst '1e-3,-2': expected positive durations in s" in res.output

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -26,6 +27,7 @@ from chiptherm.cli.common import (
     load_stack_with,
     parse_params,
 )
+from chiptherm.errors import InputError
 from chiptherm.report.html import Section
 
 if TYPE_CHECKING:
@@ -119,10 +121,8 @@ def transient(
 
     Example: chiptherm transient examples/two_die.yaml --trace trace.csv --dt 1e-4
     """
-    import numpy as np
 
     from chiptherm.compact import block_inputs
-    from chiptherm.errors import InputError
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json, write_npz
     from chiptherm.report.plots import plot_transient
@@ -324,6 +324,21 @@ def impedance(
     points: Annotated[
         int, typer.Option(help="Times at which --trace is evaluated, evenly spaced.", min=2)
     ] = 1000,
+    max_temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--max-temperature",
+            help="A hot-spot limit, K: prints how much power each block may draw alone for "
+            "each --burst duration, from the steady state at the stack's powers.",
+        ),
+    ] = None,
+    burst: Annotated[
+        str,
+        typer.Option(
+            help="Burst durations for --max-temperature, s, comma-separated.",
+            metavar="S,S,...",
+        ),
+    ] = "1e-3,1e-2,1e-1",
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
@@ -343,9 +358,12 @@ def impedance(
     writes impedance.json (R, the networks' time constants and resistances), zth.csv (every
     pair's computed response) and zth.png (the blocks' own responses against time).
 
-    Example: chiptherm impedance examples/two_die.yaml --trace examples/two_die_trace.csv
+    With --max-temperature, also the burst budget: the power each block may draw alone for
+    each --burst duration, from the steady state at the stack's own powers, before its hot
+    spot (the hottest cell it heats) reaches the limit.
+
+    Example: chiptherm impedance examples/two_die.yaml --max-temperature 373.15
     """
-    import numpy as np
 
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json
@@ -356,6 +374,7 @@ def impedance(
 
     stack = load_stack_with(stack_file, sets)
     power_trace = read_power_trace(trace, stack) if trace is not None else None
+    durations = parse_durations(burst)
     with progress_bar("step responses", "steps", err_console, as_json) as bar:
         task = bar.add_task("steps", total=None)
         model = thermal_impedance(
@@ -366,6 +385,15 @@ def impedance(
         )
     summary = model.summary()
     labels = model.labels
+    if max_temperature is not None:
+        allowed = model.burst_power(max_temperature, np.append(durations, np.inf))
+        summary["burst"] = {
+            "max_temperature_k": max_temperature,
+            "durations_s": durations.tolist(),
+            "nominal_w": [b.block.watts for b in model.blocks],
+            "allowed_w": allowed[:-1].tolist(),
+            "steady_w": allowed[-1].tolist(),
+        }
     out_dir = out or Path("out") / f"{stack_file.stem}-impedance"
     evaluated = None
     if power_trace is not None:
@@ -440,8 +468,39 @@ def impedance(
             "—" if evaluated is None else f"{evaluated[1][:, i].max():.2f}",
         )
     console.print(table)
+    if "burst" in summary:
+        print_bursts(summary["burst"], labels)
     if not no_files:
         console.print(f"wrote files to {out_dir}")
+
+
+def parse_durations(text: str) -> np.ndarray:
+    """'1e-3,1e-2' -> (2,) positive durations, s."""
+    try:
+        values = np.array([float(part) for part in text.split(",") if part.strip()])
+    except ValueError:
+        raise InputError(f"--burst {text!r}: expected durations in s, e.g. 1e-3,1e-2") from None
+    if values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
+        raise InputError(f"--burst {text!r}: expected positive durations in s, e.g. 1e-3,1e-2")
+    return values
+
+
+def print_bursts(burst: dict, labels: list[str]) -> None:
+    """The most power each block may draw alone for each burst, below the hot-spot limit."""
+    table = Table(
+        title=f"power each block may draw alone before its hot spot reaches "
+        f"{burst['max_temperature_k']:.2f} K (the others at their own)",
+        title_justify="left",
+    )
+    table.add_column("block")
+    table.add_column("nominal W", justify="right")
+    for duration in burst["durations_s"]:
+        table.add_column(f"for {duration:g} s", justify="right")
+    table.add_column("steady", justify="right")
+    for j, label in enumerate(labels):
+        cells = [row[j] for row in burst["allowed_w"]] + [burst["steady_w"][j]]
+        table.add_row(label, f"{burst['nominal_w'][j]:.3g}", *(f"{w:.3g} W" for w in cells))
+    console.print(table)
 
 
 def impedance_page(model: ThermalImpedance, images: list[str]) -> list[Section]:

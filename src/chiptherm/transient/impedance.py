@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from chiptherm.compact import BlockInput, block_inputs, resistance_matrix
+from chiptherm.compact import BlockInput, HeatedCells, block_inputs, resistance_matrix
 from chiptherm.errors import InputError, UnsupportedError
 from chiptherm.grid import Grid
 from chiptherm.stack import Stack
@@ -75,7 +75,14 @@ class ThermalImpedance:
         foster: (n, n, k) the Foster resistances r_ijk, K/W (non-negative for i = j),
             symmetric in (i, j).
         fit_error: the largest gap between a network and its computed response, relative to
-            the largest resistance.
+            the largest resistance (block means and hot spots alike).
+        hotspot_cells: (n, 3) the (z, y, x) cell of each block's hot spot: the hottest cell
+            it heats in the steady state at the stack's own powers.
+        hotspot_z: (s+1, n, n) computed rise of hot spot i per watt switched on in block j,
+            K/W (not reciprocal: a cell is not a block).
+        hotspot_resistance: (n, n) their steady values, K/W.
+        hotspot_background_k: (n,) the hot spots with every block off, K.
+        hotspot_foster: (n, n, k) their Foster resistances, K/W.
         method: the solver of the runs.
         seconds: wall time of the extraction.
     """
@@ -89,6 +96,11 @@ class ThermalImpedance:
     taus: np.ndarray
     foster: np.ndarray
     fit_error: float
+    hotspot_cells: np.ndarray
+    hotspot_z: np.ndarray
+    hotspot_resistance: np.ndarray
+    hotspot_background_k: np.ndarray
+    hotspot_foster: np.ndarray
     method: str
     seconds: float
 
@@ -96,15 +108,18 @@ class ThermalImpedance:
     def labels(self) -> list[str]:
         return [b.label for b in self.blocks]
 
-    def response(self, t: np.ndarray) -> np.ndarray:
-        """(m, n, n) Foster step responses at times ``t`` (m,) s (0 before 0), K/W."""
+    def response(self, t: np.ndarray, hotspots: bool = False) -> np.ndarray:
+        """(m, n, n) Foster step responses at times ``t`` (m,) s (0 before 0) of the block
+        means (or of the hot spots), K/W."""
         t = np.maximum(np.asarray(t, dtype=float), 0.0)
         rise = 1.0 - np.exp(-t[:, None] / self.taus[None, :])  # (m, k)
-        return np.einsum("mk,ijk->mij", rise, self.foster)
+        return np.einsum("mk,ijk->mij", rise, self.hotspot_foster if hotspots else self.foster)
 
-    def temperatures(self, trace: PowerTrace, times: np.ndarray) -> np.ndarray:
-        """(m, n) every block's mean temperature at ``times`` (m,) s under ``trace`` (from the
-        idle state at t = 0), K.
+    def temperatures(
+        self, trace: PowerTrace, times: np.ndarray, hotspots: bool = False
+    ) -> np.ndarray:
+        """(m, n) every block's mean temperature (or hot spot) at ``times`` (m,) s under
+        ``trace`` (from the idle state at t = 0), K.
 
         Raises:
             InputError: when the trace's blocks are not this model's.
@@ -116,11 +131,26 @@ class ThermalImpedance:
             )
         times = np.asarray(times, dtype=float)
         steps = np.diff(trace.watts, axis=0, prepend=np.zeros((1, len(self.blocks))))
-        out = np.tile(self.background_k, (times.size, 1))
+        background = self.hotspot_background_k if hotspots else self.background_k
+        out = np.tile(background, (times.size, 1))
         for start, change in zip(trace.times, steps, strict=True):
             if np.any(change):
-                out += self.response(times - start) @ change * (times >= start)[:, None]
+                response = self.response(times - start, hotspots)
+                out += response @ change * (times >= start)[:, None]
         return out
+
+    def burst_power(self, limit_k: float, durations: np.ndarray) -> np.ndarray:
+        """(d, n) the most power (W) each block may draw alone for each of ``durations`` (d,)
+        s, from the steady state at the stack's own powers, before its hot spot reaches
+        ``limit_k`` K (inf for a limit it cannot reach; the last rows tend to the steady
+        budget). The other blocks keep their powers; a hot spot's own response rises
+        monotonically, so the limit binds at the burst's end."""
+        nominal = np.array([b.block.watts for b in self.blocks])
+        at_nominal = self.hotspot_background_k + self.hotspot_resistance @ nominal
+        own = np.diagonal(self.response(np.asarray(durations, dtype=float), True), 0, 1, 2)
+        with np.errstate(divide="ignore"):
+            extra = (limit_k - at_nominal)[None, :] / own
+        return np.where(own > 0, nominal[None, :] + extra, np.inf)
 
     def time_to(self, fraction: float, i: int, j: int) -> float | None:
         """When block i's rise per watt in block j first covers ``fraction`` of R_ij, s (from
@@ -146,6 +176,10 @@ class ThermalImpedance:
             "time_to_63_s": [
                 [self.time_to(1 - math.exp(-1), i, j) for j in range(n)] for i in range(n)
             ],
+            "hotspot_cells": self.hotspot_cells.tolist(),
+            "hotspot_background_k": self.hotspot_background_k.tolist(),
+            "hotspot_resistance_k_per_w": self.hotspot_resistance.tolist(),
+            "hotspot_foster_k_per_w": self.hotspot_foster.tolist(),
         }
 
 
@@ -197,7 +231,12 @@ def thermal_impedance(
     times = np.concatenate([[0.0], np.cumsum(lengths)])
     probes = [BlockProbe.of(stack, grid, b) for b in blocks]
     base_means = np.array([p.mean(idle.field) for p in probes])
+    steady = resistance_matrix(stack, method, tol)
+    heated = steady.heated
+    hot = [hottest_heated(heated, steady.nominal_w, i) for i in range(n)]
+    cells = heated.index[hot]  # flat indices of the hot spots
     z = np.zeros((times.size, n, n))
+    hotspot_z = np.zeros((times.size, n, n))
     histories = [[idle.field] for _ in range(n)]
     for step in range(1, times.size):
         h = lengths[step - 1]
@@ -205,11 +244,15 @@ def thermal_impedance(
             weight, memory, guess = scheme_terms("bdf2", lengths, step, histories[j])
             field = model.step(j, weight / h, memory, guess).field
             z[step, :, j] = [p.mean(field) for p in probes] - base_means
+            hotspot_z[step, :, j] = field.ravel()[cells] - idle.field.ravel()[cells]
             histories[j] = [histories[j][-1], field]
         if on_block is not None:
             on_block(step, times.size - 1)
-    steady = resistance_matrix(stack, method, tol)
     taus, foster, fit_error = fit_foster(times, z, steady.resistance)
+    hotspot_resistance = heated.response[hot]
+    _, hotspot_foster, hotspot_error = fit_foster(
+        times, hotspot_z, hotspot_resistance, reciprocal=False
+    )
     return ThermalImpedance(
         stack_name=stack.name,
         blocks=blocks,
@@ -219,18 +262,32 @@ def thermal_impedance(
         background_k=steady.background_k,
         taus=taus,
         foster=foster,
-        fit_error=fit_error,
+        fit_error=max(fit_error, hotspot_error),
+        hotspot_cells=np.array([heated.position(k) for k in hot]),
+        hotspot_z=hotspot_z,
+        hotspot_resistance=hotspot_resistance,
+        hotspot_background_k=heated.background_k[hot],
+        hotspot_foster=hotspot_foster,
         method=model.name,
         seconds=time.perf_counter() - start,
     )
 
 
+def hottest_heated(heated: HeatedCells, watts: np.ndarray, block: int) -> int:
+    """The heated cell (row of ``heated``) that ``block`` heats and that is hottest at block
+    powers ``watts`` (n,) W."""
+    temperatures = np.where(heated.owners[:, block], heated.temperatures(watts), -np.inf)
+    return int(np.argmax(temperatures))
+
+
 def fit_foster(
-    times: np.ndarray, z: np.ndarray, resistance: np.ndarray
+    times: np.ndarray, z: np.ndarray, resistance: np.ndarray, reciprocal: bool = True
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Foster networks of the responses ``z`` (s+1, n, n) K/W at ``times`` (s+1,) s, each
-    held to its steady ``resistance`` (n, n) K/W, one per reciprocal pair: (taus (k,) s,
-    r (n, n, k) K/W, the largest gap relative to the largest resistance)."""
+    held to its steady ``resistance`` (n, n) K/W, one per pair (i, j), or per reciprocal
+    pair: (taus (k,) s, r (n, n, k) K/W, the largest gap relative to the largest
+    resistance). Without reciprocity (a hot spot's response to a block) every network takes
+    terms of both signs."""
     first = times[1] if times.size > 1 else 1.0
     decades = max(math.log10(times[-1] / first), 1.0)
     taus = np.logspace(
@@ -242,14 +299,22 @@ def fit_foster(
     n = z.shape[1]
     foster = np.zeros((n, n, taus.size))
     for i in range(n):
-        for j in range(i, n):  # reciprocal: one network for (i, j) and (j, i)
-            pair = 0.5 * (z[:, i, j] + z[:, j, i])
-            target = np.append(pair, STEADY_WEIGHT * 0.5 * (resistance[i, j] + resistance[j, i]))
-            if i == j:  # a driving-point impedance: a Foster network of positive R and C
+        for j in range(i if reciprocal else 0, n):
+            if reciprocal:  # one network for (i, j) and (j, i)
+                pair, steady = (
+                    0.5 * (z[:, i, j] + z[:, j, i]),
+                    0.5 * (resistance[i, j] + resistance[j, i]),
+                )
+            else:
+                pair, steady = z[:, i, j], resistance[i, j]
+            target = np.append(pair, STEADY_WEIGHT * steady)
+            if reciprocal and i == j:  # a driving point: a Foster network of positive R and C
                 foster[i, i], _ = nnls(system, target)
             else:  # a transfer impedance starts late (zero slope): terms of either sign
                 target = np.append(target, np.zeros(taus.size))
-                foster[i, j] = foster[j, i] = np.linalg.lstsq(ridged, target, rcond=None)[0]
+                foster[i, j] = np.linalg.lstsq(ridged, target, rcond=None)[0]
+                if reciprocal:
+                    foster[j, i] = foster[i, j]
     fitted = np.einsum("sk,ijk->sij", basis, foster)
     scale = float(np.abs(resistance).max()) or 1.0
     return taus, foster, float(np.abs(fitted - z).max() / scale)
