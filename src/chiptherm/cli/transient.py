@@ -444,7 +444,8 @@ def impedance(
             )
         images = ["zth.png"] + (["block_temperatures.png"] if evaluated is not None else [])
         title = f"{stack.name}: thermal impedance"
-        write_index(out_dir / "index.html", title, impedance_page(model, images))
+        pages = impedance_page(model, images, summary.get("burst"))
+        write_index(out_dir / "index.html", title, pages)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
@@ -503,9 +504,11 @@ def print_bursts(burst: dict, labels: list[str]) -> None:
     console.print(table)
 
 
-def impedance_page(model: ThermalImpedance, images: list[str]) -> list[Section]:
-    """The sections of an impedance extraction's index.html: the networks, then each
-    block's own resistance, response time and strongest coupling."""
+def impedance_page(
+    model: ThermalImpedance, images: list[str], burst: dict | None = None
+) -> list[Section]:
+    """The sections of an impedance extraction's index.html: the networks, each block's own
+    resistance, response time and strongest coupling, and the burst budget if any."""
     labels = model.labels
     rows = []
     for i, label in enumerate(labels):
@@ -522,4 +525,26 @@ def impedance_page(model: ThermalImpedance, images: list[str]) -> list[Section]:
         f"every network within {model.fit_error:.1e} of the largest resistance.",
         images=images,
     )
-    return [networks, Section("Blocks: own resistance and response; coupled most to", rows=rows)]
+    sections = [
+        networks,
+        Section("Blocks: own resistance and response; coupled most to", rows=rows),
+    ]
+    if burst is not None:
+        heads = [f"{d:g} s" for d in burst["durations_s"]] + ["steady"]
+        budget = [
+            (
+                f"{label} (nominal {burst['nominal_w'][j]:.3g} W)",
+                ", ".join(
+                    f"{head}: {w:.3g} W"
+                    for head, w in zip(
+                        heads, [row[j] for row in burst["allowed_w"]] + [burst["steady_w"][j]],
+                        strict=True,
+                    )
+                ),
+            )
+            for j, label in enumerate(labels)
+        ]  # fmt: skip
+        limit = burst["max_temperature_k"]
+        title = f"Burst budget: power alone until the hot spot reaches {limit:.2f} K"
+        sections.append(Section(title, rows=budget))
+    return sections
