@@ -1,8 +1,8 @@
 """The ``chiptherm`` command line: parse, call the library, print. No physics here.
 
 Commands live in modules by what they work on (:mod:`.solving`, :mod:`.transient`,
-:mod:`.sensitivity`, :mod:`.review`, :mod:`.floorplan`, :mod:`.formats`, :mod:`.learning`);
-importing them registers them on :data:`app`, in the order of the help page.
+:mod:`.impedance`, :mod:`.sensitivity`, :mod:`.review`, :mod:`.floorplan`, :mod:`.formats`,
+:mod:`.learning`); importing them registers them on :data:`app`, in the order of the help page.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 # isort: off
 from chiptherm.cli import solving  # noqa: F401  (registers solve, converge, sweep first)
 from chiptherm.cli import transient  # noqa: F401  (after sweep)
+from chiptherm.cli import impedance  # noqa: F401
 from chiptherm.cli import sensitivity  # noqa: F401
 from chiptherm.cli import review  # noqa: F401
 from chiptherm.cli import floorplan, formats, learning  # noqa: F401
