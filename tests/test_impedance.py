@@ -151,3 +151,27 @@ def test_cli_prints_the_burst_budget_and_refuses_bad_durations(tmp_path):
     res = CliRunner().invoke(app, [*args, "--burst", "1e-3,-2"])
     assert res.exit_code == 1
     assert "--burst '1e-3,-2': expected positive durations in s" in res.output
+
+
+def test_at_the_burst_budget_the_first_hot_spot_just_reaches_the_limit():
+    """From the steady state at the stack's powers, a burst at the budget brings the binding
+    hot spot to the limit at the burst's end and no hot spot above it before; on two_die a
+    memory bank's budget is set by the logic die's hot spot above it, not its own."""
+    stack = example("two_die", 12, 12)
+    model = thermal_impedance(stack)
+    limit = 373.15
+    durations = np.array([1e-3, 1e-2])
+    allowed, binding = model.burst_limits(limit, durations)
+    nominal = np.array([b.block.watts for b in model.blocks])
+    settle = 1e3 * model.taus[-1]  # the nominal steady state, to the networks' precision
+    for d, duration in enumerate(durations):
+        for j in range(len(nominal)):
+            burst = nominal.copy()
+            burst[j] = allowed[d, j]
+            trace = PowerTrace(np.array([0.0, settle]), np.vstack([nominal, burst]), model.blocks)
+            times = settle + np.linspace(0.0, duration, 60)
+            hot = model.temperatures(trace, times, hotspots=True)
+            assert hot.max() <= limit + 5e-3  # never above it (to the networks' precision)
+            assert hot[-1, binding[d, j]] == pytest.approx(limit, abs=5e-3)  # ... until the end
+    labels = model.labels
+    assert labels[binding[1, labels.index("bank0")]] != "bank0"

@@ -59,7 +59,8 @@ def impedance(
         typer.Option(
             "--max-temperature",
             help="A hot-spot limit, K: prints how much power each block may draw alone for "
-            "each --burst duration, from the steady state at the stack's powers.",
+            "each --burst duration, from the steady state at the stack's powers, before any "
+            "block's hot spot reaches it.",
         ),
     ] = None,
     burst: Annotated[
@@ -89,8 +90,8 @@ def impedance(
     pair's computed response) and zth.png (the blocks' own responses against time).
 
     With --max-temperature, also the burst budget: the power each block may draw alone for
-    each --burst duration, from the steady state at the stack's own powers, before its hot
-    spot (the hottest cell it heats) reaches the limit.
+    each --burst duration, from the steady state at the stack's own powers, before a hot spot
+    (the hottest cell a block heats) reaches the limit, and whose.
 
     Example: chiptherm impedance examples/two_die.yaml --max-temperature 373.15
     """
@@ -116,13 +117,15 @@ def impedance(
     summary = model.summary()
     labels = model.labels
     if max_temperature is not None:
-        allowed = model.burst_power(max_temperature, np.append(durations, np.inf))
+        allowed, binding = model.burst_limits(max_temperature, np.append(durations, np.inf))
+        names = np.array([*labels, ""])  # -1: no hot spot can reach the limit
         summary["burst"] = {
             "max_temperature_k": max_temperature,
             "durations_s": durations.tolist(),
             "nominal_w": [b.block.watts for b in model.blocks],
             "allowed_w": allowed[:-1].tolist(),
             "steady_w": allowed[-1].tolist(),
+            "binding": names[binding].tolist(),  # whose hot spot reaches it, per duration
         }
     out_dir = out or Path("out") / f"{stack_file.stem}-impedance"
     evaluated = None
@@ -219,7 +222,7 @@ def parse_durations(text: str) -> np.ndarray:
 def print_bursts(burst: dict, labels: list[str]) -> None:
     """The most power each block may draw alone for each burst, below the hot-spot limit."""
     table = Table(
-        title=f"power each block may draw alone before its hot spot reaches "
+        title=f"power each block may draw alone before a hot spot reaches "
         f"{burst['max_temperature_k']:.2f} K (the others at their own)",
         title_justify="left",
     )
@@ -230,8 +233,14 @@ def print_bursts(burst: dict, labels: list[str]) -> None:
     table.add_column("steady", justify="right")
     for j, label in enumerate(labels):
         cells = [row[j] for row in burst["allowed_w"]] + [burst["steady_w"][j]]
-        table.add_row(label, f"{burst['nominal_w'][j]:.3g}", *(f"{w:.3g} W" for w in cells))
+        by = [row[j] for row in burst["binding"]]
+        shown = [
+            f"{w:.3g} W" + ("" if who in (label, "") else f" ({who})")
+            for w, who in zip(cells, by, strict=True)
+        ]
+        table.add_row(label, f"{burst['nominal_w'][j]:.3g}", *shown)
     console.print(table)
+    console.print("(in brackets: the block whose hot spot reaches the limit first, if not its own)")
 
 
 def impedance_page(
@@ -265,9 +274,11 @@ def impedance_page(
             (
                 f"{label} (nominal {burst['nominal_w'][j]:.3g} W)",
                 ", ".join(
-                    f"{head}: {w:.3g} W"
-                    for head, w in zip(
-                        heads, [row[j] for row in burst["allowed_w"]] + [burst["steady_w"][j]],
+                    f"{head}: {w:.3g} W" + ("" if who in (label, "") else f" ({who})")
+                    for head, w, who in zip(
+                        heads,
+                        [row[j] for row in burst["allowed_w"]] + [burst["steady_w"][j]],
+                        [row[j] for row in burst["binding"]],
                         strict=True,
                     )
                 ),
@@ -275,6 +286,6 @@ def impedance_page(
             for j, label in enumerate(labels)
         ]  # fmt: skip
         limit = burst["max_temperature_k"]
-        title = f"Burst budget: power alone until the hot spot reaches {limit:.2f} K"
+        title = f"Burst budget: power alone until a hot spot reaches {limit:.2f} K"
         sections.append(Section(title, rows=budget))
     return sections

@@ -141,16 +141,42 @@ class ThermalImpedance:
 
     def burst_power(self, limit_k: float, durations: np.ndarray) -> np.ndarray:
         """(d, n) the most power (W) each block may draw alone for each of ``durations`` (d,)
-        s, from the steady state at the stack's own powers, before its hot spot reaches
-        ``limit_k`` K (inf for a limit it cannot reach; the last rows tend to the steady
-        budget). The other blocks keep their powers; a hot spot's own response rises
-        monotonically, so the limit binds at the burst's end."""
+        s, from the steady state at the stack's own powers, before any hot spot reaches
+        ``limit_k`` K (inf for a limit no hot spot can reach; an infinite duration gives the
+        steady budget). The other blocks keep their powers. See :meth:`burst_limits`."""
+        return self.burst_limits(limit_k, durations)[0]
+
+    def burst_limits(self, limit_k: float, durations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((d, n) the burst budget of :meth:`burst_power`, W; (d, n) the hot spot that
+        reaches the limit first, an index into the blocks, -1 where none can).
+
+        A burst of ΔP in block j lifts hot spot i by ΔP·Z_ij(t') above its nominal
+        temperature. Z never falls (∂T/∂t obeys the source-free heat equation from a
+        non-negative start), so the burst's end binds and ΔP may grow to the least over i of
+        (T_lim - T_nom,i)/Z_ij(t). Z is the computed response within the run, interpolated,
+        and the networks beyond it (the exact R for an infinite burst)."""
         nominal = np.array([b.block.watts for b in self.blocks])
-        at_nominal = self.hotspot_background_k + self.hotspot_resistance @ nominal
-        own = np.diagonal(self.response(np.asarray(durations, dtype=float), True), 0, 1, 2)
-        with np.errstate(divide="ignore"):
-            extra = (limit_k - at_nominal)[None, :] / own
-        return np.where(own > 0, nominal[None, :] + extra, np.inf)
+        margin = limit_k - (self.hotspot_background_k + self.hotspot_resistance @ nominal)
+        allowed, binding = [], []
+        for duration in np.asarray(durations, dtype=float):
+            z = self.hotspot_at(duration)  # (n hot spots, n blocks), K/W
+            with np.errstate(divide="ignore", invalid="ignore"):
+                extra = np.where(z > 0, margin[:, None] / z, np.inf)
+            first = np.argmin(extra, axis=0)
+            best = extra[first, np.arange(len(nominal))]
+            allowed.append(np.where(np.isfinite(best), nominal + best, np.inf))
+            binding.append(np.where(np.isfinite(best), first, -1))
+        return np.array(allowed), np.array(binding)
+
+    def hotspot_at(self, t: float) -> np.ndarray:
+        """(n, n) hot spot i's rise per watt switched on in block j, t s later, K/W."""
+        if not np.isfinite(t):
+            return self.hotspot_resistance
+        if t <= self.times[-1]:
+            flat = self.hotspot_z.reshape(self.times.size, -1)
+            rows = [np.interp(t, self.times, flat[:, k]) for k in range(flat.shape[1])]
+            return np.array(rows).reshape(self.hotspot_z.shape[1:])
+        return self.response(np.array([t]), True)[0]
 
     def time_to(self, fraction: float, i: int, j: int) -> float | None:
         """When block i's rise per watt in block j first covers ``fraction`` of R_ij, s (from
