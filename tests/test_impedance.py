@@ -175,3 +175,39 @@ def test_at_the_burst_budget_the_first_hot_spot_just_reaches_the_limit():
             assert hot[-1, binding[d, j]] == pytest.approx(limit, abs=5e-3)  # ... until the end
     labels = model.labels
     assert labels[binding[1, labels.index("bank0")]] != "bank0"
+
+
+def test_the_spice_library_holds_each_block_s_own_network(tmp_path):
+    """zth.lib: per block a chain of parallel R-C pairs (ohms = K/W, farads = J/K) whose step
+    response, Σ R·(1 − exp(−t/(R·C))), is the block's own impedance and ends at R_ii."""
+    stack = example("two_die", 12, 12)
+    path = save_stack(stack, tmp_path / "two_die.yaml")
+    res = CliRunner().invoke(
+        app, ["impedance", str(path), "--spice", "--json", "--out", str(tmp_path / "z")]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    networks: dict[str, list[tuple[float, float]]] = {}
+    name = ""
+    for line in (tmp_path / "z" / "zth.lib").read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == ".subckt":
+            name = parts[1].removeprefix("zth_")
+            networks[name] = []
+        elif parts and parts[0].startswith("R"):
+            networks[name].append((float(parts[3]), 0.0))
+        elif parts and parts[0].startswith("C"):
+            r, _ = networks[name][-1]
+            networks[name][-1] = (r, float(parts[3]))
+    assert list(networks) == summary["blocks"]
+    t = np.geomspace(1e-6, 1.0, 50)
+    foster = np.array(summary["foster_k_per_w"])
+    taus = np.array(summary["taus_s"])
+    for i, label in enumerate(summary["blocks"]):
+        pairs = np.array(networks[label])
+        spice = (pairs[:, 0] * (1 - np.exp(-t[:, None] / (pairs[:, 0] * pairs[:, 1])))).sum(1)
+        model = ((1 - np.exp(-t[:, None] / taus)) * foster[i, i]).sum(1)
+        resistance = summary["resistance_k_per_w"][i][i]
+        assert spice == pytest.approx(model, abs=1e-4 * resistance)
+        assert pairs[:, 0].sum() == pytest.approx(resistance, rel=1e-4)
+        assert np.all(pairs > 0)  # a passive network

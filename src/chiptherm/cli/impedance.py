@@ -70,6 +70,14 @@ def impedance(
             metavar="S,S,...",
         ),
     ] = "1e-3,1e-2,1e-1",
+    spice: Annotated[
+        bool,
+        typer.Option(
+            "--spice",
+            help="Also write zth.lib: every block's own Foster network as a SPICE subcircuit "
+            "(ohms = K/W, farads = J/K, volts = K, amperes = W).",
+        ),
+    ] = False,
     solver: SolverOption = "auto",
     out: Annotated[
         Path | None,
@@ -96,6 +104,7 @@ def impedance(
     Example: chiptherm impedance examples/two_die.yaml --max-temperature 373.15
     """
 
+    from chiptherm.atomic import atomic_write_text
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_sweep
@@ -175,6 +184,8 @@ def impedance(
                 ylabel="mean temperature (K)",
                 log_x=False,
             )
+        if spice:
+            atomic_write_text(out_dir / "zth.lib", model.spice())
         images = ["zth.png"] + (["block_temperatures.png"] if evaluated is not None else [])
         title = f"{stack.name}: thermal impedance"
         pages = impedance_page(model, images, summary.get("burst"))

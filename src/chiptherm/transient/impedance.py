@@ -185,6 +185,33 @@ class ThermalImpedance:
             return None
         return time_to_value(self.times, self.z[:, i, j], fraction * self.resistance[i, j])
 
+    def spice(self, min_fraction: float = 1e-6) -> str:
+        """A SPICE library of every block's own Foster network: per block a subcircuit
+        ``zth_LABEL node ambient`` of parallel R (K/W as ohms) and C (J/K as farads,
+        C = τ/r) pairs in series. A current of P amperes into ``node`` gives its temperature
+        rise in volts. Terms below ``min_fraction`` of the block's resistance are left out.
+        Only the driving-point networks are passive; the couplings between blocks are not
+        exported."""
+        lines = [
+            f"* chiptherm thermal impedance of {self.stack_name}: Foster networks, block means",
+            "* node voltage = temperature rise (K) for a current = power (W) into it",
+        ]
+        for i, label in enumerate(self.labels):
+            name = "".join(c if c.isalnum() else "_" for c in label)
+            terms = [
+                (r, tau)
+                for r, tau in zip(self.foster[i, i], self.taus, strict=True)
+                if r > min_fraction * self.resistance[i, i]
+            ]
+            lines.append(f".subckt zth_{name} node ambient")
+            for k, (r, tau) in enumerate(terms):
+                top = "node" if k == 0 else f"n{k}"
+                bottom = "ambient" if k == len(terms) - 1 else f"n{k + 1}"
+                lines.append(f"R{k + 1} {top} {bottom} {r:.9g}")
+                lines.append(f"C{k + 1} {top} {bottom} {tau / r:.9g}")
+            lines.append(f".ends zth_{name}")
+        return "\n".join(lines) + "\n"
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary: the blocks, R, every network's (τ, r) terms, and the time
         each pair's response takes to 63 % of its steady value."""
