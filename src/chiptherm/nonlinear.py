@@ -142,6 +142,7 @@ def solve_nonlinear(
     kelvin_tol: float = KELVIN_TOLERANCE,
     max_steps: int = MAX_STEPS,
     storage: tuple[str, SinkLink] | None = None,
+    solver: LinearSolver | None = None,
 ) -> NonlinearSolution:
     """Solve ``stack`` with its temperature-dependent conductivities, leakage and coolants.
 
@@ -158,6 +159,8 @@ def solve_nonlinear(
         storage: (name, link): one more link of every cell to a temperature field, in every
             step's system and the final one, under ``name`` among its sinks (the heat
             capacity of a transient step, see :mod:`chiptherm.transient`).
+        solver: a solver of this stack's matrix (``storage`` included) to use instead of
+            building one; only where the matrix does not depend on the temperature (no k(T)).
 
     Raises:
         SolverError: on thermal runaway (no stable steady state), or when the iteration does
@@ -171,11 +174,11 @@ def solve_nonlinear(
     changes: list[float] = []
     iterations, setup_s, solve_s = 0, 0.0, 0.0
     system: System | None = None
-    solver: LinearSolver | None = None
     coolant: Coolants = {}  # (ny, nx) coolant temperatures, K
     for step in range(1, max_steps + 1):
-        if solver is None or rebuild:
+        if system is None or rebuild:
             system = with_sink(System.from_stack(stack, grid, temperature=field), storage)
+        if solver is None or rebuild:
             # a matrix built once keeps 'auto''s choice (LU factorizes once); one rebuilt
             # every step takes step_method's
             chosen = step_method(system, method) if rebuild else method

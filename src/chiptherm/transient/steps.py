@@ -19,7 +19,13 @@ import numpy as np
 from chiptherm.compact import with_block_powers
 from chiptherm.errors import InputError
 from chiptherm.grid import Grid
-from chiptherm.nonlinear import final_system, leakage_terms, scaled_power, solve_nonlinear
+from chiptherm.nonlinear import (
+    final_system,
+    leakage_terms,
+    scaled_power,
+    solve_nonlinear,
+    with_sink,
+)
 from chiptherm.solvers import make_solver
 from chiptherm.stack import Stack
 from chiptherm.system import SinkLink, System, power_field
@@ -218,7 +224,15 @@ class IteratedSteps(Steps):
     """Steps of a stack with k(T), leakage or a coolant warming along its flow: each steady
     state and each step is a fixed-point iteration (:func:`chiptherm.nonlinear.solve_nonlinear`)
     whose systems carry the heat-capacity link, so conductivity, leakage and coolant are all
-    taken at the step's own temperature (fully implicit)."""
+    taken at the step's own temperature (fully implicit). Without k(T) the matrix stays the
+    same, and one solver per step length serves every iteration of every step."""
+
+    def __init__(
+        self, stack: Stack, grid: Grid, trace: PowerTrace, capacity: np.ndarray, method: str,
+        tol: float,
+    ) -> None:  # fmt: skip
+        super().__init__(stack, grid, trace, capacity, method, tol)
+        self._solvers: dict[float, Any] = {}
 
     def steady(self, row: int | None) -> StepState:
         """The steady state at ``row``'s power (None: every block off).
@@ -238,7 +252,7 @@ class IteratedSteps(Steps):
         link = SinkLink(conductance=scale * self.capacity, temperature=memory)
         solution = solve_nonlinear(
             self.row_stack(row), self.grid, self.method, x0=guess, tol=self.tol,
-            storage=(STORAGE, link),
+            storage=(STORAGE, link), solver=self._solver(scale),
         )  # fmt: skip
         self.name = f"{solution.info.method} + fixed point"
         return self._state(solution.system, solution.temperature)
@@ -249,6 +263,20 @@ class IteratedSteps(Steps):
         stack = self.row_stack(None)
         system = final_system(stack, self.grid, field, leakage_terms(stack, self.grid), {})
         return self._state(system, field)
+
+    def _solver(self, scale: float) -> Any:
+        """The solver of A + scale·C where A does not depend on the temperature (leakage and
+        coolants change only b), built once per step length (the two latest kept); None
+        with k(T), whose matrix each fixed-point step rebuilds."""
+        if self.stack.temperature_dependent_materials:
+            return None
+        if scale not in self._solvers:
+            if len(self._solvers) >= 2:
+                self._solvers.pop(next(iter(self._solvers)))
+            link = SinkLink(conductance=scale * self.capacity, temperature=0.0)
+            system = with_sink(System.from_stack(self.stack, self.grid), (STORAGE, link))
+            self._solvers[scale] = make_solver(system, self.method)
+        return self._solvers[scale]
 
     @staticmethod
     def _state(system: System, field: np.ndarray) -> StepState:
