@@ -7,7 +7,6 @@ scheme builds from the earlier steps (see :mod:`chiptherm.transient`).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -157,7 +156,20 @@ class Steps:
         self.stack, self.grid, self.trace = stack, grid, trace
         self.capacity, self.method, self.tol = capacity, method, tol
         self._stacks: dict[int | None, Stack] = {}
+        self._solvers: dict[float, Any] = {}
         self.name = ""
+
+    def step_solver(self, scale: float) -> Any:
+        """The solver of A + scale·C (scale in 1/s), A the stack's matrix at its reference
+        temperature, built once per step length; only the two latest are kept (a run whose
+        steps double never returns to a shorter one)."""
+        if scale not in self._solvers:
+            if len(self._solvers) >= 2:
+                self._solvers.pop(next(iter(self._solvers)))
+            link = SinkLink(conductance=scale * self.capacity, temperature=0.0)
+            system = with_sink(System.from_stack(self.stack, self.grid), (STORAGE, link))
+            self._solvers[scale] = make_solver(system, self.method)
+        return self._solvers[scale]
 
     def row_stack(self, row: int | None) -> Stack:
         """The stack with the block powers of ``row`` (None: every block off)."""
@@ -178,7 +190,6 @@ class LinearSteps(Steps):
         super().__init__(stack, grid, trace, capacity, method, tol)
         self.base = System.from_stack(stack, grid)
         self._steady = make_solver(self.base, method)
-        self._solvers: dict[float, Any] = {}
         self._powers: dict[int | None, np.ndarray] = {}
         self.name = self._steady.name
 
@@ -197,13 +208,7 @@ class LinearSteps(Steps):
 
     def step(self, row: int, scale: float, memory: np.ndarray, guess: np.ndarray) -> StepState:
         """Solve (A + scale·C)·T = b(row) + scale·C·memory, warm-started from ``guess``."""
-        if scale not in self._solvers:
-            if len(self._solvers) >= 2:
-                self._solvers.pop(next(iter(self._solvers)))
-            link = SinkLink(conductance=scale * self.capacity, temperature=0.0)
-            system = dataclasses.replace(self.base, sinks={**self.base.sinks, STORAGE: link})
-            self._solvers[scale] = make_solver(system, self.method)
-        solver = self._solvers[scale]
+        solver = self.step_solver(scale)
         self.name = solver.name
         q = self.q(row)
         rhs = self.base.rhs_for(q) + scale * self.capacity * memory
@@ -226,13 +231,6 @@ class IteratedSteps(Steps):
     whose systems carry the heat-capacity link, so conductivity, leakage and coolant are all
     taken at the step's own temperature (fully implicit). Without k(T) the matrix stays the
     same, and one solver per step length serves every iteration of every step."""
-
-    def __init__(
-        self, stack: Stack, grid: Grid, trace: PowerTrace, capacity: np.ndarray, method: str,
-        tol: float,
-    ) -> None:  # fmt: skip
-        super().__init__(stack, grid, trace, capacity, method, tol)
-        self._solvers: dict[float, Any] = {}
 
     def steady(self, row: int | None) -> StepState:
         """The steady state at ``row``'s power (None: every block off).
@@ -265,18 +263,10 @@ class IteratedSteps(Steps):
         return self._state(system, field)
 
     def _solver(self, scale: float) -> Any:
-        """The solver of A + scale·C where A does not depend on the temperature (leakage and
-        coolants change only b), built once per step length (the two latest kept); None
-        with k(T), whose matrix each fixed-point step rebuilds."""
-        if self.stack.temperature_dependent_materials:
-            return None
-        if scale not in self._solvers:
-            if len(self._solvers) >= 2:
-                self._solvers.pop(next(iter(self._solvers)))
-            link = SinkLink(conductance=scale * self.capacity, temperature=0.0)
-            system = with_sink(System.from_stack(self.stack, self.grid), (STORAGE, link))
-            self._solvers[scale] = make_solver(system, self.method)
-        return self._solvers[scale]
+        """The shared step solver where the matrix does not depend on the temperature
+        (leakage and coolants change only b); None with k(T), whose matrix each fixed-point
+        step rebuilds."""
+        return None if self.stack.temperature_dependent_materials else self.step_solver(scale)
 
     @staticmethod
     def _state(system: System, field: np.ndarray) -> StepState:
