@@ -77,6 +77,10 @@ def test_refusals_name_the_problem():
         thermal_impedance(example("hot_die", 8, 8))
     with pytest.raises(InputError, match="duration: expected a positive time in s, got -1"):
         thermal_impedance(stack_from_dict(plate()), duration=-1.0)
+    maps_only = plate()
+    maps_only["power"]["p"] = {"map": [[0.25, 0.25], [0.25, 0.25]]}
+    with pytest.raises(InputError, match="'plate' has no power blocks"):
+        thermal_impedance(stack_from_dict(maps_only))
     model = thermal_impedance(stack_from_dict(plate()))
     other = PowerTrace(np.zeros(1), np.ones((1, 8)), resistance_matrix(example("two_die")).blocks)
     with pytest.raises(InputError, match=r"the trace's blocks \(bank0"):

@@ -349,6 +349,12 @@ def test_refusals_name_what_is_missing(tmp_path):
         simulate(stack_from_dict(plate()), duration=1.0, scheme="rk4")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="double_every: expected 0"):
         simulate(stack_from_dict(plate()), duration=1.0, double_every=-1)
+    with pytest.raises(InputError, match="duration: expected a positive time in s, got -1"):
+        simulate(stack_from_dict(plate()), duration=-1.0)
+    idle = plate()
+    idle["power"]["p"]["blocks"][0]["watts"] = 0.0
+    with pytest.raises(InputError, match="the blocks carry no power; give the duration in s"):
+        simulate(stack_from_dict(idle))
 
 
 @pytest.mark.parametrize(
