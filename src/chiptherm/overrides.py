@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from chiptherm.errors import InputError
+from chiptherm.yaml_numbers import load_yaml
 
 CREATABLE = {(), ("boundaries",), ("materials",)}
 """Mappings in which a missing key may be created on the way down: a top-level section
@@ -29,13 +30,10 @@ CREATABLE = {(), ("boundaries",), ("materials",)}
 
 
 def parse_value(text: str) -> Any:
-    """A number where ``text`` is one (YAML would read ``5e4`` as a string), else YAML."""
+    """``text`` read as YAML with YAML 1.2 numbers (``5e4`` is a float, ``[5.5, 5.5, 113]`` a
+    list), or the text itself where it is not YAML."""
     try:
-        return float(text) if "." in text or "e" in text.lower() else int(text)
-    except ValueError:
-        pass
-    try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 

@@ -14,6 +14,7 @@ from chiptherm.atomic import atomic_write_bytes, atomic_write_text
 from chiptherm.errors import InputError, StackError
 from chiptherm.overrides import apply_overrides
 from chiptherm.stack import ReferenceError_, Stack
+from chiptherm.yaml_numbers import load_yaml
 
 KeyPath = tuple[str | int, ...]
 
@@ -110,7 +111,7 @@ def read_yaml(path: str | Path, error: type[InputError] = StackError) -> tuple[A
     except OSError as exc:
         raise error(f"cannot read file: {exc.strerror}", source=str(path)) from None
     try:
-        return yaml.safe_load(text), text
+        return load_yaml(text), text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
