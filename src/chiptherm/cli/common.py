@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from chiptherm.errors import ChipthermError, InputError
+from chiptherm.errors import ChipthermError, InputError, Interrupted
 
 app = typer.Typer(
     help="Fast, trustworthy thermal simulation of chips and 3D-IC stacks: steady and transient.",
@@ -21,6 +21,25 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _hide_flag_types() -> None:
+    """Plain flags take no value, but recent typer labels them ``<bool>`` in the help as if
+    they did: show no type for them (typer versions without the label are left alone)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "hides_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and not self.count else shown(self, ctx)
+
+    display_type_rich.hides_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,16 +112,57 @@ def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
 
 
 def friendly_errors(func: F) -> F:
-    """Turn chiptherm errors into one red line on stderr and exit code 1."""
+    """Turn chiptherm errors into one red line on stderr and exit code 1; an interrupt (Ctrl-C,
+    or SIGTERM where a command saves on the way out) into one line and exit code 130."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except Interrupted as exc:
+            err_console.print(
+                f"[bold yellow]interrupted:[/] {exc}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(exc.exit_code) from None
         except ChipthermError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("[bold yellow]interrupted[/]: nothing was written", highlight=False)
+            raise typer.Exit(Interrupted.exit_code) from None
 
+    return wrapper  # type: ignore[return-value]
+
+
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="Threads for the numerical libraries (BLAS, FFTs, torch); default: the "
+        "CHIPTHERM_THREADS environment variable, else 1 (the fastest on shared machines).",
+        show_default=False,
+    ),
+]
+
+
+def threaded(func: F) -> F:
+    """Give a command a ``--threads`` option (see :mod:`chiptherm.threads`), applied before the
+    command runs."""
+    from chiptherm.threads import set_threads
+
+    @wraps(func)
+    def wrapper(*args: Any, threads: int | None = None, **kwargs: Any) -> Any:
+        set_threads(threads)
+        return func(*args, **kwargs)
+
+    signature = inspect.signature(func, eval_str=True)  # typer reads this signature as it is
+    option = inspect.Parameter(
+        "threads", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ThreadsOption
+    )
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), option]
+    )
     return wrapper  # type: ignore[return-value]
 
 

@@ -23,11 +23,13 @@ from chiptherm.cli.common import (
     friendly_errors,
     load_stack_with,
     parse_params,
+    threaded,
 )
 
 
 @app.command()
 @friendly_errors
+@threaded
 def resistances(
     stack_file: StackArgument,
     powers: Annotated[
@@ -161,6 +163,7 @@ def resistances(
 
 @app.command()
 @friendly_errors
+@threaded
 def budget(
     stack_file: StackArgument,
     max_temperature: Annotated[

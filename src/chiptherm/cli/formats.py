@@ -19,6 +19,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    threaded,
 )
 from chiptherm.errors import InputError
 
@@ -33,7 +34,7 @@ def hotspot(ctx: typer.Context) -> None:
 
     Example: chiptherm hotspot -c hotspot.config -f ev6.flp -p gcc.ptrace -model_type grid
     -steady_file gcc.steady -grid_steady_file gcc.grid.steady [--json]
-    [--solver auto|direct|multigrid]
+    [--solver auto|direct|multigrid] [--threads N]
 
     --solver: 'multigrid' iterates exactly as HotSpot's default build does (power-of-two
     grids; with -detailed_3D on, plain Gauss-Seidel as HotSpot does), so the printed values
@@ -42,6 +43,7 @@ def hotspot(ctx: typer.Context) -> None:
     """
     from chiptherm.atomic import atomic_write_text
     from chiptherm.formats.hotspot import build_model, config_dump, effective_config
+    from chiptherm.threads import set_threads
 
     args = list(ctx.args)
     as_json = "--json" in args
@@ -54,6 +56,14 @@ def hotspot(ctx: typer.Context) -> None:
             raise InputError("--solver expects auto, direct or multigrid")
         solver = args[at + 1]
         del args[at : at + 2]
+    threads = None
+    if "--threads" in args:
+        at = args.index("--threads")
+        if at + 1 >= len(args) or not args[at + 1].isdigit():
+            raise InputError("--threads expects a whole number of threads, e.g. --threads 2")
+        threads = int(args[at + 1])
+        del args[at : at + 2]
+    set_threads(threads)
     if not args or args[0] in ("-h", "--help"):
         console.print(hotspot.__doc__)
         return
@@ -93,6 +103,7 @@ def hotspot(ctx: typer.Context) -> None:
 
 @app.command("3dice")
 @friendly_errors
+@threaded
 def threedice(
     stk_file: Annotated[Path, typer.Argument(help="3D-ICE stack file.", metavar="FILE.stk")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
@@ -229,6 +240,7 @@ def convert(
 
 @app.command()
 @friendly_errors
+@threaded
 def homogenize(
     stack_file: StackArgument,
     to: Annotated[Path, typer.Option("--to", help="Stack YAML file to write.")] = Path(

@@ -23,6 +23,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    threaded,
 )
 from chiptherm.errors import InputError
 from chiptherm.report.html import Section
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 @app.command()
 @friendly_errors
+@threaded
 def impedance(
     stack_file: StackArgument,
     trace: Annotated[

@@ -28,6 +28,7 @@ from chiptherm.cli.common import (
     load_stack_with,
     parse_params,
     parse_tolerances,
+    threaded,
 )
 from chiptherm.cli.sensitivity import (
     Propagation,
@@ -42,6 +43,7 @@ from chiptherm.report.html import Section
 
 @app.command()
 @friendly_errors
+@threaded
 def review(
     stack_file: StackArgument,
     max_temperature: Annotated[

@@ -27,6 +27,7 @@ from chiptherm.cli.common import (
     friendly_errors,
     load_stack_with,
     parse_tolerances,
+    threaded,
 )
 from chiptherm.report.html import Section
 
@@ -45,6 +46,7 @@ KIND_COLORS = {
 
 @app.command()
 @friendly_errors
+@threaded
 def sensitivity(
     stack_file: StackArgument,
     objective: Annotated[

@@ -22,6 +22,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    threaded,
 )
 from chiptherm.errors import InputError
 
@@ -112,6 +113,7 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
 
 @app.command()
 @friendly_errors
+@threaded
 def solve(
     stack_file: StackArgument,
     out: Annotated[
@@ -205,6 +207,7 @@ def margin_summary(stack: Any, solver: str, ceiling: float = 64.0) -> dict[str, 
 
 @app.command()
 @friendly_errors
+@threaded
 def converge(
     stack_file: StackArgument,
     levels: Annotated[int, typer.Option(help="Grids in the study (at least 3).")] = 3,
@@ -309,6 +312,7 @@ def converge(
 
 @app.command()
 @friendly_errors
+@threaded
 def sweep(
     stack_file: StackArgument,
     vary: Annotated[
@@ -464,6 +468,7 @@ def plot_study(study: Any, path: Path, title: str) -> None:
 
 @app.command()
 @friendly_errors
+@threaded
 def compare(
     stack_a: Annotated[Path, typer.Argument(help="Design A, a stack YAML file.", metavar="A.yaml")],
     stack_b: Annotated[Path, typer.Argument(help="Design B, a stack YAML file.", metavar="B.yaml")],

@@ -25,6 +25,7 @@ from chiptherm.cli.common import (
     friendly_errors,
     load_stack_with,
     parse_params,
+    threaded,
 )
 from chiptherm.errors import InputError
 from chiptherm.report.html import Section
@@ -35,6 +36,7 @@ PLOTTED_BLOCKS = 6
 
 @app.command()
 @friendly_errors
+@threaded
 def transient(
     stack_file: StackArgument,
     trace: Annotated[

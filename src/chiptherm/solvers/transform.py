@@ -17,6 +17,7 @@ import scipy.fft
 from chiptherm.errors import SolverError
 from chiptherm.solvers.base import SolveInfo
 from chiptherm.system import LateralStructure, System
+from chiptherm.threads import fft_workers
 
 
 def lateral_eigenvalues(n: int, kind: str) -> np.ndarray:
@@ -65,7 +66,7 @@ class LateralBasis:
                 f = scipy.fft.idct if inverse else scipy.fft.dct
             else:
                 f = scipy.fft.idst if inverse else scipy.fft.dst
-            a = f(a, type=2, axis=axis, norm="ortho", workers=-1)
+            a = f(a, type=2, axis=axis, norm="ortho", workers=fft_workers())
         return a
 
 
