@@ -61,3 +61,19 @@ class UnsupportedError(InputError):
 
 class SolverError(ChipthermError):
     """A linear solve failed: no convergence, or a singular system."""
+
+
+class Interrupted(ChipthermError):
+    """Long work stopped by SIGINT (Ctrl-C) or SIGTERM after saving what it had.
+
+    Attributes:
+        signal_name: 'SIGINT' or 'SIGTERM'.
+        saved: the folder holding the checkpoint written on the way out, if any.
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, signal_name: str, saved: str | None = None) -> None:
+        self.signal_name = signal_name
+        self.saved = saved
+        super().__init__(message)

@@ -19,6 +19,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     parse_params,
+    threaded,
 )
 from chiptherm.cli.solving import show_result
 from chiptherm.errors import InputError
@@ -53,6 +54,7 @@ def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
 
 @app.command()
 @friendly_errors
+@threaded
 def train(
     config: Annotated[Path, typer.Argument(help="Training config YAML.", metavar="CONFIG.yaml")],
     out: Annotated[
@@ -60,6 +62,14 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in the model folder.")] = False,
     steps: Annotated[int | None, typer.Option(help="Override training.steps.")] = None,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Stop early after this many minutes of this run, saved and reported as an "
+            "early stop (--resume continues the remaining steps) \\[default: config].",
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda \\[default: config].")] = None,
     cuda_graph: Annotated[
         bool | None,
@@ -74,7 +84,10 @@ def train(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Train an operator from the physics; writes model.safetensors + model.json checkpoints.
+    """Train an operator from the physics; writes model.safetensors + model.json checkpoints
+    into a run folder (the config's 'output', runs/NAME for the shipped configs). Ctrl-C or
+    SIGTERM saves a checkpoint and exits with 130; --resume continues it. A run becomes a model
+    of the installed package only by 'chiptherm ship-model'.
 
     Example: chiptherm train configs/surface.yaml --out runs/surface
     """
@@ -83,6 +96,8 @@ def train(
     overrides: dict[str, Any] = {}
     if steps is not None:
         overrides["steps"] = steps
+    if max_minutes is not None:
+        overrides["max_minutes"] = max_minutes
     if device is not None:
         overrides["device"] = device
     if cuda_graph is not None:
@@ -100,6 +115,30 @@ def train(
     console.print(
         f"model written to [bold]{where}[/] after {trainer.step} steps ({trainer.elapsed:.1f} s)"
     )
+    if trainer.stopped_early:
+        err_console.print(
+            f"[bold yellow]stopped early:[/] {trainer.stopped_early}; the model is what those "
+            f"steps reached (continue with --resume)",
+            highlight=False,
+        )
+
+
+@app.command("ship-model")
+@friendly_errors
+def ship_model(
+    run: Annotated[Path, typer.Argument(help="A training run's folder.", metavar="RUN")],
+    name: Annotated[str, typer.Argument(help="The name to install it under.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a model of that name.")] = False,
+) -> None:
+    """Install a training run as a model of this chiptherm, found by NAME from then on (its
+    model.json and weights, checked to load, copied as a whole).
+
+    Example: chiptherm ship-model runs/surface surface --force
+    """
+    from chiptherm.operator.checkpoint import ship_model as install
+
+    target = install(run, name, force=force)
+    console.print(f"model {name!r} installed in [bold]{target}[/]")
 
 
 def model_fields(m: Any) -> dict[str, str]:
@@ -183,6 +222,7 @@ def models(
 
 @app.command()
 @friendly_errors
+@threaded
 def predict(
     model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
     power: Annotated[
@@ -290,6 +330,7 @@ def predict(
 
 @app.command("predict-batch")
 @friendly_errors
+@threaded
 def predict_batch(
     model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
     power: Annotated[
@@ -445,6 +486,7 @@ def predict_batch(
 
 @app.command()
 @friendly_errors
+@threaded
 def evaluate(
     model: Annotated[str, typer.Argument(help="Model folder or shipped model name.")],
     maps: Annotated[int, typer.Option(help="Held-out maps per kind.")] = 16,
@@ -534,6 +576,7 @@ def evaluate(
 
 @app.command()
 @friendly_errors
+@threaded
 def optimize(
     problem_file: Annotated[Path, typer.Argument(help="Problem YAML.", metavar="PROBLEM.yaml")],
     mode: Annotated[
@@ -650,6 +693,7 @@ def optimize(
 
 @app.command()
 @friendly_errors
+@threaded
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("out/demo"),
     seed: Annotated[int, typer.Option(help="Seed of the power map and the search.")] = 0,

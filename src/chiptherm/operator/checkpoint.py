@@ -15,6 +15,9 @@ they belong to, and loading checks that they match. Shipped models live in
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,50 @@ def resolve(model: str | Path) -> Path:
         f"no model at {str(model)!r}: expected a folder with model.json or a shipped model "
         f"name ({', '.join(shipped_models()) or 'none installed'})"
     )
+
+
+MODEL_FILES = ("model.json", "model.safetensors")
+"""What a model folder needs for predictions (the training state stays with the run)."""
+
+
+def ship_model(
+    run: str | Path, name: str, force: bool = False, models: Path | None = None
+) -> Path:
+    """Make the training run in ``run`` a shipped model called ``name`` (found by name from
+    then on): its weights and description are checked to load, then copied into
+    ``models/name`` as a whole (a fresh folder renamed into place); ``models`` defaults to the
+    package's own models folder.
+
+    Raises:
+        InputError: no loadable model in ``run``, a name that is not a plain folder name, or an
+            existing model of that name without ``force``.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise InputError(f"model name {name!r}: expected letters, digits, '_', '-' or '.'")
+    source = resolve(run)
+    load_operator(source)  # refuse a damaged or half-written run before touching the package
+    models = SHIPPED if models is None else models
+    target = models / name
+    if target.exists() and not force:
+        raise InputError(
+            f"a model {name!r} is already installed in {target}; pass --force to replace it"
+        )
+    models.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=models))
+    try:
+        for file in MODEL_FILES:
+            shutil.copy2(source / file, fresh / file)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=models))
+            target.rename(old / name)
+            fresh.rename(target)
+            shutil.rmtree(old)
+        else:
+            fresh.rename(target)
+    finally:
+        if fresh.exists():
+            shutil.rmtree(fresh)
+    return target
 
 
 def save_operator(op: Operator, folder: str | Path, step: int, extra: dict[str, Any]) -> Path:

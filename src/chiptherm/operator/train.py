@@ -8,7 +8,10 @@ fixed set of maps, writes checkpoints (safetensors + JSON) and resumes from them
 from __future__ import annotations
 
 import math
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +22,7 @@ from pydantic import Field, PositiveInt
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from chiptherm.errors import InputError
+from chiptherm.errors import InputError, Interrupted
 from chiptherm.operator.checkpoint import (
     load_operator,
     load_training_state,
@@ -77,6 +80,8 @@ class Schedule(Settings):
     boundary_weight: float = Field(default=1.0, ge=0)
     energy_weight: float = Field(default=0.0, ge=0)
     clip: float | None = Field(default=1.0, gt=0)
+    # a time limit for one invocation (each --resume starts its own); reached, the run stops
+    # early, saves and says so. Shipped configs set none: they train to a step budget.
     max_minutes: float | None = Field(default=None, gt=0)
     checkpoint_every: int = Field(default=500, ge=1)
     refit_every: int = Field(default=100, ge=1)
@@ -205,6 +210,8 @@ class Trainer:
         self.step = 0
         self.history = History()
         self.elapsed = 0.0
+        self.stopped_early: str | None = None  # why the run ended before training.steps
+        self.signal: str | None = None  # set by SIGINT / SIGTERM during the loop
         self.validation: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
         self.data: tuple[np.ndarray, list[dict[str, float]], np.ndarray] | None = None
         self.metrics: Metrics | None = None
@@ -391,6 +398,8 @@ class Trainer:
                 "compiled": self.runner.compiled,
                 "cuda_graph": self.runner.graph,
                 "failures": self.runner.failures,
+                "planned_steps": self.cfg.training.steps,
+                "stopped_early": self.stopped_early,
             },
             "parameters_count": sum(p.numel() for p in self.op.net.parameters()),
         }
@@ -426,11 +435,12 @@ class Trainer:
         self.op.net.train()
         with Progress(console=self.console, disable=self.quiet, transient=True) as progress:
             self.prepare_references(progress)
-        with self.progress() as progress:
+        with self.interruptible(), self.progress() as progress:
             task = progress.add_task("train", total=t.steps, completed=self.step, rate="-", info="")
             if self.step == 0:
                 self.refit()
             started = time.perf_counter() - self.elapsed
+            this_run = time.perf_counter()  # the time limit counts this invocation alone
             first_step = self.step
             if self.runner.pending():  # the first step takes a while then: say why
                 info = " and ".join(self.runner.pending()) + " on the first batch..."
@@ -444,8 +454,12 @@ class Trainer:
                         self.warnings.print(f"{failure}; training without it")
                 self.step += 1
                 self.elapsed = time.perf_counter() - started
-                over_time = t.max_minutes is not None and self.elapsed > 60 * t.max_minutes
-                if self.step % t.refit_every == 0 or self.step == t.steps or over_time:
+                over_time = (
+                    t.max_minutes is not None
+                    and time.perf_counter() - this_run > 60 * t.max_minutes
+                )
+                stopping = over_time or self.signal is not None
+                if self.step % t.refit_every == 0 or self.step == t.steps or stopping:
                     self.refit()
                 if self.step % 25 == 0 or self.step == t.steps:
                     now = time.perf_counter()
@@ -460,7 +474,7 @@ class Trainer:
                     )
                     info = " ".join(f"{k} {v:.2e}" for k, v in values.items())
                     progress.update(task, completed=self.step, rate=f"{rate:.1f}", info=info)
-                if self.step % self.cfg.validation.every == 0 or self.step == t.steps or over_time:
+                if self.step % self.cfg.validation.every == 0 or self.step == t.steps or stopping:
                     self.metrics = self.validate()
                     if self.metrics is not None:
                         m = self.metrics
@@ -472,14 +486,49 @@ class Trainer:
                             f"peak {m.peak_error_k:.3f} K, rel L2 {m.rel_l2:.2e}, "
                             f"MAPE {m.mape_percent:.4f} %"
                         )
-                if self.step % t.checkpoint_every == 0 or self.step == t.steps or over_time:
+                if over_time and self.step < t.steps:
+                    self.stopped_early = (
+                        f"time limit of {t.max_minutes:g} min reached after {self.step} of "
+                        f"{t.steps} steps"
+                    )
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps or stopping:
                     self.save()
-                if over_time:
-                    progress.console.print(f"stopping at the time limit ({t.max_minutes} min)")
+                if stopping:
                     break
         if self.history.records:
             plot_training(self.history.records, self.out / "history.png", title=self.cfg.name)
+        if self.signal is not None:
+            raise Interrupted(
+                f"training interrupted by {self.signal} at step {self.step} of "
+                f"{self.cfg.training.steps}; checkpoint saved in {self.out} (continue with "
+                "--resume)",
+                signal_name=self.signal,
+                saved=str(self.out),
+            )
         return self.metrics
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """While training: SIGINT and SIGTERM end the loop after the current step, which is then
+        saved (see :meth:`run`); a second SIGINT stops at once. Handlers are installed only in
+        the main thread, where Python delivers signals."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(signum: int, frame: Any) -> None:
+            if self.signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.signal = signal.Signals(signum).name
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def train(
@@ -494,14 +543,23 @@ def train(
     Args:
         config: training config YAML.
         out: output folder (default: the config's ``output``, relative to the working folder).
-        resume: continue from the checkpoint in the output folder.
+        resume: continue from the checkpoint in the output folder (an error where there is
+            none); the step budget goes on, a time limit starts anew.
         quiet: no progress output.
         overrides: values replacing ``training.*`` keys (e.g. {"steps": 100}).
+
+    Raises:
+        Interrupted: SIGINT or SIGTERM during the steps; the checkpoint is saved first.
     """
     cfg, base = load_train_config(config)
     if overrides:
         cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update=overrides)})
     folder = Path(out) if out is not None else Path(cfg.output)
+    if resume and not (folder / "state.json").exists():
+        raise InputError(
+            f"--resume: {folder} holds no checkpoint (state.json) to continue; train without "
+            "--resume to start a new run there"
+        )
     if not resume and (folder / "state.json").exists():
         raise InputError(
             f"{folder} already holds a training run; pass --resume to continue it or choose "
