@@ -14,6 +14,7 @@ from conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from chiptherm.cli import app, reflow_help
+from chiptherm.report.run_folder import MARKER
 from chiptherm.report.vtk import read_vtr_cell_data
 
 runner = CliRunner()
@@ -38,7 +39,7 @@ def test_solve_writes_every_output(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "die1_active" in res.output and "energy balance" in res.output
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(p.name for p in out.iterdir() if p.name != MARKER)
     assert files == [
         "cross_section.png",
         "index.html",
@@ -48,6 +49,7 @@ def test_solve_writes_every_output(tmp_path: Path) -> None:
         "temperature.npz",
         "temperature.vtr",
     ]
+    assert json.loads((out / MARKER).read_text())["files"] == files  # what the run wrote
     page = (out / "index.html").read_text()
     for image in ("cross_section.png", "map_die1_active.png", "map_die2_active.png"):
         assert f'src="{image}"' in page

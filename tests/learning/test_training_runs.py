@@ -96,12 +96,19 @@ def test_an_interrupt_saves_a_checkpoint_that_resumes_like_no_interrupt(
         out=tmp_path / "a" / "run",
     )
     config = write_config(tmp_path / "b", steps=12, validation={"maps": 0})
-    with monkeypatch.context() as patch:
-        signal_at_step(patch, 5, signum)
-        with pytest.raises(Interrupted, match=f"{signal.Signals(signum).name} at step 6 of 12"):
-            train(config, out=tmp_path / "b" / "run", quiet=True)
+    # a process started in the background ignores SIGINT (and training keeps ignoring it then):
+    # this test wants Python's own handler
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with monkeypatch.context() as patch:
+            signal_at_step(patch, 5, signum)
+            match = f"{signal.Signals(signum).name} at step 6 of 12"
+            with pytest.raises(Interrupted, match=match):
+                train(config, out=tmp_path / "b" / "run", quiet=True)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert json.loads((tmp_path / "b" / "run" / "state.json").read_text())["step"] == 6
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     resumed = train(config, out=tmp_path / "b" / "run", quiet=True, resume=True)
     assert resumed.step == 12
     for a, b in zip(full.op.net.parameters(), resumed.op.net.parameters(), strict=True):
@@ -112,6 +119,7 @@ def test_the_cli_exits_130_on_an_interrupt_with_the_checkpoint_saved(tmp_path):
     config = write_config(tmp_path, steps=50, validation={"maps": 0})
     script = f"""
 import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
 from chiptherm.operator.train import Trainer
 batch = Trainer.batch
 def sending(self):

@@ -93,6 +93,14 @@ SamplesOption = Annotated[
 SeedOption = Annotated[int, typer.Option(help="Seed of the Monte Carlo samples.")]
 
 
+def output_folder(out: Path | None, default: Path, no_files: bool = False) -> Any:
+    """Claim the command's ``--out`` folder (``default`` when not given) before any work, or
+    None with ``--no-files``; write into its ``.path``, name its ``.target``."""
+    from chiptherm.report.run_folder import claim
+
+    return None if no_files else claim(out or default)
+
+
 def parse_tolerances(items: list[str] | None, samples: int) -> list[tuple[str, float]]:
     """--tolerance values as (pattern, relative σ); --samples needs at least one."""
     from chiptherm.tolerance import parse_tolerance
@@ -113,12 +121,20 @@ def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
 
 def friendly_errors(func: F) -> F:
     """Turn chiptherm errors into one red line on stderr and exit code 1; an interrupt (Ctrl-C,
-    or SIGTERM where a command saves on the way out) into one line and exit code 130."""
+    or SIGTERM where a command saves on the way out) into one line and exit code 130. Output
+    folders the command claimed (:mod:`chiptherm.report.run_folder`) are put in place when it
+    succeeds and discarded when it does not."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from chiptherm.report import run_folder
+
+        token = run_folder.start(func.__name__.replace("_", "-"), kwargs)
+        succeeded = False
         try:
-            return func(*args, **kwargs)
+            value = func(*args, **kwargs)
+            succeeded = True
+            return value
         except Interrupted as exc:
             err_console.print(
                 f"[bold yellow]interrupted:[/] {exc}", highlight=False, soft_wrap=True
@@ -130,6 +146,8 @@ def friendly_errors(func: F) -> F:
         except KeyboardInterrupt:
             err_console.print("[bold yellow]interrupted[/]: nothing was written", highlight=False)
             raise typer.Exit(Interrupted.exit_code) from None
+        finally:
+            run_folder.finish(token, succeeded)
 
     return wrapper  # type: ignore[return-value]
 

@@ -22,6 +22,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    output_folder,
     parse_params,
     threaded,
 )
@@ -63,6 +64,8 @@ def resistances(
     """
     import numpy as np
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-resistances", no_files)
+    out_dir = folder.path if folder else Path()
     from chiptherm.compact import block_inputs, read_power_cases, resistance_matrix
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_resistance_matrix
@@ -91,7 +94,6 @@ def resistances(
             "hottest_block_mean_k": float(temperatures[worst].max()),
             "peak_k": float(peaks[worst]),
         }
-    out_dir = out or Path("out") / f"{stack_file.stem}-resistances"
     if not no_files:
         write_json(out_dir / "resistance.json", summary)
         write_csv(
@@ -158,7 +160,7 @@ def resistances(
         )
     if not no_files:
         written = 3 if cases is None else 4
-        console.print(f"wrote {written} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {written} files to [bold]{folder.target}[/]")
 
 
 @app.command()
@@ -204,6 +206,8 @@ def budget(
     """
     import numpy as np
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-budget", no_files)
+    out_dir = folder.path if folder else Path()
     from chiptherm.budget import power_budget
     from chiptherm.compact import resistance_matrix, with_block_powers
     from chiptherm.report.outputs import write_json
@@ -270,7 +274,6 @@ def budget(
             )
         ],
     }
-    out_dir = out or Path("out") / f"{stack_file.stem}-budget"
     if not no_files:
         write_json(out_dir / "budget.json", summary)
         hottest = limiting[0]["layer"] if limiting else stack.layers[0].name
@@ -317,4 +320,4 @@ def budget(
         f"({verified.info.method})"
     )
     if not no_files:
-        console.print(f"wrote 2 files to [bold]{out_dir}[/]")
+        console.print(f"wrote 2 files to [bold]{folder.target}[/]")

@@ -23,6 +23,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    output_folder,
     threaded,
 )
 from chiptherm.errors import InputError
@@ -106,6 +107,8 @@ def impedance(
     Example: chiptherm impedance examples/two_die.yaml --max-temperature 373.15
     """
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-impedance", no_files)
+    out_dir = folder.path if folder else Path()
     from chiptherm.atomic import atomic_write_text
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json
@@ -138,7 +141,6 @@ def impedance(
             "steady_w": allowed[-1].tolist(),
             "binding": names[binding].tolist(),  # whose hot spot reaches it, per duration
         }
-    out_dir = out or Path("out") / f"{stack_file.stem}-impedance"
     evaluated = None
     if power_trace is not None:
         end = float(power_trace.times[-1] + max(np.diff(power_trace.times).max(initial=0.0), 0.0))
@@ -218,7 +220,7 @@ def impedance(
     if "burst" in summary:
         print_bursts(summary["burst"], labels)
     if not no_files:
-        console.print(f"wrote files to {out_dir}")
+        console.print(f"wrote files to {folder.target}")
 
 
 def parse_durations(text: str) -> np.ndarray:

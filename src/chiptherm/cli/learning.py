@@ -18,6 +18,7 @@ from chiptherm.cli.common import (
     console,
     err_console,
     friendly_errors,
+    output_folder,
     parse_params,
     threaded,
 )
@@ -263,6 +264,8 @@ def predict(
     """
     import numpy as np
 
+    folder = output_folder(out, Path("out") / Path(str(model)).name, no_files)
+    out_dir = folder.path if folder else Path()
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import predict_checked, training_distribution
     from chiptherm.operator.model import per_sample
@@ -291,7 +294,6 @@ def predict(
         summary["parameters"] = values
         summary["extrapolated"] = outside
     summary.update(checked.summary())
-    out_dir = out or Path("out") / Path(str(model)).name
     written = show_result(result, summary, out_dir, as_json, no_files)
     if as_json:
         return
@@ -325,7 +327,7 @@ def predict(
             line += f" vs {cold.iterations} iterations, {cold.solve_s:.3f} s cold"
         console.print(line)
     if not no_files:
-        console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {len(written)} files to [bold]{folder.target}[/]")
 
 
 @app.command("predict-batch")
@@ -390,7 +392,7 @@ def predict_batch(
     Example: chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
     """
     from chiptherm.operator.batch import BatchChecker, read_parameter_table, read_power_maps
-    from chiptherm.operator.batch import predict_batch as run
+    from chiptherm.operator.batch import predict_batch as predict_all
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import machine
     from chiptherm.operator.train import device_of
@@ -398,6 +400,8 @@ def predict_batch(
     from chiptherm.report.plots import plot_histogram
     from chiptherm.report.progress import progress_bar
 
+    folder = output_folder(out, Path("out") / f"{Path(str(model)).name}-batch")
+    out_dir = folder.path
     params = parse_params(param)
     op, meta = load_operator(model, device=str(device_of(device)))
     op.parameter_values(1, params)  # checks names and values before any work
@@ -415,12 +419,11 @@ def predict_batch(
         if twice:
             raise InputError(f"{twice} given both by --param and in {params_file}")
         params = {**params, **table}
-    out_dir = out or Path("out") / f"{Path(str(model)).name}-batch"
     checker = BatchChecker(op, tol_kelvin, refine) if check else None
     label = "predict" + (" and check" if check else "")
     with progress_bar(label, "maps", err_console, quiet) as progress:
         task = progress.add_task("predict", total=len(maps))
-        result = run(
+        result = predict_all(
             op,
             maps,
             params,
@@ -472,7 +475,7 @@ def predict_batch(
     console.print(hottest)
     console.print(
         f"{len(rows)} maps in {result.seconds:.2f} s ({summary['predictions_per_s']:.0f} per s "
-        f"on {op.device}); wrote {3 + fields + check} files to [bold]{out_dir}[/]"
+        f"on {op.device}); wrote {3 + fields + check} files to [bold]{folder.target}[/]"
     )
     if "check" in summary:
         c = summary["check"]
@@ -610,6 +613,8 @@ def optimize(
     """
     from rich.progress import TextColumn
 
+    folder = output_folder(out, Path("out") / problem_file.stem)
+    out_dir = folder.path if folder else Path()
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.optimize import (
         Site,
@@ -657,7 +662,6 @@ def optimize(
 
         outcome = run(problem, op, mode, solver, report, site)  # type: ignore[arg-type]
     summary = outcome_summary(outcome)
-    out_dir = out or Path("out") / problem_file.stem
     written = write_report(outcome, out_dir)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -688,7 +692,7 @@ def optimize(
             f"[yellow]warning:[/] the placement overlaps other blocks or keep-outs (penalty "
             f"{outcome.overlap_k:.3g} K){'; ' + rule if rule else ''}"
         )
-    console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+    console.print(f"wrote {len(written)} files to [bold]{folder.target}[/]")
 
 
 @app.command()
@@ -709,10 +713,11 @@ def demo(
 
     from chiptherm.demo import run_demo
 
+    folder = output_folder(out, out)
     with console.status(
         "running the demo (predict, score, refine, optimize, sweep, batch, 3D stack, physics)..."
     ):
-        report = run_demo(out, seed, tol_kelvin, steps)
+        report = run_demo(folder.path, seed, tol_kelvin, steps)
     p, f = report.summary["prediction"], report.summary["floorplan"]
     table = Table(title="chiptherm demo", title_justify="left", show_header=False)
     table.add_column("what")
@@ -775,4 +780,4 @@ def demo(
         f"{1e3 * t['time_to_63_s']:.1f} / {1e3 * t['time_to_99_s']:.0f} ms",
     )
     console.print(table)
-    console.print(f"report: [bold]{Path(out) / 'index.html'}[/]")
+    console.print(f"report: [bold]{folder.target / 'index.html'}[/]")

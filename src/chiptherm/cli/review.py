@@ -26,6 +26,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    output_folder,
     parse_params,
     parse_tolerances,
     threaded,
@@ -81,6 +82,8 @@ def review(
     from chiptherm.report.plots import plot_tornado
     from chiptherm.review import design_review
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-review", no_files)
+    out_dir = folder.path if folder else Path()
     tolerances = parse_tolerances(tolerance, samples)
     limits = parse_params(limit, "--limit", "bank0=358.15")
     stack = load_stack_with(stack_file, sets)
@@ -96,7 +99,6 @@ def review(
             progress=status.update,
         )
     summary = found.summary()
-    out_dir = out or Path("out") / f"{stack_file.stem}-review"
     if not no_files:
         result_summary = found.result.summary()
         solve_files = write_result(found.result, out_dir, result_summary)
@@ -133,7 +135,7 @@ def review(
         return
     console.print(verdict_table(found))
     if not no_files:
-        console.print(f"wrote {len(set(files))} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {len(set(files))} files to [bold]{folder.target}[/]")
 
 
 def verdict_rows(found: Any) -> list[tuple[str, str]]:

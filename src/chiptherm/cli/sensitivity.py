@@ -26,6 +26,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    output_folder,
     parse_tolerances,
     threaded,
 )
@@ -119,6 +120,8 @@ def sensitivity(
     from chiptherm.sensitivity import sensitivity as find_sensitivity
     from chiptherm.sensitivity import solved_changes
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-sensitivity", no_files)
+    out_dir = folder.path if folder else Path()
     tolerances = parse_tolerances(tolerance, samples)
     stack = load_stack_with(stack_file, sets)
     with progress_bar("differentiating", "steps", err_console, as_json) as bar:
@@ -151,7 +154,6 @@ def sensitivity(
     if tolerances:
         spread = propagate(study, tolerances, samples, seed, solver, as_json)
         summary["uncertainty"] = spread.summary
-    out_dir = out or Path("out") / f"{stack_file.stem}-sensitivity"
     title = f"{study.stack_name}: {study.objective.label}, {study.value_k:.2f} K"
     if not no_files:
         files = [
@@ -216,7 +218,7 @@ def sensitivity(
     if spread is not None:
         console.print(spread.table(study))
     if not no_files:
-        console.print(f"wrote {len(files)} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {len(files)} files to [bold]{folder.target}[/]")
 
 
 def report_sections(

@@ -22,6 +22,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    output_folder,
     threaded,
 )
 from chiptherm.errors import InputError
@@ -143,6 +144,8 @@ def solve(
     """
     from chiptherm.result import solve as solve_stack
 
+    folder = output_folder(out, Path("out") / stack_file.stem, no_files)
+    out_dir = folder.path if folder else Path()
     stack = load_stack_with(stack_file, sets)
     if runaway_margin and not stack.leaky_sources:
         raise InputError(
@@ -165,7 +168,6 @@ def solve(
     summary = result.summary(probes)
     if runaway_margin:
         summary["runaway_margin"] = margin_summary(stack, solver)
-    out_dir = out or Path("out") / stack_file.stem
     written = show_result(result, summary, out_dir, as_json, no_files)
     if as_json:
         return
@@ -180,7 +182,7 @@ def solve(
             )
         )
     if not no_files:
-        console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {len(written)} files to [bold]{folder.target}[/]")
 
 
 def margin_summary(stack: Any, solver: str, ceiling: float = 64.0) -> dict[str, Any]:
@@ -250,13 +252,14 @@ def converge(
     from chiptherm.convergence import convergence_study, quantity_table, stretch_fraction
     from chiptherm.report.outputs import write_json
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-convergence", no_files)
+    out_dir = folder.path if folder else Path()
     stack = load_stack_with(stack_file, sets)
     with err_console.status(f"grid convergence study of {stack.name}") as status:
         study = convergence_study(
             stack, levels, ratio, not coarser, solver, max_cells, progress=status.update
         )
     summary = study.summary()
-    out_dir = out or Path("out") / f"{stack_file.stem}-convergence"
     if not no_files:
         write_json(out_dir / "convergence.json", summary)
         convergence_figure(study, out_dir / "convergence.png", f"{stack.name}: grid convergence")
@@ -307,7 +310,7 @@ def converge(
             "not scaled evenly; the cell size h mixes both directions"
         )
     if not no_files:
-        console.print(f"wrote 2 files to [bold]{out_dir}[/]")
+        console.print(f"wrote 2 files to [bold]{folder.target}[/]")
 
 
 @app.command()
@@ -348,6 +351,8 @@ def sweep(
     from chiptherm.stack_io import load_stack
     from chiptherm.sweep import sweep_stack
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-sweep", no_files)
+    out_dir = folder.path if folder else Path()
     axes = []
     for item in vary:
         key, sep, spec = item.partition("=")
@@ -371,7 +376,6 @@ def sweep(
             on_point=lambda done, _: bar.update(task, completed=done),
         )
     summary = study.summary()
-    out_dir = out or Path("out") / f"{stack_file.stem}-sweep"
     title = f"{study.stack_name}: sweep of {' × '.join(study.keys)}"
     if not no_files:
         write_json(out_dir / "sweep.json", summary)
@@ -411,7 +415,7 @@ def sweep(
         )
     if not no_files:
         plotted = len(study.axes) <= 2
-        console.print(f"wrote {3 if plotted else 2} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {3 if plotted else 2} files to [bold]{folder.target}[/]")
 
 
 def convergence_figure(study: Any, path: Path, title: str) -> Path:
@@ -493,11 +497,12 @@ def compare(
     from chiptherm.report.plots import plot_heat_map
     from chiptherm.stack_io import load_stack
 
+    folder = output_folder(out, Path("out") / f"{stack_a.stem}-vs-{stack_b.stem}", no_files)
+    out_dir = folder.path if folder else Path()
     a, b = load_stack(stack_a), load_stack(stack_b)
     with err_console.status(f"solving {a.name} and {b.name}"):
         found = compare_stacks(a, b, solver)
     summary = found.summary()
-    out_dir = out or Path("out") / f"{stack_a.stem}-vs-{stack_b.stem}"
     written = []
     if not no_files:
         written.append(write_json(out_dir / "compare.json", summary))
@@ -534,4 +539,4 @@ def compare(
         if names:
             console.print(f"only in {who}: {', '.join(names)}")
     if not no_files:
-        console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]")
+        console.print(f"wrote {len(written)} files to [bold]{folder.target}[/]")

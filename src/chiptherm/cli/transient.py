@@ -24,6 +24,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    output_folder,
     parse_params,
     threaded,
 )
@@ -120,6 +121,8 @@ def transient(
     Example: chiptherm transient examples/two_die.yaml --trace trace.csv --dt 1e-4
     """
 
+    folder = output_folder(out, Path("out") / f"{stack_file.stem}-transient", no_files)
+    out_dir = folder.path if folder else Path()
     from chiptherm.compact import block_inputs
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json, write_npz
@@ -150,7 +153,6 @@ def transient(
         )
     summary = result.summary()
     summary["limits"] = [asdict(c) for c in result.crossings(max_temperature, limits)]
-    out_dir = out or Path("out") / f"{stack_file.stem}-transient"
     if not no_files:
         write_json(out_dir / "transient.json", summary)
         write_csv(out_dir / "transient.csv", result.rows())
@@ -184,7 +186,7 @@ def transient(
         return
     print_summary(summary)
     if not no_files:
-        console.print(f"wrote 5 files to {out_dir} (open index.html)")
+        console.print(f"wrote 5 files to {folder.target} (open index.html)")
 
 
 def page(summary: dict) -> list[Section]:

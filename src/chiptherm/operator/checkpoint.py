@@ -62,9 +62,7 @@ MODEL_FILES = ("model.json", "model.safetensors")
 """What a model folder needs for predictions (the training state stays with the run)."""
 
 
-def ship_model(
-    run: str | Path, name: str, force: bool = False, models: Path | None = None
-) -> Path:
+def ship_model(run: str | Path, name: str, force: bool = False, models: Path | None = None) -> Path:
     """Make the training run in ``run`` a shipped model called ``name`` (found by name from
     then on): its weights and description are checked to load, then copied into
     ``models/name`` as a whole (a fresh folder renamed into place); ``models`` defaults to the

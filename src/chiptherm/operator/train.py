@@ -511,7 +511,8 @@ class Trainer:
     def interruptible(self) -> Iterator[None]:
         """While training: SIGINT and SIGTERM end the loop after the current step, which is then
         saved (see :meth:`run`); a second SIGINT stops at once. Handlers are installed only in
-        the main thread, where Python delivers signals."""
+        the main thread, where Python delivers signals, and not for a signal the process
+        ignores."""
         import threading
 
         if threading.current_thread() is not threading.main_thread():
@@ -523,7 +524,11 @@ class Trainer:
                 raise KeyboardInterrupt
             self.signal = signal.Signals(signum).name
 
-        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            s: signal.signal(s, stop)
+            for s in (signal.SIGINT, signal.SIGTERM)
+            if signal.getsignal(s) is not signal.SIG_IGN  # as under nohup: keep ignoring it
+        }
         try:
             yield
         finally:
