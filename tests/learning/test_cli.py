@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from chiptherm.cli import app
 from chiptherm.operator.checkpoint import load_operator, shipped_models
+from chiptherm.operator.inference import training_distribution
 from chiptherm.report.run_folder import MARKER
 
 from .test_training import write_config
@@ -44,8 +45,9 @@ def test_predict_writes_the_field_in_kelvin_and_maps(tiny_model, tmp_path):
     result = run(
         "predict", tiny_model, "--power", tmp_path / "p.npy", "--out", tmp_path / "o", "--json"
     )
-    assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
+    rejected = not summary["confidence"]["accepted"]
+    assert result.exit_code == (3 if rejected else 0), result.output  # 3: a rejected answer
     assert summary["solver"]["method"] == "operator"
     assert summary["total_power"] == pytest.approx(watts.sum())
     data = np.load(tmp_path / "o" / "temperature.npz")
@@ -255,7 +257,7 @@ def test_predict_notes_inputs_outside_the_training_range(tmp_path):
     )
     assert run("train", config, "--out", tmp_path / "m", "--quiet").exit_code == 0
     args = ("predict", tmp_path / "m", "--no-files")
-    inside = run(*args, "--param", "bottom_htc=800")
+    inside = run(*args, "--param", "bottom_htc=800", "--tol-kelvin", "1e6")
     assert inside.exit_code == 0, inside.output
     assert "outside the training range" not in inside.output
     outside = run(*args, "--param", "bottom_htc=9000")
@@ -518,7 +520,8 @@ def test_checked_batches_score_every_map_exactly_and_refine_the_rejected(tmp_pat
     tol = float(np.median(true_error))  # half the maps fail
 
     result = batch_with_table(tmp_path, "--check", "--tol-kelvin", tol, "-q")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # rejected maps left unrefined
+    assert "REJECTED: the confidence score rejects 2 of 4 predictions" in result.output
     rows = json.loads((tmp_path / "o" / "summary.json").read_text())["results"]
     for row, error, p in zip(rows, true_error, predicted, strict=True):
         assert row["score_error_k"] == pytest.approx(error, abs=2e-4)  # exact, rounded to 0.1 mK
@@ -560,3 +563,42 @@ def test_held_out_fields_of_a_blocks_model_are_as_strong_as_its_training_maps():
     assert grf.amplitude == pytest.approx(op.case.power_scale)
     maps = grf.sample(64, op.case.size, op.case.sensors, np.random.default_rng(0))
     assert np.sqrt(np.mean(maps**2)) == pytest.approx(op.case.power_scale, rel=0.2)
+
+
+def test_absurd_power_is_named_and_a_rejected_prediction_exits_3(tmp_path):
+    np.save(tmp_path / "watts.npy", np.ones((5, 7)))  # 35 W on 1 mm²: W typed for mW
+    result = run("predict", "surface", "--power", tmp_path / "watts.npy", "--out", tmp_path / "o")
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert "warning: far more power than the model was trained on in the map" in text
+    assert "resampled conservatively from 5×7 cells onto the model's 21×21 sensor grid" in text
+    assert "REJECTED: the confidence score puts this prediction's largest error at" in text
+    assert (tmp_path / "o" / "summary.json").exists()  # the answer is written all the same
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["power_check"]["stronger"] == [0] and summary["power_check"]["resampled"] == [0]
+
+
+def test_a_plausible_map_gets_no_warning(tmp_path):
+    op, meta = load_operator("surface")
+    density = training_distribution(meta).sample(
+        1, op.case.size, op.case.sensors, np.random.default_rng(3)
+    )
+    np.save(tmp_path / "ok.npy", op.case.watts_from_density(np.abs(density))[0])
+    result = run("predict", "surface", "--power", tmp_path / "ok.npy", "--no-files", "--refine")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output and "resampled" not in result.output
+
+
+def test_batches_name_absurd_and_tiny_maps_without_check(tmp_path):
+    maps = np.ones((4, 20, 21))
+    maps[1] = 1e-12  # mW typed for W, and then some
+    maps[3, 0, 0] = -1.0
+    np.save(tmp_path / "maps.npy", maps)
+    result = run("predict-batch", "surface", tmp_path / "maps.npy", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output  # nothing was scored: warnings, no verdict
+    text = " ".join(result.output.split())
+    assert "far more power than the model was trained on in 3 of 4 maps (maps[0], maps[2]" in text
+    assert "less power density than any training map in 1 of 4 maps (maps[1])" in text
+    assert "negative entries in 1 of 4 maps (maps[3])" in text
+    check = json.loads((tmp_path / "o" / "summary.json").read_text())["power_check"]
+    assert check["stronger"] == [0, 2, 3] and check["weaker"] == [1]

@@ -119,6 +119,15 @@ def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
     return load_stack(stack_file, [parse_assignment(item) for item in sets or []])
 
 
+REJECTED_EXIT = 3
+"""Exit status of a prediction the confidence score rejects and no solver refined."""
+
+
+class OutputsKept(typer.Exit):
+    """A non-zero exit status for a command that did its work and wrote its files (a rejected
+    prediction): the output folder is still put in place."""
+
+
 def friendly_errors(func: F) -> F:
     """Turn chiptherm errors into one red line on stderr and exit code 1; an interrupt (Ctrl-C,
     or SIGTERM where a command saves on the way out) into one line and exit code 130. Output
@@ -135,6 +144,9 @@ def friendly_errors(func: F) -> F:
             value = func(*args, **kwargs)
             succeeded = True
             return value
+        except OutputsKept:
+            succeeded = True
+            raise
         except Interrupted as exc:
             err_console.print(
                 f"[bold yellow]interrupted:[/] {exc}", highlight=False, soft_wrap=True

@@ -12,8 +12,10 @@ import typer
 from rich.table import Table
 
 from chiptherm.cli.common import (
+    REJECTED_EXIT,
     JsonOption,
     NoFilesOption,
+    OutputsKept,
     app,
     console,
     err_console,
@@ -259,7 +261,10 @@ def predict(
     coarse-grid estimate on others); --refine runs the solver from the prediction when it
     exceeds --tol-kelvin.
 
-    Writes temperature.npz (K, on the case grid), summary.json and PNG maps like 'solve'.
+    Writes temperature.npz (K, on the case grid), summary.json and PNG maps like 'solve'. A
+    prediction the score rejects and --refine did not hand to the solver ends with exit status
+    3; a map far stronger or weaker than the training maps, resampled from another grid or
+    removing heat is named in a warning or note.
     Example: chiptherm predict surface --power examples/surface_flux.npy --refine --out out/pred
     """
     import numpy as np
@@ -269,14 +274,18 @@ def predict(
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import predict_checked, training_distribution
     from chiptherm.operator.model import per_sample
+    from chiptherm.operator.plausibility import check_power, training_power_range
     from chiptherm.operator.sampling import load_map
     from chiptherm.trust import EXACT_CORRECTION
 
     op, meta = load_operator(model)
     params = parse_params(param)
     op.parameter_values(1, params)  # checks names and values before any work
+    power_check = None
     if power is not None:
-        density = op.case.density_from_watts(load_map(power))
+        watts = load_map(power)
+        power_check = check_power(op, training_power_range(op, meta), [watts])
+        density = op.case.density_from_watts(watts)
     else:
         dist = training_distribution(meta)
         density = dist.sample(1, op.case.size, op.case.sensors, np.random.default_rng(seed))[0]
@@ -294,9 +303,17 @@ def predict(
         summary["parameters"] = values
         summary["extrapolated"] = outside
     summary.update(checked.summary())
+    notes = power_check.messages() if power_check is not None else []
+    if power_check is not None:
+        summary["power_check"] = {**power_check.as_dict(), "notes": [n for _, n in notes]}
+    rejected = not checked.confidence.accepted and checked.refinement is None
     written = show_result(result, summary, out_dir, as_json, no_files)
-    if as_json:
+    if as_json:  # the notes are in the JSON; the exit status still tells a rejection
+        if rejected:
+            raise OutputsKept(REJECTED_EXIT)
         return
+    for level, note in notes:
+        err_console.print(f"[bold yellow]{level}:[/] {note}", highlight=False)
     if values:
         given = ", ".join(
             f"{k} = {v:g}" + ("" if k in params else " (stack)") for k, v in values.items()
@@ -328,6 +345,14 @@ def predict(
         console.print(line)
     if not no_files:
         console.print(f"wrote {len(written)} files to [bold]{folder.target}[/]")
+    if rejected:
+        err_console.print(
+            f"[bold red]REJECTED:[/] the confidence score puts this prediction's largest error "
+            f"at {c.error_k:.3g} K, above --tol-kelvin {c.tolerance_k:g} K; rerun with --refine "
+            f"for the solver's answer (exit status {REJECTED_EXIT})",
+            highlight=False,
+        )
+        raise OutputsKept(REJECTED_EXIT)
 
 
 @app.command("predict-batch")
@@ -387,7 +412,9 @@ def predict_batch(
     with --fields temperatures.npy, and with --check errors.png (histogram of the scores).
     Scalar inputs: --param for all maps, or a CSV with one row per map. --check scores
     every prediction (its largest error in K, in the score_error_k column) and --refine hands
-    the rejected ones to the solver; the answer column says which each row is.
+    the rejected ones to the solver; the answer column says which each row is. Rejected
+    predictions left unrefined end with exit status 3; maps far stronger or weaker than the
+    training maps are named in a warning, with or without --check.
 
     Example: chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
     """
@@ -395,6 +422,7 @@ def predict_batch(
     from chiptherm.operator.batch import predict_batch as predict_all
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import machine
+    from chiptherm.operator.plausibility import check_power, training_power_range
     from chiptherm.operator.train import device_of
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_histogram
@@ -412,6 +440,7 @@ def predict_batch(
     if tol_kelvin <= 0:
         raise InputError("--tol-kelvin must be > 0 K")
     maps = read_power_maps(power)
+    power_check = check_power(op, training_power_range(op, meta), maps.watts)
     if params_file is not None:
         names = [p.name for p in op.case.parameters]
         table = read_parameter_table(params_file, len(maps), names)
@@ -451,6 +480,8 @@ def predict_batch(
             "refined": int(result.refined.sum()),
             "seconds": result.check_seconds,
         }
+    notes = power_check.messages(maps.names)
+    summary["power_check"] = {**power_check.as_dict(), "notes": [n for _, n in notes]}
     summary["results"] = rows
     write_json(out_dir / "summary.json", summary)
     plot_histogram(
@@ -477,6 +508,17 @@ def predict_batch(
         f"{len(rows)} maps in {result.seconds:.2f} s ({summary['predictions_per_s']:.0f} per s "
         f"on {op.device}); wrote {3 + fields + check} files to [bold]{folder.target}[/]"
     )
+    for level, note in notes:
+        err_console.print(f"[bold yellow]{level}:[/] {note}", highlight=False)
+    if result.accepted is not None and not refine and not result.accepted.all():
+        rejected = int((~result.accepted).sum())
+        err_console.print(
+            f"[bold red]REJECTED:[/] the confidence score rejects {rejected} of {len(rows)} "
+            f"predictions (largest error above {tol_kelvin:g} K; the 'answer' column); add "
+            f"--refine for the solver's answers (exit status {REJECTED_EXIT})",
+            highlight=False,
+        )
+        raise OutputsKept(REJECTED_EXIT)
     if "check" in summary:
         c = summary["check"]
         rejected = len(rows) - c["accepted"]
