@@ -177,3 +177,31 @@ def test_progress_bars_show_the_rate(speed, finished, text):
 
     task = SimpleNamespace(speed=speed, finished_speed=finished)
     assert RateColumn("maps").render(task).plain == text
+
+
+def test_negative_map_entries_are_heat_removal_and_said_so(tmp_path: Path) -> None:
+    import numpy as np
+
+    watts = np.full((4, 4), 1e-2)
+    watts[0, 0] = -5e-3
+    np.save(tmp_path / "signed.npy", watts)
+    data = {
+        "name": "signed",
+        "size": [1e-3, 1e-3],
+        "layers": [{"name": "die", "thickness": 1e-4, "material": "silicon", "power": "p"}],
+        "power": {"p": {"map": "signed.npy"}},
+        "boundaries": {"bottom": {"htc": 1e4}},
+        "grid": {"nx": 8, "ny": 8},
+    }
+    (tmp_path / "signed.yaml").write_text(yaml.safe_dump(data))
+    res = runner.invoke(app, ["solve", str(tmp_path / "signed.yaml"), "--no-files"])
+    assert res.exit_code == 0, res.output
+    assert "power map 'p' removes 0.005 W in 1 of 16 cells" in " ".join(res.output.split())
+    data["power"] = {
+        "p": {
+            "blocks": [{"name": "b", "x": 0, "y": 0, "width": 1e-4, "height": 1e-4, "watts": -1.0}]
+        }
+    }
+    (tmp_path / "signed.yaml").write_text(yaml.safe_dump(data))
+    res = runner.invoke(app, ["solve", str(tmp_path / "signed.yaml"), "--no-files"])
+    assert res.exit_code == 1 and "watts" in res.output

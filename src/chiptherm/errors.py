@@ -77,3 +77,8 @@ class Interrupted(ChipthermError):
         self.signal_name = signal_name
         self.saved = saved
         super().__init__(message)
+
+
+class ChipthermWarning(UserWarning):
+    """Input that is accepted but probably not what was meant (a floorplan with gaps). The
+    command line prints each as one 'warning:' line."""

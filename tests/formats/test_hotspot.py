@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -480,3 +481,29 @@ def test_detailed_mode_needs_full_coverage(inputs: Path) -> None:
     )  # fmt: skip
     with pytest.raises(FormatError, match="covered by no block"):
         build_model(config).network()
+
+
+def test_a_misspelt_option_is_refused_as_hotspot_refuses_it(inputs: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chiptherm.cli import app
+
+    args = ["hotspot", "-c", "hs.config", "-f", "chip.flp", "-p", "chip.ptrace"]
+    res = CliRunner().invoke(app, [*args, "-model_type", "grid", "-k_chp", "150"])
+    assert res.exit_code == 1
+    assert "unknown HotSpot option -k_chp on the command line; did you mean -k_chip" in res.output
+    (inputs / "typo.config").write_text("-k_chip 100\n-t_sprader 1e-3\n")
+    with pytest.raises(FormatError, match=r"typo.config:2: unknown HotSpot option -t_sprader"):
+        effective_config(["-c", "typo.config", "-f", "chip.flp"])
+
+
+def test_a_floorplan_with_gaps_is_accepted_with_a_warning(inputs: Path) -> None:
+    from chiptherm.errors import ChipthermWarning
+
+    (inputs / "gap.flp").write_text("a 0.004 0.008 0 0\nb 0.004 0.004 0.004 0\n")
+    with pytest.warns(ChipthermWarning, match=r"cover 75.00 % of the 0.008 × 0.008 m chip"):
+        flp = read_flp(inputs / "gap.flp")
+    assert (flp.width, flp.height) == (0.008, 0.008)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_flp(inputs / "chip.flp")  # a full floorplan: no warning

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from chiptherm.errors import ChipthermError, InputError, Interrupted
+from chiptherm.errors import ChipthermError, ChipthermWarning, InputError, Interrupted
 
 app = typer.Typer(
     help="Fast, trustworthy thermal simulation of chips and 3D-IC stacks: steady and transient.",
@@ -128,6 +129,17 @@ class OutputsKept(typer.Exit):
     prediction): the output folder is still put in place."""
 
 
+def show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """Print a chiptherm warning as one yellow line (others as Python does)."""
+    if issubclass(category, ChipthermWarning):
+        err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    else:
+        _show_python_warning(message, category, *args, **kw)
+
+
+_show_python_warning = warnings.showwarning
+
+
 def friendly_errors(func: F) -> F:
     """Turn chiptherm errors into one red line on stderr and exit code 1; an interrupt (Ctrl-C,
     or SIGTERM where a command saves on the way out) into one line and exit code 130. Output
@@ -141,7 +153,10 @@ def friendly_errors(func: F) -> F:
         token = run_folder.start(func.__name__.replace("_", "-"), kwargs)
         succeeded = False
         try:
-            value = func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", ChipthermWarning)
+                warnings.showwarning = show_warning
+                value = func(*args, **kwargs)
             succeeded = True
             return value
         except OutputsKept:

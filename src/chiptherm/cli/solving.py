@@ -152,6 +152,15 @@ def solve(
             f"--runaway-margin: {stack_file} has no power source with 'leakage', so it cannot "
             "run away"
         )
+    for name, source in stack.power.items():
+        if source.map is not None and (source.map < 0).any():
+            negative = source.map[source.map < 0]
+            err_console.print(
+                f"[bold yellow]note:[/] power map {name!r} removes {-negative.sum():.4g} W in "
+                f"{negative.size} of {source.map.size} cells: negative map entries are heat "
+                "removed (a cooler); block watts cannot be negative",
+                highlight=False,
+            )
     probes = [parse_probe(p) for p in probe or []]
     names = {layer.name for layer in stack.layers}
     lx, ly = stack.size

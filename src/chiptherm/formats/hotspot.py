@@ -12,6 +12,7 @@ powers in W, K.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
 from chiptherm.formats import read_text
 from chiptherm.formats.hotspot_multigrid import (
     SweepPlan,
@@ -75,6 +76,36 @@ FILE_KEYS = {
 }
 
 
+HOTSPOT_OPTIONS = frozenset(
+    {
+        *DEFAULTS,
+        *CMDLINE_ONLY,
+        *FILE_KEYS,
+        # thermal and package parameters HotSpot knows (most act on transients or on models
+        # chiptherm refuses when they are switched on)
+        *("p_chip", "thermal_threshold", "c_convec", "p_sink", "p_spreader", "p_interface"),
+        *("r_convec_sec", "c_convec_sec", "n_metal", "t_metal", "t_c4", "s_c4", "n_c4"),
+        *("s_sub", "t_sub", "s_solder", "t_solder", "s_pcb", "t_pcb"),
+        *("init_temp", "sampling_intvl", "base_proc_freq", "dtm_used", "block_omit_lateral"),
+        *("leakage_mode", "package_config_file"),
+        *("material_chip", "material_interface", "material_spreader", "material_sink"),
+    }
+)
+"""Every option HotSpot 6 reads; another is a misspelling, which HotSpot refuses too."""
+
+
+def check_option(key: str, where: str) -> None:
+    """Refuse an option HotSpot does not know, naming the nearest ones (``where`` says where it
+    was given)."""
+    if key in HOTSPOT_OPTIONS:
+        return
+    import difflib
+
+    near = difflib.get_close_matches(key, sorted(HOTSPOT_OPTIONS), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join('-' + n for n in near)}?" if near else ""
+    raise FormatError(f"unknown HotSpot option -{key} {where}{hint}")
+
+
 def parse_config_file(path: str | Path) -> dict[str, str]:
     """``-key value`` lines; the first occurrence of a key wins; '#' lines are skipped."""
     out: dict[str, str] = {}
@@ -86,7 +117,12 @@ def parse_config_file(path: str | Path) -> dict[str, str]:
             raise FormatError(
                 f"expected '-key value', got {line.strip()!r}", source=str(path), line=lineno
             )
-        out.setdefault(tokens[0][1:], tokens[1])
+        key = tokens[0][1:]
+        try:
+            check_option(key, "in the config file")
+        except FormatError as exc:
+            raise FormatError(exc.detail, source=str(path), line=lineno) from None
+        out.setdefault(key, tokens[1])
     return out
 
 
@@ -100,6 +136,7 @@ def parse_command_line(args: list[str]) -> dict[str, str]:
     for key, value in zip(args[::2], args[1::2], strict=True):
         if not key.startswith("-") or len(key) < 2:
             raise FormatError(f"expected an option like '-key', got {key!r}")
+        check_option(key[1:], "on the command line")
         out.setdefault(key[1:], value)
     return out
 
@@ -204,6 +241,14 @@ def read_flp(path: str | Path) -> Floorplan:
     blocks = [replace(b, x=b.x - x0, y=b.y - y0) for b in blocks]
     width = max(b.x + b.width for b in blocks)
     height = max(b.y + b.height for b in blocks)
+    covered = sum(b.width * b.height for b in blocks)
+    if covered < (1.0 - 1e-6) * width * height:
+        warnings.warn(
+            f"floorplan {path}: its blocks cover {100 * covered / (width * height):.2f} % of the "
+            f"{width:g} × {height:g} m chip; the gaps get no power (HotSpot warns of them too)",
+            ChipthermWarning,
+            stacklevel=2,
+        )
     return Floorplan(blocks, width, height, str(path))
 
 
