@@ -293,3 +293,12 @@ def test_lengths_and_powers_may_carry_units() -> None:
 def test_bad_units_are_named(key: tuple, value: str, message: str) -> None:
     with pytest.raises(StackError, match=message):
         stack_from_dict(mutated(key, value))
+
+
+def test_saved_stacks_read_as_written_by_hand(tmp_path: Path) -> None:
+    data = mutated(("layers", 1, "thickness"), 3 * 0.1 * 1e-3)  # 0.00030000000000000003
+    path = save_stack(stack_from_dict(data), tmp_path / "s.yaml")
+    text = path.read_text()
+    assert "null" not in text
+    assert "thickness: 0.0003\n" in text and "000000" not in text
+    assert load_stack(path).layers[1].thickness == pytest.approx(3e-4, rel=1e-15)

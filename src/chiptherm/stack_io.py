@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,20 @@ def stack_to_dict(
         face: ({k: v for k, v in bc.items() if v is not None} or "adiabatic")
         for face, bc in data["boundaries"].items()
     }
-    return data
+    return tidy(data)
+
+
+def tidy(value: Any) -> Any:
+    """``value`` as a person would write it: keys whose value is None (the default) left out,
+    floats to 15 significant digits (0.0008, not 0.0007999999999999999: the same number within
+    an ulp or two), tuples as lists."""
+    if isinstance(value, dict):
+        return {k: tidy(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [tidy(v) for v in value]
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.15g}")
+    return value
 
 
 def save_stack(stack: Stack, path: str | Path) -> Path:

@@ -140,7 +140,7 @@ def solve(
     """Solve a stack file; write temperature.npz, summary.json, PNG maps, a .vtr file and
     index.html.
 
-    Example: chiptherm solve examples/two_die.yaml --out out/two_die --probe 0.004,0.004,die1
+    Example: chiptherm solve examples/two_die.yaml --out out/two_die --probe 0.004,0.004,die1_active
     """
     from chiptherm.result import solve as solve_stack
 
