@@ -384,3 +384,26 @@ def test_a_converted_stack_keeps_the_heat_capacities_for_transient_runs(workdir:
     rise = result.steady_peak_k - result.peak_k[0]
     assert rise > 1.0
     assert result.peak_k[-1] == pytest.approx(result.steady_peak_k, abs=0.01 * rise)
+
+
+def test_a_floorplan_beside_the_stk_is_found_from_another_folder(workdir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chiptherm.cli import app
+
+    other = workdir / "other" / "dir"
+    other.mkdir(parents=True)
+    (workdir / "die.flp").rename(other / "die.flp")
+    stk = write_stk(other / "stack.stk")
+    line = next(i for i, t in enumerate(stk.read_text().splitlines(), 1) if "die.flp" in t)
+    res = CliRunner().invoke(app, ["convert", str(stk), "--to", str(workdir / "s.yaml")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert f"warning: {stk}:{line}: floorplan die.flp is not in the working directory" in text
+    assert (workdir / "s.yaml").exists()
+    (other / "die.flp").unlink()
+    res = CliRunner().invoke(app, ["convert", str(stk), "--to", str(workdir / "t.yaml")])
+    assert res.exit_code == 1
+    assert f"{stk}:{line}: floorplan die.flp is neither in the working directory" in " ".join(
+        res.output.split()
+    )

@@ -21,7 +21,7 @@ from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import VisitError
 
 from chiptherm.atomic import atomic_write_text
-from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
 from chiptherm.formats import read_text
 from chiptherm.grid import overlap_1d
 from chiptherm.system import FaceLink, System
@@ -283,7 +283,8 @@ class _StkBuilder(Transformer):
         return ("die", str(name), list(items))
 
     def stack_die(self, eid, die, path):
-        return IceElement(str(eid), "die", str(die), Path(_path(path)))
+        floorplan = floorplan_path(Path(_path(path)), self.filename, getattr(path, "line", None))
+        return IceElement(str(eid), "die", str(die), floorplan)
 
     def stack_layer(self, eid, layer):
         return IceElement(str(eid), "layer", str(layer))
@@ -329,6 +330,35 @@ class _StkBuilder(Transformer):
 
     def output(self, *instrs):
         return ("output", list(instrs))
+
+
+def floorplan_path(path: Path, stk: str, line: int | None) -> Path:
+    """Where a die's floorplan is: relative to the working directory, as 3D-ICE reads it, or,
+    when it is not there, beside the .stk file (with a warning that says so).
+
+    Raises:
+        FormatError: in neither place, naming the .stk file and line.
+    """
+    if path.is_absolute() or path.exists():
+        if not path.exists():
+            raise FormatError(f"floorplan {path} does not exist", source=stk, line=line)
+        return path
+    beside = Path(stk).parent / path
+    if beside.exists():
+        if Path(stk).parent.resolve() != Path.cwd().resolve():
+            warnings.warn(
+                f"{stk}:{line}: floorplan {path} is not in the working directory, where 3D-ICE "
+                f"looks for it; using {beside}, beside the .stk file",
+                ChipthermWarning,
+                stacklevel=2,
+            )
+        return beside
+    raise FormatError(
+        f"floorplan {path} is neither in the working directory (where 3D-ICE looks) nor beside "
+        "the .stk file",
+        source=stk,
+        line=line,
+    )
 
 
 def read_stk(path: str | Path) -> StkFile:
