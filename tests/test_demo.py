@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
+from chiptherm.demo import SECTIONS
 
 
 def test_demo_writes_a_consistent_report(tmp_path):
@@ -19,6 +20,16 @@ def test_demo_writes_a_consistent_report(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     p, f = summary["prediction"], summary["floorplan"]
     assert p["path"] in ("operator", "refined")
+    # a line per section where the output is not a terminal (a log, CI, | tee)
+    for i, name in enumerate(SECTIONS, 1):
+        assert f"demo {i}/{len(SECTIONS)}: {name}" in result.output
+    # the strongest model comes first; a rejected prediction shows the refinement
+    assert p["model"] == "surface_modal"
+    rejected = summary["rejected_prediction"]
+    assert rejected["model"] == "surface"
+    assert rejected["path"] == (
+        "refined" if rejected["estimated_max_error_k"] > 0.5 else "operator"
+    )
     # the score is honest: when it accepts, the true error is within the tolerance
     if p["path"] == "operator":
         assert p["true_max_error_k"] <= p["tolerance_k"]

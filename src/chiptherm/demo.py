@@ -1,9 +1,12 @@
 """The main job: a tour of chiptherm on its shipped models, with a report folder.
 
-1. Sample a power map from the shipped ``surface`` model's training distribution.
-2. Predict the temperature field with the operator, score it (max error in K: exact on this
-   laterally uniform stack, and the coarse-grid estimate other stacks get beside it), refine it
-   with the solver (warm-started) if the score fails, and compare with a full solve.
+1. Sample a power map from the training distribution of the shipped ``surface_modal`` model,
+   the most accurate of the shipped models.
+2. Predict the temperature field with it, score it (max error in K: exact on this laterally
+   uniform stack, and the coarse-grid estimate other stacks get beside it), refine it with the
+   solver if the score fails, and compare with a full solve; then the same map through the
+   weaker ``surface`` model (a separable DeepOHeat-v1 network), whose prediction the score
+   rejects at the same tolerance and the solver refines: what happens when a prediction fails.
 3. Optimize a small floorplan of power blocks with the hybrid operator/solver search; the final
    placement is verified by the solver, its block-to-block thermal resistance matrix
    extracted and checked against that solve, and its power headroom measured: how much every
@@ -27,6 +30,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,23 +96,49 @@ def demo_problem(model: str, steps: int, seed: int) -> Problem:
     )
 
 
+SECTIONS = (
+    "predict, score and refine",
+    "optimize a floorplan",
+    "sweep the cooling",
+    "a thousand maps",
+    "stacked dies",
+    "solver physics",
+    "step response",
+)
+"""The demo's sections, in the order ``on_section`` hears of them."""
+
+
 def run_demo(
-    out_dir: str | Path, seed: int = 0, tolerance_k: float = 0.5, steps: int = 240
+    out_dir: str | Path,
+    seed: int = 0,
+    tolerance_k: float = 0.5,
+    steps: int = 240,
+    on_section: Callable[[int, str], None] | None = None,
 ) -> DemoReport:
-    """Run the tour (see module doc) and write its report into ``out_dir``."""
+    """Run the tour (see module doc) and write its report into ``out_dir``; ``on_section(i,
+    name)`` hears of each of :data:`SECTIONS` as it begins."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if "surface" not in shipped_models():
+
+    def begin(name: str) -> None:
+        if on_section is not None:
+            on_section(SECTIONS.index(name), name)
+
+    missing = {"surface", "surface_modal"} - set(shipped_models())
+    if missing:
         from chiptherm.errors import InputError
 
-        raise InputError("the shipped 'surface' model is not installed")
-    op, meta = load_operator("surface")
-    case = op.case
+        raise InputError(f"the shipped models {sorted(missing)} are not installed")
+    begin("predict, score and refine")
+    best, meta = load_operator("surface_modal")
+    case = best.case
     density = training_distribution(meta).sample(
         1, case.size, case.sensors, np.random.default_rng(seed)
     )[0]
 
-    checked = predict_checked(op, density, None, tolerance_k, refine_with="krylov")
+    checked = predict_checked(best, density, None, tolerance_k, refine_with="krylov")
+    op, surface_meta = load_operator("surface")  # the weaker model, on the same case
+    fallback = predict_checked(op, density, None, tolerance_k, refine_with="krylov")
     stack = case.stack_with(density)
     coarse = ErrorEstimator.for_stack(stack, method="coarse").score(checked.predicted, tolerance_k)
     reference = solve(stack)
@@ -144,6 +174,7 @@ def run_demo(
         ),
     ]
 
+    begin("optimize a floorplan")
     outcome: Outcome = optimize(demo_problem("surface", steps, seed), op, "hybrid")
     opt_files = write_report(outcome, out / "floorplan")
     files += opt_files
@@ -152,21 +183,26 @@ def run_demo(
     drivers, driver_files = floorplan_sensitivity(outcome, out / "floorplan")
     files += driver_files
 
+    begin("sweep the cooling")
     sweep, sweep_files = cooling_sweep(out, seed)
     files += sweep_files
-    many, many_files = thousand_maps(op, meta, out, seed)
+    begin("a thousand maps")
+    many, many_files = thousand_maps(op, surface_meta, out, seed)
     files += many_files
+    begin("stacked dies")
     stacked, stacked_files = stacked_dies(out, seed)
     files += stacked_files
+    begin("solver physics")
     physics, physics_files = solver_physics(out)
     files += physics_files
+    begin("step response")
     in_time, time_files = step_response(out)
     files += time_files
 
     c = checked.confidence
     summary = {
         "prediction": {
-            "model": meta.get("name", "surface"),
+            "model": meta.get("name", "surface_modal"),
             "grid": list(reference.temperature.shape),
             "path": checked.path,
             "score_method": c.method,
@@ -180,6 +216,11 @@ def run_demo(
             "peak_error_k": metrics.peak_error_k,
             "solve_s": solve_s,
             **checked.summary(),
+        },
+        "rejected_prediction": {
+            "model": surface_meta.get("name", "surface"),
+            "estimated_max_error_k": fallback.confidence.error_k,
+            **fallback.summary(),
         },
         "floorplan": outcome_summary(outcome) | {"resistances": couplings, "sensitivity": drivers},
         "cooling_sweep": sweep,
@@ -519,13 +560,15 @@ def thousand_maps(
 def sections(summary: dict[str, Any]) -> list[Section]:
     """The index.html content."""
     p, f = summary["prediction"], summary["floorplan"]
+    rejected = summary["rejected_prediction"]
     predict = Section(
         "1. Predict, score, refine",
         f"A power map drawn from the training distribution of the '{p['model']}' operator. The "
         "confidence score solves the residual equation of the prediction for its error: on "
         "this laterally uniform stack exactly, with one transform solve; stacks with TSVs or "
         "other regions get a coarse-grid estimate (with a safety factor of 1.5), shown beside "
-        "it for comparison.",
+        "it for comparison. The weaker separable model's prediction of the same map shows "
+        "what happens when the score rejects one: the solver refines it, warm-started.",
         rows=[
             ("answer path", p["path"]),
             (
@@ -538,6 +581,10 @@ def sections(summary: dict[str, Any]) -> list[Section]:
             ("relative residual", f"{p['relative_residual']:.2e}"),
             ("mean abs error", f"{p['mae_k']:.4f} K"),
             ("peak error", f"{p['peak_error_k']:.3f} K"),
+            (
+                f"the same map by '{rejected['model']}'",
+                f"score {rejected['estimated_max_error_k']:.3f} K: {rejected['path']}",
+            ),
         ],
         images=["power.png", "predicted.png", "solver.png", "error.png"],
     )

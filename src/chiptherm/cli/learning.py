@@ -751,15 +751,24 @@ def demo(
     Writes a report folder with PNG maps, the optimization history and index.html.
     Example: chiptherm demo --out out/demo
     """
+    import time
+
     import numpy as np
 
-    from chiptherm.demo import run_demo
+    from chiptherm.demo import SECTIONS, run_demo
 
     folder = output_folder(out, out)
-    with console.status(
-        "running the demo (predict, score, refine, optimize, sweep, batch, 3D stack, physics)..."
-    ):
-        report = run_demo(folder.path, seed, tol_kelvin, steps)
+    started = time.perf_counter()
+    with console.status("running the demo...") as status:
+
+        def section(i: int, name: str) -> None:
+            line = f"demo {i + 1}/{len(SECTIONS)}: {name} ({time.perf_counter() - started:.0f} s)"
+            if console.is_terminal:
+                status.update(line)
+            else:  # a log, CI, | tee: a line per section
+                console.print(line, highlight=False)
+
+        report = run_demo(folder.path, seed, tol_kelvin, steps, on_section=section)
     p, f = report.summary["prediction"], report.summary["floorplan"]
     table = Table(title="chiptherm demo", title_justify="left", show_header=False)
     table.add_column("what")
@@ -771,6 +780,11 @@ def demo(
         f"{p['true_max_error_k']:.3f} K",
     )
     table.add_row("mean abs / peak error", f"{p['mae_k']:.4f} / {p['peak_error_k']:.3f} K")
+    rej = report.summary["rejected_prediction"]
+    table.add_row(
+        f"same map by '{rej['model']}': score, answer",
+        f"{rej['estimated_max_error_k']:.3f} K, {rej['path']}",
+    )
     table.add_row(
         "predict / score / full solve",
         f"{p['predict_s']:.3f} / {p['confidence']['seconds']:.3f} / {p['solve_s']:.3f} s",
