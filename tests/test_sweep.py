@@ -190,3 +190,12 @@ def test_a_point_that_runs_away_is_recorded_and_the_sweep_goes_on(tmp_path: Path
     assert doc["peak_k"] is None and "runaway" in doc["error"]
     rows = study.rows()
     assert rows[1]["error"] and rows[0]["error"] == "" and np.isnan(rows[1]["mean all"])
+
+
+def test_swept_keys_are_labelled_with_their_unit() -> None:
+    from chiptherm.cli.solving import key_label
+
+    assert key_label("boundaries.top.htc") == "boundaries.top.htc (W/(m²·K))"
+    assert key_label("layers.tim.thickness") == "layers.tim.thickness (m)"
+    assert key_label("power.die.blocks.core3.watts") == "power.die.blocks.core3.watts (W)"
+    assert key_label("grid.nx") == "grid.nx"  # a count has no unit

@@ -447,6 +447,32 @@ def convergence_figure(study: Any, path: Path, title: str) -> Path:
     )
 
 
+KEY_UNITS = {
+    "htc": "W/(m²·K)",
+    "thickness": "m",
+    "x": "m",
+    "y": "m",
+    "width": "m",
+    "height": "m",
+    "watts": "W",
+    "leakage_w": "W",
+    "conductivity": "W/(m·K)",
+    "contact_resistance": "m²·K/W",
+    "ambient": "K",
+    "temperature": "K",
+    "inlet_temperature": "K",
+    "flow_rate": "kg/s",
+    "heat_capacity": "J/(m³·K)",
+}
+"""The unit of a stack file's key, by its last part (SI, as the file holds it)."""
+
+
+def key_label(key: str) -> str:
+    """An axis label for a swept key: 'boundaries.top.htc (W/(m²·K))'."""
+    unit = KEY_UNITS.get(key.rsplit(".", 1)[-1])
+    return f"{key} ({unit})" if unit else key
+
+
 def plot_study(study: Any, path: Path, title: str) -> None:
     """The sweep's picture: one key, the peak and the hottest blocks' means against the value;
     two keys, the peak over the grid of values; more keys, none."""
@@ -468,14 +494,20 @@ def plot_study(study: Any, path: Path, title: str) -> None:
             },
             path,
             title=title,
-            xlabel=key,
+            xlabel=key_label(key),
             ylabel="temperature (K)",
             log_x=looks_logarithmic(x),
         )
     elif len(study.axes) == 2:
         (ykey, yvalues), (xkey, xvalues) = study.axes
         plot_peak_map(
-            xvalues, yvalues, study.peak_grid(), path, title=title, xlabel=xkey, ylabel=ykey
+            xvalues,
+            yvalues,
+            study.peak_grid(),
+            path,
+            title=title,
+            xlabel=key_label(xkey),
+            ylabel=key_label(ykey),
         )
 
 
