@@ -24,6 +24,18 @@ from chiptherm.cli.common import (
 from chiptherm.errors import InputError
 
 
+def take_option(args: list[str], name: str, expected: str) -> str | None:
+    """Remove chiptherm's own ``name VALUE`` from HotSpot's arguments; its value, or None."""
+    if name not in args:
+        return None
+    at = args.index(name)
+    if at + 1 >= len(args):
+        raise InputError(f"{name} expects {expected}")
+    value = args[at + 1]
+    del args[at : at + 2]
+    return value
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
@@ -49,21 +61,13 @@ def hotspot(ctx: typer.Context) -> None:
     as_json = "--json" in args
     if as_json:
         args.remove("--json")
-    solver = "auto"
-    if "--solver" in args:
-        at = args.index("--solver")
-        if at + 1 >= len(args) or args[at + 1] not in ("auto", "direct", "multigrid"):
-            raise InputError("--solver expects auto, direct or multigrid")
-        solver = args[at + 1]
-        del args[at : at + 2]
-    threads = None
-    if "--threads" in args:
-        at = args.index("--threads")
-        if at + 1 >= len(args) or not args[at + 1].isdigit():
-            raise InputError("--threads expects a whole number of threads, e.g. --threads 2")
-        threads = int(args[at + 1])
-        del args[at : at + 2]
-    set_threads(threads)
+    solver = take_option(args, "--solver", "auto, direct or multigrid") or "auto"
+    if solver not in ("auto", "direct", "multigrid"):
+        raise InputError("--solver expects auto, direct or multigrid")
+    threads = take_option(args, "--threads", "a whole number of threads, e.g. --threads 2")
+    if threads is not None and not threads.isdigit():
+        raise InputError("--threads expects a whole number of threads, e.g. --threads 2")
+    set_threads(None if threads is None else int(threads))
     if not args or args[0] in ("-h", "--help"):
         console.print(hotspot.__doc__)
         return

@@ -269,14 +269,15 @@ def predict(
     """
     import numpy as np
 
-    folder = output_folder(out, Path("out") / Path(str(model)).name, no_files)
-    out_dir = folder.path if folder else Path()
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import predict_checked, training_distribution
     from chiptherm.operator.model import per_sample
     from chiptherm.operator.plausibility import check_power, training_power_range
     from chiptherm.operator.sampling import load_map
     from chiptherm.trust import EXACT_CORRECTION
+
+    folder = output_folder(out, Path("out") / Path(str(model)).name, no_files)
+    out_dir = folder.path if folder else Path()
 
     op, meta = load_operator(model)
     params = parse_params(param)

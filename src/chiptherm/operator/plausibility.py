@@ -80,11 +80,6 @@ class PowerCheck:
     removing: list[int] = field(default_factory=list)
     ratio: list[float] = field(default_factory=list)
 
-    @property
-    def suspicious(self) -> bool:
-        """Whether a map lies far outside the training maps."""
-        return bool(self.stronger or self.weaker)
-
     def messages(self, names: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """One (level, line) per finding, for the user: level 'warning' for maps far outside
         the training maps, 'note' for the rest."""
