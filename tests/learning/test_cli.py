@@ -230,6 +230,21 @@ def test_models_lists_every_shipped_model_with_its_inputs_and_ranges():
     assert volumetric["thickness_mm"] == pytest.approx(0.55)
 
 
+def test_models_table_gives_each_model_one_line_within_80_columns(monkeypatch):
+    from chiptherm.cli.common import console
+
+    monkeypatch.setattr(console, "_width", 80)
+    result = run("models")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.output
+    for name in shipped_models():
+        _, meta = load_operator(name)
+        peak = meta["metrics"]["peak_error_k"]
+        (row,) = [line for line in lines if line.split() and line.split()[0] == name]
+        assert row.split()[-1] == f"{peak:.3f}"  # name and its peak error on one line
+
+
 def test_models_describes_a_trained_folder(tiny_model):
     result = run("models", tiny_model)
     assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from chiptherm.cli.common import (
@@ -178,15 +179,49 @@ def model_fields(m: Any) -> dict[str, str]:
     }
 
 
+def short_inputs(m: Any) -> str:
+    """A model's scalar inputs as ``name low–high`` lines, W/(m²·K), numbers in SI prefixes."""
+    return (
+        "\n".join(f"{i.name} {engineering(i.low)}–{engineering(i.high)}" for i in m.inputs) or "-"
+    )
+
+
+def engineering(value: float) -> str:
+    """``value`` in at most four characters with a k or M suffix: 50000 → '50k'."""
+    for factor, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:g}{suffix}"
+    return f"{value:g}"
+
+
+def short_network(m: Any) -> str:
+    """The network label cut to its form and size: 'modal 48×48' or 'separable-kan r24'."""
+    if m.network.startswith("modal:"):
+        return "modal " + m.network.split(":")[1].split("cosine")[0].replace(" ", "")
+    kind = m.network.split(" trunk")[0]
+    rank = m.network.rsplit("rank ", 1)[-1]
+    return f"{kind} r{rank}"
+
+
 def model_table(summaries: list[Any]) -> Table:
-    """One row per model: case, inputs, network, size and last validation."""
-    table = Table(title="models (chiptherm models NAME for the details)", title_justify="left")
-    columns = ["case", "scalar inputs, W/(m²·K)", "network", "last validation"]
-    for col in ["model", *columns]:
-        table.add_column(col, overflow="fold")
+    """One row per model, each cell short enough that the table fits 80 columns."""
+    table = Table(
+        title="models (chiptherm models NAME for the details)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+    )
+    for column in ["model", "size, mm", "inputs, W/(m²·K)", "network"]:
+        table.add_column(column, no_wrap=True)
+    table.add_column("MAE, K", justify="right", no_wrap=True)
+    table.add_column("peak, K", justify="right", no_wrap=True)
     for m in summaries:
-        fields = model_fields(m)
-        table.add_row(m.name, *(fields[c] for c in columns))
+        v = m.metrics
+        size = f"{m.size_mm[0]:g}×{m.size_mm[1]:g}×{m.thickness_mm:g}"
+        errors = [f"{v['mae_k']:.4f}", f"{v['peak_error_k']:.3f}"] if v else ["-", "-"]
+        table.add_row(m.name, size, short_inputs(m), short_network(m), *errors)
     return table
 
 
