@@ -13,6 +13,8 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 
 from chiptherm.atomic import atomic_path
 from chiptherm.stack import Block
@@ -36,10 +38,10 @@ def looks_logarithmic(values: Sequence[float]) -> bool:
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Lay out ``fig``, write it atomically as a PNG and close it."""
+    """Lay out ``fig``, write it atomically as a PNG cropped to what is drawn, and close it."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.08)
     plt.close(fig)
     return Path(path)
 
@@ -110,7 +112,8 @@ def plot_heat_map(
     ax.set_ylabel("y (mm)")
     if title:
         ax.set_title(title, fontsize=10)
-    fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+    bar = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.12)  # as tall as the map
+    fig.colorbar(image, cax=bar, label=label)
     return save_figure(fig, path)
 
 
@@ -130,6 +133,7 @@ def plot_history(
         ax.plot(np.arange(len(series)), series, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and generations are counts
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if extra:
@@ -434,6 +438,32 @@ def plot_tornado(
     return save_figure(fig, path)
 
 
+def merge_coincident(
+    curves: dict[str, np.ndarray], rel: float = 5e-3
+) -> dict[tuple[str, ...], np.ndarray]:
+    """Group curves that lie on one another: each group's names with its first curve.
+
+    Two curves coincide when they differ nowhere by more than ``rel`` times the span of all
+    curves (at least 1e-9 K), about a line's width on a plot: drawn apart, the later would
+    hide the earlier under its colour.
+    ``curves`` name -> (s,) K; the groups keep the order of their first member."""
+    values = list(curves.values())
+    low = min(float(np.min(v)) for v in values) if values else 0.0
+    high = max(float(np.max(v)) for v in values) if values else 0.0
+    tolerance = max(rel * (high - low), 1e-9)
+    groups: dict[tuple[str, ...], np.ndarray] = {}
+    for name, series in curves.items():
+        for names, first in list(groups.items()):
+            if first.shape == series.shape and float(np.max(np.abs(first - series))) <= tolerance:
+                groups[(*names, name)] = groups.pop(names)
+                break
+        else:
+            groups[(name,)] = series
+    return {
+        names: groups[names] for names in sorted(groups, key=lambda n: list(curves).index(n[0]))
+    }
+
+
 def plot_transient(
     times: np.ndarray,
     curves: dict[str, np.ndarray],
@@ -451,15 +481,16 @@ def plot_transient(
     ``times`` (s+1,) s; ``curves`` name -> (s+1,) K; ``steady`` name -> K; ``power`` (s+1,) W,
     the power during the step that ends at each time. ``log_time`` draws the time on a log
     axis from the first step on (a step response spans decades); ``limit_k`` draws a
-    temperature limit, K."""
+    temperature limit, K. Curves that lie on one another are drawn once, their names joined
+    by '≈' in the legend."""
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(7.0, 5.0), dpi=110, sharex=True, height_ratios=(3, 1)
     )
     shown = slice(1, None) if log_time else slice(None)
-    for name, series in curves.items():
-        (line,) = top.plot(times[shown], series[shown], label=name)
-        if np.isfinite(steady.get(name, np.nan)):
-            top.axhline(steady[name], color=line.get_color(), linestyle="--", linewidth=0.8)
+    for names, series in merge_coincident(curves).items():
+        (line,) = top.plot(times[shown], series[shown], label=" ≈ ".join(names))
+        if np.isfinite(steady.get(names[0], np.nan)):
+            top.axhline(steady[names[0]], color=line.get_color(), linestyle="--", linewidth=0.8)
     if limit_k is not None:
         top.axhline(limit_k, color="red", linestyle=":", linewidth=1.2, label="limit")
     top.set_ylabel("temperature (K)")
