@@ -227,6 +227,10 @@ def test_models_lists_every_shipped_model_with_its_inputs_and_ranges():
     assert volumetric["layers"] == ["cap", "active", "base"] and volumetric["power_face"] is None
     assert {i["default"] for i in volumetric["inputs"]} == {500.0}  # the stack's own h
     assert listed["surface"]["power_face"] == "top"
+    assert listed["surface"]["layers"] == ["body"]
+    for name in listed:  # 'block' means a floorplan block on every page that shows one
+        stack = load_operator(name)[1]["case"]["stack"]
+        assert "block" not in {layer["name"] for layer in stack["layers"]} | set(stack["materials"])
     assert volumetric["thickness_mm"] == pytest.approx(0.55)
 
 
