@@ -29,7 +29,7 @@ CASES = 10_000
 
 def resistance_rows() -> list[dict]:
     from chiptherm import load_stack, solve
-    from chiptherm.compact import resistance_matrix, with_block_powers
+    from chiptherm.analysis.compact import resistance_matrix, with_block_powers
 
     rows = []
     for name in ("single_die", "two_die", "microbump", "tsv_array", "stacked_dies"):

@@ -81,10 +81,10 @@ def timings(system, quick: bool) -> dict[str, float]:
 
 def shipped_model(name: str, maps: int, tol: float, quick: bool) -> dict:
     """Part 1 for one shipped model."""
+    from chiptherm.discretize.system import System
     from chiptherm.operator.checkpoint import load_operator
-    from chiptherm.result import solve
-    from chiptherm.system import System
-    from chiptherm.trust import ErrorEstimator
+    from chiptherm.solvers.result import solve
+    from chiptherm.trust.confidence import ErrorEstimator
 
     op, meta = load_operator(name)
     case = op.case
@@ -172,9 +172,9 @@ def non_uniform(nx: int, cells: int, tol: float, quick: bool) -> dict:
     sys.path.insert(0, str(HERE))
     from solver import tsv_stack
 
+    from chiptherm.discretize.system import System
     from chiptherm.solvers import make_solver
-    from chiptherm.system import System
-    from chiptherm.trust import ErrorEstimator
+    from chiptherm.trust.confidence import ErrorEstimator
 
     stack = tsv_stack(nx, cells)
     system = System.from_stack(stack)

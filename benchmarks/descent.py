@@ -86,8 +86,8 @@ def main() -> None:
     import argparse
 
     from chiptherm import load_stack
+    from chiptherm.design.optimize import Problem, Site, optimize
     from chiptherm.operator.inference import machine
-    from chiptherm.optimize import Problem, Site, optimize
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="single_die")

@@ -42,7 +42,7 @@ def main() -> None:
 
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.operator.inference import machine, training_distribution
-    from chiptherm.result import solve
+    from chiptherm.solvers.result import solve
 
     op, meta = load_operator(args.model, device=args.device)
     case = op.case

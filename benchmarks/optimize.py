@@ -46,8 +46,8 @@ def make_problem(
     screen: int | None = None,
     polish: float = 0.1,
 ):
+    from chiptherm.design.optimize import BlockSpec, Problem, Search
     from chiptherm.operator.inference import distribution_for
-    from chiptherm.optimize import BlockSpec, Problem, Search
 
     dist = distribution_for(meta, "blocks")
     rects = dist.rectangles(1, np.random.default_rng(seed))[0]
@@ -65,7 +65,7 @@ def make_problem(
 
 
 def run(problem, op, mode: str, solver: str) -> dict:
-    from chiptherm.optimize import optimize
+    from chiptherm.design.optimize import optimize
 
     outcome = optimize(problem, op, mode, solver)
     h = outcome.history

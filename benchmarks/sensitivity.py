@@ -45,8 +45,8 @@ def stacks():
 
 def main() -> None:
     from chiptherm import Grid, sensitivity
-    from chiptherm.nonlinear import iterated_terms
     from chiptherm.operator.inference import machine
+    from chiptherm.solvers.nonlinear import iterated_terms
 
     rows = []
     for name, stack in stacks():

@@ -30,9 +30,9 @@ def main() -> None:
     from solver import tsv_stack
 
     from chiptherm import solve
+    from chiptherm.analysis.sweep import sweep_stack
+    from chiptherm.description.stack_io import load_stack, save_stack
     from chiptherm.operator.inference import machine
-    from chiptherm.stack_io import load_stack, save_stack
-    from chiptherm.sweep import sweep_stack
 
     with tempfile.TemporaryDirectory() as folder:
         path = save_stack(tsv_stack(128, 3), Path(folder) / "tsv.yaml")

@@ -111,8 +111,7 @@ def main() -> None:
                 }
             )
             print(
-                f"{name:<26} {setting:>8} {wall:8.2f} {cpu:8.2f} {ratio:9.2f} "
-                f"{loads[setting]:5.2f}"
+                f"{name:<26} {setting:>8} {wall:8.2f} {cpu:8.2f} {ratio:9.2f} {loads[setting]:5.2f}"
             )
     out = HERE / "results" / "threads.json"
     out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")

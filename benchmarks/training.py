@@ -65,12 +65,12 @@ def time_case(kind: str, combine: str, mode: str, args: argparse.Namespace) -> d
     import numpy as np
     import torch
 
+    from chiptherm.description.stack_io import load_stack
     from chiptherm.operator.case import Case
     from chiptherm.operator.deeponet import ModelConfig, TrunkConfig
     from chiptherm.operator.model import Operator
     from chiptherm.operator.physics import PhysicsLoss, sample_collocation
     from chiptherm.operator.step import TrainingStep
-    from chiptherm.stack_io import load_stack
 
     torch.set_num_threads(args.threads) if args.threads else None
     device = torch.device(args.device)

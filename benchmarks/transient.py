@@ -85,7 +85,7 @@ def stack_rows(name: str) -> list[dict]:
 
 def impedance_row(name: str) -> dict:
     from chiptherm import load_stack
-    from chiptherm.compact import block_inputs
+    from chiptherm.analysis.compact import block_inputs
     from chiptherm.transient import PowerTrace, simulate, thermal_impedance
 
     stack = load_stack(ROOT / "examples" / f"{name}.yaml")

@@ -37,15 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from chiptherm.budget import power_budget
-from chiptherm.compact import resistance_matrix
-from chiptherm.nonlinear import runaway_margin
-from chiptherm.operator.batch import NamedMaps, predict_batch
-from chiptherm.operator.checkpoint import load_operator, shipped_models
-from chiptherm.operator.evaluate import error_metrics
-from chiptherm.operator.inference import parameter_sweep, predict_checked, training_distribution
-from chiptherm.operator.model import Operator
-from chiptherm.optimize import (
+from chiptherm.analysis.budget import power_budget
+from chiptherm.analysis.compact import resistance_matrix
+from chiptherm.analysis.sensitivity import sensitivity
+from chiptherm.description.stack import Stack
+from chiptherm.description.stack_io import stack_from_dict
+from chiptherm.design.optimize import (
     BlockSpec,
     Outcome,
     Problem,
@@ -54,6 +51,11 @@ from chiptherm.optimize import (
     outcome_summary,
     write_report,
 )
+from chiptherm.operator.batch import NamedMaps, predict_batch
+from chiptherm.operator.checkpoint import load_operator, shipped_models
+from chiptherm.operator.evaluate import error_metrics
+from chiptherm.operator.inference import parameter_sweep, predict_checked, training_distribution
+from chiptherm.operator.model import Operator
 from chiptherm.report.html import Section, write_index
 from chiptherm.report.outputs import write_json
 from chiptherm.report.plots import (
@@ -65,12 +67,10 @@ from chiptherm.report.plots import (
     plot_tornado,
     plot_transient,
 )
-from chiptherm.result import solve
-from chiptherm.sensitivity import sensitivity
-from chiptherm.stack import Stack
-from chiptherm.stack_io import stack_from_dict
+from chiptherm.solvers.nonlinear import runaway_margin
+from chiptherm.solvers.result import solve
 from chiptherm.transient import simulate
-from chiptherm.trust import ErrorEstimator
+from chiptherm.trust.confidence import ErrorEstimator
 
 
 @dataclass

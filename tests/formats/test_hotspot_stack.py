@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from chiptherm import solvers
 from chiptherm.cli import app
+from chiptherm.description.stack_io import load_stack
+from chiptherm.discretize.system import System
 from chiptherm.errors import UnsupportedError
 from chiptherm.formats.hotspot import HotSpotModel, build_model, effective_config
 from chiptherm.formats.hotspot_stack import RING, stack_from_hotspot
-from chiptherm.result import solve
-from chiptherm.stack_io import load_stack
-from chiptherm.system import System
+from chiptherm.solvers.result import solve
 
 # an 8 mm x 5 mm die: on a 10 x 12 grid the cells are not square (HotSpot swaps rx and ry)
 FLP = "a\t0.004\t0.003\t0\t0\nb\t0.004\t0.003\t0.004\t0\nc\t0.008\t0.002\t0\t0.003\n"

@@ -273,9 +273,9 @@ def test_every_stack_command_reads_a_3dice_file(workdir: Path) -> None:
     from typer.testing import CliRunner
 
     from chiptherm import load_stack, solve
+    from chiptherm.analysis.sensitivity import sensitivity
     from chiptherm.cli import app
-    from chiptherm.nonlinear import scaled_power
-    from chiptherm.sensitivity import sensitivity
+    from chiptherm.solvers.nonlinear import scaled_power
 
     doc = read_stk(write_stk(workdir / "a.stk", TOP + BOTTOM))
     reference, _ = solve_system(build_model(doc).system, "direct")

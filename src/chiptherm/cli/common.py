@@ -104,7 +104,7 @@ def output_folder(out: Path | None, default: Path, no_files: bool = False) -> An
 
 def parse_tolerances(items: list[str] | None, samples: int) -> list[tuple[str, float]]:
     """--tolerance values as (pattern, relative σ); --samples needs at least one."""
-    from chiptherm.tolerance import parse_tolerance
+    from chiptherm.analysis.tolerance import parse_tolerance
 
     tolerances = [parse_tolerance(item) for item in items or []]
     if samples and not tolerances:
@@ -114,8 +114,8 @@ def parse_tolerances(items: list[str] | None, samples: int) -> list[tuple[str, f
 
 def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
     """The stack file with the ``--set`` assignments applied."""
-    from chiptherm.overrides import parse_assignment
-    from chiptherm.stack_io import load_stack
+    from chiptherm.description.overrides import parse_assignment
+    from chiptherm.description.stack_io import load_stack
 
     return load_stack(stack_file, [parse_assignment(item) for item in sets or []])
 

@@ -66,7 +66,7 @@ def resistances(
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-resistances", no_files)
     out_dir = folder.path if folder else Path()
-    from chiptherm.compact import block_inputs, read_power_cases, resistance_matrix
+    from chiptherm.analysis.compact import block_inputs, read_power_cases, resistance_matrix
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_resistance_matrix
     from chiptherm.report.progress import progress_bar
@@ -208,12 +208,12 @@ def budget(
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-budget", no_files)
     out_dir = folder.path if folder else Path()
-    from chiptherm.budget import power_budget
-    from chiptherm.compact import resistance_matrix, with_block_powers
+    from chiptherm.analysis.budget import power_budget
+    from chiptherm.analysis.compact import resistance_matrix, with_block_powers
     from chiptherm.report.outputs import write_json
     from chiptherm.report.plots import plot_heat_map
     from chiptherm.report.progress import progress_bar
-    from chiptherm.result import solve as solve_stack
+    from chiptherm.solvers.result import solve as solve_stack
 
     stack = load_stack_with(stack_file, sets)
     bounds = [

@@ -212,7 +212,7 @@ def convert(
     Examples: chiptherm convert test.stk --to test.yaml;
     chiptherm convert example.config ev6.flp gcc.ptrace -grid_rows 64 --to ev6.yaml
     """
-    from chiptherm.stack_io import save_stack
+    from chiptherm.description.stack_io import save_stack
 
     given = [str(p) for p in inputs or []]
     # typer leaves HotSpot flags among the positional arguments: from the first flag on,
@@ -265,9 +265,9 @@ def homogenize(
     """
     import numpy as np
 
-    from chiptherm.homogenize import homogenized
-    from chiptherm.result import solve as solve_stack
-    from chiptherm.stack_io import save_stack
+    from chiptherm.description.stack_io import save_stack
+    from chiptherm.discretize.homogenize import homogenized
+    from chiptherm.solvers.result import solve as solve_stack
 
     stack = load_stack_with(stack_file, sets)
     effective = homogenized(stack)

@@ -309,7 +309,7 @@ def predict(
     from chiptherm.operator.model import per_sample
     from chiptherm.operator.plausibility import check_power, training_power_range
     from chiptherm.operator.sampling import load_map
-    from chiptherm.trust import EXACT_CORRECTION
+    from chiptherm.trust.confidence import EXACT_CORRECTION
 
     folder = output_folder(out, Path("out") / Path(str(model)).name, no_files)
     out_dir = folder.path if folder else Path()
@@ -693,8 +693,7 @@ def optimize(
 
     folder = output_folder(out, Path("out") / problem_file.stem)
     out_dir = folder.path if folder else Path()
-    from chiptherm.operator.checkpoint import load_operator
-    from chiptherm.optimize import (
+    from chiptherm.design.optimize import (
         Site,
         load_problem,
         load_site,
@@ -703,9 +702,10 @@ def optimize(
         validate_problem,
         write_report,
     )
-    from chiptherm.optimize import (
+    from chiptherm.design.optimize import (
         optimize as run,
     )
+    from chiptherm.operator.checkpoint import load_operator
     from chiptherm.report.progress import progress_bar
 
     problem, base = load_problem(problem_file)

@@ -77,10 +77,10 @@ def review(
 
     Example: chiptherm review examples/two_die.yaml --max-temperature 373.15 --tolerance power=5%
     """
+    from chiptherm.analysis.review import design_review
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import solve_sections, write_json, write_result
     from chiptherm.report.plots import plot_tornado
-    from chiptherm.review import design_review
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-review", no_files)
     out_dir = folder.path if folder else Path()

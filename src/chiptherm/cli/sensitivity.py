@@ -113,12 +113,12 @@ def sensitivity(
 
     Example: chiptherm sensitivity examples/two_die.yaml --tolerance power=5% --samples 200
     """
+    from chiptherm.analysis.sensitivity import sensitivity as find_sensitivity
+    from chiptherm.analysis.sensitivity import solved_changes
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_tornado
     from chiptherm.report.progress import progress_bar
-    from chiptherm.sensitivity import sensitivity as find_sensitivity
-    from chiptherm.sensitivity import solved_changes
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-sensitivity", no_files)
     out_dir = folder.path if folder else Path()
@@ -331,7 +331,7 @@ def write_moves(study: Any, out_dir: Path) -> list[Path]:
     written."""
     from chiptherm.report.outputs import safe_name
     from chiptherm.report.plots import plot_heat_map
-    from chiptherm.result import carrier_maps
+    from chiptherm.solvers.result import carrier_maps
 
     steepest = max((m.k_per_mm for m in study.moves), default=0.0)
     if steepest <= 0.0:
@@ -483,8 +483,8 @@ def propagate(
 ) -> Propagation:
     """The linear uncertainty of ``study``'s objective and, with ``samples``, a Monte Carlo
     run under a progress bar."""
+    from chiptherm.analysis.tolerance import assign_tolerances, linear_uncertainty, monte_carlo
     from chiptherm.report.progress import progress_bar
-    from chiptherm.tolerance import assign_tolerances, linear_uncertainty, monte_carlo
 
     sigmas = assign_tolerances(study, tolerances)
     sampled = None

@@ -142,7 +142,7 @@ def solve(
 
     Example: chiptherm solve examples/two_die.yaml --out out/two_die --probe 0.004,0.004,die1_active
     """
-    from chiptherm.result import solve as solve_stack
+    from chiptherm.solvers.result import solve as solve_stack
 
     folder = output_folder(out, Path("out") / stack_file.stem, no_files)
     out_dir = folder.path if folder else Path()
@@ -196,7 +196,7 @@ def solve(
 
 def margin_summary(stack: Any, solver: str, ceiling: float = 64.0) -> dict[str, Any]:
     """The runaway margin of ``stack`` as JSON, with a status line while it is searched."""
-    from chiptherm.nonlinear import runaway_margin
+    from chiptherm.solvers.nonlinear import runaway_margin
 
     with err_console.status("searching the runaway margin") as status:
         margin = runaway_margin(
@@ -258,7 +258,7 @@ def converge(
 
     Example: chiptherm converge examples/tsv_array.yaml --out out/tsv-convergence
     """
-    from chiptherm.convergence import convergence_study, quantity_table, stretch_fraction
+    from chiptherm.analysis.convergence import convergence_study, quantity_table, stretch_fraction
     from chiptherm.report.outputs import write_json
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-convergence", no_files)
@@ -354,11 +354,11 @@ def sweep(
 
     Example: chiptherm sweep examples/two_die.yaml --vary boundaries.top.htc=1e3:1e5:9:log
     """
-    from chiptherm.overrides import parse_assignment, sweep_values
+    from chiptherm.analysis.sweep import sweep_stack
+    from chiptherm.description.overrides import parse_assignment, sweep_values
+    from chiptherm.description.stack_io import load_stack
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.progress import progress_bar
-    from chiptherm.stack_io import load_stack
-    from chiptherm.sweep import sweep_stack
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-sweep", no_files)
     out_dir = folder.path if folder else Path()
@@ -533,10 +533,10 @@ def compare(
 
     Example: chiptherm compare examples/single_die.yaml examples/hot_die.yaml
     """
-    from chiptherm.compare import compare_stacks
+    from chiptherm.analysis.compare import compare_stacks
+    from chiptherm.description.stack_io import load_stack
     from chiptherm.report.outputs import safe_name, write_json
     from chiptherm.report.plots import plot_heat_map
-    from chiptherm.stack_io import load_stack
 
     folder = output_folder(out, Path("out") / f"{stack_a.stem}-vs-{stack_b.stem}", no_files)
     out_dir = folder.path if folder else Path()

@@ -123,7 +123,7 @@ def transient(
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-transient", no_files)
     out_dir = folder.path if folder else Path()
-    from chiptherm.compact import block_inputs
+    from chiptherm.analysis.compact import block_inputs
     from chiptherm.report.html import write_index
     from chiptherm.report.outputs import write_csv, write_json, write_npz
     from chiptherm.report.plots import plot_transient

@@ -9,9 +9,9 @@ discretized system.
 
 from __future__ import annotations
 
+from chiptherm.description.stack import Stack
+from chiptherm.description.stack_io import stack_from_dict
 from chiptherm.formats.threedice import StkFile, read_ice_flp
-from chiptherm.stack import Stack
-from chiptherm.stack_io import stack_from_dict
 
 UM = 1e-6
 

@@ -20,6 +20,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from chiptherm.discretize.network import Network
+from chiptherm.discretize.system import EnergyBalance
 from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
 from chiptherm.formats import read_text
 from chiptherm.formats.hotspot_multigrid import (
@@ -29,8 +31,6 @@ from chiptherm.formats.hotspot_multigrid import (
     prolong_temperature,
     restrict_power,
 )
-from chiptherm.network import Network
-from chiptherm.system import EnergyBalance
 
 T = TypeVar("T")
 

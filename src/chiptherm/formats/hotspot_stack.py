@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chiptherm.description.stack import Stack
+from chiptherm.description.stack_io import stack_from_dict
 from chiptherm.errors import UnsupportedError
 from chiptherm.formats.hotspot import HotSpotModel, HsLayer
-from chiptherm.stack import Stack
-from chiptherm.stack_io import stack_from_dict
 
 EMPTY = 1e-12
 """Conductivity of empty ring cells and of link layers across, W/(m·K)."""

@@ -21,10 +21,10 @@ from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import VisitError
 
 from chiptherm.atomic import atomic_write_text
+from chiptherm.discretize.grid import overlap_1d
+from chiptherm.discretize.system import FaceLink, System
 from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
 from chiptherm.formats import read_text
-from chiptherm.grid import overlap_1d
-from chiptherm.system import FaceLink, System
 
 _COMMON = r"""
 NUMBER: /[+-]?\d+(\.\d+)?([eE][+-]?\d+)?/

@@ -7,9 +7,9 @@ stream into one float32 .npy file (memory-mapped, renamed into place when comple
 all in memory at once.
 
 With a :class:`BatchChecker` every field is also scored by the confidence score of its own
-finite-volume system (see :mod:`chiptherm.trust`), and the fields that fail the tolerance can be
-refined by the solver, warm-started from the prediction; their statistics (and stored fields)
-are then the solver's.
+finite-volume system (see :mod:`chiptherm.trust.confidence`), and the fields that fail the
+tolerance can be refined by the solver, warm-started from the prediction; their statistics
+(and stored fields) are then the solver's.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from chiptherm.atomic import atomic_path
+from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import load_maps
-from chiptherm.system import System, power_field
-from chiptherm.trust import DEFAULT_TOLERANCE_K, ErrorEstimator, refine
+from chiptherm.trust.confidence import DEFAULT_TOLERANCE_K, ErrorEstimator, refine
 
 
 @dataclass

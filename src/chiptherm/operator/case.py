@@ -29,12 +29,12 @@ from functools import cached_property
 
 import numpy as np
 
+from chiptherm.description.stack import FACES, Boundary, PowerSource, Stack
+from chiptherm.discretize.grid import Grid, resample_matrix
+from chiptherm.discretize.homogenize import homogenized
+from chiptherm.discretize.system import System
 from chiptherm.errors import UnsupportedError
-from chiptherm.grid import Grid, resample_matrix
-from chiptherm.homogenize import homogenized
 from chiptherm.solvers import solve_system
-from chiptherm.stack import FACES, Boundary, PowerSource, Stack
-from chiptherm.system import System
 
 SIDE_FACES = ("west", "east", "south", "north")
 
@@ -97,7 +97,7 @@ class Case:
         parameters: scalar inputs (heat-transfer coefficients) besides the map.
         power_scale: typical power density, W/m², used to normalize the branch input.
         homogenize: learn layers that hold material regions (TSVs) as effective media (see
-            :mod:`chiptherm.homogenize`); everything judged by the solver (references,
+            :mod:`chiptherm.discretize.homogenize`); everything judged by the solver (references,
             background, confidence, refinement) still uses the true stack.
     """
 

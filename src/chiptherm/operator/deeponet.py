@@ -30,9 +30,9 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.func import jvp
 
+from chiptherm.description.settings import Settings
 from chiptherm.operator.modal import ModalBranch, ModalGeometry, ModalTrunk
 from chiptherm.operator.nets import KAN, MLP, FourierFeatures
-from chiptherm.settings import Settings
 
 
 class TrunkConfig(Settings):

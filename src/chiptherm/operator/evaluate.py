@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from chiptherm.grid import Grid
+from chiptherm.description.stack import Stack
+from chiptherm.discretize.grid import Grid
 from chiptherm.operator.case import Case
-from chiptherm.result import solve
-from chiptherm.stack import Stack
+from chiptherm.solvers.result import solve
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from chiptherm.grid import resample_matrix
+from chiptherm.discretize.grid import resample_matrix
+from chiptherm.discretize.system import System
 from chiptherm.operator.deeponet import to_tensor
 from chiptherm.operator.model import Operator
-from chiptherm.result import carrier_maps
 from chiptherm.solvers import make_solver
-from chiptherm.system import System
+from chiptherm.solvers.result import carrier_maps
 
 
 def adjoint_gradient(

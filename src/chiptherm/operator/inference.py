@@ -12,15 +12,21 @@ import numpy as np
 from pydantic import TypeAdapter
 from rich.progress import Progress
 
+from chiptherm.discretize.grid import Grid
+from chiptherm.discretize.system import System
 from chiptherm.errors import InputError
-from chiptherm.grid import Grid
 from chiptherm.operator.evaluate import error_metrics, reference_fields
 from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import Distribution, GaussianField, Mixture, RandomBlocks
-from chiptherm.result import Result
 from chiptherm.solvers import SolveInfo
-from chiptherm.system import System
-from chiptherm.trust import DEFAULT_TOLERANCE_K, Confidence, ErrorEstimator, Refinement, refine
+from chiptherm.solvers.result import Result
+from chiptherm.trust.confidence import (
+    DEFAULT_TOLERANCE_K,
+    Confidence,
+    ErrorEstimator,
+    Refinement,
+    refine,
+)
 
 KINDS = ("train", "grf", "blocks")
 

@@ -11,15 +11,15 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from chiptherm.description.settings import Settings
+from chiptherm.description.stack import PowerSource, Stack
+from chiptherm.description.stack_io import load_stack, stack_from_dict, stack_to_dict
+from chiptherm.discretize.grid import Grid
 from chiptherm.errors import InputError
-from chiptherm.grid import Grid
 from chiptherm.operator.case import Case, Parameter
 from chiptherm.operator.deeponet import DeepONet, ModelConfig, to_tensor
 from chiptherm.operator.modal import ModalGeometry
 from chiptherm.operator.physics import Inputs
-from chiptherm.settings import Settings
-from chiptherm.stack import PowerSource, Stack
-from chiptherm.stack_io import load_stack, stack_from_dict, stack_to_dict
 
 
 class ParameterConfig(Settings):

@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from chiptherm.description.settings import Settings
+from chiptherm.discretize.grid import overlap_1d
 from chiptherm.errors import InputError
-from chiptherm.grid import overlap_1d
-from chiptherm.settings import Settings
 
 
 def squared_exponential_factor(n: int, length_scale: float) -> np.ndarray:
@@ -135,7 +135,7 @@ class MapFiles(Settings):
     def sample(
         self, n: int, size: tuple[float, float], sensors: tuple[int, int], rng: np.random.Generator
     ) -> np.ndarray:
-        from chiptherm.grid import resample_matrix
+        from chiptherm.discretize.grid import resample_matrix
 
         files = self.files()
         ny, nx = sensors

@@ -22,6 +22,7 @@ from pydantic import Field, PositiveInt
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from chiptherm.description.settings import Settings, load_settings
 from chiptherm.errors import InputError, Interrupted
 from chiptherm.operator.checkpoint import (
     load_operator,
@@ -37,7 +38,6 @@ from chiptherm.operator.physics import Collocation, PhysicsLoss, sample_collocat
 from chiptherm.operator.sampling import Distribution, MapFiles, Mixture
 from chiptherm.operator.step import TrainingStep
 from chiptherm.report.plots import plot_training
-from chiptherm.settings import Settings, load_settings
 
 
 class DataConfig(Settings):

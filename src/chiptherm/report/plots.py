@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.axes_grid1 import make_axes_locatable
 
 from chiptherm.atomic import atomic_path
-from chiptherm.stack import Block
+from chiptherm.description.stack import Block
 
 
 def looks_logarithmic(values: Sequence[float]) -> bool:

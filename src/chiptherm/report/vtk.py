@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from chiptherm.atomic import atomic_write_text
-from chiptherm.grid import Grid
+from chiptherm.discretize.grid import Grid
 
 
 def _encode(array: np.ndarray) -> str:

@@ -1,4 +1,4 @@
-"""Linear solvers for :class:`~chiptherm.system.System`, behind one front.
+"""Linear solvers for :class:`~chiptherm.discretize.system.System`, behind one front.
 
 ``make_solver(system, method)`` builds a solver once (factorization, AMG hierarchy or
 transform tables); its ``solve(b, x0=None, tol=...)`` can then be called for many right-hand
@@ -25,12 +25,12 @@ from typing import Protocol
 
 import numpy as np
 
+from chiptherm.discretize.system import System
 from chiptherm.errors import SolverError
 from chiptherm.solvers.base import SolveInfo
 from chiptherm.solvers.direct import DirectSolver
 from chiptherm.solvers.krylov import KrylovSolver
 from chiptherm.solvers.transform import TransformSolver
-from chiptherm.system import System
 
 METHODS = ("auto", "transform", "cg-amg", "cg-transform", "gmres-amg", "direct")
 DIRECT_LIMIT = 20_000

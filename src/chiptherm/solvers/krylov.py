@@ -15,9 +15,9 @@ import pyamg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from chiptherm.discretize.system import LateralStructure, System
 from chiptherm.solvers.base import SolveInfo, check_converged, relative_residual
 from chiptherm.solvers.transform import TransformSolver
-from chiptherm.system import LateralStructure, System
 
 
 def averaged_structure(system: System) -> LateralStructure | None:

@@ -14,9 +14,9 @@ import time
 import numpy as np
 import scipy.fft
 
+from chiptherm.discretize.system import LateralStructure, System
 from chiptherm.errors import SolverError
 from chiptherm.solvers.base import SolveInfo
-from chiptherm.system import LateralStructure, System
 from chiptherm.threads import fft_workers
 
 

@@ -7,8 +7,8 @@ P_j(t) that start from the idle state (every block off) is
 
 with Z_ij(t) the rise of block i at time t after one watt is switched on in block j (K/W; the
 step response, or thermal impedance, of the pair; Z_ij(∞) = R_ij of the resistance matrix,
-:mod:`chiptherm.compact`). Power that steps by ΔP_jm at times t_m makes the integral the sum
-sum_m ΔP_jm·Z_ij(t - t_m).
+:mod:`chiptherm.analysis.compact`). Power that steps by ΔP_jm at times t_m makes the
+integral the sum sum_m ΔP_jm·Z_ij(t - t_m).
 
 :func:`thermal_impedance` computes every Z_ij by one transient run per block, all on the
 same solvers (one per step length), and fits each with a Foster network
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from chiptherm.compact import BlockInput, HeatedCells, block_inputs, resistance_matrix
+from chiptherm.analysis.compact import BlockInput, HeatedCells, block_inputs, resistance_matrix
+from chiptherm.description.stack import Stack
+from chiptherm.discretize.grid import Grid
 from chiptherm.errors import InputError, UnsupportedError
-from chiptherm.grid import Grid
-from chiptherm.stack import Stack
 from chiptherm.transient.result import BlockProbe, time_to_value
 from chiptherm.transient.run import step_response_length
 from chiptherm.transient.steps import (

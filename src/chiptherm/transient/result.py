@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from chiptherm.compact import BlockInput, unit_block_field
+from chiptherm.analysis.compact import BlockInput, unit_block_field
+from chiptherm.description.stack import Stack
+from chiptherm.discretize.grid import Grid
 from chiptherm.errors import InputError
-from chiptherm.grid import Grid
-from chiptherm.stack import Stack
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Literal
 
 import numpy as np
 
+from chiptherm.description.stack import Stack
+from chiptherm.discretize.grid import Grid
 from chiptherm.errors import InputError, SolverError
-from chiptherm.grid import Grid
-from chiptherm.stack import Stack
 from chiptherm.transient.result import BlockProbe, Recorder, TransientResult
 from chiptherm.transient.steps import (
     IteratedSteps,

@@ -15,19 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from chiptherm.compact import with_block_powers
+from chiptherm.analysis.compact import with_block_powers
+from chiptherm.description.stack import Stack
+from chiptherm.discretize.grid import Grid
+from chiptherm.discretize.system import SinkLink, System, power_field
 from chiptherm.errors import InputError
-from chiptherm.grid import Grid
-from chiptherm.nonlinear import (
+from chiptherm.solvers import make_solver
+from chiptherm.solvers.nonlinear import (
     final_system,
     leakage_terms,
     scaled_power,
     solve_nonlinear,
     with_sink,
 )
-from chiptherm.solvers import make_solver
-from chiptherm.stack import Stack
-from chiptherm.system import SinkLink, System, power_field
 from chiptherm.transient.trace import PowerTrace
 
 STORAGE = "heat capacity"
@@ -227,10 +227,11 @@ class LinearSteps(Steps):
 
 class IteratedSteps(Steps):
     """Steps of a stack with k(T), leakage or a coolant warming along its flow: each steady
-    state and each step is a fixed-point iteration (:func:`chiptherm.nonlinear.solve_nonlinear`)
-    whose systems carry the heat-capacity link, so conductivity, leakage and coolant are all
-    taken at the step's own temperature (fully implicit). Without k(T) the matrix stays the
-    same, and one solver per step length serves every iteration of every step."""
+    state and each step is a fixed-point iteration
+    (:func:`chiptherm.solvers.nonlinear.solve_nonlinear`) whose systems carry the heat-capacity
+    link, so conductivity, leakage and coolant are all taken at the step's own temperature
+    (fully implicit). Without k(T) the matrix stays the same, and one solver per step length
+    serves every iteration of every step."""
 
     def steady(self, row: int | None) -> StepState:
         """The steady state at ``row``'s power (None: every block off).

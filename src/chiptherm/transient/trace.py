@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from chiptherm.compact import BlockInput, block_inputs, read_block_table
+from chiptherm.analysis.compact import BlockInput, block_inputs, read_block_table
+from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError
-from chiptherm.stack import Stack
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class PowerTrace:
     Attributes:
         times: (m,) start of each row, s; strictly increasing, the first at 0.
         watts: (m, n) power of every block of ``blocks`` in each row, W.
-        blocks: the power blocks of the stack (see :func:`chiptherm.compact.block_inputs`).
+        blocks: the power blocks of the stack (see :func:`chiptherm.analysis.compact.block_inputs`).
     """
 
     times: np.ndarray
