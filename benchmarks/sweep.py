@@ -31,7 +31,8 @@ def main() -> None:
 
     from chiptherm import solve
     from chiptherm.analysis.sweep import sweep_stack
-    from chiptherm.description.stack_io import load_stack, save_stack
+    from chiptherm.description.stack_io import save_stack
+    from chiptherm.formats.loading import load_stack
     from chiptherm.operator.inference import machine
 
     with tempfile.TemporaryDirectory() as folder:

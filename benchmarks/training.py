@@ -65,9 +65,9 @@ def time_case(kind: str, combine: str, mode: str, args: argparse.Namespace) -> d
     import numpy as np
     import torch
 
-    from chiptherm.description.stack_io import load_stack
+    from chiptherm.formats.loading import load_stack
     from chiptherm.operator.case import Case
-    from chiptherm.operator.deeponet import ModelConfig, TrunkConfig
+    from chiptherm.operator.config import ModelConfig, TrunkConfig
     from chiptherm.operator.model import Operator
     from chiptherm.operator.physics import PhysicsLoss, sample_collocation
     from chiptherm.operator.step import TrainingStep

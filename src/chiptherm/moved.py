@@ -26,7 +26,7 @@ MOVED: dict[str, str] = {
         "channels": "description.channels",
         "grid": "discretize.grid",
         "system": "discretize.system",
-        "network": "discretize.network",
+        "network": "solvers.network",
         "homogenize": "discretize.homogenize",
         "nonlinear": "solvers.nonlinear",
         "result": "solvers.result",
@@ -46,6 +46,11 @@ MOVED: dict[str, str] = {
 }
 """Old module name -> the module that now holds its contents."""
 
+ALSO_MOVED: dict[str, dict[str, str]] = {
+    "chiptherm.stack_io": {"load_stack": "chiptherm.formats.loading"},
+}
+"""Names an old module held that now live in another module than the rest of it."""
+
 
 class MovedModuleLoader(importlib.abc.Loader):
     """Loads an old name as the module under its new name (one object, two names)."""
@@ -59,7 +64,15 @@ class MovedModuleLoader(importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,
         )
-        return importlib.import_module(self.new)
+        module = importlib.import_module(self.new)
+        extra = ALSO_MOVED.get(spec.name)
+        if not extra:
+            return module
+        merged = ModuleType(spec.name, module.__doc__)  # the new module, and names from others
+        merged.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+        for name, home in extra.items():
+            setattr(merged, name, getattr(importlib.import_module(home), name))
+        return merged
 
     def exec_module(self, module: ModuleType) -> None:
         """Nothing to run: the module under its new name is already executed."""
@@ -75,7 +88,23 @@ class MovedModuleFinder(importlib.abc.MetaPathFinder):
         return importlib.machinery.ModuleSpec(fullname, MovedModuleLoader(new))
 
 
-def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (once)."""
+class PublicNamesPackage(ModuleType):
+    """The ``chiptherm`` package, whose public names an old module's import cannot replace.
+
+    Importing ``chiptherm.sensitivity`` binds the loaded module to the attribute
+    ``sensitivity`` of ``chiptherm``, where the function :func:`chiptherm.sensitivity` lives; the
+    old module names that are also public names would otherwise replace the function.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        public = name in getattr(self, "__all__", ()) and name in vars(self)
+        if public and isinstance(value, ModuleType) and f"{self.__name__}.{name}" in MOVED:
+            return
+        super().__setattr__(name, value)
+
+
+def install(package: ModuleType) -> None:
+    """Put the finder first on ``sys.meta_path`` (once) and guard ``package``'s public names."""
     if not any(isinstance(f, MovedModuleFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, MovedModuleFinder())
+    package.__class__ = PublicNamesPackage

@@ -18,8 +18,8 @@ from chiptherm.description.overrides import (
     parse_value,
     sweep_values,
 )
-from chiptherm.description.stack_io import load_stack
 from chiptherm.errors import InputError, StackError
+from chiptherm.formats.loading import load_stack
 
 K, L, SIDE, WATTS, AMBIENT = 2.0, 1e-3, 2e-3, 0.5, 300.0
 

@@ -10,7 +10,8 @@ import pytest
 from chiptherm import Stack, solve, stack_from_dict
 from chiptherm.analysis.compact import resistance_matrix
 from chiptherm.analysis.sensitivity import sensitivity
-from chiptherm.description.channels import channel_flow, laminar_friction, laminar_nusselt
+from chiptherm.description.channels import laminar_friction, laminar_nusselt
+from chiptherm.description.hydraulics import channel_flow
 from chiptherm.errors import StackError, UnsupportedError
 from chiptherm.operator.case import Case
 from chiptherm.solvers.nonlinear import solve_nonlinear

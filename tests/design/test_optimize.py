@@ -10,7 +10,6 @@ import yaml
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
-from chiptherm.description.stack_io import load_stack
 from chiptherm.design.optimize import (
     SCORE_TRIAL,
     Floorplan,
@@ -20,6 +19,7 @@ from chiptherm.design.optimize import (
     optimize,
 )
 from chiptherm.errors import InputError
+from chiptherm.formats.loading import load_stack
 from chiptherm.operator.checkpoint import load_operator
 from chiptherm.solvers.result import solve
 from tests.conftest import EXAMPLES

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from chiptherm import solve, stack_from_dict
-from chiptherm.description.stack_io import load_stack, save_stack
+from chiptherm.description.stack_io import save_stack
 from chiptherm.discretize.system import System
 from chiptherm.errors import StackError, UnsupportedError
+from chiptherm.formats.loading import load_stack
 
 K, L, SIDE, WATTS, AMBIENT = 2.0, 1e-3, 2e-3, 0.5, 300.0
 

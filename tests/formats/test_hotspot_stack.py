@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from chiptherm import solvers
 from chiptherm.cli import app
-from chiptherm.description.stack_io import load_stack
 from chiptherm.discretize.system import System
 from chiptherm.errors import UnsupportedError
 from chiptherm.formats.hotspot import HotSpotModel, build_model, effective_config
 from chiptherm.formats.hotspot_stack import RING, stack_from_hotspot
+from chiptherm.formats.loading import load_stack
 from chiptherm.solvers.result import solve
 
 # an 8 mm x 5 mm die: on a 10 x 12 grid the cells are not square (HotSpot swaps rx and ry)

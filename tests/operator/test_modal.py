@@ -16,7 +16,7 @@ from chiptherm import Stack
 from chiptherm.errors import UnsupportedError
 from chiptherm.operator.case import Case, Parameter
 from chiptherm.operator.checkpoint import load_operator
-from chiptherm.operator.deeponet import ModelConfig
+from chiptherm.operator.config import ModelConfig
 from chiptherm.operator.evaluate import coarsened, error_metrics, reference_fields, refined
 from chiptherm.operator.modal import ModalGeometry, cosine_coefficients
 from chiptherm.operator.modal_physics import ModalLoss

@@ -9,7 +9,8 @@ from torch import nn
 
 from chiptherm import Stack
 from chiptherm.operator.case import Case
-from chiptherm.operator.deeponet import DeepONet, ModelConfig, TrunkConfig
+from chiptherm.operator.config import ModelConfig, TrunkConfig
+from chiptherm.operator.deeponet import DeepONet
 from chiptherm.operator.model import Operator
 from chiptherm.operator.physics import PhysicsLoss, sample_collocation
 

@@ -117,7 +117,7 @@ def test_state_of_a_recordable_optimizer_resumes_into_a_plain_one(tmp_path):
 
 
 def test_per_layer_constants_are_looked_up_per_depth_point():
-    from chiptherm.description.stack_io import load_stack
+    from chiptherm.formats.loading import load_stack
     from chiptherm.operator.case import Case
 
     case = Case(load_stack("examples/volumetric.yaml"), "blocks", (11, 11), power_scale=1.0)

@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 from chiptherm import solve, stack_from_dict
 from chiptherm.analysis.compact import resistance_matrix
 from chiptherm.cli import app
-from chiptherm.description.stack_io import load_stack, save_stack
+from chiptherm.description.stack_io import save_stack
 from chiptherm.discretize.homogenize import homogenized
 from chiptherm.discretize.system import System
 from chiptherm.errors import InputError, SolverError, StackError
+from chiptherm.formats.loading import load_stack
 from chiptherm.solvers.nonlinear import solve_nonlinear
 from tests.conftest import EXAMPLES
 

@@ -134,7 +134,7 @@ def test_fft_and_matrix_lateral_transforms_agree(monkeypatch: pytest.MonkeyPatch
 
 
 def test_progress_messages_follow_the_solve_to_its_last_iteration():
-    from chiptherm.description.stack_io import load_stack
+    from chiptherm.formats.loading import load_stack
 
     messages: list[str] = []
     stack = load_stack(EXAMPLES / "tsv_array.yaml")

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from chiptherm.analysis.compact import block_labels
-from chiptherm.description.stack_io import load_stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.errors import SolverError
+from chiptherm.formats.loading import load_stack
 from chiptherm.solvers.result import Result, solve
 
 

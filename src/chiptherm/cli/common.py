@@ -115,7 +115,7 @@ def parse_tolerances(items: list[str] | None, samples: int) -> list[tuple[str, f
 def load_stack_with(stack_file: Path, sets: list[str] | None) -> Any:
     """The stack file with the ``--set`` assignments applied."""
     from chiptherm.description.overrides import parse_assignment
-    from chiptherm.description.stack_io import load_stack
+    from chiptherm.formats.loading import load_stack
 
     return load_stack(stack_file, [parse_assignment(item) for item in sets or []])
 

@@ -356,7 +356,7 @@ def sweep(
     """
     from chiptherm.analysis.sweep import sweep_stack
     from chiptherm.description.overrides import parse_assignment, sweep_values
-    from chiptherm.description.stack_io import load_stack
+    from chiptherm.formats.loading import load_stack
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.progress import progress_bar
 
@@ -534,7 +534,7 @@ def compare(
     Example: chiptherm compare examples/single_die.yaml examples/hot_die.yaml
     """
     from chiptherm.analysis.compare import compare_stacks
-    from chiptherm.description.stack_io import load_stack
+    from chiptherm.formats.loading import load_stack
     from chiptherm.report.outputs import safe_name, write_json
     from chiptherm.report.plots import plot_heat_map
 

@@ -20,10 +20,6 @@ The pressure drop over a channel of length L at mean velocity v is Δp = 2 (f·R
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from chiptherm.description.stack import Layer, Stack
-
 LAMINAR_LIMIT = 2300.0
 """Reynolds number above which the laminar correlations no longer hold."""
 
@@ -50,59 +46,14 @@ def hydraulic_diameter(width: float, height: float) -> float:
     return 2.0 * width * height / (width + height)
 
 
-def film_htc(layer: Layer) -> float:
-    """The laminar film coefficient Nu·k/D_h of a cavity's channel walls, W/(m²·K)."""
-    assert layer.channels is not None and layer.coolant is not None
-    width, height = layer.channels.width, layer.thickness
+def film_htc(width: float, height: float, conductivity: float) -> float:
+    """The laminar film coefficient Nu·k/D_h of the walls of a channel ``width`` by ``height``
+    (m) carrying a coolant of ``conductivity`` W/(m·K), W/(m²·K)."""
     nusselt = laminar_nusselt(aspect_ratio(width, height))
-    return nusselt * layer.coolant.conductivity / hydraulic_diameter(width, height)
+    return nusselt * conductivity / hydraulic_diameter(width, height)
 
 
-def footprint_htc(layer: Layer) -> float:
-    """The cavity's wall-to-coolant coefficient per footprint area, W/(m²·K): the film's
-    over the wetted perimeter 2(w + H) of each pitch."""
-    assert layer.channels is not None
-    return film_htc(layer) * 2.0 * (layer.channels.width + layer.thickness) / layer.channels.pitch
-
-
-@dataclass(frozen=True)
-class ChannelFlow:
-    """The hydraulics of a cavity's channels.
-
-    Attributes:
-        channels: how many channels run across the flow.
-        velocity: mean velocity in each, m/s.
-        reynolds: Reynolds number (laminar below :data:`LAMINAR_LIMIT`).
-        pressure_drop: from inlet to outlet, Pa.
-        pumping_power: pressure drop times volume flow, W.
-        film_htc: the channel walls' film coefficient, W/(m²·K).
-    """
-
-    channels: float
-    velocity: float
-    reynolds: float
-    pressure_drop: float
-    pumping_power: float
-    film_htc: float
-
-    @property
-    def laminar(self) -> bool:
-        return self.reynolds < LAMINAR_LIMIT
-
-
-def channel_flow(stack: Stack, layer: Layer) -> ChannelFlow:
-    """The flow through the channels of cavity ``layer`` of ``stack``: the flow rate shared
-    by channels one pitch apart across the chip, each as long as the chip along the flow."""
-    assert layer.channels is not None and layer.coolant is not None
-    coolant = layer.coolant
-    width, height, pitch = layer.channels.width, layer.thickness, layer.channels.pitch
-    along_x = coolant.direction.endswith("x")
-    length, across = stack.size if along_x else stack.size[::-1]
-    channels = across / pitch
-    volume_flow = coolant.flow_rate / coolant.density
-    velocity = volume_flow / (channels * width * height)
-    diameter = hydraulic_diameter(width, height)
-    reynolds = coolant.density * velocity * diameter / coolant.viscosity
-    friction = laminar_friction(aspect_ratio(width, height))
-    drop = 2.0 * friction * coolant.viscosity * velocity * length / diameter**2
-    return ChannelFlow(channels, velocity, reynolds, drop, drop * volume_flow, film_htc(layer))
+def footprint_htc(width: float, height: float, pitch: float, conductivity: float) -> float:
+    """The wall-to-coolant coefficient per footprint area of channels one ``pitch`` apart,
+    W/(m²·K): the film's over the wetted perimeter 2(w + H) of each pitch."""
+    return film_htc(width, height, conductivity) * 2.0 * (width + height) / pitch

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from chiptherm.description.channels import footprint_htc
 from chiptherm.description.materials import BUILTIN_CONDUCTIVITY, BUILTIN_HEAT_CAPACITY
 
 FACES: tuple[str, ...] = ("top", "bottom", "north", "south", "east", "west")
@@ -419,9 +420,12 @@ class Layer(_Model):
         if self.coolant is None:
             return None
         if self.channels is not None:
-            from chiptherm.description.channels import footprint_htc
-
-            return footprint_htc(self)
+            return footprint_htc(
+                self.channels.width,
+                self.thickness,
+                self.channels.pitch,
+                self.coolant.conductivity,
+            )
         return self.htc
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import yaml
 from pydantic import ValidationError
 
 from chiptherm.atomic import atomic_write_bytes, atomic_write_text
-from chiptherm.description.overrides import apply_overrides
 from chiptherm.description.stack import ReferenceError_, Stack
 from chiptherm.description.yaml_numbers import load_yaml
 from chiptherm.errors import InputError, StackError
@@ -118,41 +116,6 @@ def read_yaml(path: str | Path, error: type[InputError] = StackError) -> tuple[A
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(f"invalid YAML: {problem}", source=str(path), line=line) from None
-
-
-def load_stack(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> Stack:
-    """Read and validate a stack YAML file; power-map paths are relative to its folder. A
-    3D-ICE ``.stk`` file is converted as ``chiptherm convert`` does (its floorplan paths are
-    relative to the working directory, as 3D-ICE reads them).
-
-    ``overrides`` are (dotted key, value) pairs applied before validation (see
-    :mod:`chiptherm.description.overrides`); errors then name them beside the file.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".stk":
-        return _load_3dice(path, overrides)
-    data, text = read_yaml(path)
-    if overrides:
-        apply_overrides(data, overrides)
-        changed = ", ".join(f"{key}={value}" for key, value in overrides)
-        return stack_from_dict(
-            data, source=f"{path} (with {changed})", base_dir=path.parent, text=text
-        )
-    return stack_from_dict(data, source=str(path), base_dir=path.parent, text=text)
-
-
-def _load_3dice(path: Path, overrides: Sequence[tuple[str, Any]]) -> Stack:
-    """The native stack of a 3D-ICE file, with ``overrides`` applied to its converted keys."""
-    from chiptherm.formats.convert import stack_from_3dice
-    from chiptherm.formats.threedice import read_stk
-
-    stack = stack_from_3dice(read_stk(path), name=path.stem)
-    if not overrides:
-        return stack
-    data = stack.model_dump(mode="json")
-    apply_overrides(data, overrides)
-    changed = ", ".join(f"{key}={value}" for key, value in overrides)
-    return stack_from_dict(data, source=f"{path} (converted, with {changed})")
 
 
 def stack_to_dict(

@@ -219,7 +219,7 @@ class Site:
 
 def load_site(problem: Problem, base: Path) -> Site:
     """The site of a 'stack' problem: its stack file, relative to the problem's folder."""
-    from chiptherm.description.stack_io import load_stack
+    from chiptherm.formats.loading import load_stack
 
     assert problem.stack is not None and problem.power is not None
     return Site.of_stack(load_stack(base / problem.stack), problem.power)

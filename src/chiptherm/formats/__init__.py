@@ -1,4 +1,10 @@
-"""Readers and writers of other tools' formats: HotSpot and 3D-ICE."""
+"""Other tools' inputs, read unchanged: HotSpot and 3D-ICE.
+
+:mod:`~chiptherm.formats.hotspot` runs HotSpot's own command line (a replica of its block and
+grid models, :mod:`~.hotspot_multigrid` its grid solver); :mod:`~.hotspot_stack` turns a HotSpot
+model into a native stack; :mod:`~.threedice` reads and runs 3D-ICE ``.stk`` files;
+:mod:`~.convert` writes either as a stack file; :mod:`~.loading` reads any stack file, native
+or ``.stk``. Nothing outside this package knows another tool's format."""
 
 from __future__ import annotations
 

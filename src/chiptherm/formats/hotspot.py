@@ -20,7 +20,6 @@ from typing import TypeVar
 
 import numpy as np
 
-from chiptherm.discretize.network import Network
 from chiptherm.discretize.system import EnergyBalance
 from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
 from chiptherm.formats import read_text
@@ -31,6 +30,7 @@ from chiptherm.formats.hotspot_multigrid import (
     prolong_temperature,
     restrict_power,
 )
+from chiptherm.solvers.network import Network
 
 T = TypeVar("T")
 

@@ -28,7 +28,7 @@ from safetensors.torch import save as save_tensors
 
 from chiptherm.atomic import atomic_write_bytes, atomic_write_text
 from chiptherm.errors import InputError
-from chiptherm.operator.deeponet import ModelConfig
+from chiptherm.operator.config import ModelConfig
 from chiptherm.operator.model import CaseConfig, Operator, build_case, portable_stack
 
 FORMAT = "chiptherm-operator"

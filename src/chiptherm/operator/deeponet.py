@@ -22,92 +22,15 @@ features are modulated by a small network of the parameters, which keeps lineari
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 from torch.func import jvp
 
-from chiptherm.description.settings import Settings
+from chiptherm.operator.config import BranchConfig, ModelConfig, TrunkConfig
 from chiptherm.operator.modal import ModalBranch, ModalGeometry, ModalTrunk
 from chiptherm.operator.nets import KAN, MLP, FourierFeatures
-
-
-class TrunkConfig(Settings):
-    """Trunk network settings (per axis for separable trunks).
-
-    ``lateral: cosine`` (separable trunks, adiabatic sides): the x and y trunk functions are the
-    cosine modes cos(iπx̂), i = 0..rank-1, themselves, the eigenfunctions of a laterally uniform
-    stack with adiabatic sides; only the depth axis is a network. With ``combine: tucker`` the
-    model is then a modal expansion whose depth profiles are learned from the physics.
-    """
-
-    kind: Literal["separable-kan", "separable-mlp", "kan", "mlp"] = "separable-kan"
-    width: int = Field(default=32, ge=1)
-    depth: int = Field(default=2, ge=0)
-    degree: int = Field(default=4, ge=1, le=32)
-    layer_norm: bool = True
-    activation: str = "tanh"
-    fourier: int = Field(default=0, ge=0)
-    fourier_scale: float = Field(default=1.0, gt=0)
-    features: int = Field(default=1, ge=1, le=64)
-    lateral: Literal["network", "cosine"] = "network"
-
-    @property
-    def separable(self) -> bool:
-        return self.kind.startswith("separable")
-
-    @model_validator(mode="after")
-    def _cosine_needs_separable(self) -> TrunkConfig:
-        if self.lateral == "cosine" and not self.separable:
-            raise ValueError("lateral: cosine needs a separable trunk")
-        return self
-
-
-class BranchConfig(Settings):
-    """Branch network settings.
-
-    Attributes:
-        project: if set, first reduce the map to ``project`` x ``project`` features by learned
-            per-axis projections (initialized to cosine modes); keeps large sensor grids cheap.
-        width, depth: hidden layers of the map network; width 0 makes it linear (no bias).
-        param_width: hidden width of the network on the scalar parameters.
-    """
-
-    project: int | None = Field(default=None, ge=1)
-    width: int = Field(default=0, ge=0)
-    depth: int = Field(default=0, ge=0)
-    activation: str = "tanh"
-    param_width: int = Field(default=32, ge=1)
-
-
-class ModelConfig(Settings):
-    """A DeepONet: rank of the inner product, how separable trunks combine, branch and trunk.
-
-    ``combine``: 'product' sums rank-r products X_r·Y_r·Z_r (the classic separable DeepONet);
-    'tucker' sums over all index triples, u = Σ_ijk C_ijk(q)·X_i·Y_j·Z_k, with ``rank`` functions
-    per axis and C_ijk = F_ji(q)·W_jik, F = P_yᵀ·q·P_x the map's projection on learned per-axis
-    bases. For a laterally uniform stack this is the structure of the exact solution (lateral
-    modes, each with its own depth profile), with rank² lateral modes for the cost of rank.
-    'modal' (adiabatic sides): the exact cosine modes, rank per axis, each with the depth profile
-    of its wavenumber expanded in a physics basis whose coefficients come from the trunk network
-    (see :mod:`chiptherm.operator.modal`); ``chebyshev`` fixed features T_0..T_{n-1} of the
-    log-wavenumber go to its linear heads beside the trunk network's.
-    """
-
-    rank: int = Field(default=64, ge=1)
-    combine: Literal["product", "tucker", "modal"] = "product"
-    branch: BranchConfig = BranchConfig()
-    trunk: TrunkConfig = TrunkConfig()
-    chebyshev: int = Field(default=24, ge=0, le=64)
-
-    @model_validator(mode="after")
-    def _tucker_needs_separable(self) -> ModelConfig:
-        if self.combine in ("tucker", "modal") and not self.trunk.separable:
-            raise ValueError(f"combine: {self.combine} needs a separable trunk")
-        return self
 
 
 def cosine_modes(n: int, m: int) -> torch.Tensor:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -52,10 +51,8 @@ from torch import nn
 
 from chiptherm.errors import UnsupportedError
 from chiptherm.operator.case import Case
+from chiptherm.operator.config import TrunkConfig
 from chiptherm.operator.nets import KAN, MLP
-
-if TYPE_CHECKING:
-    from chiptherm.operator.deeponet import TrunkConfig
 
 Basis = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 

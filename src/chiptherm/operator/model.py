@@ -13,11 +13,13 @@ from pydantic import Field
 
 from chiptherm.description.settings import Settings
 from chiptherm.description.stack import PowerSource, Stack
-from chiptherm.description.stack_io import load_stack, stack_from_dict, stack_to_dict
+from chiptherm.description.stack_io import stack_from_dict, stack_to_dict
 from chiptherm.discretize.grid import Grid
 from chiptherm.errors import InputError
+from chiptherm.formats.loading import load_stack
 from chiptherm.operator.case import Case, Parameter
-from chiptherm.operator.deeponet import DeepONet, ModelConfig, to_tensor
+from chiptherm.operator.config import ModelConfig
+from chiptherm.operator.deeponet import DeepONet, to_tensor
 from chiptherm.operator.modal import ModalGeometry
 from chiptherm.operator.physics import Inputs
 

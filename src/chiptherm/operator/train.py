@@ -30,7 +30,8 @@ from chiptherm.operator.checkpoint import (
     save_operator,
     save_training_state,
 )
-from chiptherm.operator.deeponet import ModelConfig, to_tensor
+from chiptherm.operator.config import ModelConfig
+from chiptherm.operator.deeponet import to_tensor
 from chiptherm.operator.evaluate import Metrics, error_metrics, reference_fields
 from chiptherm.operator.modal_physics import ModalLoss
 from chiptherm.operator.model import CaseConfig, Operator, build_case

@@ -121,7 +121,7 @@ class Result:
             }
         for layer in self.stack.layers:
             if layer.channels is not None:
-                from chiptherm.description.channels import channel_flow
+                from chiptherm.description.hydraulics import channel_flow
 
                 flow = channel_flow(self.stack, layer)
                 out[f"cavity {layer.name}"] |= {
