@@ -130,7 +130,7 @@ class Sensitivity:
         stack_name: the stack.
         objective: the objective.
         value_k: the objective at the nominal stack, K.
-        entries: one per parameter, by decreasing |dJ/d ln p|.
+        entries: one per parameter, by decreasing ``|dJ/d ln p|``.
         method: 'adjoint' or 'finite differences'.
         solves: the number of solves it took (the nominal one included).
         seconds: wall time.

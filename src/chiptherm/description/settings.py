@@ -15,7 +15,9 @@ from chiptherm.errors import InputError
 class Settings(BaseModel):
     """Strict, immutable input: unknown keys are errors, NaN and infinity are rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 S = TypeVar("S", bound=Settings)

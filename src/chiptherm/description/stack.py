@@ -83,7 +83,11 @@ Watts = Annotated[float, BeforeValidator(_watts)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+        extra="forbid",
+        frozen=True,
+        arbitrary_types_allowed=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,  # the docstring under a field is its description
     )
 
 
@@ -119,9 +123,13 @@ class Material(_Model):
     """
 
     conductivity: Conductivity
+    """W/(m·K): one number, or [kx, ky, kz]."""
     temperature_exponent: float = Field(0.0, ge=-4.0, le=4.0)
+    """n of k(T) = k·(T/T_ref)^n; 0 keeps k constant."""
     reference_temperature: float = Field(300.0, gt=0.0)
+    """T_ref of k(T), K."""
     heat_capacity: float | None = Field(None, gt=0.0)
+    """Volumetric heat capacity ρ·c_p, J/(m³·K); transient runs only."""
 
     @property
     def is_isotropic(self) -> bool:
@@ -137,9 +145,13 @@ class Rect(_Model):
     """An axis-aligned rectangle in the chip plane; (x, y) is the south-west corner, m."""
 
     x: Length = Field(ge=0)
+    """West edge, from the chip's west side, m (or a length with a unit)."""
     y: Length = Field(ge=0)
+    """South edge, from the chip's south side, m."""
     width: Length = Field(gt=0)
+    """Extent along x (east-west), m."""
     height: Length = Field(gt=0)
+    """Extent along y (north-south), m."""
 
     @property
     def x1(self) -> float:
@@ -156,14 +168,19 @@ class Block(Rect):
     temperature as the source's ``leakage`` says, also for a block that is idle)."""
 
     name: str
+    """The block's name, unique in its source (tables, --set keys, problem files)."""
     watts: Watts = Field(ge=0)
+    """Dynamic power spread uniformly over the block, W (or "500 mW")."""
     leakage_w: Watts = Field(default=0.0, ge=0)
+    """Leakage at the source's leakage reference temperature, W (needs the source's
+    ``leakage``)."""
 
 
 class Region(Rect):
     """A rectangle of a layer made of another material (TSVs, pillars, underfill gaps)."""
 
     material: str
+    """A built-in material or one of the stack's ``materials``."""
 
 
 def read_csv_map(path: Path, what: str) -> np.ndarray:
@@ -271,9 +288,11 @@ class Leakage(_Model):
     """
 
     fraction: float = Field(default=0.0, ge=0.0, le=100.0)
+    """Leakage at the reference temperature as a fraction of the source's own power."""
     coefficient: float = Field(gt=0.0, le=0.5)
     """Growth rate of the leakage with temperature, 1/K."""
     reference_temperature: float = Field(300.0, gt=0.0)
+    """Temperature at which the leakage is ``fraction`` of the power, K."""
 
 
 class PowerSource(_Model):
@@ -286,8 +305,12 @@ class PowerSource(_Model):
     """
 
     blocks: list[Block] = Field(default_factory=list)
+    """Rectangles with their watts (or give a ``map``)."""
     map: PowerMap | None = None
+    """(ny, nx) W per cell over the chip: a nested list, a .npy file or a .csv/.txt file (the
+    south row first), resampled conservatively onto the solver grid."""
     leakage: Leakage | None = None
+    """Leakage growing with the local temperature."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> PowerSource:
@@ -320,11 +343,13 @@ class Coolant(_Model):
     """
 
     inlet_temperature: float = Field(gt=0)
+    """Coolant temperature where it enters, K."""
     flow_rate: float = Field(gt=0)
     """Mass flow over the whole face or through the whole cavity, kg/s."""
     heat_capacity: float = Field(4180.0, gt=0)
     """Specific heat of the coolant, J/(kg·K) (water by default)."""
     direction: Literal["+x", "-x", "+y", "-y"] = "+x"
+    """The direction of flow."""
     conductivity: float = Field(0.6, gt=0)
     """Thermal conductivity of the coolant, W/(m·K) (water); for cavity channels."""
     viscosity: float = Field(8.9e-4, gt=0)
@@ -338,7 +363,9 @@ class Channels(_Model):
     ``pitch`` across the flow (m); see :mod:`chiptherm.description.channels`."""
 
     width: Length = Field(gt=0)
+    """Channel width across the flow, m."""
     pitch: Length = Field(gt=0)
+    """Distance from one channel to the next, m."""
 
     @model_validator(mode="after")
     def _fits(self) -> Channels:
@@ -361,14 +388,22 @@ class Layer(_Model):
     """
 
     name: str
+    """The layer's name, unique in the stack (tables, probes, --set keys)."""
     thickness: Length = Field(gt=0)
+    """m, or a length with a unit ("50 um")."""
     material: str
+    """A built-in material (silicon, copper, aluminum, tim, beol, sio2, epoxy) or one of the
+    stack's ``materials``."""
     power: str | None = None
+    """The power source (a key of ``power``) spread through this layer's volume."""
     cells: int = Field(default=1, ge=1, le=10_000)
+    """Cells through the thickness."""
     regions: list[Region] = Field(default_factory=list)
+    """Rectangles of other materials inside the layer."""
     contact_resistance: float = Field(default=0.0, ge=0)
     """Thermal resistance of the interface below this layer, m²·K/W."""
     coolant: Coolant | None = None
+    """Makes the layer a microchannel cavity with this coolant."""
     htc: float | None = Field(default=None, gt=0)
     """Cavity only: wall-to-coolant heat-transfer coefficient per footprint area, W/(m²·K)."""
     porosity: float | None = Field(default=None, gt=0, lt=1)
@@ -448,11 +483,17 @@ class Boundary(_Model):
     """
 
     htc: float | None = Field(default=None, gt=0)
+    """Uniform heat-transfer coefficient to the ambient, W/(m²·K)."""
     htc_map: HtcMap | None = None
+    """(ny, nx) coefficient over the face, W/(m²·K) (top and bottom faces)."""
     temperature: float | None = Field(default=None, gt=0)
+    """Fixed face temperature, K."""
     ambient: float | None = Field(default=None, gt=0)
+    """This face's ambient, K (the stack's ``ambient`` otherwise)."""
     coolant: Coolant | None = None
+    """A coolant warming along the face (top and bottom faces)."""
     power: str | None = None
+    """A power source entering through the face as heat flux (top and bottom faces)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Boundary:
@@ -489,7 +530,9 @@ class GridSpec(_Model):
     """Lateral discretization: nx cells along x (east-west), ny along y (north-south)."""
 
     nx: int = Field(default=64, ge=1, le=20_000)
+    """Cells along x; faces are added on every block and region edge."""
     ny: int = Field(default=64, ge=1, le=20_000)
+    """Cells along y."""
 
 
 def _size(value: Any) -> Any:
@@ -502,13 +545,21 @@ class Stack(_Model):
     """A rectangular die stack, validated on construction."""
 
     name: str = "stack"
+    """Shown in reports."""
     size: Annotated[tuple[float, float], BeforeValidator(_size)]
+    """Chip extent [x, y], m (or lengths with a unit)."""
     ambient: float = Field(default=300.0, gt=0)
+    """Ambient of every convective face without its own, K."""
     materials: dict[str, Material] = Field(default_factory=dict)
+    """Materials by name, beside (or redefining) the built-in ones."""
     layers: list[Layer] = Field(min_length=1)
+    """The layers, top to bottom."""
     power: dict[str, PowerSource] = Field(default_factory=dict)
+    """Power sources by name, used by layers (``power:``) and faces."""
     boundaries: dict[Face, BoundaryField] = Field(default_factory=dict)
+    """Conditions of the faces top, bottom, north, south, east, west; adiabatic if absent."""
     grid: GridSpec = Field(default_factory=GridSpec)
+    """Lateral cells."""
 
     @field_validator("size")
     @classmethod

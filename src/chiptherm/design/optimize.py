@@ -49,13 +49,21 @@ class BlockSpec(Settings):
     blocks and optional starting points of movable ones."""
 
     name: str
+    """The block's name, unique in the problem."""
     width: float = Field(gt=0)
+    """Extent along x, m."""
     height: float = Field(gt=0)
+    """Extent along y, m."""
     watts: float = Field(ge=0)
+    """Dynamic power, W."""
     leakage_w: float = Field(default=0.0, ge=0)
+    """Leakage at the reference temperature, W (stack problems with leakage)."""
     x: float | None = Field(default=None, ge=0)
+    """West edge, m: the position of a fixed block, the start of a movable one."""
     y: float | None = Field(default=None, ge=0)
+    """South edge, m."""
     fixed: bool = False
+    """A fixed block stays at (x, y)."""
 
     def at(self, x: float, y: float) -> Block:
         """The block with its lower-left corner at (x, y), m."""
@@ -80,17 +88,24 @@ class KeepOut(Settings):
     """A rectangle (m) that no movable block may overlap."""
 
     x: float = Field(ge=0)
+    """West edge, m."""
     y: float = Field(ge=0)
+    """South edge, m."""
     width: float = Field(gt=0)
+    """Extent along x, m."""
     height: float = Field(gt=0)
+    """Extent along y, m."""
 
 
 class Objective(Settings):
     """Weights of the objective terms (see module doc)."""
 
     peak: float = Field(default=1.0, ge=0)
+    """Weight of the hottest cell, per K."""
     mean: float = Field(default=0.0, ge=0)
+    """Weight of the mean temperature of the power layer, per K."""
     gradient: float = Field(default=0.0, ge=0)
+    """Weight of the largest lateral temperature gradient."""
 
 
 class Search(Settings):
@@ -111,12 +126,19 @@ class Search(Settings):
     """
 
     steps: int = Field(default=1000, ge=1)
+    """Candidate evaluations in all."""
     population: int = Field(default=20, ge=4)
+    """Candidates per CMA-ES generation."""
     sigma: float = Field(default=0.1, gt=0, le=1)
+    """Initial CMA-ES step as a fraction of the chip side."""
     seed: int = 0
+    """Seed of the search."""
     screen: int | None = Field(default=None, ge=1)
+    """Hybrid mode: candidates of each generation checked by the score (see above)."""
     polish: float = Field(default=0.1, ge=0, le=1)
+    """Hybrid mode: the share of the steps, at the end, evaluated by the solver."""
     descent: int = Field(default=0, ge=0)
+    """Gradient steps after the search (0: none)."""
 
     @property
     def screened(self) -> int:
@@ -128,17 +150,27 @@ class Problem(Settings):
     """A floorplan problem (see module doc)."""
 
     name: str = "floorplan"
+    """Shown in the report."""
     model: str | None = None
+    """A shipped model or a model folder (relative to the problem file): the hybrid search."""
     stack: str | None = None
+    """A stack file (relative to the problem file): the solver searches alone."""
     power: str | None = None
+    """With `stack`: the power source whose blocks are placed."""
     blocks: list[BlockSpec] = Field(min_length=1)
+    """The blocks, movable and fixed."""
     keepout: list[KeepOut] = Field(default_factory=list)
+    """Rectangles no movable block may overlap."""
     overlap: Literal["forbid", "penalty"] = "forbid"
+    """Overlapping blocks are refused, or penalized by `overlap_weight`."""
     overlap_weight: float = Field(default=50.0, ge=0)
+    """K per unit of overlap area fraction, with `overlap: penalty`."""
     objective: Objective = Objective()
     search: Search = Search()
     tolerance_k: float = Field(default=DEFAULT_TOLERANCE_K, gt=0)
+    """The confidence score's tolerance: a prediction above it goes to the solver, K."""
     solver: str = "auto"
+    """The reference solver."""
 
     @model_validator(mode="after")
     def _names(self) -> Problem:

@@ -22,15 +22,25 @@ class TrunkConfig(Settings):
     """
 
     kind: Literal["separable-kan", "separable-mlp", "kan", "mlp"] = "separable-kan"
+    """The trunk form: separable (one network per axis) or point-wise, KAN or MLP."""
     width: int = Field(default=32, ge=1)
+    """Hidden width."""
     depth: int = Field(default=2, ge=0)
+    """Hidden layers."""
     degree: int = Field(default=4, ge=1, le=32)
+    """KAN: degree of the Chebyshev polynomials."""
     layer_norm: bool = True
+    """Layer normalization between layers."""
     activation: str = "tanh"
+    """Activation of an MLP trunk's hidden layers."""
     fourier: int = Field(default=0, ge=0)
+    """Random Fourier features of the coordinate (0: none)."""
     fourier_scale: float = Field(default=1.0, gt=0)
+    """Scale of the Fourier features' frequencies."""
     features: int = Field(default=1, ge=1, le=64)
+    """Output features per trunk function."""
     lateral: Literal["network", "cosine"] = "network"
+    """Separable trunks: lateral functions from a network, or the exact cosine modes."""
 
     @property
     def separable(self) -> bool:
@@ -57,6 +67,7 @@ class BranchConfig(Settings):
     width: int = Field(default=0, ge=0)
     depth: int = Field(default=0, ge=0)
     activation: str = "tanh"
+    """Activation of the hidden layers (tanh, sin, silu, gelu)."""
     param_width: int = Field(default=32, ge=1)
 
 
@@ -75,10 +86,13 @@ class ModelConfig(Settings):
     """
 
     rank: int = Field(default=64, ge=1)
+    """Terms of the inner product (functions per axis for tucker and modal)."""
     combine: Literal["product", "tucker", "modal"] = "product"
+    """How separable trunks combine (see above)."""
     branch: BranchConfig = BranchConfig()
     trunk: TrunkConfig = TrunkConfig()
     chebyshev: int = Field(default=24, ge=0, le=64)
+    """Modal form: fixed Chebyshev features of the log-wavenumber."""
 
     @model_validator(mode="after")
     def _tucker_needs_separable(self) -> ModelConfig:

@@ -28,9 +28,13 @@ class ParameterConfig(Settings):
     """A heat-transfer coefficient given to the branch, drawn from [low, high] W/(m²·K)."""
 
     name: str
+    """The input's name (``--param NAME=VALUE`` at prediction)."""
     face: str
+    """The face whose coefficient it is (top, bottom, ...)."""
     low: float = Field(gt=0)
+    """Lowest value drawn, W/(m²·K)."""
     high: float = Field(gt=0)
+    """Highest value drawn, W/(m²·K)."""
 
 
 class CaseConfig(Settings):

@@ -43,6 +43,7 @@ class GaussianField(Settings):
     """
 
     kind: Literal["grf"] = "grf"
+    """Selects this distribution."""
     length_scale: float = Field(default=0.3, gt=0)
     amplitude: float = Field(default=2000.0, ge=0)
     mean: float = 0.0
@@ -67,6 +68,7 @@ class RandomBlocks(Settings):
     """
 
     kind: Literal["blocks"] = "blocks"
+    """Selects this distribution."""
     count: int = Field(default=10, ge=1, le=1000)
     watts: list[Annotated[float, Field(gt=0)]] = Field(default=[0.5e-3, 1e-3, 2e-3], min_length=1)
     size: tuple[float, float] = (0.05, 0.3)
@@ -120,8 +122,11 @@ class MapFiles(Settings):
     """Maps read from .npy files (W per cell of any uniform grid over the chip), drawn at random."""
 
     kind: Literal["files"] = "files"
+    """Selects this distribution."""
     paths: list[str] = Field(min_length=1)
+    """Files or glob patterns, relative to the config file."""
     base_dir: str = "."
+    """Set by the reader: the config file's folder."""
 
     def files(self) -> list[Path]:
         found: list[Path] = []
@@ -204,10 +209,12 @@ class Mixture(Settings):
     """Each map drawn from one of several distributions, chosen with the given weights."""
 
     kind: Literal["mixture"] = "mixture"
+    """Selects this distribution."""
     parts: list[Annotated[GaussianField | RandomBlocks | MapFiles, Field(discriminator="kind")]] = (
         Field(min_length=1)
     )
     weights: list[Annotated[float, Field(ge=0)]] | None = None
+    """Probability of each part (equal if absent)."""
 
     @model_validator(mode="after")
     def _check(self) -> Mixture:

@@ -47,17 +47,23 @@ class DataConfig(Settings):
     ``batch`` maps, weighted by ``weight``."""
 
     samples: int = Field(default=0, ge=0)
+    """Solver solutions drawn once for the data term; 0: physics only."""
     weight: float = Field(default=0.0, ge=0)
+    """Weight of the data term in the loss."""
     batch: int = Field(default=8, ge=1)
     points: int = Field(default=32, ge=1)
+    """Cells per lateral axis of the random sub-grid compared."""
 
 
 class ValidationConfig(Settings):
     """Check against the reference solver every ``every`` steps on ``maps`` fixed maps."""
 
     every: int = Field(default=500, ge=1)
+    """Steps between validations against the solver."""
     maps: int = Field(default=8, ge=0)
+    """Fixed maps of the training distribution validated on."""
     seed: int = 12345
+    """Seed of the validation maps."""
 
 
 class Schedule(Settings):
@@ -70,28 +76,44 @@ class Schedule(Settings):
     """
 
     steps: int = Field(default=2000, ge=1)
+    """The step budget: training stops here (not at a time)."""
     batch: int = Field(default=32, ge=1)
+    """Power maps per step (modal models: sampled modes per step)."""
     collocation: tuple[PositiveInt, PositiveInt, PositiveInt] = (21, 21, 11)
+    """Collocation points per step along x, y and z."""
     cluster: bool = True
+    """Cluster collocation points towards layer interfaces and faces."""
     optimizer: Literal["adam", "adamw"] = "adam"
+    """The torch optimizer."""
     lr: float = Field(default=2e-3, gt=0)
+    """Peak learning rate after the warm-up."""
     lr_final: float = Field(default=2e-5, ge=0)
+    """Learning rate at the end of the cosine decay."""
     warmup: int = Field(default=100, ge=0)
+    """Steps of linear warm-up."""
     weight_decay: float = Field(default=0.0, ge=0)
+    """AdamW weight decay."""
     boundary_weight: float = Field(default=1.0, ge=0)
+    """Weight of the boundary-condition residuals."""
     energy_weight: float = Field(default=0.0, ge=0)
+    """Weight of the global energy-balance term."""
     clip: float | None = Field(default=1.0, gt=0)
-    # a time limit for one invocation (each --resume starts its own); reached, the run stops
-    # early, saves and says so. Shipped configs set none: they train to a step budget.
+    """Gradient-norm clipping; none: no clipping."""
     max_minutes: float | None = Field(default=None, gt=0)
+    """A time limit for one invocation (each --resume starts its own); reached, the run stops
+    early, saves and says so. Shipped configs set none: they train to a step budget."""
     checkpoint_every: int = Field(default=500, ge=1)
+    """Steps between checkpoints (Ctrl-C also saves one)."""
     refit_every: int = Field(default=100, ge=1)
+    """Modal models: steps between least-squares refits of the heads."""
     seed: int = 0
+    """Seed of the initial weights and the sampled maps."""
     device: str = "cpu"
-    # record the step once as a CUDA graph and replay it (physics loss on a CUDA device only)
+    """'cpu', 'cuda' or 'cuda:N'."""
     cuda_graph: bool = False
-    # compile the physics loss with torch.compile (fused kernels; compiling takes a while once)
+    """Record the step once as a CUDA graph and replay it (physics loss, CUDA only)."""
     compile: bool = False
+    """Compile the physics loss with torch.compile (compiling takes a while once)."""
 
     def learning_rate(self, step: int) -> float:
         if step < self.warmup:
@@ -106,13 +128,21 @@ class TrainConfig(Settings):
     """A complete training run."""
 
     name: str = "operator"
+    """Name of the model."""
     case: CaseConfig
+    """The stack and the inputs that vary."""
     distribution: Distribution
+    """The power maps trained on (`kind`: grf, blocks, files or mixture)."""
     model: ModelConfig = ModelConfig()
+    """The network."""
     training: Schedule = Schedule()
+    """Optimizer, schedule and budget."""
     data: DataConfig = DataConfig()
+    """Optional supervised term."""
     validation: ValidationConfig = ValidationConfig()
+    """Checks against the solver during training."""
     output: str = "runs/operator"
+    """The run folder (relative to the working directory); --out overrides it."""
 
 
 def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:

@@ -73,7 +73,7 @@ class Confidence:
 
     Attributes:
         relative_residual: ||b - A·T|| / ||b|| of the field.
-        error_k: estimated largest |T_pred - T_true| over all cells, K.
+        error_k: estimated largest ``|T_pred - T_true|`` over all cells, K.
         tolerance_k: the acceptance tolerance, K.
         accepted: error_k <= tolerance_k.
         seconds: wall time of the scoring.
