@@ -86,7 +86,7 @@ def main() -> None:
     import argparse
 
     from chiptherm import load_stack
-    from chiptherm.design.optimize import Problem, Site, optimize
+    from chiptherm.design import Problem, Site, optimize
     from chiptherm.operator.inference import machine
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

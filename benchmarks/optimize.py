@@ -46,7 +46,7 @@ def make_problem(
     screen: int | None = None,
     polish: float = 0.1,
 ):
-    from chiptherm.design.optimize import BlockSpec, Problem, Search
+    from chiptherm.design import BlockSpec, Problem, Search
     from chiptherm.operator.inference import distribution_for
 
     dist = distribution_for(meta, "blocks")
@@ -65,7 +65,7 @@ def make_problem(
 
 
 def run(problem, op, mode: str, solver: str) -> dict:
-    from chiptherm.design.optimize import optimize
+    from chiptherm.design import optimize
 
     outcome = optimize(problem, op, mode, solver)
     h = outcome.history

@@ -46,5 +46,5 @@ html_static_path: list[str] = []
 chiptherm_references = {
     "stack-file": "chiptherm.description.stack.Stack",
     "training-config": "chiptherm.operator.train.TrainConfig",
-    "problem-file": "chiptherm.design.optimize.Problem",
+    "problem-file": "chiptherm.design.problem.Problem",
 }

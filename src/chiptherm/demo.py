@@ -42,7 +42,7 @@ from chiptherm.analysis.compact import resistance_matrix
 from chiptherm.analysis.sensitivity import sensitivity
 from chiptherm.description.stack import Stack
 from chiptherm.description.stack_io import stack_from_dict
-from chiptherm.design.optimize import (
+from chiptherm.design import (
     BlockSpec,
     Outcome,
     Problem,

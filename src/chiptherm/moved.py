@@ -41,7 +41,7 @@ MOVED: dict[str, str] = {
         "compare": "analysis.compare",
         "parameters": "analysis.parameters",
         "objectives": "analysis.objectives",
-        "optimize": "design.optimize",
+        "optimize": "design",
     }.items()
 }
 """Old module name -> the module that now holds its contents."""

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from chiptherm.cli import app
-from chiptherm.design.optimize import (
+from chiptherm.design import (
     SCORE_TRIAL,
     Floorplan,
     History,
@@ -222,7 +222,7 @@ def test_a_fixed_block_sticking_out_of_the_die_is_refused(surface):
 def test_blocks_are_placed_under_a_fixed_die(tmp_path):
     """stacked_dies: the blocks go into the logic die; the memory die keeps its fixed power,
     and the verified peak is the solver's in the logic die."""
-    from chiptherm.design.optimize import write_report
+    from chiptherm.design import write_report
 
     problem, _ = load_problem(EXAMPLES / "problems" / "stacked_floorplan.yaml")
     search = problem.search.model_copy(update={"steps": 40})
@@ -274,7 +274,7 @@ STACK_BLOCKS = [
 def test_descent_polishes_a_leaky_placement_by_the_full_adjoint(tmp_path):
     """On a die with k(T) and leakage, a short search and then the descent: the descent's
     gain is real (the verified peak is the full nonlinear solve of its placement)."""
-    from chiptherm.design.optimize import load_site
+    from chiptherm.design import load_site
 
     leaky_die(tmp_path)
     data = {
@@ -293,7 +293,7 @@ def test_descent_polishes_a_leaky_placement_by_the_full_adjoint(tmp_path):
 
 
 def test_a_stack_problem_is_searched_by_the_solver_with_all_its_physics(tmp_path):
-    from chiptherm.design.optimize import load_site
+    from chiptherm.design import load_site
 
     leaky_die(tmp_path)
     data = {
@@ -332,7 +332,7 @@ def test_a_stack_problem_is_searched_by_the_solver_with_all_its_physics(tmp_path
     ],
 )
 def test_stack_problems_that_cannot_be_set_up_say_why(tmp_path, changes, message):
-    from chiptherm.design.optimize import load_site
+    from chiptherm.design import load_site
 
     leaky_die(tmp_path)
     stack = yaml.safe_load((tmp_path / "stack.yaml").read_text())
@@ -350,7 +350,7 @@ def test_stack_problems_that_cannot_be_set_up_say_why(tmp_path, changes, message
 
 
 def test_a_placement_in_thermal_runaway_scores_worse_than_any_steady_one(tmp_path):
-    from chiptherm.design.optimize import load_site
+    from chiptherm.design import load_site
     from chiptherm.solvers.nonlinear import RUNAWAY_K
 
     leaky_die(tmp_path)
@@ -362,7 +362,7 @@ def test_a_placement_in_thermal_runaway_scores_worse_than_any_steady_one(tmp_pat
 
 
 def test_block_leakage_needs_the_source_s_coefficient(tmp_path):
-    from chiptherm.design.optimize import load_site
+    from chiptherm.design import load_site
 
     leaky_die(tmp_path)
     blocks = [dict(STACK_BLOCKS[0], leakage_w=0.5), *STACK_BLOCKS[1:]]
@@ -378,7 +378,7 @@ def test_block_leakage_needs_the_source_s_coefficient(tmp_path):
 
 def linear_site():
     """The single-die example with its cores as movable blocks: a linear stack."""
-    from chiptherm.design.optimize import Site
+    from chiptherm.design import Site
 
     stack = load_stack(EXAMPLES / "single_die.yaml").with_grid(32, 32)
     blocks = [
@@ -403,7 +403,7 @@ def linear_site():
 
 def hot_site():
     """The hot die (k(T) and leakage) with the cores of :func:`linear_site` movable."""
-    from chiptherm.design.optimize import Site
+    from chiptherm.design import Site
 
     prob, _ = linear_site()
     stack = load_stack(EXAMPLES / "hot_die.yaml").with_grid(24, 20)
@@ -415,7 +415,7 @@ def test_the_descent_gradient_is_the_derivative_of_its_smooth_objective(make_sit
     """The adjoint gradient (one solve and one adjoint solve; for the hot die the adjoint of
     its full equations) against central differences of the smooth objective itself, along
     every coordinate."""
-    from chiptherm.design.optimize import SmoothObjective
+    from chiptherm.design import SmoothObjective
 
     prob, site = make_site()
     plan = Floorplan(prob, site=site)

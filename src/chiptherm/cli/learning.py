@@ -693,7 +693,7 @@ def optimize(
 
     folder = output_folder(out, Path("out") / problem_file.stem)
     out_dir = folder.path if folder else Path()
-    from chiptherm.design.optimize import (
+    from chiptherm.design import (
         Site,
         load_problem,
         load_site,
@@ -702,7 +702,7 @@ def optimize(
         validate_problem,
         write_report,
     )
-    from chiptherm.design.optimize import (
+    from chiptherm.design import (
         optimize as run,
     )
     from chiptherm.operator.checkpoint import load_operator

@@ -1,0 +1,206 @@
+"""The problem file of a floorplan search: the blocks to place (sizes, powers, fixed
+positions), keep-out rectangles, the overlap rule, the objective and the search settings, read
+and validated from YAML (:func:`load_problem`), and the checks a problem must pass against the
+die it is placed on (:func:`validate_problem`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from chiptherm.description.settings import Settings, load_settings
+from chiptherm.description.stack import Block
+from chiptherm.errors import InputError
+from chiptherm.trust.confidence import DEFAULT_TOLERANCE_K
+
+
+class BlockSpec(Settings):
+    """A block to place: size (m), power (W); ``x``, ``y`` (lower-left corner, m) for fixed
+    blocks and optional starting points of movable ones."""
+
+    name: str
+    """The block's name, unique in the problem."""
+    width: float = Field(gt=0)
+    """Extent along x, m."""
+    height: float = Field(gt=0)
+    """Extent along y, m."""
+    watts: float = Field(ge=0)
+    """Dynamic power, W."""
+    leakage_w: float = Field(default=0.0, ge=0)
+    """Leakage at the reference temperature, W (stack problems with leakage)."""
+    x: float | None = Field(default=None, ge=0)
+    """West edge, m: the position of a fixed block, the start of a movable one."""
+    y: float | None = Field(default=None, ge=0)
+    """South edge, m."""
+    fixed: bool = False
+    """A fixed block stays at (x, y)."""
+
+    def at(self, x: float, y: float) -> Block:
+        """The block with its lower-left corner at (x, y), m."""
+        return Block(
+            name=self.name,
+            x=x,
+            y=y,
+            width=self.width,
+            height=self.height,
+            watts=self.watts,
+            leakage_w=self.leakage_w,
+        )
+
+    @model_validator(mode="after")
+    def _position(self) -> BlockSpec:
+        if self.fixed and (self.x is None or self.y is None):
+            raise ValueError("a fixed block needs x and y")
+        return self
+
+
+class KeepOut(Settings):
+    """A rectangle (m) that no movable block may overlap."""
+
+    x: float = Field(ge=0)
+    """West edge, m."""
+    y: float = Field(ge=0)
+    """South edge, m."""
+    width: float = Field(gt=0)
+    """Extent along x, m."""
+    height: float = Field(gt=0)
+    """Extent along y, m."""
+
+
+class Objective(Settings):
+    """Weights of the objective terms (see module doc)."""
+
+    peak: float = Field(default=1.0, ge=0)
+    """Weight of the hottest cell, per K."""
+    mean: float = Field(default=0.0, ge=0)
+    """Weight of the mean temperature of the power layer, per K."""
+    gradient: float = Field(default=0.0, ge=0)
+    """Weight of the largest lateral temperature gradient."""
+
+
+class Search(Settings):
+    """CMA-ES settings: ``steps`` candidate evaluations in generations of ``population``.
+
+    ``screen``: in hybrid mode, how many of each generation's best-predicted candidates are
+    checked (confidence score, solver where it fails); the others keep their predictions,
+    shifted by the mean correction the checked ones received, so the ranking CMA-ES sees is
+    anchored to checked values. Default: 60 % of the population (12 of 20), which kept the
+    hybrid within 0.1 K of the solver-only search on all five benchmark problems.
+    ``polish``: in hybrid mode, the share of the steps (at the end) whose candidates the solver
+    evaluates instead of the operator, so the last local moves rank by exact temperatures.
+    ``descent``: after the search, at most this many gradient steps from the best placement
+    (L-BFGS-B on a smooth maximum, gradients by the adjoint: a solve and an adjoint solve
+    each, with the Jacobian of the full equations for k(T), leakage and coolants; objectives
+    without the gradient term); the result is kept only if
+    the solver's objective improves.
+    """
+
+    steps: int = Field(default=1000, ge=1)
+    """Candidate evaluations in all."""
+    population: int = Field(default=20, ge=4)
+    """Candidates per CMA-ES generation."""
+    sigma: float = Field(default=0.1, gt=0, le=1)
+    """Initial CMA-ES step as a fraction of the chip side."""
+    seed: int = 0
+    """Seed of the search."""
+    screen: int | None = Field(default=None, ge=1)
+    """Hybrid mode: candidates of each generation checked by the score (see above)."""
+    polish: float = Field(default=0.1, ge=0, le=1)
+    """Hybrid mode: the share of the steps, at the end, evaluated by the solver."""
+    descent: int = Field(default=0, ge=0)
+    """Gradient steps after the search (0: none)."""
+
+    @property
+    def screened(self) -> int:
+        """Candidates checked per generation."""
+        return self.screen or max(1, round(0.6 * self.population))
+
+
+class Problem(Settings):
+    """A floorplan problem (see module doc)."""
+
+    name: str = "floorplan"
+    """Shown in the report."""
+    model: str | None = None
+    """A shipped model or a model folder (relative to the problem file): the hybrid search."""
+    stack: str | None = None
+    """A stack file (relative to the problem file): the solver searches alone."""
+    power: str | None = None
+    """With `stack`: the power source whose blocks are placed."""
+    blocks: list[BlockSpec] = Field(min_length=1)
+    """The blocks, movable and fixed."""
+    keepout: list[KeepOut] = Field(default_factory=list)
+    """Rectangles no movable block may overlap."""
+    overlap: Literal["forbid", "penalty"] = "forbid"
+    """Overlapping blocks are refused, or penalized by `overlap_weight`."""
+    overlap_weight: float = Field(default=50.0, ge=0)
+    """K per unit of overlap area fraction, with `overlap: penalty`."""
+    objective: Objective = Objective()
+    search: Search = Search()
+    tolerance_k: float = Field(default=DEFAULT_TOLERANCE_K, gt=0)
+    """The confidence score's tolerance: a prediction above it goes to the solver, K."""
+    solver: str = "auto"
+    """The reference solver."""
+
+    @model_validator(mode="after")
+    def _names(self) -> Problem:
+        if (self.model is None) == (self.stack is None):
+            raise ValueError(
+                "give either 'model' (an operator, for the hybrid search) or 'stack' (a stack "
+                "file, searched by the solver alone), not both or neither"
+            )
+        if self.stack is not None and self.power is None:
+            raise ValueError(
+                "a 'stack' problem names the power source that takes the blocks: 'power'"
+            )
+        if self.model is not None and self.power is not None:
+            raise ValueError("'power' goes with 'stack'; a model's case names its own source")
+        names = [b.name for b in self.blocks]
+        if len(set(names)) != len(names):
+            raise ValueError("block names must be unique")
+        if all(b.fixed for b in self.blocks):
+            raise ValueError("at least one block must be movable")
+        return self
+
+
+def load_problem(path: str | Path) -> tuple[Problem, Path]:
+    """Read and validate a problem file; returns it and its folder."""
+    path = Path(path)
+    return load_settings(path, Problem, "a problem file"), path.parent
+
+
+def resolve_model(problem: Problem, base: Path) -> str:
+    """The problem's model as a path relative to its file, or a shipped name."""
+    assert problem.model is not None
+    candidate = base / problem.model
+    return str(candidate) if (candidate / "model.json").exists() else problem.model
+
+
+def validate_problem(problem: Problem, size: tuple[float, float]) -> None:
+    """Refuse a problem that cannot be placed on a die of ``size`` (m): a block larger than
+    the die, a fixed block sticking out of it, or (with ``overlap: forbid``) more block and
+    keep-out area than the die has."""
+    lx, ly = size
+    for b in problem.blocks:
+        if b.width > lx or b.height > ly:
+            raise InputError(
+                f"block {b.name!r} ({b.width:g} x {b.height:g} m) is larger than the die "
+                f"({lx:g} x {ly:g} m)"
+            )
+        if b.fixed and (b.x + b.width > lx * (1 + 1e-9) or b.y + b.height > ly * (1 + 1e-9)):
+            raise InputError(f"fixed block {b.name!r} sticks out of the die ({lx:g} x {ly:g} m)")
+    if problem.overlap == "forbid":
+        blocks = sum(b.width * b.height for b in problem.blocks)
+        keepout = sum(
+            max(min(k.x + k.width, lx) - max(k.x, 0.0), 0.0)
+            * max(min(k.y + k.height, ly) - max(k.y, 0.0), 0.0)
+            for k in problem.keepout
+        )
+        if blocks + keepout > lx * ly * (1 + 1e-9):
+            raise InputError(
+                f"the blocks ({1e6 * blocks:.3g} mm²) and keep-outs ({1e6 * keepout:.3g} mm²) "
+                f"cover more than the die ({1e6 * lx * ly:.3g} mm²), so no placement without "
+                "overlaps exists; use 'overlap: penalty' to allow overlaps"
+            )

@@ -1,0 +1,182 @@
+"""Floorplan search: CMA-ES (the ``cma`` library) over the block positions, one population
+per generation, evaluated in one of two modes:
+
+- ``hybrid``: the operator scores the whole population in one batched prediction; the
+  ``search.screen`` best-predicted candidates of each generation are checked by the confidence
+  score and the solver (warm-started from the prediction) replaces doubtful values; the other
+  predictions are shifted by the checked ones' mean correction. The last ``search.polish``
+  share of the steps is evaluated by the solver, and the final placement is always verified.
+- ``solver``: every candidate solved by the reference solver (``method``: 'auto' = the fastest,
+  'cg-amg' = pyamg-preconditioned CG), the baseline.
+
+The objective of a placement, in K, is  peak·max T + mean·mean T + gradient·max |∇T| (K/mm),
+all over the cells that carry the blocks, plus the overlap and keep-out penalty.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+
+from chiptherm.design.floorplan import Floorplan, Site
+from chiptherm.design.gradient import check_descent, descend
+from chiptherm.design.outcome import SCORE_TRIAL, History, Outcome
+from chiptherm.design.problem import Problem
+from chiptherm.discretize.system import power_field
+from chiptherm.errors import InputError
+from chiptherm.operator.model import Operator
+from chiptherm.operator.sampling import rasterize_blocks
+from chiptherm.trust.confidence import ErrorEstimator
+
+
+def optimize(
+    problem: Problem,
+    op: Operator | None,
+    mode: Literal["hybrid", "solver"] = "hybrid",
+    solver: str | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    site: Site | None = None,
+) -> Outcome:
+    """Run the search; ``solver`` is the reference method (default: the problem's). Without
+    an operator, ``site`` says where the blocks go and the solver alone searches."""
+    import cma
+
+    method = solver or problem.solver
+    if op is None and mode == "hybrid":
+        raise InputError(
+            "the hybrid search needs a model; a problem with a 'stack' is searched by the "
+            "solver alone (mode 'solver')"
+        )
+    plan = Floorplan(problem, op, site)
+    search = problem.search
+    if search.descent:
+        check_descent(plan)
+    es = cma.CMAEvolutionStrategy(
+        plan.start(),
+        search.sigma,
+        {
+            "bounds": [0.0, 1.0],
+            "popsize": search.population,
+            "seed": search.seed + 1,
+            "verbose": -9,
+        },
+    )
+    history = History()
+    start = time.perf_counter()
+    # the starting placement is the first incumbent, so the answer is never worse than it
+    best_u = plan.start()
+    if mode == "hybrid":
+        predicted = float(plan.operator_objective(best_u[None])[0])
+        best_value = check(plan, best_u, predicted, method, history, problem.tolerance_k)
+    else:
+        best_value, _ = plan.solver_objective(best_u, method)
+        history.solver_calls += 1
+    evaluations = 1
+    while evaluations < search.steps:
+        asked = np.array(es.ask())
+        candidates = asked[: search.steps - evaluations]
+        polishing = evaluations >= search.steps * (1.0 - search.polish)
+        if mode == "hybrid" and not polishing:
+            values = plan.operator_objective(candidates)
+            top = np.argsort(values)[: search.screened]
+            checked = np.array(
+                [
+                    check(
+                        plan, candidates[i], float(values[i]), method, history, problem.tolerance_k
+                    )
+                    for i in top
+                ]
+            )
+            values += float(np.mean(checked - values[top]))
+            values[top] = checked
+            i = int(top[np.argmin(checked)])
+            if values[i] < best_value:
+                best_u, best_value = candidates[i], float(values[i])
+        else:
+            values = np.empty(len(candidates))
+            for k, u in enumerate(candidates):
+                values[k], _ = plan.solver_objective(u, method)
+                history.solver_calls += 1
+            history.polished += len(candidates) if mode == "hybrid" else 0
+            i = int(np.argmin(values))
+            if values[i] < best_value:
+                best_u, best_value = candidates[i], float(values[i])
+        evaluations += len(candidates)
+        if len(candidates) == len(asked):
+            es.tell(list(asked), list(values))
+        history.evaluations.append(evaluations)
+        history.best.append(best_value)
+        if progress is not None:
+            progress(evaluations, best_value)
+    if search.descent:
+        best_u, best_value = descend(plan, best_u, best_value, search.descent, history)
+    field, info = plan.solve(best_u, "auto")
+    history.solver_calls += 1
+    verified = plan.result(best_u, field, info)
+    start_u = plan.start()
+    f0, i0 = plan.solve(start_u, "auto")
+    initial = plan.result(start_u, f0, i0)
+    return Outcome(
+        mode,
+        best_u,
+        plan.blocks(best_u),
+        best_value,
+        verified,
+        initial,
+        float(field[plan.cells].max()),
+        float(f0[plan.cells].max()),
+        history,
+        time.perf_counter() - start,
+        float(plan.penalty(best_u[None])[0]),
+        plan.site.power,
+        plan.cells,
+        plan.runaways,
+    )
+
+
+def check(
+    plan: Floorplan,
+    u: np.ndarray,
+    predicted: float,
+    method: str,
+    history: History,
+    tolerance_k: float,
+) -> float:
+    """The objective of a candidate: the operator's when its confidence score passes, else the
+    solver's, warm-started from the prediction. Once scoring stops paying (see
+    :meth:`History.scoring_pays`), the solver decides directly. If the first
+    ``SCORE_TRIAL`` checks all pass, the next candidate is solved anyway (counted as a
+    refinement), once, so that the comparison knows what a solve costs."""
+    field = None
+    assert plan.op is not None
+    if history.scoring_pays():
+        if plan.estimator is None:
+            plan.estimator = ErrorEstimator(plan.system, plan.site.stack)
+        started = time.perf_counter()
+        q = power_field(plan.stack(u), plan.grid)
+        dens = rasterize_blocks(plan.rectangles(u[None]), plan.size, plan.op.case.sensors)
+        field = plan.op.predict(dens, grid=plan.grid)[0]
+        conf = plan.estimator.score(field, tolerance_k, rhs=plan.system.rhs_for(q))
+        history.scores += 1
+        history.score_seconds += time.perf_counter() - started
+        if conf.accepted and (history.timed_solves or history.scores <= SCORE_TRIAL):
+            history.accepted += 1
+            return predicted
+    history.refinements += 1
+    return timed_solve(plan, u, method, field, history)
+
+
+def timed_solve(
+    plan: Floorplan, u: np.ndarray, method: str, x0: np.ndarray | None, history: History
+) -> float:
+    """The solver's objective of a candidate (warm-started from ``x0``), timed into
+    ``history``."""
+    history.solver_calls += 1
+    started = time.perf_counter()
+    value, _ = plan.solver_objective(u, method, x0=x0)
+    history.solve_seconds += time.perf_counter() - started
+    history.timed_solves += 1
+    return value
