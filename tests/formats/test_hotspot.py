@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chiptherm.errors import FormatError, UnsupportedError
-from chiptherm.formats.hotspot import (
+from chiptherm.formats.hotspot import build_model
+from chiptherm.formats.hotspot_files import (
     FlpBlock,
     block_range,
     block_temperature,
-    build_model,
     effective_config,
     read_flp,
     read_ptrace,
@@ -296,7 +296,7 @@ def test_cli_is_a_drop_in_for_a_steady_run(inputs: Path) -> None:
     ],
 )
 def test_malformed_lcf_lines(inputs: Path, lcf: str, message: str) -> None:
-    from chiptherm.formats.hotspot import read_lcf
+    from chiptherm.formats.hotspot_files import read_lcf
 
     (inputs / "top.flp").write_text("a 0.01 0.01 0 0\n")
     (inputs / "stack.lcf").write_text(lcf)
@@ -313,7 +313,7 @@ def test_malformed_lcf_lines(inputs: Path, lcf: str, message: str) -> None:
     ],
 )
 def test_malformed_materials_lines(inputs: Path, text: str, message: str) -> None:
-    from chiptherm.formats.hotspot import read_materials
+    from chiptherm.formats.hotspot_files import read_materials
 
     (inputs / "m.materials").write_text(text)
     with pytest.raises(FormatError, match=message):
@@ -321,7 +321,7 @@ def test_malformed_materials_lines(inputs: Path, text: str, message: str) -> Non
 
 
 def test_malformed_config_line(inputs: Path) -> None:
-    from chiptherm.formats.hotspot import parse_config_file
+    from chiptherm.formats.hotspot_files import parse_config_file
 
     (inputs / "bad.config").write_text("-k_chip 100\nk_sink 400\n")
     with pytest.raises(FormatError, match=r"bad.config:2: expected '-key value'"):

@@ -13,7 +13,8 @@ from chiptherm import solvers
 from chiptherm.cli import app
 from chiptherm.discretize.system import System
 from chiptherm.errors import UnsupportedError
-from chiptherm.formats.hotspot import HotSpotModel, build_model, effective_config
+from chiptherm.formats.hotspot import HotSpotModel, build_model
+from chiptherm.formats.hotspot_files import effective_config
 from chiptherm.formats.hotspot_stack import RING, stack_from_hotspot
 from chiptherm.formats.loading import load_stack
 from chiptherm.solvers.result import solve

@@ -54,7 +54,8 @@ def hotspot(ctx: typer.Context) -> None:
     'auto' (default) takes HotSpot's iteration where it applies.
     """
     from chiptherm.atomic import atomic_write_text
-    from chiptherm.formats.hotspot import build_model, config_dump, effective_config
+    from chiptherm.formats.hotspot import build_model
+    from chiptherm.formats.hotspot_files import config_dump, effective_config
     from chiptherm.threads import set_threads
 
     args = list(ctx.args)
@@ -227,7 +228,8 @@ def convert(
         stack = stack_from_3dice(read_stk(files[0]), name=files[0].stem)
         kind = "3D-ICE"
     else:
-        from chiptherm.formats.hotspot import build_model, effective_config
+        from chiptherm.formats.hotspot import build_model
+        from chiptherm.formats.hotspot_files import effective_config
         from chiptherm.formats.hotspot_stack import stack_from_hotspot
 
         if not files and not extra:

@@ -25,9 +25,15 @@ wavefront be updated as one vector operation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
+
+from chiptherm.solvers.network import Network
+
+PACKAGE_NODES = 12
+"""HotSpot's peripheral package nodes (spreader and sink edges), after the grid cells."""
 
 TOLERANCE_K = 1.0e-6
 """HotSpot's DELTA: sweeps stop when no node moved by this much or more."""
@@ -122,3 +128,57 @@ def heuristic_start(
         temp[n] = temp[n + 1] + below * rz[n]
         below = below - power[n]
     return np.concatenate([temp.ravel(), np.full(n_package, ambient)])
+
+
+class GridModel(Protocol):
+    """What the iteration needs of a HotSpot grid model
+    (:class:`~chiptherm.formats.hotspot.HotSpotModel`)."""
+
+    rows: int
+    cols: int
+    layers: list
+    config: dict[str, float]
+
+    def network(self) -> Network: ...
+    def cell_power(self) -> np.ndarray: ...
+    def vertical_resistances(self) -> np.ndarray: ...
+    def coarsened(self) -> GridModel: ...
+
+
+def plain_gauss_seidel(model: GridModel, net: Network) -> np.ndarray:
+    """HotSpot's iteration of a ``-detailed_3D`` model: Gauss–Seidel sweeps from the
+    heuristic start, on the full grid only, until no node moves by 1e-6 K; returns the node
+    temperatures (L·R·C + 12,), K."""
+    x = heuristic_start(
+        model.cell_power(), model.vertical_resistances(), model.config["ambient"], PACKAGE_NODES
+    )
+    SweepPlan.build(net.matrix(), len(model.layers), model.rows, model.cols).converge(x, net.rhs())
+    return x
+
+
+def nested_gauss_seidel(finest: GridModel, net: Network) -> np.ndarray:
+    """Node temperatures (L·R·C + 12,), K, exactly as HotSpot's default build iterates;
+    ``net`` is the network of ``finest``, the model on its own grid."""
+    levels = [finest]
+    while levels[-1].rows > 1 and levels[-1].cols > 1:
+        levels.append(levels[-1].coarsened())
+    powers = [finest.cell_power()]
+    for _ in levels[1:]:
+        powers.append(restrict_power(powers[-1]))
+    x = None
+    for model, power in zip(reversed(levels), reversed(powers), strict=True):
+        level = net
+        if model is not finest:  # coarse levels: the same model, restricted power
+            level = model.network()
+            level.power[: power.size] = power.ravel()
+        b = level.rhs()
+        if x is None:
+            x = heuristic_start(
+                power, model.vertical_resistances(), model.config["ambient"], PACKAGE_NODES
+            )
+        else:
+            shape = (len(model.layers), model.rows // 2, model.cols // 2)
+            coarse = x[:-PACKAGE_NODES].reshape(shape)
+            x = np.concatenate([prolong_temperature(coarse).ravel(), x[-PACKAGE_NODES:]])
+        SweepPlan.build(level.matrix(), len(model.layers), model.rows, model.cols).converge(x, b)
+    return x

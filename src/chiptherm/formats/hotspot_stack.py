@@ -33,7 +33,8 @@ import numpy as np
 from chiptherm.description.stack import Stack
 from chiptherm.description.stack_io import stack_from_dict
 from chiptherm.errors import UnsupportedError
-from chiptherm.formats.hotspot import HotSpotModel, HsLayer
+from chiptherm.formats.hotspot import HotSpotModel
+from chiptherm.formats.hotspot_files import HsLayer
 
 EMPTY = 1e-12
 """Conductivity of empty ring cells and of link layers across, W/(m·K)."""
