@@ -15,7 +15,7 @@ import numpy as np
 from sphinx.application import Sphinx
 
 import chiptherm as ct
-from chiptherm.report.plots import plot_cross_section, plot_heat_map
+from chiptherm.report.maps import plot_cross_section, plot_heat_map
 from chiptherm.solvers.result import carrier_maps
 from chiptherm.threads import set_threads
 

@@ -57,16 +57,9 @@ from chiptherm.operator.evaluate import error_metrics
 from chiptherm.operator.inference import parameter_sweep, predict_checked, training_distribution
 from chiptherm.operator.model import Operator
 from chiptherm.report.html import Section, write_index
+from chiptherm.report.maps import plot_cross_section, plot_heat_map, plot_resistance_matrix
 from chiptherm.report.outputs import write_json
-from chiptherm.report.plots import (
-    plot_cross_section,
-    plot_heat_map,
-    plot_histogram,
-    plot_resistance_matrix,
-    plot_sweep,
-    plot_tornado,
-    plot_transient,
-)
+from chiptherm.report.plots import plot_histogram, plot_sweep, plot_tornado, plot_transient
 from chiptherm.solvers.nonlinear import runaway_margin
 from chiptherm.solvers.result import solve
 from chiptherm.transient import simulate

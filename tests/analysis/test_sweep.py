@@ -198,7 +198,7 @@ def test_a_point_that_runs_away_is_recorded_and_the_sweep_goes_on(tmp_path: Path
 
 
 def test_swept_keys_are_labelled_with_their_unit() -> None:
-    from chiptherm.cli.solving import key_label
+    from chiptherm.report.figures import key_label
 
     assert key_label("boundaries.top.htc") == "boundaries.top.htc (W/(m²·K))"
     assert key_label("layers.tim.thickness") == "layers.tim.thickness (m)"

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from chiptherm.report import plots
-from chiptherm.report.plots import merge_coincident, plot_heat_map, plot_history, plot_transient
+from chiptherm.report.maps import plot_heat_map
+from chiptherm.report.plots import merge_coincident, plot_history, plot_transient
 
 
 @pytest.fixture

@@ -67,8 +67,8 @@ def resistances(
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-resistances", no_files)
     out_dir = folder.path if folder else Path()
     from chiptherm.analysis.compact import block_inputs, read_power_cases, resistance_matrix
+    from chiptherm.report.maps import plot_resistance_matrix
     from chiptherm.report.outputs import write_csv, write_json
-    from chiptherm.report.plots import plot_resistance_matrix
     from chiptherm.report.progress import progress_bar
 
     stack = load_stack_with(stack_file, sets)
@@ -210,8 +210,8 @@ def budget(
     out_dir = folder.path if folder else Path()
     from chiptherm.analysis.budget import power_budget
     from chiptherm.analysis.compact import resistance_matrix, with_block_powers
+    from chiptherm.report.maps import plot_heat_map
     from chiptherm.report.outputs import write_json
-    from chiptherm.report.plots import plot_heat_map
     from chiptherm.report.progress import progress_bar
     from chiptherm.solvers.result import solve as solve_stack
 

@@ -31,14 +31,8 @@ from chiptherm.cli.common import (
     parse_tolerances,
     threaded,
 )
-from chiptherm.cli.sensitivity import (
-    Propagation,
-    compass,
-    report_sections,
-    write_influence,
-    write_moves,
-)
-from chiptherm.cli.solving import convergence_figure
+from chiptherm.cli.sensitivity import Propagation, compass, report_sections
+from chiptherm.report.figures import convergence_figure, write_influence, write_moves
 from chiptherm.report.html import Section
 
 

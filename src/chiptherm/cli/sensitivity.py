@@ -30,6 +30,7 @@ from chiptherm.cli.common import (
     parse_tolerances,
     threaded,
 )
+from chiptherm.report.figures import write_influence, write_moves
 from chiptherm.report.html import Section
 
 KIND_COLORS = {
@@ -323,79 +324,6 @@ def moves_table(study: Any, top: int) -> Table:
             f"{compass(m.downhill)}, {-m.k_per_mm:+.4f}",
         )
     return table
-
-
-def write_moves(study: Any, out_dir: Path) -> list[Path]:
-    """moves_LAYER.png for every layer or face that carries power: its temperature with an
-    arrow on each block along which moving it cools J fastest, longer for faster; the files
-    written."""
-    from chiptherm.report.outputs import safe_name
-    from chiptherm.report.plots import plot_heat_map
-    from chiptherm.solvers.result import carrier_maps
-
-    steepest = max((m.k_per_mm for m in study.moves), default=0.0)
-    if steepest <= 0.0:
-        return []
-    stack = study.nominal.stack
-    reach = 0.25 * min(stack.size) / steepest  # m of arrow per K/mm
-    written = []
-    for label, (source, tmap) in carrier_maps(
-        stack, study.nominal.grid, study.nominal.temperature
-    ).items():
-        arrows = [
-            (
-                m.block.x + m.block.width / 2,
-                m.block.y + m.block.height / 2,
-                m.downhill[0] * m.k_per_mm * reach,
-                m.downhill[1] * m.k_per_mm * reach,
-            )
-            for m in study.moves
-            if m.source == source
-        ]
-        path = plot_heat_map(
-            tmap,
-            stack.size,
-            out_dir / f"moves_{safe_name(label)}.png",
-            title=f"{label}: moving a block along its arrow cools the {study.objective.spec}",
-            blocks=stack.power[source].blocks,
-            arrows=arrows,
-        )
-        written.append(path)
-    return written
-
-
-def write_influence(study: Any, out_dir: Path) -> list[Path]:
-    """The adjoint's influence maps (K/W per watt placed at each point of every layer or face
-    that carries power) as influence.npz and one PNG each; the files written."""
-    from chiptherm.report.outputs import safe_name, write_npz
-    from chiptherm.report.plots import plot_heat_map
-
-    maps = study.influence_maps()
-    if not maps:
-        return []
-    stack, grid = study.nominal.stack, study.nominal.grid
-    written = [
-        write_npz(
-            out_dir / "influence.npz",
-            x=grid.x,
-            y=grid.y,
-            **{safe_name(label): field for label, (_, field) in maps.items()},
-        )
-    ]
-    for label, (source, field) in maps.items():
-        written.append(
-            plot_heat_map(
-                field,
-                stack.size,
-                out_dir / f"influence_{safe_name(label)}.png",
-                title=f"{label}: rise of the {study.objective.spec} per watt placed here",
-                blocks=stack.power[source].blocks,
-                label="K/W",
-                cmap="viridis",
-                log_scale=True,
-            )
-        )
-    return written
 
 
 class Propagation:

@@ -40,8 +40,9 @@ def write_report(outcome: Outcome, out_dir: str | Path) -> list[Path]:
     (hottest through their layer) with the placed blocks outlined, history.png and summary.json
     in ``out_dir``."""
     from chiptherm.description.stack_io import save_stack
+    from chiptherm.report.maps import plot_heat_map
     from chiptherm.report.outputs import write_json
-    from chiptherm.report.plots import plot_heat_map, plot_history
+    from chiptherm.report.plots import plot_history
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

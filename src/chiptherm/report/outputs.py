@@ -13,7 +13,7 @@ import numpy as np
 
 from chiptherm.atomic import atomic_write_bytes, atomic_write_text
 from chiptherm.report.html import Section, write_index
-from chiptherm.report.plots import plot_cross_section, plot_heat_map
+from chiptherm.report.maps import plot_cross_section, plot_heat_map
 from chiptherm.report.vtk import write_vtr
 from chiptherm.solvers.result import Result, carrier_maps
 
