@@ -45,6 +45,6 @@ html_static_path: list[str] = []
 
 chiptherm_references = {
     "stack-file": "chiptherm.description.stack.Stack",
-    "training-config": "chiptherm.operator.train.TrainConfig",
+    "training-config": "chiptherm.operator.training_config.TrainConfig",
     "problem-file": "chiptherm.design.problem.Problem",
 }

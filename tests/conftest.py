@@ -27,7 +27,7 @@ def two_die() -> Stack:
 
 @pytest.fixture(autouse=True)
 def training_seed(monkeypatch):
-    """``CHIPTHERM_TEST_SEED=N pytest tests/learning`` trains every test model from seed N instead
+    """``CHIPTHERM_TEST_SEED=N pytest tests/operator`` trains every test model from seed N instead
     of the configs' own: the margins of the training tests are measured across seeds (and thread
     counts, ``CHIPTHERM_THREADS``) this way, so that they hold on any CPU and BLAS."""
     seed = os.environ.get("CHIPTHERM_TEST_SEED")

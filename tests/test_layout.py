@@ -145,3 +145,12 @@ def test_importing_an_old_module_keeps_the_public_function_of_its_name(name):
         sys.modules.pop(f"chiptherm.{name}", None)
         importlib.import_module(f"chiptherm.{name}")
     assert getattr(chiptherm, name) is public and callable(public)
+
+
+def test_no_module_is_longer_than_a_reader_holds_in_mind():
+    long = {
+        name: n
+        for name, path in modules().items()
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them by concern): {long}"

@@ -11,7 +11,7 @@ from chiptherm import load_stack
 from chiptherm.description.overrides import parse_assignment
 from chiptherm.description.yaml_numbers import load_yaml
 from chiptherm.design import load_problem
-from chiptherm.operator.train import load_train_config
+from chiptherm.operator.training_config import load_train_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chiptherm.errors import FormatError, UnsupportedError
-from chiptherm.formats.threedice import build_model, read_stk, write_outputs
+from chiptherm.formats.threedice import build_model, write_outputs
+from chiptherm.formats.threedice_files import read_stk
 from chiptherm.solvers import solve_system
 
 STK = """// two dies and a layer

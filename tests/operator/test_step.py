@@ -20,7 +20,8 @@ from .test_training import write_config
 
 def make_step(tmp_path, device: str = "cpu", graph: bool = False):
     """A trainer of the tiny case (no steps run) and a TrainingStep over its loss."""
-    from chiptherm.operator.train import Trainer, load_train_config
+    from chiptherm.operator.train import Trainer
+    from chiptherm.operator.training_config import load_train_config
 
     cfg, base = load_train_config(write_config(tmp_path, steps=5, validation={"maps": 0}))
     cfg = cfg.model_copy(

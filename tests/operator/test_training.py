@@ -13,7 +13,8 @@ import yaml
 from chiptherm.errors import InputError
 from chiptherm.operator.checkpoint import load_operator
 from chiptherm.operator.evaluate import reference_fields
-from chiptherm.operator.train import load_train_config, train
+from chiptherm.operator.train import train
+from chiptherm.operator.training_config import load_train_config
 
 STACK = {
     "name": "tiny",

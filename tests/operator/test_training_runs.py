@@ -18,7 +18,8 @@ from chiptherm.cli import app
 from chiptherm.errors import InputError, Interrupted
 from chiptherm.operator import checkpoint
 from chiptherm.operator.checkpoint import load_operator, ship_model
-from chiptherm.operator.train import Trainer, load_train_config, train
+from chiptherm.operator.train import Trainer, train
+from chiptherm.operator.training_config import load_train_config
 
 from .test_training import write_config
 

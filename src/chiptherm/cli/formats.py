@@ -118,7 +118,8 @@ def threedice(
     Paths inside the file are relative to the working directory.
     Example: chiptherm 3dice test.stk
     """
-    from chiptherm.formats.threedice import build_model, read_stk, write_outputs
+    from chiptherm.formats.threedice import build_model, write_outputs
+    from chiptherm.formats.threedice_files import read_stk
     from chiptherm.solvers import solve_system
 
     model = build_model(read_stk(stk_file))
@@ -223,7 +224,7 @@ def convert(
     extra = given[first_flag:] + list(ctx.args)
     if len(files) == 1 and files[0].suffix == ".stk" and not extra:
         from chiptherm.formats.convert import stack_from_3dice
-        from chiptherm.formats.threedice import read_stk
+        from chiptherm.formats.threedice_files import read_stk
 
         stack = stack_from_3dice(read_stk(files[0]), name=files[0].stem)
         kind = "3D-ICE"

@@ -15,7 +15,7 @@ from chiptherm.description.overrides import apply_overrides
 from chiptherm.description.stack import Stack
 from chiptherm.description.stack_io import read_yaml, stack_from_dict
 from chiptherm.formats.convert import stack_from_3dice
-from chiptherm.formats.threedice import read_stk
+from chiptherm.formats.threedice_files import read_stk
 
 
 def load_stack(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> Stack:

@@ -1,0 +1,494 @@
+"""3D-ICE's input files, read with their grammar (lark): stack files (.stk) and floorplans
+(.flp), into the parsed document (:class:`StkFile`) with errors that name the file and line.
+Solid stacks only (no microchannel or pin-fin cavities, no pluggable heat sinks, uniform
+grids, steady state); what is refused is refused with its line. Lengths in the files are in
+µm, conductivities in W/(µm·K), heat-transfer coefficients in W/(µm²·K). Paths inside a .stk
+file are relative to the working directory, as in 3D-ICE.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, v_args
+from lark.exceptions import VisitError
+
+from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
+from chiptherm.formats import read_text
+
+_COMMON = r"""
+NUMBER: /[+-]?\d+(\.\d+)?([eE][+-]?\d+)?/
+ID: /[A-Za-z][A-Za-z0-9_]*/
+PATH: /"[^"\n]*"/
+COMMENT: /\/\/[^\n]*/ | /\/\*(.|\n)*?\*\//
+%import common.WS
+%ignore WS
+%ignore COMMENT
+"""
+
+STK_GRAMMAR = (
+    r"""
+start: material+ top_sink? bottom_sink? dimensions layerdef* die+ stack solver output?
+material: "material" ID ":" "thermal" "conductivity" NUMBER ("," NUMBER "," NUMBER)? ";" \
+          "volumetric" "heat" "capacity" NUMBER ";"
+top_sink: "top" "heat" "sink" ":" sink_body
+bottom_sink: "bottom" "heat" "sink" ":" sink_body
+sink_body: "heat" "transfer" "coefficient" NUMBER ";" "temperature" NUMBER ";"
+dimensions: "dimensions" ":" "chip" "length" NUMBER "," "width" NUMBER ";" \
+            "cell" "length" NUMBER "," "width" NUMBER ";" nonuniform?
+nonuniform: "non-uniform" BOOL ";"
+BOOL: "true" | "false"
+layerdef: "layer" ID ":" "height" NUMBER ";" "material" ID ";"
+die: "die" ID ":" dielayer* source dielayer*
+source: "source" content
+dielayer: "layer" content
+content: NUMBER ID ";" -> inline_layer
+       | ID ";"        -> ref_layer
+stack: "stack" ":" stack_elem+
+stack_elem: "die" ID ID "floorplan" PATH ";" -> stack_die
+          | "layer" ID ID ";"               -> stack_layer
+solver: "solver" ":" solver_kind "initial" "temperature" NUMBER ";" ("numofcores" NUMBER ";")?
+solver_kind: "steady" ";"                                   -> steady
+           | "transient" "step" NUMBER "," "slot" NUMBER ";" -> transient
+output: "output" ":" instr+
+instr: "T" "(" ID "," NUMBER "," NUMBER "," PATH when? ")" ";"   -> out_t
+     | "Tflp" "(" ID "," PATH "," QUANT when? ")" ";"            -> out_tflp
+     | "Tflpel" "(" ID "." ID "," PATH "," QUANT when? ")" ";"   -> out_tflpel
+     | "Tmap" "(" ID "," PATH when? ")" ";"                      -> out_tmap
+     | "Pmap" "(" ID "," PATH when? ")" ";"                      -> out_pmap
+     | "T3d" "(" PATH when? ")" ";"                              -> out_t3d
+     | "Tcoolant" "(" ID "," PATH "," ID when? ")" ";"           -> out_tcoolant
+when: "," WHEN
+QUANT: "maximum" | "minimum" | "average" | "gradient"
+WHEN: "step" | "slot" | "final"
+"""
+    + _COMMON
+)
+
+FLP_GRAMMAR = (
+    r"""
+start: element+
+element: ID ":" shape power?
+shape: "position" NUMBER "," NUMBER ";" "dimension" NUMBER "," NUMBER ";" extra* -> posdim
+     | rect+                                                                     -> rects
+extra: "material" ID ";" | "discretization" NUMBER "," NUMBER ";"
+rect: "rectangle" "(" NUMBER "," NUMBER "," NUMBER "," NUMBER ")" ";"
+power: "power" "values" NUMBER ("," NUMBER)* ";"
+"""
+    + _COMMON
+)
+
+# constructs outside the solid steady subset, reported with their line
+UNSUPPORTED = {
+    "microchannel": "microchannel cavities",
+    "pinfin": "pin-fin cavities",
+    "channel": "microchannel cavities ('channel' stack elements)",
+    "plugin": "pluggable heat sinks",
+    "Tcoolant": "coolant outputs (Tcoolant)",
+}
+
+_STK_PARSER = Lark(STK_GRAMMAR, parser="lalr", propagate_positions=True)
+_FLP_PARSER = Lark(FLP_GRAMMAR, parser="lalr", propagate_positions=True)
+
+
+def _strip_comments(text: str) -> str:
+    """Blank out comments (keeping line numbers) so keyword scans ignore them."""
+    return re.sub(r"//[^\n]*|/\*(.|\n)*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
+def _parse(parser: Lark, text: str, source: str):
+    clean = _strip_comments(text)
+    for word, what in UNSUPPORTED.items():
+        match = re.search(rf"\b{word}\b", clean)
+        if match:
+            line = clean.count("\n", 0, match.start()) + 1
+            raise UnsupportedError(
+                f"{what} are not supported (solid stacks only)", source=source, line=line
+            )
+    try:
+        return parser.parse(text)
+    except UnexpectedInput as exc:
+        column = getattr(exc, "column", None)
+        where = f"column {column}: " if column else ""
+        if isinstance(exc, UnexpectedCharacters):
+            got = repr(text[exc.pos_in_stream : exc.pos_in_stream + 12].split()[0])
+        else:
+            token = getattr(exc, "token", None)
+            got = "end of file" if token is None or token.type == "$END" else repr(str(token))
+        expected = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or [])
+        hint = f"; expected {', '.join(_pretty(e) for e in expected[:8])}" if expected else ""
+        raise FormatError(
+            f"{where}syntax error at {got}{hint}", source=source, line=getattr(exc, "line", None)
+        ) from None
+
+
+def _transform(builder: Transformer, tree):
+    """Run a transformer, re-raising our own errors rather than lark's wrapper."""
+    try:
+        return builder.transform(tree)
+    except VisitError as exc:
+        raise exc.orig_exc from None
+
+
+def _pretty(terminal: str) -> str:
+    names = {
+        "SEMICOLON": "';'",
+        "COLON": "':'",
+        "COMMA": "','",
+        "LPAR": "'('",
+        "RPAR": "')'",
+        "DOT": "'.'",
+        "NUMBER": "a number",
+        "ID": "a name",
+        "PATH": 'a "path"',
+    }
+    if terminal in names:
+        return names[terminal]
+    if terminal.startswith("__ANON") or terminal.isupper():
+        return terminal.lower()
+    return terminal
+
+
+# -- the parsed document ---------------------------------------------------------------
+@dataclass
+class IceMaterial:
+    conductivity: tuple[float, float, float]  # W/(µm·K), (kx, ky, kz)
+    heat_capacity: float | None = None  # J/(µm³·K), volumetric
+
+
+@dataclass
+class IceSink:
+    htc: float  # W/(µm²·K)
+    temperature: float  # K
+
+
+@dataclass
+class IceLayer:
+    height: float  # µm
+    material: str
+
+
+@dataclass
+class IceDie:
+    name: str
+    layers: list[IceLayer]  # top first
+    source_index: int  # index into layers
+
+
+@dataclass
+class IceElement:
+    """A stack element (top first): a die with its floorplan, or a single layer."""
+
+    name: str
+    kind: str  # 'die' or 'layer'
+    ref: str
+    floorplan: Path | None = None
+
+
+@dataclass
+class Output:
+    kind: str  # T, Tflp, Tflpel, Tmap, Pmap, T3d
+    element: str
+    path: str
+    when: str = "final"
+    quantity: str = ""
+    x: float = 0.0
+    y: float = 0.0
+    floorplan_element: str = ""
+
+
+@dataclass
+class StkFile:
+    materials: dict[str, IceMaterial]
+    top_sink: IceSink | None
+    bottom_sink: IceSink | None
+    chip: tuple[float, float]  # length (x), width (y), µm
+    cell: tuple[float, float]
+    layers: dict[str, IceLayer]
+    dies: dict[str, IceDie]
+    stack: list[IceElement]
+    outputs: list[Output] = field(default_factory=list)
+    source: str = ""
+
+
+def _num(token: Token) -> float:
+    return float(token)
+
+
+def _path(token: Token) -> str:
+    return str(token)[1:-1]
+
+
+@v_args(inline=True)
+class _StkBuilder(Transformer):
+    def __init__(self, filename: str) -> None:
+        super().__init__()
+        self.filename = filename
+
+    def material(self, name, *numbers):
+        values = [_num(n) for n in numbers]
+        k = (values[0],) * 3 if len(values) == 2 else tuple(values[:3])
+        if any(v <= 0 for v in k):
+            raise FormatError(
+                f"material {name}: conductivity must be > 0", source=self.filename, line=name.line
+            )
+        capacity = values[-1] if values[-1] > 0 else None  # 0 is common where unused (steady)
+        return ("material", str(name), IceMaterial(k, capacity))  # type: ignore[arg-type]
+
+    def sink_body(self, h, t):
+        return IceSink(_num(h), _num(t))
+
+    def top_sink(self, body):
+        return ("top_sink", body)
+
+    def bottom_sink(self, body):
+        return ("bottom_sink", body)
+
+    def nonuniform(self, value):
+        if str(value) == "true":
+            raise UnsupportedError(
+                "non-uniform grids are not supported", source=self.filename, line=value.line
+            )
+        return None
+
+    def dimensions(self, lx, wy, cl, cw, *_):
+        return ("dimensions", (_num(lx), _num(wy)), (_num(cl), _num(cw)))
+
+    def layerdef(self, name, height, material):
+        return ("layerdef", str(name), IceLayer(_num(height), str(material)))
+
+    def inline_layer(self, height, material):
+        return IceLayer(_num(height), str(material))
+
+    def ref_layer(self, name):
+        return str(name)
+
+    def dielayer(self, content):
+        return ("layer", content)
+
+    def source(self, content):
+        return ("source", content)
+
+    def die(self, name, *items):
+        return ("die", str(name), list(items))
+
+    def stack_die(self, eid, die, path):
+        floorplan = floorplan_path(Path(_path(path)), self.filename, getattr(path, "line", None))
+        return IceElement(str(eid), "die", str(die), floorplan)
+
+    def stack_layer(self, eid, layer):
+        return IceElement(str(eid), "layer", str(layer))
+
+    def stack(self, *elements):
+        return ("stack", list(elements))
+
+    def steady(self):
+        return "steady"
+
+    def transient(self, *_):
+        return "transient"
+
+    def solver(self, kind, *_):
+        if kind == "transient":
+            raise UnsupportedError(
+                "transient runs are not supported (use 'steady ;')", source=self.filename
+            )
+        return ("solver", kind)
+
+    def when(self, token):
+        return str(token)
+
+    def out_t(self, eid, x, y, path, when="final"):
+        return Output("T", str(eid), _path(path), when, x=_num(x), y=_num(y))
+
+    def out_tflp(self, eid, path, quant, when="final"):
+        return Output("Tflp", str(eid), _path(path), when, quantity=str(quant))
+
+    def out_tflpel(self, eid, elem, path, quant, when="final"):
+        return Output(
+            "Tflpel", str(eid), _path(path), when, quantity=str(quant), floorplan_element=str(elem)
+        )
+
+    def out_tmap(self, eid, path, when="final"):
+        return Output("Tmap", str(eid), _path(path), when)
+
+    def out_pmap(self, eid, path, when="final"):
+        return Output("Pmap", str(eid), _path(path), when)
+
+    def out_t3d(self, path, when="final"):
+        return Output("T3d", "", _path(path), when)
+
+    def output(self, *instrs):
+        return ("output", list(instrs))
+
+
+def floorplan_path(path: Path, stk: str, line: int | None) -> Path:
+    """Where a die's floorplan is: relative to the working directory, as 3D-ICE reads it, or,
+    when it is not there, beside the .stk file (with a warning that says so).
+
+    Raises:
+        FormatError: in neither place, naming the .stk file and line.
+    """
+    if path.is_absolute() or path.exists():
+        if not path.exists():
+            raise FormatError(f"floorplan {path} does not exist", source=stk, line=line)
+        return path
+    beside = Path(stk).parent / path
+    if beside.exists():
+        if Path(stk).parent.resolve() != Path.cwd().resolve():
+            warnings.warn(
+                f"{stk}:{line}: floorplan {path} is not in the working directory, where 3D-ICE "
+                f"looks for it; using {beside}, beside the .stk file",
+                ChipthermWarning,
+                stacklevel=2,
+            )
+        return beside
+    raise FormatError(
+        f"floorplan {path} is neither in the working directory (where 3D-ICE looks) nor beside "
+        "the .stk file",
+        source=stk,
+        line=line,
+    )
+
+
+def read_stk(path: str | Path) -> StkFile:
+    """Parse and check a 3D-ICE .stk file (floorplans are read by :func:`build_model`)."""
+    source = str(path)
+    text = read_text(path)
+    tree = _parse(_STK_PARSER, text, source)
+    items = _transform(_StkBuilder(source), tree).children
+    materials: dict[str, IceMaterial] = {}
+    layers: dict[str, IceLayer] = {}
+    dies: dict[str, IceDie] = {}
+    top = bottom = None
+    chip = cell = (0.0, 0.0)
+    stack: list[IceElement] = []
+    outputs: list[Output] = []
+    for item in items:
+        tag = item[0]
+        if tag == "material":
+            materials[item[1]] = item[2]
+        elif tag == "top_sink":
+            top = item[1]
+        elif tag == "bottom_sink":
+            bottom = item[1]
+        elif tag == "dimensions":
+            chip, cell = item[1], item[2]
+        elif tag == "layerdef":
+            layers[item[1]] = item[2]
+        elif tag == "die":
+            die_layers: list[IceLayer] = []
+            source_index = -1
+            for kind, content in item[2]:
+                layer = content if isinstance(content, IceLayer) else layers.get(content)
+                if layer is None:
+                    raise FormatError(f"die {item[1]}: unknown layer {content!r}", source=source)
+                if kind == "source":
+                    source_index = len(die_layers)
+                die_layers.append(layer)
+            dies[item[1]] = IceDie(item[1], die_layers, source_index)
+        elif tag == "stack":
+            stack = item[1]
+        elif tag == "output":
+            outputs = item[1]
+    doc = StkFile(materials, top, bottom, chip, cell, layers, dies, stack, outputs, source)
+    _check(doc)
+    return doc
+
+
+def _check(doc: StkFile) -> None:
+    src = doc.source
+    for die in doc.dies.values():
+        for layer in die.layers:
+            if layer.material not in doc.materials:
+                raise FormatError(
+                    f"die {die.name}: unknown material {layer.material!r}", source=src
+                )
+    for name, layer in doc.layers.items():
+        if layer.material not in doc.materials:
+            raise FormatError(f"layer {name}: unknown material {layer.material!r}", source=src)
+        if layer.height <= 0:
+            raise FormatError(f"layer {name}: height must be > 0", source=src)
+    names = set()
+    for el in doc.stack:
+        if el.name in names:
+            raise FormatError(f"stack element {el.name!r} is defined twice", source=src)
+        names.add(el.name)
+        pool = doc.dies if el.kind == "die" else doc.layers
+        if el.ref not in pool:
+            raise FormatError(f"stack element {el.name}: unknown {el.kind} {el.ref!r}", source=src)
+    if min(doc.chip + doc.cell) <= 0:
+        raise FormatError("dimensions must be > 0", source=src)
+    if doc.cell[0] > doc.chip[0] or doc.cell[1] > doc.chip[1]:
+        raise FormatError("the cell is larger than the chip", source=src)
+    if doc.top_sink is None and doc.bottom_sink is None:
+        raise FormatError(
+            "no heat sink: the steady system is singular (add 'top heat sink' or "
+            "'bottom heat sink')",
+            source=src,
+        )
+    for out in doc.outputs:
+        if out.kind == "T3d":
+            raise UnsupportedError("T3d (VTK) output is not supported", source=src)
+        if out.element not in names:
+            raise FormatError(f"{out.kind}: unknown stack element {out.element!r}", source=src)
+        if (
+            out.kind in ("Tflp", "Tflpel")
+            and next(e for e in doc.stack if e.name == out.element).kind != "die"
+        ):
+            raise FormatError(f"{out.kind}: {out.element!r} is not a die", source=src)
+
+
+# -- floorplans ---------------------------------------------------------------
+@dataclass
+class IceFlpElement:
+    name: str
+    rects: list[tuple[float, float, float, float]]  # (x, y, length, width), µm
+    power: float | None  # first power value, W
+
+    @property
+    def area(self) -> float:
+        return sum(r[2] * r[3] for r in self.rects)
+
+
+@v_args(inline=True)
+class _FlpBuilder(Transformer):
+    def rect(self, x, y, lx, wy):
+        return (_num(x), _num(y), _num(lx), _num(wy))
+
+    def posdim(self, x, y, lx, wy, *_):
+        return [(_num(x), _num(y), _num(lx), _num(wy))]
+
+    def rects(self, *rects):
+        return list(rects)
+
+    def extra(self, *_):
+        return None
+
+    def power(self, *values):
+        return _num(values[0])
+
+    def element(self, name, shape, power=None):
+        return IceFlpElement(str(name), shape, power)
+
+
+def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElement]:
+    """Parse a 3D-ICE floorplan; rectangles must lie within the chip (µm)."""
+    source = str(path)
+    tree = _parse(_FLP_PARSER, read_text(path), source)
+    elements = _transform(_FlpBuilder(), tree).children
+    tol = 1e-3
+    for el in elements:
+        for x, y, lx, wy in el.rects:
+            if x < -tol or y < -tol or x + lx > chip[0] + tol or y + wy > chip[1] + tol:
+                raise FormatError(
+                    f"element {el.name}: rectangle ({x}, {y}, {lx}, {wy}) µm "
+                    f"leaves the chip {chip[0]} x {chip[1]} µm",
+                    source=source,
+                )
+            if lx <= 0 or wy <= 0:
+                raise FormatError(f"element {el.name}: rectangle sizes must be > 0", source=source)
+    return elements
