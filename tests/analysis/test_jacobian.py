@@ -14,7 +14,8 @@ from chiptherm.analysis.sensitivity import sensitivity
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System
-from chiptherm.solvers.nonlinear import coolants_of, solve_nonlinear
+from chiptherm.solvers.nonlinear import solve_nonlinear
+from chiptherm.solvers.terms import coolants_of
 
 
 def everything(nx: int = 10, ny: int = 6, flow: float = 0.002) -> dict:

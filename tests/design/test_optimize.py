@@ -351,7 +351,7 @@ def test_stack_problems_that_cannot_be_set_up_say_why(tmp_path, changes, message
 
 def test_a_placement_in_thermal_runaway_scores_worse_than_any_steady_one(tmp_path):
     from chiptherm.design import load_site
-    from chiptherm.solvers.nonlinear import RUNAWAY_K
+    from chiptherm.solvers.terms import RUNAWAY_K
 
     leaky_die(tmp_path)
     hot = [dict(b, watts=b["watts"] * 200) for b in STACK_BLOCKS]  # far beyond the fold

@@ -342,7 +342,8 @@ def linear_response(
 
         return background.reshape(system.shape), rise, solver.name
     from chiptherm.analysis.jacobian import Jacobian
-    from chiptherm.solvers.nonlinear import coolants_of, solve_nonlinear
+    from chiptherm.solvers.nonlinear import solve_nonlinear
+    from chiptherm.solvers.terms import coolants_of
 
     solution = solve_nonlinear(off, grid, method, tol=tol, kelvin_tol=1e-10)
     coupled = Jacobian.at(off, grid, solution.temperature, coolants_of(off, solution.system))

@@ -18,8 +18,9 @@ from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System
 from chiptherm.solvers import LinearSolver, make_solver
-from chiptherm.solvers.nonlinear import coolants_of, solve_nonlinear
+from chiptherm.solvers.nonlinear import solve_nonlinear
 from chiptherm.solvers.result import Result, solve
+from chiptherm.solvers.terms import coolants_of
 
 
 def choose_evaluator(

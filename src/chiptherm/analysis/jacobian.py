@@ -30,7 +30,6 @@ with ∂R/∂p a difference of the residuals of the moved stack at the fixed (T,
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,10 +42,11 @@ from chiptherm.discretize.system import System
 from chiptherm.errors import SolverError
 from chiptherm.solvers import DIRECT_LIMIT
 from chiptherm.solvers.krylov import build_preconditioner
-from chiptherm.solvers.nonlinear import (
+from chiptherm.solvers.terms import (
     Coolants,
-    leakage_power,
-    leakage_terms,
+    CoolantWarming,
+    freeze,
+    nonlinear_terms,
     warmed,
     with_coolants,
 )
@@ -136,11 +136,10 @@ def link_heat(system: System, key: tuple[str, str], field: np.ndarray) -> np.nda
 
 
 def assembled(stack: Stack, grid: Grid, field: np.ndarray, coolants: Coolants) -> System:
-    """The system of ``stack`` assembled at ``field``: conductivities there, leakage added to
-    q, coolants at ``coolants``."""
-    at = System.from_stack(stack, grid, temperature=field)
-    leak = leakage_power(leakage_terms(stack, grid), field, grid.shape)
-    return dataclasses.replace(with_coolants(at, coolants), q=at.q + leak)
+    """The system of ``stack`` assembled at ``field``: its nonlinear terms frozen there
+    (conductivities, leakage), the coolants at ``coolants`` (unknowns here, not warmed)."""
+    terms = [t for t in nonlinear_terms(stack, grid) if not isinstance(t, CoolantWarming)]
+    return with_coolants(freeze(System.from_stack(stack, grid), terms, field), coolants)
 
 
 def residual(stack: Stack, grid: Grid, field: np.ndarray, coolants: Coolants) -> np.ndarray:

@@ -19,8 +19,9 @@ from chiptherm.errors import InputError, SolverError
 from chiptherm.operator.model import Operator
 from chiptherm.operator.sampling import rasterize_blocks
 from chiptherm.solvers import SolveInfo, make_solver
-from chiptherm.solvers.nonlinear import RUNAWAY_K, solve_nonlinear
+from chiptherm.solvers.nonlinear import solve_nonlinear
 from chiptherm.solvers.result import Result
+from chiptherm.solvers.terms import RUNAWAY_K
 from chiptherm.trust.confidence import ErrorEstimator
 
 

@@ -14,7 +14,8 @@ from chiptherm.design.outcome import History
 from chiptherm.discretize.system import power_field
 from chiptherm.errors import InputError, SolverError
 from chiptherm.solvers import make_solver
-from chiptherm.solvers.nonlinear import RUNAWAY_K, coolants_of, solve_nonlinear
+from chiptherm.solvers.nonlinear import solve_nonlinear
+from chiptherm.solvers.terms import RUNAWAY_K, coolants_of
 
 DESCENT_WIDTH = 0.005
 """Width of the smooth maximum the descent minimizes, as a fraction of the starting field's

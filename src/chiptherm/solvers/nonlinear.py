@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chiptherm.description.stack import Coolant, Stack
+from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
-from chiptherm.discretize.system import FaceLink, SinkLink, System, source_field
+from chiptherm.discretize.system import SinkLink, System
 from chiptherm.errors import SolverError
 from chiptherm.solvers import (
     HIGH_CONTRAST,
@@ -45,54 +45,18 @@ from chiptherm.solvers import (
     conductance_contrast,
     make_solver,
 )
+from chiptherm.solvers.terms import (
+    RUNAWAY_K,
+    Coolants,
+    LeakagePower,
+    changes_matrix,
+    freeze,
+    nonlinear_terms,
+)
 
 KELVIN_TOLERANCE = 1e-6
 """Largest last change, and estimated distance left to the fixed point, at convergence, K."""
 MAX_STEPS = 500
-RUNAWAY_K = 5000.0
-"""A field hotter than this is taken as thermal runaway, K."""
-
-
-@dataclass(frozen=True)
-class LeakageTerm:
-    """The leakage of one power source: ``base`` (nz, ny, nx) W per cell at the reference
-    temperature (K), times exp(coefficient (1/K) · (T - reference))."""
-
-    source: str
-    base: np.ndarray
-    coefficient: float
-    reference_temperature: float
-
-    def power(self, temperature: np.ndarray | None) -> np.ndarray:
-        """(nz, ny, nx) leaked W per cell at ``temperature`` K (the reference when None)."""
-        if temperature is None:
-            return self.base
-        rise = np.minimum(temperature - self.reference_temperature, RUNAWAY_K)
-        return self.base * np.exp(self.coefficient * rise)
-
-
-def leakage_terms(stack: Stack, grid: Grid) -> list[LeakageTerm]:
-    """The leakage of every source in use that has one: each cell leaks its fraction of the
-    source's non-negative power there, plus its share of the blocks' ``leakage_w``."""
-    terms = []
-    for name in stack.leaky_sources:
-        source = stack.power[name]
-        leak = source.leakage
-        assert leak is not None
-        base = leak.fraction * np.maximum(source_field(stack, grid, name), 0.0)
-        if any(b.leakage_w for b in source.blocks):  # spread like power, idle blocks too
-            blocks = [b.model_copy(update={"watts": b.leakage_w}) for b in source.blocks]
-            idle = stack.with_power(name, source.model_copy(update={"blocks": blocks}))
-            base = base + source_field(idle, grid, name)
-        terms.append(LeakageTerm(name, base, leak.coefficient, leak.reference_temperature))
-    return terms
-
-
-def leakage_power(
-    terms: list[LeakageTerm], field: np.ndarray | None, shape: tuple[int, int, int]
-) -> np.ndarray:
-    """(nz, ny, nx) leaked W per cell of all ``terms`` at ``field`` (their reference when None)."""
-    return sum((term.power(field) for term in terms), np.zeros(shape))
 
 
 def step_method(system: System, method: str) -> str:
@@ -168,28 +132,21 @@ def solve_nonlinear(
     """
     grid = grid or Grid.from_stack(stack)
     report = progress or (lambda _: None)
-    terms = leakage_terms(stack, grid)
-    rebuild = bool(stack.temperature_dependent_materials)
+    terms = nonlinear_terms(stack, grid)
+    rebuild = changes_matrix(terms)
     field = None if x0 is None else np.asarray(x0, dtype=float).reshape(grid.shape)
     changes: list[float] = []
     iterations, setup_s, solve_s = 0, 0.0, 0.0
-    system: System | None = None
-    coolant: Coolants = {}  # (ny, nx) coolant temperatures, K
+    base = with_sink(System.from_stack(stack, grid), storage)
     for step in range(1, max_steps + 1):
-        if system is None or rebuild:
-            system = with_sink(System.from_stack(stack, grid, temperature=field), storage)
+        system = freeze(base, terms, field)
         if solver is None or rebuild:
             # a matrix built once keeps 'auto''s choice (LU factorizes once); one rebuilt
             # every step takes step_method's
             chosen = step_method(system, method) if rebuild else method
             solver = make_solver(system, chosen, maxiter)
             setup_s += solver.setup_s
-        assert system is not None
-        if field is not None and stack.coolants:
-            coolant = coolant_temperatures(stack, with_coolants(system, coolant), field)
-        leak = leakage_power(terms, field, grid.shape)
-        rhs = with_coolants(system, coolant).rhs_for(system.q + leak)
-        new, info = solver.solve(rhs, x0=field, tol=tol)
+        new, info = solver.solve(system.rhs, x0=field, tol=tol)
         new = new.reshape(grid.shape)
         iterations += info.iterations
         solve_s += info.solve_s
@@ -208,7 +165,7 @@ def solve_nonlinear(
             "stack is close to thermal runaway"
         )
     assert field is not None and solver is not None
-    final = final_system(stack, grid, field, terms, coolant, storage)
+    final = freeze(base, terms, field)
     info = SolveInfo(
         solver.name,
         iterations,
@@ -218,7 +175,8 @@ def solve_nonlinear(
         warm_start=x0 is not None,
         nonlinear_steps=len(changes),
     )
-    leakage_w = {term.source: float(term.power(field).sum()) for term in terms}
+    leaking = [s for term in terms if isinstance(term, LeakagePower) for s in term.sources]
+    leakage_w = {s.source: float(s.power(field).sum()) for s in leaking}
     return NonlinearSolution(final, field, info, changes, leakage_w)
 
 
@@ -255,19 +213,14 @@ def final_system(
     stack: Stack,
     grid: Grid,
     field: np.ndarray,
-    terms: list[LeakageTerm],
-    coolant: Coolants,
+    coolants: Coolants | None = None,
     storage: tuple[str, SinkLink] | None = None,
 ) -> System:
-    """The system assembled at ``field``: conductivities taken there, leakage added to q, and
-    the coolant temperatures that the heat leaving ``field`` gives (with the ``storage``
-    link of :func:`solve_nonlinear`, if any)."""
-    at = with_sink(System.from_stack(stack, grid, temperature=field), storage)
-    if stack.coolants:
-        coolant = coolant_temperatures(stack, with_coolants(at, coolant), field)
-    leak = leakage_power(terms, field, grid.shape)
-    cooled = with_coolants(at, coolant)
-    return dataclasses.replace(cooled, q=at.q + leak)
+    """The system of ``stack`` frozen at ``field``: conductivities taken there, leakage added
+    to q, and the coolant temperatures that the heat leaving ``field`` gives (starting from
+    ``coolants``), with the ``storage`` link of :func:`solve_nonlinear`, if any."""
+    base = with_sink(System.from_stack(stack, grid), storage)
+    return freeze(base, nonlinear_terms(stack, grid, coolants), field)
 
 
 def with_sink(system: System, sink: tuple[str, SinkLink] | None) -> System:
@@ -282,81 +235,6 @@ def iterated_terms(stack: Stack) -> list[str]:
     """What the fixed-point iteration resolves, for messages: the nonlinearities and the
     coolants."""
     return stack.nonlinearities + stack.coolants
-
-
-Coolants = dict[tuple[str, str], np.ndarray]
-"""Coolant temperatures, (ny, nx) K, keyed ('face', face) or ('cavity', layer name)."""
-
-
-def with_coolants(system: System, temperatures: Coolants) -> System:
-    """``system`` with the coolant temperatures of some faces and cavities replaced; the
-    matrix is the same, only the right-hand side changes."""
-    if not temperatures:
-        return system
-    faces = {
-        face: FaceLink(link.conductance, temperatures[("face", face)], link.fixed)
-        if ("face", face) in temperatures
-        else link
-        for face, link in system.faces.items()
-    }
-    sinks = {
-        name: SinkLink(sink.conductance, temperatures.get(("cavity", name), sink.temperature))
-        for name, sink in system.sinks.items()
-    }
-    return dataclasses.replace(system, faces=faces, sinks=sinks)
-
-
-def coolant_temperatures(stack: Stack, system: System, field: np.ndarray) -> Coolants:
-    """The (ny, nx) coolant temperature along the flow of every coolant face and cavity, K:
-    the inlet temperature plus the heat each channel picked up upstream and half of its own
-    cell's, over m·c_p of the channel. The heat is what leaves ``field`` through the face
-    links and cavity sinks of ``system`` (whose coolant temperatures are those so far)."""
-    out: Coolants = {}
-    for face in stack.coolant_faces:
-        spec = stack.boundary(face).coolant
-        assert spec is not None
-        link = system.faces[face]
-        heat = link.conductance * (field[-1 if face == "top" else 0] - link.temperature)
-        out[("face", face)] = warmed(spec, heat)
-    for layer in stack.layers:
-        if layer.coolant is not None:
-            heat = system.sinks[layer.name].heat(field)
-            out[("cavity", layer.name)] = warmed(layer.coolant, heat)
-    return out
-
-
-def coolants_of(stack: Stack, system: System) -> Coolants:
-    """The coolant temperatures that ``system`` carries for every coolant face and cavity of
-    ``stack``, (ny, nx) K each."""
-    plane = system.shape[1:]
-    out: Coolants = {}
-    for face in stack.coolant_faces:
-        out[("face", face)] = np.broadcast_to(system.faces[face].temperature, plane).copy()
-    for layer in stack.layers:
-        if layer.coolant is not None:
-            temperature = system.sinks[layer.name].temperature
-            out[("cavity", layer.name)] = np.broadcast_to(temperature, plane).copy()
-    return out
-
-
-def warmed(spec: Coolant, heat: np.ndarray) -> np.ndarray:
-    """(ny, nx) temperature of a coolant that takes ``heat`` (ny, nx) W from each cell, K."""
-    return spec.inlet_temperature + picked_up(heat, spec.direction) / (
-        spec.flow_rate * spec.heat_capacity
-    )
-
-
-def picked_up(heat: np.ndarray, direction: str) -> np.ndarray:
-    """(ny, nx) heat per unit of total flow picked up by the coolant by each cell's centre,
-    W: the cumulative heat of the cells upstream plus half the cell's own, times the number of
-    channels (the rows across the flow, of equal width, share the flow equally)."""
-    axis = 1 if direction.endswith("x") else 0
-    flip = (slice(None), slice(None, None, -1)) if axis == 1 else (slice(None, None, -1),)
-    ordered = heat[flip] if direction.startswith("-") else heat
-    upstream = np.cumsum(ordered, axis=axis) - 0.5 * ordered
-    if direction.startswith("-"):
-        upstream = upstream[flip]
-    return upstream * heat.shape[1 - axis]
 
 
 @dataclass(frozen=True)

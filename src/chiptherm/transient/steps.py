@@ -21,13 +21,7 @@ from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import SinkLink, System, power_field
 from chiptherm.errors import InputError
 from chiptherm.solvers import make_solver
-from chiptherm.solvers.nonlinear import (
-    final_system,
-    leakage_terms,
-    scaled_power,
-    solve_nonlinear,
-    with_sink,
-)
+from chiptherm.solvers.nonlinear import final_system, scaled_power, solve_nonlinear, with_sink
 from chiptherm.transient.trace import PowerTrace
 
 STORAGE = "heat capacity"
@@ -260,7 +254,7 @@ class IteratedSteps(Steps):
         """A given field, with every block off: its leakage, and the heat leaving it through
         the faces and into coolants (whose temperatures the heat it gives them sets)."""
         stack = self.row_stack(None)
-        system = final_system(stack, self.grid, field, leakage_terms(stack, self.grid), {})
+        system = final_system(stack, self.grid, field)
         return self._state(system, field)
 
     def _solver(self, scale: float) -> Any:
