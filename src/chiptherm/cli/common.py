@@ -50,6 +50,16 @@ StackArgument = Annotated[
 SolverOption = Annotated[
     str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
 ]
+
+
+def out_option(default: str, what: str = "Output folder") -> Any:
+    """The ``--out``/``-o`` option of a command that writes a folder, its default in the help
+    (``out/STACK-sweep``: STACK the stack file's name)."""
+    return Annotated[
+        Path | None, typer.Option("--out", "-o", help=f"{what} \\[default: {default}].")
+    ]
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary JSON only.")]
 NoFilesOption = Annotated[bool, typer.Option("--no-files", help="Write no output files.")]
 SetOption = Annotated[

@@ -17,6 +17,7 @@ from chiptherm.cli.common import (
     console,
     err_console,
     friendly_errors,
+    out_option,
     output_folder,
     threaded,
 )
@@ -46,9 +47,7 @@ def optimize(
             "best placement after the search; linear stacks."
         ),
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Report folder \\[default: out/PROBLEM].")
-    ] = None,
+    out: out_option("out/PROBLEM", "Report folder") = None,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

@@ -23,6 +23,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    out_option,
     output_folder,
     threaded,
 )
@@ -82,10 +83,7 @@ def impedance(
         ),
     ] = False,
     solver: SolverOption = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-impedance]."),
-    ] = None,
+    out: out_option("out/STACK-impedance") = None,
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,

@@ -21,6 +21,7 @@ from chiptherm.cli.common import (
     console,
     err_console,
     friendly_errors,
+    out_option,
     output_folder,
     parse_params,
     threaded,
@@ -73,9 +74,7 @@ def predict(
     seed: Annotated[
         int, typer.Option(help="Seed of the sampled map when --power is not given.")
     ] = 0,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/MODEL].")
-    ] = None,
+    out: out_option("out/MODEL") = None,
     tol_kelvin: Annotated[
         float, typer.Option(help="Accept a prediction whose estimated max error is below this, K.")
     ] = 0.5,
@@ -235,9 +234,7 @@ def predict_batch(
             "prediction; their rows and fields are then the solver's.",
         ),
     ] = False,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/MODEL-batch].")
-    ] = None,
+    out: out_option("out/MODEL-batch") = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Predict many power maps at once: peak, mean and per-layer maxima of every field.

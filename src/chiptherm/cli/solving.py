@@ -23,6 +23,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    out_option,
     output_folder,
     threaded,
 )
@@ -118,9 +119,7 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
 @threaded
 def solve(
     stack_file: StackArgument,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder \\[default: out/STACK].")
-    ] = None,
+    out: out_option("out/STACK") = None,
     as_json: JsonOption = False,
     solver: SolverOption = "auto",
     tol: Annotated[float, typer.Option(help="Relative residual tolerance (iterative).")] = 1e-10,

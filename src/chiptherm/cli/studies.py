@@ -24,6 +24,7 @@ from chiptherm.cli.common import (
     err_console,
     friendly_errors,
     load_stack_with,
+    out_option,
     output_folder,
     threaded,
 )
@@ -55,10 +56,7 @@ def converge(
     max_cells: Annotated[
         int, typer.Option(help="Refuse a study whose finest grid has more cells.")
     ] = 40_000_000,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-convergence]."),
-    ] = None,
+    out: out_option("out/STACK-convergence") = None,
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
@@ -152,10 +150,7 @@ def sweep(
         ),
     ],
     solver: SolverOption = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Output folder \\[default: out/STACK-sweep]."),
-    ] = None,
+    out: out_option("out/STACK-sweep") = None,
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
@@ -249,10 +244,7 @@ def compare(
     stack_a: Annotated[Path, typer.Argument(help="Design A, a stack YAML file.", metavar="A.yaml")],
     stack_b: Annotated[Path, typer.Argument(help="Design B, a stack YAML file.", metavar="B.yaml")],
     solver: SolverOption = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Output folder \\[default: out/A-vs-B]."),
-    ] = None,
+    out: out_option("out/A-vs-B") = None,
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
 ) -> None:

@@ -16,6 +16,7 @@ from chiptherm.cli.common import (
     console,
     err_console,
     friendly_errors,
+    out_option,
     threaded,
 )
 
@@ -25,9 +26,7 @@ from chiptherm.cli.common import (
 @threaded
 def train(
     config: Annotated[Path, typer.Argument(help="Training config YAML.", metavar="CONFIG.yaml")],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Model folder \\[default: config 'output'].")
-    ] = None,
+    out: out_option("config 'output'", "Model folder") = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in the model folder.")] = False,
     steps: Annotated[int | None, typer.Option(help="Override training.steps.")] = None,
     max_minutes: Annotated[
