@@ -6,6 +6,8 @@ sides. ``solve_system`` does both and checks the answer.
 
 Methods:
     transform     exact DCT/DST + tridiagonal solver, laterally uniform stacks only
+    cg-mg         conjugate gradients, geometric multigrid preconditioner (lateral
+                  semi-coarsening, z-line smoothing) for heterogeneous stacks
     cg-amg        conjugate gradients, pyamg smoothed-aggregation preconditioner
     cg-transform  conjugate gradients, preconditioned by the transform solver of the
                   laterally averaged stack (good for nearly uniform stacks)
@@ -13,8 +15,7 @@ Methods:
     direct        sparse LU (SuperLU)
     auto          transform when possible, direct up to 20,000 cells (up to 1,000,000
                   when conductances span more than 10 orders of magnitude, where Krylov
-                  methods stall), else cg-transform (cg-amg when heat leaves only through
-                  the side faces)
+                  methods stall), else cg-mg
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from chiptherm.solvers.direct import DirectSolver
 from chiptherm.solvers.krylov import KrylovSolver
 from chiptherm.solvers.transform import TransformSolver
 
-METHODS = ("auto", "transform", "cg-amg", "cg-transform", "gmres-amg", "direct")
+METHODS = ("auto", "transform", "cg-mg", "cg-amg", "cg-transform", "gmres-amg", "direct")
 DIRECT_LIMIT = 20_000
 HIGH_CONTRAST = 1e10
 """Largest over smallest link conductance beyond which 'auto' prefers the direct solver."""
@@ -63,10 +64,10 @@ def choose_method(system: System) -> str:
         return "direct"
     if system.size <= HIGH_CONTRAST_DIRECT_LIMIT and conductance_contrast(system) > HIGH_CONTRAST:
         return "direct"
-    # the transform of the laterally averaged stack is a far cheaper preconditioner than AMG
-    # (benchmarks/solver.py: 2x faster at 1.4 and 4.3 million cells, 3x less memory)
-    vertical_sink = "top" in system.faces or "bottom" in system.faces or bool(system.sinks)
-    return "cg-transform" if vertical_sink else "cg-amg"
+    # geometric multigrid keeps its iteration count with the grid and the contrast, where the
+    # averaged stack's transform (cg-transform) needs 100-170 and pyamg several times the
+    # memory (benchmarks/solver.py)
+    return "cg-mg"
 
 
 def make_solver(system: System, method: str = "auto", maxiter: int = 2000) -> LinearSolver:

@@ -52,7 +52,8 @@ def averaged_structure(system: System) -> LateralStructure | None:
 def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | None:
     """An approximate inverse of ``system``'s matrix: 'amg' (a smoothed-aggregation V-cycle),
     'transform' (the exact transform solver of the laterally uniform or averaged system),
-    'transform-or-amg' (the transform where a stand-in exists, else AMG) or 'none'."""
+    'transform-or-amg' (the transform where a stand-in exists, else AMG), 'mg' (geometric
+    multigrid with z-line smoothing, :mod:`chiptherm.solvers.multigrid`) or 'none'."""
     n = system.size
     if kind == "transform-or-amg":
         uniform = system.lateral_structure is not None or averaged_structure(system) is not None
@@ -68,6 +69,11 @@ def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | Non
             raise ValueError("no laterally uniform stand-in for this system; use 'amg'")
         inner = TransformSolver(structure, system.shape)
         return spla.LinearOperator((n, n), matvec=inner.apply_inverse, dtype=float)
+    if kind == "mg":
+        from chiptherm.solvers.multigrid import Multigrid
+
+        cycle = Multigrid(system)
+        return spla.LinearOperator((n, n), matvec=cycle.apply_inverse, dtype=float)
     if kind == "none":
         return None
     raise ValueError(
