@@ -3,7 +3,8 @@
 Laterally uniform stacks (the `volumetric` case geometry) are solved by the exact transform
 solver and by plain pyamg smoothed-aggregation CG on the same system, in the same run;
 laterally non-uniform stacks (copper TSV bundles in an oxide bond layer, a convective side
-face) by geometric-multigrid-, AMG- and transform-preconditioned CG. Each case runs in a fresh
+face) by geometric-multigrid-, AMG- and transform-preconditioned CG, and by multigrid CG on a
+batch of 16 power maps solved together ("cg-mg x16": times per map). Each case runs in a fresh
 process (one thread) so its peak resident memory can be measured.
 
 Hardware-independent units, measured in the same process: the cost of a solve (setup + solve)
@@ -20,6 +21,7 @@ Writes benchmarks/results/solver.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -127,7 +129,26 @@ def matvec_seconds(matrix, repeats: int = 10) -> float:
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process, MB (it includes the parent's at the spawn)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def status_mb(field: str) -> float:
+    """A memory line of /proc/self/status (VmRSS: now, VmHWM: peak since the last reset), MB;
+    NaN where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def reset_peak() -> None:
+    """Start VmHWM again from the current resident memory (Linux)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
@@ -142,7 +163,8 @@ def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
     t0 = time.perf_counter()
     system = System.from_stack(stack)
     build_s = time.perf_counter() - t0
-    before_mb = rss_mb()  # the system's arrays, before any solver is built
+    reset_peak()  # what the solver adds to the system's arrays, peak
+    before_mb = status_mb("VmRSS")
     if method == "pyamg-sa-cg":
         t0 = time.perf_counter()
         matrix = sp.csr_matrix(system.matrix)
@@ -154,6 +176,21 @@ def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
         solve_s = time.perf_counter() - t0
         iterations = len(residuals) - 1
         rel = system.relative_residual(x)
+    elif method.startswith("cg-mg x"):  # a batch of power maps solved together
+        from chiptherm.solvers import make_solver, solve_many
+
+        count = int(method.split("x")[1])
+        rng = np.random.default_rng(0)
+        scale = rng.uniform(0.5, 1.5, size=(count, 1, 1, 1))
+        rhs = np.stack([system.rhs_for(system.q * s) for s in scale])
+        t0 = time.perf_counter()
+        solver = make_solver(system, "cg-mg")
+        setup_s = time.perf_counter() - t0
+        fields, infos = solve_many(solver, rhs, tol=TOL)
+        solve_s = (time.perf_counter() - t0 - setup_s) / count  # per right-hand side
+        iterations = max(info.iterations for info in infos)
+        rel = max(info.relative_residual for info in infos)
+        x = fields[0]
     else:
         t0 = time.perf_counter()
         x, info = solve_system(system, method=method, tol=TOL)
@@ -161,6 +198,7 @@ def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
         setup_s, iterations, rel = info.setup_s, info.iterations, info.relative_residual
         solve_s = total - setup_s
     peak_mb = rss_mb()
+    solver_mb = status_mb("VmHWM") - before_mb
     matvec_s = matvec_seconds(sp.csr_matrix(system.matrix))
     csr_bytes = system.matrix.data.nbytes + system.matrix.indices.nbytes + 3 * 8 * system.size
     return {
@@ -171,11 +209,11 @@ def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
         "build_s": build_s,
         "setup_s": setup_s,
         "solve_s": solve_s,
-        "total_s": setup_s + solve_s,
+        "total_s": setup_s + solve_s,  # batches: the setup plus one right-hand side's share
         "iterations": int(iterations),
         "relative_residual": float(rel),
         "peak_rss_mb": peak_mb,
-        "solver_bytes_per_cell": (peak_mb - before_mb) * 2**20 / system.size,
+        "solver_bytes_per_cell": solver_mb * 2**20 / system.size,
         "matvec_s": matvec_s,
         "matvec_gb_s": csr_bytes / matvec_s / 1e9,
         "cost_in_matvecs": (setup_s + solve_s) / matvec_s,
@@ -204,12 +242,15 @@ def main() -> None:
     tsv_sizes = [(64, 2), (128, 2)] + ([] if args.quick else [(256, 4), (400, 5)])
     for size in tsv_sizes:
         cases.append(("tsv", size, "cg-mg"))
+        if size[0] <= 256:
+            cases.append(("tsv", size, "cg-mg x16"))
         cases.append(("tsv", size, "cg-amg"))
         cases.append(("tsv", size, "cg-transform"))
 
     ctx = mp.get_context("spawn")
     rows = []
-    bandwidth = copy_bandwidth()
+    with ctx.Pool(1, maxtasksperchild=1) as pool:  # the parent stays small: children
+        bandwidth = pool.apply(copy_bandwidth)  # inherit its peak memory at the spawn
     print(f"streaming copy: {bandwidth:.1f} GB/s; every case on one thread")
     header = (
         f"{'case':8} {'cells':>10} {'solver':>13} {'setup s':>9} {'solve s':>9} "

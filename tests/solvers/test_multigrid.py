@@ -12,7 +12,7 @@ import yaml
 from chiptherm import stack_from_dict
 from chiptherm.discretize.system import System
 from chiptherm.formats.loading import load_stack
-from chiptherm.solvers import choose_method, make_solver, solve_system
+from chiptherm.solvers import choose_method, make_solver, solve_many, solve_system
 from chiptherm.solvers.multigrid import Level, Multigrid, prolong, restrict
 from chiptherm.solvers.nonlinear import solve_nonlinear
 from tests.conftest import EXAMPLES
@@ -30,11 +30,16 @@ def tsv_field(nx: int, mold_k: float = 0.8, columns: int = 4):
     ``mold_k``) under a heated die, cooled on top and on the east side."""
     pitch = 1e-3 / columns
     pillars = [
-        {"material": "copper", "x": (i + 0.3) * pitch, "y": (j + 0.3) * pitch,
-         "width": 0.4 * pitch, "height": 0.4 * pitch}
+        {
+            "material": "copper",
+            "x": (i + 0.3) * pitch,
+            "y": (j + 0.3) * pitch,
+            "width": 0.4 * pitch,
+            "height": 0.4 * pitch,
+        }
         for i in range(columns)
         for j in range(columns)
-    ]  # fmt: skip
+    ]
     return stack_from_dict(
         {
             "name": "pillars",
@@ -42,15 +47,36 @@ def tsv_field(nx: int, mold_k: float = 0.8, columns: int = 4):
             "materials": {"mold": {"conductivity": mold_k}},
             "layers": [
                 {"name": "tim", "thickness": 20e-6, "material": "tim", "cells": 2},
-                {"name": "die", "thickness": 50e-6, "material": "silicon", "cells": 3, "power": "p"},
-                {"name": "pillars", "thickness": 30e-6, "material": "mold", "cells": 3,
-                 "regions": pillars},
+                {
+                    "name": "die",
+                    "thickness": 50e-6,
+                    "material": "silicon",
+                    "cells": 3,
+                    "power": "p",
+                },
+                {
+                    "name": "pillars",
+                    "thickness": 30e-6,
+                    "material": "mold",
+                    "cells": 3,
+                    "regions": pillars,
+                },
                 {"name": "substrate", "thickness": 200e-6, "material": "silicon", "cells": 3},
-            ],  # fmt: skip
+            ],
             "power": {
-                "p": {"blocks": [{"name": "hot", "x": 1e-4, "y": 2e-4, "width": 3e-4,
-                                  "height": 3e-4, "watts": 0.5}]}
-            },  # fmt: skip
+                "p": {
+                    "blocks": [
+                        {
+                            "name": "hot",
+                            "x": 1e-4,
+                            "y": 2e-4,
+                            "width": 3e-4,
+                            "height": 3e-4,
+                            "watts": 0.5,
+                        }
+                    ]
+                }
+            },
             "boundaries": {"top": {"htc": 2e4}, "bottom": {"htc": 500.0}, "east": {"htc": 1e3}},
             "grid": {"nx": nx, "ny": nx},
         }
@@ -68,12 +94,24 @@ STACKS = {
             "size": [1.3e-3, 0.7e-3],
             "materials": {"aniso": {"conductivity": [30.0, 3.0, 0.5]}},
             "layers": [
-                {"name": "a", "thickness": 1e-4, "material": "aniso", "cells": 2, "power": "p",
-                 "contact_resistance": 2e-5},
-                {"name": "b", "thickness": 4e-5, "material": "silicon", "cells": 1,
-                 "regions": [{"material": "sio2", "x": 0, "y": 0, "width": 5e-4,
-                              "height": 7e-4}]},
-            ],  # fmt: skip
+                {
+                    "name": "a",
+                    "thickness": 1e-4,
+                    "material": "aniso",
+                    "cells": 2,
+                    "power": "p",
+                    "contact_resistance": 2e-5,
+                },
+                {
+                    "name": "b",
+                    "thickness": 4e-5,
+                    "material": "silicon",
+                    "cells": 1,
+                    "regions": [
+                        {"material": "sio2", "x": 0, "y": 0, "width": 5e-4, "height": 7e-4}
+                    ],
+                },
+            ],
             "power": {"p": {"map": [[1e-3, 0.0, 2e-3], [0.0, 3e-3, 0.0]]}},
             "boundaries": {"bottom": {"htc": 1e4}, "west": {"temperature": 310.0}},
             "grid": {"nx": 23, "ny": 13},
@@ -166,3 +204,22 @@ def test_a_warm_start_at_the_answer_needs_no_iteration():
     field, _ = solver.solve(system.rhs, tol=1e-10)
     _, again = solver.solve(system.rhs, x0=field, tol=1e-9)
     assert again.iterations <= 1
+
+
+def test_a_batch_solved_together_equals_each_solved_alone():
+    stack = tsv_field(32)
+    system = System.from_stack(stack)
+    rng = np.random.default_rng(3)
+    powers = 1e-3 * rng.random((5, *system.shape)) * (system.q > 0)  # five maps, same cells
+    powers[2] = 0.0  # a map without power: the faces' ambient is the answer
+    rhs = np.stack([system.rhs_for(q) for q in powers])
+    solver = make_solver(system, "cg-mg")
+    together, infos = solve_many(solver, rhs, tol=1e-10)
+    for i in range(len(rhs)):
+        alone, info = solver.solve(rhs[i], tol=1e-10)
+        assert np.abs(together[i] - alone.reshape(system.shape)).max() < 1e-9 * together.max()
+        assert infos[i].relative_residual <= 1e-10
+        assert abs(infos[i].iterations - info.iterations) <= 2  # same CG, step for step
+    # and the direct solver, which has no batched path, gives the same batch one by one
+    exact, _ = solve_many(make_solver(system, "direct"), rhs)
+    assert np.abs(exact - together).max() < 1e-9 * together.max()

@@ -41,7 +41,7 @@ from chiptherm.description.stack import Block, Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
-from chiptherm.solvers import make_solver
+from chiptherm.solvers import make_solver, solve_many
 
 
 @dataclass(frozen=True)
@@ -295,12 +295,15 @@ def resistance_matrix(
     heated = np.flatnonzero((background_q > 0).ravel() | (np.sum(unit_q, axis=0) > 0).ravel())
     resistance = np.empty((len(blocks), len(blocks)))
     response = np.empty((heated.size, len(blocks)))
-    for j, q in enumerate(unit_q):
-        rise = rise_of(q)  # homogeneous: faces and inlets at 0 K, block j at 1 W
-        resistance[:, j] = [float((w * rise).sum()) for w in weights]
-        response[:, j] = rise.ravel()[heated]
+    for start in range(0, len(blocks), BLOCK_BATCH):
+        chunk = range(start, min(start + BLOCK_BATCH, len(blocks)))
+        # homogeneous: faces and inlets at 0 K, block j at 1 W
+        rises = rise_of(np.stack([unit_q[j] for j in chunk]))
+        for j, rise in zip(chunk, rises, strict=True):
+            resistance[:, j] = [float((w * rise).sum()) for w in weights]
+            response[:, j] = rise.ravel()[heated]
         if on_block is not None:
-            on_block(j + 1, len(blocks))
+            on_block(chunk[-1] + 1, len(blocks))
     return ResistanceMatrix(
         stack.name,
         blocks,
@@ -319,13 +322,18 @@ def resistance_matrix(
     )
 
 
+BLOCK_BATCH = 16
+"""Blocks whose unit responses are solved together (one batched solve per this many)."""
+
+
 def linear_response(
     stack: Stack, system: System, method: str, tol: float
 ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], str]:
-    """The field of ``stack`` with every block off (K), the rise (nz, ny, nx) K that any power
-    (nz, ny, nx) W adds to it, and the method's name.
+    """The field of ``stack`` with every block off (K), the rises (k, nz, ny, nx) K that a
+    batch of powers (k, nz, ny, nx) W adds to it, and the method's name.
 
-    Without coolants the rise is one solve on a solver built once for ``system``. A coolant
+    Without coolants the rises are solved together on a solver built once for ``system``
+    (:func:`~chiptherm.solvers.solve_many`). A coolant
     warming along its flow keeps the equations linear but couples the field to the coolant's
     temperatures: the blocks-off field is the fixed-point solve, and each rise one solve of
     the coupled system (:meth:`chiptherm.analysis.jacobian.Jacobian.solve`), coolant temperatures
@@ -337,10 +345,10 @@ def linear_response(
         solver = make_solver(system, method)
         background, _ = solver.solve(system.rhs_for(power_field(off, grid)), tol=tol)
 
-        def rise(q: np.ndarray) -> np.ndarray:
-            return solver.solve(q, tol=tol)[0].reshape(system.shape)
+        def rises(q: np.ndarray) -> np.ndarray:
+            return solve_many(solver, q, tol=tol)[0].reshape(q.shape)
 
-        return background.reshape(system.shape), rise, solver.name
+        return background.reshape(system.shape), rises, solver.name
     from chiptherm.analysis.jacobian import Jacobian
     from chiptherm.solvers.nonlinear import solve_nonlinear
     from chiptherm.solvers.terms import coolants_of
@@ -348,10 +356,10 @@ def linear_response(
     solution = solve_nonlinear(off, grid, method, tol=tol, kelvin_tol=1e-10)
     coupled = Jacobian.at(off, grid, solution.temperature, coolants_of(off, solution.system))
 
-    def coupled_rise(q: np.ndarray) -> np.ndarray:
-        return coupled.solve(q, tol=tol)[: q.size].reshape(system.shape)
+    def coupled_rises(q: np.ndarray) -> np.ndarray:
+        return np.stack([coupled.solve(qi, tol=tol)[: qi.size].reshape(qi.shape) for qi in q])
 
-    return solution.temperature, coupled_rise, f"{solution.info.method} + coupled coolant"
+    return solution.temperature, coupled_rises, f"{solution.info.method} + coupled coolant"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from chiptherm.description.stack import FACES, Stack
 from chiptherm.discretize.grid import Grid
+from chiptherm.discretize.memory import check_fits
 from chiptherm.errors import SolverError
 
 
@@ -108,6 +109,7 @@ class System:
         temperature-dependent conductivities taken at ``temperature`` (nz, ny, nx) K, or at
         their reference temperature when None."""
         grid = grid or Grid.from_stack(stack)
+        check_fits(grid.shape)
         kx, ky, kz = conductivity_field(stack, grid, temperature)
         return cls(
             gx=lateral_conductance(kx, grid.dy * grid.dz[:, None, None], grid.dx, axis=2),

@@ -2,7 +2,8 @@
 
 ``make_solver(system, method)`` builds a solver once (factorization, AMG hierarchy or
 transform tables); its ``solve(b, x0=None, tol=...)`` can then be called for many right-hand
-sides. ``solve_system`` does both and checks the answer.
+sides, and ``solve_many(solver, B)`` solves a batch (k, nz, ny, nx) together. ``solve_system``
+builds, solves and checks the answer.
 
 Methods:
     transform     exact DCT/DST + tridiagonal solver, laterally uniform stacks only
@@ -29,6 +30,7 @@ import numpy as np
 from chiptherm.discretize.system import System
 from chiptherm.errors import SolverError
 from chiptherm.solvers.base import SolveInfo
+from chiptherm.solvers.batched import solve_many
 from chiptherm.solvers.direct import DirectSolver
 from chiptherm.solvers.krylov import KrylovSolver
 from chiptherm.solvers.transform import TransformSolver
@@ -118,5 +120,6 @@ __all__ = [
     "TransformSolver",
     "choose_method",
     "make_solver",
+    "solve_many",
     "solve_system",
 ]

@@ -73,7 +73,9 @@ def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | Non
         from chiptherm.solvers.multigrid import Multigrid
 
         cycle = Multigrid(system)
-        return spla.LinearOperator((n, n), matvec=cycle.apply_inverse, dtype=float)
+        operator = spla.LinearOperator((n, n), matvec=cycle.apply_inverse, dtype=float)
+        operator.apply_many = cycle.apply_many  # type: ignore[attr-defined]
+        return operator
     if kind == "none":
         return None
     raise ValueError(
@@ -163,6 +165,33 @@ class KrylovSolver:
             warm_start=x0 is not None,
         )
         return x.reshape(shape), info
+
+    def solve_many(
+        self, b: np.ndarray, x0: np.ndarray | None = None, tol: float = 1e-10
+    ) -> tuple[np.ndarray, list[SolveInfo]]:
+        """Solve for a batch ``b`` (k, nz, ny, nx) together (CG with multigrid; see
+        :mod:`chiptherm.solvers.batched`), one by one for other methods."""
+        from chiptherm.solvers.batched import batch_infos, conjugate_gradients
+
+        many = getattr(self._m, "apply_many", None)
+        if self.method != "cg" or many is None:
+            fields = [self.solve(b[i], None if x0 is None else x0[i], tol) for i in range(len(b))]
+            return np.stack([f for f, _ in fields]), [info for _, info in fields]
+        started = time.perf_counter()
+        k, shape = len(b), b.shape[1:]
+        flat = b.reshape(k, -1)
+        x, iterations, residuals = conjugate_gradients(
+            lambda v: (self.matrix @ v.T).T,
+            lambda r: many(r.reshape(k, *shape)).reshape(k, -1),
+            flat,
+            None if x0 is None else np.asarray(x0, dtype=float).reshape(k, -1),
+            tol,
+            self.maxiter,
+        )
+        infos = batch_infos(
+            self.name, iterations, residuals, tol, self.setup_s, started, x0 is not None
+        )
+        return x.reshape(b.shape), infos
 
 
 def is_symmetric(matrix: sp.sparray) -> bool:

@@ -83,6 +83,7 @@ class Level:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """(nz, ny, nx); fields of a batch have leading axes before these."""
         return self.diag.shape  # type: ignore[return-value]
 
     @classmethod
@@ -94,28 +95,29 @@ class Level:
     def neighbours(self, x: np.ndarray) -> np.ndarray:
         """(nz, ny, nx) the lateral neighbours' pull, Σ g·x over the four lateral links, W."""
         out = np.zeros_like(x)
-        out[:, :, :-1] += self.gx * x[:, :, 1:]
-        out[:, :, 1:] += self.gx * x[:, :, :-1]
-        out[:, :-1, :] += self.gy * x[:, 1:, :]
-        out[:, 1:, :] += self.gy * x[:, :-1, :]
+        out[..., :-1] += self.gx * x[..., 1:]
+        out[..., 1:] += self.gx * x[..., :-1]
+        out[..., :-1, :] += self.gy * x[..., 1:, :]
+        out[..., 1:, :] += self.gy * x[..., :-1, :]
         return out
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """A·x, (nz, ny, nx) -> (nz, ny, nx), W."""
         out = self.diag * x - self.neighbours(x)
-        out[:-1] -= self.gz * x[1:]
-        out[1:] -= self.gz * x[:-1]
+        out[..., :-1, :, :] -= self.gz * x[..., 1:, :, :]
+        out[..., 1:, :, :] -= self.gz * x[..., :-1, :, :]
         return out
 
     def column_solve(self, r: np.ndarray) -> np.ndarray:
         """Every column's tridiagonal system solved for right-hand side ``r`` (Thomas)."""
         y = r.copy()
-        for k in range(1, len(y)):
-            y[k] -= self.lower[k] * y[k - 1]
-        y[-1] *= self.inv_w[-1]
-        for k in range(len(y) - 2, -1, -1):
-            y[k] += self.gz[k] * y[k + 1]
-            y[k] *= self.inv_w[k]
+        nz = y.shape[-3]
+        for k in range(1, nz):
+            y[..., k, :, :] -= self.lower[k] * y[..., k - 1, :, :]
+        y[..., -1, :, :] *= self.inv_w[-1]
+        for k in range(nz - 2, -1, -1):
+            y[..., k, :, :] += self.gz[k] * y[..., k + 1, :, :]
+            y[..., k, :, :] *= self.inv_w[k]
         return y
 
     def sweep(self, x: np.ndarray, b: np.ndarray, colours: tuple[bool, ...]) -> None:
@@ -171,14 +173,14 @@ def link_sum(
 def aggregate(a: np.ndarray, along_x: bool = True, along_y: bool = True) -> np.ndarray:
     """Sums of ``a`` (nz, ny, nx) over pairs of neighbouring cells along x and/or y (the last
     of an odd count alone)."""
-    nz, ny, nx = a.shape
+    ny, nx = a.shape[-2:]
     out = ((ny + 1) // 2 if along_y else ny, (nx + 1) // 2 if along_x else nx)
     if a.size == 0:
-        return np.zeros((nz, *out), dtype=a.dtype)
+        return np.zeros((*a.shape[:-2], *out), dtype=a.dtype)
     if along_y:
-        a = np.add.reduceat(a, np.arange(0, ny, 2), axis=1)
+        a = np.add.reduceat(a, np.arange(0, ny, 2), axis=-2)
     if along_x:
-        a = np.add.reduceat(a, np.arange(0, nx, 2), axis=2)
+        a = np.add.reduceat(a, np.arange(0, nx, 2), axis=-1)
     return a
 
 
@@ -190,7 +192,7 @@ def restrict(r: np.ndarray) -> np.ndarray:
 def prolong(e: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """P·e: each aggregate's value given to its (up to) four columns."""
     _, ny, nx = shape
-    return np.repeat(np.repeat(e, 2, axis=1), 2, axis=2)[:, :ny, :nx]
+    return np.repeat(np.repeat(e, 2, axis=-2), 2, axis=-1)[..., :ny, :nx]
 
 
 class Multigrid:
@@ -222,7 +224,8 @@ class Multigrid:
     def cycle(self, depth: int, b: np.ndarray) -> np.ndarray:
         """One W-cycle on level ``depth`` for right-hand side ``b``, from zero."""
         if depth == len(self.levels) - 1:
-            return self.coarsest.solve(b.ravel().astype(float)).reshape(b.shape).astype(b.dtype)
+            columns = b.reshape(-1, int(np.prod(b.shape[-3:]))).T.astype(float)
+            return self.coarsest.solve(columns).T.reshape(b.shape).astype(b.dtype)
         level = self.levels[depth]
         x = np.zeros_like(b)
         for _ in range(SWEEPS):
@@ -239,3 +242,10 @@ class Multigrid:
         fine = self.levels[0]
         z = self.cycle(0, r.reshape(fine.shape).astype(fine.diag.dtype))
         return z.astype(r.dtype).reshape(r.shape)
+
+    def apply_many(self, r: np.ndarray) -> np.ndarray:
+        """The preconditioned residuals of a batch (k, nz, ny, nx) at once: every level's
+        arrays are read once for all k."""
+        fine = self.levels[0]
+        z = self.cycle(0, r.reshape(-1, *fine.shape).astype(fine.diag.dtype))
+        return z.astype(r.dtype)
