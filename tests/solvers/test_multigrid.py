@@ -223,3 +223,16 @@ def test_a_batch_solved_together_equals_each_solved_alone():
     # and the direct solver, which has no batched path, gives the same batch one by one
     exact, _ = solve_many(make_solver(system, "direct"), rhs)
     assert np.abs(exact - together).max() < 1e-9 * together.max()
+
+
+def test_auto_says_why_it_chose_its_method():
+    from chiptherm import solve
+
+    reasons = {
+        "large, heterogeneous": solve(tsv_field(48)).info.reason,
+        "small": solve(tsv_field(8)).info.reason,
+        "uniform": solve(load_stack(EXAMPLES / "two_die.yaml").with_grid(16, 16)).info.reason,
+    }
+    assert "multigrid" in reasons["large, heterogeneous"]
+    assert "sparse LU" in reasons["small"]
+    assert "uniform" in reasons["uniform"]

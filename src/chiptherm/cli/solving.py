@@ -96,6 +96,8 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
     s, e, g = summary["solver"], summary["energy"], summary["grid"]
     diag.add_row("cells", f"{g['cells']:,} ({g['nx']}x{g['ny']}x{g['nz']})")
     diag.add_row("method", s["method"])
+    if s.get("reason") and s["reason"] != "asked for":
+        diag.add_row("why", s["reason"])
     diag.add_row("iterations", str(s["iterations"]))
     if s.get("nonlinear_steps"):
         diag.add_row("fixed-point steps", str(s["nonlinear_steps"]))

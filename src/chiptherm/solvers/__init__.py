@@ -60,16 +60,28 @@ def conductance_contrast(system: System) -> float:
 
 def choose_method(system: System) -> str:
     """The method 'auto' picks for ``system``."""
+    return choice(system)[0]
+
+
+def choice(system: System) -> tuple[str, str]:
+    """The method 'auto' picks for ``system`` and why, in a phrase for the summary."""
     if system.lateral_structure is not None:
-        return "transform"
+        return "transform", "laterally uniform stack: the exact transform solver"
     if system.size <= DIRECT_LIMIT:
-        return "direct"
-    if system.size <= HIGH_CONTRAST_DIRECT_LIMIT and conductance_contrast(system) > HIGH_CONTRAST:
-        return "direct"
+        return "direct", f"{system.size:,} cells (at most {DIRECT_LIMIT:,}): sparse LU is fastest"
+    if system.size <= HIGH_CONTRAST_DIRECT_LIMIT:
+        contrast = conductance_contrast(system)
+        if contrast > HIGH_CONTRAST:
+            return "direct", (
+                f"conductances span {contrast:.1e}: iterative solvers stall, so sparse LU"
+            )
     # geometric multigrid keeps its iteration count with the grid and the contrast, where the
     # averaged stack's transform (cg-transform) needs 100-170 and pyamg several times the
     # memory (benchmarks/solver.py)
-    return "cg-mg"
+    return "cg-mg", (
+        "laterally non-uniform stack: multigrid CG, whose iterations do not grow with the grid "
+        "or the lateral contrast"
+    )
 
 
 def make_solver(system: System, method: str = "auto", maxiter: int = 2000) -> LinearSolver:
@@ -100,7 +112,7 @@ def solve_system(
     receives one-line messages: the solver being built, then each Krylov iteration.
     """
     report = progress or (lambda _: None)
-    chosen = choose_method(system) if method == "auto" else method
+    chosen, reason = choice(system) if method == "auto" else (method, "asked for")
     report(f"{chosen}: setting up for {system.size:,} cells")
     solver = make_solver(system, method, maxiter=maxiter)
     if isinstance(solver, KrylovSolver):
@@ -108,7 +120,8 @@ def solve_system(
     else:
         report(f"{solver.name}: solving {system.size:,} cells")
     x, info = solver.solve(system.rhs, x0=None if x0 is None else x0.reshape(system.shape), tol=tol)
-    return x, dataclasses.replace(info, relative_residual=system.relative_residual(x))
+    residual = system.relative_residual(x)
+    return x, dataclasses.replace(info, relative_residual=residual, reason=reason)
 
 
 __all__ = [

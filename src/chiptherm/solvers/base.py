@@ -14,7 +14,8 @@ class SolveInfo:
     """Diagnostics of one solve.
 
     Attributes:
-        method: solver name ('transform', 'cg-amg', 'cg-transform', 'gmres-amg', 'direct').
+        method: solver name ('transform', 'cg-mg', 'cg-amg', 'cg-transform', 'gmres-amg',
+            'direct').
         iterations: Krylov iterations (0 for direct methods).
         relative_residual: ||b - A·T|| / ||b|| of the returned field.
         setup_s: seconds spent building the solver (factorization, AMG hierarchy), wall clock.
@@ -22,6 +23,8 @@ class SolveInfo:
         warm_start: whether an initial guess was given.
         nonlinear_steps: fixed-point steps of a temperature-dependent solve (0: linear); the
             iterations and times are then summed over the steps.
+        reason: why 'auto' took this method ('asked for' when it was named; empty where no
+            choice was made).
     """
 
     method: str
@@ -31,6 +34,7 @@ class SolveInfo:
     solve_s: float
     warm_start: bool = False
     nonlinear_steps: int = 0
+    reason: str = ""
 
 
 def relative_residual(matrix, x: np.ndarray, b: np.ndarray) -> float:
