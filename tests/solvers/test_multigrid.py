@@ -88,6 +88,7 @@ STACKS = {
     "µbumps in underfill": lambda: example("microbump", 24, 18),
     "TSV array, example": lambda: example("tsv_array", 20, 20),
     "microchannel cavity": lambda: example("microchannel", 16, 16),
+    "2.5D package of chiplets": lambda: example("chiplets", 30, 24),
     "odd sizes, anisotropic, contact resistance": lambda: stack_from_dict(
         {
             "name": "odd",
@@ -236,3 +237,14 @@ def test_auto_says_why_it_chose_its_method():
     assert "multigrid" in reasons["large, heterogeneous"]
     assert "sparse LU" in reasons["small"]
     assert "uniform" in reasons["uniform"]
+
+
+def test_the_chiplets_example_is_a_heterogeneous_package_of_a_million_cells():
+    stack = load_stack(EXAMPLES / "chiplets.yaml")
+    system_cells = stack.grid.nx * stack.grid.ny * sum(layer.cells for layer in stack.layers)
+    assert 0.9e6 <= system_cells <= 1.2e6
+    dies = {(r.width, r.height) for r in stack.layers[stack.layer_index("dies")].regions}
+    assert len(dies) == 2  # two dies of different footprints in the mold
+    mixed = [layer.name for layer in stack.layers if layer.regions]
+    assert {"dies", "ubumps", "interposer"} <= set(mixed)
+    assert stack.boundary("top").htc and stack.boundary("bottom").htc

@@ -322,8 +322,11 @@ def resistance_matrix(
     )
 
 
-BLOCK_BATCH = 16
-"""Blocks whose unit responses are solved together (one batched solve per this many)."""
+BLOCK_BATCH = 1
+"""Blocks whose unit responses are solved together (one batched solve per this many). One:
+on a CPU a batch of 16 costs 1.4x more time per map than single solves at 1.4 M cells and six
+times the memory (``benchmarks/solver.py``, 'cg-mg x16'), the vectors outweighing the shared
+matrix; the batched path is there for an accelerator."""
 
 
 def linear_response(

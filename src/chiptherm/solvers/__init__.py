@@ -78,10 +78,7 @@ def choice(system: System) -> tuple[str, str]:
     # geometric multigrid keeps its iteration count with the grid and the contrast, where the
     # averaged stack's transform (cg-transform) needs 100-170 and pyamg several times the
     # memory (benchmarks/solver.py)
-    return "cg-mg", (
-        "laterally non-uniform stack: multigrid CG, whose iterations do not grow with the grid "
-        "or the lateral contrast"
-    )
+    return "cg-mg", "non-uniform stack: multigrid CG (iterations independent of grid, contrast)"
 
 
 def make_solver(system: System, method: str = "auto", maxiter: int = 2000) -> LinearSolver:

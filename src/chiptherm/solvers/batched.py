@@ -84,7 +84,7 @@ def solve_many(
     of CG with multigrid), one after another otherwise. Returns (k, nz, ny, nx) K and one
     :class:`SolveInfo` per right-hand side."""
     batched = getattr(solver, "solve_many", None)
-    if batched is not None:
+    if batched is not None and len(b) > 1:
         return batched(b, x0=x0, tol=tol)
     fields, infos = [], []
     for i in range(len(b)):
