@@ -156,7 +156,7 @@ def sparse_galerkin(level: Level) -> sp.csr_array:
 
 def test_the_coarse_operator_is_p_transpose_a_p_and_transfers_are_adjoint():
     system = System.from_stack(STACKS["odd sizes, anisotropic, contact resistance"]())
-    fine = Level.of_system(system, dtype=np.float64)
+    fine = Level.of_system(system, single=False)
     coarse = fine.coarsened()
     assert coarse.shape == (fine.shape[0], 7, 12)
     expected = sparse_galerkin(fine).toarray()

@@ -48,8 +48,36 @@ StackArgument = Annotated[
     Path, typer.Argument(help="Stack file: YAML, or a 3D-ICE .stk.", metavar="STACK.yaml")
 ]
 SolverOption = Annotated[
-    str, typer.Option(help="auto, transform, cg-amg, cg-transform, gmres-amg or direct.")
+    str,
+    typer.Option(help="auto, transform, cg-mg, cg-amg, cg-transform, gmres-amg or direct."),
 ]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        help="Where the solver runs: numpy (scipy on the host), cuda or cuda:N (torch on a "
+        "GPU), or cpu (torch on the host: the GPU code path without a GPU).",
+    ),
+]
+
+
+def solver_device(solver: str, device: str) -> str:
+    """``device`` checked (a torch device torch can see, or numpy) against ``solver``: a
+    method that runs on the host only is refused with a device, before any work."""
+    from chiptherm.solvers.backend import DEVICE_METHODS, HOST, resolve
+
+    if resolve(device) is not None and solver not in ("auto", *DEVICE_METHODS):
+        raise InputError(
+            f"--solver {solver} runs on the host only; with --device {device} use auto, "
+            f"{', '.join(DEVICE_METHODS)}, or --device {HOST}"
+        )
+    return device
+
+
+def refining_device(device: str) -> str:
+    """The solver's device for refinements of predictions made on torch device ``device``:
+    the same GPU for a CUDA device, the host's scipy path for the CPU (faster there than
+    torch)."""
+    return "numpy" if device.strip() == "cpu" else device
 
 
 def out_option(default: str, what: str = "Output folder") -> Any:

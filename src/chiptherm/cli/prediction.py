@@ -24,6 +24,7 @@ from chiptherm.cli.common import (
     out_option,
     output_folder,
     parse_params,
+    refining_device,
     threaded,
 )
 from chiptherm.cli.solving import show_result
@@ -82,8 +83,15 @@ def predict(
         bool, typer.Option("--refine", help="Refine with the solver when the score fails.")
     ] = False,
     refine_solver: Annotated[
-        str | None, typer.Option(help="Warm-started solver for --refine [cg-transform, or cg-amg].")
+        str | None, typer.Option(help="Warm-started solver for --refine [cg-transform, or cg-mg].")
     ] = None,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu or cuda[:N]: where the model runs, and with cuda also the solver of "
+            "--refine (on cpu the solver keeps scipy's host path)."
+        ),
+    ] = "cpu",
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
 ) -> None:
@@ -106,12 +114,15 @@ def predict(
     from chiptherm.operator.model import per_sample
     from chiptherm.operator.plausibility import check_power, training_power_range
     from chiptherm.operator.sampling import load_map
+    from chiptherm.operator.train import device_of
+    from chiptherm.solvers.backend import using_device
     from chiptherm.trust.confidence import EXACT_CORRECTION
 
+    where = device_of(device)
     folder = output_folder(out, Path("out") / Path(str(model)).name, no_files)
     out_dir = folder.path if folder else Path()
 
-    op, meta = load_operator(model)
+    op, meta = load_operator(model, device=str(where))
     params = parse_params(param)
     op.parameter_values(1, params)  # checks names and values before any work
     power_check = None
@@ -124,9 +135,10 @@ def predict(
         density = dist.sample(1, op.case.size, op.case.sensors, np.random.default_rng(seed))[0]
     if tol_kelvin <= 0:
         raise InputError("--tol-kelvin must be > 0 K")
-    checked = predict_checked(
-        op, density, params, tol_kelvin, (refine_solver or "krylov") if refine else None
-    )
+    with using_device(refining_device(device)):
+        checked = predict_checked(
+            op, density, params, tol_kelvin, (refine_solver or "krylov") if refine else None
+        )
     result = checked.result
     summary = result.summary()
     summary["model"] = meta.get("name", str(model))
@@ -216,7 +228,13 @@ def predict_batch(
         typer.Option(help="Also write every field: temperatures.npy, float32 (N, nz, ny, nx) K."),
     ] = False,
     batch: Annotated[int, typer.Option(help="Maps per batch on the device.")] = 64,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu or cuda[:N]: where the model runs, and with cuda also the solves of "
+            "--refine (on cpu they keep scipy's host path)."
+        ),
+    ] = "cpu",
     check: Annotated[
         bool,
         typer.Option(
@@ -258,6 +276,7 @@ def predict_batch(
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.plots import plot_histogram
     from chiptherm.report.progress import progress_bar
+    from chiptherm.solvers.backend import using_device
 
     folder = output_folder(out, Path("out") / f"{Path(str(model)).name}-batch")
     out_dir = folder.path
@@ -281,7 +300,10 @@ def predict_batch(
         params = {**params, **table}
     checker = BatchChecker(op, tol_kelvin, refine) if check else None
     label = "predict" + (" and check" if check else "")
-    with progress_bar(label, "maps", err_console, quiet) as progress:
+    with (
+        progress_bar(label, "maps", err_console, quiet) as progress,
+        using_device(refining_device(device)),
+    ):
         task = progress.add_task("predict", total=len(maps))
         result = predict_all(
             op,

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from chiptherm.cli.common import (
+    DeviceOption,
     JsonOption,
     NoFilesOption,
     SetOption,
@@ -25,6 +26,7 @@ from chiptherm.cli.common import (
     load_stack_with,
     out_option,
     output_folder,
+    solver_device,
     threaded,
 )
 from chiptherm.errors import InputError
@@ -96,6 +98,8 @@ def result_tables(summary: dict[str, Any]) -> list[Table]:
     s, e, g = summary["solver"], summary["energy"], summary["grid"]
     diag.add_row("cells", f"{g['cells']:,} ({g['nx']}x{g['ny']}x{g['nz']})")
     diag.add_row("method", s["method"])
+    if s.get("device", "numpy") != "numpy":
+        diag.add_row("device", s["device"])
     if s.get("reason") and s["reason"] != "asked for":
         diag.add_row("why", s["reason"])
     diag.add_row("iterations", str(s["iterations"]))
@@ -124,6 +128,7 @@ def solve(
     out: out_option("out/STACK") = None,
     as_json: JsonOption = False,
     solver: SolverOption = "auto",
+    device: DeviceOption = "numpy",
     tol: Annotated[float, typer.Option(help="Relative residual tolerance (iterative).")] = 1e-10,
     probe: Annotated[
         list[str] | None, typer.Option(help="Probe 'x,y,layer' (m); repeatable.")
@@ -144,8 +149,10 @@ def solve(
 
     Example: chiptherm solve examples/two_die.yaml --out out/two_die --probe 0.004,0.004,die1_active
     """
+    from chiptherm.solvers.backend import using_device
     from chiptherm.solvers.result import solve as solve_stack
 
+    solver_device(solver, device)
     folder = output_folder(out, Path("out") / stack_file.stem, no_files)
     out_dir = folder.path if folder else Path()
     stack = load_stack_with(stack_file, sets)
@@ -174,11 +181,12 @@ def solve(
                 f"--probe ({x:g}, {y:g}) m lies outside the die, which spans 0 to {lx:g} m in "
                 f"x and 0 to {ly:g} m in y"
             )
-    with err_console.status(f"solving {stack.name}") as status:
-        result = solve_stack(stack, method=solver, tol=tol, progress=status.update)
-    summary = result.summary(probes)
-    if runaway_margin:
-        summary["runaway_margin"] = margin_summary(stack, solver)
+    with using_device(device):
+        with err_console.status(f"solving {stack.name}") as status:
+            result = solve_stack(stack, method=solver, tol=tol, progress=status.update)
+        summary = result.summary(probes)
+        if runaway_margin:
+            summary["runaway_margin"] = margin_summary(stack, solver)
     written = show_result(result, summary, out_dir, as_json, no_files)
     if as_json:
         return

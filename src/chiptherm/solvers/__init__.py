@@ -17,6 +17,11 @@ Methods:
     auto          transform when possible, direct up to 20,000 cells (up to 1,000,000
                   when conductances span more than 10 orders of magnitude, where Krylov
                   methods stall), else cg-mg
+
+Every solver is built for a device (``device=``, or the default that
+:func:`~chiptherm.solvers.backend.using_device` sets): ``numpy``, the host path above, or a
+torch device (``cuda``, ``cpu``), where transform, cg-mg and cg-transform run
+(:mod:`chiptherm.solvers.device`).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ import numpy as np
 
 from chiptherm.discretize.system import System
 from chiptherm.errors import SolverError
+from chiptherm.solvers.backend import DEVICE_METHODS, resolve, using_device
 from chiptherm.solvers.base import SolveInfo
 from chiptherm.solvers.batched import solve_many
+from chiptherm.solvers.device import DeviceSolver, device_choice
 from chiptherm.solvers.direct import DirectSolver
 from chiptherm.solvers.krylov import KrylovSolver
 from chiptherm.solvers.transform import TransformSolver
@@ -81,10 +88,21 @@ def choice(system: System) -> tuple[str, str]:
     return "cg-mg", "non-uniform stack: multigrid CG (iterations independent of grid, contrast)"
 
 
-def make_solver(system: System, method: str = "auto", maxiter: int = 2000) -> LinearSolver:
-    """Build the solver ``method`` (see module doc) for ``system``."""
+def make_solver(
+    system: System, method: str = "auto", maxiter: int = 2000, device: str | None = None
+) -> LinearSolver:
+    """Build the solver ``method`` (see module doc) for ``system`` on ``device`` ('numpy',
+    'cpu', 'cuda', 'cuda:N'; default: :func:`~chiptherm.solvers.backend.default_device`).
+
+    A method that runs on the host only (direct, cg-amg, gmres-amg) raises when a torch
+    device is named here, and is built on the host when the device is only the default of a
+    ``using_device`` block: an analysis that picks sparse LU for a small system keeps it.
+    """
     if method not in METHODS:
         raise SolverError(f"unknown solver {method!r}; expected one of {', '.join(METHODS)}")
+    target = resolve(device)
+    if target is not None and (device is not None or method in ("auto", *DEVICE_METHODS)):
+        return DeviceSolver(system, method, target, maxiter)
     if method == "auto":
         method = choose_method(system)
     if method == "transform":
@@ -102,16 +120,24 @@ def solve_system(
     tol: float = 1e-10,
     maxiter: int = 2000,
     progress: Callable[[str], None] | None = None,
+    device: str | None = None,
 ) -> tuple[np.ndarray, SolveInfo]:
     """Solve ``system`` and return the (nz, ny, nx) temperature in K with diagnostics.
 
     The reported relative residual is always recomputed from the System itself. ``progress``
     receives one-line messages: the solver being built, then each Krylov iteration.
+    ``device`` as in :func:`make_solver`.
     """
     report = progress or (lambda _: None)
-    chosen, reason = choice(system) if method == "auto" else (method, "asked for")
+    target = resolve(device)
+    if method != "auto":
+        chosen, reason = method, "asked for"
+    elif target is not None:
+        chosen, reason = device_choice(system, target)
+    else:
+        chosen, reason = choice(system)
     report(f"{chosen}: setting up for {system.size:,} cells")
-    solver = make_solver(system, method, maxiter=maxiter)
+    solver = make_solver(system, method, maxiter=maxiter, device=device)
     if isinstance(solver, KrylovSolver):
         solver.on_iteration = lambda k: report(f"{solver.name}: iteration {k}")
     else:
@@ -123,6 +149,7 @@ def solve_system(
 
 __all__ = [
     "METHODS",
+    "DeviceSolver",
     "DirectSolver",
     "KrylovSolver",
     "LinearSolver",
@@ -132,4 +159,5 @@ __all__ = [
     "make_solver",
     "solve_many",
     "solve_system",
+    "using_device",
 ]

@@ -25,6 +25,8 @@ class SolveInfo:
             iterations and times are then summed over the steps.
         reason: why 'auto' took this method ('asked for' when it was named; empty where no
             choice was made).
+        device: where the solve ran: 'numpy' (the host path) or a torch device ('cuda:0',
+            'cpu'); see :mod:`chiptherm.solvers.backend`.
     """
 
     method: str
@@ -35,6 +37,7 @@ class SolveInfo:
     warm_start: bool = False
     nonlinear_steps: int = 0
     reason: str = ""
+    device: str = "numpy"
 
 
 def relative_residual(matrix, x: np.ndarray, b: np.ndarray) -> float:

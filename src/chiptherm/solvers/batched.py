@@ -15,65 +15,71 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from chiptherm.errors import SolverError
+from chiptherm.solvers.backend import namespace, to_numpy
 from chiptherm.solvers.base import SolveInfo
 
-Operator = Callable[[np.ndarray], np.ndarray]
-"""A map of a (k, N) block to a (k, N) block."""
+Operator = Callable[[Any], Any]
+"""A map of a (k, N) block to a (k, N) block (numpy arrays or torch tensors)."""
 
 
-def columnwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def columnwise_dot(a: Any, b: Any) -> Any:
     """(k,) dot products of the rows of two (k, N) blocks."""
-    return np.einsum("ij,ij->i", a, b)
+    return namespace(a, b).vecdot(a, b, axis=-1)
 
 
 def conjugate_gradients(
     apply: Operator,
     precondition: Operator,
-    b: np.ndarray,
-    x0: np.ndarray | None = None,
+    b: Any,
+    x0: Any = None,
     tol: float = 1e-10,
     maxiter: int = 2000,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Any, np.ndarray, np.ndarray]:
     """Solve A x_i = b_i for every row i of ``b`` (k, N) to ‖b_i - A x_i‖ ≤ tol·‖b_i‖.
+
+    ``b`` and ``x0`` are numpy arrays or torch tensors (float64), and so is x; the loop runs
+    where they live and reads only k numbers back per iteration.
 
     Returns:
         x (k, N), the iterations each row took (k,), and each row's true relative residual
         (k,), recomputed from ``apply`` at the end (the recursive residual of CG can drift
         from it near round-off, so CG restarts from the iterate, at most three times).
     """
-    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=float)
-    norm_b = np.sqrt(columnwise_dot(b, b))
-    norm_b[norm_b == 0.0] = 1.0
-    iterations = np.zeros(len(b), dtype=int)
+    xp = namespace(b)
+    x = xp.zeros_like(b) if x0 is None else xp.asarray(x0, copy=True)
+    norm_b = xp.sqrt(columnwise_dot(b, b))
+    norm_b = xp.where(norm_b == 0.0, xp.ones_like(norm_b), norm_b)
+    iterations = np.zeros(b.shape[0], dtype=int)
+    zero = xp.zeros_like(norm_b)
     for _ in range(4):
         r = b - apply(x)
-        active = np.sqrt(columnwise_dot(r, r)) > tol * norm_b
-        if not active.any() or iterations.max() >= maxiter:
+        active = xp.sqrt(columnwise_dot(r, r)) > tol * norm_b
+        if not bool(xp.any(active)) or iterations.max() >= maxiter:
             break
         z = precondition(r)
-        p = z.copy()
+        p = xp.asarray(z, copy=True)
         rz = columnwise_dot(r, z)
-        while active.any() and iterations.max() < maxiter:
+        while bool(xp.any(active)) and iterations.max() < maxiter:
             ap = apply(p)
             curvature = columnwise_dot(p, ap)
-            alpha = np.where(
-                active & (curvature > 0), rz / np.where(curvature > 0, curvature, 1), 0
-            )
+            bent = active & (curvature > 0)
+            alpha = xp.where(bent, rz / xp.where(bent, curvature, norm_b), zero)
             x += alpha[:, None] * p
             r -= alpha[:, None] * ap
-            iterations += active
-            active &= np.sqrt(columnwise_dot(r, r)) > tol * norm_b
+            iterations += to_numpy(active).astype(bool)
+            active &= xp.sqrt(columnwise_dot(r, r)) > tol * norm_b
             z = precondition(r)
             rz_new = columnwise_dot(r, z)
-            beta = np.where(active, rz_new / np.where(rz != 0, rz, 1), 0)
+            beta = xp.where(active, rz_new / xp.where(rz != 0, rz, norm_b), zero)
             p = z + beta[:, None] * p
             rz = rz_new
     r = b - apply(x)
-    return x, iterations, np.sqrt(columnwise_dot(r, r)) / norm_b
+    return x, iterations, to_numpy(xp.sqrt(columnwise_dot(r, r)) / norm_b)
 
 
 def solve_many(

@@ -29,12 +29,21 @@ Array shapes: fields (nz, ny, nx); ``gx`` (nz, ny, nx-1), ``gy`` (nz, ny-1, nx),
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from chiptherm.discretize.system import System
+from chiptherm.solvers.backend import (
+    is_host,
+    namespace,
+    pair_sums,
+    put_where,
+    to_device,
+    to_numpy,
+)
 
 COARSEST_COLUMNS = 64
 """A level with at most this many (x, y) columns is solved directly."""
@@ -46,13 +55,22 @@ Measured on the TSV stack of ``benchmarks/solver.py`` (317 k cells): 15 CG itera
 SWEEPS = 1
 """Red-black z-line sweeps before and after each coarse correction."""
 COARSE_VISITS = 2
-"""Coarse corrections per level: 2 is a W-cycle, 1 a V-cycle."""
-"""Red-black z-line sweeps before and after each coarse correction."""
+"""Coarse corrections per level on the host: 2 is a W-cycle, 1 a V-cycle."""
+DEVICE_COARSE_VISITS = 1
+"""Coarse corrections per level on a torch device. A device pays for every kernel launch, and
+a W-cycle visits level d 2^d times, each visit a few hundred launches for a few hundred cells;
+the V-cycle's extra CG iterations cost less there (to be timed on a GPU)."""
+
+Array = Any
+"""A numpy array or a torch tensor (see :mod:`chiptherm.solvers.backend`)."""
 
 
 @dataclass
 class Level:
     """The 7-point conductance network of one level and the z-line factors of its smoother.
+
+    The arrays are all numpy arrays or all torch tensors on one device; every method runs on
+    either.
 
     Attributes:
         gx, gy, gz: conductances between neighbouring cells, W/K.
@@ -63,54 +81,63 @@ class Level:
         red: (ny, nx) True on the red columns of the checkerboard.
     """
 
-    gx: np.ndarray
-    gy: np.ndarray
-    gz: np.ndarray
-    diag: np.ndarray
+    gx: Array
+    gy: Array
+    gz: Array
+    diag: Array
 
     def __post_init__(self) -> None:
+        xp = namespace(self.diag)
         nz, ny, nx = self.diag.shape
-        self.inv_w = np.empty_like(self.diag)
-        self.lower = np.zeros_like(self.diag)
-        w = self.diag[0].copy()
+        self.inv_w = xp.empty_like(self.diag)
+        self.lower = xp.zeros_like(self.diag)
+        w = self.diag[0]
         self.inv_w[0] = 1.0 / w
         for k in range(1, nz):
             self.lower[k] = -self.gz[k - 1] * self.inv_w[k - 1]
             w = self.diag[k] + self.lower[k] * self.gz[k - 1]
             self.inv_w[k] = 1.0 / w
-        jj, ii = np.meshgrid(np.arange(nx), np.arange(ny))
-        self.red = (ii + jj) % 2 == 0
+        red = (np.arange(ny)[:, None] + np.arange(nx)[None, :]) % 2 == 0
+        self.red = red if is_host(self.diag) else to_device(red, self.diag.device, red_type(xp))
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """(nz, ny, nx); fields of a batch have leading axes before these."""
-        return self.diag.shape  # type: ignore[return-value]
+        return tuple(self.diag.shape)  # type: ignore[return-value]
 
     @classmethod
-    def of_system(cls, system: System, dtype: type = np.float32) -> Level:
-        """The finest level: ``system``'s conductances in ``dtype``."""
-        return cls(*(a.astype(dtype) for a in (system.gx, system.gy, system.gz, system.diagonal)))
+    def of_system(cls, system: System, single: bool = True, device: Any = None) -> Level:
+        """The finest level: ``system``'s conductances in single (or double) precision, as
+        numpy arrays (``device`` None) or torch tensors on ``device``."""
+        arrays = (system.gx, system.gy, system.gz, system.diagonal)
+        if device is None:
+            dtype = np.float32 if single else np.float64
+            return cls(*(a.astype(dtype) for a in arrays))
+        import torch
+
+        dtype = torch.float32 if single else torch.float64
+        return cls(*(to_device(a, device, dtype) for a in arrays))
 
     # -- the operator --------------------------------------------------------------------------
-    def neighbours(self, x: np.ndarray) -> np.ndarray:
+    def neighbours(self, x: Array) -> Array:
         """(nz, ny, nx) the lateral neighbours' pull, Σ g·x over the four lateral links, W."""
-        out = np.zeros_like(x)
+        out = namespace(x).zeros_like(x)
         out[..., :-1] += self.gx * x[..., 1:]
         out[..., 1:] += self.gx * x[..., :-1]
         out[..., :-1, :] += self.gy * x[..., 1:, :]
         out[..., 1:, :] += self.gy * x[..., :-1, :]
         return out
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """A·x, (nz, ny, nx) -> (nz, ny, nx), W."""
+    def apply(self, x: Array) -> Array:
+        """A·x, (..., nz, ny, nx) -> (..., nz, ny, nx), W: the matrix-free 7-point operator."""
         out = self.diag * x - self.neighbours(x)
         out[..., :-1, :, :] -= self.gz * x[..., 1:, :, :]
         out[..., 1:, :, :] -= self.gz * x[..., :-1, :, :]
         return out
 
-    def column_solve(self, r: np.ndarray) -> np.ndarray:
+    def column_solve(self, r: Array) -> Array:
         """Every column's tridiagonal system solved for right-hand side ``r`` (Thomas)."""
-        y = r.copy()
+        y = namespace(r).asarray(r, copy=True)
         nz = y.shape[-3]
         for k in range(1, nz):
             y[..., k, :, :] -= self.lower[k] * y[..., k - 1, :, :]
@@ -120,12 +147,12 @@ class Level:
             y[..., k, :, :] *= self.inv_w[k]
         return y
 
-    def sweep(self, x: np.ndarray, b: np.ndarray, colours: tuple[bool, ...]) -> None:
+    def sweep(self, x: Array, b: Array, colours: tuple[bool, ...]) -> None:
         """Red-black z-line Gauss–Seidel in place: for each colour, its columns solved
         exactly with the other columns' current values."""
         for colour in colours:
             solved = self.column_solve(b + self.neighbours(x))
-            np.copyto(x, solved, where=self.red if colour else ~self.red)
+            put_where(x, self.red if colour else ~self.red, solved)
 
     # -- coarsening ----------------------------------------------------------------------------
     def coarsened(self) -> Level:
@@ -140,15 +167,16 @@ class Level:
         return Level(gx, gy, gz, aggregate(extra) + link_sum(gx, gy, gz, coarse))
 
     def matrix(self) -> sp.csc_array:
-        """This level's operator as a sparse matrix (for the coarsest level's LU)."""
+        """This level's operator as a scipy sparse matrix, float64 (for the coarsest level)."""
+        gx, gy, gz, diag = (to_numpy(a) for a in (self.gx, self.gy, self.gz, self.diag))
         nz, ny, nx = self.shape
         n = nz * ny * nx
         off_x = np.zeros(self.shape)
-        off_x[:, :, :-1] = self.gx
+        off_x[:, :, :-1] = gx
         off_y = np.zeros(self.shape)
-        off_y[:, :-1, :] = self.gy
-        diagonals, offsets = [self.diag.ravel()], [0]
-        for values, step in ((off_x, 1), (off_y, nx), (self.gz, nx * ny)):
+        off_y[:, :-1, :] = gy
+        diagonals, offsets = [diag.ravel()], [0]
+        for values, step in ((off_x, 1), (off_y, nx), (gz, nx * ny)):
             if step < n:
                 v = -values.ravel()[: n - step]
                 diagonals += [v, v]
@@ -156,11 +184,15 @@ class Level:
         return sp.diags_array(diagonals, offsets=offsets, shape=(n, n), format="csc")
 
 
-def link_sum(
-    gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, shape: tuple[int, int, int]
-) -> np.ndarray:
+def red_type(xp: Any) -> Any:
+    """The boolean type of namespace ``xp``."""
+    return xp.bool
+
+
+def link_sum(gx: Array, gy: Array, gz: Array, shape: tuple[int, int, int]) -> Array:
     """(nz, ny, nx) the sum of the cell-to-cell conductances touching each cell, W/K."""
-    d = np.zeros(shape, dtype=gz.dtype)
+    xp = namespace(gz)
+    d = xp.zeros(shape, dtype=gz.dtype, device=gz.device if not is_host(gz) else None)
     d[:, :, :-1] += gx
     d[:, :, 1:] += gx
     d[:, :-1, :] += gy
@@ -170,42 +202,70 @@ def link_sum(
     return d
 
 
-def aggregate(a: np.ndarray, along_x: bool = True, along_y: bool = True) -> np.ndarray:
-    """Sums of ``a`` (nz, ny, nx) over pairs of neighbouring cells along x and/or y (the last
+def aggregate(a: Array, along_x: bool = True, along_y: bool = True) -> Array:
+    """Sums of ``a`` (..., ny, nx) over pairs of neighbouring cells along x and/or y (the last
     of an odd count alone)."""
-    ny, nx = a.shape[-2:]
-    out = ((ny + 1) // 2 if along_y else ny, (nx + 1) // 2 if along_x else nx)
-    if a.size == 0:
-        return np.zeros((*a.shape[:-2], *out), dtype=a.dtype)
     if along_y:
-        a = np.add.reduceat(a, np.arange(0, ny, 2), axis=-2)
+        a = pair_sums(a, axis=-2)
     if along_x:
-        a = np.add.reduceat(a, np.arange(0, nx, 2), axis=-1)
+        a = pair_sums(a, axis=-1)
     return a
 
 
-def restrict(r: np.ndarray) -> np.ndarray:
+def restrict(r: Array) -> Array:
     """Pᵀr: the residual summed over each 2 x 2 aggregate."""
     return aggregate(r)
 
 
-def prolong(e: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+def prolong(e: Array, shape: tuple[int, int, int]) -> Array:
     """P·e: each aggregate's value given to its (up to) four columns."""
+    xp = namespace(e)
     _, ny, nx = shape
-    return np.repeat(np.repeat(e, 2, axis=-2), 2, axis=-1)[..., :ny, :nx]
+    return xp.repeat(xp.repeat(e, 2, axis=-2), 2, axis=-1)[..., :ny, :nx]
+
+
+class CoarsestSolve:
+    """The exact solve of the coarsest level: sparse LU on the host, a dense Cholesky factor
+    on a torch device (the level holds at most ``COARSEST_COLUMNS`` columns)."""
+
+    def __init__(self, level: Level) -> None:
+        matrix = level.matrix()
+        self.host = is_host(level.diag)
+        if self.host:
+            self.lu = spla.splu(matrix)
+        else:
+            import torch
+
+            dense = torch.as_tensor(matrix.toarray(), device=level.diag.device)
+            self.factor = torch.linalg.cholesky(dense)
+
+    def __call__(self, b: Array) -> Array:
+        """A⁻¹b for ``b`` (..., nz, ny, nx), in b's shape and type."""
+        size = int(np.prod(b.shape[-3:]))
+        if self.host:
+            columns = b.reshape(-1, size).T.astype(float)
+            return self.lu.solve(columns).T.reshape(b.shape).astype(b.dtype)
+        import torch
+
+        columns = b.reshape(-1, size).T.to(torch.float64)
+        return torch.cholesky_solve(columns, self.factor).T.reshape(b.shape).to(b.dtype)
 
 
 class Multigrid:
     """The W-cycle preconditioner of a :class:`System`: ``apply_inverse(r)`` ≈ A⁻¹r.
 
-    Built once per matrix (levels and factors), applied to any number of residuals.
+    Built once per matrix (levels and factors), applied to any number of residuals: numpy
+    arrays on the host (``device`` None), torch tensors on ``device`` (a V-cycle there, see
+    :data:`DEVICE_COARSE_VISITS`).
     """
 
-    def __init__(self, system: System) -> None:
-        self.levels = [Level.of_system(system)]
+    def __init__(self, system: System, device: Any = None, visits: int | None = None) -> None:
+        self.levels = [Level.of_system(system, device=device)]
         while self._columns(self.levels[-1]) > COARSEST_COLUMNS:
             self.levels.append(self.levels[-1].coarsened())
-        self.coarsest = spla.splu(self.levels[-1].matrix())
+        self.coarsest = CoarsestSolve(self.levels[-1])
+        default = COARSE_VISITS if device is None else DEVICE_COARSE_VISITS
+        self.visits = default if visits is None else visits
 
     @staticmethod
     def _columns(level: Level) -> int:
@@ -215,37 +275,41 @@ class Multigrid:
     def bytes_per_cell(self) -> float:
         """Memory of the hierarchy per fine cell, bytes (arrays of every level)."""
         arrays = sum(
-            a.nbytes
+            a.nbytes if is_host(a) else a.element_size() * a.numel()
             for lv in self.levels
             for a in (lv.gx, lv.gy, lv.gz, lv.diag, lv.inv_w, lv.lower)
         )
-        return arrays / self.levels[0].diag.size
+        return arrays / int(np.prod(self.levels[0].shape))
 
-    def cycle(self, depth: int, b: np.ndarray) -> np.ndarray:
-        """One W-cycle on level ``depth`` for right-hand side ``b``, from zero."""
+    def cycle(self, depth: int, b: Array) -> Array:
+        """One W-cycle (or V-cycle) on level ``depth`` for right-hand side ``b``, from zero."""
         if depth == len(self.levels) - 1:
-            columns = b.reshape(-1, int(np.prod(b.shape[-3:]))).T.astype(float)
-            return self.coarsest.solve(columns).T.reshape(b.shape).astype(b.dtype)
+            return self.coarsest(b)
         level = self.levels[depth]
-        x = np.zeros_like(b)
+        x = namespace(b).zeros_like(b)
         for _ in range(SWEEPS):
             level.sweep(x, b, (True, False))
-        for _ in range(COARSE_VISITS if depth + 2 < len(self.levels) else 1):
+        for _ in range(self.visits if depth + 2 < len(self.levels) else 1):
             r = b - level.apply(x)
             x += OVER_CORRECTION * prolong(self.cycle(depth + 1, restrict(r)), level.shape)
         for _ in range(SWEEPS):
             level.sweep(x, b, (False, True))
         return x
 
-    def apply_inverse(self, r: np.ndarray) -> np.ndarray:
-        """The preconditioned residual, flat (N,) or (nz, ny, nx) as given."""
-        fine = self.levels[0]
-        z = self.cycle(0, r.reshape(fine.shape).astype(fine.diag.dtype))
-        return z.astype(r.dtype).reshape(r.shape)
+    def _single(self, r: Array) -> Array:
+        """``r`` in the cycle's precision."""
+        xp = namespace(r)
+        return xp.astype(r, self.levels[0].diag.dtype)
 
-    def apply_many(self, r: np.ndarray) -> np.ndarray:
+    def apply_inverse(self, r: Array) -> Array:
+        """The preconditioned residual, flat (N,) or (nz, ny, nx) as given, in r's type."""
+        fine = self.levels[0]
+        z = self.cycle(0, self._single(r).reshape(fine.shape))
+        return namespace(r).astype(z, r.dtype).reshape(r.shape)
+
+    def apply_many(self, r: Array) -> Array:
         """The preconditioned residuals of a batch (k, nz, ny, nx) at once: every level's
         arrays are read once for all k."""
         fine = self.levels[0]
-        z = self.cycle(0, r.reshape(-1, *fine.shape).astype(fine.diag.dtype))
-        return z.astype(r.dtype)
+        z = self.cycle(0, self._single(r).reshape(-1, *fine.shape))
+        return namespace(r).astype(z, r.dtype)

@@ -174,6 +174,7 @@ def solve_nonlinear(
         solve_s,
         warm_start=x0 is not None,
         nonlinear_steps=len(changes),
+        device=info.device,
     )
     leaking = [s for term in terms if isinstance(term, LeakagePower) for s in term.sources]
     leakage_w = {s.source: float(s.power(field).sum()) for s in leaking}

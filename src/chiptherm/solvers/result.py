@@ -15,7 +15,7 @@ from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import EnergyBalance, System
 from chiptherm.errors import InputError
-from chiptherm.solvers import SolveInfo, solve_system
+from chiptherm.solvers import SolveInfo, solve_system, using_device
 from chiptherm.solvers.nonlinear import KELVIN_TOLERANCE, solve_nonlinear
 
 
@@ -230,6 +230,7 @@ def solve(
     maxiter: int = 2000,
     progress: Callable[[str], None] | None = None,
     kelvin_tol: float = KELVIN_TOLERANCE,
+    device: str | None = None,
 ) -> Result:
     """Discretize and solve ``stack``; the steady temperature field with diagnostics.
 
@@ -243,6 +244,9 @@ def solve(
         kelvin_tol: with temperature-dependent materials, leakage or a coolant, the
             fixed-point iteration stops when the last change and the estimated distance left
             to the fixed point are below this, K (see :mod:`chiptherm.solvers.nonlinear`).
+        device: where to solve: 'numpy' (the host), or a torch device such as 'cuda' (see
+            :mod:`chiptherm.solvers.backend`); default: the current
+            :func:`~chiptherm.solvers.backend.using_device` block's, else the host.
 
     Raises:
         SolverError: when an iterative method does not reach ``tol``, or the fixed-point
@@ -250,10 +254,11 @@ def solve(
     """
     if progress is not None:
         progress(f"assembling {stack.name}")
-    if stack.needs_iteration:
-        nonlinear = solve_nonlinear(stack, None, method, x0, tol, maxiter, progress, kelvin_tol)
-        system, temperature, info = nonlinear.system, nonlinear.temperature, nonlinear.info
-    else:
-        system = System.from_stack(stack)
-        temperature, info = solve_system(system, method, x0, tol, maxiter, progress)
+    with using_device(device):
+        if stack.needs_iteration:
+            nonlinear = solve_nonlinear(stack, None, method, x0, tol, maxiter, progress, kelvin_tol)
+            system, temperature, info = nonlinear.system, nonlinear.temperature, nonlinear.info
+        else:
+            system = System.from_stack(stack)
+            temperature, info = solve_system(system, method, x0, tol, maxiter, progress)
     return Result(stack, system.grid, temperature, info, system.energy_balance(temperature))  # type: ignore[arg-type]

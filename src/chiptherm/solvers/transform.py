@@ -10,12 +10,14 @@ The result is exact (to round-off) and costs O(N log N).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import scipy.fft
 
 from chiptherm.discretize.system import LateralStructure, System
 from chiptherm.errors import SolverError
+from chiptherm.solvers.backend import to_device
 from chiptherm.solvers.base import SolveInfo
 from chiptherm.threads import fft_workers
 
@@ -37,31 +39,33 @@ def basis_matrix(n: int, kind: str) -> np.ndarray:
 
 
 class LateralBasis:
-    """Forward and inverse lateral transforms of (nz, ny, nx) data.
+    """Forward and inverse lateral transforms of (..., nz, ny, nx) data.
 
-    Up to MATMUL_LIMIT cells per axis the transform is a dense matrix product (BLAS beats an
-    FFT there, above all for prime sizes such as 101); above it, scipy's FFT-based DCT/DST.
+    On the host, up to MATMUL_LIMIT cells per axis the transform is a dense matrix product
+    (BLAS beats an FFT there, above all for prime sizes such as 101); above it, scipy's
+    FFT-based DCT/DST. On a torch device (``device`` not None) it is always the dense product,
+    which a GPU runs near its peak and torch has no DCT to replace.
     """
 
-    def __init__(self, ny: int, nx: int, kind_y: str, kind_x: str) -> None:
+    def __init__(self, ny: int, nx: int, kind_y: str, kind_x: str, device: Any = None) -> None:
         self.kind_y, self.kind_x = kind_y, kind_x
-        self.matmul = max(nx, ny) <= MATMUL_LIMIT
+        self.matmul = device is not None or max(nx, ny) <= MATMUL_LIMIT
         if self.matmul:
-            self.my = basis_matrix(ny, kind_y)
-            self.mx = basis_matrix(nx, kind_x)
+            self.my = to_device(basis_matrix(ny, kind_y), device)
+            self.mx = to_device(basis_matrix(nx, kind_x), device)
 
-    def forward(self, a: np.ndarray) -> np.ndarray:
+    def forward(self, a: Any) -> Any:
         if self.matmul:
-            return np.matmul(self.my, a @ self.mx.T)
+            return self.my @ (a @ self.mx.T)
         return self._fft(a, inverse=False)
 
-    def inverse(self, a: np.ndarray) -> np.ndarray:
+    def inverse(self, a: Any) -> Any:
         if self.matmul:
-            return np.matmul(self.my.T, a @ self.mx)
+            return self.my.T @ (a @ self.mx)
         return self._fft(a, inverse=True)
 
     def _fft(self, a: np.ndarray, inverse: bool) -> np.ndarray:
-        for axis, kind in ((2, self.kind_x), (1, self.kind_y)):
+        for axis, kind in ((-1, self.kind_x), (-2, self.kind_y)):
             if kind == "neumann":
                 f = scipy.fft.idct if inverse else scipy.fft.dct
             else:
@@ -75,12 +79,15 @@ class TransformSolver:
 
     name = "transform"
 
-    def __init__(self, structure: LateralStructure, shape: tuple[int, int, int]) -> None:
+    def __init__(
+        self, structure: LateralStructure, shape: tuple[int, int, int], device: Any = None
+    ) -> None:
         t0 = time.perf_counter()
         self.structure = structure
         self.shape = shape
+        self.device = device
         nz, ny, nx = shape
-        self.basis = LateralBasis(ny, nx, structure.kind_y, structure.kind_x)
+        self.basis = LateralBasis(ny, nx, structure.kind_y, structure.kind_x, device)
         lam_x = lateral_eigenvalues(nx, structure.kind_x)
         lam_y = lateral_eigenvalues(ny, structure.kind_y)
         lateral = (
@@ -106,32 +113,39 @@ class TransformSolver:
             self._inv_denom[k] = 1.0 / denom
             if k < nz - 1:
                 self._cp[k] = -structure.gz[k] * self._inv_denom[k]
+        self._inv_denom = to_device(self._inv_denom, device)
+        self._cp = to_device(self._cp, device)
+        self._gz = [float(g) for g in structure.gz]
         self.setup_s = time.perf_counter() - t0
 
     @classmethod
-    def for_system(cls, system: System) -> TransformSolver:
-        """The solver of ``system``; raises if it is not laterally uniform."""
+    def for_system(cls, system: System, device: Any = None) -> TransformSolver:
+        """The solver of ``system`` (on a torch ``device``, or the host when None); raises if
+        it is not laterally uniform."""
         structure = system.lateral_structure
         if structure is None:
             raise SolverError(
                 "the transform solver needs a laterally uniform stack (each layer one material, "
                 "side faces adiabatic or all fixed at one temperature); use --solver cg"
             )
-        return cls(structure, system.shape)
+        return cls(structure, system.shape, device)
 
-    def apply_inverse(self, b: np.ndarray) -> np.ndarray:
-        """A⁻¹ b for b of shape (nz, ny, nx) (or flat), returned in b's shape."""
-        s = self.structure
-        r = b.reshape(self.shape)
-        y = self.basis.forward(r)  # a new array, solved in place
-        inv, cp = self._inv_denom, self._cp
-        y[0] *= inv[0]
+    def apply_inverse(self, b: Any) -> Any:
+        """A⁻¹ b for b of shape (nz, ny, nx) (or flat), returned in b's shape; a numpy array
+        on the host, a torch tensor on this solver's device."""
+        return self.apply_many(b.reshape(1, *self.shape)).reshape(b.shape)
+
+    def apply_many(self, b: Any) -> Any:
+        """A⁻¹ b for a batch b (k, nz, ny, nx), every map at once."""
+        y = self.basis.forward(b)  # a new array, solved in place
+        inv, cp, gz = self._inv_denom, self._cp, self._gz
+        y[..., 0, :, :] *= inv[0]
         for k in range(1, self.shape[0]):
-            y[k] += s.gz[k - 1] * y[k - 1]
-            y[k] *= inv[k]
+            y[..., k, :, :] += gz[k - 1] * y[..., k - 1, :, :]
+            y[..., k, :, :] *= inv[k]
         for k in range(self.shape[0] - 2, -1, -1):
-            y[k] -= cp[k] * y[k + 1]
-        return self.basis.inverse(y).reshape(b.shape)
+            y[..., k, :, :] -= cp[k] * y[..., k + 1, :, :]
+        return self.basis.inverse(y)
 
     def solve(
         self, b: np.ndarray, x0: np.ndarray | None = None, tol: float = 1e-10
