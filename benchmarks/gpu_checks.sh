@@ -3,6 +3,10 @@
 #
 #   bash benchmarks/gpu_checks.sh [RESULTS_DIR]
 #
+# 0. benchmarks/solver_device.py: the solvers on the GPU against the host in one run (targets:
+#    the 4.32 M-cell TSV stack by cg-mg in <= 0.1 s, V- and W-cycle; the 8.96 M-cell uniform
+#    transform solve in <= 20 ms; 1,000 `volumetric` right-hand sides at >= 1,000 solves/s),
+#    then the solvers' GPU tests (pytest -m gpu tests/solvers tests/cli);
 # 1. benchmarks/training.py --device cuda --batch 32: separable vs point trunks, time per step
 #    and peak memory, each step run eagerly and recorded as a CUDA graph (target: 62x faster,
 #    31x less memory); then on a 41x41x21 grid in every mode (the point trunk's cost grows with
@@ -77,6 +81,11 @@ step() {
     2>&1 | tee -a "$log"
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
     2>&1 | tee -a "$log"
+solver_args=()
+[ -n "${QUICK:-}" ] && solver_args=(--quick --repeats 1)
+step solver-device "$py" benchmarks/solver_device.py --device "$device" "${solver_args[@]}" \
+    --out "$out/solver_${device}.json"
+step tests-solvers "$py" -m pytest -q -m gpu tests/solvers tests/cli -p no:cacheprovider
 step training "$py" benchmarks/training.py --device "$device" "${train_args[@]}" \
     --modes "$fast_modes" --results "$out"
 large=(--collocation 41 --nz 21)
