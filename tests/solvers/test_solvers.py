@@ -127,10 +127,27 @@ def test_fft_and_matrix_lateral_transforms_agree(monkeypatch: pytest.MonkeyPatch
 
     stack = example("microbump", 21, 13)
     system = System.from_stack(stack)
+    mixed = transform.LateralBasis(13, 21, "neumann", "neumann")
+    assert mixed.my is not None and mixed.mx is None  # 13 is prime: a product; 21 = 3·7: FFT
+    by_default, _ = solve_system(system, "transform")
+    monkeypatch.setattr(transform, "fast_fft_size", lambda n: False)
     by_matmul, _ = solve_system(system, "transform")
     monkeypatch.setattr(transform, "MATMUL_LIMIT", 0)
     by_fft, _ = solve_system(system, "transform")
     assert rise_error(by_fft, by_matmul, stack.ambient) < 1e-10
+    assert rise_error(by_default, by_matmul, stack.ambient) < 1e-10
+
+
+def test_the_lateral_transform_takes_the_fft_where_it_is_fast_and_products_for_primes():
+    from chiptherm.solvers.transform import LateralBasis
+
+    assert LateralBasis(64, 100, "neumann", "dirichlet").mx is None  # both FFT
+    mixed = LateralBasis(64, 101, "neumann", "neumann")  # x prime: a product; y: FFT
+    assert mixed.mx is not None and mixed.my is None and not mixed.matmul
+    assert LateralBasis(509, 509, "neumann", "neumann").mx is None  # past MATMUL_LIMIT
+    assert LateralBasis(64, 64, "neumann", "neumann", device="cpu").matmul  # torch: products
+    a = np.random.default_rng(0).standard_normal((2, 3, 64, 101))
+    assert np.allclose(mixed.inverse(mixed.forward(a)), a, atol=1e-12)
 
 
 def test_progress_messages_follow_the_solve_to_its_last_iteration():

@@ -29,7 +29,28 @@ def lateral_eigenvalues(n: int, kind: str) -> np.ndarray:
     return 4.0 * np.sin(np.pi * k / (2 * n)) ** 2
 
 
-MATMUL_LIMIT = 512
+MATMUL_LIMIT = 400
+"""Largest axis the host transforms by a dense product, and only when its FFT is slow.
+
+Measured by ``benchmarks/transform.py`` (one thread, `two_die`, 18 z-cells, 2-core x86-64):
+where scipy's FFT is fast (sizes whose prime factors are at most 11, see
+:func:`fast_fft_size`) it takes 11-29 ns per cell from n = 64 to 640, and dense products 13-105
+ns, so those sizes always go by FFT. Prime sizes go through Bluestein's algorithm, 67-94 ns per
+cell, and there the dense product wins (21 ns at n = 101, 47 at 251) up to a size between 251
+and 509 (90 ns dense against 78 by FFT at 509)."""
+
+
+def fast_fft_size(n: int) -> bool:
+    """Whether scipy's FFT transforms an axis of ``n`` cells fast (n has no prime factor
+    above 11)."""
+    return scipy.fft.next_fast_len(n) == n
+
+
+def dense_axis(n: int, device: Any = None) -> bool:
+    """Whether an axis of ``n`` cells is transformed by a dense product: always on a torch
+    device (a GPU runs it near its peak and torch has no DCT), on the host where the FFT is
+    slow and ``n`` at most :data:`MATMUL_LIMIT`."""
+    return device is not None or (n <= MATMUL_LIMIT and not fast_fft_size(n))
 
 
 def basis_matrix(n: int, kind: str) -> np.ndarray:
@@ -39,39 +60,34 @@ def basis_matrix(n: int, kind: str) -> np.ndarray:
 
 
 class LateralBasis:
-    """Forward and inverse lateral transforms of (..., nz, ny, nx) data.
-
-    On the host, up to MATMUL_LIMIT cells per axis the transform is a dense matrix product
-    (BLAS beats an FFT there, above all for prime sizes such as 101); above it, scipy's
-    FFT-based DCT/DST. On a torch device (``device`` not None) it is always the dense product,
-    which a GPU runs near its peak and torch has no DCT to replace.
-    """
+    """Forward and inverse lateral transforms of (..., nz, ny, nx) data, each axis by a dense
+    product or by scipy's FFT-based DCT/DST as :func:`dense_axis` chooses."""
 
     def __init__(self, ny: int, nx: int, kind_y: str, kind_x: str, device: Any = None) -> None:
         self.kind_y, self.kind_x = kind_y, kind_x
-        self.matmul = device is not None or max(nx, ny) <= MATMUL_LIMIT
-        if self.matmul:
-            self.my = to_device(basis_matrix(ny, kind_y), device)
-            self.mx = to_device(basis_matrix(nx, kind_x), device)
+        self.my = to_device(basis_matrix(ny, kind_y), device) if dense_axis(ny, device) else None
+        self.mx = to_device(basis_matrix(nx, kind_x), device) if dense_axis(nx, device) else None
+
+    @property
+    def matmul(self) -> bool:
+        """Whether both axes go by dense products."""
+        return self.mx is not None and self.my is not None
 
     def forward(self, a: Any) -> Any:
-        if self.matmul:
-            return self.my @ (a @ self.mx.T)
-        return self._fft(a, inverse=False)
+        a = a @ self.mx.T if self.mx is not None else self._fft(a, -1, self.kind_x, False)
+        return self.my @ a if self.my is not None else self._fft(a, -2, self.kind_y, False)
 
     def inverse(self, a: Any) -> Any:
-        if self.matmul:
-            return self.my.T @ (a @ self.mx)
-        return self._fft(a, inverse=True)
+        a = a @ self.mx if self.mx is not None else self._fft(a, -1, self.kind_x, True)
+        return self.my.T @ a if self.my is not None else self._fft(a, -2, self.kind_y, True)
 
-    def _fft(self, a: np.ndarray, inverse: bool) -> np.ndarray:
-        for axis, kind in ((-1, self.kind_x), (-2, self.kind_y)):
-            if kind == "neumann":
-                f = scipy.fft.idct if inverse else scipy.fft.dct
-            else:
-                f = scipy.fft.idst if inverse else scipy.fft.dst
-            a = f(a, type=2, axis=axis, norm="ortho", workers=fft_workers())
-        return a
+    @staticmethod
+    def _fft(a: np.ndarray, axis: int, kind: str, inverse: bool) -> np.ndarray:
+        if kind == "neumann":
+            f = scipy.fft.idct if inverse else scipy.fft.dct
+        else:
+            f = scipy.fft.idst if inverse else scipy.fft.dst
+        return f(a, type=2, axis=axis, norm="ortho", workers=fft_workers())
 
 
 class TransformSolver:
