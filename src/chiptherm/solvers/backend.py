@@ -130,14 +130,6 @@ def float32_of(a: Any) -> Any:
     return namespace(a).float32
 
 
-def put_where(target: Any, mask: Any, values: Any) -> None:
-    """``target[mask] = values[mask]`` in place, ``mask`` broadcast over leading axes."""
-    if is_host(target):
-        np.copyto(target, values, where=mask)
-    else:
-        target.copy_(namespace(target).where(mask, values, target))
-
-
 def pair_sums(a: Any, axis: int) -> Any:
     """Sums of neighbouring pairs of ``a`` along ``axis`` (-1 or -2); an odd last one alone."""
     xp = namespace(a)
