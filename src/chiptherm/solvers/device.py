@@ -59,7 +59,7 @@ class DeviceSolver:
         if method == "transform":
             self.exact = TransformSolver.for_system(system, device)
         else:
-            self.operator = Level.of_system(system, single=False, device=device)
+            self.operator = Level.of_system(system, single=False, device=device, smoother=False)
             self.precondition = self._preconditioner(system, method)
         self.setup_s = time.perf_counter() - t0
 

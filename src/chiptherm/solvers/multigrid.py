@@ -85,8 +85,13 @@ class Level:
     gy: Array
     gz: Array
     diag: Array
+    smoother: bool = True
+    """Whether to factor the z-lines (False: the operator alone, :meth:`apply`)."""
 
     def __post_init__(self) -> None:
+        self.colours: dict[bool, list[tuple[tuple[int, int], ColumnFactors]]] = {}
+        if not self.smoother:
+            return
         xp = namespace(self.diag)
         nz = self.diag.shape[0]
         inv_w = xp.empty_like(self.diag)
@@ -99,7 +104,6 @@ class Level:
             inv_w[k] = 1.0 / w
         # the checkerboard's colours as (y, x) parity quadrants: red (0, 0) and (1, 1),
         # black (0, 1) and (1, 0); each keeps its columns' factors contiguous
-        self.colours: dict[bool, list[tuple[tuple[int, int], ColumnFactors]]] = {}
         for colour, parities in ((True, ((0, 0), (1, 1))), (False, ((0, 1), (1, 0)))):
             self.colours[colour] = []
             for a, c in parities:
@@ -113,17 +117,20 @@ class Level:
         return tuple(self.diag.shape)  # type: ignore[return-value]
 
     @classmethod
-    def of_system(cls, system: System, single: bool = True, device: Any = None) -> Level:
+    def of_system(
+        cls, system: System, single: bool = True, device: Any = None, smoother: bool = True
+    ) -> Level:
         """The finest level: ``system``'s conductances in single (or double) precision, as
-        numpy arrays (``device`` None) or torch tensors on ``device``."""
+        numpy arrays (``device`` None) or torch tensors on ``device``; without the smoother's
+        factors when ``smoother`` is False (a matrix-free operator)."""
         arrays = (system.gx, system.gy, system.gz, system.diagonal)
         if device is None:
             dtype = np.float32 if single else np.float64
-            return cls(*(a.astype(dtype) for a in arrays))
+            return cls(*(a.astype(dtype) for a in arrays), smoother=smoother)
         import torch
 
         dtype = torch.float32 if single else torch.float64
-        return cls(*(to_device(a, device, dtype) for a in arrays))
+        return cls(*(to_device(a, device, dtype) for a in arrays), smoother=smoother)
 
     # -- the operator --------------------------------------------------------------------------
     def neighbours(self, x: Array) -> Array:
