@@ -44,11 +44,6 @@ def is_host(a: Any) -> bool:
     return isinstance(a, np.ndarray)
 
 
-def device_of(a: Any) -> Any:
-    """The device ``a`` lives on ('cpu' for numpy arrays)."""
-    return array_api_compat.device(a)
-
-
 def resolve(name: str | None = None) -> Any:
     """The torch device named ``name`` (default: the one :func:`using_device` set), or None for
     the host path.
@@ -123,11 +118,6 @@ def to_numpy(a: Any) -> np.ndarray:
     if is_host(a):
         return np.asarray(a, dtype=float)
     return a.detach().to("cpu").double().numpy()
-
-
-def float32_of(a: Any) -> Any:
-    """The single-precision type of ``a``'s library (numpy.float32 or torch.float32)."""
-    return namespace(a).float32
 
 
 def pair_sums(a: Any, axis: int) -> Any:
