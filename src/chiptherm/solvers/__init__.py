@@ -109,6 +109,10 @@ def make_solver(
         return TransformSolver.for_system(system)
     if method == "direct":
         return DirectSolver(system.matrix)
+    if method == "cg-mg":  # imported here: its compiled kernels load numba (0.5 s)
+        from chiptherm.solvers.multigrid_cg import MultigridCG
+
+        return MultigridCG(system, maxiter=maxiter)
     kind, preconditioner = method.split("-")
     return KrylovSolver(system, preconditioner=preconditioner, method=kind, maxiter=maxiter)
 
@@ -138,7 +142,7 @@ def solve_system(
         chosen, reason = choice(system)
     report(f"{chosen}: setting up for {system.size:,} cells")
     solver = make_solver(system, method, maxiter=maxiter, device=device)
-    if isinstance(solver, KrylovSolver):
+    if hasattr(solver, "on_iteration") and not isinstance(solver, DeviceSolver):
         solver.on_iteration = lambda k: report(f"{solver.name}: iteration {k}")
     else:
         report(f"{solver.name}: solving {system.size:,} cells")

@@ -52,8 +52,8 @@ def averaged_structure(system: System) -> LateralStructure | None:
 def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | None:
     """An approximate inverse of ``system``'s matrix: 'amg' (a smoothed-aggregation V-cycle),
     'transform' (the exact transform solver of the laterally uniform or averaged system),
-    'transform-or-amg' (the transform where a stand-in exists, else AMG), 'mg' (geometric
-    multigrid with z-line smoothing, :mod:`chiptherm.solvers.multigrid`) or 'none'."""
+    'transform-or-amg' (the transform where a stand-in exists, else AMG) or 'none'. (CG with
+    the geometric multigrid cycle is :class:`~chiptherm.solvers.multigrid_cg.MultigridCG`.)"""
     n = system.size
     if kind == "transform-or-amg":
         uniform = system.lateral_structure is not None or averaged_structure(system) is not None
@@ -69,13 +69,6 @@ def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | Non
             raise ValueError("no laterally uniform stand-in for this system; use 'amg'")
         inner = TransformSolver(structure, system.shape)
         return spla.LinearOperator((n, n), matvec=inner.apply_inverse, dtype=float)
-    if kind == "mg":
-        from chiptherm.solvers.multigrid import Multigrid
-
-        cycle = Multigrid(system)
-        operator = spla.LinearOperator((n, n), matvec=cycle.apply_inverse, dtype=float)
-        operator.apply_many = cycle.apply_many  # type: ignore[attr-defined]
-        return operator
     if kind == "none":
         return None
     raise ValueError(
@@ -94,9 +87,7 @@ class KrylovSolver:
         maxiter: int = 2000,
     ) -> None:
         t0 = time.perf_counter()
-        # multigrid CG needs no assembled matrix: its products are the stencil's, which
-        # saves the CSR assembly (1.2 s at 4.3 M cells) and its 84 bytes per cell
-        self.matrix = stencil_operator(system) if preconditioner == "mg" else system.matrix
+        self.matrix = system.matrix
         self.method = method or ("cg" if is_symmetric(self.matrix) else "gmres")
         self.maxiter = maxiter
         self.preconditioner = preconditioner
@@ -171,43 +162,11 @@ class KrylovSolver:
     def solve_many(
         self, b: np.ndarray, x0: np.ndarray | None = None, tol: float = 1e-10
     ) -> tuple[np.ndarray, list[SolveInfo]]:
-        """Solve for a batch ``b`` (k, nz, ny, nx) together (CG with multigrid; see
-        :mod:`chiptherm.solvers.batched`), one by one for other methods."""
-        from chiptherm.solvers.batched import batch_infos, conjugate_gradients
-
-        many = getattr(self._m, "apply_many", None)
-        if self.method != "cg" or many is None:
-            fields = [self.solve(b[i], None if x0 is None else x0[i], tol) for i in range(len(b))]
-            return np.stack([f for f, _ in fields]), [info for _, info in fields]
-        started = time.perf_counter()
-        k, shape = len(b), b.shape[1:]
-        flat = b.reshape(k, -1)
-        x, iterations, residuals = conjugate_gradients(
-            lambda v: (self.matrix @ v.T).T,
-            lambda r: many(r.reshape(k, *shape)).reshape(k, -1),
-            flat,
-            None if x0 is None else np.asarray(x0, dtype=float).reshape(k, -1),
-            tol,
-            self.maxiter,
-        )
-        infos = batch_infos(
-            self.name, iterations, residuals, tol, self.setup_s, started, x0 is not None
-        )
-        return x.reshape(b.shape), infos
-
-
-def stencil_operator(system: System) -> spla.LinearOperator:
-    """A of ``system`` as a matrix-free operator (:meth:`System.apply`), (N,) -> (N,) and
-    (N, k) -> (N, k)."""
-    n, shape = system.size, system.shape
-
-    def matmat(v: np.ndarray) -> np.ndarray:
-        k = v.shape[1]
-        return system.apply(np.ascontiguousarray(v.T).reshape(k, *shape)).reshape(k, n).T
-
-    return spla.LinearOperator(
-        (n, n), matvec=lambda v: system.apply(v).ravel(), matmat=matmat, dtype=float
-    )
+        """Solve for a batch ``b`` (k, nz, ny, nx) one right-hand side after another (these
+        preconditioners gain nothing from batching; cg-mg batches, see
+        :class:`~chiptherm.solvers.multigrid_cg.MultigridCG`)."""
+        fields = [self.solve(b[i], None if x0 is None else x0[i], tol) for i in range(len(b))]
+        return np.stack([f for f, _ in fields]), [info for _, info in fields]
 
 
 def is_symmetric(matrix: sp.sparray) -> bool:
