@@ -162,6 +162,31 @@ def test_a_short_trace_restarts_its_doubling_steps_at_every_change():
     assert np.abs(uniform.peak_k - exact(uniform.times)).max() > 10 * error
 
 
+def test_the_maximum_principle_holds_for_euler_and_for_bdf2_on_resolved_steps():
+    """With powers ≥ 0 from the idle state the temperature never leaves [ambient, steady rise]
+    (the maximum principle). Backward Euler keeps it at any step; BDF2 keeps it on the default
+    steps, which start again at 10⁻⁵ of the run after every change, but on uniform steps
+    longer than the time constant it overshoots the new level right after a switch, by up to
+    3 % of the change (about 2 % here, below the ambient when the power goes off)."""
+    tau, rise = lumped_constants()
+    stack = stack_from_dict(plate())
+    starts, watts = np.array([0.0, 20 * tau, 40 * tau]), np.array([[1.0], [0.0], [1.0]])
+    trace = PowerTrace(starts, watts, block_inputs(stack))
+
+    def excursion(**options) -> tuple[float, float]:
+        """How far the plate goes below the ambient and above the steady rise, in rises."""
+        run = simulate(stack, trace, duration=60 * tau, frames=0, **options)
+        return (AMBIENT - run.peak_k.min()) / rise, (run.peak_k.max() - AMBIENT - rise) / rise
+
+    for ratio in (0.5, 2.0, 7.2):
+        low, high = excursion(dt=ratio * tau, double_every=0, scheme="euler")
+        assert low <= 1e-12 and high <= 1e-12
+    low, high = excursion()  # BDF2 on the restarted doubling steps
+    assert low <= 1e-9 and high <= 1e-9
+    low, high = excursion(dt=5 * tau, double_every=0, scheme="bdf2")
+    assert 0.01 < low < 0.03 and 0.01 < high < 0.03
+
+
 def test_a_slab_heated_from_above_follows_its_fourier_series():
     """Bottom held at T0, a flux q'' into the top from t = 0: the rise at height z is
     q''·z/k - sum_n 2·q''·(-1)^n/(k·L·β_n²)·sin(β_n·z)·exp(-α·β_n²·t), β_n = (n + 1/2)·π/L."""
