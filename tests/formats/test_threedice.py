@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
 from chiptherm.formats.threedice import build_model, write_outputs
 from chiptherm.formats.threedice_files import read_stk
 from chiptherm.solvers import solve_system
@@ -408,3 +408,11 @@ def test_a_floorplan_beside_the_stk_is_found_from_another_folder(workdir: Path) 
     assert f"{stk}:{line}: floorplan die.flp is neither in the working directory" in " ".join(
         res.output.split()
     )
+
+
+def test_power_slots_beyond_the_first_are_named_not_dropped_silently(workdir: Path) -> None:
+    """A steady run takes each element's first power value, as 3D-ICE does, and says where the
+    floorplan holds more (the time slots of a transient run)."""
+    with pytest.warns(ChipthermWarning, match=r"die.flp:1: element core has 2 power values"):
+        model = build_model(read_stk(write_stk(workdir / "a.stk")))
+    assert math.isclose(float(model.system.q.sum()), 1.5)  # core 1.0 W (first slot), cache 0.5

@@ -447,7 +447,13 @@ def _check(doc: StkFile) -> None:
 class IceFlpElement:
     name: str
     rects: list[tuple[float, float, float, float]]  # (x, y, length, width), µm
-    power: float | None  # first power value, W
+    powers: list[float] | None  # the power values, W: one per time slot of a transient run
+    line: int | None = None  # where the element starts in its file
+
+    @property
+    def power(self) -> float | None:
+        """The power of a steady run, W: the first value (3D-ICE's steady solve takes it)."""
+        return None if self.powers is None else self.powers[0]
 
     @property
     def area(self) -> float:
@@ -469,10 +475,10 @@ class _FlpBuilder(Transformer):
         return None
 
     def power(self, *values):
-        return _num(values[0])
+        return [_num(v) for v in values]
 
-    def element(self, name, shape, power=None):
-        return IceFlpElement(str(name), shape, power)
+    def element(self, name, shape, powers=None):
+        return IceFlpElement(str(name), shape, powers, getattr(name, "line", None))
 
 
 def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElement]:
@@ -491,4 +497,16 @@ def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElem
                 )
             if lx <= 0 or wy <= 0:
                 raise FormatError(f"element {el.name}: rectangle sizes must be > 0", source=source)
+    slotted = [el for el in elements if el.powers is not None and len(el.powers) > 1]
+    if slotted:
+        first = slotted[0]
+        warnings.warn(
+            f"{source}:{first.line}: element {first.name} has {len(first.powers)} power values "
+            f"({len(slotted)} element(s) have several): a steady run takes the first of each, "
+            "as 3D-ICE does; the others are the time slots of a transient run, which chiptherm "
+            "does not read from .stk files yet (give them as a power trace to 'chiptherm "
+            "transient')",
+            ChipthermWarning,
+            stacklevel=2,
+        )
     return elements
