@@ -8,7 +8,9 @@ multigrid-, AMG- and transform-preconditioned CG, and by multigrid CG on a batch
 maps solved together ("cg-mg x16": times per map). Each case runs in a fresh process (one
 thread) so its peak resident memory can be measured.
 
-Hardware-independent units, measured in the same process: the cost of a solve (setup + solve)
+cg-mg's compiled kernels are loaded before the timed solve (once per process, from numba's
+cache: reported as ``kernel_load_s``, like an import). Hardware-independent units, measured
+in the same process: the cost of a solve (setup + solve)
 in CSR 7-point matrix-vector products of the same system, and the memory it adds per cell.
 The machine's streaming-copy bandwidth is timed at the start, and each case's matrix-vector
 product is reported as a fraction of it.
@@ -53,8 +55,9 @@ def uniform_stack(nx: int, nz_scale: int):
     return stack_from_dict(base)
 
 
-def tsv_stack(nx: int, cells_per_layer: int):
-    """A non-uniform 3D stack: 4 x 4 copper TSV bundles in a bond layer, east face cooled."""
+def tsv_stack(nx: int, cells_per_layer: int, bond_k: float | None = None):
+    """A non-uniform 3D stack: 4 x 4 copper TSV bundles in a bond layer, east face cooled;
+    the bond layer is SiO2 (1.4 W/(m·K)), or a material of conductivity ``bond_k``."""
     from chiptherm import stack_from_dict
 
     pitch = 0.010 / 4
@@ -92,7 +95,7 @@ def tsv_stack(nx: int, cells_per_layer: int):
             {
                 "name": "bond",
                 "thickness": 20e-6,
-                "material": "sio2",
+                "material": "sio2" if bond_k is None else "bond",
                 "cells": c,
                 "regions": regions,
             },
@@ -103,6 +106,8 @@ def tsv_stack(nx: int, cells_per_layer: int):
         "boundaries": {"top": {"htc": 5e4}, "bottom": {"htc": 1e3}, "east": {"htc": 2e3}},
         "grid": {"nx": nx, "ny": nx},
     }
+    if bond_k is not None:
+        data["materials"] = {"bond": {"conductivity": bond_k}}
     return stack_from_dict(data)
 
 
@@ -152,6 +157,18 @@ def reset_peak() -> None:
         Path("/proc/self/clear_refs").write_text("5")
 
 
+def load_kernels() -> float:
+    """Seconds to load cg-mg's compiled kernels into this process (from numba's cache, or
+    compiling them on a machine's first run): paid once per process, like an import, so it
+    is measured apart from the solves, on a small stack."""
+    from chiptherm import System
+    from chiptherm.solvers import solve_system
+
+    t0 = time.perf_counter()
+    solve_system(System.from_stack(tsv_stack(16, 1)), method="cg-mg", tol=TOL)
+    return time.perf_counter() - t0
+
+
 def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
     """Build the system and solve it; runs in a child process."""
     import pyamg
@@ -160,10 +177,13 @@ def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
     from chiptherm import System
     from chiptherm.solvers import solve_system
 
+    load_s = load_kernels() if method.startswith("cg-mg") else 0.0
     if kind == "chiplets":  # the shipped 2.5D package at its own grid
         from chiptherm import load_stack
 
         stack = load_stack(ROOT / "examples" / "chiplets.yaml")
+    elif kind.startswith("contrast"):  # copper TSVs in a bond of 400 / contrast W/(m·K)
+        stack = tsv_stack(*size, bond_k=400.0 / float(kind.split()[1]))
     else:
         stack = uniform_stack(*size) if kind == "uniform" else tsv_stack(*size)
     t0 = time.perf_counter()
@@ -224,6 +244,7 @@ def run_case(kind: str, size: tuple[int, int], method: str) -> dict:
         "matvec_gb_s": csr_bytes / matvec_s / 1e9,
         "cost_in_matvecs": (setup_s + solve_s) / matvec_s,
         "max_temperature": float(np.max(x)),
+        "kernel_load_s": load_s,
     }
 
 
@@ -253,8 +274,13 @@ def main() -> None:
         cases.append(("tsv", size, "cg-amg"))
         cases.append(("tsv", size, "cg-transform"))
 
+    if not args.quick:
+        cases.append(("tsv", (560, 5), "cg-mg"))  # 8.5 M cells: cg-mg alone
     for method in ("cg-mg", "cg-transform", "cg-amg"):
         cases.append(("chiplets", (0, 0), method))
+    contrasts = (1, 10, 100, 1000)
+    for contrast in contrasts:  # copper beside a bond layer 1 to 1000 times less conducting
+        cases.append((f"contrast {contrast}", (128, 2) if args.quick else (256, 4), "cg-mg"))
 
     ctx = mp.get_context("spawn")
     rows = []
@@ -294,6 +320,20 @@ def main() -> None:
                 f"uniform {by['transform']['cells']:,} cells: transform is {ratio:.0f}x faster "
                 "than pyamg SA-CG (setup + solve)"
             )
+    mg = [r for r in rows if r["solver"] == "cg-mg" and r["cells"] >= 200_000]
+    spread = {}
+    for label, group in (
+        ("cells", [r for r in mg if r["kind"] == "tsv"]),
+        ("contrast", [r for r in mg if r["kind"].startswith("contrast")]),
+    ):
+        counts = [r["iterations"] for r in group]
+        if counts:
+            spread[label] = {"min": min(counts), "max": max(counts)}
+            cases_text = ", ".join(f"{r['kind']} {r['cells']:,}" for r in group)
+            print(
+                f"cg-mg iterations across {label} ({cases_text}): {min(counts)}-{max(counts)}, "
+                f"the most {max(counts) / min(counts) - 1:+.0%} over the fewest"
+            )
     for size in tsv_sizes:
         by = {r["solver"]: r for r in rows if r["kind"] == "tsv" and r["shape"][2] == size[0]}
         best_other = min(by["cg-transform"]["total_s"], by["cg-amg"]["total_s"])
@@ -307,6 +347,7 @@ def main() -> None:
         "tolerance": TOL,
         "rows": rows,
         "speedup_transform_vs_pyamg": ratios,
+        "cg_mg_iteration_spread": spread,
         "argv": sys.argv[1:],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
