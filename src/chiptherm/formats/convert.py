@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from chiptherm.description.stack import Stack
 from chiptherm.description.stack_io import stack_from_dict
-from chiptherm.formats.threedice_files import StkFile, read_ice_flp
+from chiptherm.formats.threedice_files import StkFile
+from chiptherm.formats.threedice_floorplan import read_ice_flp
 
 UM = 1e-6
 

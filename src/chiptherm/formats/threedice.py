@@ -19,7 +19,8 @@ from chiptherm.atomic import atomic_write_text
 from chiptherm.discretize.grid import overlap_1d
 from chiptherm.discretize.system import FaceLink, System
 from chiptherm.errors import FormatError
-from chiptherm.formats.threedice_files import IceFlpElement, IceLayer, StkFile, read_ice_flp
+from chiptherm.formats.threedice_files import IceLayer, StkFile
+from chiptherm.formats.threedice_floorplan import IceFlpElement, read_ice_flp
 
 
 # -- the model ---------------------------------------------------------------

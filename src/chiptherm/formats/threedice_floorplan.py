@@ -1,0 +1,84 @@
+"""3D-ICE floorplan files (.flp): each element's rectangles and power values, read with
+errors that name the file and line (the grammar lives with the stack file's, in
+:mod:`chiptherm.formats.threedice_files`)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from lark import Transformer, v_args
+
+from chiptherm.errors import ChipthermWarning, FormatError
+from chiptherm.formats import read_text
+from chiptherm.formats.threedice_files import _FLP_PARSER, _num, _parse, _transform
+
+
+@dataclass
+class IceFlpElement:
+    name: str
+    rects: list[tuple[float, float, float, float]]  # (x, y, length, width), µm
+    powers: list[float] | None  # the power values, W: one per time slot of a transient run
+    line: int | None = None  # where the element starts in its file
+
+    @property
+    def power(self) -> float | None:
+        """The power of a steady run, W: the first value (3D-ICE's steady solve takes it)."""
+        return None if self.powers is None else self.powers[0]
+
+    @property
+    def area(self) -> float:
+        return sum(r[2] * r[3] for r in self.rects)
+
+
+@v_args(inline=True)
+class _FlpBuilder(Transformer):
+    def rect(self, x, y, lx, wy):
+        return (_num(x), _num(y), _num(lx), _num(wy))
+
+    def posdim(self, x, y, lx, wy, *_):
+        return [(_num(x), _num(y), _num(lx), _num(wy))]
+
+    def rects(self, *rects):
+        return list(rects)
+
+    def extra(self, *_):
+        return None
+
+    def power(self, *values):
+        return [_num(v) for v in values]
+
+    def element(self, name, shape, powers=None):
+        return IceFlpElement(str(name), shape, powers, getattr(name, "line", None))
+
+
+def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElement]:
+    """Parse a 3D-ICE floorplan; rectangles must lie within the chip (µm)."""
+    source = str(path)
+    tree = _parse(_FLP_PARSER, read_text(path), source)
+    elements = _transform(_FlpBuilder(), tree).children
+    tol = 1e-3
+    for el in elements:
+        for x, y, lx, wy in el.rects:
+            if x < -tol or y < -tol or x + lx > chip[0] + tol or y + wy > chip[1] + tol:
+                raise FormatError(
+                    f"element {el.name}: rectangle ({x}, {y}, {lx}, {wy}) µm "
+                    f"leaves the chip {chip[0]} x {chip[1]} µm",
+                    source=source,
+                )
+            if lx <= 0 or wy <= 0:
+                raise FormatError(f"element {el.name}: rectangle sizes must be > 0", source=source)
+    slotted = [el for el in elements if el.powers is not None and len(el.powers) > 1]
+    if slotted:
+        first = slotted[0]
+        warnings.warn(
+            f"{source}:{first.line}: element {first.name} has {len(first.powers)} power values "
+            f"({len(slotted)} element(s) have several): a steady run takes the first of each, "
+            "as 3D-ICE does; the others are the time slots of a transient run, which chiptherm "
+            "does not read from .stk files yet (give them as a power trace to 'chiptherm "
+            "transient')",
+            ChipthermWarning,
+            stacklevel=2,
+        )
+    return elements
