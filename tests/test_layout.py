@@ -18,6 +18,7 @@ PACKAGE = Path(chiptherm.__file__).parent
 LAYERS = [
     {"errors"},
     {"atomic", "threads", "moved"},
+    {"tasks"},
     {"description"},
     {"discretize"},
     {"solvers"},

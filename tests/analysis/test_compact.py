@@ -12,12 +12,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from chiptherm import solve, stack_from_dict
-from chiptherm.analysis.compact import (
-    block_inputs,
-    read_power_cases,
-    resistance_matrix,
-    with_block_powers,
-)
+from chiptherm.analysis.compact import block_inputs, resistance_matrix, with_block_powers
+from chiptherm.analysis.power_tables import read_power_cases
 from chiptherm.cli import app
 from chiptherm.description.stack_io import save_stack
 from chiptherm.discretize.system import power_field

@@ -167,25 +167,28 @@ def test_two_keys_sweep_every_combination(slab_file: Path, tmp_path: Path):
     assert again.exit_code == 1 and "each key may be swept once" in again.output
 
 
+LEAKY = {
+    "name": "leaky",
+    "size": [0.01, 0.01],
+    "ambient": 300.0,
+    "layers": [{"name": "die", "thickness": 1e-4, "material": "copper", "power": "p"}],
+    "power": {
+        "p": {
+            "blocks": [
+                {"name": "all", "x": 0, "y": 0, "width": 0.01, "height": 0.01, "watts": 10.0}
+            ],
+            "leakage": {"fraction": 0.2, "coefficient": 0.02},
+        }
+    },
+    "boundaries": {"bottom": {"htc": 5000.0}},
+    "grid": {"nx": 1, "ny": 1},
+}
+"""A copper plate whose leakage runs away when its fraction is large."""
+
+
 def test_a_point_that_runs_away_is_recorded_and_the_sweep_goes_on(tmp_path: Path):
-    data = {
-        "name": "leaky",
-        "size": [0.01, 0.01],
-        "ambient": 300.0,
-        "layers": [{"name": "die", "thickness": 1e-4, "material": "copper", "power": "p"}],
-        "power": {
-            "p": {
-                "blocks": [
-                    {"name": "all", "x": 0, "y": 0, "width": 0.01, "height": 0.01, "watts": 10.0}
-                ],
-                "leakage": {"fraction": 0.2, "coefficient": 0.02},
-            }
-        },
-        "boundaries": {"bottom": {"htc": 5000.0}},
-        "grid": {"nx": 1, "ny": 1},
-    }
     path = tmp_path / "leaky.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(LEAKY, sort_keys=False))
     study = sweep_stack(path, [("power.p.leakage.fraction", [0.2, 3.0, 0.1])])
     ok, runaway, after = study.points
     assert ok.error is None and after.error is None and after.peak_k < ok.peak_k

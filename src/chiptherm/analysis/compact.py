@@ -27,12 +27,9 @@ downstream block more than the reverse.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +39,7 @@ from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
 from chiptherm.solvers import make_solver, solve_many
+from chiptherm.tasks import Cluster, run_tasks, worker_cache
 
 
 @dataclass(frozen=True)
@@ -257,14 +255,19 @@ def resistance_matrix(
     method: str = "auto",
     tol: float = 1e-10,
     on_block: Callable[[int, int], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> ResistanceMatrix:
     """Extract the block-to-block thermal resistance matrix of ``stack`` on its grid.
 
     Args:
         stack: a stack with at least one block power source.
-        method: the linear solver (see :mod:`chiptherm.solvers`); built once for all blocks.
+        method: the linear solver (see :mod:`chiptherm.solvers`); built once for all blocks
+            (once per worker on a cluster).
         tol: relative residual tolerance of iterative solvers.
-        on_block: told (done, total) after each block's solve.
+        on_block: told (done, total) as blocks are solved.
+        cluster: solve the blocks' unit responses as tasks on a Dask cluster
+            (:mod:`chiptherm.tasks`), :data:`BLOCKS_PER_TASK` blocks a task; the same numbers
+            as in this process.
 
     Raises:
         InputError: when the stack has no power blocks, or k(T) or leakage make its
@@ -282,44 +285,84 @@ def resistance_matrix(
             f"stack {stack.name!r} has no power blocks: a resistance matrix needs power "
             "sources given as 'blocks' that heat a layer or face"
         )
-    system = System.from_stack(stack)
-    grid: Grid = system.grid  # type: ignore[assignment]
-    background_q = power_field(with_block_powers(stack, {}), grid)
-    # each block at 1 W, the rest off: the watts it injects per cell (1 W per layer or face
-    # its source feeds), and the weights of its mean temperature
-    unit_q = [unit_block_field(stack, grid, b.source, b.block.name) for b in blocks]
-    weights = [q / q.sum() for q in unit_q]
-    background, rise_of, method_name = linear_response(stack, system, method, tol)
-    # the hottest cell is a heated one (the discrete maximum principle: any other cell is a
-    # weighted mean of its neighbours and face temperatures), so these cells carry the peak
-    heated = np.flatnonzero((background_q > 0).ravel() | (np.sum(unit_q, axis=0) > 0).ravel())
-    resistance = np.empty((len(blocks), len(blocks)))
-    response = np.empty((heated.size, len(blocks)))
-    for start in range(0, len(blocks), BLOCK_BATCH):
-        chunk = range(start, min(start + BLOCK_BATCH, len(blocks)))
-        # homogeneous: faces and inlets at 0 K, block j at 1 W
-        rises = rise_of(np.stack([unit_q[j] for j in chunk]))
-        for j, rise in zip(chunk, rises, strict=True):
-            resistance[:, j] = [float((w * rise).sum()) for w in weights]
-            response[:, j] = rise.ravel()[heated]
-        if on_block is not None:
-            on_block(chunk[-1] + 1, len(blocks))
+    response = BlockResponse(stack, method, tol)
+    n = len(blocks)
+    resistance = np.empty((n, n))
+    heated_response = np.empty((response.heated.size, n))
+    if cluster is None:
+        chunks = [range(s, min(s + BLOCK_BATCH, n)) for s in range(0, n, BLOCK_BATCH)]
+        for chunk in chunks:
+            resistance[:, chunk], heated_response[:, chunk] = response.columns(chunk)
+            if on_block is not None:
+                on_block(chunk[-1] + 1, n)
+    else:
+        chunks = [range(s, min(s + BLOCKS_PER_TASK, n)) for s in range(0, n, BLOCKS_PER_TASK)]
+        tasks = [(stack, method, tol, chunk) for chunk in chunks]
+        done = (lambda k, _: on_block(min(k * BLOCKS_PER_TASK, n), n)) if on_block else None
+        for chunk, columns in zip(
+            chunks, run_tasks(block_columns, tasks, cluster, done, expected=()), strict=True
+        ):
+            resistance[:, chunk], heated_response[:, chunk] = columns
+    grid, weights = response.grid, response.weights
     return ResistanceMatrix(
         stack.name,
         blocks,
         np.array([b.block.watts for b in blocks]),
-        np.array([float((w * background).sum()) for w in weights]),
+        np.array([float((w * response.background).sum()) for w in weights]),
         resistance,
-        method_name,
+        response.method_name,
         time.perf_counter() - start,
         HeatedCells(
-            heated,
-            background.ravel()[heated],
-            response,
+            response.heated,
+            response.background.ravel()[response.heated],
+            heated_response,
             grid.shape,
-            np.stack([q.ravel()[heated] > 0 for q in unit_q], axis=1),
+            np.stack([q.ravel()[response.heated] > 0 for q in response.unit_q], axis=1),
         ),
     )
+
+
+class BlockResponse:
+    """What the unit responses of a stack's blocks need, built once (per process or worker):
+    the system and its solver, every block's watts per cell at 1 W (``unit_q``) and the
+    weights of its mean temperature, the blocks-off field (``background``, K) and the heated
+    cells (``heated``, flat indices: the hottest cell is one of them, by the discrete maximum
+    principle, so they carry the peak)."""
+
+    def __init__(self, stack: Stack, method: str, tol: float) -> None:
+        system = System.from_stack(stack)
+        self.grid: Grid = system.grid  # type: ignore[assignment]
+        self.tol = tol
+        blocks = block_inputs(stack)
+        background_q = power_field(with_block_powers(stack, {}), self.grid)
+        self.unit_q = [unit_block_field(stack, self.grid, b.source, b.block.name) for b in blocks]
+        self.weights = [q / q.sum() for q in self.unit_q]
+        self.background, self.rise_of, self.method_name = linear_response(
+            stack, system, method, tol
+        )
+        unit_heated = np.sum(self.unit_q, axis=0) > 0
+        self.heated = np.flatnonzero((background_q > 0).ravel() | unit_heated.ravel())
+
+    def columns(self, chunk: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The resistance matrix's columns (n, len(chunk)) K/W and the heated cells' rises
+        (heated, len(chunk)) K/W of the blocks in ``chunk``, each at 1 W (faces and inlets
+        at 0 K, the rest off), solved together."""
+        rises = self.rise_of(np.stack([self.unit_q[j] for j in chunk]))
+        resistance = np.array([[float((w * rise).sum()) for rise in rises] for w in self.weights])
+        return resistance, np.stack([rise.ravel()[self.heated] for rise in rises], axis=1)
+
+
+def block_columns(task: tuple[Stack, str, float, Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """A task of :func:`resistance_matrix` on a cluster: (stack, method, tol, block indices)
+    -> :meth:`BlockResponse.columns`, with the response built once per worker process."""
+    stack, method, tol, chunk = task
+    key = ("block response", stack.model_dump_json(), method, tol)
+    return worker_cache(key, lambda: BlockResponse(stack, method, tol)).columns(chunk)
+
+
+BLOCKS_PER_TASK = 4
+"""Blocks a task of a resistance matrix on a cluster solves: enough to amortize a task's
+overhead (milliseconds), few enough to spread a floorplan over many workers."""
 
 
 BLOCK_BATCH = 1
@@ -363,92 +406,3 @@ def linear_response(
         return np.stack([coupled.solve(qi, tol=tol)[: qi.size].reshape(qi.shape) for qi in q])
 
     return solution.temperature, coupled_rises, f"{solution.info.method} + coupled coolant"
-
-
-@dataclass(frozen=True)
-class PowerCases:
-    """Block power assignments read from a CSV file.
-
-    Attributes:
-        names: (m,) case names (the 'name' column, else 'case1', 'case2', ...).
-        watts: (m, n) power of every block of the matrix in each case, W; blocks the file does
-            not list keep their nominal power.
-    """
-
-    names: list[str]
-    watts: np.ndarray
-
-
-def read_block_table(
-    path: Path, blocks: list[BlockInput], extra: str, what: str
-) -> list[list[str]]:
-    """The rows of a CSV file whose header names blocks of ``blocks`` and the column
-    ``extra``, the header checked (``what`` the file holds, for messages).
-
-    Raises:
-        InputError: for an unreadable or empty file, an unknown or repeated column name.
-    """
-    try:
-        rows = list(csv.reader(io.StringIO(path.read_text())))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(f"{path}: empty; expected a header of block names, then rows of W")
-    header = [cell.strip() for cell in rows[0]]
-    labels = [b.label for b in blocks]
-    for column, name in enumerate(header, start=1):
-        if name != extra and name not in labels:
-            raise InputError(
-                f"{path}:1: column {column}: unknown block {name!r}; the blocks are "
-                f"{', '.join(labels) or 'none'} (and {extra!r})"
-            )
-    if len(set(header)) != len(header):
-        raise InputError(f"{path}:1: a column name repeats")
-    return rows
-
-
-def read_power_cases(path: str | Path, blocks: list[BlockInput]) -> PowerCases:
-    """Read power cases of ``blocks`` (see :func:`block_inputs`) from a CSV file.
-
-    The header names the blocks (matrix labels) and optionally a 'name' column; every other
-    row is one case, in W (at least 0).
-
-    Raises:
-        InputError: naming the file, the line and the column of anything else.
-    """
-    path = Path(path)
-    rows = read_block_table(path, blocks, "name", "power cases")
-    header = [cell.strip() for cell in rows[0]]
-    labels = [b.label for b in blocks]
-    names: list[str] = []
-    watts = np.tile([b.block.watts for b in blocks], (len(rows) - 1, 1))
-    blank = 0
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            blank += 1
-            continue
-        if len(row) != len(header):
-            raise InputError(
-                f"{path}:{line}: {len(row)} values, expected {len(header)} (one per column)"
-            )
-        case = line - 2 - blank
-        names.append(f"case{case + 1}")
-        for column, (name, cell) in enumerate(zip(header, row, strict=True), start=1):
-            if name == "name":
-                names[-1] = cell.strip()
-                continue
-            try:
-                value = float(cell)
-            except ValueError:
-                raise InputError(
-                    f"{path}:{line}: column {column} ({name}): {cell.strip()!r} is not a number (W)"
-                ) from None
-            if not (np.isfinite(value) and value >= 0):
-                raise InputError(
-                    f"{path}:{line}: column {column} ({name}): expected a power of at least "
-                    f"0 W, got {cell.strip()}"
-                )
-            watts[case, labels.index(name)] = value
-    if not names:
-        raise InputError(f"{path}: no cases below the header")
-    return PowerCases(names, watts[: len(names)])

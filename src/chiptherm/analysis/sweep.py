@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from chiptherm.analysis.compact import block_labels
+from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.errors import SolverError
 from chiptherm.formats.loading import load_stack
 from chiptherm.solvers.result import Result, solve
+from chiptherm.tasks import Cluster, TaskFailure, run_tasks
 
 
 @dataclass(frozen=True)
@@ -132,53 +134,86 @@ def sweep_stack(
     overrides: Sequence[tuple[str, Any]] = (),
     method: str = "auto",
     on_point: Callable[[int, int], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> StackSweep:
     """Solve the stack file at ``path`` at every combination of the values of ``axes`` (each a
     dotted key, see :mod:`chiptherm.description.overrides`, and its values), after
-    ``overrides``; each solve starts from the previous field when the grid is the same
-    (iterative and nonlinear solves gain from it). A point whose solve fails (thermal runaway,
-    no convergence) is kept with its error and NaN temperatures, and the sweep goes on.
+    ``overrides``. A point whose solve fails (thermal runaway, no convergence) is kept with
+    its error and NaN temperatures, and the sweep goes on.
+
+    In this process (``cluster`` None) each solve starts from the previous field when the grid
+    is the same (iterative and nonlinear solves gain from it). On a ``cluster``
+    (:mod:`chiptherm.tasks`) the points are independent tasks, each carrying its validated
+    stack and solved from a cold start: the same values as in this process to the solver's
+    tolerance (exactly for direct and transform solves), in the same order.
 
     ``on_point`` is told (done, total) after each solve.
     """
     keys = [key for key, _ in axes]
     combinations = list(itertools.product(*(values for _, values in axes)))
+    assignments = [list(zip(keys, c, strict=True)) for c in combinations]
+    stacks = [load_stack(path, [*overrides, *assignment]) for assignment in assignments]
+    name = stacks[0].name if stacks else ""
+    grid = [(key, [float(v) for v in values]) for key, values in axes]
+    if cluster is not None:
+        tasks = [(dict(a), stack, method) for a, stack in zip(assignments, stacks, strict=True)]
+        outcomes = run_tasks(solve_point, tasks, cluster, on_point, expected=(SolverError,))
+        points = [
+            failed_point(dict(a), 0.0, False, o.message) if isinstance(o, TaskFailure) else o
+            for a, o in zip(assignments, outcomes, strict=True)
+        ]
+        return StackSweep(name, grid, points)
     points: list[SweepPoint] = []
     previous: np.ndarray | None = None
-    name = ""
-    for i, combination in enumerate(combinations):
-        start = time.perf_counter()
-        assignment = list(zip(keys, combination, strict=True))
-        stack = load_stack(path, [*overrides, *assignment])
-        name = stack.name
+    for i, (assignment, stack) in enumerate(zip(assignments, stacks, strict=True)):
         warm = previous is not None and previous.shape == Grid.from_stack(stack).shape
-        try:
-            result = solve(stack, method=method, x0=previous if warm else None)
-        except SolverError as exc:  # e.g. thermal runaway at this point: record, go on
-            nan = float("nan")
-            seconds = time.perf_counter() - start
-            values = {key: float(value) for key, value in assignment}
-            points.append(SweepPoint(values, nan, nan, {}, {}, "", 0, 0, warm, seconds, str(exc)))
-            previous = None
-            if on_point is not None:
-                on_point(i + 1, len(combinations))
-            continue
-        previous = result.temperature
-        points.append(
-            SweepPoint(
-                {key: float(value) for key, value in assignment},
-                result.max_temperature,
-                float(result.grid.volume_mean(result.temperature)),
-                {layer: s.max for layer, s in result.layer_stats.items()},
-                block_means(result),
-                result.info.method,
-                result.info.iterations,
-                result.info.nonlinear_steps,
-                warm,
-                time.perf_counter() - start,
-                pumping_w=pumping_power(result),
-            )
-        )
+        point, previous = solved_point(dict(assignment), stack, method, previous if warm else None)
+        points.append(point)
         if on_point is not None:
             on_point(i + 1, len(combinations))
-    return StackSweep(name, [(key, [float(v) for v in values]) for key, values in axes], points)
+    return StackSweep(name, grid, points)
+
+
+def solve_point(task: tuple[dict[str, float], Stack, str]) -> SweepPoint:
+    """One point of a sweep from a cold start: (swept values, stack, method) -> its point (a
+    task of :func:`~chiptherm.tasks.run_tasks`). Raises SolverError where the solve fails."""
+    values, stack, method = task
+    start = time.perf_counter()
+    return point_of(values, solve(stack, method=method), False, start)
+
+
+def solved_point(
+    values: dict[str, Any], stack: Stack, method: str, x0: np.ndarray | None
+) -> tuple[SweepPoint, np.ndarray | None]:
+    """The point at ``values`` solved from ``x0`` (None: cold), and the field to start the
+    next one from (None after a failed solve)."""
+    start = time.perf_counter()
+    try:
+        result = solve(stack, method=method, x0=x0)
+    except SolverError as exc:  # e.g. thermal runaway at this point: record, go on
+        return failed_point(values, time.perf_counter() - start, x0 is not None, str(exc)), None
+    return point_of(values, result, x0 is not None, start), result.temperature
+
+
+def point_of(values: dict[str, Any], result: Result, warm: bool, start: float) -> SweepPoint:
+    """The sweep point of a solved ``result``, timed from ``start`` (perf_counter s)."""
+    return SweepPoint(
+        {key: float(value) for key, value in values.items()},
+        result.max_temperature,
+        float(result.grid.volume_mean(result.temperature)),
+        {layer: s.max for layer, s in result.layer_stats.items()},
+        block_means(result),
+        result.info.method,
+        result.info.iterations,
+        result.info.nonlinear_steps,
+        warm,
+        time.perf_counter() - start,
+        pumping_w=pumping_power(result),
+    )
+
+
+def failed_point(values: dict[str, Any], seconds: float, warm: bool, error: str) -> SweepPoint:
+    """A point whose solve failed: NaN temperatures and the error."""
+    nan = float("nan")
+    values = {key: float(value) for key, value in values.items()}
+    return SweepPoint(values, nan, nan, {}, {}, "", 0, 0, warm, seconds, error)

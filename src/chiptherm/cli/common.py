@@ -229,6 +229,29 @@ ThreadsOption = Annotated[
 ]
 
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Run the solves on an embedded Dask cluster of this many worker processes "
+        "(one thread each; needs pip install 'chiptherm[cluster]'). Default: one after "
+        "another in this process.",
+        show_default=False,
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Run the solves on the running Dask cluster at this address (e.g. "
+        "tcp://10.0.0.5:8786); default: the CHIPTHERM_SCHEDULER environment variable.",
+        show_default=False,
+        metavar="ADDRESS",
+    ),
+]
+
+
 def threaded(func: F) -> F:
     """Give a command a ``--threads`` option (see :mod:`chiptherm.threads`), applied before the
     command runs."""

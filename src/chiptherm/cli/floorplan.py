@@ -14,9 +14,11 @@ from chiptherm.cli.common import (
     JsonOption,
     LimitOption,
     NoFilesOption,
+    SchedulerOption,
     SetOption,
     SolverOption,
     StackArgument,
+    WorkersOption,
     app,
     console,
     err_console,
@@ -27,6 +29,8 @@ from chiptherm.cli.common import (
     parse_params,
     threaded,
 )
+from chiptherm.tasks import Cluster
+from chiptherm.threads import requested_threads
 
 
 @app.command()
@@ -48,9 +52,12 @@ def resistances(
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Block-to-block thermal resistance matrix: every block's mean temperature for any block
-    powers, exactly, without solving again.
+    powers, exactly, without solving again. With --workers or --scheduler the blocks are
+    solved on a Dask cluster, a few blocks a task (the same numbers).
 
     One solve per power block gives R (K/W: the mean temperature rise of block i per watt in
     block j) and the background T0 (K, every block off), so that T_i = T0_i + sum_j R_ij P_j
@@ -64,7 +71,8 @@ def resistances(
 
     folder = output_folder(out, Path("out") / f"{stack_file.stem}-resistances", no_files)
     out_dir = folder.path if folder else Path()
-    from chiptherm.analysis.compact import block_inputs, read_power_cases, resistance_matrix
+    from chiptherm.analysis.compact import block_inputs, resistance_matrix
+    from chiptherm.analysis.power_tables import read_power_cases
     from chiptherm.report.maps import plot_resistance_matrix
     from chiptherm.report.outputs import write_csv, write_json
     from chiptherm.report.progress import progress_bar
@@ -77,6 +85,7 @@ def resistances(
             stack,
             solver,
             on_block=lambda done, total: bar.update(task, completed=done, total=total),
+            cluster=Cluster.from_options(workers, scheduler, requested_threads()),
         )
     summary = matrix.summary()
     if cases is not None:
@@ -187,6 +196,8 @@ def budget(
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Power budget: the most block power the floorplan takes with no cell above a limit.
 
@@ -222,6 +233,7 @@ def budget(
             stack,
             solver,
             on_block=lambda done, total: bar.update(task, completed=done, total=total),
+            cluster=Cluster.from_options(workers, scheduler, requested_threads()),
         )
     plan = power_budget(matrix, max_temperature, *bounds, block_limits=limits)
     pairs = {

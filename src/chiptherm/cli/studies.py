@@ -16,9 +16,11 @@ from rich.table import Table
 from chiptherm.cli.common import (
     JsonOption,
     NoFilesOption,
+    SchedulerOption,
     SetOption,
     SolverOption,
     StackArgument,
+    WorkersOption,
     app,
     console,
     err_console,
@@ -30,6 +32,8 @@ from chiptherm.cli.common import (
 )
 from chiptherm.errors import InputError
 from chiptherm.report.figures import convergence_figure, plot_study
+from chiptherm.tasks import Cluster
+from chiptherm.threads import requested_threads
 
 
 @app.command()
@@ -154,11 +158,15 @@ def sweep(
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Sweep values of a stack file: the peak, the mean, every layer's maximum and every
     block's mean temperature at each value, or each combination of values of several keys.
 
-    Every solve starts from the previous field when the grid stays the same. Writes
+    Every solve starts from the previous field when the grid stays the same; with --workers
+    or --scheduler the points are solved on a Dask cluster instead, each from a cold start
+    (the same values to the solver's tolerance, in the same order). Writes
     sweep.json, sweep.csv and sweep.png (one key: the peak and the block means against the
     value; two keys: the peak over the grid of values).
 
@@ -185,6 +193,7 @@ def sweep(
     overrides = [parse_assignment(item) for item in sets or []]
     load_stack(stack_file, [*overrides, *((k, v[0]) for k, v in axes)])  # fails before solving
     total = int(np.prod([len(v) for _, v in axes]))
+    cluster = Cluster.from_options(workers, scheduler, requested_threads())
     with progress_bar("solving", "solves", err_console, as_json) as bar:
         task = bar.add_task("solves", total=total)
         study = sweep_stack(
@@ -193,6 +202,7 @@ def sweep(
             overrides,
             solver,
             on_point=lambda done, _: bar.update(task, completed=done),
+            cluster=cluster,
         )
     summary = study.summary()
     title = f"{study.stack_name}: sweep of {' × '.join(study.keys)}"

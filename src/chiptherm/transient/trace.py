@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chiptherm.analysis.compact import BlockInput, block_inputs, read_block_table
+from chiptherm.analysis.compact import BlockInput, block_inputs
+from chiptherm.analysis.power_tables import read_block_table
 from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError
 

@@ -1,0 +1,166 @@
+"""Many tasks on a Dask cluster (chiptherm.tasks): the same results in the same order as in
+this process, a failing task reported in its place while the rest go on, a worker killed
+mid-run (its task retried elsewhere), an explicit scheduler address on 127.0.0.1, and the
+commands that use it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from chiptherm.analysis.sweep import sweep_stack
+from chiptherm.cli import app
+from chiptherm.errors import InputError, SolverError
+from chiptherm.tasks import SCHEDULER_ENVIRONMENT, Cluster, TaskFailure, connect, run_tasks
+
+distributed = pytest.importorskip("distributed")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A two-worker cluster of processes on 127.0.0.1 for the module, by its address."""
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def square_or_fail(x: float) -> float:
+    if x < 0:
+        raise SolverError(f"no solve for {x}")
+    return x * x
+
+
+def die_once(item: tuple[int, str]) -> tuple[int, int]:
+    """Kills its worker process the first time it runs for item 0 (a marker file remembers)."""
+    index, marker = item
+    if index == 0 and not os.path.exists(marker):
+        Path(marker).write_text("killed")
+        os._exit(1)
+    return index, os.getpid()
+
+
+def test_tasks_come_back_in_order_with_failures_in_their_place(scheduler):
+    items = [3.0, -1.0, 2.0, 0.5, -2.0, 4.0]
+    serial = run_tasks(square_or_fail, items, expected=(SolverError,))
+    done = []
+    clustered = run_tasks(
+        square_or_fail,
+        items,
+        Cluster(scheduler=scheduler),
+        on_done=lambda d, total: done.append((d, total)),
+        expected=(SolverError,),
+    )
+    assert serial == clustered
+    assert clustered[0] == 9.0 and clustered[5] == 16.0
+    assert clustered[1] == TaskFailure(1, "SolverError", "no solve for -1.0")
+    assert done[-1] == (6, 6) and len(done) == 6
+
+
+def test_an_unexpected_error_stops_the_run(scheduler):
+    with pytest.raises(SolverError):
+        run_tasks(square_or_fail, [1.0, -1.0], Cluster(scheduler=scheduler), expected=())
+
+
+def test_a_worker_killed_mid_run_has_its_task_retried(scheduler, tmp_path):
+    items = [(i, str(tmp_path / "marker")) for i in range(4)]
+    results = run_tasks(die_once, items, Cluster(scheduler=scheduler))
+    assert [index for index, _ in results] == [0, 1, 2, 3]
+    assert (tmp_path / "marker").exists()  # item 0 did kill a worker once
+
+
+def test_cluster_options_are_checked_and_the_environment_names_a_scheduler(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENVIRONMENT, raising=False)
+    assert Cluster.from_options() is None
+    monkeypatch.setenv(SCHEDULER_ENVIRONMENT, "tcp://127.0.0.1:8786")
+    assert Cluster.from_options() == Cluster(scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(InputError, match="give one"):
+        Cluster(workers=2, scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(InputError, match="at least 1"):
+        Cluster(workers=0)
+
+
+def test_an_unreachable_scheduler_is_one_clear_error():
+    with (
+        pytest.raises(InputError, match="no Dask scheduler answered"),
+        connect(Cluster(scheduler="tcp://127.0.0.1:9")),
+    ):
+        pass
+
+
+def test_without_dask_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(InputError, match=r"chiptherm\[cluster\]"), connect(Cluster(workers=2)):
+        pass
+
+
+def sweep_json(args: list[str]) -> dict:
+    result = CliRunner().invoke(app, ["sweep", str(ROOT / "examples" / "two_die.yaml"), *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_sweep_on_a_cluster_equals_the_serial_sweep(scheduler, tmp_path):
+    vary = ["--vary", "boundaries.top.htc=1e3:1e5:4:log", "--set", "grid.nx=24", "--set"]
+    args = [*vary, "grid.ny=20", "--json", "--no-files"]
+    serial = sweep_json(args)
+    clustered = sweep_json([*args, "--scheduler", scheduler])
+    assert [p["values"] for p in clustered["points"]] == [p["values"] for p in serial["points"]]
+    for a, b in zip(serial["points"], clustered["points"], strict=True):
+        assert math.isclose(a["peak_k"], b["peak_k"], rel_tol=1e-12)
+        assert np.allclose(list(a["block_mean_k"].values()), list(b["block_mean_k"].values()))
+
+
+def test_a_sweep_on_embedded_workers_records_a_runaway_point_and_goes_on(tmp_path):
+    from tests.analysis.test_sweep import LEAKY
+
+    path = tmp_path / "leaky.yaml"
+    path.write_text(yaml.safe_dump(LEAKY, sort_keys=False))
+    axes = [("power.p.leakage.fraction", [0.2, 3.0, 0.1])]
+    serial = sweep_stack(path, axes)
+    clustered = sweep_stack(path, axes, cluster=Cluster(workers=2))
+    ok, runaway, after = clustered.points
+    assert "thermal runaway" in runaway.error and np.isnan(runaway.peak_k)
+    assert "thermal runaway" in serial.points[1].error  # its numbers depend on the start
+    for a, b in ((ok, serial.points[0]), (after, serial.points[2])):
+        assert b.error is None and math.isclose(a.peak_k, b.peak_k, rel_tol=1e-9)
+
+
+def test_a_resistance_matrix_on_a_cluster_equals_the_serial_one(scheduler):
+    from chiptherm.analysis.compact import resistance_matrix
+    from tests.conftest import example
+
+    stack = example("two_die", 16, 12)
+    serial = resistance_matrix(stack, "direct")
+    done = []
+    clustered = resistance_matrix(
+        stack, "direct", on_block=lambda d, n: done.append(d), cluster=Cluster(scheduler=scheduler)
+    )
+    assert np.array_equal(clustered.resistance, serial.resistance)
+    assert np.array_equal(clustered.heated.response, serial.heated.response)
+    assert np.array_equal(clustered.background_k, serial.background_k)
+    assert done[-1] == len(serial.blocks)
+
+
+def test_the_resistances_command_takes_workers(tmp_path):
+    args = ["resistances", str(ROOT / "examples" / "two_die.yaml"), "--set", "grid.nx=16"]
+    args += ["--set", "grid.ny=12", "--json", "--no-files"]
+    serial = CliRunner().invoke(app, args)
+    clustered = CliRunner().invoke(app, [*args, "--workers", "2"])
+    assert serial.exit_code == clustered.exit_code == 0, clustered.output
+    a, b = json.loads(serial.stdout), json.loads(clustered.stdout)
+    assert a["resistance_k_per_w"] == b["resistance_k_per_w"]
