@@ -126,10 +126,11 @@ def _guarded(
 ) -> Any:
     """``function(item)``, or a :class:`TaskFailure` if it raises one of ``expected``; on a
     worker, the thread pools are first pinned to ``threads``."""
-    if threads is not None:
+    global _pinned
+    if threads is not None and threads != _pinned:  # once per worker: threadpoolctl takes ms
         from chiptherm.threads import set_threads
 
-        set_threads(threads)
+        _pinned = set_threads(threads)
     try:
         return function(item)
     except expected as exc:
@@ -188,19 +189,30 @@ def connect(cluster: Cluster) -> Iterator[Any]:
         with client:
             yield client
         return
+    import dask
+
     pinned = {name: str(cluster.threads) for name in _THREAD_VARIABLES}
-    local = LocalCluster(
-        n_workers=cluster.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        env=pinned | {"CHIPTHERM_THREADS": str(cluster.threads)},
-    )
+    # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's
+    # adaptive mmap threshold: every large numpy temporary is then mapped and faulted in
+    # afresh, and a two_die solve at 120 x 120 took 165 ms in a worker against 86 ms here
+    # (90 ms with the variable unset)
+    unset = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    with dask.config.set(unset):
+        local = LocalCluster(
+            n_workers=cluster.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=pinned | {"CHIPTHERM_THREADS": str(cluster.threads)},
+        )
     with local, Client(local) as client:
         yield client
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+_pinned: int | None = None
+"""The thread count this process's pools were pinned to by a task (None: not yet)."""
 
 _cache: dict[Any, Any] = {}
 
