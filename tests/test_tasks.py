@@ -164,3 +164,25 @@ def test_the_resistances_command_takes_workers(tmp_path):
     assert serial.exit_code == clustered.exit_code == 0, clustered.output
     a, b = json.loads(serial.stdout), json.loads(clustered.stdout)
     assert a["resistance_k_per_w"] == b["resistance_k_per_w"]
+
+
+def test_a_monte_carlo_on_a_cluster_draws_and_values_as_in_this_process(scheduler):
+    """The slab's exact law sample by sample, and the leaky plate's runaways counted, both as
+    in this process."""
+    from chiptherm.analysis.sensitivity import sensitivity
+    from chiptherm.analysis.tolerance import monte_carlo
+    from chiptherm.description.stack_io import stack_from_dict
+    from tests.analysis.test_sensitivity import heated_slab, leaky_plate
+    from tests.analysis.test_tolerance import HTC, POWER
+
+    where = Cluster(scheduler=scheduler)
+    study = sensitivity(stack_from_dict(heated_slab()))
+    here = monte_carlo(study, {POWER: 0.1, HTC: 0.3}, samples=24, seed=3)
+    there = monte_carlo(study, {POWER: 0.1, HTC: 0.3}, samples=24, seed=3, cluster=where)
+    assert np.array_equal(here.factors, there.factors)
+    np.testing.assert_allclose(there.values_k, here.values_k, rtol=1e-9)
+    leaky = sensitivity(stack_from_dict(leaky_plate()))
+    here = monte_carlo(leaky, {POWER: 0.5}, samples=16, seed=0)
+    there = monte_carlo(leaky, {POWER: 0.5}, samples=16, seed=0, cluster=where)
+    assert there.failures == here.failures > 0
+    assert np.array_equal(np.isnan(there.values_k), np.isnan(here.values_k))

@@ -23,9 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from chiptherm.analysis.objectives import Objective
 from chiptherm.analysis.sensitivity import Sensitivity
+from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError, SolverError
 from chiptherm.solvers.result import solve
+from chiptherm.tasks import Cluster, TaskFailure, run_tasks, worker_cache
 
 KINDS = ("thickness", "conductivity", "contact", "htc", "flow", "channel", "power", "leakage")
 """Parameter kinds a tolerance may name instead of one parameter's key."""
@@ -159,11 +162,16 @@ def monte_carlo(
     solver: str = "auto",
     tol: float = 1e-8,
     on_sample: Callable[[int, int], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> MonteCarlo:
     """Solve the stack of ``study`` at ``samples`` draws of its toleranced parameters, each
     factor 1 + σ·N(0, 1) (kept above :data:`SMALLEST_FACTOR`), every solve warm-started from
     the nominal field. A sample whose solve fails (thermal runaway) is kept as NaN and
-    counted; the run goes on. ``on_sample`` is told (done, total)."""
+    counted; the run goes on. ``on_sample`` is told (done, total).
+
+    On a ``cluster`` (:mod:`chiptherm.tasks`) every sample is a task carrying its stack; each
+    worker solves the nominal stack once for the warm starts of all its samples. The draws are
+    the same, and so are the values, to the solver's tolerance."""
     start = time.perf_counter()
     nominal = study.nominal
     keys = list(sigmas)
@@ -171,21 +179,42 @@ def monte_carlo(
     rng = np.random.default_rng(seed)
     spread = np.array([sigmas[key] for key in keys])
     factors = np.maximum(1.0 + spread * rng.standard_normal((samples, len(keys))), SMALLEST_FACTOR)
-    values = np.full(samples, np.nan)
-    peaks = np.full(samples, np.nan)
-    failures = 0
-    for n, row in enumerate(factors):
+    stacks = []
+    for row in factors:
         stack = nominal.stack
         for key, factor in zip(keys, row, strict=True):
             stack = parameters[key].scaled(stack, float(factor))
-        try:
-            result = solve(stack, method=solver, x0=nominal.temperature, tol=tol)
-        except SolverError:
-            failures += 1
-        else:
-            weights = study.objective.weights(stack, result.grid)
-            values[n] = float((weights * result.temperature).sum())
-            peaks[n] = result.max_temperature
-        if on_sample is not None:
-            on_sample(n + 1, samples)
+        stacks.append(stack)
+    if cluster is None:
+        outcomes = run_tasks(
+            lambda stack: objective_at(stack, study.objective, solver, tol, nominal.temperature),
+            stacks,
+            on_done=on_sample,
+            expected=(SolverError,),
+        )
+    else:
+        tasks = [(stack, nominal.stack, study.objective, solver, tol) for stack in stacks]
+        outcomes = run_tasks(sample_task, tasks, cluster, on_sample, expected=(SolverError,))
+    values = np.array([np.nan if isinstance(o, TaskFailure) else o[0] for o in outcomes])
+    peaks = np.array([np.nan if isinstance(o, TaskFailure) else o[1] for o in outcomes])
+    failures = sum(isinstance(o, TaskFailure) for o in outcomes)
     return MonteCarlo(factors, keys, values, peaks, failures, time.perf_counter() - start)
+
+
+def objective_at(
+    stack: Stack, objective: Objective, solver: str, tol: float, x0: np.ndarray | None
+) -> tuple[float, float]:
+    """(objective K, hottest cell K) of ``stack`` solved from ``x0``; raises SolverError where
+    the solve fails."""
+    result = solve(stack, method=solver, x0=x0, tol=tol)
+    weights = objective.weights(stack, result.grid)
+    return float((weights * result.temperature).sum()), result.max_temperature
+
+
+def sample_task(task: tuple[Stack, Stack, Objective, str, float]) -> tuple[float, float]:
+    """A Monte Carlo sample on a cluster: (stack, nominal stack, objective, solver, tol) ->
+    :func:`objective_at`, warm-started from the nominal field, solved once per worker."""
+    stack, nominal, objective, solver, tol = task
+    key = ("nominal field", nominal.model_dump_json(), solver, tol)
+    field = worker_cache(key, lambda: solve(nominal, method=solver, tol=tol).temperature)
+    return objective_at(stack, objective, solver, tol, field)

@@ -16,11 +16,13 @@ from chiptherm.cli.common import (
     JsonOption,
     NoFilesOption,
     SamplesOption,
+    SchedulerOption,
     SeedOption,
     SetOption,
     SolverOption,
     StackArgument,
     ToleranceOption,
+    WorkersOption,
     app,
     console,
     err_console,
@@ -33,6 +35,8 @@ from chiptherm.cli.common import (
 )
 from chiptherm.report.figures import write_influence, write_moves
 from chiptherm.report.html import Section
+from chiptherm.tasks import Cluster
+from chiptherm.threads import requested_threads
 
 KIND_COLORS = {
     "power": "#c2410c",
@@ -92,6 +96,8 @@ def sensitivity(
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Which parameter moves a temperature most: the sensitivity of the hottest cell (or a
     layer's or block's temperature) to every thickness, conductivity, contact resistance,
@@ -151,7 +157,8 @@ def sensitivity(
         ]
     spread = None
     if tolerances:
-        spread = propagate(study, tolerances, samples, seed, solver, as_json)
+        cluster = Cluster.from_options(workers, scheduler, requested_threads())
+        spread = propagate(study, tolerances, samples, seed, solver, as_json, cluster)
         summary["uncertainty"] = spread.summary
     title = f"{study.stack_name}: {study.objective.label}, {study.value_k:.2f} K"
     if not no_files:
@@ -406,9 +413,10 @@ def propagate(
     seed: int,
     solver: str,
     quiet: bool,
+    cluster: Cluster | None = None,
 ) -> Propagation:
     """The linear uncertainty of ``study``'s objective and, with ``samples``, a Monte Carlo
-    run under a progress bar."""
+    run under a progress bar (on ``cluster``, if given)."""
     from chiptherm.analysis.tolerance import assign_tolerances, linear_uncertainty, monte_carlo
     from chiptherm.report.progress import progress_bar
 
@@ -424,5 +432,6 @@ def propagate(
                 seed,
                 solver,
                 on_sample=lambda done, _: bar.update(task, completed=done),
+                cluster=cluster,
             )
     return Propagation(linear_uncertainty(study, sigmas), sampled, sigmas)
