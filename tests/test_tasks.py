@@ -186,3 +186,19 @@ def test_a_monte_carlo_on_a_cluster_draws_and_values_as_in_this_process(schedule
     there = monte_carlo(leaky, {POWER: 0.5}, samples=16, seed=0, cluster=where)
     assert there.failures == here.failures > 0
     assert np.array_equal(np.isnan(there.values_k), np.isnan(here.values_k))
+
+
+def test_a_convergence_study_on_a_cluster_equals_the_serial_one(scheduler):
+    from chiptherm.analysis.convergence import convergence_study
+    from tests.conftest import example
+
+    stack = example("two_die", 10, 8)
+    here = convergence_study(stack, levels=3, method="direct")
+    there = convergence_study(
+        stack, levels=3, method="direct", cluster=Cluster(scheduler=scheduler)
+    )
+    assert [(lv.nx, lv.ny, lv.nz) for lv in there.levels] == [
+        (lv.nx, lv.ny, lv.nz) for lv in here.levels
+    ]
+    assert there.values == here.values
+    assert there.estimates["peak"] == here.estimates["peak"]

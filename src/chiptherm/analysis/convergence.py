@@ -38,6 +38,7 @@ from scipy.optimize import brentq
 from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError
 from chiptherm.solvers.result import Result, solve
+from chiptherm.tasks import Cluster, run_tasks
 
 FORMAL_ORDER = 2.0
 """Order of accuracy of the cell-centred finite-volume scheme."""
@@ -223,9 +224,11 @@ def convergence_study(
     method: str = "auto",
     max_cells: int = MAX_CELLS,
     progress: Callable[[str], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> Study:
     """Solve ``stack`` on ``levels`` grids ``ratio`` apart (see :func:`grid_levels`) and
-    estimate the discretization error of every quantity on the finest grid.
+    estimate the discretization error of every quantity on the finest grid; on a ``cluster``
+    (:mod:`chiptherm.tasks`) the levels are solved as tasks of their own, side by side.
 
     Raises:
         InputError: fewer than 3 levels, a ratio not above 1, or a grid above ``max_cells``.
@@ -240,30 +243,45 @@ def convergence_study(
         )
     volume = stack.size[0] * stack.size[1] * sum(la.thickness for la in stack.layers)
     report = progress or (lambda _: None)
-    solved: list[Level] = []
+    grids = ", ".join(f"{nx} x {ny} x {nz}" for nx, ny, nz in shapes)
+    report(f"{len(stacks)} grids ({grids}), up to {largest:,} cells")
+    tasks = [(s, method, (volume / (nx * ny * nz)) ** (1.0 / 3.0)) for s, (nx, ny, nz) in
+             zip(stacks, shapes, strict=True)]  # fmt: skip
+    solved_levels = run_tasks(
+        solve_level,
+        tasks,
+        cluster,
+        on_done=lambda done, total: report(f"{done} of {total} grids solved"),
+        expected=(),
+    )
+    solved = [level for level, _ in solved_levels]
     values: dict[str, list[float]] = {}
-    for k, (s, (nx, ny, nz)) in enumerate(zip(stacks, shapes, strict=True)):
-        report(f"grid {k + 1} of {len(stacks)}: {nx} x {ny} x {nz} = {nx * ny * nz:,} cells")
-        start = time.perf_counter()
-        result = solve(s, method)
-        cells = nx * ny * nz
-        solved.append(
-            Level(
-                nx,
-                ny,
-                nz,
-                cells,
-                (volume / cells) ** (1.0 / 3.0),
-                result.info.method,
-                time.perf_counter() - start,
-                result.balance.relative_error,
-            )
-        )
-        for name, value in quantities(result).items():
+    for _, found in solved_levels:
+        for name, value in found.items():
             values.setdefault(name, []).append(value)
     sizes = [level.h_m for level in solved]
     estimates = {name: richardson(v, sizes) for name, v in values.items()}
     return Study(stack, solved, values, estimates)
+
+
+def solve_level(task: tuple[Stack, str, float]) -> tuple[Level, dict[str, float]]:
+    """One level of a convergence study: (stack on its grid, method, cell size m) -> the
+    level and its quantities (K)."""
+    stack, method, h_m = task
+    start = time.perf_counter()
+    result = solve(stack, method)
+    nz = sum(layer.cells for layer in stack.layers)
+    level = Level(
+        stack.grid.nx,
+        stack.grid.ny,
+        nz,
+        stack.grid.nx * stack.grid.ny * nz,
+        h_m,
+        result.info.method,
+        time.perf_counter() - start,
+        result.balance.relative_error,
+    )
+    return level, quantities(result)
 
 
 def stretch_fraction(levels: Sequence[Level]) -> float:

@@ -64,6 +64,8 @@ def converge(
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Grid convergence study: how far the solution is from the grid-independent one.
 
@@ -83,7 +85,14 @@ def converge(
     stack = load_stack_with(stack_file, sets)
     with err_console.status(f"grid convergence study of {stack.name}") as status:
         study = convergence_study(
-            stack, levels, ratio, not coarser, solver, max_cells, progress=status.update
+            stack,
+            levels,
+            ratio,
+            not coarser,
+            solver,
+            max_cells,
+            progress=status.update,
+            cluster=Cluster.from_options(workers, scheduler, requested_threads()),
         )
     summary = study.summary()
     if not no_files:
