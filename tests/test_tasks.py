@@ -202,3 +202,12 @@ def test_a_convergence_study_on_a_cluster_equals_the_serial_one(scheduler):
     ]
     assert there.values == here.values
     assert there.estimates["peak"] == here.estimates["peak"]
+
+
+def test_evaluate_solves_its_references_on_a_cluster_with_the_same_numbers(scheduler):
+    args = ["evaluate", "volumetric", "--maps", "3", "--kind", "blocks", "--nx", "24", "--json"]
+    here = CliRunner().invoke(app, args)
+    there = CliRunner().invoke(app, [*args, "--scheduler", scheduler])
+    assert here.exit_code == there.exit_code == 0, there.output
+    a, b = json.loads(here.stdout)["results"], json.loads(there.stdout)["results"]
+    assert a["blocks"]["peaks_k"] == b["blocks"]["peaks_k"]

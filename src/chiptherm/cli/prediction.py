@@ -17,6 +17,8 @@ from chiptherm.cli.common import (
     JsonOption,
     NoFilesOption,
     OutputsKept,
+    SchedulerOption,
+    WorkersOption,
     app,
     console,
     err_console,
@@ -29,6 +31,8 @@ from chiptherm.cli.common import (
 )
 from chiptherm.cli.solving import show_result
 from chiptherm.errors import InputError
+from chiptherm.tasks import Cluster
+from chiptherm.threads import requested_threads
 
 
 def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
@@ -416,8 +420,11 @@ def evaluate(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Compare a model with the reference solver on held-out maps; prints a metrics table.
+    With --workers or --scheduler the reference solves run on a Dask cluster.
 
     Example: chiptherm evaluate surface --maps 32 --kind grf --kind blocks --out eval.json
     """
@@ -434,12 +441,12 @@ def evaluate(
     kinds = kind or ["grf", "blocks"]
     grid = op.case.grid(nx, nx) if nx else None
     results = []
+    cluster = Cluster.from_options(workers, scheduler, requested_threads())
     with Progress(console=err_console, transient=True, disable=as_json) as progress:
         for k in kinds:
             dist = distribution_for(meta, k)
-            results.append(
-                (k, evaluate_operator(op, dist, maps, seed, grid, progress, refine, params))
-            )
+            found = evaluate_operator(op, dist, maps, seed, grid, progress, refine, params, cluster)
+            results.append((k, found))
     doc = {"model": meta.get("name", str(model)), "results": dict(results)}
     if out is not None:
         write_json(out, doc)

@@ -12,6 +12,7 @@ from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.operator.case import Case
 from chiptherm.solvers.result import solve
+from chiptherm.tasks import Cluster, run_tasks
 
 
 @dataclass(frozen=True)
@@ -78,24 +79,36 @@ def reference_fields(
     grid: Grid | None = None,
     progress: Progress | None = None,
     refine: int = 1,
+    cluster: Cluster | None = None,
 ) -> np.ndarray:
     """Solver temperatures (B, nz, ny, nx), K, for sensor-grid densities (B, ny, nx) W/m².
 
     With ``refine`` = f > 1 every solve runs on a grid f times finer along each axis and is
     averaged back onto ``grid``'s cells: a reference nearly free of the discretization error of
-    ``grid`` itself (finite volumes overestimate sharp peaks on coarse grids)."""
+    ``grid`` itself (finite volumes overestimate sharp peaks on coarse grids). On a ``cluster``
+    (:mod:`chiptherm.tasks`) every map is a task carrying its stack."""
     grid = grid or case.grid()
     nz, ny, nx = grid.shape
-    out = np.empty((density.shape[0], nz, ny, nx))
-    task = progress.add_task("reference solves", total=len(out)) if progress else None
-    for i, q in enumerate(density):
-        stack = case.stack_with(q, params[i] if params else None).with_grid(nx, ny)
-        if refine > 1:
-            out[i] = coarsened(solve(refined(stack, refine)).temperature, refine)
-        else:
-            out[i] = solve(stack).temperature
+    stacks = [
+        case.stack_with(q, params[i] if params else None).with_grid(nx, ny)
+        for i, q in enumerate(density)
+    ]
+    task = progress.add_task("reference solves", total=len(stacks)) if progress else None
+
+    def advance(done: int, _: int) -> None:
         if progress is not None and task is not None:
-            progress.advance(task)
+            progress.update(task, completed=done)
+
+    fields = run_tasks(reference_field, [(s, refine) for s in stacks], cluster, advance, ())
     if progress is not None and task is not None:
         progress.remove_task(task)
-    return out
+    return np.stack(fields) if fields else np.empty((0, nz, ny, nx))
+
+
+def reference_field(task: tuple[Stack, int]) -> np.ndarray:
+    """(stack, refine) -> its solved field (nz, ny, nx) K, on a grid ``refine`` times finer
+    averaged back when refine > 1."""
+    stack, refine = task
+    if refine > 1:
+        return coarsened(solve(refined(stack, refine)).temperature, refine)
+    return solve(stack).temperature

@@ -20,6 +20,7 @@ from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import Distribution, GaussianField, Mixture, RandomBlocks
 from chiptherm.solvers import SolveInfo
 from chiptherm.solvers.result import Result
+from chiptherm.tasks import Cluster
 from chiptherm.trust.confidence import (
     DEFAULT_TOLERANCE_K,
     Confidence,
@@ -92,8 +93,10 @@ def evaluate_operator(
     progress: Progress | None = None,
     refine: int = 1,
     params: dict[str, float] | None = None,
+    cluster: Cluster | None = None,
 ) -> dict[str, Any]:
-    """Accuracy and speed of ``op`` against the reference solver on ``maps`` drawn maps.
+    """Accuracy and speed of ``op`` against the reference solver on ``maps`` drawn maps (the
+    reference solves on ``cluster``, if given: see :mod:`chiptherm.tasks`).
 
     A model with scalar inputs is evaluated on values drawn log-uniformly from their training
     ranges, except those fixed in ``params`` (W/(m²·K)). Returns a JSON-ready dict: the
@@ -118,14 +121,14 @@ def evaluate_operator(
     pred = op.predict(density, values or None, grid)
     predict_s = time.perf_counter() - start
     start = time.perf_counter()
-    ref = reference_fields(case, density, per_map, grid, progress)
+    ref = reference_fields(case, density, per_map, grid, progress, cluster=cluster)
     solve_s = time.perf_counter() - start
     extra: dict[str, Any] = {}
     if values:
         extra["parameters"] = {k: v.tolist() for k, v in values.items()}
     peaks = {"predicted": pred.max(axis=(1, 2, 3)).tolist()}
     if refine > 1:
-        fine = reference_fields(case, density, per_map, grid, progress, refine)
+        fine = reference_fields(case, density, per_map, grid, progress, refine, cluster)
         extra |= {
             "reference_refine": refine,
             "metrics_vs_grid_solve": error_metrics(pred, ref, case.ambient).as_dict(),
