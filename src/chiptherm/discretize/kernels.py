@@ -36,32 +36,53 @@ from numba import njit
 
 
 @njit(inline="always")
-def _plus_links(row, a, c, x, g_outer, g_inner, g_row):  # pragma: no cover - compiled
-    """row[i] += Σ g·x over the six links of the cells of row (a, c) of ``x`` (n0, n1, n2):
-    along axis 0 (``g_outer`` (n0-1, n1, n2)), axis 1 (``g_inner`` (n0, n1-1, n2)) and
-    within the row (``g_row`` (n0, n1, n2-1))."""
-    n0, n1, n2 = x.shape
+def _plus_row(row, a, c, x, g_row):  # pragma: no cover - compiled
+    """row[i] += Σ g·x over the two links within row (a, c) of ``x`` (n0, n1, n2), ``g_row``
+    (n0, n1, n2-1)."""
+    n2 = x.shape[2]
     here, g = x[a, c], g_row[a, c]
     for i in range(n2 - 1):
         row[i] += g[i] * here[i + 1]
     for i in range(1, n2):
         row[i] += g[i - 1] * here[i - 1]
+
+
+@njit(inline="always")
+def _plus_inner(row, a, c, x, g_inner):  # pragma: no cover - compiled
+    """row[i] += Σ g·x over the links along axis 1 of the cells of row (a, c), ``g_inner``
+    (n0, n1-1, n2)."""
+    n2 = x.shape[2]
     if c > 0:
         g, near = g_inner[a, c - 1], x[a, c - 1]
         for i in range(n2):
             row[i] += g[i] * near[i]
-    if c + 1 < n1:
+    if c + 1 < x.shape[1]:
         g, near = g_inner[a, c], x[a, c + 1]
         for i in range(n2):
             row[i] += g[i] * near[i]
+
+
+@njit(inline="always")
+def _plus_outer(row, a, c, x, g_outer):  # pragma: no cover - compiled
+    """row[i] += Σ g·x over the links along axis 0 of the cells of row (a, c), ``g_outer``
+    (n0-1, n1, n2)."""
+    n2 = x.shape[2]
     if a > 0:
         g, near = g_outer[a - 1, c], x[a - 1, c]
         for i in range(n2):
             row[i] += g[i] * near[i]
-    if a + 1 < n0:
+    if a + 1 < x.shape[0]:
         g, near = g_outer[a, c], x[a + 1, c]
         for i in range(n2):
             row[i] += g[i] * near[i]
+
+
+@njit(inline="always")
+def _plus_links(row, a, c, x, g_outer, g_inner, g_row):  # pragma: no cover - compiled
+    """row[i] += Σ g·x over the six links of the cells of row (a, c) of ``x`` (n0, n1, n2)."""
+    _plus_row(row, a, c, x, g_row)
+    _plus_inner(row, a, c, x, g_inner)
+    _plus_outer(row, a, c, x, g_outer)
 
 
 @njit(cache=True, nogil=True)
@@ -70,38 +91,33 @@ def apply_stencil(x, diag, g_outer, g_inner, g_row, out):  # pragma: no cover - 
     layout: (nz, ny, nx) with links (gz, gy, gx), or the rows layout (ny, nz, nx) with
     (gy, gz, gx)."""
     m, n0, n1, n2 = x.shape
-    pull = np.empty(n2, dtype=x.dtype)
+    zero = np.zeros(n2, dtype=x.dtype)
     for s in range(m):
-        xs = x[s]
         for a in range(n0):
             for c in range(n1):
-                pull[:] = 0.0
-                _plus_links(pull, a, c, xs, g_outer, g_inner, g_row)
-                row, d, here = out[s, a, c], diag[a, c], xs[a, c]
+                row = out[s, a, c]
+                _residual_row(row, zero, a, c, x[s], diag, g_outer, g_inner, g_row)
                 for i in range(n2):
-                    row[i] = d[i] * here[i] - pull[i]
+                    row[i] = -row[i]  # exact: A·x = -(0 - A·x)
+
+
+@njit(inline="always")
+def _residual_row(row, base, a, c, xs, diag, g_outer, g_inner, g_row):  # pragma: no cover
+    """row[i] = base[i] - (A·x)[i] over row (a, c) of ``xs`` (n0, n1, n2), W."""
+    d, here = diag[a, c], xs[a, c]
+    for i in range(row.shape[0]):
+        row[i] = base[i] - d[i] * here[i]
+    _plus_links(row, a, c, xs, g_outer, g_inner, g_row)
 
 
 @njit(inline="always")
 def _lateral_pull(row, base, xs, gx, gy, j, k):  # pragma: no cover - compiled
     """row[i] = base[i] + Σ g·x over the four lateral links of the cells of row (y j, z k), in
-    the rows layout."""
-    ny, _, nx = xs.shape
-    here, g = xs[j, k], gx[j, k]
-    for i in range(nx):
+    the rows layout: along x within the row, along y across rows (axis 0)."""
+    for i in range(row.shape[0]):
         row[i] = base[i]
-    for i in range(nx - 1):
-        row[i] += g[i] * here[i + 1]
-    for i in range(1, nx):
-        row[i] += g[i - 1] * here[i - 1]
-    if j > 0:
-        g, near = gy[j - 1, k], xs[j - 1, k]
-        for i in range(nx):
-            row[i] += g[i] * near[i]
-    if j + 1 < ny:
-        g, near = gy[j, k], xs[j + 1, k]
-        for i in range(nx):
-            row[i] += g[i] * near[i]
+    _plus_row(row, j, k, xs, gx)
+    _plus_outer(row, j, k, xs, gy)
 
 
 @njit(inline="always")
@@ -168,11 +184,7 @@ def restricted_residual(x, b, diag, gx, gy, gz, coarse):  # pragma: no cover - c
         xs = x[s]
         for j in range(ny):
             for k in range(nz):
-                row[:] = 0.0
-                _plus_links(row, j, k, xs, gy, gz, gx)
-                base, d, here = b[s, j, k], diag[j, k], xs[j, k]
-                for i in range(nx):
-                    row[i] += base[i] - d[i] * here[i]
+                _residual_row(row, b[s, j, k], j, k, xs, diag, gy, gz, gx)
                 target = coarse[s, j >> 1, k]
                 if j & 1 == 0:
                     target[:] = 0.0
