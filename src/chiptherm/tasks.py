@@ -184,7 +184,8 @@ def connect(cluster: Cluster) -> Iterator[Any]:
             client = Client(cluster.scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise InputError(
-                f"--scheduler {cluster.scheduler}: no Dask scheduler answered ({exc})"
+                f"Dask scheduler {cluster.scheduler} (from --scheduler or "
+                f"{SCHEDULER_ENVIRONMENT}): no answer ({exc})"
             ) from None
         with client:
             yield client

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from chiptherm.errors import ChipthermError, ChipthermWarning, InputError, Interrupted
 
@@ -202,11 +203,13 @@ def friendly_errors(func: F) -> F:
             raise
         except Interrupted as exc:
             err_console.print(
-                f"[bold yellow]interrupted:[/] {exc}", highlight=False, soft_wrap=True
+                f"[bold yellow]interrupted:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
             )
             raise typer.Exit(exc.exit_code) from None
         except ChipthermError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escaped: a message may hold brackets (an extra's name, a list, a path)
+            message = escape(str(exc))
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("[bold yellow]interrupted[/]: nothing was written", highlight=False)
@@ -235,7 +238,7 @@ WorkersOption = Annotated[
         "--workers",
         min=1,
         help="Run the solves on an embedded Dask cluster of this many worker processes "
-        "(one thread each; needs pip install 'chiptherm[cluster]'). Default: one after "
+        "(one thread each; needs pip install 'chiptherm\\[cluster]'). Default: one after "
         "another in this process.",
         show_default=False,
     ),
