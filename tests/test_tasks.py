@@ -97,7 +97,7 @@ def test_cluster_options_are_checked_and_the_environment_names_a_scheduler(monke
 def test_an_unreachable_scheduler_is_one_clear_error():
     with (
         pytest.raises(InputError, match=r"Dask scheduler tcp://127.0.0.1:9 .*: no answer"),
-        connect(Cluster(scheduler="tcp://127.0.0.1:9")),
+        connect(Cluster(scheduler="tcp://127.0.0.1:9", timeout_s=1.0)),
     ):
         pass
 
@@ -192,7 +192,7 @@ def test_a_convergence_study_on_a_cluster_equals_the_serial_one(scheduler):
     from chiptherm.analysis.convergence import convergence_study
     from tests.conftest import example
 
-    stack = example("two_die", 10, 8)
+    stack = example("two_die", 6, 4)  # 6 x 4 x 18 to 24 x 16 x 72 cells
     here = convergence_study(stack, levels=3, method="direct")
     there = convergence_study(
         stack, levels=3, method="direct", cluster=Cluster(scheduler=scheduler)

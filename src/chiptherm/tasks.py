@@ -59,11 +59,13 @@ class TaskFailure:
 @dataclass(frozen=True)
 class Cluster:
     """Where tasks run: ``workers`` processes of an embedded local cluster, or the cluster at
-    ``scheduler``; ``threads`` threads in each worker of a local cluster."""
+    ``scheduler`` (given up on after ``timeout_s`` s without an answer); ``threads`` threads
+    for each task's numerical libraries."""
 
     workers: int | None = None
     scheduler: str | None = None
     threads: int = 1
+    timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.scheduler is not None:
@@ -181,7 +183,7 @@ def connect(cluster: Cluster) -> Iterator[Any]:
         ) from None
     if cluster.scheduler is not None:
         try:
-            client = Client(cluster.scheduler, timeout="10s")
+            client = Client(cluster.scheduler, timeout=f"{cluster.timeout_s}s")
         except (OSError, TimeoutError) as exc:
             raise InputError(
                 f"Dask scheduler {cluster.scheduler} (from --scheduler or "
