@@ -289,20 +289,17 @@ def resistance_matrix(
     n = len(blocks)
     resistance = np.empty((n, n))
     heated_response = np.empty((response.heated.size, n))
+    # in this process one batched solve per chunk; on a cluster a task per chunk, each worker
+    # building its own BlockResponse once
+    per_chunk = BLOCK_BATCH if cluster is None else BLOCKS_PER_TASK
+    chunks = [range(s, min(s + per_chunk, n)) for s in range(0, n, per_chunk)]
     if cluster is None:
-        chunks = [range(s, min(s + BLOCK_BATCH, n)) for s in range(0, n, BLOCK_BATCH)]
-        for chunk in chunks:
-            resistance[:, chunk], heated_response[:, chunk] = response.columns(chunk)
-            if on_block is not None:
-                on_block(chunk[-1] + 1, n)
+        work, items = response.columns, chunks
     else:
-        chunks = [range(s, min(s + BLOCKS_PER_TASK, n)) for s in range(0, n, BLOCKS_PER_TASK)]
-        tasks = [(stack, method, tol, chunk) for chunk in chunks]
-        done = (lambda k, _: on_block(min(k * BLOCKS_PER_TASK, n), n)) if on_block else None
-        for chunk, columns in zip(
-            chunks, run_tasks(block_columns, tasks, cluster, done, expected=()), strict=True
-        ):
-            resistance[:, chunk], heated_response[:, chunk] = columns
+        work, items = block_columns, [(stack, method, tol, chunk) for chunk in chunks]
+    done = (lambda k, _: on_block(min(k * per_chunk, n), n)) if on_block else None
+    for chunk, columns in zip(chunks, run_tasks(work, items, cluster, done, ()), strict=True):
+        resistance[:, chunk], heated_response[:, chunk] = columns
     grid, weights = response.grid, response.weights
     return ResistanceMatrix(
         stack.name,
@@ -332,7 +329,6 @@ class BlockResponse:
     def __init__(self, stack: Stack, method: str, tol: float) -> None:
         system = System.from_stack(stack)
         self.grid: Grid = system.grid  # type: ignore[assignment]
-        self.tol = tol
         blocks = block_inputs(stack)
         background_q = power_field(with_block_powers(stack, {}), self.grid)
         self.unit_q = [unit_block_field(stack, self.grid, b.source, b.block.name) for b in blocks]

@@ -245,8 +245,8 @@ def convergence_study(
     report = progress or (lambda _: None)
     grids = ", ".join(f"{nx} x {ny} x {nz}" for nx, ny, nz in shapes)
     report(f"{len(stacks)} grids ({grids}), up to {largest:,} cells")
-    tasks = [(s, method, (volume / (nx * ny * nz)) ** (1.0 / 3.0)) for s, (nx, ny, nz) in
-             zip(stacks, shapes, strict=True)]  # fmt: skip
+    sizes_m = [(volume / (nx * ny * nz)) ** (1.0 / 3.0) for nx, ny, nz in shapes]
+    tasks = [(s, method, h) for s, h in zip(stacks, sizes_m, strict=True)]
     solved_levels = run_tasks(
         solve_level,
         tasks,

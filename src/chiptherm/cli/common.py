@@ -255,6 +255,15 @@ SchedulerOption = Annotated[
 ]
 
 
+def cluster_from(workers: int | None, scheduler: str | None) -> Any:
+    """The :class:`~chiptherm.tasks.Cluster` that ``--workers`` / ``--scheduler`` ask for
+    (tasks pinned to the command's thread count), or None to solve in this process."""
+    from chiptherm.tasks import Cluster
+    from chiptherm.threads import requested_threads
+
+    return Cluster.from_options(workers, scheduler, requested_threads())
+
+
 def threaded(func: F) -> F:
     """Give a command a ``--threads`` option (see :mod:`chiptherm.threads`), applied before the
     command runs."""

@@ -20,6 +20,7 @@ from chiptherm.cli.common import (
     StackArgument,
     WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -29,8 +30,6 @@ from chiptherm.cli.common import (
     parse_params,
     threaded,
 )
-from chiptherm.tasks import Cluster
-from chiptherm.threads import requested_threads
 
 
 @app.command()
@@ -85,7 +84,7 @@ def resistances(
             stack,
             solver,
             on_block=lambda done, total: bar.update(task, completed=done, total=total),
-            cluster=Cluster.from_options(workers, scheduler, requested_threads()),
+            cluster=cluster_from(workers, scheduler),
         )
     summary = matrix.summary()
     if cases is not None:
@@ -233,7 +232,7 @@ def budget(
             stack,
             solver,
             on_block=lambda done, total: bar.update(task, completed=done, total=total),
-            cluster=Cluster.from_options(workers, scheduler, requested_threads()),
+            cluster=cluster_from(workers, scheduler),
         )
     plan = power_budget(matrix, max_temperature, *bounds, block_limits=limits)
     pairs = {

@@ -20,6 +20,7 @@ from chiptherm.cli.common import (
     SchedulerOption,
     WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -31,8 +32,6 @@ from chiptherm.cli.common import (
 )
 from chiptherm.cli.solving import show_result
 from chiptherm.errors import InputError
-from chiptherm.tasks import Cluster
-from chiptherm.threads import requested_threads
 
 
 def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
@@ -441,7 +440,7 @@ def evaluate(
     kinds = kind or ["grf", "blocks"]
     grid = op.case.grid(nx, nx) if nx else None
     results = []
-    cluster = Cluster.from_options(workers, scheduler, requested_threads())
+    cluster = cluster_from(workers, scheduler)
     with Progress(console=err_console, transient=True, disable=as_json) as progress:
         for k in kinds:
             dist = distribution_for(meta, k)

@@ -24,6 +24,7 @@ from chiptherm.cli.common import (
     ToleranceOption,
     WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -36,7 +37,6 @@ from chiptherm.cli.common import (
 from chiptherm.report.figures import write_influence, write_moves
 from chiptherm.report.html import Section
 from chiptherm.tasks import Cluster
-from chiptherm.threads import requested_threads
 
 KIND_COLORS = {
     "power": "#c2410c",
@@ -157,7 +157,7 @@ def sensitivity(
         ]
     spread = None
     if tolerances:
-        cluster = Cluster.from_options(workers, scheduler, requested_threads())
+        cluster = cluster_from(workers, scheduler)
         spread = propagate(study, tolerances, samples, seed, solver, as_json, cluster)
         summary["uncertainty"] = spread.summary
     title = f"{study.stack_name}: {study.objective.label}, {study.value_k:.2f} K"

@@ -22,6 +22,7 @@ from chiptherm.cli.common import (
     StackArgument,
     WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -32,8 +33,6 @@ from chiptherm.cli.common import (
 )
 from chiptherm.errors import InputError
 from chiptherm.report.figures import convergence_figure, plot_study
-from chiptherm.tasks import Cluster
-from chiptherm.threads import requested_threads
 
 
 @app.command()
@@ -92,7 +91,7 @@ def converge(
             solver,
             max_cells,
             progress=status.update,
-            cluster=Cluster.from_options(workers, scheduler, requested_threads()),
+            cluster=cluster_from(workers, scheduler),
         )
     summary = study.summary()
     if not no_files:
@@ -202,7 +201,7 @@ def sweep(
     overrides = [parse_assignment(item) for item in sets or []]
     load_stack(stack_file, [*overrides, *((k, v[0]) for k, v in axes)])  # fails before solving
     total = int(np.prod([len(v) for _, v in axes]))
-    cluster = Cluster.from_options(workers, scheduler, requested_threads())
+    cluster = cluster_from(workers, scheduler)
     with progress_bar("solving", "solves", err_console, as_json) as bar:
         task = bar.add_task("solves", total=total)
         study = sweep_stack(

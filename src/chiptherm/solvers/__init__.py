@@ -142,7 +142,7 @@ def solve_system(
         chosen, reason = choice(system)
     report(f"{chosen}: setting up for {system.size:,} cells")
     solver = make_solver(system, method, maxiter=maxiter, device=device)
-    if hasattr(solver, "on_iteration") and not isinstance(solver, DeviceSolver):
+    if getattr(solver, "reports_iterations", False):
         solver.on_iteration = lambda k: report(f"{solver.name}: iteration {k}")
     else:
         report(f"{solver.name}: solving {system.size:,} cells")

@@ -79,6 +79,9 @@ def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | Non
 class KrylovSolver:
     """CG (or GMRES) with an AMG or transform preconditioner; build once, solve many times."""
 
+    reports_iterations = True
+    """Whether ``on_iteration`` is told the count after every iteration (for progress)."""
+
     def __init__(
         self,
         system: System,

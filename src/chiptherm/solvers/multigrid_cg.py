@@ -95,6 +95,8 @@ class MultigridCG:
     """
 
     name = "cg-mg"
+    reports_iterations = True
+    """Whether ``on_iteration`` is told the count after every iteration (for progress)."""
 
     def __init__(self, system: System, maxiter: int = 2000) -> None:
         t0 = time.perf_counter()
