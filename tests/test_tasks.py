@@ -92,6 +92,8 @@ def test_cluster_options_are_checked_and_the_environment_names_a_scheduler(monke
         Cluster(workers=2, scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(InputError, match="at least 1"):
         Cluster(workers=0)
+    with pytest.raises(InputError, match="threads per worker: expected at least 1, got 0"):
+        Cluster(workers=2, threads=0)
 
 
 def test_an_unreachable_scheduler_is_one_clear_error():
