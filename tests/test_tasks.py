@@ -222,3 +222,43 @@ def test_a_command_without_dask_says_how_to_install_it_and_solves_nothing(monkey
     assert result.exit_code == 1
     assert "pip install 'chiptherm[cluster]'" in result.output  # brackets not taken as markup
     assert not (tmp_path / "s").exists()
+
+
+def test_checked_and_refined_batches_on_a_cluster_equal_the_serial_ones(scheduler, tmp_path):
+    """volumetric at two top h with a sharp hot spot: the same scores, answers and refined
+    fields whether the checks run here or as tasks, in batches of 3 over one connection."""
+    watts = np.random.default_rng(5).uniform(0, 6e-6, (5, 20, 20))
+    watts[1, 8:10, 8:10] = 2e-4
+    watts[4, 3:5, 12:14] = 2e-4
+    np.save(tmp_path / "maps.npy", watts)
+    (tmp_path / "h.csv").write_text("top_htc\n300\n3000\n300\n3000\n300\n")
+    args = ["predict-batch", "volumetric", str(tmp_path / "maps.npy"), "--params-file"]
+    args += [str(tmp_path / "h.csv"), "--param", "bottom_htc=800", "--check", "--batch", "3"]
+    first = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "scores"), "-q"])
+    scores = json.loads((tmp_path / "scores" / "summary.json").read_text())["results"]
+    ranked = sorted(row["score_error_k"] for row in scores)
+    tol = (ranked[2] + ranked[3]) / 2  # two of five maps fail
+    args += ["--refine", "--tol-kelvin", str(tol), "--fields", "-q"]
+    outputs = {}
+    for where, extra in (("here", []), ("there", ["--scheduler", scheduler])):
+        result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / where), *extra])
+        assert result.exit_code == 0, result.output
+        summary = json.loads((tmp_path / where / "summary.json").read_text())
+        outputs[where] = (summary, np.load(tmp_path / where / "temperatures.npy"))
+    (here, here_fields), (there, there_fields) = outputs["here"], outputs["there"]
+    assert first.exit_code == 0 and ranked[3] > ranked[2] + 1e-3
+    assert there["check"]["refined"] == here["check"]["refined"] == 2
+    for a, b in zip(here["results"], there["results"], strict=True):
+        assert (a["map"], a["answer"]) == (b["map"], b["answer"])
+        assert a["score_error_k"] == pytest.approx(b["score_error_k"], abs=1e-4)
+        assert a["peak_k"] == pytest.approx(b["peak_k"], abs=1e-4)
+    np.testing.assert_allclose(there_fields, here_fields, atol=1e-5)
+
+
+def test_workers_without_check_are_refused(tmp_path):
+    np.save(tmp_path / "maps.npy", np.ones((2, 4, 4)) * 1e-6)
+    args = ["predict-batch", "surface", str(tmp_path / "maps.npy"), "--workers", "2"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "--workers and --scheduler run the checks of --check" in result.output
+    assert not (tmp_path / "o").exists()

@@ -107,16 +107,48 @@ def run_tasks(
     A task raising one of ``expected`` yields a :class:`TaskFailure` in its place; any other
     error stops the run. ``on_done`` is told (done, total) as tasks finish.
     """
-    total = len(items)
-    if cluster is None:
+    with Runner(cluster) as runner:
+        return runner.run(function, items, on_done, expected)
+
+
+class Runner:
+    """One connection to ``cluster`` (None: this process) kept open for several runs of
+    tasks, where each run needs the results of the one before: the generations of a search,
+    the batches of predictions to check. A local cluster starts once, on entry, and closes on
+    exit; each worker keeps its :func:`worker_cache` from run to run."""
+
+    def __init__(self, cluster: Cluster | None) -> None:
+        self.cluster = cluster
+        self._client: Any = None
+        self._exits = contextlib.ExitStack()
+
+    def __enter__(self) -> Runner:
+        if self.cluster is not None:
+            self._client = self._exits.enter_context(connect(self.cluster))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client = None
+        self._exits.close()
+
+    def run(
+        self,
+        function: Callable[[Item], Any],
+        items: Sequence[Item],
+        on_done: Callable[[int, int], None] | None = None,
+        expected: tuple[type[BaseException], ...] = (Exception,),
+    ) -> list[Any]:
+        """``function(item)`` for every item, in order, as :func:`run_tasks` does."""
+        if self.cluster is not None:
+            if self._client is None:
+                raise RuntimeError("Runner.run outside its with-block")
+            return _gather(self._client, function, items, on_done, expected, self.cluster.threads)
         results = []
         for index, item in enumerate(items):
             results.append(_guarded(function, index, item, expected))
             if on_done is not None:
-                on_done(index + 1, total)
+                on_done(index + 1, len(items))
         return results
-    with connect(cluster) as client:
-        return _gather(client, function, items, on_done, expected, cluster.threads)
 
 
 def _guarded(

@@ -257,6 +257,8 @@ def predict_batch(
     ] = False,
     out: out_option("out/MODEL-batch") = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Predict many power maps at once: peak, mean and per-layer maxima of every field.
 
@@ -266,7 +268,8 @@ def predict_batch(
     every prediction (its largest error in K, in the score_error_k column) and --refine hands
     the rejected ones to the solver; the answer column says which each row is. Rejected
     predictions left unrefined end with exit status 3; maps far stronger or weaker than the
-    training maps are named in a warning, with or without --check.
+    training maps are named in a warning, with or without --check. With --workers or
+    --scheduler the checks and refinements of each batch run on a Dask cluster (on its CPUs).
 
     Example: chiptherm predict-batch volumetric maps.npy --param top_htc=2e4 --out out/sweep
     """
@@ -280,6 +283,7 @@ def predict_batch(
     from chiptherm.report.plots import plot_histogram
     from chiptherm.report.progress import progress_bar
     from chiptherm.solvers.backend import using_device
+    from chiptherm.tasks import Runner
 
     folder = output_folder(out, Path("out") / f"{Path(str(model)).name}-batch")
     out_dir = folder.path
@@ -292,6 +296,8 @@ def predict_batch(
         raise InputError("--refine refines the maps that --check rejects; add --check")
     if tol_kelvin <= 0:
         raise InputError("--tol-kelvin must be > 0 K")
+    if (workers is not None or scheduler is not None) and not check:
+        raise InputError("--workers and --scheduler run the checks of --check; add --check")
     maps = read_power_maps(power)
     power_check = check_power(op, training_power_range(op, meta), maps.watts)
     if params_file is not None:
@@ -301,12 +307,14 @@ def predict_batch(
         if twice:
             raise InputError(f"{twice} given both by --param and in {params_file}")
         params = {**params, **table}
-    checker = BatchChecker(op, tol_kelvin, refine) if check else None
+    cluster = cluster_from(workers, scheduler) if check else None
     label = "predict" + (" and check" if check else "")
     with (
+        Runner(cluster) as runner,
         progress_bar(label, "maps", err_console, quiet) as progress,
         using_device(refining_device(device)),
     ):
+        checker = BatchChecker(op, tol_kelvin, refine, runner=runner) if check else None
         task = progress.add_task("predict", total=len(maps))
         result = predict_all(
             op,

@@ -26,10 +26,13 @@ import numpy as np
 import torch
 
 from chiptherm.atomic import atomic_path
+from chiptherm.description.stack import Stack
+from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import load_maps
+from chiptherm.tasks import Runner, worker_cache
 from chiptherm.trust.confidence import DEFAULT_TOLERANCE_K, ErrorEstimator, refine
 
 
@@ -130,13 +133,15 @@ class BatchChecker:
 
     The matrix of the finite-volume system depends on the scalar inputs (heat-transfer
     coefficients), not on the power, so one estimator serves every map with the same inputs;
-    the ``keep`` most recent ones are kept.
+    the ``keep`` most recent ones are kept. With a ``runner`` on a cluster, the maps of a batch
+    are checked as tasks (:func:`check_map`), each worker keeping its own estimators.
 
     Args:
         op: the operator whose predictions are checked.
         tolerance_k: largest accepted error, K.
         refine_rejected: solve the maps whose score fails, warm-started from the prediction.
         keep: estimators kept for distinct scalar inputs.
+        runner: where the checks of a batch run (None: here, map by map).
     """
 
     def __init__(
@@ -145,6 +150,7 @@ class BatchChecker:
         tolerance_k: float = DEFAULT_TOLERANCE_K,
         refine_rejected: bool = False,
         keep: int = 4,
+        runner: Runner | None = None,
     ) -> None:
         if not tolerance_k > 0:
             raise InputError("the tolerance must be > 0 K")
@@ -152,6 +158,7 @@ class BatchChecker:
         self.tolerance_k = tolerance_k
         self.refine_rejected = refine_rejected
         self.keep = keep
+        self.runner = runner
         self.grid = op.case.grid()
         self._estimators: dict[tuple[tuple[str, float], ...], ErrorEstimator] = {}
 
@@ -168,14 +175,93 @@ class BatchChecker:
     def check(self, density: np.ndarray, params: dict[str, float], field: np.ndarray) -> MapCheck:
         """Score ``field`` (nz, ny, nx) K, predicted for the sensor-grid ``density`` (ny, nx)
         W/m² and scalar inputs ``params``; refine it when rejected and asked to."""
-        estimator = self.estimator(params)
         stack = self.op.stack_for(density, params)
-        rhs = estimator.system.rhs_for(power_field(stack, self.grid))
-        verdict = estimator.score(field, self.tolerance_k, rhs=rhs)
-        if verdict.accepted or not self.refine_rejected:
-            return MapCheck(verdict.error_k, verdict.accepted)
-        refined = refine(System.from_stack(stack, self.grid), field, estimator=estimator)
-        return MapCheck(verdict.error_k, False, refined.temperature)
+        return judge(
+            self.estimator(params), stack, self.grid, field, self.tolerance_k, self.refine_rejected
+        )
+
+    def check_batch(
+        self,
+        density: np.ndarray,
+        params: list[dict[str, float]],
+        fields: np.ndarray,
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[MapCheck]:
+        """:meth:`check` for a batch: densities (B, ny, nx) W/m², B dicts of scalar inputs,
+        fields (B, nz, ny, nx) K; ``on_done`` is told how many maps are checked."""
+        if self.runner is None or self.runner.cluster is None:
+            verdicts = []
+            for j, field in enumerate(fields):
+                verdicts.append(self.check(density[j], params[j], field))
+                if on_done is not None:
+                    on_done(j + 1)
+            return verdicts
+        zero = np.zeros(self.op.case.sensors)
+        tasks = [
+            CheckTask(
+                self.op.stack_for(zero, params[j]),
+                self.op.stack_for(density[j], params[j]),
+                self.grid,
+                field,
+                self.tolerance_k,
+                self.refine_rejected,
+            )
+            for j, field in enumerate(fields)
+        ]
+        report = None if on_done is None else (lambda done, _: on_done(done))
+        return self.runner.run(check_map, tasks, report)
+
+
+def judge(
+    estimator: ErrorEstimator,
+    stack: Stack,
+    grid: Grid,
+    field: np.ndarray,
+    tolerance_k: float,
+    refine_rejected: bool,
+) -> MapCheck:
+    """The verdict on ``field`` (nz, ny, nx) K as a solution of ``stack`` on ``grid``, scored
+    by ``estimator`` (of the same stack's matrix); refined when rejected and asked to."""
+    rhs = estimator.system.rhs_for(power_field(stack, grid))
+    verdict = estimator.score(field, tolerance_k, rhs=rhs)
+    if verdict.accepted or not refine_rejected:
+        return MapCheck(verdict.error_k, verdict.accepted)
+    refined = refine(System.from_stack(stack, grid), field, estimator=estimator)
+    return MapCheck(verdict.error_k, False, refined.temperature)
+
+
+@dataclass(frozen=True)
+class CheckTask:
+    """One prediction to check on a worker.
+
+    Attributes:
+        base: the case stack with the map's scalar inputs and no power (its estimator is built
+            once per worker and inputs).
+        stack: the case stack carrying the map.
+        grid: the case grid.
+        field: (nz, ny, nx) the prediction, K.
+        tolerance_k: largest accepted error, K.
+        refine_rejected: solve the map when its score fails.
+    """
+
+    base: Stack
+    stack: Stack
+    grid: Grid
+    field: np.ndarray
+    tolerance_k: float
+    refine_rejected: bool
+
+
+def check_map(task: CheckTask) -> MapCheck:
+    """:func:`judge` on a worker (a task of :class:`~chiptherm.tasks.Runner`)."""
+    edges = (task.grid.x_edges, task.grid.y_edges, task.grid.z_edges)
+    key = ("estimator", task.base.model_dump_json(), *(e.tobytes() for e in edges))
+    estimator = worker_cache(
+        key, lambda: ErrorEstimator(System.from_stack(task.base, task.grid), task.base)
+    )
+    return judge(
+        estimator, task.stack, task.grid, task.field, task.tolerance_k, task.refine_rejected
+    )
 
 
 @dataclass
@@ -303,8 +389,10 @@ def predict_batch(
                 check_started = time.perf_counter()
                 host = (u.double() + offset).cpu().numpy()
                 inputs = per_sample(part, len(host))
-                for j, i in enumerate(range(sl.start, sl.stop)):
-                    verdict = checker.check(density[j], inputs[j], host[j])
+                report = None if progress is None else (lambda d, s0=sl.start: progress(s0 + d))
+                verdicts = checker.check_batch(density, inputs, host, report)
+                for j, verdict in enumerate(verdicts):
+                    i = sl.start + j
                     error[i], accepted[i] = verdict.error_k, verdict.accepted
                     if verdict.refined is not None:
                         refined[i] = True
@@ -313,8 +401,6 @@ def predict_batch(
                             layer_max[name][i] = verdict.refined[z].max()
                         peak[i] = verdict.refined.max()
                         mean[i] = float(grid.volume_mean(verdict.refined))
-                    if progress is not None:
-                        progress(i + 1)
                 checking += time.perf_counter() - check_started
             if out is not None:
                 out[sl] = host if host is not None else (u + offset).cpu().numpy()
