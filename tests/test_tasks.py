@@ -262,3 +262,23 @@ def test_workers_without_check_are_refused(tmp_path):
     assert result.exit_code == 1
     assert "--workers and --scheduler run the checks of --check" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_solver_search_on_a_cluster_takes_the_same_path(scheduler):
+    """Every generation's candidates solved as tasks: CMA-ES sees the same values, so the
+    search ends at the same placement with the same verified peak."""
+    from chiptherm.design import Site, load_problem, optimize
+    from chiptherm.operator.checkpoint import load_operator
+    from chiptherm.tasks import Runner
+
+    problem, _ = load_problem(ROOT / "examples" / "problems" / "floorplan.yaml")
+    search = problem.search.model_copy(update={"steps": 13})
+    problem = problem.model_copy(update={"search": search})
+    op, _ = load_operator("surface")
+    here = optimize(problem, op, "solver", site=Site.of_operator(op))
+    with Runner(Cluster(scheduler=scheduler)) as runner:
+        there = optimize(problem, op, "solver", site=Site.of_operator(op), runner=runner)
+    assert here.history.solver_calls == there.history.solver_calls > 12
+    np.testing.assert_allclose(there.placement, here.placement, atol=1e-12)
+    assert there.history.best == pytest.approx(here.history.best, abs=1e-9)
+    assert there.verified_peak_k == pytest.approx(here.verified_peak_k, abs=1e-9)

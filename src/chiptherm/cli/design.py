@@ -13,7 +13,10 @@ from rich.table import Table
 
 from chiptherm.cli.common import (
     JsonOption,
+    SchedulerOption,
+    WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -50,10 +53,13 @@ def optimize(
     out: out_option("out/PROBLEM", "Report folder") = None,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Place power blocks to minimize the peak temperature; the answer is solver-verified.
 
-    Writes placement.yaml, before.png, after.png, history.png and summary.json.
+    Writes placement.yaml, before.png, after.png, history.png and summary.json. With
+    --workers or --scheduler each generation's solver evaluations run on a Dask cluster.
     Example: chiptherm optimize examples/problems/floorplan.yaml --out out/floorplan
     """
     from rich.progress import TextColumn
@@ -74,6 +80,7 @@ def optimize(
     )
     from chiptherm.operator.checkpoint import load_operator
     from chiptherm.report.progress import progress_bar
+    from chiptherm.tasks import Runner
 
     problem, base = load_problem(problem_file)
     mode = mode or ("hybrid" if problem.model is not None else "solver")
@@ -99,13 +106,13 @@ def optimize(
         )
     best_so_far = TextColumn("best {task.fields[best]}")
     bar = progress_bar("search", "evals", err_console, quiet or as_json, best_so_far)
-    with bar as progress:
+    with Runner(cluster_from(workers, scheduler)) as runner, bar as progress:
         task = progress.add_task("search", total=problem.search.steps, best="-")
 
         def report(done: int, best: float) -> None:
             progress.update(task, completed=done, best=f"{best:.3f} K")
 
-        outcome = run(problem, op, mode, solver, report, site)  # type: ignore[arg-type]
+        outcome = run(problem, op, mode, solver, report, site, runner)  # type: ignore[arg-type]
     summary = outcome_summary(outcome)
     written = write_report(outcome, out_dir)
     if as_json:

@@ -9,6 +9,12 @@ per generation, evaluated in one of two modes:
 - ``solver``: every candidate solved by the reference solver (``method``: 'auto' = the fastest,
   'cg-amg' = pyamg-preconditioned CG), the baseline.
 
+The solver's evaluations of a generation (every generation in ``solver`` mode, the polish in
+``hybrid`` mode) are independent: with a :class:`~chiptherm.tasks.Runner` on a Dask cluster
+they run as tasks, one per candidate, each worker keeping its own factorization or
+preconditioner. The hybrid's screen stays in this process: whether a candidate is scored or
+solved depends on the checks before it.
+
 The objective of a placement, in K, is  peak·max T + mean·mean T + gradient·max |∇T| (K/mm),
 all over the cells that carry the blocks, plus the overlap and keep-out penalty.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -29,6 +36,7 @@ from chiptherm.discretize.system import power_field
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator
 from chiptherm.operator.sampling import rasterize_blocks
+from chiptherm.tasks import Runner, worker_cache
 from chiptherm.trust.confidence import ErrorEstimator
 
 
@@ -39,9 +47,11 @@ def optimize(
     solver: str | None = None,
     progress: Callable[[int, float], None] | None = None,
     site: Site | None = None,
+    runner: Runner | None = None,
 ) -> Outcome:
     """Run the search; ``solver`` is the reference method (default: the problem's). Without
-    an operator, ``site`` says where the blocks go and the solver alone searches."""
+    an operator, ``site`` says where the blocks go and the solver alone searches. ``runner``
+    says where a generation's solver evaluations run (None: here, one after another)."""
     import cma
 
     method = solver or problem.solver
@@ -96,10 +106,8 @@ def optimize(
             if values[i] < best_value:
                 best_u, best_value = candidates[i], float(values[i])
         else:
-            values = np.empty(len(candidates))
-            for k, u in enumerate(candidates):
-                values[k], _ = plan.solver_objective(u, method)
-                history.solver_calls += 1
+            values = solver_objectives(plan, candidates, method, runner)
+            history.solver_calls += len(candidates)
             history.polished += len(candidates) if mode == "hybrid" else 0
             i = int(np.argmin(values))
             if values[i] < best_value:
@@ -135,6 +143,46 @@ def optimize(
         plan.cells,
         plan.runaways,
     )
+
+
+def solver_objectives(
+    plan: Floorplan, candidates: np.ndarray, method: str, runner: Runner | None = None
+) -> np.ndarray:
+    """(S,) the solver's objectives (K) of placements ``candidates`` (S, 2m), in this process
+    or as tasks of ``runner``; runaway placements are counted in ``plan.runaways``."""
+    if runner is None or runner.cluster is None:
+        return np.array([plan.solver_objective(u, method)[0] for u in candidates])
+    tasks = [Placement(plan.problem, plan.site, u, method) for u in candidates]
+    outcomes = runner.run(placement_objective, tasks, expected=())
+    plan.runaways += sum(runaway for _, runaway in outcomes)
+    return np.array([value for value, _ in outcomes])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One candidate for a worker: the problem, its site, the placement u (2m,) in [0, 1] and
+    the solver's method."""
+
+    problem: Problem
+    site: Site
+    u: np.ndarray
+    method: str
+
+
+def placement_objective(task: Placement) -> tuple[float, bool]:
+    """The solver's objective (K) of one placement, and whether it ran away (a task of
+    :func:`solver_objectives`); the floorplan and its solver are built once per worker."""
+    grid = task.site.grid
+    key = (
+        "floorplan",
+        task.problem.model_dump_json(),
+        task.site.stack.model_dump_json(),
+        task.site.power,
+        *(e.tobytes() for e in (grid.x_edges, grid.y_edges, grid.z_edges)),
+    )
+    plan = worker_cache(key, lambda: Floorplan(task.problem, None, task.site))
+    value, field = plan.solver_objective(task.u, task.method)
+    return value, field is None
 
 
 def check(
