@@ -282,3 +282,19 @@ def test_a_solver_search_on_a_cluster_takes_the_same_path(scheduler):
     np.testing.assert_allclose(there.placement, here.placement, atol=1e-12)
     assert there.history.best == pytest.approx(here.history.best, abs=1e-9)
     assert there.verified_peak_k == pytest.approx(here.verified_peak_k, abs=1e-9)
+
+
+def test_a_review_on_a_cluster_equals_the_serial_one(scheduler):
+    """The coarser grids and the Monte Carlo samples as tasks over one connection."""
+    from chiptherm.analysis.review import design_review
+    from tests.conftest import example
+
+    stack = example("two_die", 12, 12)
+    args = (None, None, [("power", 0.05)], 6, 1)
+    here = design_review(stack, *args)
+    there = design_review(stack, *args, cluster=Cluster(scheduler=scheduler))
+    assert here.grid is not None and there.grid is not None
+    assert there.grid.values == here.grid.values
+    assert here.sampled is not None and there.sampled is not None
+    np.testing.assert_allclose(there.sampled.values_k, here.sampled.values_k, rtol=1e-9)
+    assert np.isfinite(here.sampled.values_k).all()

@@ -97,16 +97,19 @@ class Cluster:
 def run_tasks(
     function: Callable[[Item], Any],
     items: Sequence[Item],
-    cluster: Cluster | None = None,
+    cluster: Cluster | Runner | None = None,
     on_done: Callable[[int, int], None] | None = None,
     expected: tuple[type[BaseException], ...] = (Exception,),
 ) -> list[Any]:
     """``function(item)`` for every item, in the items' order, in this process (``cluster``
-    None) or on ``cluster``; ``function`` must be a module-level function (it is pickled).
+    None) or on ``cluster`` (a :class:`Cluster` connected to for this run, or an open
+    :class:`Runner`); ``function`` must be a module-level function (it is pickled).
 
     A task raising one of ``expected`` yields a :class:`TaskFailure` in its place; any other
     error stops the run. ``on_done`` is told (done, total) as tasks finish.
     """
+    if isinstance(cluster, Runner):
+        return cluster.run(function, items, on_done, expected)
     with Runner(cluster) as runner:
         return runner.run(function, items, on_done, expected)
 

@@ -38,7 +38,7 @@ from scipy.optimize import brentq
 from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError
 from chiptherm.solvers.result import Result, solve
-from chiptherm.tasks import Cluster, run_tasks
+from chiptherm.tasks import Cluster, Runner, run_tasks
 
 FORMAL_ORDER = 2.0
 """Order of accuracy of the cell-centred finite-volume scheme."""
@@ -224,7 +224,7 @@ def convergence_study(
     method: str = "auto",
     max_cells: int = MAX_CELLS,
     progress: Callable[[str], None] | None = None,
-    cluster: Cluster | None = None,
+    cluster: Cluster | Runner | None = None,
 ) -> Study:
     """Solve ``stack`` on ``levels`` grids ``ratio`` apart (see :func:`grid_levels`) and
     estimate the discretization error of every quantity on the finest grid; on a ``cluster``

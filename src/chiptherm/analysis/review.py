@@ -40,6 +40,7 @@ from chiptherm.discretize.grid import Grid
 from chiptherm.errors import ChipthermError, InputError, SolverError
 from chiptherm.solvers.nonlinear import RunawayMargin, bisect_factor, runaway_margin, scaled_power
 from chiptherm.solvers.result import Result, solve
+from chiptherm.tasks import Cluster, Runner
 
 
 @dataclass(frozen=True)
@@ -248,21 +249,41 @@ def design_review(
     seed: int = 0,
     solver: str = "auto",
     progress: Callable[[str], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> DesignReview:
-    """Review ``stack`` (see the module doc); ``progress`` is told each step's name.
+    """Review ``stack`` (see the module doc); ``progress`` is told each step's name. On a
+    ``cluster`` (:mod:`chiptherm.tasks`) the coarser grids and the Monte Carlo samples are
+    solved as tasks, over one connection.
 
     Raises:
         InputError: for tolerances that name no parameter.
         SolverError: when the stack itself cannot be solved (e.g. it runs away).
     """
-    start = time.perf_counter()
     report = progress or (lambda _: None)
+    with Runner(cluster) as runner:
+        args = (limit_k, block_limits, tolerances, samples, seed, solver)
+        return review_on(stack, *args, report, runner)
+
+
+def review_on(
+    stack: Stack,
+    limit_k: float | None,
+    block_limits: Mapping[str, float] | None,
+    tolerances: Sequence[tuple[str, float]],
+    samples: int,
+    seed: int,
+    solver: str,
+    report: Callable[[str], None],
+    runner: Runner,
+) -> DesignReview:
+    """:func:`design_review` with its tasks run by ``runner``."""
+    start = time.perf_counter()
     report("solving and differentiating the peak")
     drivers = sensitivity(stack, "peak", solver=solver)
     result = drivers.nominal
     report("grid convergence: two coarser grids")
     try:
-        grid, note = convergence_study(stack, finer=False, method=solver), ""
+        grid, note = convergence_study(stack, finer=False, method=solver, cluster=runner), ""
     except ChipthermError as exc:
         grid, note = None, str(exc)
     uncertainty = sampled = None
@@ -271,7 +292,7 @@ def design_review(
         uncertainty = linear_uncertainty(drivers, sigmas)
         if samples:
             report(f"sampling {samples} stacks")
-            sampled = monte_carlo(drivers, sigmas, samples, seed, solver)
+            sampled = monte_carlo(drivers, sigmas, samples, seed, solver, cluster=runner)
     headroom = None
     if limit_k is not None or block_limits:
         report("headroom to the temperature limits")

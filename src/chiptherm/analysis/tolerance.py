@@ -28,7 +28,7 @@ from chiptherm.analysis.sensitivity import Sensitivity
 from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError, SolverError
 from chiptherm.solvers.result import solve
-from chiptherm.tasks import Cluster, TaskFailure, run_tasks, worker_cache
+from chiptherm.tasks import Cluster, Runner, TaskFailure, run_tasks, worker_cache
 
 KINDS = ("thickness", "conductivity", "contact", "htc", "flow", "channel", "power", "leakage")
 """Parameter kinds a tolerance may name instead of one parameter's key."""
@@ -162,7 +162,7 @@ def monte_carlo(
     solver: str = "auto",
     tol: float = 1e-8,
     on_sample: Callable[[int, int], None] | None = None,
-    cluster: Cluster | None = None,
+    cluster: Cluster | Runner | None = None,
 ) -> MonteCarlo:
     """Solve the stack of ``study`` at ``samples`` draws of its toleranced parameters, each
     factor 1 + σ·N(0, 1) (kept above :data:`SMALLEST_FACTOR`), every solve warm-started from

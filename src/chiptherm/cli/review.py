@@ -16,12 +16,15 @@ from chiptherm.cli.common import (
     LimitOption,
     NoFilesOption,
     SamplesOption,
+    SchedulerOption,
     SeedOption,
     SetOption,
     SolverOption,
     StackArgument,
     ToleranceOption,
+    WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -58,6 +61,8 @@ def review(
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """A design review: the solution and its grid error band, what drives the peak (every
     parameter, every block's position), its uncertainty from tolerances, the power headroom to
@@ -65,7 +70,8 @@ def review(
     margin.
 
     Writes the solve's files (temperature.npz, maps, cross-section, .vtr), the sensitivity
-    files, review.json and one index.html with all of it.
+    files, review.json and one index.html with all of it. With --workers or --scheduler the
+    coarser grids and the --samples solves run on a Dask cluster.
 
     Example: chiptherm review examples/two_die.yaml --max-temperature 373.15 --tolerance power=5%
     """
@@ -89,6 +95,7 @@ def review(
             seed,
             solver,
             progress=status.update,
+            cluster=cluster_from(workers, scheduler),
         )
     summary = found.summary()
     if not no_files:
