@@ -298,3 +298,21 @@ def test_a_review_on_a_cluster_equals_the_serial_one(scheduler):
     assert here.sampled is not None and there.sampled is not None
     np.testing.assert_allclose(there.sampled.values_k, here.sampled.values_k, rtol=1e-9)
     assert np.isfinite(here.sampled.values_k).all()
+
+
+def test_an_impedance_on_a_cluster_equals_the_serial_one(scheduler):
+    """The step responses of groups of blocks as tasks, each on its own step solvers."""
+    from chiptherm.transient.impedance import BLOCKS_PER_RUN, thermal_impedance
+    from tests.conftest import example
+
+    stack = example("two_die", 10, 10)
+    here = thermal_impedance(stack)
+    assert len(here.blocks) > BLOCKS_PER_RUN  # more than one task
+    done = []
+    there = thermal_impedance(
+        stack, cluster=Cluster(scheduler=scheduler), on_block=lambda d, n: done.append((d, n))
+    )
+    np.testing.assert_allclose(there.z, here.z, rtol=0, atol=1e-9 * np.abs(here.z).max())
+    np.testing.assert_allclose(there.hotspot_z, here.hotspot_z, atol=1e-9 * here.hotspot_z.max())
+    np.testing.assert_allclose(there.foster, here.foster, atol=1e-6 * np.abs(here.foster).max())
+    assert done[-1] == (here.times.size - 1,) * 2

@@ -94,6 +94,12 @@ class Cluster:
         return f"a local Dask cluster of {self.workers} worker process(es)"
 
 
+def on_cluster(where: Cluster | Runner | None) -> bool:
+    """Whether tasks sent to ``where`` (as :func:`run_tasks` takes it) run on a cluster, not
+    one after another in this process."""
+    return (where.cluster if isinstance(where, Runner) else where) is not None
+
+
 def run_tasks(
     function: Callable[[Item], Any],
     items: Sequence[Item],

@@ -39,7 +39,7 @@ from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
 from chiptherm.solvers import make_solver, solve_many
-from chiptherm.tasks import Cluster, run_tasks, worker_cache
+from chiptherm.tasks import Cluster, Runner, on_cluster, run_tasks, worker_cache
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ def resistance_matrix(
     method: str = "auto",
     tol: float = 1e-10,
     on_block: Callable[[int, int], None] | None = None,
-    cluster: Cluster | None = None,
+    cluster: Cluster | Runner | None = None,
 ) -> ResistanceMatrix:
     """Extract the block-to-block thermal resistance matrix of ``stack`` on its grid.
 
@@ -291,9 +291,9 @@ def resistance_matrix(
     heated_response = np.empty((response.heated.size, n))
     # in this process one batched solve per chunk; on a cluster a task per chunk, each worker
     # building its own BlockResponse once
-    per_chunk = BLOCK_BATCH if cluster is None else BLOCKS_PER_TASK
+    per_chunk = BLOCKS_PER_TASK if on_cluster(cluster) else BLOCK_BATCH
     chunks = [range(s, min(s + per_chunk, n)) for s in range(0, n, per_chunk)]
-    if cluster is None:
+    if not on_cluster(cluster):
         work, items = response.columns, chunks
     else:
         work, items = block_columns, [(stack, method, tol, chunk) for chunk in chunks]

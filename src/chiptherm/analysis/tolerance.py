@@ -28,7 +28,7 @@ from chiptherm.analysis.sensitivity import Sensitivity
 from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError, SolverError
 from chiptherm.solvers.result import solve
-from chiptherm.tasks import Cluster, Runner, TaskFailure, run_tasks, worker_cache
+from chiptherm.tasks import Cluster, Runner, TaskFailure, on_cluster, run_tasks, worker_cache
 
 KINDS = ("thickness", "conductivity", "contact", "htc", "flow", "channel", "power", "leakage")
 """Parameter kinds a tolerance may name instead of one parameter's key."""
@@ -185,7 +185,7 @@ def monte_carlo(
         for key, factor in zip(keys, row, strict=True):
             stack = parameters[key].scaled(stack, float(factor))
         stacks.append(stack)
-    if cluster is None:
+    if not on_cluster(cluster):
         outcomes = run_tasks(
             lambda stack: objective_at(stack, study.objective, solver, tol, nominal.temperature),
             stacks,

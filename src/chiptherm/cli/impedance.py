@@ -15,10 +15,13 @@ from rich.table import Table
 from chiptherm.cli.common import (
     JsonOption,
     NoFilesOption,
+    SchedulerOption,
     SetOption,
     SolverOption,
     StackArgument,
+    WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -87,6 +90,8 @@ def impedance(
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Thermal impedance of a floorplan: every block's temperature rise in time per watt
     switched on in any block, fitted with Foster networks, the transient compact model.
@@ -101,6 +106,8 @@ def impedance(
     With --max-temperature, also the burst budget: the power each block may draw alone for
     each --burst duration, from the steady state at the stack's own powers, before a hot spot
     (the hottest cell a block heats) reaches the limit, and whose.
+
+    With --workers or --scheduler the blocks' runs go to a Dask cluster, a few blocks a task.
 
     Example: chiptherm impedance examples/two_die.yaml --max-temperature 373.15
     """
@@ -125,6 +132,7 @@ def impedance(
             duration=duration,
             method=solver,
             on_block=lambda done, total: bar.update(task, completed=done, total=total),
+            cluster=cluster_from(workers, scheduler),
         )
     summary = model.summary()
     labels = model.labels

@@ -40,6 +40,7 @@ from chiptherm.analysis.compact import BlockInput, HeatedCells, block_inputs, re
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.errors import InputError, UnsupportedError
+from chiptherm.tasks import Cluster, Runner
 from chiptherm.transient.result import BlockProbe, time_to_value
 from chiptherm.transient.run import step_response_length
 from chiptherm.transient.steps import (
@@ -243,6 +244,7 @@ def thermal_impedance(
     method: str = "auto",
     tol: float = 1e-10,
     on_block: Callable[[int, int], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> ThermalImpedance:
     """Compute and fit the thermal impedance of every pair of ``stack``'s power blocks.
 
@@ -253,6 +255,10 @@ def thermal_impedance(
         double_every: steps from duration / 10⁵ double after this many steps (BDF2).
         method, tol: the linear solver of the steps.
         on_block: told (done, total) after each step of the runs, in steps of all blocks.
+        cluster: where the runs go (:mod:`chiptherm.tasks`): None, here, all blocks on the
+            same solvers; on a cluster the resistance matrix's blocks and the step responses
+            of groups of :data:`BLOCKS_PER_RUN` blocks are tasks, each building its own
+            solvers (one per step length).
 
     Raises:
         UnsupportedError: for a stack not linear in the power (k(T), leakage, coolants).
@@ -268,39 +274,33 @@ def thermal_impedance(
     if not blocks:
         raise InputError(f"{stack.name!r} has no power blocks")
     n = len(blocks)
-    grid = Grid.from_stack(stack)
-    capacity = capacity_field(stack, grid)
-    # rows 0..n-1: one watt in one block; row n: the stack's own powers
-    rows = np.vstack([np.eye(n), [[b.block.watts for b in blocks]]])
-    model = LinearSteps(
-        stack, grid, PowerTrace(np.arange(n + 1.0), rows, blocks), capacity, method, tol
-    )
-    idle = model.steady(None)
+    runs = StepRuns(stack, method, tol)
+    idle = runs.model.steady(None)
     if duration is None:
-        duration = step_response_length(capacity, model.steady(n), idle)
+        duration = step_response_length(runs.capacity, runs.model.steady(n), idle)
     elif not (math.isfinite(duration) and duration > 0):
         raise InputError(f"duration: expected a positive time in s, got {duration:g}")
     lengths = step_lengths(duration, None, double_every)
     times = np.concatenate([[0.0], np.cumsum(lengths)])
-    probes = [BlockProbe.of(stack, grid, b) for b in blocks]
-    base_means = np.array([p.mean(idle.field) for p in probes])
-    steady = resistance_matrix(stack, method, tol)
-    heated = steady.heated
-    hot = [hottest_heated(heated, steady.nominal_w, i) for i in range(n)]
-    cells = heated.index[hot]  # flat indices of the hot spots
-    z = np.zeros((times.size, n, n))
-    hotspot_z = np.zeros((times.size, n, n))
-    histories = [[idle.field] for _ in range(n)]
-    for step in range(1, times.size):
-        h = lengths[step - 1]
-        for j in range(n):
-            weight, memory, guess = scheme_terms("bdf2", lengths, step, histories[j])
-            field = model.step(j, weight / h, memory, guess).field
-            z[step, :, j] = [p.mean(field) for p in probes] - base_means
-            hotspot_z[step, :, j] = field.ravel()[cells] - idle.field.ravel()[cells]
-            histories[j] = [histories[j][-1], field]
-        if on_block is not None:
-            on_block(step, times.size - 1)
+    with Runner(cluster) as runner:
+        steady = resistance_matrix(stack, method, tol, cluster=runner)
+        heated = steady.heated
+        hot = [hottest_heated(heated, steady.nominal_w, i) for i in range(n)]
+        cells = heated.index[hot]  # flat indices of the hot spots
+        if cluster is None:
+            z, hotspot_z = runs.responses(list(range(n)), idle.field, lengths, cells, on_block)
+        else:
+            groups = [list(range(n))[i : i + BLOCKS_PER_RUN] for i in range(0, n, BLOCKS_PER_RUN)]
+            tasks = [StepRunTask(stack, method, tol, g, idle.field, lengths, cells) for g in groups]
+            steps = times.size - 1
+
+            def report(done: int, count: int) -> None:  # groups done, told as steps of all
+                if on_block is not None:
+                    on_block(done * steps // count, steps)
+
+            parts = runner.run(step_run_task, tasks, report, expected=())
+            z = np.concatenate([p[0] for p in parts], axis=2)
+            hotspot_z = np.concatenate([p[1] for p in parts], axis=2)
     taus, foster, fit_error = fit_foster(times, z, steady.resistance)
     hotspot_resistance = heated.response[hot]
     _, hotspot_foster, hotspot_error = fit_foster(
@@ -321,9 +321,80 @@ def thermal_impedance(
         hotspot_resistance=hotspot_resistance,
         hotspot_background_k=heated.background_k[hot],
         hotspot_foster=hotspot_foster,
-        method=model.name,
+        method=runs.model.name,
         seconds=time.perf_counter() - start,
     )
+
+
+BLOCKS_PER_RUN = 4
+"""Blocks whose step responses one task of an impedance on a cluster computes, on one set of
+step solvers (building them costs about as much as a few blocks' steps)."""
+
+
+class StepRuns:
+    """The step responses of a stack's blocks: one watt switched on in a block from the idle
+    state, by BDF2 on :class:`~chiptherm.transient.steps.LinearSteps` (rows 0..n-1 of its
+    trace: one watt in one block; row n: the stack's own powers)."""
+
+    def __init__(self, stack: Stack, method: str, tol: float) -> None:
+        blocks = block_inputs(stack)
+        n = len(blocks)
+        self.grid = Grid.from_stack(stack)
+        self.capacity = capacity_field(stack, self.grid)
+        rows = np.vstack([np.eye(n), [[b.block.watts for b in blocks]]])
+        trace = PowerTrace(np.arange(n + 1.0), rows, blocks)
+        self.model = LinearSteps(stack, self.grid, trace, self.capacity, method, tol)
+        self.probes = [BlockProbe.of(stack, self.grid, b) for b in blocks]
+
+    def responses(
+        self,
+        columns: list[int],
+        idle: np.ndarray,
+        lengths: np.ndarray,
+        cells: np.ndarray,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rises (K/W) of every block's mean, (T, n, c), and of every block's hot spot
+        (flat ``cells``, (n,)), (T, n, c), at the T = len(lengths) + 1 instants, for one watt
+        switched on in each of the c blocks ``columns``; from the ``idle`` field (nz, ny, nx)
+        K, all columns stepping together so that each step length's solver serves them all."""
+        base_means = np.array([p.mean(idle) for p in self.probes])
+        n, c = len(self.probes), len(columns)
+        z = np.zeros((lengths.size + 1, n, c))
+        hotspot_z = np.zeros((lengths.size + 1, n, c))
+        histories = [[idle] for _ in columns]
+        for step in range(1, lengths.size + 1):
+            h = lengths[step - 1]
+            for k, j in enumerate(columns):
+                weight, memory, guess = scheme_terms("bdf2", lengths, step, histories[k])
+                field = self.model.step(j, weight / h, memory, guess).field
+                z[step, :, k] = [p.mean(field) for p in self.probes] - base_means
+                hotspot_z[step, :, k] = field.ravel()[cells] - idle.ravel()[cells]
+                histories[k] = [histories[k][-1], field]
+            if on_step is not None:
+                on_step(step, lengths.size)
+        return z, hotspot_z
+
+
+@dataclass(frozen=True)
+class StepRunTask:
+    """The step responses of a group of blocks, for a worker: the stack, its solver, the
+    blocks' indices, the idle field (nz, ny, nx) K, the step lengths (s) and the hot-spot
+    cells (flat indices)."""
+
+    stack: Stack
+    method: str
+    tol: float
+    columns: list[int]
+    idle: np.ndarray
+    lengths: np.ndarray
+    cells: np.ndarray
+
+
+def step_run_task(task: StepRunTask) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`StepRuns.responses` of one group of blocks (a task of :func:`thermal_impedance`)."""
+    runs = StepRuns(task.stack, task.method, task.tol)
+    return runs.responses(task.columns, task.idle, task.lengths, task.cells)
 
 
 def hottest_heated(heated: HeatedCells, watts: np.ndarray, block: int) -> int:
