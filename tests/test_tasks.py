@@ -34,7 +34,7 @@ def scheduler():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -316,3 +316,42 @@ def test_an_impedance_on_a_cluster_equals_the_serial_one(scheduler):
     np.testing.assert_allclose(there.hotspot_z, here.hotspot_z, atol=1e-9 * here.hotspot_z.max())
     np.testing.assert_allclose(there.foster, here.foster, atol=1e-6 * np.abs(here.foster).max())
     assert done[-1] == (here.times.size - 1,) * 2
+
+
+def scheduled_tasks(address: str) -> int:
+    """How many tasks the scheduler at ``address`` holds."""
+    with distributed.Client(address, timeout="5s") as client:
+        return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+def test_ctrl_c_cancels_the_clusters_tasks_and_writes_nothing(scheduler, tmp_path):
+    """SIGINT to a sweep whose points run on the cluster: the command stops with the
+    interrupted status, the scheduler forgets its tasks and no output folder appears."""
+    import signal
+    import subprocess
+    import time
+
+    from chiptherm.errors import Interrupted
+
+    out = tmp_path / "sweep"
+    args = [sys.executable, "-m", "chiptherm", "sweep", str(ROOT / "examples" / "two_die.yaml")]
+    args += ["--vary", "boundaries.top.htc=1e3:1e5:200:log", "--scheduler", scheduler]
+    command = subprocess.Popen(
+        [*args, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while scheduled_tasks(scheduler) == 0:  # until the points are submitted
+            assert command.poll() is None and time.monotonic() < deadline, command.stderr
+            time.sleep(0.2)
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=60)
+    finally:
+        command.kill()
+    assert command.returncode == Interrupted.exit_code, stderr
+    assert "interrupted" in stderr and "nothing was written" in stderr
+    assert not out.exists()
+    deadline = time.monotonic() + 20
+    while scheduled_tasks(scheduler) > 0:  # cancelled, not left to run
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

@@ -246,7 +246,9 @@ def connect(cluster: Cluster) -> Iterator[Any]:
             n_workers=cluster.workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # the scheduler's HTTP server on a free local port: with None it still takes
+            # 8787, and a second command running beside the first warns that it is taken
+            dashboard_address="127.0.0.1:0",
             env=pinned | {"CHIPTHERM_THREADS": str(cluster.threads)},
         )
     with local, Client(local) as client:
