@@ -196,7 +196,16 @@ def test_total_power_read_equals_power_injected(tmp_path_factory, rects) -> None
     [
         (("chip length 1000,", "chip length 1000"), FormatError, r"a.stk:\d+: column \d+: syntax"),
         (("height 10 ;", "height .5 ;"), FormatError, r"a.stk:\d+: column \d+: syntax"),
-        (("steady ;", "transient step 0.01, slot 0.1 ;"), UnsupportedError, "transient runs"),
+        (
+            ("steady ;", "transient step 0.01, slot 0.025 ;"),
+            FormatError,
+            r"a.stk:\d+: transient step 0.01, slot 0.025: the slot must be a whole number",
+        ),
+        (
+            ("steady ;", "transient step 0, slot 0.1 ;"),
+            FormatError,
+            r"a.stk:\d+: .*both must be > 0",
+        ),
         (
             ("layer BOT PCB ;", "layer BOT PCB ;\n   channel CAV ;"),
             UnsupportedError,

@@ -18,8 +18,8 @@ import numpy as np
 from chiptherm.atomic import atomic_write_text
 from chiptherm.discretize.grid import overlap_1d
 from chiptherm.discretize.system import FaceLink, System
-from chiptherm.errors import FormatError
-from chiptherm.formats.threedice_files import IceLayer, StkFile
+from chiptherm.errors import ChipthermWarning, FormatError
+from chiptherm.formats.threedice_files import IceLayer, Output, StkFile
 from chiptherm.formats.threedice_floorplan import IceFlpElement, read_ice_flp
 
 
@@ -31,9 +31,21 @@ def _range(start: float, end: float, step: float, n: int) -> tuple[int, int]:
     return first, max(first, min(n - 1, last))
 
 
+@dataclass(frozen=True)
+class IceSource:
+    """A floorplan element on its die's source layer (global index, bottom = 0): ``share``
+    (n_rows, n_cols) is the part of the element's power each cell takes (3D-ICE's exact
+    area-overlap split; it sums to 1 over the chip)."""
+
+    layer: int
+    element: IceFlpElement
+    share: np.ndarray
+
+
 @dataclass
 class IceModel:
-    """The discretized 3D-ICE stack: a :class:`System` plus what the outputs need."""
+    """The discretized 3D-ICE stack: a :class:`System` (carrying the first slot's power, the
+    power of a steady run) plus what the outputs and the slots of a transient run need."""
 
     doc: StkFile
     system: System
@@ -41,6 +53,22 @@ class IceModel:
     n_cols: int
     layer_of_element: dict[str, int]  # source layer (global, bottom = 0) of each element
     floorplans: dict[str, list[IceFlpElement]]  # by die element name
+    sources: list[IceSource]
+    cell_capacity: np.ndarray  # (nz,) heat capacity of one cell of each layer, J/K
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.cell_capacity)
+
+    def power(self, slot: int) -> np.ndarray:
+        """(nz, n_rows, n_cols) power of every cell during time slot ``slot`` (from 0), W;
+        elements without a value for the slot give none."""
+        q = np.zeros((self.n_layers, self.n_rows, self.n_cols))
+        for source in self.sources:
+            powers = source.element.powers
+            if powers is not None and slot < len(powers):
+                q[source.layer] += powers[slot] * source.share
+        return q
 
     def element_ranges(self, el: IceFlpElement) -> list[tuple[int, int, int, int]]:
         """(r0, r1, c0, c1) inclusive cell ranges of each rectangle."""
@@ -91,8 +119,8 @@ def build_model(doc: StkFile) -> IceModel:
             kz, hn = k[level, 2], h[level]
             g_s = 2 * kz * sink.htc * area / (sink.htc * hn + 2 * kz)
             faces[face] = FaceLink(np.full((n_rows, n_cols), g_s), sink.temperature)
-    q = np.zeros(shape)
     floorplans: dict[str, list[IceFlpElement]] = {}
+    sources: list[IceSource] = []
     x_edges = np.arange(n_cols + 1) * cl
     y_edges = np.arange(n_rows + 1) * cw
     for el in doc.stack:
@@ -100,15 +128,21 @@ def build_model(doc: StkFile) -> IceModel:
             continue
         flp = read_ice_flp(el.floorplan, doc.chip)  # type: ignore[arg-type]
         floorplans[el.name] = flp
-        level = layer_of_element[el.name]
         for fe in flp:
-            if fe.power is None:
-                warnings.warn(f"floorplan element {fe.name} has no power values", stacklevel=2)
-                continue
+            share = np.zeros((n_rows, n_cols))
             for x, y, lxr, wyr in fe.rects:
-                ox = overlap_1d(x_edges, x, x + lxr)
-                oy = overlap_1d(y_edges, y, y + wyr)
-                q[level] += fe.power * np.outer(oy, ox) / fe.area
+                share += np.outer(overlap_1d(y_edges, y, y + wyr), overlap_1d(x_edges, x, x + lxr))
+            sources.append(IceSource(layer_of_element[el.name], fe, share / fe.area))
+    q = np.zeros(shape)
+    for source in sources:
+        if source.element.powers is None:
+            warnings.warn(
+                f"floorplan element {source.element.name} has no power values", stacklevel=2
+            )
+        else:
+            q[source.layer] += source.element.powers[0] * source.share
+    if doc.transient is None:
+        warn_unused_slots(sources)
     for out in doc.outputs:  # checked before anything is written
         names = {e.name for e in floorplans.get(out.element, [])}
         if out.kind == "Tflpel" and out.floorplan_element not in names:
@@ -119,7 +153,26 @@ def build_model(doc: StkFile) -> IceModel:
     system = System(
         np.ascontiguousarray(gx), np.ascontiguousarray(gy), np.ascontiguousarray(gz), faces, q
     )
-    return IceModel(doc, system, n_rows, n_cols, layer_of_element, floorplans)
+    capacity = np.array([doc.materials[la.material].heat_capacity or 0.0 for la in layers])
+    return IceModel(
+        doc, system, n_rows, n_cols, layer_of_element, floorplans, sources, capacity * area * h
+    )
+
+
+def warn_unused_slots(sources: list[IceSource]) -> None:
+    """Say where a steady run leaves power values unused: it takes each element's first, as
+    3D-ICE does; the others are the time slots of a transient run."""
+    slotted = [s.element for s in sources if s.element.powers and len(s.element.powers) > 1]
+    if slotted:
+        first = slotted[0]
+        warnings.warn(
+            f"{first.source}:{first.line}: element {first.name} has {len(first.powers or [])} "
+            f"power values ({len(slotted)} element(s) have several): a steady run takes the "
+            "first of each, as 3D-ICE does; the others are the time slots of a transient run "
+            "('solver: transient step DT, slot ST ;')",
+            ChipthermWarning,
+            stacklevel=3,
+        )
 
 
 def floorplan_value(
@@ -139,62 +192,95 @@ def floorplan_value(
 
 
 def write_outputs(model: IceModel, temperature: np.ndarray, workdir: Path = Path(".")) -> list[str]:
-    """Execute the output section for a steady run; returns the files written."""
+    """Execute the output section for a steady run (only ``final`` instructions get a data
+    line, at time 0); returns the files written."""
+    texts = output_headers(model)
+    for out, text in zip(model.doc.outputs, texts, strict=True):
+        if out.when == "final":
+            text.append(output_data(model, out, temperature, model.system.rhs, 0.0))
+    return write_texts(model, texts, workdir)
+
+
+def output_headers(model: IceModel) -> list[list[str]]:
+    """One list of text pieces per output instruction, holding its header so far (3D-ICE
+    truncates each file and writes its header before the run)."""
     doc = model.doc
     cl, cw = doc.cell
-    written: list[str] = []
+    texts = []
     for out in doc.outputs:
-        level = model.layer_of_element[out.element]
-        field_ = temperature[level]
-        final = out.when == "final"
         if out.kind == "T":
-            col = min(math.floor(out.x / cl), model.n_cols - 1)
-            row = min(math.floor(out.y / cw), model.n_rows - 1)
+            col, row = cell_of(model, out.x, out.y)
             text = (
                 f"% Temperature of the thermal cell of {out.element} at location "
                 f"({out.x:.2f}, {out.y:.2f})\n"
                 f"% [{col},{row}] ({col * cl:.2f}, {row * cw:.2f})\n"
                 "% Time(s) \t Temperature(K)\n"
             )
-            if final:
-                text += f"{0.0:f} \t {field_[row, col]:16.12f}\n"
         elif out.kind in ("Tflp", "Tflpel"):
-            elements = model.floorplans[out.element]
-            if out.kind == "Tflpel":
-                elements = [e for e in elements if e.name == out.floorplan_element]
-                if not elements:
-                    raise FormatError(
-                        f"Tflpel: no element {out.floorplan_element!r} in "
-                        f"{out.element}'s floorplan",
-                        source=doc.source,
-                    )
-            values = [
-                floorplan_value(field_, model.element_ranges(e), out.quantity) for e in elements
-            ]
+            elements = output_elements(model, out)
             text = f"% {out.quantity} temperatures of the floorplan elements of {out.element}\n"
             if out.kind == "Tflp":
                 text += "% Time(s) \t " + "".join(f"{e.name}(K) \t " for e in elements) + "\n"
-                if final:
-                    text += f"{0.0:5.3f} \t " + "".join(f"{v:5.3f} \t " for v in values) + "\n"
             else:
                 text += f"% Time(s) \t {elements[0].name}(K)\n"
-                if final:
-                    text += f"{0.0:5.3f} \t {values[0]:7.3f}\n"
         else:  # Tmap, Pmap
-            data = field_ if out.kind == "Tmap" else model.system.rhs[level]
             what = "temperature" if out.kind == "Tmap" else "power"
             text = f"% Map of the {what} of {out.element}\n"
-            if final:
-                text += "".join("".join(f"{v:7.3f}  " for v in row) + "\n" for row in data)
-                text += "\n"
-            atomic_write_text(
-                workdir / "xaxis.txt",
-                "".join(f"{(c + 0.5) * cl:5.2f}\n" for c in range(model.n_cols)),
+        texts.append([text])
+    return texts
+
+
+def output_data(
+    model: IceModel, out: Output, temperature: np.ndarray, sources: np.ndarray, time: float
+) -> str:
+    """The data of output instruction ``out`` at ``time`` (s): the field ``temperature`` and
+    the source vector ``sources`` (power plus sink terms; Pmap prints it), both
+    (nz, n_rows, n_cols), as 3D-ICE prints them."""
+    level = model.layer_of_element[out.element]
+    field_ = temperature[level]
+    if out.kind == "T":
+        col, row = cell_of(model, out.x, out.y)
+        return f"{time:f} \t {field_[row, col]:16.12f}\n"
+    if out.kind in ("Tflp", "Tflpel"):
+        values = [
+            floorplan_value(field_, model.element_ranges(e), out.quantity)
+            for e in output_elements(model, out)
+        ]
+        if out.kind == "Tflp":
+            return f"{time:5.3f} \t " + "".join(f"{v:5.3f} \t " for v in values) + "\n"
+        return f"{time:5.3f} \t {values[0]:7.3f}\n"
+    data = field_ if out.kind == "Tmap" else sources[level]
+    return "".join("".join(f"{v:7.3f}  " for v in row) + "\n" for row in data) + "\n"
+
+
+def cell_of(model: IceModel, x: float, y: float) -> tuple[int, int]:
+    """(column, row) of the cell holding (x, y) µm: the last one where none does."""
+    cl, cw = model.doc.cell
+    return min(math.floor(x / cl), model.n_cols - 1), min(math.floor(y / cw), model.n_rows - 1)
+
+
+def output_elements(model: IceModel, out: Output) -> list[IceFlpElement]:
+    """The floorplan elements a Tflp (all of its die's) or Tflpel (the one named) reports."""
+    elements = model.floorplans[out.element]
+    if out.kind == "Tflpel":
+        elements = [e for e in elements if e.name == out.floorplan_element]
+        if not elements:
+            raise FormatError(
+                f"Tflpel: no element {out.floorplan_element!r} in {out.element}'s floorplan",
+                source=model.doc.source,
             )
-            atomic_write_text(
-                workdir / "yaxis.txt",
-                "".join(f"{(r + 0.5) * cw:5.2f}\n" for r in range(model.n_rows)),
-            )
-        atomic_write_text(workdir / out.path, text)
-        written.append(out.path)
-    return written
+    return elements
+
+
+def write_texts(model: IceModel, texts: list[list[str]], workdir: Path) -> list[str]:
+    """Write each output file (atomically), and the axes of Tmap and Pmap; returns the
+    output files' paths."""
+    cl, cw = model.doc.cell
+    if any(out.kind in ("Tmap", "Pmap") for out in model.doc.outputs):
+        xs = "".join(f"{(c + 0.5) * cl:5.2f}\n" for c in range(model.n_cols))
+        ys = "".join(f"{(r + 0.5) * cw:5.2f}\n" for r in range(model.n_rows))
+        atomic_write_text(workdir / "xaxis.txt", xs)
+        atomic_write_text(workdir / "yaxis.txt", ys)
+    for out, text in zip(model.doc.outputs, texts, strict=True):
+        atomic_write_text(workdir / out.path, "".join(text))
+    return [out.path for out in model.doc.outputs]

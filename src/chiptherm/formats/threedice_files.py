@@ -1,7 +1,7 @@
 """3D-ICE's input files, read with their grammar (lark): stack files (.stk) and floorplans
 (.flp), into the parsed document (:class:`StkFile`) with errors that name the file and line.
 Solid stacks only (no microchannel or pin-fin cavities, no pluggable heat sinks, uniform
-grids, steady state); what is refused is refused with its line. Lengths in the files are in
+grids), steady or transient; what is refused is refused with its line. Lengths in the files are in
 µm, conductivities in W/(µm·K), heat-transfer coefficients in W/(µm²·K). Paths inside a .stk
 file are relative to the working directory, as in 3D-ICE.
 """
@@ -200,6 +200,17 @@ class Output:
     floorplan_element: str = ""
 
 
+@dataclass(frozen=True)
+class IceTransient:
+    """A transient run's timing: backward-Euler steps of ``step`` s, power changing every
+    ``slot`` s (``steps_per_slot`` steps); ``line`` is where the file says so."""
+
+    step: float
+    slot: float
+    steps_per_slot: int
+    line: int | None = None
+
+
 @dataclass
 class StkFile:
     materials: dict[str, IceMaterial]
@@ -212,6 +223,8 @@ class StkFile:
     stack: list[IceElement]
     outputs: list[Output] = field(default_factory=list)
     source: str = ""
+    transient: IceTransient | None = None  # None: a steady run
+    initial_temperature: float = 300.0  # K, every cell at the start of a transient run
 
 
 def _num(token: Token) -> float:
@@ -286,17 +299,29 @@ class _StkBuilder(Transformer):
         return ("stack", list(elements))
 
     def steady(self):
-        return "steady"
+        return None
 
-    def transient(self, *_):
-        return "transient"
-
-    def solver(self, kind, *_):
-        if kind == "transient":
-            raise UnsupportedError(
-                "transient runs are not supported (use 'steady ;')", source=self.filename
+    def transient(self, step, slot):
+        line = step.line
+        step_s, slot_s = _num(step), _num(slot)
+        if not (step_s > 0 and slot_s > 0):
+            raise FormatError(
+                f"transient step {step_s:g}, slot {slot_s:g}: both must be > 0 s",
+                source=self.filename,
+                line=line,
             )
-        return ("solver", kind)
+        steps = round(slot_s / step_s)
+        if steps < 1 or abs(slot_s / step_s - steps) > 1e-9 * steps:
+            raise FormatError(
+                f"transient step {step_s:g}, slot {slot_s:g}: the slot must be a whole "
+                "number of steps",
+                source=self.filename,
+                line=line,
+            )
+        return IceTransient(step_s, slot_s, steps, line)
+
+    def solver(self, kind, initial, *_):
+        return ("solver", kind, _num(initial))
 
     def when(self, token):
         return str(token)
@@ -367,6 +392,7 @@ def read_stk(path: str | Path) -> StkFile:
     chip = cell = (0.0, 0.0)
     stack: list[IceElement] = []
     outputs: list[Output] = []
+    transient, initial = None, 300.0
     for item in items:
         tag = item[0]
         if tag == "material":
@@ -394,9 +420,22 @@ def read_stk(path: str | Path) -> StkFile:
             stack = item[1]
         elif tag == "output":
             outputs = item[1]
-    doc = StkFile(materials, top, bottom, chip, cell, layers, dies, stack, outputs, source)
+        elif tag == "solver":
+            transient, initial = item[1], item[2]
+    doc = StkFile(
+        materials, top, bottom, chip, cell, layers, dies, stack, outputs, source, transient, initial
+    )
     _check(doc)
     return doc
+
+
+def used_materials(doc: StkFile) -> list[str]:
+    """The materials of the layers the stack uses, each once, top first."""
+    names: list[str] = []
+    for el in doc.stack:
+        pool = doc.dies[el.ref].layers if el.kind == "die" else [doc.layers[el.ref]]
+        names += [la.material for la in pool if la.material not in names]
+    return names
 
 
 def _check(doc: StkFile) -> None:
@@ -425,11 +464,19 @@ def _check(doc: StkFile) -> None:
     if doc.cell[0] > doc.chip[0] or doc.cell[1] > doc.chip[1]:
         raise FormatError("the cell is larger than the chip", source=src)
     if doc.top_sink is None and doc.bottom_sink is None:
-        raise FormatError(
-            "no heat sink: the steady system is singular (add 'top heat sink' or "
-            "'bottom heat sink')",
-            source=src,
-        )
+        if doc.transient is None:
+            raise FormatError(
+                "no heat sink: the steady system is singular (add 'top heat sink' or "
+                "'bottom heat sink')",
+                source=src,
+            )
+        stored = [m for m in used_materials(doc) if doc.materials[m].heat_capacity is None]
+        if stored:
+            raise FormatError(
+                f"no heat sink and material {stored[0]!r} has no volumetric heat capacity: "
+                "the transient system is singular (give it one, or add a heat sink)",
+                source=src,
+            )
     for out in doc.outputs:
         if out.kind == "T3d":
             raise UnsupportedError("T3d (VTK) output is not supported", source=src)

@@ -4,13 +4,12 @@ errors that name the file and line (the grammar lives with the stack file's, in
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Transformer, v_args
 
-from chiptherm.errors import ChipthermWarning, FormatError
+from chiptherm.errors import FormatError
 from chiptherm.formats import read_text
 from chiptherm.formats.threedice_files import _FLP_PARSER, _num, _parse, _transform
 
@@ -21,6 +20,7 @@ class IceFlpElement:
     rects: list[tuple[float, float, float, float]]  # (x, y, length, width), µm
     powers: list[float] | None  # the power values, W: one per time slot of a transient run
     line: int | None = None  # where the element starts in its file
+    source: str = ""  # the file
 
     @property
     def power(self) -> float | None:
@@ -58,6 +58,8 @@ def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElem
     source = str(path)
     tree = _parse(_FLP_PARSER, read_text(path), source)
     elements = _transform(_FlpBuilder(), tree).children
+    for el in elements:
+        el.source = source
     tol = 1e-3
     for el in elements:
         for x, y, lx, wy in el.rects:
@@ -69,16 +71,4 @@ def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElem
                 )
             if lx <= 0 or wy <= 0:
                 raise FormatError(f"element {el.name}: rectangle sizes must be > 0", source=source)
-    slotted = [el for el in elements if el.powers is not None and len(el.powers) > 1]
-    if slotted:
-        first = slotted[0]
-        warnings.warn(
-            f"{source}:{first.line}: element {first.name} has {len(first.powers)} power values "
-            f"({len(slotted)} element(s) have several): a steady run takes the first of each, "
-            "as 3D-ICE does; the others are the time slots of a transient run, which chiptherm "
-            "does not read from .stk files yet (give them as a power trace to 'chiptherm "
-            "transient')",
-            ChipthermWarning,
-            stacklevel=2,
-        )
     return elements

@@ -1,0 +1,205 @@
+"""3D-ICE's transient runs of a solid stack (``solver: transient step DT, slot ST ;``), with
+3D-ICE's timing and output instants, so that the numbers are 3D-ICE's.
+
+3D-ICE's emulator starts every cell at the initial temperature and takes the floorplans'
+power values one time slot at a time: at the start of each slot every element's next value
+is switched on, and the slot is integrated in ``ST / DT`` backward-Euler steps
+
+    (G + C/Δt)·T_{n+1} = P(slot) + G_s·T_s + C/Δt·T_n,
+
+with C each cell's heat capacity (volumetric heat capacity x cell volume). After every step
+the ``step`` outputs get a line at time n·Δt, after a slot's last step the ``slot`` outputs,
+and when the first element runs out of power values the run ends and the ``final`` outputs
+get the last field. chiptherm solves the same equations; ``scheme="bdf2"`` instead takes
+second-order BDF steps, restarted by one Euler step at every change of power (so a sudden
+step neither rings nor carries the previous slot's history across the switch).
+"""
+
+from __future__ import annotations
+
+import time as clock
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from chiptherm.discretize.system import SinkLink
+from chiptherm.errors import ChipthermWarning, FormatError
+from chiptherm.formats.threedice import (
+    IceModel,
+    output_data,
+    output_headers,
+    write_texts,
+)
+from chiptherm.solvers import make_solver
+from chiptherm.solvers.nonlinear import with_sink
+from chiptherm.transient.steps import STORAGE, scheme_terms
+
+Scheme = Literal["euler", "bdf2"]
+
+
+@dataclass(frozen=True)
+class IceRun:
+    """The outcome of a transient run.
+
+    Attributes:
+        times: (S+1,) the instants of the fields, s: 0 and the end of every step.
+        peak_k: (S+1,) the hottest cell at each instant, K.
+        final: (nz, n_rows, n_cols) the last field, K.
+        slots: time slots run.
+        steps: steps taken in all.
+        power_w: (S,) the power put in during each step, W.
+        heat_out_w: (S,) the heat leaving through the sinks at the end of each step, W.
+        stored_j: heat stored in the stack at the end, against the initial field, J.
+        written: the output files, as the .stk file names them.
+        method: the linear solver.
+        seconds: wall time of the run.
+    """
+
+    times: np.ndarray
+    peak_k: np.ndarray
+    final: np.ndarray
+    slots: int
+    steps: int
+    power_w: np.ndarray
+    heat_out_w: np.ndarray
+    stored_j: float
+    written: list[str]
+    method: str
+    seconds: float
+
+
+def slot_count(model: IceModel) -> int:
+    """How many slots 3D-ICE runs: as many as the element with the fewest power values
+    has, since the run ends when the first element runs out; warns, naming the element,
+    when others hold values that are never used.
+
+    Raises:
+        FormatError: for an element without power values (3D-ICE would end the run before
+            its first step), naming its floorplan file and line.
+    """
+    elements = [s.element for s in model.sources]
+    for element in elements:
+        if element.powers is None:
+            raise FormatError(
+                f"element {element.name} has no power values: a transient run takes one per "
+                "time slot",
+                source=element.source,
+                line=element.line,
+            )
+    if not elements:
+        return 0
+    counts = [len(e.powers or []) for e in elements]
+    slots = min(counts)
+    longer = [e for e, n in zip(elements, counts, strict=True) if n > slots]
+    if longer:
+        shortest = elements[counts.index(slots)]
+        warnings.warn(
+            f"{longer[0].source}:{longer[0].line}: element {longer[0].name} has "
+            f"{len(longer[0].powers or [])} power values, but the run ends after {slots} "
+            f"slots, when element {shortest.name} runs out (as 3D-ICE does); the later "
+            "values are not used",
+            ChipthermWarning,
+            stacklevel=2,
+        )
+    return slots
+
+
+def capacity_field(model: IceModel) -> np.ndarray:
+    """(nz, n_rows, n_cols) heat capacity of every cell, J/K."""
+    shape = (model.n_layers, model.n_rows, model.n_cols)
+    return np.broadcast_to(model.cell_capacity[:, None, None], shape).copy()
+
+
+def run_transient(
+    model: IceModel,
+    workdir: Path = Path("."),
+    scheme: Scheme = "euler",
+    method: str = "auto",
+    tol: float = 1e-12,
+    on_step: Callable[[int, int], None] | None = None,
+) -> IceRun:
+    """Run the transient analysis of ``model`` (see the module doc) and write its outputs
+    into ``workdir`` (each file atomically, once the run is complete).
+
+    Args:
+        model: a stack whose file asks for a transient run.
+        workdir: where the output section's paths are relative to.
+        scheme: 'euler' (3D-ICE's) or 'bdf2' (restarted at every slot).
+        method, tol: the linear solver of the steps and its relative residual.
+        on_step: told (done, total) after every step.
+
+    Raises:
+        FormatError: the file asks for a steady run, or an element has no power values.
+    """
+    timing = model.doc.transient
+    if timing is None:
+        raise FormatError("the stack file asks for a steady run", source=model.doc.source)
+    started = clock.perf_counter()
+    slots = slot_count(model)
+    total = slots * timing.steps_per_slot
+    dt = timing.step
+    lengths = np.full(max(total, 1), dt)
+    capacity = capacity_field(model)
+    solvers: dict[float, Any] = {}
+    field = np.full(capacity.shape, model.doc.initial_temperature)
+    start_field = field
+    history = [field]
+    texts = output_headers(model)
+    peaks, power, heat_out = [float(field.max())], [], []
+    step = 0
+    sources = model.system.rhs_for(model.power(0))
+    for slot in range(slots):
+        q = model.power(slot)
+        sources = model.system.rhs_for(q)  # the power, plus G_s·T_s in the sink layers
+        for k in range(timing.steps_per_slot):
+            step += 1
+            weight, memory, guess = scheme_terms(scheme, lengths, 1 if k == 0 else step, history)
+            if weight not in solvers:
+                link = SinkLink(conductance=weight * capacity / dt, temperature=0.0)
+                solvers[weight] = make_solver(with_sink(model.system, (STORAGE, link)), method)
+            rhs = sources + weight * capacity / dt * memory
+            solved, _ = solvers[weight].solve(rhs, x0=guess, tol=tol)
+            field = np.asarray(solved).reshape(capacity.shape)
+            history = [history[-1], field]
+            peaks.append(float(field.max()))
+            power.append(float(q.sum()))
+            heat_out.append(sum(model.system.heat_out(field).values()))
+            append_instant(model, texts, "step", field, sources, step * dt)
+            if on_step is not None:
+                on_step(step, total)
+        append_instant(model, texts, "slot", field, sources, step * dt)
+    append_instant(model, texts, "final", field, sources, step * dt)
+    written = write_texts(model, texts, workdir)
+    name = next(iter(solvers.values())).name if solvers else method
+    return IceRun(
+        np.arange(step + 1) * dt,
+        np.array(peaks),
+        field,
+        slots,
+        step,
+        np.array(power),
+        np.array(heat_out),
+        float((capacity * (field - start_field)).sum()),
+        written,
+        name,
+        clock.perf_counter() - started,
+    )
+
+
+def append_instant(
+    model: IceModel,
+    texts: list[list[str]],
+    instant: str,
+    temperature: np.ndarray,
+    sources: np.ndarray,
+    time: float,
+) -> None:
+    """Add a data line at ``time`` (s) to every output asked for at ``instant`` ('step',
+    'slot' or 'final')."""
+    for out, text in zip(model.doc.outputs, texts, strict=True):
+        if out.when == instant:
+            text.append(output_data(model, out, temperature, sources, time))
