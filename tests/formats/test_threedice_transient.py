@@ -17,7 +17,7 @@ from chiptherm.cli import app
 from chiptherm.errors import ChipthermWarning, FormatError
 from chiptherm.formats.threedice import build_model
 from chiptherm.formats.threedice_files import read_stk
-from chiptherm.formats.threedice_transient import run_transient
+from chiptherm.transient.threedice import run_transient
 
 from .test_threedice import PUBLISHED_DIES, QUADRANTS, SINK
 
@@ -226,3 +226,30 @@ def test_the_run_ends_when_the_first_element_runs_out_of_values(workdir: Path) -
     assert run.power_w[:10] == pytest.approx([2e-4] * 10) and run.power_w[10:] == pytest.approx(
         [2e-4] * 10
     )
+
+
+def test_convert_writes_the_slots_as_a_trace_that_reproduces_the_run(workdir: Path) -> None:
+    """The converted stack and its trace, run by chiptherm's own transient command with the
+    options convert prints, give 3D-ICE's steps: the same backward-Euler formula."""
+    from chiptherm import load_stack
+    from chiptherm.transient import read_power_trace, simulate
+
+    (workdir / "cell.flp").write_text(
+        "core :\n rectangle (0, 0, 50, 100) ;\n rectangle (50, 0, 50, 50) ;\n"
+        " power values 2e-4, 0, 1e-4 ;\n"
+        "edge :\n rectangle (50, 50, 50, 50) ;\n power values 0, 5e-5, 0 ;\n"
+    )
+    (workdir / "cell.stk").write_text(CELL.format(step=0.001))
+    run = run_transient(build_model(read_stk(workdir / "cell.stk")), workdir)
+    result = CliRunner().invoke(app, ["convert", "cell.stk", "--to", "cell.yaml"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "wrote cell.trace.csv: 3 time slots of 0.01 s" in said
+    assert "--scheme euler --dt 0.001 --double-every 0 --duration 0.03" in said
+    header = (workdir / "cell.trace.csv").read_text().splitlines()[0]
+    assert header == "time,core.0,core.1,edge"
+    stack = load_stack(workdir / "cell.yaml")
+    trace = read_power_trace(workdir / "cell.trace.csv", stack)
+    own = simulate(stack, trace, 0.03, 0.001, "euler", double_every=0, frames=0)
+    assert own.times == pytest.approx(run.times, abs=1e-12)
+    np.testing.assert_allclose(own.peak_k, run.peak_k, rtol=0, atol=1e-9)

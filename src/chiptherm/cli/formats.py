@@ -169,8 +169,8 @@ def threedice_transient(
 ) -> None:
     """The transient half of ``chiptherm 3dice``: run with a progress bar over the steps,
     then the final field per element and the run's energy balance."""
-    from chiptherm.formats.threedice_transient import run_transient
     from chiptherm.report.progress import progress_bar
+    from chiptherm.transient.threedice import run_transient
 
     with progress_bar("transient", "steps", err_console, quiet or as_json) as bar:
         task = bar.add_task("steps", total=None)
@@ -297,7 +297,8 @@ def convert(
         from chiptherm.formats.convert import stack_from_3dice
         from chiptherm.formats.threedice_files import read_stk
 
-        stack = stack_from_3dice(read_stk(files[0]), name=files[0].stem)
+        doc = read_stk(files[0])
+        stack = stack_from_3dice(doc, name=files[0].stem)
         kind = "3D-ICE"
     else:
         from chiptherm.formats.hotspot import build_model
@@ -313,6 +314,27 @@ def convert(
     save_stack(stack, to)
     console.print(
         f"wrote {to}: {kind} model as {len(stack.layers)} layers, {stack.total_power:.4g} W"
+    )
+    if kind == "3D-ICE" and doc.transient is not None:
+        write_slot_trace(doc, stack, to)
+
+
+def write_slot_trace(doc: Any, stack: Any, to: Path) -> None:
+    """Write a transient 3D-ICE stack's time slots as a power trace beside the converted
+    stack ``to`` (STEM.trace.csv), and say how to run them as 3D-ICE does."""
+    from chiptherm.atomic import atomic_write_text
+    from chiptherm.transient.threedice import trace_from_3dice
+
+    trace = trace_from_3dice(doc, stack)
+    path = to.with_name(f"{to.stem}.trace.csv")
+    atomic_write_text(path, trace.csv())  # type: ignore[union-attr]
+    timing = doc.transient
+    end = len(trace.times) * timing.slot  # type: ignore[union-attr]
+    console.print(
+        f"wrote {path}: {len(trace.times)} time slots of {timing.slot:g} s; "  # type: ignore[union-attr]
+        f"3D-ICE's run is: chiptherm transient {to} --trace {path} --scheme euler "
+        f"--dt {timing.step:g} --double-every 0 --duration {end:g}",
+        soft_wrap=True,
     )
 
 

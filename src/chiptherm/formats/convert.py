@@ -4,15 +4,17 @@ A 3D-ICE solid stack converts exactly: each 3D-ICE layer becomes one single-cell
 m, W/(µm·K) to W/(m·K)), floorplan rectangles become power blocks, heat sinks become
 convective faces, and 3D-ICE's full-height half-cell on an edge layer without a sink becomes a
 contact resistance at that layer's inner interface, so the converted stack has the same
-discretized system.
+discretized system. The power values of a transient stack's time slots become a power trace
+(:func:`chiptherm.transient.threedice.trace_from_3dice`) for ``chiptherm transient``.
 """
 
 from __future__ import annotations
 
 from chiptherm.description.stack import Stack
 from chiptherm.description.stack_io import stack_from_dict
+from chiptherm.formats.threedice import warn_unused_slots
 from chiptherm.formats.threedice_files import StkFile
-from chiptherm.formats.threedice_floorplan import read_ice_flp
+from chiptherm.formats.threedice_floorplan import IceFlpElement, read_ice_flp
 
 UM = 1e-6
 
@@ -28,6 +30,7 @@ def stack_from_3dice(doc: StkFile, name: str = "3d-ice") -> Stack:
     }
     layers: list[dict] = []  # top first
     power: dict[str, dict] = {}
+    read: list[IceFlpElement] = []
     for el in doc.stack:
         if el.kind == "layer":
             la = doc.layers[el.ref]
@@ -35,7 +38,9 @@ def stack_from_3dice(doc: StkFile, name: str = "3d-ice") -> Stack:
             continue
         die = doc.dies[el.ref]
         blocks = []
-        for fe in read_ice_flp(el.floorplan, doc.chip):  # type: ignore[arg-type]
+        elements = read_ice_flp(el.floorplan, doc.chip)  # type: ignore[arg-type]
+        read += elements
+        for fe in elements:
             for i, (x, y, lx, wy) in enumerate(fe.rects):
                 watts = (fe.power or 0.0) * lx * wy / fe.area
                 blocks.append(
@@ -56,6 +61,8 @@ def stack_from_3dice(doc: StkFile, name: str = "3d-ice") -> Stack:
                 entry["power"] = el.name
                 entry["name"] = el.name
             layers.append(entry)
+    if doc.transient is None:
+        warn_unused_slots(read)
     kz = {mname: m.conductivity[2] * 1e6 for mname, m in doc.materials.items()}
     if doc.bottom_sink is None and len(layers) > 1:
         bottom = layers[-1]

@@ -1,9 +1,12 @@
-"""3D-ICE's steady model of a parsed stack (:mod:`~chiptherm.formats.threedice_files`) and its
+"""3D-ICE's model of a parsed stack (:mod:`~chiptherm.formats.threedice_files`) and its
 output files.
 
 The model reproduces 3D-ICE's discretization, including its full-height half-cells on an edge
-layer without a heat sink; conductances come out directly in W/K. The output section's
-instants are written as 3D-ICE writes them.
+layer without a heat sink; conductances come out directly in W/K. It carries each floorplan
+element's share of every cell (for the power of any time slot) and each layer's cell heat
+capacity; a steady run solves the first slot's power here, a transient run steps through the
+slots in :mod:`chiptherm.transient.threedice`. The output section's headers and data lines
+are written as 3D-ICE writes them.
 """
 
 from __future__ import annotations
@@ -142,7 +145,7 @@ def build_model(doc: StkFile) -> IceModel:
         else:
             q[source.layer] += source.element.powers[0] * source.share
     if doc.transient is None:
-        warn_unused_slots(sources)
+        warn_unused_slots([source.element for source in sources])
     for out in doc.outputs:  # checked before anything is written
         names = {e.name for e in floorplans.get(out.element, [])}
         if out.kind == "Tflpel" and out.floorplan_element not in names:
@@ -159,10 +162,10 @@ def build_model(doc: StkFile) -> IceModel:
     )
 
 
-def warn_unused_slots(sources: list[IceSource]) -> None:
+def warn_unused_slots(elements: list[IceFlpElement]) -> None:
     """Say where a steady run leaves power values unused: it takes each element's first, as
     3D-ICE does; the others are the time slots of a transient run."""
-    slotted = [s.element for s in sources if s.element.powers and len(s.element.powers) > 1]
+    slotted = [e for e in elements if e.powers and len(e.powers) > 1]
     if slotted:
         first = slotted[0]
         warnings.warn(

@@ -13,6 +13,9 @@ and when the first element runs out of power values the run ends and the ``final
 get the last field. chiptherm solves the same equations; ``scheme="bdf2"`` instead takes
 second-order BDF steps, restarted by one Euler step at every change of power (so a sudden
 step neither rings nor carries the previous slot's history across the switch).
+
+:func:`trace_from_3dice` turns the slots into a power trace of the converted stack
+(:mod:`chiptherm.formats.convert`), for ``chiptherm transient``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from chiptherm.analysis.compact import block_inputs
+from chiptherm.description.stack import Stack
 from chiptherm.discretize.system import SinkLink
 from chiptherm.errors import ChipthermWarning, FormatError
 from chiptherm.formats.threedice import (
@@ -34,6 +39,8 @@ from chiptherm.formats.threedice import (
     output_headers,
     write_texts,
 )
+from chiptherm.formats.threedice_files import StkFile
+from chiptherm.formats.threedice_floorplan import read_ice_flp
 from chiptherm.solvers import make_solver
 from chiptherm.solvers.nonlinear import with_sink
 from chiptherm.transient.steps import STORAGE, scheme_terms
@@ -203,3 +210,43 @@ def append_instant(
     for out, text in zip(model.doc.outputs, texts, strict=True):
         if out.when == instant:
             text.append(output_data(model, out, temperature, sources, time))
+
+
+@dataclass(frozen=True)
+class SlotTrace:
+    """The time slots of a transient 3D-ICE stack as a power trace of the converted stack's
+    blocks: ``labels`` (n,) block labels, ``times`` (S,) slot starts, s, ``watts`` (S, n)."""
+
+    labels: list[str]
+    times: np.ndarray
+    watts: np.ndarray
+
+    def csv(self) -> str:
+        """The trace as ``chiptherm transient --trace`` reads it."""
+        lines = [",".join(["time", *self.labels])]
+        for t, row in zip(self.times, self.watts, strict=True):
+            lines.append(",".join([repr(float(t))] + [repr(float(w)) for w in row]))
+        return "\n".join(lines) + "\n"
+
+
+def trace_from_3dice(doc: StkFile, stack: Stack) -> SlotTrace | None:
+    """The slots of ``doc``'s transient run as a trace of ``stack`` (its conversion): each
+    rectangle's block takes its element's value of the slot times its share of the element's
+    area, for as many slots as the element with the fewest values has (where 3D-ICE ends the
+    run). None for a steady stack."""
+    if doc.transient is None:
+        return None
+    label = {(b.source, b.block.name): b.label for b in block_inputs(stack)}
+    labels: list[str] = []
+    columns: list[list[float]] = []
+    for el in doc.stack:
+        if el.kind != "die":
+            continue
+        for fe in read_ice_flp(el.floorplan, doc.chip):  # type: ignore[arg-type]
+            for i, (_, _, lx, wy) in enumerate(fe.rects):
+                name = fe.name if len(fe.rects) == 1 else f"{fe.name}.{i}"
+                labels.append(label[(el.name, name)])
+                columns.append([p * lx * wy / fe.area for p in fe.powers or [0.0]])
+    slots = min((len(c) for c in columns), default=0)
+    watts = np.array([c[:slots] for c in columns]).T.reshape(slots, len(columns))
+    return SlotTrace(labels, np.arange(slots) * doc.transient.slot, watts)
