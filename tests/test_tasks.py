@@ -337,7 +337,13 @@ def test_ctrl_c_cancels_the_clusters_tasks_and_writes_nothing(scheduler, tmp_pat
     args = [sys.executable, "-m", "chiptherm", "sweep", str(ROOT / "examples" / "two_die.yaml")]
     args += ["--vary", "boundaries.top.htc=1e3:1e5:200:log", "--scheduler", scheduler]
     command = subprocess.Popen(
-        [*args, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*args, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell without job control starts background jobs with SIGINT ignored, and the
+        # command would inherit that: give it the default disposition, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
