@@ -95,6 +95,15 @@ def predict(
             "--refine (on cpu the solver keeps scipy's host path)."
         ),
     ] = "cpu",
+    grid_check: Annotated[
+        bool,
+        typer.Option(
+            "--grid-check",
+            help="Also solve on a grid twice finer (8x the cells): the operator's error beside "
+            "the case grid's own, which of them limits the answer, and whether refining moved "
+            "it closer to the finer solution.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
 ) -> None:
@@ -139,9 +148,8 @@ def predict(
     if tol_kelvin <= 0:
         raise InputError("--tol-kelvin must be > 0 K")
     with using_device(refining_device(device)):
-        checked = predict_checked(
-            op, density, params, tol_kelvin, (refine_solver or "krylov") if refine else None
-        )
+        how = (refine_solver or "krylov") if refine else None
+        checked = predict_checked(op, density, params, tol_kelvin, how, check_grid=grid_check)
     result = checked.result
     summary = result.summary()
     summary["model"] = meta.get("name", str(model))
@@ -191,6 +199,8 @@ def predict(
         if cold is not None:
             line += f" vs {cold.iterations} iterations, {cold.solve_s:.3f} s cold"
         console.print(line)
+    if checked.grid is not None:
+        console.print(checked.grid.verdict(), highlight=False)
     if not no_files:
         console.print(f"wrote {len(written)} files to [bold]{folder.target}[/]")
     if rejected:

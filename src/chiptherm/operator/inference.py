@@ -15,11 +15,12 @@ from rich.progress import Progress
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System
 from chiptherm.errors import InputError
-from chiptherm.operator.evaluate import error_metrics, reference_fields
+from chiptherm.operator.evaluate import coarsened, error_metrics, reference_fields
+from chiptherm.operator.evaluate import refined as refined_stack
 from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import Distribution, GaussianField, Mixture, RandomBlocks
 from chiptherm.solvers import SolveInfo
-from chiptherm.solvers.result import Result
+from chiptherm.solvers.result import Result, solve
 from chiptherm.tasks import Cluster
 from chiptherm.trust.confidence import (
     DEFAULT_TOLERANCE_K,
@@ -265,6 +266,7 @@ class CheckedPrediction:
     path: str
     predict_s: float
     refinement: Refinement | None = None
+    grid: GridCheck | None = None
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -272,6 +274,8 @@ class CheckedPrediction:
             "predict_s": self.predict_s,
             "confidence": self.confidence.as_dict(),
         }
+        if self.grid is not None:
+            out["grid_check"] = self.grid.as_dict()
         if self.refinement is not None:
             r = self.refinement
             out["refinement"] = {
@@ -282,6 +286,86 @@ class CheckedPrediction:
         return out
 
 
+@dataclass(frozen=True)
+class GridCheck:
+    """The operator's error beside the case grid's own, both against the solution on a grid
+    twice finer along every axis, averaged back onto the case cells (the physics, as far as
+    one finer grid tells it).
+
+    Attributes:
+        operator_error_k: largest |prediction - case-grid solution|, K.
+        grid_error_k: largest |case-grid solution - finer solution|, K: what the case grid
+            itself misses.
+        prediction_error_k: largest |prediction - finer solution|, K.
+        answer_error_k: largest |answer - finer solution|, K (the refined field's, when
+            refined; else the prediction's).
+        refined: whether the answer is a refinement.
+        seconds: wall time of the two solves.
+    """
+
+    operator_error_k: float
+    grid_error_k: float
+    prediction_error_k: float
+    answer_error_k: float
+    refined: bool
+    seconds: float
+
+    @property
+    def limited_by(self) -> str:
+        """'grid' when the case grid's error is the larger, else 'operator'."""
+        return "grid" if self.grid_error_k > self.operator_error_k else "operator"
+
+    @property
+    def refinement_improves(self) -> bool | None:
+        """Whether refining brought the answer closer to the finer solution (None: not
+        refined). A refinement that moves away is not an improvement, whatever the score."""
+        if not self.refined:
+            return None
+        return self.answer_error_k < self.prediction_error_k
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {
+            "limited_by": self.limited_by,
+            "refinement_improves": self.refinement_improves,
+        }
+
+    def verdict(self) -> str:
+        """The check in sentences: which error limits the answer, and what refining did."""
+        text = (
+            f"grid check ({self.seconds:.1f} s, a solve on a grid twice finer): the prediction "
+            f"is {self.operator_error_k:.3f} K from the case-grid solution, which is itself "
+            f"{self.grid_error_k:.3f} K from the finer one, so the {self.limited_by} limits "
+            f"this answer; the prediction is {self.prediction_error_k:.3f} K from the finer "
+            "solution"
+        )
+        if self.refined:
+            moved = "closer to" if self.refinement_improves else "away from"
+            text += (
+                f", the refined answer {self.answer_error_k:.3f} K: refining moved the answer "
+                f"{moved} the finer solution"
+                + ("" if self.refinement_improves else ", so it is no improvement on the physics")
+            )
+        return text
+
+
+def grid_check(pred: Result, answer: np.ndarray, refined: bool) -> GridCheck:
+    """:class:`GridCheck` of the prediction ``pred`` (on its stack's case grid) and the
+    ``answer`` (nz, ny, nx) K given for it: one solve on the case grid, one on a grid twice
+    finer."""
+    started = time.perf_counter()
+    case = solve(pred.stack).temperature
+    finer = coarsened(solve(refined_stack(pred.stack, 2)).temperature, 2)
+    predicted = pred.temperature
+    return GridCheck(
+        float(np.abs(predicted - case).max()),
+        float(np.abs(case - finer).max()),
+        float(np.abs(predicted - finer).max()),
+        float(np.abs(answer - finer).max()),
+        refined,
+        time.perf_counter() - started,
+    )
+
+
 def predict_checked(
     op: Operator,
     density: np.ndarray,
@@ -289,20 +373,21 @@ def predict_checked(
     tolerance_k: float = DEFAULT_TOLERANCE_K,
     refine_with: str | None = None,
     compare_cold: bool = True,
+    check_grid: bool = False,
 ) -> CheckedPrediction:
     """Predict, score the prediction, and refine it with ``refine_with`` (a solver method, or
     'krylov' for the default: the exact correction on laterally uniform stacks, else the
-    warm-startable Krylov solver) when the estimated error exceeds ``tolerance_k``."""
+    warm-startable Krylov solver) when the estimated error exceeds ``tolerance_k``; with
+    ``check_grid``, also set the operator's error beside the case grid's own
+    (:class:`GridCheck`)."""
     pred, system = prediction_and_system(op, density, params)
     predict_s = pred.info.solve_s
     estimator = ErrorEstimator(system, pred.stack)
     confidence = estimator.score(pred.temperature, tolerance_k)
-    if confidence.accepted:
-        return CheckedPrediction(pred, pred.temperature, confidence, "operator", predict_s)
-    if refine_with is None:
-        return CheckedPrediction(
-            pred, pred.temperature, confidence, "operator (not refined)", predict_s
-        )
+    if confidence.accepted or refine_with is None:
+        path = "operator" if confidence.accepted else "operator (not refined)"
+        grid = grid_check(pred, pred.temperature, False) if check_grid else None
+        return CheckedPrediction(pred, pred.temperature, confidence, path, predict_s, None, grid)
     method = None if refine_with == "krylov" else refine_with
     refined = refine(
         system, pred.temperature, method, compare_cold=compare_cold, estimator=estimator
@@ -314,4 +399,7 @@ def predict_checked(
         refined.warm,
         system.energy_balance(refined.temperature),
     )
-    return CheckedPrediction(result, pred.temperature, confidence, "refined", predict_s, refined)
+    grid = grid_check(pred, refined.temperature, True) if check_grid else None
+    return CheckedPrediction(
+        result, pred.temperature, confidence, "refined", predict_s, refined, grid
+    )
