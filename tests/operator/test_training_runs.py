@@ -149,7 +149,9 @@ def test_a_run_becomes_a_shipped_model_only_when_shipped(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert checkpoint.shipped_models() == ["tiny"]
     assert sorted(p.name for p in (models / "tiny").iterdir()) == list(checkpoint.MODEL_FILES)
-    op, _ = load_operator("tiny")
+    op, meta = load_operator("tiny")
+    assert meta["resolution"]["tolerance_k"] == 0.5  # measured when shipped
+    assert len(meta["resolution"]["errors_k"]) == len(meta["resolution"]["sides_mm"]) > 0
     q = np.random.default_rng(0).normal(0, 2000, (2, 8, 8))
     np.testing.assert_allclose(op.predict(q), trainer.op.predict(q), atol=1e-10)
     again = runner.invoke(app, ["ship-model", str(tmp_path / "run"), "tiny"])

@@ -136,10 +136,29 @@ def model_fields(m: Any) -> dict[str, str]:
             if v
             else "-"
         ),
+        "resolves": resolution_text(m.resolution),
         "layers (top first)": ", ".join(m.layers),
         "trained": trained,
         "folder": m.folder,
     }
+
+
+def resolution_text(r: dict[str, Any] | None) -> str:
+    """What a model resolves (a ``Resolution.as_dict``) in two lines."""
+    if not r:
+        return "not measured"
+    first = (
+        f"hot spots down to {r['smallest_mm']:g} mm"
+        if r["smallest_mm"] is not None
+        else f"no hot spot tried ({r['sides_mm'][0]:g} mm and smaller)"
+    )
+    errors = ", ".join(
+        f"{s:g} mm {e:.2f} K" for s, e in zip(r["sides_mm"], r["errors_k"], strict=True)
+    )
+    return (
+        f"{first} within {r['tolerance_k']:g} K\n"
+        f"({r['density_w_m2']:.3g} W/m² squares; largest error: {errors})"
+    )
 
 
 def short_inputs(m: Any) -> str:

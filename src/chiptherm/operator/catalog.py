@@ -45,6 +45,8 @@ class ModelSummary:
         network: e.g. "separable-kan trunk, tucker, rank 24".
         parameters: trainable values; file_kib: size of model.safetensors.
         metrics: the last validation against the solver (keys as in ``Metrics.as_dict``).
+        resolution: the hot spots it predicts within its tolerance (keys as in
+            ``Resolution.as_dict``), when measured.
     """
 
     name: str
@@ -66,6 +68,7 @@ class ModelSummary:
     train_s: float | None
     device: str | None
     metrics: dict[str, float] | None = field(default=None)
+    resolution: dict[str, Any] | None = field(default=None)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +136,7 @@ def summary_of(folder: Path, meta: dict[str, Any]) -> ModelSummary:
         train_s=training.get("elapsed_s"),
         device=training.get("device"),
         metrics=meta.get("metrics"),
+        resolution=meta.get("resolution"),
     )
 
 

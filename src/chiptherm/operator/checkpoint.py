@@ -65,7 +65,8 @@ MODEL_FILES = ("model.json", "model.safetensors")
 def ship_model(run: str | Path, name: str, force: bool = False, models: Path | None = None) -> Path:
     """Make the training run in ``run`` a shipped model called ``name`` (found by name from
     then on): its weights and description are checked to load, then copied into
-    ``models/name`` as a whole (a fresh folder renamed into place); ``models`` defaults to the
+    ``models/name`` as a whole (a fresh folder renamed into place), its description with the
+    smallest hot spot it resolves (:func:`record_resolution`); ``models`` defaults to the
     package's own models folder.
 
     Raises:
@@ -87,6 +88,7 @@ def ship_model(run: str | Path, name: str, force: bool = False, models: Path | N
     try:
         for file in MODEL_FILES:
             shutil.copy2(source / file, fresh / file)
+        record_resolution(fresh)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=models))
             target.rename(old / name)
@@ -98,6 +100,21 @@ def ship_model(run: str | Path, name: str, force: bool = False, models: Path | N
         if fresh.exists():
             shutil.rmtree(fresh)
     return target
+
+
+def record_resolution(folder: Path) -> dict[str, Any]:
+    """Measure what the model in ``folder`` resolves
+    (:func:`~chiptherm.operator.resolution.measure_resolution`, at the default tolerance, on
+    hot spots of its training maps' strongest density) and record it in its model.json as
+    ``resolution``; returns the record."""
+    from chiptherm.operator.inference import training_distribution
+    from chiptherm.operator.resolution import measure_resolution
+
+    op, meta = load_operator(folder)
+    record = measure_resolution(op, training_distribution(meta)).as_dict()
+    meta["resolution"] = record
+    atomic_write_text(folder / "model.json", json.dumps(meta, indent=1))
+    return record
 
 
 def save_operator(op: Operator, folder: str | Path, step: int, extra: dict[str, Any]) -> Path:
