@@ -253,3 +253,17 @@ def test_convert_writes_the_slots_as_a_trace_that_reproduces_the_run(workdir: Pa
     own = simulate(stack, trace, 0.03, 0.001, "euler", double_every=0, frames=0)
     assert own.times == pytest.approx(run.times, abs=1e-12)
     np.testing.assert_allclose(own.peak_k, run.peak_k, rtol=0, atol=1e-9)
+
+
+def test_the_transient_command_takes_a_transient_stk_with_its_slots(workdir: Path) -> None:
+    """`chiptherm transient FILE.stk`: the file's slots are the trace, and with 3D-ICE's
+    steps the run is 3D-ICE's."""
+    (workdir / "cell.stk").write_text(CELL.format(step=0.001))
+    run = run_transient(build_model(read_stk(workdir / "cell.stk")), workdir)
+    args = ["transient", "cell.stk", "--scheme", "euler", "--dt", "0.001", "--double-every", "0"]
+    result = CliRunner().invoke(app, [*args, "--no-files"])
+    assert result.exit_code == 0, result.output
+    assert "the power trace is the file's 3 time slots of 0.01 s" in " ".join(result.output.split())
+    summary = json.loads(CliRunner().invoke(app, [*args, "--no-files", "--json"]).stdout)
+    assert summary["duration_s"] == pytest.approx(0.03)
+    assert summary["max_peak_k"] == pytest.approx(run.peak_k.max(), abs=1e-9)

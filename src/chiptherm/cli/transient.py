@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -130,6 +130,8 @@ def transient(
 
     stack = load_stack_with(stack_file, sets)
     power_trace = read_power_trace(trace, stack) if trace is not None else None
+    if power_trace is None and stack_file.suffix == ".stk":
+        power_trace = slots_of_3dice(stack_file, stack, quiet=as_json)
     limits = parse_params(limit, "--limit", "core0=358.15")
     labels = [b.label for b in block_inputs(stack)]
     for name in limits:
@@ -297,3 +299,29 @@ def print_summary(summary: dict) -> None:
             "—" if row["steady_mean_k"] is None else f"{row['steady_mean_k']:.2f}",
         )
     console.print(table)
+
+
+def slots_of_3dice(stk_file: Path, stack: Any, quiet: bool) -> Any:
+    """The time slots of a transient 3D-ICE stack file as the power trace of ``stack`` (its
+    conversion), said on the terminal; None for a steady file."""
+    from chiptherm.analysis.compact import block_inputs
+    from chiptherm.formats.threedice_files import read_stk
+    from chiptherm.transient import PowerTrace
+    from chiptherm.transient.threedice import trace_from_3dice
+
+    doc = read_stk(stk_file)
+    slots = trace_from_3dice(doc, stack)
+    if slots is None:
+        return None
+    blocks = block_inputs(stack)
+    column = {label: k for k, label in enumerate(slots.labels)}
+    watts = slots.watts[:, [column[b.label] for b in blocks]]
+    if not quiet:
+        step = doc.transient.step  # type: ignore[union-attr]
+        err_console.print(
+            f"the power trace is the file's {len(slots.times)} time slots of "
+            f"{doc.transient.slot:g} s; 3D-ICE's own steps are --scheme euler --dt {step:g} "  # type: ignore[union-attr]
+            "--double-every 0 (or chiptherm 3dice for its output files)",
+            highlight=False,
+        )
+    return PowerTrace(slots.times, watts, blocks)
