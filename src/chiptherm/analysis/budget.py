@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 from chiptherm.analysis.compact import ResistanceMatrix
 from chiptherm.errors import InputError
@@ -95,6 +94,8 @@ def power_budget(
             f"the lower power bounds alone heat a cell to {cells.temperatures(lo)[k]:.2f} K, "
             f"above its limit of {cell_limit[k]:.2f} K"
         )
+    from scipy.optimize import linprog  # scipy.optimize takes 0.2 s to import
+
     solution = linprog(
         -w,
         A_ub=cells.response,

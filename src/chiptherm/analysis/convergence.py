@@ -33,8 +33,6 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any, Literal
 
-from scipy.optimize import brentq
-
 from chiptherm.description.stack import Stack
 from chiptherm.errors import InputError
 from chiptherm.solvers.result import Result, solve
@@ -114,6 +112,8 @@ def observed_order(e21: float, e32: float, r21: float, r32: float) -> float:
     f_low, f_high = residual(low), residual(high)
     if f_low * f_high > 0:
         return low if abs(f_low) < abs(f_high) else high
+    from scipy.optimize import brentq  # scipy.optimize takes 0.2 s to import
+
     return float(brentq(residual, low, high, xtol=1e-14, rtol=1e-12))
 
 

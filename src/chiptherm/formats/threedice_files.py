@@ -8,6 +8,7 @@ file are relative to the working directory, as in 3D-ICE.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -90,8 +91,12 @@ UNSUPPORTED = {
     "Tcoolant": "coolant outputs (Tcoolant)",
 }
 
-_STK_PARSER = Lark(STK_GRAMMAR, parser="lalr", propagate_positions=True)
-_FLP_PARSER = Lark(FLP_GRAMMAR, parser="lalr", propagate_positions=True)
+
+@functools.cache
+def parser_of(grammar: str) -> Lark:
+    """The LALR parser of ``grammar``, built on first use (building one takes 0.1 s, which
+    every command would pay at start-up)."""
+    return Lark(grammar, parser="lalr", propagate_positions=True)
 
 
 def _strip_comments(text: str) -> str:
@@ -383,7 +388,7 @@ def read_stk(path: str | Path) -> StkFile:
     """Parse and check a 3D-ICE .stk file (floorplans are read by :func:`build_model`)."""
     source = str(path)
     text = read_text(path)
-    tree = _parse(_STK_PARSER, text, source)
+    tree = _parse(parser_of(STK_GRAMMAR), text, source)
     items = _transform(_StkBuilder(source), tree).children
     materials: dict[str, IceMaterial] = {}
     layers: dict[str, IceLayer] = {}

@@ -11,7 +11,7 @@ from lark import Transformer, v_args
 
 from chiptherm.errors import FormatError
 from chiptherm.formats import read_text
-from chiptherm.formats.threedice_files import _FLP_PARSER, _num, _parse, _transform
+from chiptherm.formats.threedice_files import FLP_GRAMMAR, _num, _parse, _transform, parser_of
 
 
 @dataclass
@@ -56,7 +56,7 @@ class _FlpBuilder(Transformer):
 def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElement]:
     """Parse a 3D-ICE floorplan; rectangles must lie within the chip (µm)."""
     source = str(path)
-    tree = _parse(_FLP_PARSER, read_text(path), source)
+    tree = _parse(parser_of(FLP_GRAMMAR), read_text(path), source)
     elements = _transform(_FlpBuilder(), tree).children
     for el in elements:
         el.source = source

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import pyamg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -59,6 +58,8 @@ def build_preconditioner(system: System, kind: str) -> spla.LinearOperator | Non
         uniform = system.lateral_structure is not None or averaged_structure(system) is not None
         kind = "transform" if uniform else "amg"
     if kind == "amg":
+        import pyamg  # 0.2 s to import: only where an AMG hierarchy is built
+
         ml = pyamg.smoothed_aggregation_solver(
             sp.csr_matrix(system.matrix), symmetry="symmetric", max_coarse=500
         )

@@ -9,7 +9,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy.interpolate import RegularGridInterpolator
 
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
@@ -139,8 +138,11 @@ class Result:
 
     # -- probes ---------------------------------------------------------------------------
     @cached_property
-    def _interpolator(self) -> RegularGridInterpolator:
+    def _interpolator(self) -> Any:
         g = self.grid
+        # scipy.interpolate brings scipy.optimize: 0.3 s that only probes need
+        from scipy.interpolate import RegularGridInterpolator
+
         return RegularGridInterpolator((g.z, g.y, g.x), self.temperature, method="linear")
 
     def probe(self, x: float, y: float, layer: str | int, z: float | None = None) -> float:

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
 from chiptherm.analysis.compact import BlockInput, HeatedCells, block_inputs, resistance_matrix
 from chiptherm.description.stack import Stack
@@ -412,6 +411,8 @@ def fit_foster(
     pair: (taus (k,) s, r (n, n, k) K/W, the largest gap relative to the largest
     resistance). Without reciprocity (a hot spot's response to a block) every network takes
     terms of both signs."""
+    from scipy.optimize import nnls  # scipy.optimize takes 0.2 s to import
+
     first = times[1] if times.size > 1 else 1.0
     decades = max(math.log10(times[-1] / first), 1.0)
     taus = np.logspace(
