@@ -36,7 +36,7 @@ from chiptherm.discretize.system import power_field
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator
 from chiptherm.operator.sampling import rasterize_blocks
-from chiptherm.tasks import Runner, worker_cache
+from chiptherm.tasks import Runner, on_cluster, worker_cache
 from chiptherm.trust.confidence import ErrorEstimator
 
 
@@ -150,7 +150,7 @@ def solver_objectives(
 ) -> np.ndarray:
     """(S,) the solver's objectives (K) of placements ``candidates`` (S, 2m), in this process
     or as tasks of ``runner``; runaway placements are counted in ``plan.runaways``."""
-    if runner is None or runner.cluster is None:
+    if runner is None or not on_cluster(runner):
         return np.array([plan.solver_objective(u, method)[0] for u in candidates])
     tasks = [Placement(plan.problem, plan.site, u, method) for u in candidates]
     outcomes = runner.run(placement_objective, tasks, expected=())
@@ -172,13 +172,13 @@ class Placement:
 def placement_objective(task: Placement) -> tuple[float, bool]:
     """The solver's objective (K) of one placement, and whether it ran away (a task of
     :func:`solver_objectives`); the floorplan and its solver are built once per worker."""
-    grid = task.site.grid
+    site = task.site
     key = (
         "floorplan",
         task.problem.model_dump_json(),
-        task.site.stack.model_dump_json(),
-        task.site.power,
-        *(e.tobytes() for e in (grid.x_edges, grid.y_edges, grid.z_edges)),
+        site.stack.model_dump_json(),
+        site.power,
+        *site.grid.key,
     )
     plan = worker_cache(key, lambda: Floorplan(task.problem, None, task.site))
     value, field = plan.solver_objective(task.u, task.method)

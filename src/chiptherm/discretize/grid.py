@@ -69,6 +69,11 @@ class Grid:
         z_edges = np.concatenate([[0.0], np.cumsum(dz)])
         return cls(x_edges, y_edges, z_edges, np.asarray(owner, dtype=np.int64))
 
+    @property
+    def key(self) -> tuple[bytes, ...]:
+        """The cell edges as bytes: a hashable key of the grid (for per-worker caches)."""
+        return tuple(e.tobytes() for e in (self.x_edges, self.y_edges, self.z_edges))
+
     # -- sizes -----------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -32,7 +32,7 @@ from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import load_maps
-from chiptherm.tasks import Runner, worker_cache
+from chiptherm.tasks import Runner, on_cluster, worker_cache
 from chiptherm.trust.confidence import DEFAULT_TOLERANCE_K, ErrorEstimator, refine
 
 
@@ -189,7 +189,7 @@ class BatchChecker:
     ) -> list[MapCheck]:
         """:meth:`check` for a batch: densities (B, ny, nx) W/m², B dicts of scalar inputs,
         fields (B, nz, ny, nx) K; ``on_done`` is told how many maps are checked."""
-        if self.runner is None or self.runner.cluster is None:
+        if not on_cluster(self.runner):
             verdicts = []
             for j, field in enumerate(fields):
                 verdicts.append(self.check(density[j], params[j], field))
@@ -209,7 +209,7 @@ class BatchChecker:
             for j, field in enumerate(fields)
         ]
         report = None if on_done is None else (lambda done, _: on_done(done))
-        return self.runner.run(check_map, tasks, report)
+        return self.runner.run(check_map, tasks, report)  # type: ignore[union-attr]
 
 
 def judge(
@@ -254,8 +254,7 @@ class CheckTask:
 
 def check_map(task: CheckTask) -> MapCheck:
     """:func:`judge` on a worker (a task of :class:`~chiptherm.tasks.Runner`)."""
-    edges = (task.grid.x_edges, task.grid.y_edges, task.grid.z_edges)
-    key = ("estimator", task.base.model_dump_json(), *(e.tobytes() for e in edges))
+    key = ("estimator", task.base.model_dump_json(), *task.grid.key)
     estimator = worker_cache(
         key, lambda: ErrorEstimator(System.from_stack(task.base, task.grid), task.base)
     )
