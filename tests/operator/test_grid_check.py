@@ -64,3 +64,30 @@ def test_predict_states_the_grid_check(tmp_path) -> None:
     moved = "closer to" if check["refinement_improves"] else "away from"
     assert f"so the {check['limited_by']} limits this answer" in said
     assert f"refining moved the answer {moved} the finer solution" in said
+
+
+def test_predict_batch_checks_every_map_against_a_finer_grid(tmp_path) -> None:
+    """Each row's grid error and its answer's distance to the finer solution: a refined answer
+    is the case-grid solution, so the two agree; the summary counts the maps each error
+    limits."""
+    op, _ = load_operator("stacked_dies")
+    density = sharp_density(op)
+    maps = np.stack([density, np.roll(density, 20, axis=1), 0.2 * density])
+    np.save(tmp_path / "maps.npy", op.case.watts_from_density(maps))
+    args = ["predict-batch", "stacked_dies", str(tmp_path / "maps.npy"), "--check", "--refine"]
+    args += ["--tol-kelvin", "0.3", "--grid-check", "-q", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    rows = summary["results"]
+    assert 0 < summary["check"]["refined"] < 3
+    for row in rows:
+        assert row["limited_by"] in ("grid", "operator")
+        if row["answer"] == "refined":
+            assert row["answer_vs_finer_k"] == pytest.approx(row["grid_error_k"], abs=2e-4)
+    limited = sum(row["limited_by"] == "grid" for row in rows)
+    assert summary["check"]["limited_by_grid"] == limited
+    assert f"the larger for {limited} of 3 maps" in " ".join(result.output.split())
+    refused = CliRunner().invoke(app, [*args[:3], "--grid-check", "--out", str(tmp_path / "r")])
+    assert refused.exit_code == 1 and "--grid-check compares what --check scores" in refused.output
+    assert not (tmp_path / "r").exists()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -32,33 +32,7 @@ from chiptherm.cli.common import (
 )
 from chiptherm.cli.solving import show_result
 from chiptherm.errors import InputError
-
-
-def metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
-    """A table of evaluation metrics, one row per named result."""
-    # no vertical rules, numbers never wrapped: the table fits 80 columns
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
-    cols = ("maps", "MAE K", "max K", "peak K", "worst K", "rel L2", "MAPE %", "speed")
-    table.add_column("kind", justify="left", no_wrap=True)
-    for col in cols:
-        table.add_column(col, justify="right", no_wrap=True)
-    for name, r in rows:
-        entries = [(name, r["metrics"], f"{r['speedup']:.0f}x")]
-        if "grid_solve_error" in r:  # the refined reference: also show the plain solve's error
-            entries.append((f"{name} solver", r["grid_solve_error"], "1x"))
-        for label, m, speed in entries:
-            table.add_row(
-                label,
-                str(m["maps"]),
-                f"{m['mae_k']:.4f}",
-                f"{m['max_abs_k']:.3f}",
-                f"{m['peak_error_k']:.3f}",
-                f"{m['peak_error_max_k']:.3f}",
-                f"{m['rel_l2']:.2e}",
-                f"{m['mape_percent']:.4f}",
-                speed,
-            )
-    return table
+from chiptherm.report.tables import metrics_table
 
 
 @app.command()
@@ -265,6 +239,14 @@ def predict_batch(
             "prediction; their rows and fields are then the solver's.",
         ),
     ] = False,
+    grid_check: Annotated[
+        bool,
+        typer.Option(
+            "--grid-check",
+            help="With --check: also solve every map on a grid twice finer: each row's case-grid "
+            "error, its answer's distance to the finer solution, and which error limits it.",
+        ),
+    ] = False,
     out: out_option("out/MODEL-batch") = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     workers: WorkersOption = None,
@@ -304,6 +286,8 @@ def predict_batch(
         raise InputError("--batch must be at least 1")
     if refine and not check:
         raise InputError("--refine refines the maps that --check rejects; add --check")
+    if grid_check and not check:
+        raise InputError("--grid-check compares what --check scores with a finer grid; add --check")
     if tol_kelvin <= 0:
         raise InputError("--tol-kelvin must be > 0 K")
     if (workers is not None or scheduler is not None) and not check:
@@ -324,7 +308,11 @@ def predict_batch(
         progress_bar(label, "maps", err_console, quiet) as progress,
         using_device(refining_device(device)),
     ):
-        checker = BatchChecker(op, tol_kelvin, refine, runner=runner) if check else None
+        checker = (
+            BatchChecker(op, tol_kelvin, refine, runner=runner, check_grid=grid_check)
+            if check
+            else None
+        )
         task = progress.add_task("predict", total=len(maps))
         result = predict_all(
             op,
@@ -354,6 +342,11 @@ def predict_batch(
             "refined": int(result.refined.sum()),
             "seconds": result.check_seconds,
         }
+        if result.grids is not None:
+            summary["check"]["limited_by_grid"] = sum(g.limited_by == "grid" for g in result.grids)
+            summary["check"]["refined_away"] = sum(
+                g.refinement_improves is False for g in result.grids
+            )
     notes = power_check.messages(maps.names)
     summary["power_check"] = {**power_check.as_dict(), "notes": [n for _, n in notes]}
     summary["results"] = rows
@@ -401,6 +394,12 @@ def predict_batch(
             f"{rejected} above it"
             + (f", {c['refined']} refined by the solver" if refine else " (use --refine)")
         )
+        if "limited_by_grid" in c:
+            console.print(
+                f"grid check: the case grid's own error is the larger for {c['limited_by_grid']} "
+                f"of {len(rows)} maps; {c['refined_away']} refinement(s) moved the answer away "
+                "from the finer grid's solution (columns grid_error_k, answer_vs_finer_k)"
+            )
 
 
 @app.command()

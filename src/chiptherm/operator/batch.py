@@ -30,6 +30,7 @@ from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
+from chiptherm.operator.inference import GridCheck, grid_check
 from chiptherm.operator.model import Operator, per_sample
 from chiptherm.operator.sampling import load_maps
 from chiptherm.tasks import Runner, on_cluster, worker_cache
@@ -121,11 +122,13 @@ class MapCheck:
         error_k: the confidence score's largest error of the prediction, K.
         accepted: error_k <= the tolerance.
         refined: the solver's field (nz, ny, nx) K when the prediction was refined, else None.
+        grid: the operator's error beside the case grid's own, when asked for.
     """
 
     error_k: float
     accepted: bool
     refined: np.ndarray | None = None
+    grid: GridCheck | None = None
 
 
 class BatchChecker:
@@ -142,6 +145,7 @@ class BatchChecker:
         refine_rejected: solve the maps whose score fails, warm-started from the prediction.
         keep: estimators kept for distinct scalar inputs.
         runner: where the checks of a batch run (None: here, map by map).
+        check_grid: also solve every map on a grid twice finer (:class:`GridCheck`).
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class BatchChecker:
         refine_rejected: bool = False,
         keep: int = 4,
         runner: Runner | None = None,
+        check_grid: bool = False,
     ) -> None:
         if not tolerance_k > 0:
             raise InputError("the tolerance must be > 0 K")
@@ -159,6 +164,7 @@ class BatchChecker:
         self.refine_rejected = refine_rejected
         self.keep = keep
         self.runner = runner
+        self.check_grid = check_grid
         self.grid = op.case.grid()
         self._estimators: dict[tuple[tuple[str, float], ...], ErrorEstimator] = {}
 
@@ -177,7 +183,13 @@ class BatchChecker:
         W/m² and scalar inputs ``params``; refine it when rejected and asked to."""
         stack = self.op.stack_for(density, params)
         return judge(
-            self.estimator(params), stack, self.grid, field, self.tolerance_k, self.refine_rejected
+            self.estimator(params),
+            stack,
+            self.grid,
+            field,
+            self.tolerance_k,
+            self.refine_rejected,
+            self.check_grid,
         )
 
     def check_batch(
@@ -205,6 +217,7 @@ class BatchChecker:
                 field,
                 self.tolerance_k,
                 self.refine_rejected,
+                self.check_grid,
             )
             for j, field in enumerate(fields)
         ]
@@ -219,15 +232,22 @@ def judge(
     field: np.ndarray,
     tolerance_k: float,
     refine_rejected: bool,
+    check_grid: bool = False,
 ) -> MapCheck:
     """The verdict on ``field`` (nz, ny, nx) K as a solution of ``stack`` on ``grid``, scored
-    by ``estimator`` (of the same stack's matrix); refined when rejected and asked to."""
+    by ``estimator`` (of the same stack's matrix); refined when rejected and asked to; with
+    ``check_grid``, set beside the case grid's own error (:func:`grid_check`)."""
     rhs = estimator.system.rhs_for(power_field(stack, grid))
     verdict = estimator.score(field, tolerance_k, rhs=rhs)
-    if verdict.accepted or not refine_rejected:
-        return MapCheck(verdict.error_k, verdict.accepted)
-    refined = refine(System.from_stack(stack, grid), field, estimator=estimator)
-    return MapCheck(verdict.error_k, False, refined.temperature)
+    answer = None
+    if not verdict.accepted and refine_rejected:
+        answer = refine(System.from_stack(stack, grid), field, estimator=estimator).temperature
+    checked = None
+    if check_grid:
+        on_grid = stack.with_grid(grid.shape[2], grid.shape[1])
+        best = field if answer is None else answer
+        checked = grid_check(on_grid, field, best, answer is not None)
+    return MapCheck(verdict.error_k, verdict.accepted, answer, checked)
 
 
 @dataclass(frozen=True)
@@ -242,6 +262,7 @@ class CheckTask:
         field: (nz, ny, nx) the prediction, K.
         tolerance_k: largest accepted error, K.
         refine_rejected: solve the map when its score fails.
+        check_grid: solve it on a grid twice finer too.
     """
 
     base: Stack
@@ -250,6 +271,7 @@ class CheckTask:
     field: np.ndarray
     tolerance_k: float
     refine_rejected: bool
+    check_grid: bool = False
 
 
 def check_map(task: CheckTask) -> MapCheck:
@@ -259,7 +281,13 @@ def check_map(task: CheckTask) -> MapCheck:
         key, lambda: ErrorEstimator(System.from_stack(task.base, task.grid), task.base)
     )
     return judge(
-        estimator, task.stack, task.grid, task.field, task.tolerance_k, task.refine_rejected
+        estimator,
+        task.stack,
+        task.grid,
+        task.field,
+        task.tolerance_k,
+        task.refine_rejected,
+        task.check_grid,
     )
 
 
@@ -278,6 +306,7 @@ class BatchPrediction:
         accepted: (N,) whether each prediction passed the tolerance, when checked.
         refined: (N,) whether each map's statistics and field are the solver's, when checked.
         check_seconds: wall time of scoring and refining (not included in ``seconds``).
+        grids: (N,) each map's grid check, when asked for.
     """
 
     names: list[str]
@@ -291,6 +320,7 @@ class BatchPrediction:
     accepted: np.ndarray | None = None
     refined: np.ndarray | None = None
     check_seconds: float = 0.0
+    grids: list[GridCheck] | None = None
 
     def hottest(self, k: int) -> list[int]:
         """Indices of the ``k`` maps with the highest peaks, hottest first."""
@@ -319,6 +349,11 @@ class BatchPrediction:
                     if self.accepted[i]
                     else ("refined" if self.refined[i] else "operator (above tolerance)")
                 )
+            if self.grids is not None:
+                g = self.grids[i]
+                row["grid_error_k"] = round(g.grid_error_k, 4)
+                row["answer_vs_finer_k"] = round(g.answer_error_k, 4)
+                row["limited_by"] = g.limited_by
             out.append(row)
         return out
 
@@ -360,6 +395,7 @@ def predict_batch(
     peak, mean = np.empty(n), np.empty(n)
     layer_max = {name: np.empty(n) for name in layers}
     error, accepted, refined = np.zeros(n), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    grids: list[GridCheck] = []
     checking = 0.0
     started = time.perf_counter()
     target_file = atomic_path(fields) if fields is not None else nullcontext(None)
@@ -393,6 +429,8 @@ def predict_batch(
                 for j, verdict in enumerate(verdicts):
                     i = sl.start + j
                     error[i], accepted[i] = verdict.error_k, verdict.accepted
+                    if verdict.grid is not None:
+                        grids.append(verdict.grid)
                     if verdict.refined is not None:
                         refined[i] = True
                         host[j] = verdict.refined
@@ -417,4 +455,5 @@ def predict_batch(
         time.perf_counter() - started - checking,
         Path(fields) if fields is not None else None,
         *((error, accepted, refined, checking) if checker is not None else ()),
+        grids=grids if checker is not None and checker.check_grid else None,
     )

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import TypeAdapter
 from rich.progress import Progress
 
+from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System
 from chiptherm.errors import InputError
@@ -348,14 +349,13 @@ class GridCheck:
         return text
 
 
-def grid_check(pred: Result, answer: np.ndarray, refined: bool) -> GridCheck:
-    """:class:`GridCheck` of the prediction ``pred`` (on its stack's case grid) and the
-    ``answer`` (nz, ny, nx) K given for it: one solve on the case grid, one on a grid twice
-    finer."""
+def grid_check(stack: Stack, predicted: np.ndarray, answer: np.ndarray, refined: bool) -> GridCheck:
+    """:class:`GridCheck` of the field ``predicted`` (nz, ny, nx) K for ``stack`` (on the
+    stack's own grid) and of the ``answer`` given for it: one solve on that grid, one on a
+    grid twice finer."""
     started = time.perf_counter()
-    case = solve(pred.stack).temperature
-    finer = coarsened(solve(refined_stack(pred.stack, 2)).temperature, 2)
-    predicted = pred.temperature
+    case = solve(stack).temperature
+    finer = coarsened(solve(refined_stack(stack, 2)).temperature, 2)
     return GridCheck(
         float(np.abs(predicted - case).max()),
         float(np.abs(case - finer).max()),
@@ -386,7 +386,11 @@ def predict_checked(
     confidence = estimator.score(pred.temperature, tolerance_k)
     if confidence.accepted or refine_with is None:
         path = "operator" if confidence.accepted else "operator (not refined)"
-        grid = grid_check(pred, pred.temperature, False) if check_grid else None
+        grid = (
+            grid_check(pred.stack, pred.temperature, pred.temperature, False)
+            if check_grid
+            else None
+        )
         return CheckedPrediction(pred, pred.temperature, confidence, path, predict_s, None, grid)
     method = None if refine_with == "krylov" else refine_with
     refined = refine(
@@ -399,7 +403,9 @@ def predict_checked(
         refined.warm,
         system.energy_balance(refined.temperature),
     )
-    grid = grid_check(pred, refined.temperature, True) if check_grid else None
+    grid = (
+        grid_check(pred.stack, pred.temperature, refined.temperature, True) if check_grid else None
+    )
     return CheckedPrediction(
         result, pred.temperature, confidence, "refined", predict_s, refined, grid
     )
