@@ -304,18 +304,13 @@ def print_summary(summary: dict) -> None:
 def slots_of_3dice(stk_file: Path, stack: Any, quiet: bool) -> Any:
     """The time slots of a transient 3D-ICE stack file as the power trace of ``stack`` (its
     conversion), said on the terminal; None for a steady file."""
-    from chiptherm.analysis.compact import block_inputs
     from chiptherm.formats.threedice_files import read_stk
-    from chiptherm.transient import PowerTrace
     from chiptherm.transient.threedice import trace_from_3dice
 
     doc = read_stk(stk_file)
     slots = trace_from_3dice(doc, stack)
     if slots is None:
         return None
-    blocks = block_inputs(stack)
-    column = {label: k for k, label in enumerate(slots.labels)}
-    watts = slots.watts[:, [column[b.label] for b in blocks]]
     if not quiet:
         step = doc.transient.step  # type: ignore[union-attr]
         err_console.print(
@@ -324,4 +319,4 @@ def slots_of_3dice(stk_file: Path, stack: Any, quiet: bool) -> Any:
             "--double-every 0 (or chiptherm 3dice for its output files)",
             highlight=False,
         )
-    return PowerTrace(slots.times, watts, blocks)
+    return slots

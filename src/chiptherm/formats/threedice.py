@@ -146,20 +146,17 @@ def build_model(doc: StkFile) -> IceModel:
             q[source.layer] += source.element.powers[0] * source.share
     if doc.transient is None:
         warn_unused_slots([source.element for source in sources])
-    for out in doc.outputs:  # checked before anything is written
-        names = {e.name for e in floorplans.get(out.element, [])}
-        if out.kind == "Tflpel" and out.floorplan_element not in names:
-            raise FormatError(
-                f"Tflpel: no element {out.floorplan_element!r} in {out.element}'s floorplan",
-                source=doc.source,
-            )
     system = System(
         np.ascontiguousarray(gx), np.ascontiguousarray(gy), np.ascontiguousarray(gz), faces, q
     )
     capacity = np.array([doc.materials[la.material].heat_capacity or 0.0 for la in layers])
-    return IceModel(
+    model = IceModel(
         doc, system, n_rows, n_cols, layer_of_element, floorplans, sources, capacity * area * h
     )
+    for out in doc.outputs:  # checked before anything is written
+        if out.kind == "Tflpel":
+            output_elements(model, out)
+    return model
 
 
 def warn_unused_slots(elements: list[IceFlpElement]) -> None:

@@ -351,10 +351,10 @@ class GridCheck:
 
 def grid_check(stack: Stack, predicted: np.ndarray, answer: np.ndarray, refined: bool) -> GridCheck:
     """:class:`GridCheck` of the field ``predicted`` (nz, ny, nx) K for ``stack`` (on the
-    stack's own grid) and of the ``answer`` given for it: one solve on that grid, one on a
-    grid twice finer."""
+    stack's own grid) and of the ``answer`` given for it: one solve on a grid twice finer,
+    and one on the stack's grid unless the answer is a refinement (already that solution)."""
     started = time.perf_counter()
-    case = solve(stack).temperature
+    case = answer if refined else solve(stack).temperature
     finer = coarsened(solve(refined_stack(stack, 2)).temperature, 2)
     return GridCheck(
         float(np.abs(predicted - case).max()),

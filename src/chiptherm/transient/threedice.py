@@ -44,6 +44,7 @@ from chiptherm.formats.threedice_floorplan import read_ice_flp
 from chiptherm.solvers import make_solver
 from chiptherm.solvers.nonlinear import with_sink
 from chiptherm.transient.steps import STORAGE, scheme_terms
+from chiptherm.transient.trace import PowerTrace
 
 Scheme = Literal["euler", "bdf2"]
 
@@ -212,41 +213,24 @@ def append_instant(
             text.append(output_data(model, out, temperature, sources, time))
 
 
-@dataclass(frozen=True)
-class SlotTrace:
-    """The time slots of a transient 3D-ICE stack as a power trace of the converted stack's
-    blocks: ``labels`` (n,) block labels, ``times`` (S,) slot starts, s, ``watts`` (S, n)."""
-
-    labels: list[str]
-    times: np.ndarray
-    watts: np.ndarray
-
-    def csv(self) -> str:
-        """The trace as ``chiptherm transient --trace`` reads it."""
-        lines = [",".join(["time", *self.labels])]
-        for t, row in zip(self.times, self.watts, strict=True):
-            lines.append(",".join([repr(float(t))] + [repr(float(w)) for w in row]))
-        return "\n".join(lines) + "\n"
-
-
-def trace_from_3dice(doc: StkFile, stack: Stack) -> SlotTrace | None:
-    """The slots of ``doc``'s transient run as a trace of ``stack`` (its conversion): each
-    rectangle's block takes its element's value of the slot times its share of the element's
-    area, for as many slots as the element with the fewest values has (where 3D-ICE ends the
-    run). None for a steady stack."""
+def trace_from_3dice(doc: StkFile, stack: Stack) -> PowerTrace | None:
+    """The slots of ``doc``'s transient run as a power trace of ``stack`` (its conversion):
+    each rectangle's block takes its element's value of the slot times its share of the
+    element's area, for as many slots as the element with the fewest values has (where
+    3D-ICE ends the run). None for a steady stack."""
     if doc.transient is None:
         return None
-    label = {(b.source, b.block.name): b.label for b in block_inputs(stack)}
-    labels: list[str] = []
-    columns: list[list[float]] = []
+    columns: dict[tuple[str, str], list[float]] = {}  # (source, block) -> W per slot
     for el in doc.stack:
         if el.kind != "die":
             continue
         for fe in read_ice_flp(el.floorplan, doc.chip):  # type: ignore[arg-type]
             for i, (_, _, lx, wy) in enumerate(fe.rects):
                 name = fe.name if len(fe.rects) == 1 else f"{fe.name}.{i}"
-                labels.append(label[(el.name, name)])
-                columns.append([p * lx * wy / fe.area for p in fe.powers or [0.0]])
-    slots = min((len(c) for c in columns), default=0)
-    watts = np.array([c[:slots] for c in columns]).T.reshape(slots, len(columns))
-    return SlotTrace(labels, np.arange(slots) * doc.transient.slot, watts)
+                columns[el.name, name] = [p * lx * wy / fe.area for p in fe.powers or [0.0]]
+    blocks = block_inputs(stack)
+    slots = min((len(c) for c in columns.values()), default=0)
+    watts = np.array([columns[b.source, b.block.name][:slots] for b in blocks]).T
+    return PowerTrace(
+        np.arange(slots) * doc.transient.slot, watts.reshape(slots, len(blocks)), blocks
+    )

@@ -36,6 +36,13 @@ class PowerTrace:
         """The row in force at time ``t`` (s): the last one that starts at or before it."""
         return max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
 
+    def csv(self) -> str:
+        """The trace as :func:`read_power_trace` reads it: a 'time' column and the labels."""
+        lines = [",".join(["time", *self.labels])]
+        for t, row in zip(self.times, self.watts, strict=True):
+            lines.append(",".join([repr(float(t))] + [repr(float(w)) for w in row]))
+        return "\n".join(lines) + "\n"
+
 
 def step_trace(stack: Stack) -> PowerTrace:
     """The stack's own block powers switched on at t = 0 (a step response)."""
