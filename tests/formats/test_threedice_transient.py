@@ -267,3 +267,10 @@ def test_the_transient_command_takes_a_transient_stk_with_its_slots(workdir: Pat
     summary = json.loads(CliRunner().invoke(app, [*args, "--no-files", "--json"]).stdout)
     assert summary["duration_s"] == pytest.approx(0.03)
     assert summary["max_peak_k"] == pytest.approx(run.peak_k.max(), abs=1e-9)
+
+
+def test_a_steady_file_is_not_run_as_a_transient(workdir: Path) -> None:
+    steady = CELL.format(step=0.001).replace("transient step 0.001, slot 0.01 ;", "steady ;")
+    (workdir / "cell.stk").write_text(steady)
+    with pytest.raises(FormatError, match=r"cell\.stk: the stack file asks for a steady run"):
+        run_transient(build_model(read_stk(workdir / "cell.stk")), workdir)
