@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
-from chiptherm.formats.threedice import build_model, write_outputs
+from chiptherm.errors import ChipthermWarning, FormatError
+from chiptherm.formats.threedice import build_model
 from chiptherm.formats.threedice_files import read_stk
+from chiptherm.formats.threedice_outputs import write_outputs
 from chiptherm.solvers import solve_system
 
 STK = """// two dies and a layer
@@ -208,8 +209,8 @@ def test_total_power_read_equals_power_injected(tmp_path_factory, rects) -> None
         ),
         (
             ("layer BOT PCB ;", "layer BOT PCB ;\n   channel CAV ;"),
-            UnsupportedError,
-            r"a.stk:25: microchannel cavities",
+            FormatError,
+            r"a.stk:25: channel CAV: the file declares no cavity",
         ),
         (("material BEOL ;", "material COPPER ;"), FormatError, "unknown material 'COPPER'"),
         (('"t.txt" , final', '"t.txt" , slot'), None, None),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from chiptherm.description.stack import Stack
 from chiptherm.description.stack_io import stack_from_dict
+from chiptherm.errors import UnsupportedError
 from chiptherm.formats.threedice import warn_unused_slots
 from chiptherm.formats.threedice_files import StkFile
 from chiptherm.formats.threedice_floorplan import IceFlpElement, read_ice_flp
@@ -20,7 +21,20 @@ UM = 1e-6
 
 
 def stack_from_3dice(doc: StkFile, name: str = "3d-ice") -> Stack:
-    """A native :class:`Stack` with the same discretized system as 3D-ICE's model of ``doc``."""
+    """A native :class:`Stack` with the same discretized system as 3D-ICE's model of ``doc``.
+
+    Raises:
+        UnsupportedError: ``doc`` has a cavity (3D-ICE's cavity models are not chiptherm's
+            ``channels:``; such a stack runs with ``chiptherm 3dice``).
+    """
+    if doc.cavity is not None:
+        raise UnsupportedError(
+            f"a {doc.cavity.model} cavity cannot be converted: 3D-ICE's cavity models differ "
+            "from chiptherm's channels (see docs/tutorials/moving-over.md); run the file with "
+            "'chiptherm 3dice'",
+            source=doc.source,
+            line=doc.cavity.line,
+        )
     cl, cw = doc.cell
     n_cols, n_rows = int(doc.chip[0] / cl), int(doc.chip[1] / cw)
     materials = {

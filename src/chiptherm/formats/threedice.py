@@ -1,36 +1,51 @@
-"""3D-ICE's model of a parsed stack (:mod:`~chiptherm.formats.threedice_files`) and its
-output files.
+"""3D-ICE's model of a parsed stack (:mod:`~chiptherm.formats.threedice_files`): its
+discretization, solved as 3D-ICE solves it.
 
 The model reproduces 3D-ICE's discretization, including its full-height half-cells on an edge
-layer without a heat sink; conductances come out directly in W/K. It carries each floorplan
-element's share of every cell (for the power of any time slot) and each layer's cell heat
-capacity; a steady run solves the first slot's power here, a transient run steps through the
-slots in :mod:`chiptherm.transient.threedice`. The output section's headers and data lines
-are written as 3D-ICE writes them.
+layer without a heat sink and, for a 4RM cavity, the grid's columns as wide as the cavity's
+walls and channels; conductances come out directly in W/K. Solid stacks are a symmetric
+:class:`System` (solved by chiptherm's solvers); a cavity adds the coolant's transport and
+the 2RM model's links (:mod:`~chiptherm.formats.threedice_cavity`), and such a stack is solved
+by LU factorization. The model carries each floorplan element's share of every cell (for the
+power of any time slot) and every cell's heat capacity; a steady run solves the first slot's
+power here, a transient run steps through the slots in :mod:`chiptherm.transient.threedice`.
 """
 
 from __future__ import annotations
 
-import math
+import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
-from chiptherm.atomic import atomic_write_text
 from chiptherm.discretize.grid import overlap_1d
-from chiptherm.discretize.system import FaceLink, System
+from chiptherm.discretize.system import FaceLink, System, series
 from chiptherm.errors import ChipthermWarning, FormatError
-from chiptherm.formats.threedice_files import IceLayer, Output, StkFile
+from chiptherm.formats.threedice_cavity import (
+    CavityTerms,
+    IceCavity,
+    advection,
+    channel_columns,
+    column_lengths,
+    convective_term,
+    skip_links,
+)
+from chiptherm.formats.threedice_files import Output, StkFile
 from chiptherm.formats.threedice_floorplan import IceFlpElement, read_ice_flp
 
 
 # -- the model ---------------------------------------------------------------
-def _range(start: float, end: float, step: float, n: int) -> tuple[int, int]:
-    """3D-ICE's covered index range [first, last] for [start, end) on a grid of ``step``."""
-    first = max(0, min(n - 1, math.floor(start / step + 1e-9)))
-    last = math.ceil(end / step - 1e-9) - 1
+def index_range(start: float, end: float, edges: np.ndarray) -> tuple[int, int]:
+    """3D-ICE's covered index range [first, last] of the cells between ``edges`` (n+1,) for
+    [start, end): from the cell holding ``start`` to the one holding the end."""
+    n = len(edges) - 1
+    tol = 1e-9 * float(np.min(np.diff(edges)))
+    first = min(n - 1, int(np.searchsorted(edges[1:], start + tol, side="right")))
+    last = int(np.searchsorted(edges[1:], end - tol, side="left"))
     return first, max(first, min(n - 1, last))
 
 
@@ -45,97 +60,199 @@ class IceSource:
     share: np.ndarray
 
 
+@dataclass(frozen=True)
+class CellLayer:
+    """One layer of cells, bottom first: ``kind`` is 'solid', or a cavity's '4rm', 'bottom
+    wall', 'virtual wall', 'coolant' or 'top wall'; ``k`` (3,) W/(µm·K) and ``vhc``
+    J/(µm³·K) are its (wall) material's."""
+
+    kind: str
+    height: float
+    k: tuple[float, float, float]
+    vhc: float
+    cavity: IceCavity | None = None
+
+
+CAVITY_LAYERS = {"4rm": ["4rm"], "2rm": ["bottom wall", "virtual wall", "coolant", "top wall"]}
+
+
 @dataclass
 class IceModel:
     """The discretized 3D-ICE stack: a :class:`System` (carrying the first slot's power, the
-    power of a steady run) plus what the outputs and the slots of a transient run need."""
+    power of a steady run), the cavities' terms, and what the outputs and the slots of a
+    transient run need."""
 
     doc: StkFile
     system: System
-    n_rows: int
-    n_cols: int
+    x_edges: np.ndarray  # (n_cols+1,) column edges, µm
     layer_of_element: dict[str, int]  # source layer (global, bottom = 0) of each element
     floorplans: dict[str, list[IceFlpElement]]  # by die element name
     sources: list[IceSource]
-    cell_capacity: np.ndarray  # (nz,) heat capacity of one cell of each layer, J/K
+    capacity: np.ndarray  # (nz, n_rows, n_cols) heat capacity of every cell, J/K
+    cavity: CavityTerms | None = None
 
     @property
     def n_layers(self) -> int:
-        return len(self.cell_capacity)
+        return self.system.shape[0]
+
+    @property
+    def n_rows(self) -> int:
+        return self.system.shape[1]
+
+    @property
+    def n_cols(self) -> int:
+        return self.system.shape[2]
 
     def power(self, slot: int) -> np.ndarray:
         """(nz, n_rows, n_cols) power of every cell during time slot ``slot`` (from 0), W;
         elements without a value for the slot give none."""
-        q = np.zeros((self.n_layers, self.n_rows, self.n_cols))
+        q = np.zeros(self.system.shape)
         for source in self.sources:
             powers = source.element.powers
             if powers is not None and slot < len(powers):
                 q[source.layer] += powers[slot] * source.share
         return q
 
+    def rhs_for(self, q: np.ndarray) -> np.ndarray:
+        """(nz, n_rows, n_cols) sources of power ``q``: q, the sinks' G_s·T_s and the
+        incoming coolant's 2·C·T_in, W."""
+        rhs = self.system.rhs_for(q)
+        return rhs if self.cavity is None else rhs + self.cavity.inlet
+
+    def matrix(self) -> sp.csr_array:
+        """(N, N) the whole system's matrix, W/K (not symmetric with a cavity)."""
+        a = self.system.matrix
+        return a if self.cavity is None else sp.csr_array(a + self.cavity.matrix)
+
+    def heat_out(self, temperature: np.ndarray) -> float:
+        """Heat leaving through the sinks and with the coolant at ``temperature``, W."""
+        out = sum(self.system.heat_out(temperature).values())
+        return out if self.cavity is None else out + self.cavity.heat_carried(temperature)
+
     def element_ranges(self, el: IceFlpElement) -> list[tuple[int, int, int, int]]:
         """(r0, r1, c0, c1) inclusive cell ranges of each rectangle."""
-        cl, cw = self.doc.cell
+        y_edges = np.arange(self.n_rows + 1) * self.doc.cell[1]
         out = []
         for x, y, lx, wy in el.rects:
-            c0, c1 = _range(x, x + lx, cl, self.n_cols)
-            r0, r1 = _range(y, y + wy, cw, self.n_rows)
+            c0, c1 = index_range(x, x + lx, self.x_edges)
+            r0, r1 = index_range(y, y + wy, y_edges)
             out.append((r0, r1, c0, c1))
         return out
 
 
-def build_model(doc: StkFile) -> IceModel:
-    """3D-ICE's steady conduction system for a solid stack (see FORMATS.md §B3-B5)."""
-    lx, wy = doc.chip
-    cl, cw = doc.cell
-    n_cols, n_rows = int(lx / cl), int(wy / cw)
-    # global layers, bottom first
-    layers: list[IceLayer] = []
+@dataclass(frozen=True)
+class SolveInfo:
+    """How a steady 3D-ICE stack was solved."""
+
+    method: str
+    relative_residual: float
+    seconds: float
+
+
+def solve_steady(model: IceModel, tol: float = 1e-12) -> tuple[np.ndarray, SolveInfo]:
+    """The steady field (nz, n_rows, n_cols) K of the first slot's power: chiptherm's best
+    solver for a solid stack, LU factorization with a cavity."""
+    from chiptherm.solvers import solve_system
+
+    started = time.perf_counter()
+    if model.cavity is None:
+        field, info = solve_system(model.system, method="auto", tol=tol)
+        return field, SolveInfo(info.method, info.relative_residual, time.perf_counter() - started)
+    rhs = model.rhs_for(model.system.q).ravel()
+    a = model.matrix()
+    x = spla.splu(sp.csc_matrix(a)).solve(rhs)
+    residual = float(np.linalg.norm(a @ x - rhs) / np.linalg.norm(rhs))
+    return x.reshape(model.system.shape), SolveInfo("lu", residual, time.perf_counter() - started)
+
+
+class CavityStepSolver:
+    """Transient steps of a cavity stack: (A + S)·T = b with the storage S (nz, n_rows,
+    n_cols) W/K on the diagonal, factorized once (the ``solve`` of chiptherm's solvers)."""
+
+    name = "lu"
+
+    def __init__(self, model: IceModel, storage: np.ndarray) -> None:
+        a = model.matrix() + sp.diags_array(storage.ravel())
+        self._lu = spla.splu(sp.csc_matrix(a))
+
+    def solve(self, rhs: np.ndarray, x0: Any = None, tol: float = 0.0) -> tuple[np.ndarray, Any]:
+        del x0, tol  # a direct solve
+        return self._lu.solve(np.asarray(rhs).ravel()), None
+
+
+def cell_layers(doc: StkFile) -> tuple[list[CellLayer], dict[str, int]]:
+    """The stack's layers of cells, bottom first, and each element's source layer: a die's
+    source layer, a layer itself, a cavity's coolant layer."""
+    layers: list[CellLayer] = []
     layer_of_element: dict[str, int] = {}
+
+    def solid(height: float, material: str) -> CellLayer:
+        m = doc.materials[material]
+        return CellLayer("solid", height, m.conductivity, m.heat_capacity or 0.0)
+
     for el in reversed(doc.stack):
         if el.kind == "layer":
             layer_of_element[el.name] = len(layers)
-            layers.append(doc.layers[el.ref])
+            la = doc.layers[el.ref]
+            layers.append(solid(la.height, la.material))
+        elif el.kind == "channel":
+            cavity = doc.cavity
+            assert cavity is not None  # read_stk checks
+            layer_of_element[el.name] = len(layers) + cavity.coolant_layer
+            wall = doc.materials[cavity.wall_material]
+            for kind in CAVITY_LAYERS["4rm" if cavity.model == "4rm" else "2rm"]:
+                layers.append(
+                    CellLayer(
+                        kind, cavity.height, wall.conductivity, wall.heat_capacity or 0.0, cavity
+                    )
+                )
         else:
             die = doc.dies[el.ref]
             offset = len(layers)
-            layers += list(reversed(die.layers))
+            layers += [solid(la.height, la.material) for la in reversed(die.layers)]
             layer_of_element[el.name] = offset + (len(die.layers) - 1 - die.source_index)
+    return layers, layer_of_element
+
+
+def build_model(doc: StkFile) -> IceModel:
+    """3D-ICE's system for the stack ``doc`` (see FORMATS.md §B3-B5 and the module doc)."""
+    lx, wy = doc.chip
+    cw = doc.cell[1]
+    lengths = column_lengths(doc.cavity, lx, doc.cell[0], doc.source)
+    n_cols, n_rows = len(lengths), int(wy / cw)
+    if doc.cavity is not None and n_rows < 2:
+        raise FormatError(
+            f"a cavity needs at least 2 rows of cells along the flow; chip width {wy:g} and "
+            f"cell width {cw:g} give {n_rows}",
+            source=doc.source,
+            line=doc.cavity.line,
+        )
+    x_edges = np.concatenate([[0.0], np.cumsum(lengths)])
+    layers, layer_of_element = cell_layers(doc)
     nz = len(layers)
-    k = np.array([doc.materials[la.material].conductivity for la in layers])  # (nz, 3)
-    h = np.array([la.height for la in layers])
-    area = cl * cw
-    shape = (nz, n_rows, n_cols)
-    gx = np.broadcast_to((k[:, 0] * cw * h / cl)[:, None, None], (nz, n_rows, n_cols - 1))
-    gy = np.broadcast_to((k[:, 1] * cl * h / cw)[:, None, None], (nz, n_rows - 1, n_cols))
-    g_up = k[:, 2] * area / (h / 2)
+    k = np.array([la.k for la in layers])  # (nz, 3)
+    h = np.array([la.height for la in layers])[:, None]
+    area = lengths * cw  # (n_cols,)
+    half_x = k[:, :1] * cw * h / (lengths / 2)  # (nz, n_cols)
+    gx = series(half_x[:, :-1], half_x[:, 1:])
+    gy = k[:, 1:2] * lengths * h / cw
+    g_up = k[:, 2:] * area / (h / 2)
     g_down = g_up.copy()
     if doc.bottom_sink is None:
         g_up[0] = k[0, 2] * area / h[0]
     if doc.top_sink is None:
         g_down[-1] = k[-1, 2] * area / h[-1]
-    gz_level = g_up[:-1] * g_down[1:] / (g_up[:-1] + g_down[1:])
-    gz = np.broadcast_to(gz_level[:, None, None], (nz - 1, n_rows, n_cols))
+    capacity = np.array([la.vhc for la in layers])[:, None] * area * h
     faces = {}
     for face, sink, level in (("top", doc.top_sink, -1), ("bottom", doc.bottom_sink, 0)):
         if sink is not None:
-            kz, hn = k[level, 2], h[level]
+            kz, hn = k[level, 2], h[level, 0]
             g_s = 2 * kz * sink.htc * area / (sink.htc * hn + 2 * kz)
-            faces[face] = FaceLink(np.full((n_rows, n_cols), g_s), sink.temperature)
-    floorplans: dict[str, list[IceFlpElement]] = {}
-    sources: list[IceSource] = []
-    x_edges = np.arange(n_cols + 1) * cl
-    y_edges = np.arange(n_rows + 1) * cw
-    for el in doc.stack:
-        if el.kind != "die":
-            continue
-        flp = read_ice_flp(el.floorplan, doc.chip)  # type: ignore[arg-type]
-        floorplans[el.name] = flp
-        for fe in flp:
-            share = np.zeros((n_rows, n_cols))
-            for x, y, lxr, wyr in fe.rects:
-                share += np.outer(overlap_1d(y_edges, y, y + wyr), overlap_1d(x_edges, x, x + lxr))
-            sources.append(IceSource(layer_of_element[el.name], fe, share / fe.area))
+            faces[face] = FaceLink(np.broadcast_to(g_s, (n_rows, n_cols)).copy(), sink.temperature)
+    shape = (nz, n_rows, n_cols)
+    links = LayerLinks(gx, gy, g_up, g_down, capacity)
+    terms = add_cavities(links, layers, lengths, cw, lx, shape)
+    floorplans, sources = floorplan_sources(doc, layer_of_element, x_edges, n_rows)
     q = np.zeros(shape)
     for source in sources:
         if source.element.powers is None:
@@ -147,16 +264,136 @@ def build_model(doc: StkFile) -> IceModel:
     if doc.transient is None:
         warn_unused_slots([source.element for source in sources])
     system = System(
-        np.ascontiguousarray(gx), np.ascontiguousarray(gy), np.ascontiguousarray(gz), faces, q
+        np.ascontiguousarray(np.broadcast_to(links.gx[:, None, :], (nz, n_rows, n_cols - 1))),
+        np.ascontiguousarray(np.broadcast_to(links.gy[:, None, :], (nz, n_rows - 1, n_cols))),
+        np.ascontiguousarray(np.broadcast_to(links.gz[:, None, :], (nz - 1, n_rows, n_cols))),
+        faces,
+        q,
     )
-    capacity = np.array([doc.materials[la.material].heat_capacity or 0.0 for la in layers])
     model = IceModel(
-        doc, system, n_rows, n_cols, layer_of_element, floorplans, sources, capacity * area * h
+        doc,
+        system,
+        x_edges,
+        layer_of_element,
+        floorplans,
+        sources,
+        np.broadcast_to(links.capacity[:, None, :], shape).copy(),
+        terms,
     )
     for out in doc.outputs:  # checked before anything is written
         if out.kind == "Tflpel":
             output_elements(model, out)
     return model
+
+
+@dataclass
+class LayerLinks:
+    """Conductances of a stack's layers, the same in every row, W/K: ``gx`` (nz, n_cols-1)
+    between columns, ``gy`` (nz, n_cols) between rows, ``g_up``/``g_down`` (nz, n_cols) the
+    half-cells towards the layer above and below (``gz`` joins them in series, unless a
+    cavity sets it), and ``capacity`` (nz, n_cols) J/K."""
+
+    gx: np.ndarray
+    gy: np.ndarray
+    g_up: np.ndarray
+    g_down: np.ndarray
+    capacity: np.ndarray
+    gz: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.gx, self.gy = self.gx.copy(), self.gy.copy()
+
+
+def add_cavities(
+    links: LayerLinks,
+    layers: list[CellLayer],
+    lengths: np.ndarray,
+    cw: float,
+    chip_length: float,
+    shape: tuple[int, int, int],
+) -> CavityTerms | None:
+    """Set the cavity layers' conductances and capacities in ``links`` (and its ``gz``), and
+    return what does not fit the 7-point network: the coolant's transport, its inlet
+    source and the 2RM links that skip a layer. None for a solid stack."""
+    area = lengths * cw
+    starts = [
+        i
+        for i, la in enumerate(layers)
+        if la.kind in ("4rm", "bottom wall") and (i == 0 or layers[i - 1].kind != la.kind)
+    ]
+    g_up, g_down = links.g_up, links.g_down
+    fixed_gz: dict[int, np.ndarray] = {}
+    matrix = sp.csr_array((int(np.prod(shape)),) * 2)
+    inlet = np.zeros(shape)
+    coolant = []
+    for m in starts:
+        la = layers[m]
+        cavity = la.cavity
+        assert cavity is not None
+        side, top, bottom = cavity.coolant_htc()
+        kx, ky, kz = la.k
+        height = la.height
+        vol = area * height
+        if cavity.model == "4rm":
+            ch = channel_columns(cavity, len(lengths))
+            half_x = np.where(ch, side * cw * height, kx * cw * height / (lengths / 2))
+            links.gx[m] = series(half_x[:-1], half_x[1:])
+            links.gy[m] = np.where(ch, 0.0, ky * lengths * height / cw)
+            wall = kz * area / (height / 2)
+            g_up[m] = np.where(ch, top * area, wall)
+            g_down[m] = np.where(ch, bottom * area, wall)
+            links.capacity[m] = np.where(ch, cavity.coolant_vhc, la.vhc) * vol
+            flow_layer = m
+        else:
+            p = cavity.porosity
+            b = m  # bottom wall, virtual wall, coolant, top wall
+            g_wall = kz * area / (height / 2) * (1 - p)
+            links.gx[b : b + 4] = 0.0
+            links.gy[b : b + 4] = 0.0
+            if cavity.model == "2rm":
+                links.gy[b + 1] = ky * lengths * height / cw * (1 - p)
+            fixed_gz[b - 1] = g_up[b - 1].copy()  # the wall node has no half-cell of its own
+            fixed_gz[b] = g_wall
+            fixed_gz[b + 1] = np.zeros_like(area)
+            fixed_gz[b + 2] = top * area
+            fixed_gz[b + 3] = g_down[b + 4].copy()
+            matrix = matrix + skip_links(shape, [(b, b + 2, bottom * area), (b + 1, b + 3, g_wall)])
+            links.capacity[b] = 0.0
+            links.capacity[b + 1] = la.vhc * (1 - p) * vol
+            links.capacity[b + 2] = cavity.coolant_vhc * p * vol
+            links.capacity[b + 3] = 0.0
+            flow_layer = b + 2
+        c = convective_term(cavity, lengths, chip_length)
+        matrix = matrix + advection(shape, flow_layer, c)
+        inlet[flow_layer, 0] += 2.0 * c * cavity.inlet_temperature
+        coolant.append((flow_layer, c, cavity.inlet_temperature))
+    links.gz = series(g_up[:-1], g_down[1:])
+    for level, g in fixed_gz.items():
+        links.gz[level] = g
+    if not starts:
+        return None
+    return CavityTerms(sp.csr_array(matrix), inlet, coolant)
+
+
+def floorplan_sources(
+    doc: StkFile, layer_of_element: dict[str, int], x_edges: np.ndarray, n_rows: int
+) -> tuple[dict[str, list[IceFlpElement]], list[IceSource]]:
+    """Each die's floorplan, and every element's share of the cells of its source layer
+    (the overlap of its rectangles with each cell, over its area)."""
+    floorplans: dict[str, list[IceFlpElement]] = {}
+    sources: list[IceSource] = []
+    y_edges = np.arange(n_rows + 1) * doc.cell[1]
+    for el in doc.stack:
+        if el.kind != "die":
+            continue
+        flp = read_ice_flp(el.floorplan, doc.chip)  # type: ignore[arg-type]
+        floorplans[el.name] = flp
+        for fe in flp:
+            share = np.zeros((n_rows, len(x_edges) - 1))
+            for x, y, lxr, wyr in fe.rects:
+                share += np.outer(overlap_1d(y_edges, y, y + wyr), overlap_1d(x_edges, x, x + lxr))
+            sources.append(IceSource(layer_of_element[el.name], fe, share / fe.area))
+    return floorplans, sources
 
 
 def warn_unused_slots(elements: list[IceFlpElement]) -> None:
@@ -175,90 +412,6 @@ def warn_unused_slots(elements: list[IceFlpElement]) -> None:
         )
 
 
-def floorplan_value(
-    field: np.ndarray, ranges: list[tuple[int, int, int, int]], quantity: str
-) -> float:
-    """Tflp statistic of one element over its rectangles' cell ranges in ``field``."""
-    cells = [field[r0 : r1 + 1, c0 : c1 + 1] for r0, r1, c0, c1 in ranges]
-    hi = max(float(c.max()) for c in cells)
-    lo = min(float(c.min()) for c in cells)
-    if quantity == "maximum":
-        return hi
-    if quantity == "minimum":
-        return lo
-    if quantity == "gradient":
-        return hi - lo
-    return float(np.mean([c.mean() for c in cells]))
-
-
-def write_outputs(model: IceModel, temperature: np.ndarray, workdir: Path = Path(".")) -> list[str]:
-    """Execute the output section for a steady run (only ``final`` instructions get a data
-    line, at time 0); returns the files written."""
-    texts = output_headers(model)
-    for out, text in zip(model.doc.outputs, texts, strict=True):
-        if out.when == "final":
-            text.append(output_data(model, out, temperature, model.system.rhs, 0.0))
-    return write_texts(model, texts, workdir)
-
-
-def output_headers(model: IceModel) -> list[list[str]]:
-    """One list of text pieces per output instruction, holding its header so far (3D-ICE
-    truncates each file and writes its header before the run)."""
-    doc = model.doc
-    cl, cw = doc.cell
-    texts = []
-    for out in doc.outputs:
-        if out.kind == "T":
-            col, row = cell_of(model, out.x, out.y)
-            text = (
-                f"% Temperature of the thermal cell of {out.element} at location "
-                f"({out.x:.2f}, {out.y:.2f})\n"
-                f"% [{col},{row}] ({col * cl:.2f}, {row * cw:.2f})\n"
-                "% Time(s) \t Temperature(K)\n"
-            )
-        elif out.kind in ("Tflp", "Tflpel"):
-            elements = output_elements(model, out)
-            text = f"% {out.quantity} temperatures of the floorplan elements of {out.element}\n"
-            if out.kind == "Tflp":
-                text += "% Time(s) \t " + "".join(f"{e.name}(K) \t " for e in elements) + "\n"
-            else:
-                text += f"% Time(s) \t {elements[0].name}(K)\n"
-        else:  # Tmap, Pmap
-            what = "temperature" if out.kind == "Tmap" else "power"
-            text = f"% Map of the {what} of {out.element}\n"
-        texts.append([text])
-    return texts
-
-
-def output_data(
-    model: IceModel, out: Output, temperature: np.ndarray, sources: np.ndarray, time: float
-) -> str:
-    """The data of output instruction ``out`` at ``time`` (s): the field ``temperature`` and
-    the source vector ``sources`` (power plus sink terms; Pmap prints it), both
-    (nz, n_rows, n_cols), as 3D-ICE prints them."""
-    level = model.layer_of_element[out.element]
-    field_ = temperature[level]
-    if out.kind == "T":
-        col, row = cell_of(model, out.x, out.y)
-        return f"{time:f} \t {field_[row, col]:16.12f}\n"
-    if out.kind in ("Tflp", "Tflpel"):
-        values = [
-            floorplan_value(field_, model.element_ranges(e), out.quantity)
-            for e in output_elements(model, out)
-        ]
-        if out.kind == "Tflp":
-            return f"{time:5.3f} \t " + "".join(f"{v:5.3f} \t " for v in values) + "\n"
-        return f"{time:5.3f} \t {values[0]:7.3f}\n"
-    data = field_ if out.kind == "Tmap" else sources[level]
-    return "".join("".join(f"{v:7.3f}  " for v in row) + "\n" for row in data) + "\n"
-
-
-def cell_of(model: IceModel, x: float, y: float) -> tuple[int, int]:
-    """(column, row) of the cell holding (x, y) µm: the last one where none does."""
-    cl, cw = model.doc.cell
-    return min(math.floor(x / cl), model.n_cols - 1), min(math.floor(y / cw), model.n_rows - 1)
-
-
 def output_elements(model: IceModel, out: Output) -> list[IceFlpElement]:
     """The floorplan elements a Tflp (all of its die's) or Tflpel (the one named) reports."""
     elements = model.floorplans[out.element]
@@ -270,17 +423,3 @@ def output_elements(model: IceModel, out: Output) -> list[IceFlpElement]:
                 source=model.doc.source,
             )
     return elements
-
-
-def write_texts(model: IceModel, texts: list[list[str]], workdir: Path) -> list[str]:
-    """Write each output file (atomically), and the axes of Tmap and Pmap; returns the
-    output files' paths."""
-    cl, cw = model.doc.cell
-    if any(out.kind in ("Tmap", "Pmap") for out in model.doc.outputs):
-        xs = "".join(f"{(c + 0.5) * cl:5.2f}\n" for c in range(model.n_cols))
-        ys = "".join(f"{(r + 0.5) * cw:5.2f}\n" for r in range(model.n_rows))
-        atomic_write_text(workdir / "xaxis.txt", xs)
-        atomic_write_text(workdir / "yaxis.txt", ys)
-    for out, text in zip(model.doc.outputs, texts, strict=True):
-        atomic_write_text(workdir / out.path, "".join(text))
-    return [out.path for out in model.doc.outputs]

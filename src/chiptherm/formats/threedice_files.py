@@ -8,153 +8,23 @@ file are relative to the working directory, as in 3D-ICE.
 
 from __future__ import annotations
 
-import functools
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, v_args
-from lark.exceptions import VisitError
+from lark import v_args
 
 from chiptherm.errors import ChipthermWarning, FormatError, UnsupportedError
 from chiptherm.formats import read_text
-
-_COMMON = r"""
-NUMBER: /[+-]?\d+(\.\d+)?([eE][+-]?\d+)?/
-ID: /[A-Za-z][A-Za-z0-9_]*/
-PATH: /"[^"\n]*"/
-COMMENT: /\/\/[^\n]*/ | /\/\*(.|\n)*?\*\//
-%import common.WS
-%ignore WS
-%ignore COMMENT
-"""
-
-STK_GRAMMAR = (
-    r"""
-start: material+ top_sink? bottom_sink? dimensions layerdef* die+ stack solver output?
-material: "material" ID ":" "thermal" "conductivity" NUMBER ("," NUMBER "," NUMBER)? ";" \
-          "volumetric" "heat" "capacity" NUMBER ";"
-top_sink: "top" "heat" "sink" ":" sink_body
-bottom_sink: "bottom" "heat" "sink" ":" sink_body
-sink_body: "heat" "transfer" "coefficient" NUMBER ";" "temperature" NUMBER ";"
-dimensions: "dimensions" ":" "chip" "length" NUMBER "," "width" NUMBER ";" \
-            "cell" "length" NUMBER "," "width" NUMBER ";" nonuniform?
-nonuniform: "non-uniform" BOOL ";"
-BOOL: "true" | "false"
-layerdef: "layer" ID ":" "height" NUMBER ";" "material" ID ";"
-die: "die" ID ":" dielayer* source dielayer*
-source: "source" content
-dielayer: "layer" content
-content: NUMBER ID ";" -> inline_layer
-       | ID ";"        -> ref_layer
-stack: "stack" ":" stack_elem+
-stack_elem: "die" ID ID "floorplan" PATH ";" -> stack_die
-          | "layer" ID ID ";"               -> stack_layer
-solver: "solver" ":" solver_kind "initial" "temperature" NUMBER ";" ("numofcores" NUMBER ";")?
-solver_kind: "steady" ";"                                   -> steady
-           | "transient" "step" NUMBER "," "slot" NUMBER ";" -> transient
-output: "output" ":" instr+
-instr: "T" "(" ID "," NUMBER "," NUMBER "," PATH when? ")" ";"   -> out_t
-     | "Tflp" "(" ID "," PATH "," QUANT when? ")" ";"            -> out_tflp
-     | "Tflpel" "(" ID "." ID "," PATH "," QUANT when? ")" ";"   -> out_tflpel
-     | "Tmap" "(" ID "," PATH when? ")" ";"                      -> out_tmap
-     | "Pmap" "(" ID "," PATH when? ")" ";"                      -> out_pmap
-     | "T3d" "(" PATH when? ")" ";"                              -> out_t3d
-     | "Tcoolant" "(" ID "," PATH "," ID when? ")" ";"           -> out_tcoolant
-when: "," WHEN
-QUANT: "maximum" | "minimum" | "average" | "gradient"
-WHEN: "step" | "slot" | "final"
-"""
-    + _COMMON
+from chiptherm.formats.threedice_cavity import CavityBuilder, IceCavity
+from chiptherm.formats.threedice_grammar import (
+    STK_GRAMMAR,
+    build_tree,
+    number,
+    parse_text,
+    parser_of,
+    quoted_path,
 )
-
-FLP_GRAMMAR = (
-    r"""
-start: element+
-element: ID ":" shape power?
-shape: "position" NUMBER "," NUMBER ";" "dimension" NUMBER "," NUMBER ";" extra* -> posdim
-     | rect+                                                                     -> rects
-extra: "material" ID ";" | "discretization" NUMBER "," NUMBER ";"
-rect: "rectangle" "(" NUMBER "," NUMBER "," NUMBER "," NUMBER ")" ";"
-power: "power" "values" NUMBER ("," NUMBER)* ";"
-"""
-    + _COMMON
-)
-
-# constructs outside the solid steady subset, reported with their line
-UNSUPPORTED = {
-    "microchannel": "microchannel cavities",
-    "pinfin": "pin-fin cavities",
-    "channel": "microchannel cavities ('channel' stack elements)",
-    "plugin": "pluggable heat sinks",
-    "Tcoolant": "coolant outputs (Tcoolant)",
-}
-
-
-@functools.cache
-def parser_of(grammar: str) -> Lark:
-    """The LALR parser of ``grammar``, built on first use (building one takes 0.1 s, which
-    every command would pay at start-up)."""
-    return Lark(grammar, parser="lalr", propagate_positions=True)
-
-
-def _strip_comments(text: str) -> str:
-    """Blank out comments (keeping line numbers) so keyword scans ignore them."""
-    return re.sub(r"//[^\n]*|/\*(.|\n)*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
-
-
-def _parse(parser: Lark, text: str, source: str):
-    clean = _strip_comments(text)
-    for word, what in UNSUPPORTED.items():
-        match = re.search(rf"\b{word}\b", clean)
-        if match:
-            line = clean.count("\n", 0, match.start()) + 1
-            raise UnsupportedError(
-                f"{what} are not supported (solid stacks only)", source=source, line=line
-            )
-    try:
-        return parser.parse(text)
-    except UnexpectedInput as exc:
-        column = getattr(exc, "column", None)
-        where = f"column {column}: " if column else ""
-        if isinstance(exc, UnexpectedCharacters):
-            got = repr(text[exc.pos_in_stream : exc.pos_in_stream + 12].split()[0])
-        else:
-            token = getattr(exc, "token", None)
-            got = "end of file" if token is None or token.type == "$END" else repr(str(token))
-        expected = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or [])
-        hint = f"; expected {', '.join(_pretty(e) for e in expected[:8])}" if expected else ""
-        raise FormatError(
-            f"{where}syntax error at {got}{hint}", source=source, line=getattr(exc, "line", None)
-        ) from None
-
-
-def _transform(builder: Transformer, tree):
-    """Run a transformer, re-raising our own errors rather than lark's wrapper."""
-    try:
-        return builder.transform(tree)
-    except VisitError as exc:
-        raise exc.orig_exc from None
-
-
-def _pretty(terminal: str) -> str:
-    names = {
-        "SEMICOLON": "';'",
-        "COLON": "':'",
-        "COMMA": "','",
-        "LPAR": "'('",
-        "RPAR": "')'",
-        "DOT": "'.'",
-        "NUMBER": "a number",
-        "ID": "a name",
-        "PATH": 'a "path"',
-    }
-    if terminal in names:
-        return names[terminal]
-    if terminal.startswith("__ANON") or terminal.isupper():
-        return terminal.lower()
-    return terminal
 
 
 # -- the parsed document ---------------------------------------------------------------
@@ -185,12 +55,14 @@ class IceDie:
 
 @dataclass
 class IceElement:
-    """A stack element (top first): a die with its floorplan, or a single layer."""
+    """A stack element (top first): a die with its floorplan, a single layer, or a cavity
+    (``channel``, whose section is the file's cavity)."""
 
     name: str
-    kind: str  # 'die' or 'layer'
+    kind: str  # 'die', 'layer' or 'channel'
     ref: str
     floorplan: Path | None = None
+    line: int | None = None
 
 
 @dataclass
@@ -230,24 +102,17 @@ class StkFile:
     source: str = ""
     transient: IceTransient | None = None  # None: a steady run
     initial_temperature: float = 300.0  # K, every cell at the start of a transient run
-
-
-def _num(token: Token) -> float:
-    return float(token)
-
-
-def _path(token: Token) -> str:
-    return str(token)[1:-1]
+    cavity: IceCavity | None = None  # the section every 'channel' stack element is
 
 
 @v_args(inline=True)
-class _StkBuilder(Transformer):
+class _StkBuilder(CavityBuilder):
     def __init__(self, filename: str) -> None:
         super().__init__()
         self.filename = filename
 
     def material(self, name, *numbers):
-        values = [_num(n) for n in numbers]
+        values = [number(n) for n in numbers]
         k = (values[0],) * 3 if len(values) == 2 else tuple(values[:3])
         if any(v <= 0 for v in k):
             raise FormatError(
@@ -257,7 +122,7 @@ class _StkBuilder(Transformer):
         return ("material", str(name), IceMaterial(k, capacity))  # type: ignore[arg-type]
 
     def sink_body(self, h, t):
-        return IceSink(_num(h), _num(t))
+        return IceSink(number(h), number(t))
 
     def top_sink(self, body):
         return ("top_sink", body)
@@ -273,13 +138,13 @@ class _StkBuilder(Transformer):
         return None
 
     def dimensions(self, lx, wy, cl, cw, *_):
-        return ("dimensions", (_num(lx), _num(wy)), (_num(cl), _num(cw)))
+        return ("dimensions", (number(lx), number(wy)), (number(cl), number(cw)))
 
     def layerdef(self, name, height, material):
-        return ("layerdef", str(name), IceLayer(_num(height), str(material)))
+        return ("layerdef", str(name), IceLayer(number(height), str(material)))
 
     def inline_layer(self, height, material):
-        return IceLayer(_num(height), str(material))
+        return IceLayer(number(height), str(material))
 
     def ref_layer(self, name):
         return str(name)
@@ -294,11 +159,16 @@ class _StkBuilder(Transformer):
         return ("die", str(name), list(items))
 
     def stack_die(self, eid, die, path):
-        floorplan = floorplan_path(Path(_path(path)), self.filename, getattr(path, "line", None))
+        floorplan = floorplan_path(
+            Path(quoted_path(path)), self.filename, getattr(path, "line", None)
+        )
         return IceElement(str(eid), "die", str(die), floorplan)
 
     def stack_layer(self, eid, layer):
         return IceElement(str(eid), "layer", str(layer))
+
+    def stack_channel(self, eid):
+        return IceElement(str(eid), "channel", "", line=eid.line)
 
     def stack(self, *elements):
         return ("stack", list(elements))
@@ -308,7 +178,7 @@ class _StkBuilder(Transformer):
 
     def transient(self, step, slot):
         line = step.line
-        step_s, slot_s = _num(step), _num(slot)
+        step_s, slot_s = number(step), number(slot)
         if not (step_s > 0 and slot_s > 0):
             raise FormatError(
                 f"transient step {step_s:g}, slot {slot_s:g}: both must be > 0 s",
@@ -326,30 +196,35 @@ class _StkBuilder(Transformer):
         return IceTransient(step_s, slot_s, steps, line)
 
     def solver(self, kind, initial, *_):
-        return ("solver", kind, _num(initial))
+        return ("solver", kind, number(initial))
 
     def when(self, token):
         return str(token)
 
     def out_t(self, eid, x, y, path, when="final"):
-        return Output("T", str(eid), _path(path), when, x=_num(x), y=_num(y))
+        return Output("T", str(eid), quoted_path(path), when, x=number(x), y=number(y))
 
     def out_tflp(self, eid, path, quant, when="final"):
-        return Output("Tflp", str(eid), _path(path), when, quantity=str(quant))
+        return Output("Tflp", str(eid), quoted_path(path), when, quantity=str(quant))
 
     def out_tflpel(self, eid, elem, path, quant, when="final"):
         return Output(
-            "Tflpel", str(eid), _path(path), when, quantity=str(quant), floorplan_element=str(elem)
+            "Tflpel",
+            str(eid),
+            quoted_path(path),
+            when,
+            quantity=str(quant),
+            floorplan_element=str(elem),
         )
 
     def out_tmap(self, eid, path, when="final"):
-        return Output("Tmap", str(eid), _path(path), when)
+        return Output("Tmap", str(eid), quoted_path(path), when)
 
     def out_pmap(self, eid, path, when="final"):
-        return Output("Pmap", str(eid), _path(path), when)
+        return Output("Pmap", str(eid), quoted_path(path), when)
 
     def out_t3d(self, path, when="final"):
-        return Output("T3d", "", _path(path), when)
+        return Output("T3d", "", quoted_path(path), when)
 
     def output(self, *instrs):
         return ("output", list(instrs))
@@ -388,8 +263,8 @@ def read_stk(path: str | Path) -> StkFile:
     """Parse and check a 3D-ICE .stk file (floorplans are read by :func:`build_model`)."""
     source = str(path)
     text = read_text(path)
-    tree = _parse(parser_of(STK_GRAMMAR), text, source)
-    items = _transform(_StkBuilder(source), tree).children
+    tree = parse_text(parser_of(STK_GRAMMAR), text, source)
+    items = build_tree(_StkBuilder(source), tree).children
     materials: dict[str, IceMaterial] = {}
     layers: dict[str, IceLayer] = {}
     dies: dict[str, IceDie] = {}
@@ -398,6 +273,7 @@ def read_stk(path: str | Path) -> StkFile:
     stack: list[IceElement] = []
     outputs: list[Output] = []
     transient, initial = None, 300.0
+    cavity = None
     for item in items:
         tag = item[0]
         if tag == "material":
@@ -406,6 +282,8 @@ def read_stk(path: str | Path) -> StkFile:
             top = item[1]
         elif tag == "bottom_sink":
             bottom = item[1]
+        elif tag == "cavity":
+            cavity = item[1]
         elif tag == "dimensions":
             chip, cell = item[1], item[2]
         elif tag == "layerdef":
@@ -428,7 +306,19 @@ def read_stk(path: str | Path) -> StkFile:
         elif tag == "solver":
             transient, initial = item[1], item[2]
     doc = StkFile(
-        materials, top, bottom, chip, cell, layers, dies, stack, outputs, source, transient, initial
+        materials,
+        top,
+        bottom,
+        chip,
+        cell,
+        layers,
+        dies,
+        stack,
+        outputs,
+        source,
+        transient,
+        initial,
+        cavity,
     )
     _check(doc)
     return doc
@@ -438,7 +328,10 @@ def used_materials(doc: StkFile) -> list[str]:
     """The materials of the layers the stack uses, each once, top first."""
     names: list[str] = []
     for el in doc.stack:
-        pool = doc.dies[el.ref].layers if el.kind == "die" else [doc.layers[el.ref]]
+        if el.kind == "channel":
+            pool = [IceLayer(0.0, doc.cavity.wall_material)] if doc.cavity else []
+        else:
+            pool = doc.dies[el.ref].layers if el.kind == "die" else [doc.layers[el.ref]]
         names += [la.material for la in pool if la.material not in names]
     return names
 
@@ -461,6 +354,8 @@ def _check(doc: StkFile) -> None:
         if el.name in names:
             raise FormatError(f"stack element {el.name!r} is defined twice", source=src)
         names.add(el.name)
+        if el.kind == "channel":
+            continue
         pool = doc.dies if el.kind == "die" else doc.layers
         if el.ref not in pool:
             raise FormatError(f"stack element {el.name}: unknown {el.kind} {el.ref!r}", source=src)
@@ -468,7 +363,8 @@ def _check(doc: StkFile) -> None:
         raise FormatError("dimensions must be > 0", source=src)
     if doc.cell[0] > doc.chip[0] or doc.cell[1] > doc.chip[1]:
         raise FormatError("the cell is larger than the chip", source=src)
-    if doc.top_sink is None and doc.bottom_sink is None:
+    _check_cavity(doc)
+    if doc.top_sink is None and doc.bottom_sink is None and doc.cavity is None:
         if doc.transient is None:
             raise FormatError(
                 "no heat sink: the steady system is singular (add 'top heat sink' or "
@@ -492,3 +388,35 @@ def _check(doc: StkFile) -> None:
             and next(e for e in doc.stack if e.name == out.element).kind != "die"
         ):
             raise FormatError(f"{out.kind}: {out.element!r} is not a die", source=src)
+
+
+def _check_cavity(doc: StkFile) -> None:
+    """A cavity's wall material exists; a ``channel`` element has a cavity section, is
+    neither the top- nor the bottom-most element, and has no channel beside it (3D-ICE's
+    rules)."""
+    src, cavity = doc.source, doc.cavity
+    if cavity is not None and cavity.wall_material not in doc.materials:
+        raise FormatError(
+            f"{cavity.model} cavity: unknown wall material {cavity.wall_material!r}",
+            source=src,
+            line=cavity.line,
+        )
+    for i, el in enumerate(doc.stack):
+        if el.kind != "channel":
+            continue
+        where = {"source": src, "line": el.line}
+        if cavity is None:
+            raise FormatError(
+                f"channel {el.name}: the file declares no cavity ('microchannel 4rm', "
+                "'microchannel 2rm' or 'pinfin' section before 'dimensions')",
+                **where,
+            )
+        if i in (0, len(doc.stack) - 1):
+            end = "top" if i == 0 else "bottom"
+            raise FormatError(f"channel {el.name} cannot be the {end}-most stack element", **where)
+        if doc.stack[i + 1].kind == "channel":
+            raise FormatError(
+                f"channels {el.name} and {doc.stack[i + 1].name} are adjacent: put a die or "
+                "a layer between them",
+                **where,
+            )

@@ -11,7 +11,13 @@ from lark import Transformer, v_args
 
 from chiptherm.errors import FormatError
 from chiptherm.formats import read_text
-from chiptherm.formats.threedice_files import FLP_GRAMMAR, _num, _parse, _transform, parser_of
+from chiptherm.formats.threedice_grammar import (
+    FLP_GRAMMAR,
+    build_tree,
+    number,
+    parse_text,
+    parser_of,
+)
 
 
 @dataclass
@@ -35,10 +41,10 @@ class IceFlpElement:
 @v_args(inline=True)
 class _FlpBuilder(Transformer):
     def rect(self, x, y, lx, wy):
-        return (_num(x), _num(y), _num(lx), _num(wy))
+        return (number(x), number(y), number(lx), number(wy))
 
     def posdim(self, x, y, lx, wy, *_):
-        return [(_num(x), _num(y), _num(lx), _num(wy))]
+        return [(number(x), number(y), number(lx), number(wy))]
 
     def rects(self, *rects):
         return list(rects)
@@ -47,7 +53,7 @@ class _FlpBuilder(Transformer):
         return None
 
     def power(self, *values):
-        return [_num(v) for v in values]
+        return [number(v) for v in values]
 
     def element(self, name, shape, powers=None):
         return IceFlpElement(str(name), shape, powers, getattr(name, "line", None))
@@ -56,8 +62,8 @@ class _FlpBuilder(Transformer):
 def read_ice_flp(path: str | Path, chip: tuple[float, float]) -> list[IceFlpElement]:
     """Parse a 3D-ICE floorplan; rectangles must lie within the chip (µm)."""
     source = str(path)
-    tree = _parse(parser_of(FLP_GRAMMAR), read_text(path), source)
-    elements = _transform(_FlpBuilder(), tree).children
+    tree = parse_text(parser_of(FLP_GRAMMAR), read_text(path), source)
+    elements = build_tree(_FlpBuilder(), tree).children
     for el in elements:
         el.source = source
     tol = 1e-3

@@ -1,5 +1,5 @@
-"""3D-ICE's transient runs of a solid stack (``solver: transient step DT, slot ST ;``), with
-3D-ICE's timing and output instants, so that the numbers are 3D-ICE's.
+"""3D-ICE's transient runs (``solver: transient step DT, slot ST ;``) of solid and cavity
+stacks, with 3D-ICE's timing and output instants, so that the numbers are 3D-ICE's.
 
 3D-ICE's emulator starts every cell at the initial temperature and takes the floorplans'
 power values one time slot at a time: at the start of each slot every element's next value
@@ -33,14 +33,10 @@ from chiptherm.analysis.compact import block_inputs
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.system import SinkLink
 from chiptherm.errors import ChipthermWarning, FormatError
-from chiptherm.formats.threedice import (
-    IceModel,
-    output_data,
-    output_headers,
-    write_texts,
-)
+from chiptherm.formats.threedice import CavityStepSolver, IceModel
 from chiptherm.formats.threedice_files import StkFile
 from chiptherm.formats.threedice_floorplan import read_ice_flp
+from chiptherm.formats.threedice_outputs import output_data, output_headers, write_texts
 from chiptherm.solvers import make_solver
 from chiptherm.solvers.nonlinear import with_sink
 from chiptherm.transient.steps import STORAGE, scheme_terms
@@ -116,12 +112,6 @@ def slot_count(model: IceModel) -> int:
     return slots
 
 
-def capacity_field(model: IceModel) -> np.ndarray:
-    """(nz, n_rows, n_cols) heat capacity of every cell, J/K."""
-    shape = (model.n_layers, model.n_rows, model.n_cols)
-    return np.broadcast_to(model.cell_capacity[:, None, None], shape).copy()
-
-
 def run_transient(
     model: IceModel,
     workdir: Path = Path("."),
@@ -151,7 +141,7 @@ def run_transient(
     total = slots * timing.steps_per_slot
     dt = timing.step
     lengths = np.full(max(total, 1), dt)
-    capacity = capacity_field(model)
+    capacity = model.capacity
     solvers: dict[float, Any] = {}
     field = np.full(capacity.shape, model.doc.initial_temperature)
     start_field = field
@@ -159,23 +149,22 @@ def run_transient(
     texts = output_headers(model)
     peaks, power, heat_out = [float(field.max())], [], []
     step = 0
-    sources = model.system.rhs_for(model.power(0))
+    sources = model.rhs_for(model.power(0))
     for slot in range(slots):
         q = model.power(slot)
-        sources = model.system.rhs_for(q)  # the power, plus G_s·T_s in the sink layers
+        sources = model.rhs_for(q)  # the power, G_s·T_s in the sink layers, the coolant's inlet
         for k in range(timing.steps_per_slot):
             step += 1
             weight, memory, guess = scheme_terms(scheme, lengths, 1 if k == 0 else step, history)
             if weight not in solvers:
-                link = SinkLink(conductance=weight * capacity / dt, temperature=0.0)
-                solvers[weight] = make_solver(with_sink(model.system, (STORAGE, link)), method)
+                solvers[weight] = step_solver(model, weight * capacity / dt, method)
             rhs = sources + weight * capacity / dt * memory
             solved, _ = solvers[weight].solve(rhs, x0=guess, tol=tol)
             field = np.asarray(solved).reshape(capacity.shape)
             history = [history[-1], field]
             peaks.append(float(field.max()))
             power.append(float(q.sum()))
-            heat_out.append(sum(model.system.heat_out(field).values()))
+            heat_out.append(model.heat_out(field))
             append_instant(model, texts, "step", field, sources, step * dt)
             if on_step is not None:
                 on_step(step, total)
@@ -196,6 +185,15 @@ def run_transient(
         name,
         clock.perf_counter() - started,
     )
+
+
+def step_solver(model: IceModel, storage: np.ndarray, method: str) -> Any:
+    """A solver of (G + storage)·T = b for one step length: chiptherm's (``method``) for a
+    solid stack, an LU factorization with a cavity. ``storage`` (nz, n_rows, n_cols) W/K."""
+    if model.cavity is not None:
+        return CavityStepSolver(model, storage)
+    link = SinkLink(conductance=storage, temperature=0.0)
+    return make_solver(with_sink(model.system, (STORAGE, link)), method)
 
 
 def append_instant(

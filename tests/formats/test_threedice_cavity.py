@@ -1,0 +1,322 @@
+"""3D-ICE cavities (microchannel 4RM and 2RM, pin fins): 3D-ICE's published steady and
+transient outputs, the coolant's energy balance and outlet temperature, symmetry across the
+flow, and the errors of the new constructs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from chiptherm.cli import app
+from chiptherm.errors import FormatError, UnsupportedError
+from chiptherm.formats.convert import stack_from_3dice
+from chiptherm.formats.threedice import build_model, solve_steady
+from chiptherm.formats.threedice_files import read_stk
+from chiptherm.transient.threedice import run_transient
+
+COOLANT = """   coolant volumetric heat capacity 4.172638e-12 ;
+   coolant incoming temperature 300.0 ;
+"""
+CAVITIES = {
+    "4rm": """microchannel 4rm :
+   height 100 ;
+   channel length 50 ;
+   wall length 50 ;
+   first wall length 25 ;
+   last wall length 25 ;
+   wall material silicon ;
+   coolant flow rate 48.0 ;
+   coolant heat transfer coefficient side 2.7132e-08 , top 4.7132e-08 , bottom 5.7132e-08 ;
+"""
+    + COOLANT,
+    "2rm": """microchannel 2rm :
+   height 100 ;
+   channel length 50 ;
+   wall length 50 ;
+   wall material silicon ;
+   coolant flow rate 48.0 ;
+   coolant heat transfer coefficient top 4.7132e-8 , bottom 5.7132e-8 ;
+"""
+    + COOLANT,
+    "pinfin": """pinfin :
+   height 100 ;
+   pin diameter 50 ;
+   pin pitch 100 ;
+   pin distribution inline ;
+   pin material silicon ;
+   darcy velocity 1.1066e+06 ;
+"""
+    + COOLANT,
+}
+# two dies, 1 cm², 48 + 2 µm of silicon each, on both sides of the cavity, no heat sink
+STK = """material silicon :
+   thermal conductivity 1.30e-04 ;
+   volumetric heat capacity 1.63566e-12 ;
+{cavity}
+dimensions :
+   chip length 10000 , width 10000 ;
+   cell length {cell} , width 200 ;
+die bottomdie :
+   layer 48 silicon ;
+   source 2 silicon ;
+die topdie :
+   source 2 silicon ;
+   layer 48 silicon ;
+stack:
+   die die2 topdie floorplan "{flp}" ;
+   channel channel1 ;
+   die die1 bottomdie floorplan "{flp}" ;
+solver:
+   {solver}
+   initial temperature 300.0 ;
+output:
+   T ( die1, {x}, 4800, "node1.txt", {when} ) ;
+   T ( die2, 0, 0, "node2.txt", {when} ) ;
+"""
+SLOTS = "50.0, 50.0, 50.0, 50.0, 0.0, 0.0, 0.0, 0.0, 50.0, 50.0, 50.0, 50.0"
+BACKGROUND = f"background:\n position 0, 0 ;\n dimension 10000, 10000 ;\n power values {SLOTS} ;\n"
+QUARTERS = {  # 3D-ICE's four elements, first power values; the 4RM version on its columns
+    "four_elements.flp": [
+        ("background1", "position 0, 0 ; dimension 5000, 5000 ;", 12.5),
+        ("background2", "position 5000, 0 ; dimension 5000, 5000 ;", 0.0),
+        ("background3", "position 0, 5000 ; dimension 5000, 5000 ;", 0.0),
+        ("background4", "position 5000, 5000 ; dimension 5000, 5000 ;", 12.5),
+    ],
+    "four_elements_4rm.flp": [
+        (
+            "background1",
+            "rectangle (0, 0, 2000, 3000) ; rectangle (2000, 0, 2000, 3000) ; "
+            "rectangle (4000, 0, 975, 3000) ; rectangle (0, 3000, 3000, 2000) ; "
+            "rectangle (3000, 3000, 1975, 2000) ;",
+            12.5,
+        ),
+        ("background2", "position 4975, 0 ; dimension 5025, 5000 ;", 0.0),
+        ("background3", "rectangle (0, 5000, 4975, 5000) ;", 0.0),
+        (
+            "background4",
+            "rectangle (4975, 5000, 2025, 2000) ; rectangle (7000, 5000, 1000, 2000) ; "
+            "rectangle (8000, 5000, 2000, 2000) ; rectangle (4975, 7000, 3025, 3000) ; "
+            "rectangle (8000, 7000, 2000, 1000) ; rectangle (8000, 8000, 2000, 2000) ;",
+            12.5,
+        ),
+    ],
+}
+# 3D-ICE's published steady outputs (test/{mc4rm,mc2rm,pf2rm}/steady/output_*.txt):
+# die1 at (x, 4800) and die2 at (0, 0), K
+PUBLISHED_STEADY = [
+    ("4rm", "background.flp", 5000, 324.541, 311.165),
+    ("4rm", "four_elements_4rm.flp", 5000, 311.926, 311.224),
+    ("2rm", "background.flp", 5000, 324.602, 311.251),
+    ("2rm", "four_elements.flp", 4800, 313.629, 311.255),
+    ("pinfin", "background.flp", 5000, 318.735, 308.826),
+    ("pinfin", "four_elements.flp", 4800, 310.619, 308.833),
+]
+# test/mc2rm/transient/output_background.txt: (time s, die1, die2) K, steps of 2 ms
+PUBLISHED_2RM_TRANSIENT = [
+    (0.002, 305.725, 304.744),
+    (0.004, 310.107, 307.391),
+    (0.010, 318.655, 310.399),
+    (0.040, 324.578, 311.251),
+    (0.082, 318.877, 306.507),
+    (0.100, 301.064, 300.077),
+    (0.162, 305.725, 304.744),
+    (0.240, 324.602, 311.251),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "background.flp").write_text(BACKGROUND)
+    for name, elements in QUARTERS.items():
+        text = "".join(f"{n} :\n {shape}\n power values {p} ;\n" for n, shape, p in elements)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def write(
+    path: Path,
+    cavity: str,
+    flp: str = "background.flp",
+    x: float = 5000,
+    solver: str = "steady ;",
+    when: str = "final",
+) -> Path:
+    cell = 50 if cavity == "4rm" else 200
+    path.write_text(
+        STK.format(cavity=CAVITIES[cavity], cell=cell, flp=flp, x=x, solver=solver, when=when)
+    )
+    return path
+
+
+def last_value(path: Path) -> float:
+    return float(path.read_text().strip().splitlines()[-1].split()[-1])
+
+
+@pytest.mark.parametrize(("cavity", "flp", "x", "node1", "node2"), PUBLISHED_STEADY)
+def test_agrees_with_3dice_published_cavity_results(
+    workdir: Path, cavity: str, flp: str, x: float, node1: float, node2: float
+) -> None:
+    result = CliRunner().invoke(app, ["3dice", str(write(workdir / "c.stk", cavity, flp, x))])
+    assert result.exit_code == 0, result.output
+    assert last_value(workdir / "node1.txt") == pytest.approx(node1, abs=5e-4)
+    assert last_value(workdir / "node2.txt") == pytest.approx(node2, abs=5e-4)
+
+
+def test_4rm_columns_are_its_walls_and_channels(workdir: Path) -> None:
+    model = build_model(read_stk(write(workdir / "c.stk", "4rm")))
+    widths = np.diff(model.x_edges)
+    # first wall, then 100 channels of 50 µm between 99 walls of 50 µm, last wall: 201 columns
+    assert model.system.shape == (5, 50, 201)
+    assert widths[0] == widths[-1] == 25 and np.all(widths[1:-1] == 50)
+    assert model.layer_of_element["channel1"] == 2
+
+
+@pytest.mark.parametrize("cavity", ["4rm", "2rm", "pinfin"])
+def test_the_coolant_carries_away_all_the_power(workdir: Path, cavity: str) -> None:
+    model = build_model(read_stk(write(workdir / "c.stk", cavity)))
+    field, info = solve_steady(model)
+    power = float(model.system.q.sum())
+    assert power == pytest.approx(100.0)  # 50 W per die, no heat sink
+    assert model.cavity is not None
+    assert model.cavity.heat_carried(field) == pytest.approx(power, rel=1e-9)
+    assert info.relative_residual < 1e-10
+    # no cell is colder than the incoming coolant (no negative power anywhere)
+    assert field.min() >= 300.0 - 1e-9
+
+
+@pytest.mark.parametrize("cavity", ["4rm", "2rm"])
+def test_outlet_temperature_is_the_power_over_the_flows_heat_capacity_rate(
+    workdir: Path, cavity: str
+) -> None:
+    """Every channel (4RM) or column of equal width (2RM) carries the same flow, so their
+    mean rise at the outlet is P / (ρc·Q)."""
+    model = build_model(read_stk(write(workdir / "c.stk", cavity)))
+    field, _ = solve_steady(model)
+    assert model.cavity is not None
+    outlets = model.cavity.outlets(field)[0]
+    rate = 4.172638e-12 * 48.0 * 1e12 / 60.0  # J/(µm³·K) · µm³/s = W/K
+    assert len(outlets) == (100 if cavity == "4rm" else 50)  # channels / columns of 200 µm
+    assert float(outlets.mean()) - 300.0 == pytest.approx(100.0 / rate, rel=1e-9)
+
+
+@pytest.mark.parametrize("cavity", ["2rm", "pinfin"])
+def test_a_floorplan_mirrored_across_the_flow_mirrors_the_field(workdir: Path, cavity: str) -> None:
+    (workdir / "left.flp").write_text(
+        "hot :\n position 1000, 2000 ; dimension 2000, 3000 ; power values 30 ;\n"
+        "warm :\n position 6000, 0 ; dimension 1000, 8000 ; power values 5 ;\n"
+    )
+    (workdir / "right.flp").write_text(
+        "hot :\n position 7000, 2000 ; dimension 2000, 3000 ; power values 30 ;\n"
+        "warm :\n position 3000, 0 ; dimension 1000, 8000 ; power values 5 ;\n"
+    )
+    left, _ = solve_steady(build_model(read_stk(write(workdir / "l.stk", cavity, "left.flp"))))
+    right, _ = solve_steady(build_model(read_stk(write(workdir / "r.stk", cavity, "right.flp"))))
+    assert np.allclose(right, left[:, :, ::-1], rtol=0, atol=1e-9)
+    # along the flow there is no such symmetry: the coolant warms towards the outlet
+    assert not np.allclose(left, left[:, ::-1, :], atol=1e-3)
+
+
+def test_2rm_transient_agrees_with_3dice_published_outputs(workdir: Path) -> None:
+    stk = write(workdir / "t.stk", "2rm", solver="transient step 0.002, slot 0.02 ;", when="step")
+    run = run_transient(build_model(read_stk(stk)))
+    assert run.steps == 120 and run.method == "lu"
+    series = [
+        {
+            round(float(t), 3): float(v)
+            for t, v in (
+                line.split() for line in p.read_text().splitlines() if not line.startswith("%")
+            )
+        }
+        for p in (workdir / "node1.txt", workdir / "node2.txt")
+    ]
+    for time, die1, die2 in PUBLISHED_2RM_TRANSIENT:
+        assert series[0][time] == pytest.approx(die1, abs=5e-4)
+        assert series[1][time] == pytest.approx(die2, abs=5e-4)
+    # every joule put in left with the coolant or is still stored
+    put_in = float(run.power_w.sum() * 0.002)
+    left = float(run.heat_out_w.sum() * 0.002)
+    assert put_in - left - run.stored_j == pytest.approx(0.0, abs=1e-9 * put_in)
+
+
+def test_cli_json_reports_the_coolant_in_the_energy_balance(workdir: Path) -> None:
+    result = CliRunner().invoke(app, ["3dice", str(write(workdir / "c.stk", "pinfin")), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["solver"]["method"] == "lu"
+    assert summary["energy"]["heat_out"] == pytest.approx(100.0, rel=1e-9)
+
+
+def test_a_cavity_stack_is_not_converted(workdir: Path) -> None:
+    doc = read_stk(write(workdir / "c.stk", "2rm"))
+    with pytest.raises(UnsupportedError, match=r"c.stk:\d+: a 2rm cavity cannot be converted"):
+        stack_from_3dice(doc)
+
+
+@pytest.mark.parametrize(
+    ("cavity", "change", "message"),
+    [
+        (
+            "4rm",
+            ("first wall length 25", "first wall length 30"),
+            r"c.stk:5: microchannel 4rm:.*do not fill the chip length 10000",
+        ),
+        (
+            "4rm",
+            ("wall material silicon", "wall material copper"),
+            r"c.stk:5: 4rm cavity: unknown wall material 'copper'",
+        ),
+        (
+            "4rm",
+            ("coolant flow rate 48.0", "coolant flow rate 0"),
+            r"c.stk:11: coolant flow rate 0: must be > 0",
+        ),
+        (
+            "4rm",
+            ("side 2.7132e-08 ,", "side 2.7132e-08 "),
+            r"c.stk:12: column \d+: syntax error at 'top'; expected ','",
+        ),
+        ("2rm", ("height 100", "height -1"), r"c.stk:5: cavity height -1: must be > 0"),
+        (
+            "pinfin",
+            ("pin diameter 50", "pin diameter 120"),
+            r"c.stk:6: pin diameter 120 must be smaller than the pin pitch 100",
+        ),
+        (
+            "pinfin",
+            ("pin distribution inline", "pin distribution diagonal"),
+            r"c.stk:8: column \d+: syntax error at 'diagonal'; expected inline or staggered",
+        ),
+        (
+            "2rm",
+            ("channel channel1 ;", "channel channel1 ;\n   channel channel2 ;"),
+            r"c.stk:\d+: channels channel1 and channel2 are adjacent",
+        ),
+        (
+            "2rm",
+            ('die die2 topdie floorplan "background.flp" ;\n', ""),
+            r"c.stk:\d+: channel channel1 cannot be the top-most stack element",
+        ),
+    ],
+)
+def test_cavity_errors_name_file_and_line(
+    workdir: Path, cavity: str, change: tuple[str, str], message: str
+) -> None:
+    path = write(workdir / "c.stk", cavity)
+    text = path.read_text()
+    assert change[0] in text
+    path.write_text(text.replace(*change))
+    with pytest.raises(FormatError, match=message):
+        build_model(read_stk(path))
+
+
+def test_coolant_outputs_are_refused_with_their_line(workdir: Path) -> None:
+    path = write(workdir / "c.stk", "2rm")
+    path.write_text(path.read_text() + '   Tcoolant ( channel1, "c.txt", maximum, final ) ;\n')
+    with pytest.raises(UnsupportedError, match=re.escape("c.stk:33: coolant outputs")):
+        read_stk(path)
