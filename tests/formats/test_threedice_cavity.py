@@ -5,7 +5,6 @@ flow, and the errors of the new constructs."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -315,8 +314,30 @@ def test_cavity_errors_name_file_and_line(
         build_model(read_stk(path))
 
 
-def test_coolant_outputs_are_refused_with_their_line(workdir: Path) -> None:
+def test_tcoolant_reports_the_outlet(workdir: Path) -> None:
+    path = write(workdir / "c.stk", "4rm", solver="transient step 0.002, slot 0.02 ;")
+    path.write_text(
+        path.read_text()
+        + '   Tcoolant ( channel1, "avg.txt", average, slot ) ;\n'
+        + '   Tcoolant ( channel1, "max.txt", maximum, final ) ;\n'
+    )
+    model = build_model(read_stk(path))
+    run = run_transient(model)
+    avg = (workdir / "avg.txt").read_text().splitlines()
+    assert avg[0] == "% Average temperatures for the outlet of the channel channel1"
+    assert len(avg) == 2 + run.slots
+    # the fourth slot ends at 80 ms, after 4 time constants: the outlet's mean rise is P/(ρc·Q)
+    rate = 4.172638e-12 * 48.0 * 1e12 / 60.0
+    assert avg[2 + 3].split()[0] == "0.080"
+    assert float(avg[2 + 3].split()[1]) == pytest.approx(300.0 + 100.0 / rate, abs=2e-3)
+    # the coolant cells alone: their hottest, at the end of the run
+    assert model.cavity is not None
+    hottest = float(model.cavity.outlets(run.final)[0].max())
+    assert last_value(workdir / "max.txt") == pytest.approx(hottest, abs=5e-4)
+
+
+def test_tcoolant_needs_a_channel(workdir: Path) -> None:
     path = write(workdir / "c.stk", "2rm")
-    path.write_text(path.read_text() + '   Tcoolant ( channel1, "c.txt", maximum, final ) ;\n')
-    with pytest.raises(UnsupportedError, match=re.escape("c.stk:33: coolant outputs")):
+    path.write_text(path.read_text() + '   Tcoolant ( die1, "c.txt", maximum, final ) ;\n')
+    with pytest.raises(FormatError, match="Tcoolant: 'die1' is not a channel"):
         read_stk(path)

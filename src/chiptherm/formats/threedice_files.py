@@ -67,7 +67,7 @@ class IceElement:
 
 @dataclass
 class Output:
-    kind: str  # T, Tflp, Tflpel, Tmap, Pmap, T3d
+    kind: str  # T, Tflp, Tflpel, Tmap, Pmap, Tcoolant, T3d
     element: str
     path: str
     when: str = "final"
@@ -222,6 +222,9 @@ class _StkBuilder(CavityBuilder):
 
     def out_pmap(self, eid, path, when="final"):
         return Output("Pmap", str(eid), quoted_path(path), when)
+
+    def out_tcoolant(self, eid, path, quant, when="final"):
+        return Output("Tcoolant", str(eid), quoted_path(path), when, quantity=str(quant))
 
     def out_t3d(self, path, when="final"):
         return Output("T3d", "", quoted_path(path), when)
@@ -388,6 +391,11 @@ def _check(doc: StkFile) -> None:
             and next(e for e in doc.stack if e.name == out.element).kind != "die"
         ):
             raise FormatError(f"{out.kind}: {out.element!r} is not a die", source=src)
+        if (
+            out.kind == "Tcoolant"
+            and next(e for e in doc.stack if e.name == out.element).kind != "channel"
+        ):
+            raise FormatError(f"Tcoolant: {out.element!r} is not a channel", source=src)
 
 
 def _check_cavity(doc: StkFile) -> None:

@@ -3,7 +3,7 @@ errors that name the file, line and column.
 
 The stack grammar covers solid stacks and the three cavity models (``microchannel 4rm``,
 ``microchannel 2rm``, ``pinfin``) with their ``channel`` stack elements; constructs outside it
-(pluggable heat sinks, coolant outputs) are refused with their line before parsing.
+(pluggable heat sinks) are refused with their line before parsing.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ instr: "T" "(" ID "," NUMBER "," NUMBER "," PATH when? ")" ";"   -> out_t
      | "Tmap" "(" ID "," PATH when? ")" ";"                      -> out_tmap
      | "Pmap" "(" ID "," PATH when? ")" ";"                      -> out_pmap
      | "T3d" "(" PATH when? ")" ";"                              -> out_t3d
-     | "Tcoolant" "(" ID "," PATH "," ID when? ")" ";"           -> out_tcoolant
+     | "Tcoolant" "(" ID "," PATH "," QUANT when? ")" ";"        -> out_tcoolant
 when: "," WHEN
 QUANT: "maximum" | "minimum" | "average" | "gradient"
 WHEN: "step" | "slot" | "final"
@@ -106,7 +106,6 @@ power: "power" "values" NUMBER ("," NUMBER)* ";"
 # constructs outside the solid steady subset, reported with their line
 UNSUPPORTED = {
     "plugin": "pluggable heat sinks",
-    "Tcoolant": "coolant outputs (Tcoolant)",
 }
 
 

@@ -35,7 +35,8 @@ def write_outputs(model: IceModel, temperature: np.ndarray, workdir: Path = Path
     texts = output_headers(model)
     for out, text in zip(model.doc.outputs, texts, strict=True):
         if out.when == "final":
-            text.append(output_data(model, out, temperature, model.system.rhs, 0.0))
+            sources = model.rhs_for(model.system.q)
+            text.append(output_data(model, out, temperature, sources, 0.0))
     return write_texts(model, texts, workdir)
 
 
@@ -61,6 +62,11 @@ def output_headers(model: IceModel) -> list[list[str]]:
                 text += "% Time(s) \t " + "".join(f"{e.name}(K) \t " for e in elements) + "\n"
             else:
                 text += f"% Time(s) \t {elements[0].name}(K)\n"
+        elif out.kind == "Tcoolant":
+            text = (
+                f"% {out.quantity.capitalize()} temperatures for the outlet of the channel "
+                f"{out.element}\n% Time(s) \t Temperature(K)\n"
+            )
         else:  # Tmap, Pmap
             what = "temperature" if out.kind == "Tmap" else "power"
             text = f"% Map of the {what} of {out.element}\n"
@@ -87,6 +93,8 @@ def output_data(
         if out.kind == "Tflp":
             return f"{time:5.3f} \t " + "".join(f"{v:5.3f} \t " for v in values) + "\n"
         return f"{time:5.3f} \t {values[0]:7.3f}\n"
+    if out.kind == "Tcoolant":
+        return f"{time:5.3f} \t {coolant_value(model, out, temperature):7.3f}\n"
     data = field_ if out.kind == "Tmap" else sources[level]
     return "".join("".join(f"{v:7.3f}  " for v in row) + "\n" for row in data) + "\n"
 
@@ -111,3 +119,18 @@ def write_texts(model: IceModel, texts: list[list[str]], workdir: Path) -> list[
     for out, text in zip(model.doc.outputs, texts, strict=True):
         atomic_write_text(workdir / out.path, "".join(text))
     return [out.path for out in model.doc.outputs]
+
+
+def coolant_value(model: IceModel, out: Output, temperature: np.ndarray) -> float:
+    """Tcoolant statistic of the coolant leaving the channel ``out.element``: over the last
+    row's coolant cells (3D-ICE's average also counts its first column's cell once more, and
+    its maximum and minimum start from that cell even where it is a 4RM wall; chiptherm takes
+    the coolant cells alone)."""
+    assert model.cavity is not None  # read_stk checks that the element is a channel
+    level = model.layer_of_element[out.element]
+    c = next(c for layer, c, _ in model.cavity.coolant if layer == level)
+    outlet = temperature[level, -1][c > 0]
+    hi, lo = float(outlet.max()), float(outlet.min())
+    return {"maximum": hi, "minimum": lo, "gradient": hi - lo}.get(
+        out.quantity, float(outlet.mean())
+    )
