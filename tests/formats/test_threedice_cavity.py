@@ -341,3 +341,64 @@ def test_tcoolant_needs_a_channel(workdir: Path) -> None:
     path.write_text(path.read_text() + '   Tcoolant ( die1, "c.txt", maximum, final ) ;\n')
     with pytest.raises(FormatError, match="Tcoolant: 'die1' is not a channel"):
         read_stk(path)
+
+
+LUMPED = """material hot :
+   thermal conductivity 1.0e-1 ;
+   volumetric heat capacity 1.63566e-12 ;
+pinfin :
+   height 100 ;
+   pin diameter 50 ;
+   pin pitch 100 ;
+   pin distribution inline ;
+   pin material hot ;
+   darcy velocity 1e8 ;
+   coolant volumetric heat capacity 4.172638e-14 ;
+   coolant incoming temperature 300.0 ;
+dimensions :
+   chip length 200 , width 200 ;
+   cell length 100 , width 100 ;
+die d :
+   layer 1000 hot ;
+   source 2 hot ;
+stack:
+   die top d floorplan "blk.flp" ;
+   channel c ;
+   die bottom d floorplan "blk.flp" ;
+solver:
+   {solver}
+   initial temperature 300.0 ;
+"""
+
+
+def test_transient_slots_follow_the_lumped_model(workdir: Path) -> None:
+    """Dies of a very conductive material over a coolant of little heat capacity: one
+    temperature T and one time constant. Its conductance to the coolant G = P/(T - T_in)
+    comes from the steady solve, its capacity C from the cells; then every backward-Euler
+    step must follow (C/Δt + G)·T' = C/Δt·T + P + G·T_in, and each slot the exponential."""
+    slots = (0.4, 0.0, 0.2)  # W in the two dies together, slots of 20 ms
+    values = ", ".join(str(p / 2) for p in slots)
+    (workdir / "blk.flp").write_text(
+        f"all :\n position 0, 0 ;\n dimension 200, 200 ;\n power values {values} ;\n"
+    )
+    (workdir / "s.stk").write_text(LUMPED.format(solver="steady ;"))
+    model = build_model(read_stk(workdir / "s.stk"))
+    field, _ = solve_steady(model)
+    die = field[model.layer_of_element["top"]]
+    assert np.ptp(die) < 0.01  # isothermal dies
+    g = slots[0] / (float(die.mean()) - 300.0)
+    (workdir / "t.stk").write_text(LUMPED.format(solver="transient step 0.001, slot 0.02 ;"))
+    model = build_model(read_stk(workdir / "t.stk"))
+    c = float(model.capacity.sum())
+    run = run_transient(model)
+    dt, t_prev, recurrence, exponential = 0.001, 300.0, [300.0], [300.0]
+    for p in slots:
+        t_end = 300.0 + p / g
+        for k in range(1, 21):
+            recurrence.append((recurrence[-1] * c / dt + p + g * 300.0) / (c / dt + g))
+            exponential.append(t_end + (t_prev - t_end) * np.exp(-k * dt * g / c))
+        t_prev = exponential[-1]
+    rise = max(recurrence) - 300.0
+    assert rise > 10.0 and c / g == pytest.approx(0.0056, rel=0.05)  # τ = 5.6 ms
+    assert np.abs(run.peak_k - recurrence).max() < 5e-3 * rise
+    assert np.abs(run.peak_k - exponential).max() < 0.04 * rise  # Euler's error at Δt = τ/5.6
