@@ -1,0 +1,165 @@
+"""What a 3D-ICE cavity stack costs chiptherm to solve, at the published tests' size and at
+10x their cells.
+
+The stack is 3D-ICE's 4RM test (two 1 cm² dies of 48 + 2 µm silicon around a 100 µm cavity
+of 100 channels, 50 W per die, all heat to the water), on 50 rows of cells (the test: 50,250
+cells) and on 500 rows (502,500 cells). A cavity stack's matrix is not symmetric, so
+chiptherm solves it by sparse LU as 3D-ICE does (SuperLU, minimum degree on A'+A, symmetric
+mode, pivot threshold 0.001: the same library and options, so the closest stand-in for
+3D-ICE's own factorization on this machine, where 3D-ICE is not installed). This also times
+SuperLU with its defaults (COLAMD, partial pivoting) and restarted GMRES preconditioned by
+pyamg's AIR multigrid (built for advection). CPU time, one thread, one run each; every solve
+is checked against the energy balance (all power leaves with the coolant).
+
+    python benchmarks/threedice.py [--quick]
+
+Writes benchmarks/results/threedice.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+STACK = """material silicon :
+   thermal conductivity 1.30e-04 ;
+   volumetric heat capacity 1.63566e-12 ;
+microchannel 4rm :
+   height 100 ;
+   channel length 50 ;
+   wall length 50 ;
+   first wall length 25 ;
+   last wall length 25 ;
+   wall material silicon ;
+   coolant flow rate 48.0 ;
+   coolant heat transfer coefficient side 2.7132e-08 , top 4.7132e-08 , bottom 5.7132e-08 ;
+   coolant volumetric heat capacity 4.172638e-12 ;
+   coolant incoming temperature 300.0 ;
+dimensions :
+   chip length 10000 , width 10000 ;
+   cell length 50 , width {width} ;
+die bottomdie :
+   layer 48 silicon ;
+   source 2 silicon ;
+die topdie :
+   source 2 silicon ;
+   layer 48 silicon ;
+stack:
+   die die2 topdie floorplan "background.flp" ;
+   channel channel1 ;
+   die die1 bottomdie floorplan "background.flp" ;
+solver:
+   steady ;
+   initial temperature 300.0 ;
+"""
+FLOORPLAN = "background :\n position 0, 0 ;\n dimension 10000, 10000 ;\n power values 50 ;\n"
+
+
+def build(folder: Path, rows: int):
+    """The model of the 4RM test stack with ``rows`` rows of cells along the flow."""
+    from chiptherm.formats.threedice import build_model
+    from chiptherm.formats.threedice_files import read_stk
+
+    (folder / "background.flp").write_text(FLOORPLAN)
+    path = folder / f"rows{rows}.stk"
+    path.write_text(STACK.format(width=10000 / rows))
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        return build_model(read_stk(path))
+    finally:
+        os.chdir(cwd)
+
+
+def lu_solve(a, b: np.ndarray, defaults: bool) -> tuple[np.ndarray, dict]:
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    from chiptherm.formats.threedice import factorize
+
+    t0 = time.process_time()
+    lu = spla.splu(sp.csc_matrix(a)) if defaults else factorize(a)
+    t1 = time.process_time()
+    x = lu.solve(b)
+    t2 = time.process_time()
+    return x, {"setup_s": t1 - t0, "solve_s": t2 - t1, "lu_nonzeros": int(lu.L.nnz + lu.U.nnz)}
+
+
+def air_gmres(a, b: np.ndarray) -> tuple[np.ndarray, dict]:
+    import pyamg
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    t0 = time.process_time()
+    preconditioner = pyamg.air_solver(sp.csr_matrix(a)).aspreconditioner()
+    t1 = time.process_time()
+    residuals: list[float] = []
+    x, _ = spla.gmres(
+        a, b, M=preconditioner, rtol=1e-10, restart=60, maxiter=20,
+        callback=residuals.append, callback_type="pr_norm",
+    )  # fmt: skip
+    t2 = time.process_time()
+    return x, {"setup_s": t1 - t0, "solve_s": t2 - t1, "iterations": len(residuals)}
+
+
+def main() -> None:
+    from chiptherm.operator.inference import machine
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the tests' size only")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    rows_list = (50,) if args.quick else (50, 500)
+    rows_out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in rows_list:
+            t0 = time.process_time()
+            model = build(Path(tmp), rows)
+            build_s = time.process_time() - t0
+            a = model.matrix()
+            b = model.rhs_for(model.system.q).ravel()
+            power = float(model.system.q.sum())
+            for name, run, extra in (
+                ("LU as 3D-ICE (chiptherm's default)", lu_solve, (False,)),
+                ("LU, SuperLU's defaults", lu_solve, (True,)),
+                ("GMRES + AIR multigrid", air_gmres, ()),
+            ):
+                x, info = run(a, b, *extra)
+                field = x.reshape(model.system.shape)
+                row = {
+                    "cells": model.system.size,
+                    "rows": rows,
+                    "method": name,
+                    "build_s": build_s,
+                    **info,
+                    "total_s": info["setup_s"] + info["solve_s"],
+                    "relative_residual": float(np.linalg.norm(a @ x - b) / np.linalg.norm(b)),
+                    "energy_error": abs(model.heat_out(field) - power) / power,
+                }
+                rows_out.append(row)
+                print(
+                    f"{row['cells']:>8} cells  {name:<38} setup {row['setup_s']:7.2f} s  "
+                    f"solve {row['solve_s']:6.2f} s  residual {row['relative_residual']:.1e}  "
+                    f"energy {row['energy_error']:.1e}",
+                    flush=True,
+                )
+    out = {"machine": machine(), "cpu_time": True, "threads": 1, "rows": rows_out}
+    target = HERE / "results" / ("threedice_quick.json" if args.quick else "threedice.json")
+    target.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {target.relative_to(HERE.parent)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
