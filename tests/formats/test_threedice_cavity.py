@@ -189,6 +189,25 @@ def test_the_coolant_carries_away_all_the_power(workdir: Path, cavity: str) -> N
     assert field.min() >= 300.0 - 1e-9
 
 
+@pytest.mark.parametrize("cavity", ["4rm", "2rm", "pinfin"])
+def test_block_solve_equals_the_factorization(workdir: Path, cavity: str) -> None:
+    """The block solve (solid by chiptherm's solvers, coolant by its channels, GMRES) and
+    LU of the whole stack give the same field; 2RM and pin fins take the transform solver
+    for their solid."""
+    (workdir / "spots.flp").write_text(
+        "hot :\n position 1000, 2000 ; dimension 2000, 3000 ; power values 30 ;\n"
+        "warm :\n position 6000, 0 ; dimension 1000, 8000 ; power values 5 ;\n"
+    )
+    model = build_model(read_stk(write(workdir / "c.stk", cavity, "spots.flp")))
+    by_lu, lu = solve_steady(model, method="lu")
+    by_blocks, blocks = solve_steady(model, method="block")
+    assert lu.method == "lu" and blocks.method.startswith("gmres-block")
+    assert ("transform" in blocks.method) == (cavity != "4rm")
+    assert blocks.relative_residual < 1e-10
+    assert np.abs(by_blocks - by_lu).max() < 1e-7
+    assert solve_steady(model)[1].method == (lu.method if cavity == "4rm" else blocks.method)
+
+
 @pytest.mark.parametrize("cavity", ["4rm", "2rm"])
 def test_outlet_temperature_is_the_power_over_the_flows_heat_capacity_rate(
     workdir: Path, cavity: str
@@ -247,7 +266,7 @@ def test_cli_json_reports_the_coolant_in_the_energy_balance(workdir: Path) -> No
     result = CliRunner().invoke(app, ["3dice", str(write(workdir / "c.stk", "pinfin")), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["solver"]["method"] == "lu"
+    assert summary["solver"]["method"] == "gmres-block (transform for the solid)"
     assert summary["energy"]["heat_out"] == pytest.approx(100.0, rel=1e-9)
 
 

@@ -120,6 +120,14 @@ def threedice(
         ),
     ] = "euler",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    solver: Annotated[
+        str,
+        typer.Option(
+            help="Steady cavity stacks: auto, lu (the whole stack factorized, as 3D-ICE "
+            "does) or block (the solid by chiptherm's solvers, the coolant by its channels, "
+            "coupled by GMRES; auto takes it for 2RM and pin fins)."
+        ),
+    ] = "auto",
 ) -> None:
     """Run a 3D-ICE stack (solid, or with a microchannel or pin-fin cavity), steady or
     transient, and execute its output section, as 3D-ICE does.
@@ -135,11 +143,13 @@ def threedice(
 
     if scheme not in ("euler", "bdf2"):
         raise InputError(f"--scheme {scheme!r}: expected euler or bdf2")
+    if solver not in ("auto", "lu", "block"):
+        raise InputError(f"--solver {solver!r}: expected auto, lu or block")
     model = build_model(read_stk(stk_file))
     if model.doc.transient is not None:
         threedice_transient(model, stk_file, scheme, as_json, quiet)  # type: ignore[arg-type]
         return
-    temperature, info = solve_steady(model)
+    temperature, info = solve_steady(model, method=solver)
     written = write_outputs(model, temperature)
     power_in = float(model.system.q.sum())
     heat_out = model.heat_out(temperature)

@@ -290,6 +290,13 @@ class CavityTerms:
             sum(np.sum(2.0 * c * (temperature[m, -1] - t_in)) for m, c, t_in in self.coolant)
         )
 
+    def mask(self, shape: tuple[int, int, int]) -> np.ndarray:
+        """(nz, n_rows, n_cols) True at the coolant's cells."""
+        mask = np.zeros(shape, dtype=bool)
+        for layer, c, _ in self.coolant:
+            mask[layer][:, c > 0] = True
+        return mask
+
     def outlets(self, temperature: np.ndarray) -> list[np.ndarray]:
         """Each cavity's outlet temperatures, one per coolant column, K."""
         return [temperature[m, -1][c > 0] for m, c, _ in self.coolant]
