@@ -88,7 +88,14 @@ def solid_system(a: sp.csr_array, coolant: np.ndarray) -> tuple[System, np.ndarr
     diagonal[sub.row[on_diagonal]] = sub.data[on_diagonal]
     system = System(gx, gy, gz, {}, np.zeros(shape))
     rest = diagonal.reshape(shape) - system.diagonal
-    rest[~solid.reshape(shape)] = 1.0  # a coolant cell of a 4RM layer: T = its right side
+    # a coolant cell of a 4RM layer has no links: T = its right side over a diagonal of the
+    # size of its layer's (a unit one would look like a huge sink to multigrid's coarse grids)
+    holes = ~solid.reshape(shape)
+    rest[holes] = 0.0
+    full_diagonal = system.diagonal + rest
+    for z in range(shape[0]):
+        if holes[z].any():
+            rest[z][holes[z]] = float(np.mean(full_diagonal[z][~holes[z]]))
     return System(gx, gy, gz, {}, np.zeros(shape), sinks={"coolant": SinkLink(rest, 0.0)}), full
 
 
