@@ -267,6 +267,7 @@ def test_cli_json_reports_the_coolant_in_the_energy_balance(workdir: Path) -> No
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["solver"]["method"] == "gmres-block (transform for the solid)"
+    assert summary["solver"]["why"].startswith("2RM/pin-fin cavity: the solid by the exact")
     assert summary["energy"]["heat_out"] == pytest.approx(100.0, rel=1e-9)
 
 

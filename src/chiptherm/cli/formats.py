@@ -160,7 +160,11 @@ def threedice(
             "grid": {"rows": model.n_rows, "cols": model.n_cols, "layers": model.system.shape[0]},
             "elements": element_summary(model, temperature),
             "outputs": written,
-            "solver": {"method": info.method, "relative_residual": info.relative_residual},
+            "solver": {
+                "method": info.method,
+                "why": info.reason,
+                "relative_residual": info.relative_residual,
+            },
             "energy": {
                 "power_in": power_in,
                 "heat_out": heat_out,
@@ -171,7 +175,8 @@ def threedice(
         return
     console.print(element_table(model, temperature, f"3D-ICE stack {stk_file.name}"))
     console.print(
-        f"solver {info.method}, relative residual {info.relative_residual:.1e}, "
+        f"solver {info.method} ({info.reason}), relative residual "
+        f"{info.relative_residual:.1e}, "
         f"energy balance error {balance_error:.1e}; wrote {', '.join(written)}"
     )
 

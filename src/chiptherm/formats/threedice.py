@@ -143,11 +143,12 @@ class IceModel:
 
 @dataclass(frozen=True)
 class SolveInfo:
-    """How a steady 3D-ICE stack was solved."""
+    """How a steady 3D-ICE stack was solved, and why that way."""
 
     method: str
     relative_residual: float
     seconds: float
+    reason: str = ""
 
 
 CAVITY_METHODS = ("auto", "lu", "block")
@@ -162,18 +163,33 @@ def solve_steady(
     solvers and the coolant by its channels, coupled by GMRES:
     :mod:`~chiptherm.formats.threedice_block`). 'auto' takes 'block' for 2RM and pin-fin
     cavities, whose solid the transform solver solves exactly (70x faster than LU at 200,000
-    cells, CPU time), and 'lu' for 4RM, whose solid needs multigrid (LU is faster at the tests' size).
+    cells, CPU time), and 'lu' for 4RM, whose solid needs multigrid (LU is faster there).
     """
-    from chiptherm.solvers import solve_system
+    from chiptherm.solvers import choice, solve_system
 
     started = time.perf_counter()
     if model.cavity is None:
         field, info = solve_system(model.system, method="auto", tol=tol)
-        return field, SolveInfo(info.method, info.relative_residual, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return field, SolveInfo(
+            info.method, info.relative_residual, seconds, choice(model.system)[1]
+        )
     if method not in CAVITY_METHODS:
         raise ValueError(f"method {method!r}: expected one of {', '.join(CAVITY_METHODS)}")
+    reason = "as asked"
     if method == "auto":
-        method = "lu" if model.doc.cavity and model.doc.cavity.model == "4rm" else "block"
+        if model.doc.cavity and model.doc.cavity.model == "4rm":
+            method = "lu"
+            reason = (
+                "4RM cavity: the whole stack factorized, as 3D-ICE does (its solid is not "
+                "laterally uniform, so blocks are slower)"
+            )
+        else:
+            method = "block"
+            reason = (
+                "2RM/pin-fin cavity: the solid by the exact transform solver, the coolant by "
+                "its channels"
+            )
     rhs = model.rhs_for(model.system.q).ravel()
     if method == "block":
         solver = BlockSolver(model.matrix(), model.cavity.mask(model.system.shape))
@@ -182,7 +198,8 @@ def solve_steady(
     else:
         x, name = factorize(model.matrix()).solve(rhs), "lu"
     residual = float(np.linalg.norm(model.matrix() @ x - rhs) / np.linalg.norm(rhs))
-    return x.reshape(model.system.shape), SolveInfo(name, residual, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return x.reshape(model.system.shape), SolveInfo(name, residual, seconds, reason)
 
 
 def factorize(a: sp.sparray) -> spla.SuperLU:
