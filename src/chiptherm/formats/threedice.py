@@ -218,16 +218,29 @@ def factorize(a: sp.sparray) -> spla.SuperLU:
 
 class CavityStepSolver:
     """Transient steps of a cavity stack: (A + S)·T = b with the storage S (nz, n_rows,
-    n_cols) W/K on the diagonal, factorized once (the ``solve`` of chiptherm's solvers)."""
-
-    name = "lu"
+    n_cols) W/K on the diagonal (the ``solve`` of chiptherm's solvers). 4RM stacks are
+    factorized once per step length; 2RM and pin-fin stacks are solved by blocks (their
+    solid, storage included, stays laterally uniform), each step from the scheme's guess."""
 
     def __init__(self, model: IceModel, storage: np.ndarray) -> None:
-        self._lu = factorize(model.matrix() + sp.diags_array(storage.ravel()))
+        a = model.matrix() + sp.diags_array(storage.ravel())
+        self._lu: spla.SuperLU | None = None
+        self._block: BlockSolver | None = None
+        if model.doc.cavity is not None and model.doc.cavity.model == "4rm":
+            self._lu = factorize(a)
+            self.name = "lu"
+        else:
+            assert model.cavity is not None
+            self._block = BlockSolver(a, model.cavity.mask(model.system.shape))
+            self.name = f"gmres-block ({self._block.solid.name} for the solid)"
 
     def solve(self, rhs: np.ndarray, x0: Any = None, tol: float = 0.0) -> tuple[np.ndarray, Any]:
-        del x0, tol  # a direct solve
-        return self._lu.solve(np.asarray(rhs).ravel()), None
+        b = np.asarray(rhs).ravel()
+        if self._block is not None:
+            start = None if x0 is None else np.asarray(x0).ravel()
+            return self._block.solve(b, tol=max(tol, 1e-11), x0=start)
+        assert self._lu is not None
+        return self._lu.solve(b), None
 
 
 def cell_layers(doc: StkFile) -> tuple[list[CellLayer], dict[str, int]]:

@@ -130,8 +130,10 @@ class BlockSolver:
         x[self.coolant_cells] = self.a_ff.solve(r[self.coolant_cells] - self.a_fs @ xs)
         return x
 
-    def solve(self, b: np.ndarray, tol: float = 1e-10) -> tuple[np.ndarray, BlockInfo]:
-        """T (N,) K with ‖b - A·T‖ ≤ tol·‖b‖.
+    def solve(
+        self, b: np.ndarray, tol: float = 1e-10, x0: np.ndarray | None = None
+    ) -> tuple[np.ndarray, BlockInfo]:
+        """T (N,) K with ‖b - A·T‖ ≤ tol·‖b‖, from ``x0`` (N,) when given.
 
         Raises:
             SolverError: GMRES did not reach ``tol`` in 200 iterations.
@@ -140,7 +142,7 @@ class BlockSolver:
         residuals: list[float] = []
         preconditioner = spla.LinearOperator((self.n, self.n), self.sweep)
         x, _ = spla.gmres(
-            self.a, b, M=preconditioner, rtol=tol, atol=0.0, restart=50, maxiter=4,
+            self.a, b, x0=x0, M=preconditioner, rtol=tol, atol=0.0, restart=50, maxiter=4,
             callback=residuals.append, callback_type="pr_norm",
         )  # fmt: skip
         residual = float(np.linalg.norm(b - self.a @ x) / np.linalg.norm(b))
