@@ -444,3 +444,23 @@ def test_every_joule_is_accounted_for_by_either_scheme(workdir: Path, scheme: st
     else:  # close to C·ΔT, not equal
         assert run.stored_j == pytest.approx(naive, rel=0.2)
         assert run.stored_j != pytest.approx(naive, rel=1e-6)
+
+
+def test_4rm_floorplans_fall_on_the_walls_and_channels_they_cover(workdir: Path) -> None:
+    """On the 4RM grid's unequal columns each element's power is split by exact overlap (it
+    sums to the element's power) and the cells its Tflp statistics read are the cells it
+    covers."""
+    model = build_model(read_stk(write(workdir / "c.stk", "4rm", "four_elements_4rm.flp")))
+    assert len(model.sources) == 8  # four elements on each die
+    for source in model.sources:
+        assert source.share.sum() == pytest.approx(1.0, abs=1e-12)
+        ranges = model.element_ranges(source.element)
+        read = np.zeros(source.share.shape, dtype=bool)
+        for r0, r1, c0, c1 in ranges:
+            read[r0 : r1 + 1, c0 : c1 + 1] = True
+        assert np.array_equal(read, source.share > 1e-12), source.element.name
+    # the element boundary at x = 4975 µm is a column edge of this grid: background1 ends
+    # in column 99 (a channel, [4925, 4975)), background2 starts at column 100 (a wall)
+    background1 = next(s for s in model.sources if s.element.name == "background1")
+    assert model.x_edges[100] == 4975.0
+    assert background1.share[:, 99].sum() > 0 and background1.share[:, 100].sum() == 0
