@@ -197,7 +197,13 @@ def main() -> None:
                     f"energy {row['energy_error']:.1e}",
                     flush=True,
                 )
-    out = {"machine": machine(), "cpu_time": True, "threads": 1, "rows": rows_out}
+    out = {
+        "machine": machine(),
+        "cpu_time": True,
+        "threads": 1,
+        "rows": rows_out,
+        "argv": sys.argv[1:],
+    }
     target = HERE / "results" / ("threedice_quick.json" if args.quick else "threedice.json")
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {target.relative_to(HERE.parent)}", file=sys.stderr)
