@@ -464,3 +464,28 @@ def test_4rm_floorplans_fall_on_the_walls_and_channels_they_cover(workdir: Path)
     background1 = next(s for s in model.sources if s.element.name == "background1")
     assert model.x_edges[100] == 4975.0
     assert background1.share[:, 99].sum() > 0 and background1.share[:, 100].sum() == 0
+
+
+@pytest.mark.parametrize("cavity", ["4rm", "2rm"])
+def test_a_heat_sink_and_a_cavity_share_the_heat(workdir: Path, cavity: str) -> None:
+    """With a top heat sink as well, the power leaves through both, and a better sink takes
+    a larger share; on 2RM the block solve (its solid's faces included) agrees with LU."""
+    shares = []
+    for htc in ("1e-08", "1e-07"):
+        path = write(workdir / "c.stk", cavity)
+        sink = f"top heat sink :\n   heat transfer coefficient {htc} ;\n   temperature 300.0 ;\n"
+        text = path.read_text()  # 3D-ICE's order: materials, heat sinks, cavity, dimensions
+        cut = text.index("microchannel") if cavity != "pinfin" else text.index("pinfin")
+        path.write_text(text[:cut] + sink + text[cut:])
+        model = build_model(read_stk(path))
+        by_lu, _ = solve_steady(model, method="lu")
+        if cavity == "2rm":
+            by_blocks, _ = solve_steady(model, method="block")
+            assert np.abs(by_blocks - by_lu).max() < 1e-7
+        assert model.cavity is not None
+        coolant = model.cavity.heat_carried(by_lu)
+        through_sink = sum(model.system.heat_out(by_lu).values())
+        assert coolant + through_sink == pytest.approx(100.0, rel=1e-9)
+        assert 0 < through_sink < 100.0
+        shares.append(through_sink / 100.0)
+    assert shares[1] > shares[0]
