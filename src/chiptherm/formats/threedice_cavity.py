@@ -32,8 +32,14 @@ row's source 2·C·T_in. The heat carried away is Σ 2·C·(T_last - T_in), exac
 sources put in at steady state. C is ρc·Q/(2·N) per channel for 4RM (N channels), ρc·Q·p·l
 /(2·N·l_channel) per cell of length l for 2RM, and ρc·u·l·H/2 for pin fins.
 
-The system is not symmetric (the flow), so cavity stacks are solved by LU factorization (as
-3D-ICE does), not by conjugate gradients.
+Central differences along the flow are not monotone: where the rows are coarse for the
+flow and the films (cell Péclet number above 2), cells fall below the incoming temperature.
+3D-ICE computes the same numbers; chiptherm warns (``warn_undershoot``) and names the cell
+width to lower.
+
+The system is not symmetric (the flow): a cavity stack is solved by LU factorization with
+3D-ICE's options, or by blocks (:mod:`~chiptherm.formats.threedice_block`), not by conjugate
+gradients alone.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from chiptherm.analysis.compact import block_inputs
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.system import SinkLink
 from chiptherm.errors import ChipthermWarning, FormatError
-from chiptherm.formats.threedice import CavityStepSolver, IceModel
+from chiptherm.formats.threedice import CavityStepSolver, IceModel, warn_undershoot
 from chiptherm.formats.threedice_files import StkFile
 from chiptherm.formats.threedice_floorplan import read_ice_flp
 from chiptherm.formats.threedice_outputs import output_data, output_headers, write_texts
@@ -152,6 +152,7 @@ def run_transient(
     history = [field]
     texts = output_headers(model)
     peaks, power, heat_out = [float(field.max())], [], []
+    coldest = float(field.min())
     step = 0
     sources = model.rhs_for(model.power(0))
     for slot in range(slots):
@@ -168,6 +169,7 @@ def run_transient(
             stored += float((weight * capacity * (field - memory)).sum())
             history = [history[-1], field]
             peaks.append(float(field.max()))
+            coldest = min(coldest, float(field.min()))
             power.append(float(q.sum()))
             heat_out.append(model.heat_out(field))
             append_instant(model, texts, "step", field, sources, step * dt)
@@ -176,6 +178,7 @@ def run_transient(
         append_instant(model, texts, "slot", field, sources, step * dt)
     append_instant(model, texts, "final", field, sources, step * dt)
     written = write_texts(model, texts, workdir)
+    warn_undershoot(model, coldest)
     name = next(iter(solvers.values())).name if solvers else method
     return IceRun(
         np.arange(step + 1) * dt,
