@@ -107,7 +107,7 @@ def lu_solve(a, defaults: bool, b: np.ndarray) -> tuple[np.ndarray, dict]:
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from chiptherm.formats.threedice import factorize
+    from chiptherm.formats.threedice_solve import factorize
 
     t0 = time.process_time()
     lu = spla.splu(sp.csc_matrix(a)) if defaults else factorize(a)

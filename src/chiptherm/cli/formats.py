@@ -137,9 +137,10 @@ def threedice(
     instants of the output section.
     Example: chiptherm 3dice test.stk
     """
-    from chiptherm.formats.threedice import build_model, solve_steady
+    from chiptherm.formats.threedice import build_model
     from chiptherm.formats.threedice_files import read_stk
     from chiptherm.formats.threedice_outputs import write_outputs
+    from chiptherm.formats.threedice_solve import solve_steady
 
     if scheme not in ("euler", "bdf2"):
         raise InputError(f"--scheme {scheme!r}: expected euler or bdf2")

@@ -13,19 +13,15 @@ power here, a transient run steps through the slots in :mod:`chiptherm.transient
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from chiptherm.discretize.grid import overlap_1d
 from chiptherm.discretize.system import FaceLink, System, series
 from chiptherm.errors import ChipthermWarning, FormatError
-from chiptherm.formats.threedice_block import BlockSolver
 from chiptherm.formats.threedice_cavity import (
     CavityTerms,
     IceCavity,
@@ -139,129 +135,6 @@ class IceModel:
             r0, r1 = index_range(y, y + wy, y_edges)
             out.append((r0, r1, c0, c1))
         return out
-
-
-@dataclass(frozen=True)
-class SolveInfo:
-    """How a steady 3D-ICE stack was solved, and why that way."""
-
-    method: str
-    relative_residual: float
-    seconds: float
-    reason: str = ""
-
-
-CAVITY_METHODS = ("auto", "lu", "block")
-
-
-def solve_steady(
-    model: IceModel, tol: float = 1e-12, method: str = "auto"
-) -> tuple[np.ndarray, SolveInfo]:
-    """The steady field (nz, n_rows, n_cols) K of the first slot's power, to a relative
-    residual ``tol``: chiptherm's best solver for a solid stack; with a cavity, ``method``
-    'lu' (the whole stack factorized, as 3D-ICE does) or 'block' (the solid by chiptherm's
-    solvers and the coolant by its channels, coupled by GMRES:
-    :mod:`~chiptherm.formats.threedice_block`). 'auto' takes 'block' for 2RM and pin-fin
-    cavities, whose solid the transform solver solves exactly (70x faster than LU at 200,000
-    cells, CPU time), and 'lu' for 4RM, whose solid needs multigrid (LU is faster there).
-    """
-    from chiptherm.solvers import choice, solve_system
-
-    started = time.perf_counter()
-    if model.cavity is None:
-        field, info = solve_system(model.system, method="auto", tol=tol)
-        seconds = time.perf_counter() - started
-        return field, SolveInfo(
-            info.method, info.relative_residual, seconds, choice(model.system)[1]
-        )
-    if method not in CAVITY_METHODS:
-        raise ValueError(f"method {method!r}: expected one of {', '.join(CAVITY_METHODS)}")
-    reason = "as asked"
-    if method == "auto":
-        if model.doc.cavity and model.doc.cavity.model == "4rm":
-            method = "lu"
-            reason = (
-                "4RM cavity: the whole stack factorized, as 3D-ICE does (its solid is not "
-                "laterally uniform, so blocks are slower)"
-            )
-        else:
-            method = "block"
-            reason = (
-                "2RM/pin-fin cavity: the solid by the exact transform solver, the coolant by "
-                "its channels"
-            )
-    rhs = model.rhs_for(model.system.q).ravel()
-    if method == "block":
-        solver = BlockSolver(model.matrix(), model.cavity.mask(model.system.shape))
-        x, info = solver.solve(rhs, tol=max(tol, 1e-11))
-        name = info.solid
-    else:
-        x, name = factorize(model.matrix()).solve(rhs), "lu"
-    residual = float(np.linalg.norm(model.matrix() @ x - rhs) / np.linalg.norm(rhs))
-    seconds = time.perf_counter() - started
-    field = x.reshape(model.system.shape)
-    warn_undershoot(model, float(field.min()))
-    return field, SolveInfo(name, residual, seconds, reason)
-
-
-def warn_undershoot(model: IceModel, coldest: float) -> None:
-    """Warn when a cavity stack's coldest cell ``coldest`` (K) lies below the coolant's
-    incoming temperature: 3D-ICE's central differences along the flow are not monotone,
-    and on rows too coarse for the flow and the films they undershoot (3D-ICE computes the
-    same numbers)."""
-    if model.cavity is None:
-        return
-    inlet = min(t_in for _, _, t_in in model.cavity.coolant)
-    if coldest < inlet - 1e-6:
-        warnings.warn(
-            f"{model.doc.source}: the coldest cell, {coldest:.3f} K, lies {inlet - coldest:.3g} "
-            f"K below the coolant's incoming temperature: the coolant's central differences "
-            f"(3D-ICE's model, which computes the same) undershoot on rows this coarse; a "
-            f"smaller cell width along the flow (now {model.doc.cell[1]:g} µm) removes it",
-            ChipthermWarning,
-            stacklevel=3,
-        )
-
-
-def factorize(a: sp.sparray) -> spla.SuperLU:
-    """Sparse LU of a cavity stack's matrix (N, N) as 3D-ICE factorizes it: SuperLU with the
-    minimum-degree ordering of A'+A, a symmetric-mode pivot search and a pivot threshold of
-    0.001. On 3D-ICE's 4RM test (50,250 cells) this takes 1.2 s against 1.9 s for SuperLU's
-    defaults (COLAMD, partial pivoting), 11.7 s against 23 s at 201,000 cells, with half the
-    fill; residuals stay below 1e-13 (benchmarks/threedice.py)."""
-    return spla.splu(
-        sp.csc_matrix(a),
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.001,
-        options={"SymmetricMode": True},
-    )
-
-
-class CavityStepSolver:
-    """Transient steps of a cavity stack: (A + S)·T = b with the storage S (nz, n_rows,
-    n_cols) W/K on the diagonal (the ``solve`` of chiptherm's solvers). 4RM stacks are
-    factorized once per step length; 2RM and pin-fin stacks are solved by blocks (their
-    solid, storage included, stays laterally uniform), each step from the scheme's guess."""
-
-    def __init__(self, model: IceModel, storage: np.ndarray) -> None:
-        a = model.matrix() + sp.diags_array(storage.ravel())
-        self._lu: spla.SuperLU | None = None
-        self._block: BlockSolver | None = None
-        if model.doc.cavity is not None and model.doc.cavity.model == "4rm":
-            self._lu = factorize(a)
-            self.name = "lu"
-        else:
-            assert model.cavity is not None
-            self._block = BlockSolver(a, model.cavity.mask(model.system.shape))
-            self.name = f"gmres-block ({self._block.solid.name} for the solid)"
-
-    def solve(self, rhs: np.ndarray, x0: Any = None, tol: float = 0.0) -> tuple[np.ndarray, Any]:
-        b = np.asarray(rhs).ravel()
-        if self._block is not None:
-            start = None if x0 is None else np.asarray(x0).ravel()
-            return self._block.solve(b, tol=max(tol, 1e-11), x0=start)
-        assert self._lu is not None
-        return self._lu.solve(b), None
 
 
 def cell_layers(doc: StkFile) -> tuple[list[CellLayer], dict[str, int]]:

@@ -33,10 +33,11 @@ from chiptherm.analysis.compact import block_inputs
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.system import SinkLink
 from chiptherm.errors import ChipthermWarning, FormatError
-from chiptherm.formats.threedice import CavityStepSolver, IceModel, warn_undershoot
+from chiptherm.formats.threedice import IceModel
 from chiptherm.formats.threedice_files import StkFile
 from chiptherm.formats.threedice_floorplan import read_ice_flp
 from chiptherm.formats.threedice_outputs import output_data, output_headers, write_texts
+from chiptherm.formats.threedice_solve import CavityStepSolver, warn_undershoot
 from chiptherm.solvers import make_solver
 from chiptherm.solvers.nonlinear import with_sink
 from chiptherm.transient.steps import STORAGE, scheme_terms
