@@ -140,12 +140,12 @@ def threedice(
     from chiptherm.formats.threedice import build_model
     from chiptherm.formats.threedice_files import read_stk
     from chiptherm.formats.threedice_outputs import write_outputs
-    from chiptherm.formats.threedice_solve import solve_steady
+    from chiptherm.formats.threedice_solve import CAVITY_METHODS, solve_steady
 
     if scheme not in ("euler", "bdf2"):
         raise InputError(f"--scheme {scheme!r}: expected euler or bdf2")
-    if solver not in ("auto", "lu", "block"):
-        raise InputError(f"--solver {solver!r}: expected auto, lu or block")
+    if solver not in CAVITY_METHODS:
+        raise InputError(f"--solver {solver!r}: expected {', '.join(CAVITY_METHODS)}")
     model = build_model(read_stk(stk_file))
     if model.doc.transient is not None:
         threedice_transient(model, stk_file, scheme, as_json, quiet)  # type: ignore[arg-type]

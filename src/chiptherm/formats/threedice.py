@@ -1,20 +1,21 @@
 """3D-ICE's model of a parsed stack (:mod:`~chiptherm.formats.threedice_files`): its
-discretization, solved as 3D-ICE solves it.
+discretization, as 3D-ICE discretizes it.
 
 The model reproduces 3D-ICE's discretization, including its full-height half-cells on an edge
 layer without a heat sink and, for a 4RM cavity, the grid's columns as wide as the cavity's
 walls and channels; conductances come out directly in W/K. Solid stacks are a symmetric
 :class:`System` (solved by chiptherm's solvers); a cavity adds the coolant's transport and
-the 2RM model's links (:mod:`~chiptherm.formats.threedice_cavity`), and such a stack is solved
-by LU factorization. The model carries each floorplan element's share of every cell (for the
-power of any time slot) and every cell's heat capacity; a steady run solves the first slot's
-power here, a transient run steps through the slots in :mod:`chiptherm.transient.threedice`.
+the 2RM model's links (:mod:`~chiptherm.formats.threedice_cavity`); how either is solved is
+in :mod:`~chiptherm.formats.threedice_solve`. The model carries each floorplan element's
+share of every cell (for the power of any time slot) and every cell's heat capacity; a
+steady run solves the first slot's power, a transient run steps through the slots in
+:mod:`chiptherm.transient.threedice`.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,9 +69,6 @@ class CellLayer:
     k: tuple[float, float, float]
     vhc: float
     cavity: IceCavity | None = None
-
-
-CAVITY_LAYERS = {"4rm": ["4rm"], "2rm": ["bottom wall", "virtual wall", "coolant", "top wall"]}
 
 
 @dataclass
@@ -157,7 +155,7 @@ def cell_layers(doc: StkFile) -> tuple[list[CellLayer], dict[str, int]]:
             assert cavity is not None  # read_stk checks
             layer_of_element[el.name] = len(layers) + cavity.coolant_layer
             wall = doc.materials[cavity.wall_material]
-            for kind in CAVITY_LAYERS["4rm" if cavity.model == "4rm" else "2rm"]:
+            for kind in cavity.layer_kinds:
                 layers.append(
                     CellLayer(
                         kind, cavity.height, wall.conductivity, wall.heat_capacity or 0.0, cavity
@@ -223,7 +221,7 @@ def build_model(doc: StkFile) -> IceModel:
     system = System(
         np.ascontiguousarray(np.broadcast_to(links.gx[:, None, :], (nz, n_rows, n_cols - 1))),
         np.ascontiguousarray(np.broadcast_to(links.gy[:, None, :], (nz, n_rows - 1, n_cols))),
-        np.ascontiguousarray(np.broadcast_to(links.gz[:, None, :], (nz - 1, n_rows, n_cols))),
+        np.ascontiguousarray(np.broadcast_to(links.gz()[:, None, :], (nz - 1, n_rows, n_cols))),
         faces,
         q,
     )
@@ -247,18 +245,23 @@ def build_model(doc: StkFile) -> IceModel:
 class LayerLinks:
     """Conductances of a stack's layers, the same in every row, W/K: ``gx`` (nz, n_cols-1)
     between columns, ``gy`` (nz, n_cols) between rows, ``g_up``/``g_down`` (nz, n_cols) the
-    half-cells towards the layer above and below (``gz`` joins them in series, unless a
-    cavity sets it), and ``capacity`` (nz, n_cols) J/K."""
+    half-cells towards the layer above and below, ``capacity`` (nz, n_cols) J/K, and
+    ``fixed_gz``: the vertical links (n_cols,) a cavity sets instead of the half-cells in
+    series, by lower layer."""
 
     gx: np.ndarray
     gy: np.ndarray
     g_up: np.ndarray
     g_down: np.ndarray
     capacity: np.ndarray
-    gz: np.ndarray | None = None
+    fixed_gz: dict[int, np.ndarray] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.gx, self.gy = self.gx.copy(), self.gy.copy()
+    def gz(self) -> np.ndarray:
+        """(nz-1, n_cols) the links between each layer and the next, W/K."""
+        gz = series(self.g_up[:-1], self.g_down[1:])
+        for level, g in self.fixed_gz.items():
+            gz[level] = g
+        return gz
 
 
 def add_cavities(
@@ -269,17 +272,12 @@ def add_cavities(
     chip_length: float,
     shape: tuple[int, int, int],
 ) -> CavityTerms | None:
-    """Set the cavity layers' conductances and capacities in ``links`` (and its ``gz``), and
-    return what does not fit the 7-point network: the coolant's transport, its inlet
-    source and the 2RM links that skip a layer. None for a solid stack."""
+    """Set the cavity layers' conductances and capacities in ``links``, and return what does
+    not fit the 7-point network: the coolant's transport, its inlet source and the 2RM
+    links that skip a layer. None for a solid stack."""
     area = lengths * cw
-    starts = [
-        i
-        for i, la in enumerate(layers)
-        if la.kind in ("4rm", "bottom wall") and (i == 0 or layers[i - 1].kind != la.kind)
-    ]
-    g_up, g_down = links.g_up, links.g_down
-    fixed_gz: dict[int, np.ndarray] = {}
+    starts = [i for i, la in enumerate(layers) if la.kind in ("4rm", "bottom wall")]
+    g_up, g_down, fixed_gz = links.g_up, links.g_down, links.fixed_gz
     matrix = sp.csr_array((int(np.prod(shape)),) * 2)
     inlet = np.zeros(shape)
     coolant = []
@@ -324,9 +322,6 @@ def add_cavities(
         matrix = matrix + advection(shape, flow_layer, c)
         inlet[flow_layer, 0] += 2.0 * c * cavity.inlet_temperature
         coolant.append((flow_layer, c, cavity.inlet_temperature))
-    links.gz = series(g_up[:-1], g_down[1:])
-    for level, g in fixed_gz.items():
-        links.gz[level] = g
     if not starts:
         return None
     return CavityTerms(sp.csr_array(matrix), inlet, coolant)

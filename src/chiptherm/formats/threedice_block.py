@@ -41,9 +41,10 @@ INNER_TOL = 1e-13
 
 @dataclass(frozen=True)
 class BlockInfo:
-    """How a block solve went: ``solid`` is the solid's solver, ``iterations`` GMRES's."""
+    """How a block solve went: ``method`` names it and the solid's solver, ``iterations``
+    are GMRES's."""
 
-    solid: str
+    method: str
     iterations: int
     relative_residual: float
     seconds: float
@@ -52,7 +53,7 @@ class BlockInfo:
 def solid_system(a: sp.csr_array, coolant: np.ndarray) -> tuple[System, np.ndarray]:
     """A_SS as a 7-point :class:`System` on the grid without the all-coolant layers, and the
     flat indices (in the full grid) of its cells; coolant cells left in it (4RM) have no
-    links and a unit diagonal.
+    links and a diagonal of their layer's size.
 
     Raises:
         SolverError: A_SS is not a 7-point network on that grid.
@@ -120,6 +121,10 @@ class BlockSolver:
         self.a_ff = spla.splu(sp.csc_matrix(rows[:, self.coolant_cells]))
         self.n = self.a.shape[0]
 
+    @property
+    def name(self) -> str:
+        return f"gmres-block ({self.solid.name} for the solid)"
+
     def sweep(self, r: np.ndarray) -> np.ndarray:
         """One block Gauss-Seidel sweep applied to ``r`` (N,)."""
         x = np.zeros(self.n)
@@ -151,5 +156,5 @@ class BlockSolver:
                 f"the cavity stack's block solve stalled at a relative residual of "
                 f"{residual:.1e} after {len(residuals)} GMRES iterations"
             )
-        name = f"gmres-block ({self.solid.name} for the solid)"
-        return x, BlockInfo(name, len(residuals), residual, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return x, BlockInfo(self.name, len(residuals), residual, seconds)

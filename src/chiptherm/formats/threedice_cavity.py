@@ -95,9 +95,12 @@ class IceCavity:
     line: int | None = None
 
     @property
-    def n_layers(self) -> int:
-        """Cell layers of one cavity: 1 for 4RM, 4 for the 2RM models."""
-        return 1 if self.model == "4rm" else 4
+    def layer_kinds(self) -> tuple[str, ...]:
+        """The cavity's layers of cells, bottom first: one for 4RM, four for the 2RM
+        models."""
+        if self.model == "4rm":
+            return ("4rm",)
+        return ("bottom wall", "virtual wall", "coolant", "top wall")
 
     @property
     def coolant_layer(self) -> int:
@@ -321,10 +324,10 @@ def advection(shape: tuple[int, int, int], layer: int, c: np.ndarray) -> sp.coo_
     rows_i += [here, ahead]
     rows_j += [ahead, here]
     values += [cc, -cc]
-    ends = np.unique(np.concatenate([index[0, cols], index[-1, cols]]))
+    ends = np.concatenate([index[0, cols], index[-1, cols]])  # ny >= 2 (build_model checks)
     rows_i.append(ends)
     rows_j.append(ends)
-    values.append(np.tile(c[cols], 2 if ny > 1 else 1))
+    values.append(np.tile(c[cols], 2))
     n = nz * ny * nx
     return sp.coo_array(
         (np.concatenate(values), (np.concatenate(rows_i), np.concatenate(rows_j))), shape=(n, n)
@@ -346,8 +349,6 @@ def skip_links(
         rows += [a, b, a, b]
         cols += [a, b, b, a]
         values += [gg, gg, -gg, -gg]
-    if not rows:
-        return sp.coo_array((n, n))
     return sp.coo_array(
         (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
     )

@@ -332,10 +332,11 @@ def used_materials(doc: StkFile) -> list[str]:
     names: list[str] = []
     for el in doc.stack:
         if el.kind == "channel":
-            pool = [IceLayer(0.0, doc.cavity.wall_material)] if doc.cavity else []
+            wanted = [doc.cavity.wall_material] if doc.cavity else []
         else:
             pool = doc.dies[el.ref].layers if el.kind == "die" else [doc.layers[el.ref]]
-        names += [la.material for la in pool if la.material not in names]
+            wanted = [la.material for la in pool]
+        names += [m for m in wanted if m not in names]
     return names
 
 

@@ -31,6 +31,13 @@ class SolveInfo:
 CAVITY_METHODS = ("auto", "lu", "block")
 
 
+def blocks_pay(model: IceModel) -> bool:
+    """Whether the block solve beats the factorization on ``model``'s cavity: for 2RM and
+    pin fins, whose solid the transform solver solves exactly, not for 4RM, whose solid
+    needs multigrid (``benchmarks/threedice.py``)."""
+    return model.doc.cavity is not None and model.doc.cavity.model != "4rm"
+
+
 def solve_steady(
     model: IceModel, tol: float = 1e-12, method: str = "auto"
 ) -> tuple[np.ndarray, SolveInfo]:
@@ -53,34 +60,32 @@ def solve_steady(
         )
     if method not in CAVITY_METHODS:
         raise ValueError(f"method {method!r}: expected one of {', '.join(CAVITY_METHODS)}")
+    chosen = method == "auto"
     reason = "as asked"
-    if method == "auto":
-        if model.doc.cavity and model.doc.cavity.model == "4rm":
-            method = "lu"
-            reason = (
-                "4RM cavity: the whole stack factorized, as 3D-ICE does (its solid is not "
-                "laterally uniform, so blocks are slower)"
-            )
-        else:
-            method = "block"
-            reason = (
-                "2RM/pin-fin cavity: the solid by the exact transform solver, the coolant by "
-                "its channels"
-            )
+    if chosen:
+        method = "block" if blocks_pay(model) else "lu"
+        reason = (
+            "2RM/pin-fin cavity: the solid by the exact transform solver, the coolant by its "
+            "channels"
+            if method == "block"
+            else "4RM cavity: the whole stack factorized, as 3D-ICE does (its solid is not "
+            "laterally uniform, so blocks are slower)"
+        )
+    a = model.matrix()
     rhs = model.rhs_for(model.system.q).ravel()
     x, name = None, "lu"
     if method == "block":
-        solver = BlockSolver(model.matrix(), model.cavity.mask(model.system.shape))
+        solver = BlockSolver(a, model.cavity.mask(model.system.shape))
         try:
-            x, info = solver.solve(rhs, tol=max(tol, 1e-11))
-            name = info.solid
+            x, _ = solver.solve(rhs, tol=max(tol, 1e-11))
+            name = solver.name
         except SolverError as exc:
-            if reason == "as asked":
+            if not chosen:
                 raise
             reason = f"blocks stalled ({exc}); the whole stack factorized instead"
     if x is None:
-        x = factorize(model.matrix()).solve(rhs)
-    residual = float(np.linalg.norm(model.matrix() @ x - rhs) / np.linalg.norm(rhs))
+        x = factorize(a).solve(rhs)
+    residual = float(np.linalg.norm(a @ x - rhs) / np.linalg.norm(rhs))
     seconds = time.perf_counter() - started
     field = x.reshape(model.system.shape)
     warn_undershoot(model, float(field.min()))
@@ -109,9 +114,9 @@ def warn_undershoot(model: IceModel, coldest: float) -> None:
 def factorize(a: sp.sparray) -> spla.SuperLU:
     """Sparse LU of a cavity stack's matrix (N, N) as 3D-ICE factorizes it: SuperLU with the
     minimum-degree ordering of A'+A, a symmetric-mode pivot search and a pivot threshold of
-    0.001. On 3D-ICE's 4RM test (50,250 cells) this takes 1.2 s against 1.9 s for SuperLU's
-    defaults (COLAMD, partial pivoting), 11.7 s against 23 s at 201,000 cells, with half the
-    fill; residuals stay below 1e-13 (benchmarks/threedice.py)."""
+    0.001. On 3D-ICE's 4RM test this takes 0.85 s against 1.93 s for SuperLU's defaults
+    (COLAMD, partial pivoting) at 50,250 cells and 32.1 s against 82.1 s at 502,500 cells,
+    with about half the fill; residuals stay below 1e-12 (benchmarks/threedice.py)."""
     return spla.splu(
         sp.csc_matrix(a),
         permc_spec="MMD_AT_PLUS_A",
@@ -127,17 +132,16 @@ class CavityStepSolver:
     solid, storage included, stays laterally uniform), each step from the scheme's guess."""
 
     def __init__(self, model: IceModel, storage: np.ndarray) -> None:
-        a = model.matrix() + sp.diags_array(storage.ravel())
+        self._a = model.matrix() + sp.diags_array(storage.ravel())
         self._lu: spla.SuperLU | None = None
         self._block: BlockSolver | None = None
-        if model.doc.cavity is not None and model.doc.cavity.model == "4rm":
-            self._lu = factorize(a)
-            self.name = "lu"
-        else:
+        if blocks_pay(model):
             assert model.cavity is not None
-            self._block = BlockSolver(a, model.cavity.mask(model.system.shape))
-            self.name = f"gmres-block ({self._block.solid.name} for the solid)"
-        self._a = a
+            self._block = BlockSolver(self._a, model.cavity.mask(model.system.shape))
+            self.name = self._block.name
+        else:
+            self._lu = factorize(self._a)
+            self.name = "lu"
 
     def solve(self, rhs: np.ndarray, x0: Any = None, tol: float = 0.0) -> tuple[np.ndarray, Any]:
         """Solve one step; a block solve that stalls is replaced, for this step length and

@@ -198,7 +198,8 @@ def run_transient(
 
 def step_solver(model: IceModel, storage: np.ndarray, method: str) -> Any:
     """A solver of (G + storage)·T = b for one step length: chiptherm's (``method``) for a
-    solid stack, an LU factorization with a cavity. ``storage`` (nz, n_rows, n_cols) W/K."""
+    solid stack, :class:`CavityStepSolver` with a cavity. ``storage`` (nz, n_rows, n_cols)
+    W/K."""
     if model.cavity is not None:
         return CavityStepSolver(model, storage)
     link = SinkLink(conductance=storage, temperature=0.0)
