@@ -58,7 +58,7 @@ stack:
    channel channel1 ;
    die die1 bottomdie floorplan "background.flp" ;
 solver:
-   steady ;
+   {solver}
    initial temperature 300.0 ;
 """
 CAVITIES = {
@@ -81,20 +81,25 @@ CAVITIES = {
    coolant heat transfer coefficient top 4.7132e-8 , bottom 5.7132e-8 ;
 """,
 }
-FLOORPLAN = "background :\n position 0, 0 ;\n dimension 10000, 10000 ;\n power values 50 ;\n"
+FLOORPLAN = "background :\n position 0, 0 ;\n dimension 10000, 10000 ;\n power values {watts} ;\n"
+SLOTS = "50, 50, 50, 50, 0, 0, 0, 0, 50, 50, 50, 50"
+"""3D-ICE's transient tests' power slots: on, off, on (12 slots of 20 ms, 10 steps each)."""
 
 
-def build(folder: Path, cavity: str, rows: int):
+def build(folder: Path, cavity: str, rows: int, transient: bool = False):
     """The model of 3D-ICE's test stack with a ``cavity`` ('4rm' or '2rm') and ``rows`` rows
     of cells along the flow (its cells are 50 µm across the flow for 4RM, 200 µm for 2RM,
-    as in 3D-ICE's tests)."""
+    as in 3D-ICE's tests); ``transient``: 3D-ICE's transient run of its tests instead of a
+    steady one."""
     from chiptherm.formats.threedice import build_model
     from chiptherm.formats.threedice_files import read_stk
 
-    (folder / "background.flp").write_text(FLOORPLAN)
+    (folder / "background.flp").write_text(FLOORPLAN.format(watts=SLOTS if transient else 50))
     path = folder / f"{cavity}_rows{rows}.stk"
     length = 50 if cavity == "4rm" else 200
-    path.write_text(STACK.format(cavity=CAVITIES[cavity], length=length, width=10000 / rows))
+    solver = "transient step 0.002, slot 0.02 ;" if transient else "steady ;"
+    text = STACK.format(cavity=CAVITIES[cavity], length=length, width=10000 / rows, solver=solver)
+    path.write_text(text)
     cwd = Path.cwd()
     os.chdir(folder)
     try:
@@ -150,11 +155,39 @@ def block_solve(model, b: np.ndarray) -> tuple[np.ndarray, dict]:
     }
 
 
+def transient_rows(folder: Path, rows: int) -> list[dict]:
+    """3D-ICE's transient run (120 Euler steps) of the 2RM stack on ``rows`` rows, by
+    blocks and by one factorization as 3D-ICE does, CPU time."""
+    from chiptherm.transient.threedice import run_transient
+
+    model = build(folder, "2rm", rows, transient=True)
+    out = []
+    for method in ("block", "lu"):
+        t0 = time.process_time()
+        run = run_transient(model, workdir=folder, method=method)
+        seconds = time.process_time() - t0
+        out.append(
+            {
+                "cavity": "2rm",
+                "cells": model.system.size,
+                "rows": rows,
+                "method": f"transient, {run.steps} steps: {run.method}",
+                "total_s": seconds,
+                "peak_k": float(run.peak_k.max()),
+            }
+        )
+        print(f"2rm {model.system.size:>8} cells  {out[-1]['method']:<50} {seconds:7.2f} s")
+    return out
+
+
 def main() -> None:
     from chiptherm.operator.inference import machine
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the tests' size only")
+    parser.add_argument(
+        "--transient", action="store_true", help="only the transient run, blocks against LU"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     cases = [("4rm", 50), ("2rm", 50)]
@@ -162,6 +195,9 @@ def main() -> None:
         cases += [("4rm", 500), ("2rm", 500)]
     rows_out = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.transient:
+            cases = []
+            rows_out += transient_rows(Path(tmp), 50 if args.quick else 500)
         for cavity, rows in cases:
             t0 = time.process_time()
             model = build(Path(tmp), cavity, rows)
@@ -204,7 +240,8 @@ def main() -> None:
         "rows": rows_out,
         "argv": sys.argv[1:],
     }
-    target = HERE / "results" / ("threedice_quick.json" if args.quick else "threedice.json")
+    name = "threedice_transient" if args.transient else "threedice"
+    target = HERE / "results" / (f"{name}_quick.json" if args.quick else f"{name}.json")
     target.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {target.relative_to(HERE.parent)}", file=sys.stderr)
 

@@ -132,7 +132,8 @@ def run_transient(
         model: a stack whose file asks for a transient run.
         workdir: where the output section's paths are relative to.
         scheme: 'euler' (3D-ICE's) or 'bdf2' (restarted at every slot).
-        method, tol: the linear solver of the steps and its relative residual.
+        method, tol: the linear solver of the steps (a cavity stack: auto, lu or block) and
+            its relative residual.
         on_step: told (done, total) after every step.
 
     Raises:
@@ -198,10 +199,10 @@ def run_transient(
 
 def step_solver(model: IceModel, storage: np.ndarray, method: str) -> Any:
     """A solver of (G + storage)·T = b for one step length: chiptherm's (``method``) for a
-    solid stack, :class:`CavityStepSolver` with a cavity. ``storage`` (nz, n_rows, n_cols)
-    W/K."""
+    solid stack, :class:`CavityStepSolver` (``method`` 'auto', 'lu' or 'block') with a
+    cavity. ``storage`` (nz, n_rows, n_cols) W/K."""
     if model.cavity is not None:
-        return CavityStepSolver(model, storage)
+        return CavityStepSolver(model, storage, method)
     link = SinkLink(conductance=storage, temperature=0.0)
     return make_solver(with_sink(model.system, (STORAGE, link)), method)
 
