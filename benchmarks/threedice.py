@@ -188,6 +188,12 @@ def main() -> None:
     parser.add_argument(
         "--transient", action="store_true", help="only the transient run, blocks against LU"
     )
+    parser.add_argument(
+        "--rows",
+        default="50,75,100,150,250,500",
+        help="rows of cells along the flow of the transient runs, comma-separated "
+        "(2RM: 400 cells per row; --quick: 50 only)",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     cases = [("4rm", 50), ("2rm", 50)]
@@ -197,7 +203,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.transient:
             cases = []
-            rows_out += transient_rows(Path(tmp), 50 if args.quick else 500)
+            for rows in [50] if args.quick else [int(r) for r in args.rows.split(",")]:
+                rows_out += transient_rows(Path(tmp), rows)
         for cavity, rows in cases:
             t0 = time.process_time()
             model = build(Path(tmp), cavity, rows)

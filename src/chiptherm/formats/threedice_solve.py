@@ -29,13 +29,24 @@ class SolveInfo:
 
 
 CAVITY_METHODS = ("auto", "lu", "block")
+TRANSIENT_BLOCK_CELLS = 40_000
+"""From this many cells on, a transient run of a 2RM or pin-fin stack solves its steps by
+blocks; below it one factorization, reused by every step, is faster. 3D-ICE's 2RM transient
+run (120 Euler steps, ``benchmarks/threedice.py --transient``, CPU time, one thread): blocks
+against LU 0.94 / 0.48 s at 20,000 cells, 1.15 / 0.91 s at 30,000, 1.54 / 1.51 s at 40,000,
+2.16 / 3.21 s at 60,000, 7.1 / 27.5 s at 200,000. A steady solve factorizes only once
+either way, and blocks win it at every size measured (0.04 / 0.24 s at 20,000 cells)."""
 
 
-def blocks_pay(model: IceModel) -> bool:
+def blocks_pay(model: IceModel, steps: bool = False) -> bool:
     """Whether the block solve beats the factorization on ``model``'s cavity: for 2RM and
     pin fins, whose solid the transform solver solves exactly, not for 4RM, whose solid
-    needs multigrid (``benchmarks/threedice.py``)."""
-    return model.doc.cavity is not None and model.doc.cavity.model != "4rm"
+    needs multigrid (``benchmarks/threedice.py``); for the many solves of a transient run
+    (``steps``), only from :data:`TRANSIENT_BLOCK_CELLS` cells on."""
+    cavity = model.doc.cavity
+    if cavity is None or cavity.model == "4rm":
+        return False
+    return not steps or model.system.size >= TRANSIENT_BLOCK_CELLS
 
 
 def solve_steady(
@@ -130,7 +141,7 @@ class CavityStepSolver:
     n_cols) W/K on the diagonal (the ``solve`` of chiptherm's solvers). ``method`` 'lu'
     factorizes once per step length, 'block' solves each step by blocks from the scheme's
     guess (the solid, storage included, stays laterally uniform for 2RM and pin fins);
-    'auto' takes blocks where :func:`blocks_pay`."""
+    'auto' takes blocks where :func:`blocks_pay` for a run of steps."""
 
     def __init__(self, model: IceModel, storage: np.ndarray, method: str = "auto") -> None:
         if method not in CAVITY_METHODS:
@@ -138,7 +149,7 @@ class CavityStepSolver:
         self._a = model.matrix() + sp.diags_array(storage.ravel())
         self._lu: spla.SuperLU | None = None
         self._block: BlockSolver | None = None
-        if method == "block" or (method == "auto" and blocks_pay(model)):
+        if method == "block" or (method == "auto" and blocks_pay(model, steps=True)):
             assert model.cavity is not None
             self._block = BlockSolver(self._a, model.cavity.mask(model.system.shape))
             self.name = self._block.name
