@@ -274,3 +274,64 @@ def test_a_steady_file_is_not_run_as_a_transient(workdir: Path) -> None:
     (workdir / "cell.stk").write_text(steady)
     with pytest.raises(FormatError, match=r"cell\.stk: the stack file asks for a steady run"):
         run_transient(build_model(read_stk(workdir / "cell.stk")), workdir)
+
+
+def exact_cell(times: np.ndarray) -> np.ndarray:
+    """The lumped cell's exact temperature (K) at ``times`` (s, ascending, from 0): the
+    piecewise exponential of C·dT/dt = P(slot) - G·(T - T_s), slots of 10 ms."""
+    capacity, conductance = cell_constants()
+    out, t, before = [], 300.0, 0.0
+    for now in times:
+        slot = min(int(before / 0.01 + 1e-9), len(SLOT_POWERS) - 1)
+        target = 300.0 + SLOT_POWERS[slot] / conductance
+        t = target + (t - target) * math.exp(-(now - before) * conductance / capacity)
+        out.append(t)
+        before = now
+    return np.array(out)
+
+
+def test_doubling_steps_follow_the_exponential_closer_than_3dice_steps(workdir: Path) -> None:
+    """chiptherm's doubling BDF2 steps, starting small at every switch of power, against
+    3D-ICE's uniform Euler steps of the file: far closer to the exact solution at every
+    step end, the step outputs at those ends, and the energy balance closed over steps of
+    several lengths."""
+    (workdir / "cell.stk").write_text(CELL.format(step=0.002))
+    model = build_model(read_stk(workdir / "cell.stk"))
+    uniform = run_transient(model, workdir)
+    uniform_error = np.abs(uniform.peak_k - exact_cell(uniform.times)).max()
+    run = run_transient(model, workdir, scheme="bdf2", double_every=3)
+    lengths = np.diff(run.times)
+    assert lengths.min() == pytest.approx(0.0002, rel=1e-9)
+    assert lengths.max() == pytest.approx(0.0016)  # 0.2, 0.4, 0.8, 1.6 ms, three each, then 1
+    assert run.times[[run.steps // 3, 2 * run.steps // 3, -1]] == pytest.approx([0.01, 0.02, 0.03])
+    doubling_error = np.abs(run.peak_k - exact_cell(run.times)).max()
+    assert doubling_error < uniform_error / 20
+    printed = data_lines(workdir / "t.txt")
+    assert [row[0] for row in printed] == pytest.approx(list(run.times[1:]), abs=1e-12)
+    assert [row[1] for row in printed] == pytest.approx(list(run.peak_k[1:]), abs=1e-11)
+    put_in, left = run.power_w @ lengths, run.heat_out_w @ lengths
+    assert put_in == pytest.approx(sum(SLOT_POWERS) * 0.01, rel=1e-12)
+    assert put_in - left - run.stored_j == pytest.approx(0.0, abs=1e-9 * put_in)
+
+
+def test_the_command_takes_doubling_steps_and_refuses_them_where_they_mean_nothing(
+    workdir: Path,
+) -> None:
+    (workdir / "cell.stk").write_text(CELL.format(step=0.002))
+    args = ["3dice", "cell.stk", "--scheme", "bdf2", "--double-every", "3"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["step_s"] == pytest.approx(0.0002, rel=1e-9)
+    assert summary["longest_step_s"] == pytest.approx(0.0016)
+    assert summary["energy_relative_error"] < 1e-9
+    too_long = CliRunner().invoke(app, [*args, "--first-step", "0.5"])
+    assert too_long.exit_code == 1 and "transient" not in too_long.output  # no bar begun
+    assert "first step: expected a time in (0, 0.01] s" in too_long.output
+    alone = CliRunner().invoke(app, ["3dice", "cell.stk", "--first-step", "0.001"])
+    assert alone.exit_code == 1 and "give --double-every N too" in alone.output
+    (workdir / "steady.stk").write_text(
+        CELL.format(step=0.002).replace("transient step 0.002, slot 0.01 ;", "steady ;")
+    )
+    steady = CliRunner().invoke(app, ["3dice", "steady.stk", "--double-every", "3"])
+    assert steady.exit_code == 1 and "asks for a steady run" in steady.output

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -123,11 +124,26 @@ def threedice(
     solver: Annotated[
         str,
         typer.Option(
-            help="Steady cavity stacks: auto, lu (the whole stack factorized, as 3D-ICE "
-            "does) or block (the solid by chiptherm's solvers, the coolant by its channels, "
-            "coupled by GMRES; auto takes it for 2RM and pin fins)."
+            help="Cavity stacks: auto, lu (the whole stack factorized, as 3D-ICE does) or "
+            "block (the solid by chiptherm's solvers, the coolant by its channels, coupled by "
+            "GMRES; auto takes it for 2RM and pin fins, in transient runs from 40,000 cells)."
         ),
     ] = "auto",
+    double_every: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Transient runs: 0 takes 3D-ICE's steps; N > 0 takes chiptherm's doubling "
+            "steps instead, from --first-step, doubled after every N steps, starting small "
+            "again at every slot (where the power changes); step outputs come at their ends.",
+        ),
+    ] = 0,
+    first_step: Annotated[
+        float | None,
+        typer.Option(
+            help="The first doubling step of each slot, s \\[default: the file's step / 10]."
+        ),
+    ] = None,
 ) -> None:
     """Run a 3D-ICE stack (solid, or with a microchannel or pin-fin cavity), steady or
     transient, and execute its output section, as 3D-ICE does.
@@ -147,8 +163,25 @@ def threedice(
     if solver not in CAVITY_METHODS:
         raise InputError(f"--solver {solver!r}: expected {', '.join(CAVITY_METHODS)}")
     model = build_model(read_stk(stk_file))
+    if first_step is not None and double_every == 0:
+        raise InputError("--first-step sets the doubling steps: give --double-every N too")
+    if model.doc.transient is None and (double_every or scheme != "euler"):
+        raise InputError(
+            f"{stk_file}: the file asks for a steady run ('steady ;'); --scheme and "
+            "--double-every apply to transient runs ('transient step DT, slot ST ;')"
+        )
     if model.doc.transient is not None:
-        threedice_transient(model, stk_file, scheme, as_json, quiet)  # type: ignore[arg-type]
+        from chiptherm.transient.threedice import slot_steps
+
+        timing = model.doc.transient  # the steps checked before the progress bar starts
+        slot_steps(timing.step, timing.slot, timing.steps_per_slot, double_every, first_step)
+        options = {
+            "scheme": scheme,
+            "method": solver,
+            "double_every": double_every,
+            "first_step": first_step,
+        }
+        threedice_transient(model, stk_file, options, as_json, quiet)
         return
     temperature, info = solve_steady(model, method=solver)
     written = write_outputs(model, temperature)
@@ -183,10 +216,11 @@ def threedice(
 
 
 def threedice_transient(
-    model: Any, stk_file: Path, scheme: str, as_json: bool, quiet: bool
+    model: Any, stk_file: Path, options: dict[str, Any], as_json: bool, quiet: bool
 ) -> None:
-    """The transient half of ``chiptherm 3dice``: run with a progress bar over the steps,
-    then the final field per element and the run's energy balance."""
+    """The transient half of ``chiptherm 3dice``: run (``options``: the scheme, solver and
+    steps of :func:`~chiptherm.transient.threedice.run_transient`) with a progress bar over
+    the steps, then the final field per element and the run's energy balance."""
     from chiptherm.report.progress import progress_bar
     from chiptherm.transient.threedice import run_transient
 
@@ -194,12 +228,12 @@ def threedice_transient(
         task = bar.add_task("steps", total=None)
         run = run_transient(
             model,
-            scheme=scheme,  # type: ignore[arg-type]
             on_step=lambda done, total: bar.update(task, completed=done, total=total),
+            **options,
         )
-    dt = model.doc.transient.step
-    put_in = float(run.power_w.sum() * dt)
-    left = float(run.heat_out_w.sum() * dt)
+    scheme, lengths = options["scheme"], np.diff(run.times)
+    put_in = float(run.power_w @ lengths)
+    left = float(run.heat_out_w @ lengths)
     error = abs(put_in - left - run.stored_j) / max(abs(put_in), abs(left), 1e-300)
     if as_json:
         summary = {
@@ -207,7 +241,8 @@ def threedice_transient(
             "analysis": "transient",
             "scheme": scheme,
             "grid": {"rows": model.n_rows, "cols": model.n_cols, "layers": model.n_layers},
-            "step_s": dt,
+            "step_s": float(lengths.min()) if run.steps else model.doc.transient.step,
+            "longest_step_s": float(lengths.max()) if run.steps else model.doc.transient.step,
             "slots": run.slots,
             "steps": run.steps,
             "end_s": float(run.times[-1]),
@@ -223,9 +258,17 @@ def threedice_transient(
     title = f"3D-ICE stack {stk_file.name} at {run.times[-1]:g} s"
     console.print(element_table(model, run.final, title))
     console.print(
-        f"{run.slots} slots, {run.steps} {scheme} steps of {dt:g} s with {run.method} in "
+        f"{run.slots} slots, {run.steps} {scheme} steps of {step_range(lengths)} s with "
+        f"{run.method} in "
         f"{run.seconds:.2f} s; energy balance error {error:.1e}; wrote {', '.join(run.written)}"
     )
+
+
+def step_range(lengths: Any) -> str:
+    """'Δt', or 'Δt1 to Δt2' for steps of several lengths (s)."""
+    if len(lengths) == 0 or np.ptp(lengths) <= 1e-12 * lengths.max():
+        return f"{lengths.max(initial=0.0):g}"
+    return f"{lengths.min():g} to {lengths.max():g}"
 
 
 def element_summary(model: Any, temperature: Any) -> dict[str, dict[str, float]]:

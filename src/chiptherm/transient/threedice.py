@@ -32,7 +32,7 @@ import numpy as np
 from chiptherm.analysis.compact import block_inputs
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.system import SinkLink
-from chiptherm.errors import ChipthermWarning, FormatError
+from chiptherm.errors import ChipthermWarning, FormatError, InputError
 from chiptherm.formats.threedice import IceModel
 from chiptherm.formats.threedice_files import StkFile
 from chiptherm.formats.threedice_floorplan import read_ice_flp
@@ -40,7 +40,7 @@ from chiptherm.formats.threedice_outputs import output_data, output_headers, wri
 from chiptherm.formats.threedice_solve import CavityStepSolver, warn_undershoot
 from chiptherm.solvers import make_solver
 from chiptherm.solvers.nonlinear import with_sink
-from chiptherm.transient.steps import STORAGE, scheme_terms
+from chiptherm.transient.steps import STORAGE, doubling, scheme_terms
 from chiptherm.transient.trace import PowerTrace
 
 Scheme = Literal["euler", "bdf2"]
@@ -124,6 +124,8 @@ def run_transient(
     method: str = "auto",
     tol: float = 1e-12,
     on_step: Callable[[int, int], None] | None = None,
+    double_every: int = 0,
+    first_step: float | None = None,
 ) -> IceRun:
     """Run the transient analysis of ``model`` (see the module doc) and write its outputs
     into ``workdir`` (each file atomically, once the run is complete).
@@ -135,18 +137,23 @@ def run_transient(
         method, tol: the linear solver of the steps (a cavity stack: auto, lu or block) and
             its relative residual.
         on_step: told (done, total) after every step.
+        double_every, first_step: 0 (the default) takes 3D-ICE's steps; N > 0 takes
+            chiptherm's doubling steps instead (:func:`slot_steps`), whose ends the ``step``
+            outputs then report.
 
     Raises:
         FormatError: the file asks for a steady run, or an element has no power values.
+        InputError: for a first step that is not positive or longer than a slot.
     """
     timing = model.doc.transient
     if timing is None:
         raise FormatError("the stack file asks for a steady run", source=model.doc.source)
     started = clock.perf_counter()
     slots = slot_count(model)
-    total = slots * timing.steps_per_slot
-    dt = timing.step
-    lengths = np.full(max(total, 1), dt)
+    per_slot = slot_steps(timing.step, timing.slot, timing.steps_per_slot, double_every, first_step)
+    total = slots * len(per_slot)
+    lengths = np.tile(per_slot, max(slots, 1))
+    ends = step_ends(per_slot, timing.slot, max(slots, 1), double_every == 0)
     capacity = model.capacity
     solvers: dict[float, Any] = {}
     field = np.full(capacity.shape, model.doc.initial_temperature)
@@ -155,18 +162,19 @@ def run_transient(
     texts = output_headers(model)
     peaks, power, heat_out = [float(field.max())], [], []
     coldest = float(field.min())
-    step = 0
+    step, now = 0, 0.0
     sources = model.rhs_for(model.power(0))
     for slot in range(slots):
         q = model.power(slot)
         sources = model.rhs_for(q)  # the power, G_s·T_s in the sink layers, the coolant's inlet
-        for k in range(timing.steps_per_slot):
+        for k in range(len(per_slot)):
             step += 1
             weight, memory, guess = scheme_terms(scheme, lengths, 1 if k == 0 else step, history)
-            if weight not in solvers:
-                solvers[weight] = step_solver(model, weight * capacity / dt, method)
-            rhs = sources + weight * capacity / dt * memory
-            solved, _ = solvers[weight].solve(rhs, x0=guess, tol=tol)
+            scale = weight / lengths[step - 1]  # 1/s: the storage term's weight/Δt
+            if scale not in solvers:
+                solvers[scale] = step_solver(model, scale * capacity, method)
+            rhs = sources + scale * capacity * memory
+            solved, _ = solvers[scale].solve(rhs, x0=guess, tol=tol)
             field = np.asarray(solved).reshape(capacity.shape)
             stored += float((weight * capacity * (field - memory)).sum())
             history = [history[-1], field]
@@ -174,16 +182,17 @@ def run_transient(
             coldest = min(coldest, float(field.min()))
             power.append(float(q.sum()))
             heat_out.append(model.heat_out(field))
-            append_instant(model, texts, "step", field, sources, step * dt)
+            now = float(ends[step - 1])
+            append_instant(model, texts, "step", field, sources, now)
             if on_step is not None:
                 on_step(step, total)
-        append_instant(model, texts, "slot", field, sources, step * dt)
-    append_instant(model, texts, "final", field, sources, step * dt)
+        append_instant(model, texts, "slot", field, sources, now)
+    append_instant(model, texts, "final", field, sources, now)
     written = write_texts(model, texts, workdir)
     warn_undershoot(model, coldest)
     name = next(iter(solvers.values())).name if solvers else method
     return IceRun(
-        np.arange(step + 1) * dt,
+        np.concatenate([[0.0], ends[:step]]),
         np.array(peaks),
         field,
         slots,
@@ -195,6 +204,38 @@ def run_transient(
         name,
         clock.perf_counter() - started,
     )
+
+
+def slot_steps(
+    step: float, slot: float, count: int, double_every: int = 0, first: float | None = None
+) -> np.ndarray:
+    """(n,) the step lengths of one time slot, s: 3D-ICE's ``count`` steps of ``step`` s
+    (``double_every`` 0), or chiptherm's doubling steps: from ``first`` (default a tenth of
+    the file's step), doubled after every ``double_every`` steps, the last one landing on the
+    slot's end, where the power changes and the steps start small again.
+
+    Raises:
+        InputError: for a negative ``double_every`` or a first step that is not positive or
+            is longer than the slot.
+    """
+    if double_every < 0:
+        raise InputError(f"double_every: expected 0 (3D-ICE's steps) or more, got {double_every}")
+    if double_every == 0:
+        return np.full(count, step)
+    first = step / 10 if first is None else first
+    if not (np.isfinite(first) and 0 < first <= slot):
+        raise InputError(
+            f"first step: expected a time in (0, {slot:g}] s (the slot), got {first:g}"
+        )
+    return np.array(doubling(slot, first, slot, double_every))
+
+
+def step_ends(per_slot: np.ndarray, slot: float, slots: int, uniform: bool) -> np.ndarray:
+    """(slots·n,) the times at the ends of the steps, s: n·Δt for 3D-ICE's uniform steps (as
+    3D-ICE prints them), else each slot's start plus its steps so far."""
+    if uniform:
+        return np.arange(1, slots * len(per_slot) + 1) * per_slot[0]
+    return (np.arange(slots)[:, None] * slot + np.cumsum(per_slot)[None, :]).ravel()
 
 
 def step_solver(model: IceModel, storage: np.ndarray, method: str) -> Any:
