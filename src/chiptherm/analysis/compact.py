@@ -369,10 +369,11 @@ matrix; the batched path is there for an accelerator."""
 
 
 def linear_response(
-    stack: Stack, system: System, method: str, tol: float
+    stack: Stack, system: System, method: str, tol: float, off: Stack | None = None
 ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], str]:
-    """The field of ``stack`` with every block off (K), the rises (k, nz, ny, nx) K that a
-    batch of powers (k, nz, ny, nx) W adds to it, and the method's name.
+    """The field of ``stack`` with every block off (K) (or of ``off``, a stack on the same
+    grid with the varying power taken out), the rises (k, nz, ny, nx) K that a batch of
+    powers (k, nz, ny, nx) W adds to it, and the method's name.
 
     Without coolants the rises are solved together on a solver built once for ``system``
     (:func:`~chiptherm.solvers.solve_many`). A coolant
@@ -382,7 +383,7 @@ def linear_response(
     included, with the inlets at 0 K.
     """
     grid: Grid = system.grid  # type: ignore[assignment]
-    off = with_block_powers(stack, {})
+    off = with_block_powers(stack, {}) if off is None else off
     if not stack.coolants:
         solver = make_solver(system, method)
         background, _ = solver.solve(system.rhs_for(power_field(off, grid)), tol=tol)

@@ -1,0 +1,298 @@
+"""The response operator of a stack: its temperatures as an affine function of a power map.
+
+Conduction is linear in the power wherever no conductivity or leakage depends on the
+temperature, so for a power source given as a map on a sensor grid (W per cell of an
+(my, mx) uniform grid over the chip, resampled conservatively onto the solver's grid exactly
+as ``chiptherm solve`` resamples a ``map``) the temperature of every cell is
+
+    T = T0 + Σ_s w_s · G_s,
+
+with T0 the field with the source off (the stack's other sources, ambients and inlets on)
+and G_s the rise per watt in sensor cell s. One solve per sensor cell (:func:`~chiptherm.
+analysis.compact.linear_response`: one solver built for the system, a coolant warming along
+its flow included) gives every G_s to the solver's tolerance, and a prediction is then one
+matrix product.
+
+This is the operator for the stacks where a learned one cannot yet be trained: material
+regions side by side (chiplets in mold, TSV and bump fields), convective or fixed sides,
+contact resistances, anisotropy, coefficient maps: whatever :class:`~chiptherm.discretize.
+system.System` takes. It needs no training data and no network, and it makes no
+approximation beyond the power map's own sensor grid: a prediction is the solve of the same
+map. What it costs is its build (one solve per sensor cell that may carry power) and its
+size (float32, sensor cells x output cells: ``examples/chiplets.yaml`` with 520 sensor cells
+of 0.5 mm in its dies and its 48,000-cell power layer holds 100 MB; ``benchmarks/response.py``
+measures build, size, speed and accuracy).
+
+The outputs are the cells of the layers and faces the source heats: the hottest cell the
+source makes is one of them (the discrete maximum principle: a cell without a source is
+never hotter than all its neighbours), unless an ambient or another source elsewhere is
+hotter. ``levels='all'`` keeps the whole field instead.
+
+Array shapes: maps (k, my, mx) or (my, mx) W per sensor cell; fields (k, nl, ny, nx) K over
+the ``levels`` (z indices) of the solver grid (nz, ny, nx).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from chiptherm.analysis.compact import linear_response
+from chiptherm.atomic import atomic_path
+from chiptherm.description.parts import PowerSource, Rect
+from chiptherm.description.stack import Stack
+from chiptherm.discretize.grid import Grid
+from chiptherm.discretize.system import System, source_field
+from chiptherm.errors import InputError
+
+FORMAT = "chiptherm-response-1"
+"""The ``format`` entry of a saved operator's metadata."""
+
+
+@dataclass(frozen=True)
+class ResponseOperator:
+    """Temperatures of a stack's ``levels`` as T0 + Σ w_s·G_s over the active sensor cells.
+
+    Attributes:
+        stack_name: the stack it was built from.
+        source: the power source whose map is the input.
+        active: (my, mx) the sensor cells that may carry power (the others must stay 0 W).
+        shape: (nz, ny, nx) of the solver grid.
+        levels: (nl,) z indices of the output layers of cells.
+        background: (nl, ny, nx) temperatures with the source off, K.
+        response: (n_active, nl·ny·nx) float32 rise per watt in each active sensor cell, in
+            the row-major order of ``active``'s True entries, K/W.
+        method: the linear solver that built it.
+        seconds: wall time of the build.
+    """
+
+    stack_name: str
+    source: str
+    active: np.ndarray
+    shape: tuple[int, int, int]
+    levels: np.ndarray
+    background: np.ndarray
+    response: np.ndarray
+    method: str
+    seconds: float
+
+    @property
+    def sensors(self) -> tuple[int, int]:
+        """(my, mx) the sensor grid's cells along y and x."""
+        return self.active.shape  # type: ignore[return-value]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the response and background, bytes."""
+        return self.response.nbytes + self.background.nbytes
+
+    def predict(self, watts: np.ndarray) -> np.ndarray:
+        """Temperatures (k, nl, ny, nx) K of the output levels for maps (k, my, mx) W per
+        sensor cell, or (nl, ny, nx) for one map (my, mx).
+
+        Raises:
+            InputError: for a map of another shape, or with power in a sensor cell outside
+                the active ones.
+        """
+        maps = np.asarray(watts, dtype=float)
+        single = maps.ndim == 2
+        maps = maps[None] if single else maps
+        if maps.ndim != 3 or maps.shape[1:] != self.sensors:
+            raise InputError(
+                f"power maps: expected shape (k, {self.sensors[0]}, {self.sensors[1]}) or "
+                f"({self.sensors[0]}, {self.sensors[1]}) W per sensor cell, got {np.shape(watts)}"
+            )
+        outside = np.abs(maps[:, ~self.active]).max(initial=0.0)
+        if outside > 0:
+            k, y, x = np.argwhere(maps * ~self.active != 0)[0]
+            raise InputError(
+                f"power map {k}: sensor cell (row {y}, column {x}) carries {maps[k, y, x]:g} W, "
+                f"but the operator of {self.stack_name!r} was built for power in "
+                f"{int(self.active.sum())} sensor cells only (those inside the given regions)"
+            )
+        rises = maps[:, self.active].astype(np.float32) @ self.response
+        fields = self.background + rises.reshape(len(maps), *self.background.shape)
+        return fields[0] if single else fields
+
+    def peaks(self, watts: np.ndarray) -> np.ndarray:
+        """The hottest cell (k,) K of the output levels for maps (k, my, mx) W (() for one)."""
+        fields = self.predict(watts)
+        return fields.max(axis=(-3, -2, -1))
+
+    def save(self, path: str | Path) -> None:
+        """Write the operator to one ``.npz`` file (atomically): the arrays, and its
+        metadata as JSON."""
+        meta = {
+            "format": FORMAT,
+            "stack": self.stack_name,
+            "source": self.source,
+            "shape": list(self.shape),
+            "method": self.method,
+            "seconds": self.seconds,
+        }
+        with atomic_path(Path(path)) as tmp, tmp.open("wb") as handle:
+            np.savez(
+                handle,
+                meta=np.array(json.dumps(meta)),
+                active=self.active,
+                levels=self.levels,
+                background=self.background,
+                response=self.response,
+            )
+
+    @classmethod
+    def load(cls, path: str | Path) -> ResponseOperator:
+        """Read an operator written by :meth:`save`.
+
+        Raises:
+            InputError: for a file that is not a response operator (or is damaged).
+        """
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {k: data[k] for k in ("active", "levels", "background", "response")}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: not a chiptherm response operator ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise InputError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        return cls(
+            meta["stack"],
+            meta["source"],
+            arrays["active"].astype(bool),
+            tuple(meta["shape"]),  # type: ignore[arg-type]
+            arrays["levels"],
+            arrays["background"],
+            arrays["response"],
+            meta["method"],
+            float(meta["seconds"]),
+        )
+
+
+def build_response(
+    stack: Stack,
+    source: str,
+    sensors: tuple[int, int],
+    within: Sequence[Rect] | Literal["regions"] | None = None,
+    levels: Literal["heated", "all"] = "heated",
+    method: str = "auto",
+    tol: float = 1e-10,
+    on_sensor: Callable[[int, int], None] | None = None,
+) -> ResponseOperator:
+    """The response operator of ``stack`` for the map of power source ``source``.
+
+    Args:
+        stack: a stack whose temperatures are affine in the power (no k(T), no leakage).
+        source: the power source that the maps replace (its blocks or map are dropped).
+        sensors: (my, mx) cells of the maps' uniform grid over the chip.
+        within: the sensor cells that may carry power: those whose centres lie inside these
+            rectangles, or inside the material regions of the layers the source heats
+            ('regions': the dies of a package); None: every sensor cell.
+        levels: 'heated' (the layers and faces the source heats) or 'all' (the whole field).
+        method, tol: the linear solver (see :mod:`chiptherm.solvers`) and its relative
+            residual.
+        on_sensor: told (done, total) as sensor cells are solved.
+
+    Raises:
+        InputError: for temperatures that are not affine in the power, an unknown or unused
+            source, a sensor grid without cells, or no sensor cell inside ``within``.
+    """
+    started = time.perf_counter()
+    check_source(stack, source)
+    my, mx = sensors
+    if my < 1 or mx < 1:
+        raise InputError(f"sensors: expected at least 1 x 1 cells, got {my} x {mx}")
+    active = sensor_mask(stack, source, (my, mx), within)
+    off = stack.with_power(source, PowerSource(map=np.zeros((my, mx))))
+    system = System.from_stack(off)
+    grid: Grid = system.grid  # type: ignore[assignment]
+    background, rises, method_name = linear_response(off, system, method, tol, off=off)
+    chosen = heated_levels(off, grid, source) if levels == "heated" else np.arange(grid.shape[0])
+    cells = len(chosen) * grid.shape[1] * grid.shape[2]
+    response = np.empty((int(active.sum()), cells), dtype=np.float32)
+    for n, (y, x) in enumerate(np.argwhere(active)):
+        one_watt = np.zeros((my, mx))
+        one_watt[y, x] = 1.0
+        unit = source_field(off.with_power(source, PowerSource(map=one_watt)), grid, source)
+        response[n] = rises(unit[None])[0][chosen].ravel()
+        if on_sensor is not None:
+            on_sensor(n + 1, len(response))
+    return ResponseOperator(
+        stack.name,
+        source,
+        active,
+        grid.shape,
+        chosen,
+        background[chosen],
+        response,
+        method_name,
+        time.perf_counter() - started,
+    )
+
+
+def check_source(stack: Stack, source: str) -> None:
+    """Refuse a stack whose temperatures are not affine in the power, or a source it does
+    not have or does not use, with what is wrong."""
+    if stack.nonlinearities:
+        raise InputError(
+            "a response operator needs temperatures linear in the power, and "
+            f"{' and '.join(stack.nonlinearities)} depend(s) on the temperature"
+        )
+    if source not in stack.power:
+        raise InputError(
+            f"stack {stack.name!r} has no power source {source!r}; it has "
+            f"{', '.join(stack.power) or 'none'}"
+        )
+    if source not in stack.used_power:
+        raise InputError(f"power source {source!r} heats no layer or face of {stack.name!r}")
+
+
+def sensor_mask(
+    stack: Stack,
+    source: str,
+    sensors: tuple[int, int],
+    within: Sequence[Rect] | Literal["regions"] | None,
+) -> np.ndarray:
+    """(my, mx) the sensor cells whose centres lie inside ``within`` (see
+    :func:`build_response`); all of them for None."""
+    my, mx = sensors
+    if within is None:
+        return np.ones((my, mx), dtype=bool)
+    if within == "regions":
+        rects: Sequence[Rect] = [
+            region for layer in stack.layers if layer.power == source for region in layer.regions
+        ]
+        if not rects:
+            raise InputError(
+                f"within='regions': the layers that {source!r} heats have no material regions"
+            )
+    else:
+        rects = within
+    lx, ly = stack.size
+    x = (np.arange(mx) + 0.5) * lx / mx
+    y = (np.arange(my) + 0.5) * ly / my
+    active = np.zeros((my, mx), dtype=bool)
+    for rect in rects:
+        active |= np.outer((y >= rect.y) & (y < rect.y1), (x >= rect.x) & (x < rect.x1))
+    if not active.any():
+        raise InputError(f"no cell of the {my} x {mx} sensor grid has its centre in the regions")
+    return active
+
+
+def heated_levels(stack: Stack, grid: Grid, source: str) -> np.ndarray:
+    """(nl,) z indices of the cells that ``source`` heats: its layers' cells and the top or
+    bottom cells of a face it heats."""
+    levels: list[int] = []
+    for index, layer in enumerate(stack.layers):
+        if layer.power == source:
+            levels += [int(z) for z in grid.cells_of_layer(index)]
+    for face, level in (("top", grid.shape[0] - 1), ("bottom", 0)):
+        if stack.boundary(face).power == source:
+            levels.append(level)
+    return np.array(sorted(set(levels)), dtype=np.int64)
