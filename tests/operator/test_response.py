@@ -3,6 +3,7 @@ of the same maps, the rises are reciprocal, the peak is the stack's, and bad inp
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,12 @@ from chiptherm.description.parts import PowerSource
 from chiptherm.description.stack import Stack
 from chiptherm.discretize.system import power_field
 from chiptherm.errors import InputError
-from chiptherm.operator.response import ResponseOperator, build_response
+from chiptherm.operator.response import (
+    ResponseOperator,
+    allowed_rects,
+    build_response,
+    map_power,
+)
 from chiptherm.solvers import make_solver
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -40,17 +46,28 @@ def operator(package: Stack) -> ResponseOperator:
     return build_response(package, "chips", SENSORS, within="regions", method="direct")
 
 
-def solved(stack: Stack, maps: np.ndarray) -> list[np.ndarray]:
+def solved(stack: Stack, operator: ResponseOperator, maps: np.ndarray) -> list[np.ndarray]:
     """The fields (nz, ny, nx) K of ``stack`` with each of ``maps`` as its 'chips' source,
-    by one factorization (the matrix does not depend on the power)."""
-    system = System.from_stack(stack)
+    every sensor cell's watts spread over the die columns it overlaps, by one factorization
+    (the matrix does not depend on the power)."""
+    off = stack.with_power("chips", PowerSource(map=np.zeros(SENSORS)))
+    system = System.from_stack(off)
+    grid = system.grid
     solver = make_solver(system, "direct")
+    rects = allowed_rects(stack, "chips", "regions")
     fields = []
     for watts in maps:
-        heated = power_field(stack.with_power("chips", PowerSource(map=watts)), system.grid)
+        heated = power_field(off, grid) + map_power(off, grid, "chips", rects, watts)
         field, _ = solver.solve(system.rhs_for(heated).ravel(), tol=1e-12)
         fields.append(field.reshape(system.shape))
     return fields
+
+
+def one_hot(cell: tuple[int, int] | np.ndarray) -> np.ndarray:
+    """A sensor map with 1 W in ``cell`` (row, column)."""
+    watts = np.zeros(SENSORS)
+    watts[tuple(cell)] = 1.0
+    return watts
 
 
 def random_maps(operator: ResponseOperator, count: int, seed: int = 0) -> np.ndarray:
@@ -64,7 +81,7 @@ def test_predictions_equal_solves_of_the_same_maps(
     maps = random_maps(operator, 3)
     predicted = operator.predict(maps)
     assert predicted.shape == (3, len(operator.levels), 32, 40)
-    for watts, field, exact in zip(maps, predicted, solved(package, maps), strict=True):
+    for watts, field, exact in zip(maps, predicted, solved(package, operator, maps), strict=True):
         rise = float(exact.max() - package.ambient)
         assert np.abs(field - exact[operator.levels]).max() < 1e-6 * rise  # float32 storage
         # the hottest cell of the stack lies where the source heats
@@ -75,15 +92,13 @@ def test_the_rises_are_reciprocal(operator: ResponseOperator, package: Stack) ->
     """A watt in sensor cell s warms sensor cell t's footprint as much as the reverse (the
     finite-volume matrix is symmetric): R = Uᵀ G with U the unit power fields."""
     from chiptherm.discretize.grid import Grid
-    from chiptherm.discretize.system import source_field
 
     grid = Grid.from_stack(package)
-    units = []
-    for y, x in np.argwhere(operator.active)[:12]:
-        one_watt = np.zeros(SENSORS)
-        one_watt[y, x] = 1.0
-        unit = source_field(package.with_power("chips", PowerSource(map=one_watt)), grid, "chips")
-        units.append(unit[operator.levels].ravel())
+    rects = allowed_rects(package, "chips", "regions")
+    units = [
+        map_power(package, grid, "chips", rects, one_hot(cell))[operator.levels].ravel()
+        for cell in np.argwhere(operator.active)[:12]
+    ]
     r = np.array(units) @ operator.response[:12].astype(float).T
     assert np.all(r > 0)
     assert np.abs(r - r.T).max() < 1e-6 * r.max()
@@ -118,3 +133,51 @@ def test_stacks_and_sources_it_cannot_take_are_refused(package: Stack) -> None:
         build_response(package, "cpu", SENSORS)
     with pytest.raises(InputError, match="no material regions"):
         build_response(package, "lid_heater", SENSORS, within="regions")
+
+
+def test_a_sensor_cell_on_a_die_edge_heats_the_die_only(package: Stack) -> None:
+    """The memory die spans x = 13.5-18.5 mm: the 2 mm sensor cell at 12-14 mm overlaps it by
+    a quarter, and its watt goes into the die's silicon columns there, none into the mold."""
+    from chiptherm.discretize.grid import Grid
+
+    grid = Grid.from_stack(package)
+    rects = allowed_rects(package, "chips", "regions")
+    memory = rects[1]
+    unit = map_power(package, grid, "chips", rects, one_hot((3, 6)))  # y 6-8, x 12-14 mm
+    assert unit.sum() == pytest.approx(1.0, rel=1e-12)
+    heated = unit.sum(axis=0) > 0
+    assert heated.any() and np.all(heated <= grid.region_mask(memory))
+    assert np.all(grid.x[heated.any(axis=0)] > memory.x)
+
+
+def test_the_commands_build_an_operator_and_predict_with_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chiptherm.cli import app
+
+    target = tmp_path / "chiplets.npz"
+    build = [
+        "response", str(EXAMPLES / "chiplets.yaml"), "--source", "chips", "--sensors", "8x10",
+        "--within-regions", "--solver", "direct", "--set", "grid.nx=40", "--set", "grid.ny=32",
+        "--to", str(target), "--json",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, build)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    op = ResponseOperator.load(target)
+    assert summary["active_sensor_cells"] == int(op.active.sum()) == len(op.response)
+    watts = random_maps(op, 1, seed=2)[0]
+    np.save(tmp_path / "map.npy", watts)
+    out = tmp_path / "prediction"
+    predict = ["response-predict", str(target), "--power", str(tmp_path / "map.npy")]
+    result = CliRunner().invoke(app, [*predict, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["peak_k"] == pytest.approx(float(op.peaks(watts)))
+    saved = np.load(out / "temperature.npz")["temperature"]
+    assert np.array_equal(saved, op.predict(watts))
+    np.save(tmp_path / "small.npy", np.ones((4, 5)))
+    wrong = ["response-predict", str(target), "--power", str(tmp_path / "small.npy")]
+    result = CliRunner().invoke(app, [*wrong, "--no-files"])
+    assert result.exit_code == 1 and "expected shape (k, 8, 10)" in result.output
+    result = CliRunner().invoke(app, [*build[:4], "--sensors", "8by10", "--to", str(target)])
+    assert result.exit_code == 1 and "expected ROWSxCOLUMNS" in result.output

@@ -1,10 +1,9 @@
 """The ``chiptherm`` command line: parse, call the library, print. No physics here.
 
 Commands live in modules by what they work on (:mod:`.solving`, :mod:`.studies`,
-:mod:`.transient`,
-:mod:`.impedance`, :mod:`.sensitivity`, :mod:`.review`, :mod:`.floorplan`, :mod:`.formats`,
-:mod:`.training`, :mod:`.prediction`, :mod:`.design`, :mod:`.demo`); importing them registers
-them on :data:`app`, in the order of the help page.
+:mod:`.transient`, :mod:`.impedance`, :mod:`.sensitivity`, :mod:`.review`, :mod:`.floorplan`,
+:mod:`.formats`, :mod:`.training`, :mod:`.prediction`, :mod:`.response`, :mod:`.design`,
+:mod:`.demo`); importing them registers them on :data:`app`, in the order of the help page.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from chiptherm.cli import impedance  # noqa: F401
 from chiptherm.cli import sensitivity  # noqa: F401
 from chiptherm.cli import review  # noqa: F401
 from chiptherm.cli import floorplan, formats  # noqa: F401
-from chiptherm.cli import training, prediction, design, demo  # noqa: F401  (in that order)
+from chiptherm.cli import training, prediction, response, design, demo  # noqa: F401  (in order)
 
 # isort: on
 from chiptherm.cli.common import app, reflow_help

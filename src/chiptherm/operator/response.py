@@ -48,7 +48,7 @@ from chiptherm.analysis.compact import linear_response
 from chiptherm.atomic import atomic_path
 from chiptherm.description.parts import PowerSource, Rect
 from chiptherm.description.stack import Stack
-from chiptherm.discretize.grid import Grid
+from chiptherm.discretize.grid import Grid, resample_matrix
 from chiptherm.discretize.system import System, source_field
 from chiptherm.errors import InputError
 
@@ -115,7 +115,7 @@ class ResponseOperator:
             raise InputError(
                 f"power map {k}: sensor cell (row {y}, column {x}) carries {maps[k, y, x]:g} W, "
                 f"but the operator of {self.stack_name!r} was built for power in "
-                f"{int(self.active.sum())} sensor cells only (those inside the given regions)"
+                f"{int(self.active.sum())} sensor cells only (those that overlap the given regions)"
             )
         rises = maps[:, self.active].astype(np.float32) @ self.response
         fields = self.background + rises.reshape(len(maps), *self.background.shape)
@@ -191,9 +191,10 @@ def build_response(
         stack: a stack whose temperatures are affine in the power (no k(T), no leakage).
         source: the power source that the maps replace (its blocks or map are dropped).
         sensors: (my, mx) cells of the maps' uniform grid over the chip.
-        within: the sensor cells that may carry power: those whose centres lie inside these
-            rectangles, or inside the material regions of the layers the source heats
-            ('regions': the dies of a package); None: every sensor cell.
+        within: the sensor cells that may carry power: those that overlap these rectangles,
+            or the material regions of the layers the source heats ('regions': the dies of a
+            package), so that a block anywhere inside them stays on active cells; None: every
+            sensor cell.
         levels: 'heated' (the layers and faces the source heats) or 'all' (the whole field).
         method, tol: the linear solver (see :mod:`chiptherm.solvers`) and its relative
             residual.
@@ -208,7 +209,8 @@ def build_response(
     my, mx = sensors
     if my < 1 or mx < 1:
         raise InputError(f"sensors: expected at least 1 x 1 cells, got {my} x {mx}")
-    active = sensor_mask(stack, source, (my, mx), within)
+    rects = allowed_rects(stack, source, within)
+    active = sensor_mask(stack, (my, mx), rects)
     off = stack.with_power(source, PowerSource(map=np.zeros((my, mx))))
     system = System.from_stack(off)
     grid: Grid = system.grid  # type: ignore[assignment]
@@ -219,7 +221,7 @@ def build_response(
     for n, (y, x) in enumerate(np.argwhere(active)):
         one_watt = np.zeros((my, mx))
         one_watt[y, x] = 1.0
-        unit = source_field(off.with_power(source, PowerSource(map=one_watt)), grid, source)
+        unit = map_power(off, grid, source, rects, one_watt)
         response[n] = rises(unit[None])[0][chosen].ravel()
         if on_sensor is not None:
             on_sensor(n + 1, len(response))
@@ -253,36 +255,72 @@ def check_source(stack: Stack, source: str) -> None:
         raise InputError(f"power source {source!r} heats no layer or face of {stack.name!r}")
 
 
-def sensor_mask(
-    stack: Stack,
-    source: str,
-    sensors: tuple[int, int],
-    within: Sequence[Rect] | Literal["regions"] | None,
-) -> np.ndarray:
-    """(my, mx) the sensor cells whose centres lie inside ``within`` (see
-    :func:`build_response`); all of them for None."""
-    my, mx = sensors
+def allowed_rects(
+    stack: Stack, source: str, within: Sequence[Rect] | Literal["regions"] | None
+) -> list[Rect] | None:
+    """The rectangles that may carry power (see :func:`build_response`), or None for the
+    whole chip."""
     if within is None:
+        return None
+    if within != "regions":
+        return list(within)
+    rects: list[Rect] = [
+        region for layer in stack.layers if layer.power == source for region in layer.regions
+    ]
+    if not rects:
+        raise InputError(
+            f"within='regions': the layers that {source!r} heats have no material regions"
+        )
+    return rects
+
+
+def sensor_mask(stack: Stack, sensors: tuple[int, int], rects: list[Rect] | None) -> np.ndarray:
+    """(my, mx) the sensor cells that overlap ``rects`` by a positive area (all of them for
+    None), so that a block anywhere inside the rectangles stays on active cells."""
+    my, mx = sensors
+    if rects is None:
         return np.ones((my, mx), dtype=bool)
-    if within == "regions":
-        rects: Sequence[Rect] = [
-            region for layer in stack.layers if layer.power == source for region in layer.regions
-        ]
-        if not rects:
-            raise InputError(
-                f"within='regions': the layers that {source!r} heats have no material regions"
-            )
-    else:
-        rects = within
     lx, ly = stack.size
-    x = (np.arange(mx) + 0.5) * lx / mx
-    y = (np.arange(my) + 0.5) * ly / my
+    x0, x1 = np.arange(mx) * lx / mx, np.arange(1, mx + 1) * lx / mx
+    y0, y1 = np.arange(my) * ly / my, np.arange(1, my + 1) * ly / my
     active = np.zeros((my, mx), dtype=bool)
     for rect in rects:
-        active |= np.outer((y >= rect.y) & (y < rect.y1), (x >= rect.x) & (x < rect.x1))
+        active |= np.outer((y0 < rect.y1) & (y1 > rect.y), (x0 < rect.x1) & (x1 > rect.x))
     if not active.any():
-        raise InputError(f"no cell of the {my} x {mx} sensor grid has its centre in the regions")
+        raise InputError(f"no cell of the {my} x {mx} sensor grid overlaps the regions")
     return active
+
+
+def map_power(
+    stack: Stack,
+    grid: Grid,
+    source: str,
+    rects: list[Rect] | None,
+    watts: np.ndarray,
+) -> np.ndarray:
+    """(nz, ny, nx) W per solver cell of the map ``watts`` (my, mx) W per sensor cell: what the
+    operator's input means. Each sensor cell's watts are spread over the solver columns it
+    overlaps in proportion to the overlap (as a ``map`` is resampled) and, with ``rects``,
+    over those of them whose centres lie inside the rectangles only, so that a die's power
+    stays in its silicon rather than in the mold beside it (a sensor cell that overlaps
+    them by a sliver narrower than one solver column keeps the plain resampling, as a
+    block's edge puts its share into the column beside it); then through the layers and
+    faces the source heats."""
+    columns = grid.power_map(PowerSource(map=watts))
+    if rects is not None:
+        my, mx = watts.shape
+        lx, ly = stack.size
+        ry = resample_matrix(np.linspace(0.0, ly, my + 1), grid.y_edges)  # (ny, my)
+        rx = resample_matrix(np.linspace(0.0, lx, mx + 1), grid.x_edges)  # (nx, mx)
+        inside = np.zeros(grid.shape[1:])
+        for rect in rects:
+            inside = np.maximum(inside, grid.region_mask(rect))
+        share = ry.T @ inside @ rx  # (my, mx) each sensor cell's share over inside columns
+        kept = np.where(share > 0, watts / np.where(share > 0, share, 1.0), 0.0)
+        sliver = np.where(share > 0, 0.0, watts)
+        columns = (ry @ kept @ rx.T) * inside + ry @ sliver @ rx.T
+    at_grid = PowerSource(map=columns)  # the solver grid's own: resampled as it is
+    return source_field(stack.with_power(source, at_grid), grid, source)
 
 
 def heated_levels(stack: Stack, grid: Grid, source: str) -> np.ndarray:

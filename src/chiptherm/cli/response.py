@@ -1,0 +1,184 @@
+"""The ``response`` and ``response-predict`` commands: a stack's response operator, built by
+one solve per sensor cell, then any number of power maps predicted without solving."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chiptherm.cli.common import (
+    JsonOption,
+    NoFilesOption,
+    SetOption,
+    SolverOption,
+    StackArgument,
+    app,
+    console,
+    err_console,
+    friendly_errors,
+    load_stack_with,
+    out_option,
+    output_folder,
+    threaded,
+)
+from chiptherm.errors import InputError
+
+
+def parse_sensors(text: str) -> tuple[int, int]:
+    """'MYxMX' (rows along y, columns along x) as (my, mx)."""
+    rows, _, columns = text.lower().partition("x")
+    try:
+        sensors = (int(rows), int(columns))
+    except ValueError:
+        raise InputError(f"--sensors {text!r}: expected ROWSxCOLUMNS, e.g. 32x40") from None
+    if min(sensors) < 1:
+        raise InputError(f"--sensors {text!r}: expected at least 1x1 cells")
+    return sensors
+
+
+@app.command("response")
+@friendly_errors
+@threaded
+def response(
+    stack_file: StackArgument,
+    source: Annotated[str, typer.Option(help="The power source whose map is the input.")],
+    sensors: Annotated[
+        str, typer.Option(help="The maps' grid over the chip, ROWSxCOLUMNS (y by x).")
+    ],
+    to: Annotated[
+        Path, typer.Option(help="Where to write the operator (.npz).", metavar="OPERATOR.npz")
+    ],
+    within_regions: Annotated[
+        bool,
+        typer.Option(
+            "--within-regions",
+            help="Power only in the material regions of the source's layers (the dies of a "
+            "package): one solve per sensor cell that overlaps them, and a cell's watts stay "
+            "in the silicon it covers.",
+        ),
+    ] = False,
+    all_levels: Annotated[
+        bool,
+        typer.Option(
+            "--all-levels", help="Keep the whole field, not only the layers the source heats."
+        ),
+    ] = False,
+    solver: SolverOption = "auto",
+    as_json: JsonOption = False,
+    sets: SetOption = None,
+) -> None:
+    """Build the response operator of a stack: its temperatures as an affine function of a
+    power map, for stacks a network cannot learn yet (material regions, cooled sides, contact
+    resistances: anything the solver takes that is linear in the power).
+
+    One solve per sensor cell gives each cell's rise per watt; a prediction
+    (response-predict) is then one matrix product, equal to the solve of the same map. The
+    operator keeps the layers the source heats, where its hottest cell lies.
+    Example: chiptherm response examples/chiplets.yaml --source chips --sensors 32x40
+    --within-regions --to chiplets.npz
+    """
+    from chiptherm.operator.response import build_response
+    from chiptherm.report.progress import progress_bar
+
+    stack = load_stack_with(stack_file, sets)
+    shape = parse_sensors(sensors)
+    if to.suffix != ".npz":
+        raise InputError(f"--to {to}: expected a .npz file")
+    with progress_bar("solving", "sensor cells", err_console, as_json) as bar:
+        task = bar.add_task("sensor cells", total=None)
+        op = build_response(
+            stack,
+            source,
+            shape,
+            within="regions" if within_regions else None,
+            levels="all" if all_levels else "heated",
+            method=solver,
+            on_sensor=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    op.save(to)
+    summary = {
+        "stack": op.stack_name,
+        "source": op.source,
+        "sensors": list(op.sensors),
+        "active_sensor_cells": int(op.active.sum()),
+        "levels": op.levels.tolist(),
+        "output_cells": int(op.response.shape[1]),
+        "megabytes": op.nbytes / 2**20,
+        "method": op.method,
+        "seconds": op.seconds,
+        "file": str(to),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    console.print(
+        f"{summary['active_sensor_cells']} sensor cells of {shape[0]} x {shape[1]}, "
+        f"{summary['output_cells']:,} output cells ({summary['megabytes']:.1f} MB), "
+        f"{op.method} in {op.seconds:.1f} s; wrote {to}"
+    )
+
+
+@app.command("response-predict")
+@friendly_errors
+@threaded
+def response_predict(
+    operator: Annotated[
+        Path, typer.Argument(help="A response operator (.npz).", metavar="OPERATOR.npz")
+    ],
+    power: Annotated[
+        Path,
+        typer.Option(help="Power map .npy, W per sensor cell (ROWS x COLUMNS of the operator)."),
+    ],
+    out: out_option("out/OPERATOR-predict") = None,
+    as_json: JsonOption = False,
+    no_files: NoFilesOption = False,
+) -> None:
+    """Predict the temperatures of a power map with a response operator: the solve of the
+    same map, without solving. Writes temperature.npz (K, the operator's layers of cells) and
+    summary.json.
+
+    Example: chiptherm response-predict chiplets.npz --power map.npy --out out/map
+    """
+    import numpy as np
+
+    from chiptherm.operator.response import ResponseOperator
+    from chiptherm.report.outputs import write_json
+
+    op = ResponseOperator.load(operator)
+    try:
+        watts = np.load(power, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--power {power}: not a .npy array ({exc})") from None
+    folder = output_folder(out, Path("out") / f"{operator.stem}-predict", no_files)
+    field = op.predict(watts)
+    hottest = np.unravel_index(int(np.argmax(field)), field.shape)
+    summary: dict[str, Any] = {
+        "operator": str(operator),
+        "stack": op.stack_name,
+        "source": op.source,
+        "power_w": float(np.sum(watts)),
+        "peak_k": float(field.max()),
+        "peak_cell": {
+            "z": int(op.levels[hottest[0]]),
+            "y": int(hottest[1]),
+            "x": int(hottest[2]),
+        },
+        "mean_k": float(field.mean()),
+    }
+    if folder is not None:  # put in place when the command succeeds
+        np.savez_compressed(folder.path / "temperature.npz", temperature=field, levels=op.levels)
+        write_json(folder.path / "summary.json", summary)
+        summary["out"] = str(folder.target)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    cell = summary["peak_cell"]
+    console.print(
+        f"{op.stack_name}: {summary['power_w']:.3g} W in {op.source!r}, hottest cell "
+        f"{summary['peak_k']:.3f} K at (z {cell['z']}, y {cell['y']}, x {cell['x']})"
+        + (f"; wrote {summary['out']}" if "out" in summary else "")
+    )
