@@ -158,6 +158,28 @@ def test_a_resistance_matrix_on_a_cluster_equals_the_serial_one(scheduler):
     assert done[-1] == len(serial.blocks)
 
 
+def test_a_response_operator_on_a_cluster_equals_the_serial_one(scheduler):
+    from chiptherm.operator.response import build_response
+    from tests.conftest import example
+
+    stack = example("chiplets", 20, 16)
+    serial = build_response(stack, "chips", (4, 5), within="regions", method="direct")
+    done = []
+    clustered = build_response(
+        stack,
+        "chips",
+        (4, 5),
+        within="regions",
+        method="direct",
+        on_sensor=lambda d, n: done.append(d),
+        cluster=Cluster(scheduler=scheduler),
+    )
+    assert np.array_equal(clustered.response, serial.response)
+    assert np.array_equal(clustered.background, serial.background)
+    assert np.array_equal(clustered.active, serial.active)
+    assert done[-1] == len(serial.response) > 8  # more than one task
+
+
 def test_the_resistances_command_takes_workers(tmp_path):
     args = ["resistances", str(ROOT / "examples" / "two_die.yaml"), "--set", "grid.nx=16"]
     args += ["--set", "grid.ny=12", "--json", "--no-files"]

@@ -13,10 +13,13 @@ import typer
 from chiptherm.cli.common import (
     JsonOption,
     NoFilesOption,
+    SchedulerOption,
     SetOption,
     SolverOption,
     StackArgument,
+    WorkersOption,
     app,
+    cluster_from,
     console,
     err_console,
     friendly_errors,
@@ -70,6 +73,8 @@ def response(
     solver: SolverOption = "auto",
     as_json: JsonOption = False,
     sets: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Build the response operator of a stack: its temperatures as an affine function of a
     power map, for stacks a network cannot learn yet (material regions, cooled sides, contact
@@ -77,7 +82,8 @@ def response(
 
     One solve per sensor cell gives each cell's rise per watt; a prediction
     (response-predict) is then one matrix product, equal to the solve of the same map. The
-    operator keeps the layers the source heats, where its hottest cell lies.
+    operator keeps the layers the source heats, where its hottest cell lies. With --workers or
+    --scheduler the sensor cells are solved on a Dask cluster (the same numbers).
     Example: chiptherm response examples/chiplets.yaml --source chips --sensors 32x40
     --within-regions --to chiplets.npz
     """
@@ -98,6 +104,7 @@ def response(
             levels="all" if all_levels else "heated",
             method=solver,
             on_sensor=lambda done, total: bar.update(task, completed=done, total=total),
+            cluster=cluster_from(workers, scheduler),
         )
     op.save(to)
     summary = {

@@ -38,7 +38,7 @@ import json
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +51,7 @@ from chiptherm.description.stack import Stack
 from chiptherm.discretize.grid import Grid, resample_matrix
 from chiptherm.discretize.system import System, source_field
 from chiptherm.errors import InputError
+from chiptherm.tasks import Cluster, Runner, on_cluster, run_tasks, worker_cache
 
 FORMAT = "chiptherm-response-1"
 """The ``format`` entry of a saved operator's metadata."""
@@ -184,6 +185,7 @@ def build_response(
     method: str = "auto",
     tol: float = 1e-10,
     on_sensor: Callable[[int, int], None] | None = None,
+    cluster: Cluster | Runner | None = None,
 ) -> ResponseOperator:
     """The response operator of ``stack`` for the map of power source ``source``.
 
@@ -199,6 +201,9 @@ def build_response(
         method, tol: the linear solver (see :mod:`chiptherm.solvers`) and its relative
             residual.
         on_sensor: told (done, total) as sensor cells are solved.
+        cluster: solve the sensor cells as tasks on a Dask cluster (:mod:`chiptherm.tasks`),
+            :data:`SENSORS_PER_TASK` a task, each worker building its solver once; the same
+            numbers as in this process.
 
     Raises:
         InputError: for temperatures that are not affine in the power, an unknown or unused
@@ -209,33 +214,103 @@ def build_response(
     my, mx = sensors
     if my < 1 or mx < 1:
         raise InputError(f"sensors: expected at least 1 x 1 cells, got {my} x {mx}")
-    rects = allowed_rects(stack, source, within)
-    active = sensor_mask(stack, (my, mx), rects)
-    off = stack.with_power(source, PowerSource(map=np.zeros((my, mx))))
-    system = System.from_stack(off)
-    grid: Grid = system.grid  # type: ignore[assignment]
-    background, rises, method_name = linear_response(off, system, method, tol, off=off)
-    chosen = heated_levels(off, grid, source) if levels == "heated" else np.arange(grid.shape[0])
-    cells = len(chosen) * grid.shape[1] * grid.shape[2]
-    response = np.empty((int(active.sum()), cells), dtype=np.float32)
-    for n, (y, x) in enumerate(np.argwhere(active)):
-        one_watt = np.zeros((my, mx))
-        one_watt[y, x] = 1.0
-        unit = map_power(off, grid, source, rects, one_watt)
-        response[n] = rises(unit[None])[0][chosen].ravel()
-        if on_sensor is not None:
-            on_sensor(n + 1, len(response))
+    task = SensorTask(stack, source, (my, mx), within, levels, method, tol, ())
+    here = task.responses()
+    active = here.active
+    cells = [(int(y), int(x)) for y, x in np.argwhere(active)]
+    per_task = SENSORS_PER_TASK if on_cluster(cluster) else 1
+    chunks = [cells[i : i + per_task] for i in range(0, len(cells), per_task)]
+    items = [replace(task, cells=tuple(chunk)) for chunk in chunks]
+    done = (
+        (lambda k, _: on_sensor(min(k * per_task, len(cells)), len(cells))) if on_sensor else None
+    )
+    rows = run_tasks(sensor_rows, items, cluster, done, ())
     return ResponseOperator(
         stack.name,
         source,
         active,
-        grid.shape,
-        chosen,
-        background[chosen],
-        response,
-        method_name,
+        here.grid.shape,
+        here.levels,
+        here.background[here.levels],
+        np.concatenate(rows) if rows else np.empty((0, here.cells), dtype=np.float32),
+        here.method,
         time.perf_counter() - started,
     )
+
+
+SENSORS_PER_TASK = 8
+"""Sensor cells a task of a build on a cluster solves: enough to amortize a task's overhead,
+few enough to spread the sensor grid over the workers."""
+
+
+@dataclass(frozen=True)
+class SensorTask:
+    """A share of a build: the build's inputs (see :func:`build_response`) and the sensor
+    ``cells`` (row, column) whose responses it solves."""
+
+    stack: Stack
+    source: str
+    sensors: tuple[int, int]
+    within: Sequence[Rect] | Literal["regions"] | None
+    levels: Literal["heated", "all"]
+    method: str
+    tol: float
+    cells: tuple[tuple[int, int], ...]
+
+    def responses(self) -> SensorResponses:
+        """The solver and fields of this build, made once per process (or worker)."""
+        within = self.within
+        listed = within is not None and not isinstance(within, str)
+        shown = [r.model_dump_json() for r in within] if listed else within  # type: ignore[union-attr]
+        key = (
+            "sensor responses",
+            self.stack.model_dump_json(),
+            self.source,
+            self.sensors,
+            repr(shown),
+            self.levels,
+            self.method,
+            self.tol,
+        )
+        return worker_cache(key, lambda: SensorResponses(self))
+
+
+class SensorResponses:
+    """What the responses of a build need, made once per process or worker: the stack with
+    the source off on its grid, the rectangles that may carry power and the active sensor
+    cells, the field with the source off (``background``, K), the output ``levels``, and a
+    solver of the rises (K) of any powers (W)."""
+
+    def __init__(self, task: SensorTask) -> None:
+        self.sensors, self.source = task.sensors, task.source
+        self.rects = allowed_rects(task.stack, task.source, task.within)
+        self.active = sensor_mask(task.stack, task.sensors, self.rects)
+        self.off = task.stack.with_power(task.source, PowerSource(map=np.zeros(task.sensors)))
+        system = System.from_stack(self.off)
+        self.grid: Grid = system.grid  # type: ignore[assignment]
+        self.background, self.rises, self.method = linear_response(
+            self.off, system, task.method, task.tol, off=self.off
+        )
+        self.levels = (
+            heated_levels(self.off, self.grid, task.source)
+            if task.levels == "heated"
+            else np.arange(self.grid.shape[0])
+        )
+        self.cells = len(self.levels) * self.grid.shape[1] * self.grid.shape[2]
+
+    def row(self, cell: tuple[int, int]) -> np.ndarray:
+        """(nl·ny·nx,) float32 the rise per watt in sensor cell ``cell``, K/W."""
+        one_watt = np.zeros(self.sensors)
+        one_watt[cell] = 1.0
+        unit = map_power(self.off, self.grid, self.source, self.rects, one_watt)
+        return self.rises(unit[None])[0][self.levels].ravel().astype(np.float32)
+
+
+def sensor_rows(task: SensorTask) -> np.ndarray:
+    """A task of :func:`build_response`: (len(cells), nl·ny·nx) float32 the rises per watt
+    of the task's sensor cells, K/W."""
+    responses = task.responses()
+    return np.stack([responses.row(cell) for cell in task.cells])
 
 
 def check_source(stack: Stack, source: str) -> None:
