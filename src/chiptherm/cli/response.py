@@ -60,10 +60,19 @@ def response(
         typer.Option(
             "--within-regions",
             help="Power only in the material regions of the source's layers (the dies of a "
-            "package): one solve per sensor cell that overlaps them, and a cell's watts stay "
-            "in the silicon it covers.",
+            "package): solves only for the sensor cells over them, and a cell's watts stay in "
+            "the silicon it covers.",
         ),
     ] = False,
+    order: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Basis of each sensor cell: 0 the constant (one solve per cell), 1 also the "
+            "first moments (three solves; keeps where in the cell a block's power sits).",
+        ),
+    ] = 1,
     all_levels: Annotated[
         bool,
         typer.Option(
@@ -80,8 +89,9 @@ def response(
     power map, for stacks a network cannot learn yet (material regions, cooled sides, contact
     resistances: anything the solver takes that is linear in the power).
 
-    One solve per sensor cell gives each cell's rise per watt; a prediction
-    (response-predict) is then one matrix product, equal to the solve of the same map. The
+    One solve per basis function of each sensor cell (its constant and, with --order 1, its
+    first moments) gives the rises; a prediction (response-predict) is then one matrix
+    product, equal to the solve of the same map. The
     operator keeps the layers the source heats, where its hottest cell lies. With --workers or
     --scheduler the sensor cells are solved on a Dask cluster (the same numbers).
     Example: chiptherm response examples/chiplets.yaml --source chips --sensors 32x40
@@ -94,14 +104,15 @@ def response(
     shape = parse_sensors(sensors)
     if to.suffix != ".npz":
         raise InputError(f"--to {to}: expected a .npz file")
-    with progress_bar("solving", "sensor cells", err_console, as_json) as bar:
-        task = bar.add_task("sensor cells", total=None)
+    with progress_bar("solving", "basis functions", err_console, as_json) as bar:
+        task = bar.add_task("basis functions", total=None)
         op = build_response(
             stack,
             source,
             shape,
             within="regions" if within_regions else None,
             levels="all" if all_levels else "heated",
+            order=order,
             method=solver,
             on_sensor=lambda done, total: bar.update(task, completed=done, total=total),
             cluster=cluster_from(workers, scheduler),
@@ -112,6 +123,8 @@ def response(
         "source": op.source,
         "sensors": list(op.sensors),
         "active_sensor_cells": int(op.active.sum()),
+        "order": op.basis.order,
+        "basis_functions": len(op.response),
         "levels": op.levels.tolist(),
         "output_cells": int(op.response.shape[1]),
         "megabytes": op.nbytes / 2**20,
@@ -123,7 +136,8 @@ def response(
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     console.print(
-        f"{summary['active_sensor_cells']} sensor cells of {shape[0]} x {shape[1]}, "
+        f"{summary['active_sensor_cells']} sensor cells of {shape[0]} x {shape[1]} "
+        f"({summary['basis_functions']} basis functions), "
         f"{summary['output_cells']:,} output cells ({summary['megabytes']:.1f} MB), "
         f"{op.method} in {op.seconds:.1f} s; wrote {to}"
     )

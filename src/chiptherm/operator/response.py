@@ -1,35 +1,36 @@
-"""The response operator of a stack: its temperatures as an affine function of a power map.
+"""The response operator of a stack: its temperatures as an affine function of its power.
 
 Conduction is linear in the power wherever no conductivity or leakage depends on the
-temperature, so for a power source given as a map on a sensor grid (W per cell of an
-(my, mx) uniform grid over the chip, resampled conservatively onto the solver's grid exactly
-as ``chiptherm solve`` resamples a ``map``) the temperature of every cell is
+temperature, so for the power of one source, given per solver column and projected onto a
+few basis functions per sensor cell (:mod:`~chiptherm.operator.response_basis`), the
+temperature of every cell is
 
-    T = T0 + Σ_s w_s · G_s,
+    T = T0 + Σ_k c_k · G_k,
 
-with T0 the field with the source off (the stack's other sources, ambients and inlets on)
-and G_s the rise per watt in sensor cell s. One solve per sensor cell (:func:`~chiptherm.
-analysis.compact.linear_response`: one solver built for the system, a coolant warming along
-its flow included) gives every G_s to the solver's tolerance, and a prediction is then one
-matrix product.
+with T0 the field with the source off (the stack's other sources, ambients and inlets on),
+c_k the power's coefficient on basis function k and G_k the rise that function causes. One
+solve per basis function (:func:`~chiptherm.analysis.compact.linear_response`: one solver
+built for the system, a coolant warming along its flow included) gives every G_k to the
+solver's tolerance, and a prediction is then one sparse projection and one matrix product.
 
 This is the operator for the stacks where a learned one cannot yet be trained: material
 regions side by side (chiplets in mold, TSV and bump fields), convective or fixed sides,
 contact resistances, anisotropy, coefficient maps: whatever :class:`~chiptherm.discretize.
-system.System` takes. It needs no training data and no network, and it makes no
-approximation beyond the power map's own sensor grid: a prediction is the solve of the same
-map. What it costs is its build (one solve per sensor cell that may carry power) and its
-size (float32, sensor cells x output cells: ``examples/chiplets.yaml`` with 520 sensor cells
-of 0.5 mm in its dies and its 48,000-cell power layer holds 100 MB; ``benchmarks/response.py``
-measures build, size, speed and accuracy).
+system.System` takes. It needs no training data and no network, and its one approximation
+is the basis: a prediction is the solve of the projected power, to float32 round-off. What
+it costs is its build (one to three solves per sensor cell that may carry power) and its
+size (float32, basis functions x output cells: ``examples/chiplets.yaml`` with 0.5 mm
+sensor cells over its dies and its 48,000-cell power layer, 100 MB per function a cell;
+``benchmarks/response.py`` measures build, size, speed and accuracy).
 
 The outputs are the cells of the layers and faces the source heats: the hottest cell the
 source makes is one of them (the discrete maximum principle: a cell without a source is
 never hotter than all its neighbours), unless an ambient or another source elsewhere is
 hotter. ``levels='all'`` keeps the whole field instead.
 
-Array shapes: maps (k, my, mx) or (my, mx) W per sensor cell; fields (k, nl, ny, nx) K over
-the ``levels`` (z indices) of the solver grid (nz, ny, nx).
+Array shapes: sensor maps (k, my, mx) W per sensor cell, column fields (k, ny, nx) W per
+solver column; predicted fields (k, nl, ny, nx) K over the ``levels`` (z indices) of the
+solver grid (nz, ny, nx).
 """
 
 from __future__ import annotations
@@ -43,14 +44,16 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from chiptherm.analysis.compact import linear_response
 from chiptherm.atomic import atomic_path
-from chiptherm.description.parts import PowerSource, Rect
+from chiptherm.description.parts import Block, PowerSource, Rect
 from chiptherm.description.stack import Stack
-from chiptherm.discretize.grid import Grid, resample_matrix
+from chiptherm.discretize.grid import Grid, rect_area_fraction
 from chiptherm.discretize.system import System, source_field
 from chiptherm.errors import InputError
+from chiptherm.operator.response_basis import SensorBasis
 from chiptherm.tasks import Cluster, Runner, on_cluster, run_tasks, worker_cache
 
 FORMAT = "chiptherm-response-1"
@@ -59,24 +62,26 @@ FORMAT = "chiptherm-response-1"
 
 @dataclass(frozen=True)
 class ResponseOperator:
-    """Temperatures of a stack's ``levels`` as T0 + Σ w_s·G_s over the active sensor cells.
+    """Temperatures of a stack's ``levels`` as T0 + Σ c_k·G_k over the basis functions of
+    its active sensor cells (:class:`~chiptherm.operator.response_basis.SensorBasis`).
 
     Attributes:
         stack_name: the stack it was built from.
         source: the power source whose map is the input.
-        active: (my, mx) the sensor cells that may carry power (the others must stay 0 W).
+        size: (lx, ly) of the chip, m.
+        basis: the sensor cells' basis functions and the projection onto them.
         shape: (nz, ny, nx) of the solver grid.
         levels: (nl,) z indices of the output layers of cells.
         background: (nl, ny, nx) temperatures with the source off, K.
-        response: (n_active, nl·ny·nx) float32 rise per watt in each active sensor cell, in
-            the row-major order of ``active``'s True entries, K/W.
+        response: (n_basis, nl·ny·nx) float32 rise per unit of each basis function, K/W.
         method: the linear solver that built it.
         seconds: wall time of the build.
     """
 
     stack_name: str
     source: str
-    active: np.ndarray
+    size: tuple[float, float]
+    basis: SensorBasis
     shape: tuple[int, int, int]
     levels: np.ndarray
     background: np.ndarray
@@ -87,7 +92,12 @@ class ResponseOperator:
     @property
     def sensors(self) -> tuple[int, int]:
         """(my, mx) the sensor grid's cells along y and x."""
-        return self.active.shape  # type: ignore[return-value]
+        return self.basis.sensors
+
+    @property
+    def active(self) -> np.ndarray:
+        """(my, mx) the sensor cells that may carry power."""
+        return self.basis.active
 
     @property
     def nbytes(self) -> int:
@@ -95,8 +105,9 @@ class ResponseOperator:
         return self.response.nbytes + self.background.nbytes
 
     def predict(self, watts: np.ndarray) -> np.ndarray:
-        """Temperatures (k, nl, ny, nx) K of the output levels for maps (k, my, mx) W per
-        sensor cell, or (nl, ny, nx) for one map (my, mx).
+        """Temperatures (k, nl, ny, nx) K of the output levels for sensor maps (k, my, mx)
+        W per sensor cell (each spread evenly over the cell's columns), or (nl, ny, nx) for
+        one map (my, mx).
 
         Raises:
             InputError: for a map of another shape, or with power in a sensor cell outside
@@ -110,17 +121,35 @@ class ResponseOperator:
                 f"power maps: expected shape (k, {self.sensors[0]}, {self.sensors[1]}) or "
                 f"({self.sensors[0]}, {self.sensors[1]}) W per sensor cell, got {np.shape(watts)}"
             )
-        outside = np.abs(maps[:, ~self.active]).max(initial=0.0)
-        if outside > 0:
+        if np.abs(maps[:, ~self.active]).max(initial=0.0) > 0:
             k, y, x = np.argwhere(maps * ~self.active != 0)[0]
             raise InputError(
                 f"power map {k}: sensor cell (row {y}, column {x}) carries {maps[k, y, x]:g} W, "
                 f"but the operator of {self.stack_name!r} was built for power in "
-                f"{int(self.active.sum())} sensor cells only (those that overlap the given regions)"
+                f"{int(self.active.sum())} sensor cells only (those over the given regions)"
             )
-        rises = maps[:, self.active].astype(np.float32) @ self.response
-        fields = self.background + rises.reshape(len(maps), *self.background.shape)
+        fields = self.predict_columns(self.basis.spread(maps))
         return fields[0] if single else fields
+
+    def predict_columns(self, columns: np.ndarray) -> np.ndarray:
+        """Temperatures (k, nl, ny, nx) K for power fields (k, ny, nx) W per solver column:
+        the exact response to their projection on the basis
+        (:meth:`~chiptherm.operator.response_basis.SensorBasis.projected`)."""
+        coefficients = self.basis.coefficients(np.asarray(columns, dtype=float))
+        rises = coefficients.astype(np.float32) @ self.response
+        return self.background + rises.reshape(len(columns), *self.background.shape)
+
+    def predict_blocks(self, floorplans: Sequence[Sequence[Block]]) -> np.ndarray:
+        """Temperatures (k, nl, ny, nx) K for floorplans, each a list of blocks (their
+        watts spread over the columns they overlap, as the solver spreads them)."""
+        _, ny, nx = self.shape
+        lx, ly = self.size
+        x_edges, y_edges = np.linspace(0.0, lx, nx + 1), np.linspace(0.0, ly, ny + 1)
+        columns = np.zeros((len(floorplans), ny, nx))
+        for k, blocks in enumerate(floorplans):
+            for block in blocks:
+                columns[k] += block.watts * rect_area_fraction(block, x_edges, y_edges)
+        return self.predict_columns(columns)
 
     def peaks(self, watts: np.ndarray) -> np.ndarray:
         """The hottest cell (k,) K of the output levels for maps (k, my, mx) W (() for one)."""
@@ -134,18 +163,28 @@ class ResponseOperator:
             "format": FORMAT,
             "stack": self.stack_name,
             "source": self.source,
+            "size": list(self.size),
             "shape": list(self.shape),
+            "sensors": list(self.sensors),
+            "order": self.basis.order,
             "method": self.method,
             "seconds": self.seconds,
+        }
+        sparse = {
+            f"{name}_{part}": getattr(getattr(self.basis, name), part)
+            for name in ("shapes", "projection")
+            for part in ("data", "indices", "indptr")
         }
         with atomic_path(Path(path)) as tmp, tmp.open("wb") as handle:
             np.savez(
                 handle,
                 meta=np.array(json.dumps(meta)),
-                active=self.active,
+                owner=self.basis.owner,
+                cell=self.basis.cell,
                 levels=self.levels,
                 background=self.background,
                 response=self.response,
+                **sparse,
             )
 
     @classmethod
@@ -158,15 +197,27 @@ class ResponseOperator:
         try:
             with np.load(Path(path), allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
-                arrays = {k: data[k] for k in ("active", "levels", "background", "response")}
+                arrays = {k: data[k] for k in data.files if k != "meta"}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: not a chiptherm response operator ({exc})") from None
         if meta.get("format") != FORMAT:
             raise InputError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        owner = arrays["owner"]
+        sparse = [
+            sp.csr_array(
+                tuple(arrays[f"{name}_{part}"] for part in ("data", "indices", "indptr")),
+                shape=(len(arrays["cell"]), owner.size),
+            )
+            for name in ("shapes", "projection")
+        ]
+        basis = SensorBasis(
+            tuple(meta["sensors"]), owner, *sparse, arrays["cell"], int(meta["order"])
+        )
         return cls(
             meta["stack"],
             meta["source"],
-            arrays["active"].astype(bool),
+            tuple(meta["size"]),  # type: ignore[arg-type]
+            basis,
             tuple(meta["shape"]),  # type: ignore[arg-type]
             arrays["levels"],
             arrays["background"],
@@ -182,80 +233,81 @@ def build_response(
     sensors: tuple[int, int],
     within: Sequence[Rect] | Literal["regions"] | None = None,
     levels: Literal["heated", "all"] = "heated",
+    order: int = 1,
     method: str = "auto",
     tol: float = 1e-10,
     on_sensor: Callable[[int, int], None] | None = None,
     cluster: Cluster | Runner | None = None,
 ) -> ResponseOperator:
-    """The response operator of ``stack`` for the map of power source ``source``.
+    """The response operator of ``stack`` for the power of source ``source``.
 
     Args:
         stack: a stack whose temperatures are affine in the power (no k(T), no leakage).
-        source: the power source that the maps replace (its blocks or map are dropped).
-        sensors: (my, mx) cells of the maps' uniform grid over the chip.
-        within: the sensor cells that may carry power: those that overlap these rectangles,
-            or the material regions of the layers the source heats ('regions': the dies of a
-            package), so that a block anywhere inside them stays on active cells; None: every
-            sensor cell.
+        source: the power source that the inputs replace (its blocks or map are dropped).
+        sensors: (my, mx) cells of the sensor grid over the chip.
+        within: where power may go: the solver columns whose centres lie inside these
+            rectangles, or inside the material regions of the layers the source heats
+            ('regions': the dies of a package); None: everywhere.
         levels: 'heated' (the layers and faces the source heats) or 'all' (the whole field).
+        order: the sensor cells' basis (:mod:`~chiptherm.operator.response_basis`): 0, the
+            constant (one solve per cell), or 1, also the first moments (three).
         method, tol: the linear solver (see :mod:`chiptherm.solvers`) and its relative
             residual.
-        on_sensor: told (done, total) as sensor cells are solved.
-        cluster: solve the sensor cells as tasks on a Dask cluster (:mod:`chiptherm.tasks`),
-            :data:`SENSORS_PER_TASK` a task, each worker building its solver once; the same
+        on_sensor: told (done, total) as basis functions are solved.
+        cluster: solve the basis functions as tasks on a Dask cluster (:mod:`chiptherm.tasks`),
+            :data:`FUNCTIONS_PER_TASK` a task, each worker building its solver once; the same
             numbers as in this process.
 
     Raises:
         InputError: for temperatures that are not affine in the power, an unknown or unused
-            source, a sensor grid without cells, or no sensor cell inside ``within``.
+            source, a sensor grid without cells, or no column inside ``within``.
     """
     started = time.perf_counter()
     check_source(stack, source)
     my, mx = sensors
     if my < 1 or mx < 1:
         raise InputError(f"sensors: expected at least 1 x 1 cells, got {my} x {mx}")
-    task = SensorTask(stack, source, (my, mx), within, levels, method, tol, ())
+    task = SensorTask(stack, source, (my, mx), within, levels, order, method, tol, ())
     here = task.responses()
-    active = here.active
-    cells = [(int(y), int(x)) for y, x in np.argwhere(active)]
-    per_task = SENSORS_PER_TASK if on_cluster(cluster) else 1
-    chunks = [cells[i : i + per_task] for i in range(0, len(cells), per_task)]
-    items = [replace(task, cells=tuple(chunk)) for chunk in chunks]
-    done = (
-        (lambda k, _: on_sensor(min(k * per_task, len(cells)), len(cells))) if on_sensor else None
-    )
+    count = here.basis.shapes.shape[0]
+    per_task = FUNCTIONS_PER_TASK if on_cluster(cluster) else 1
+    chunks = [tuple(range(i, min(i + per_task, count))) for i in range(0, count, per_task)]
+    items = [replace(task, functions=chunk) for chunk in chunks]
+    done = (lambda k, _: on_sensor(min(k * per_task, count), count)) if on_sensor else None
     rows = run_tasks(sensor_rows, items, cluster, done, ())
     return ResponseOperator(
         stack.name,
         source,
-        active,
+        stack.size,
+        here.basis,
         here.grid.shape,
         here.levels,
         here.background[here.levels],
-        np.concatenate(rows) if rows else np.empty((0, here.cells), dtype=np.float32),
+        np.concatenate(rows),
         here.method,
         time.perf_counter() - started,
     )
 
 
-SENSORS_PER_TASK = 8
-"""Sensor cells a task of a build on a cluster solves: enough to amortize a task's overhead,
-few enough to spread the sensor grid over the workers."""
+FUNCTIONS_PER_TASK = 8
+"""Basis functions a task of a build on a cluster solves: enough to amortize a task's
+overhead, few enough to spread the sensor grid over the workers."""
 
 
 @dataclass(frozen=True)
 class SensorTask:
-    """A share of a build: the build's inputs (see :func:`build_response`) and the sensor
-    ``cells`` (row, column) whose responses it solves."""
+    """A share of a build: the build's inputs (see :func:`build_response`) and the indices
+    of the basis ``functions`` whose responses it solves."""
 
     stack: Stack
     source: str
     sensors: tuple[int, int]
     within: Sequence[Rect] | Literal["regions"] | None
     levels: Literal["heated", "all"]
+    order: int
     method: str
     tol: float
-    cells: tuple[tuple[int, int], ...]
+    functions: tuple[int, ...]
 
     def responses(self) -> SensorResponses:
         """The solver and fields of this build, made once per process (or worker)."""
@@ -269,6 +321,7 @@ class SensorTask:
             self.sensors,
             repr(shown),
             self.levels,
+            self.order,
             self.method,
             self.tol,
         )
@@ -277,17 +330,16 @@ class SensorTask:
 
 class SensorResponses:
     """What the responses of a build need, made once per process or worker: the stack with
-    the source off on its grid, the rectangles that may carry power and the active sensor
-    cells, the field with the source off (``background``, K), the output ``levels``, and a
-    solver of the rises (K) of any powers (W)."""
+    the source off on its grid, the sensor basis, the field with the source off
+    (``background``, K), the output ``levels``, and a solver of the rises (K) of any powers."""
 
     def __init__(self, task: SensorTask) -> None:
-        self.sensors, self.source = task.sensors, task.source
-        self.rects = allowed_rects(task.stack, task.source, task.within)
-        self.active = sensor_mask(task.stack, task.sensors, self.rects)
+        self.source = task.source
         self.off = task.stack.with_power(task.source, PowerSource(map=np.zeros(task.sensors)))
         system = System.from_stack(self.off)
         self.grid: Grid = system.grid  # type: ignore[assignment]
+        rects = allowed_rects(task.stack, task.source, task.within)
+        self.basis = SensorBasis.on_grid(self.grid, task.sensors, rects, task.order)
         self.background, self.rises, self.method = linear_response(
             self.off, system, task.method, task.tol, off=self.off
         )
@@ -296,21 +348,25 @@ class SensorResponses:
             if task.levels == "heated"
             else np.arange(self.grid.shape[0])
         )
-        self.cells = len(self.levels) * self.grid.shape[1] * self.grid.shape[2]
 
-    def row(self, cell: tuple[int, int]) -> np.ndarray:
-        """(nl·ny·nx,) float32 the rise per watt in sensor cell ``cell``, K/W."""
-        one_watt = np.zeros(self.sensors)
-        one_watt[cell] = 1.0
-        unit = map_power(self.off, self.grid, self.source, self.rects, one_watt)
+    def row(self, function: int) -> np.ndarray:
+        """(nl·ny·nx,) float32 the rise per unit of basis function ``function``, K."""
+        columns = self.basis.shapes[[function]].toarray().reshape(self.grid.shape[1:])
+        unit = column_power(self.off, self.grid, self.source, columns)
         return self.rises(unit[None])[0][self.levels].ravel().astype(np.float32)
 
 
 def sensor_rows(task: SensorTask) -> np.ndarray:
-    """A task of :func:`build_response`: (len(cells), nl·ny·nx) float32 the rises per watt
-    of the task's sensor cells, K/W."""
+    """A task of :func:`build_response`: (len(functions), nl·ny·nx) float32 the rises of the
+    task's basis functions, K."""
     responses = task.responses()
-    return np.stack([responses.row(cell) for cell in task.cells])
+    return np.stack([responses.row(k) for k in task.functions])
+
+
+def column_power(stack: Stack, grid: Grid, source: str, columns: np.ndarray) -> np.ndarray:
+    """(nz, ny, nx) W per cell of ``columns`` (ny, nx) W per solver column of ``source``,
+    through the layers and faces it heats (split by cell height, as the solver splits it)."""
+    return source_field(stack.with_power(source, PowerSource(map=columns)), grid, source)
 
 
 def check_source(stack: Stack, source: str) -> None:
@@ -347,55 +403,6 @@ def allowed_rects(
             f"within='regions': the layers that {source!r} heats have no material regions"
         )
     return rects
-
-
-def sensor_mask(stack: Stack, sensors: tuple[int, int], rects: list[Rect] | None) -> np.ndarray:
-    """(my, mx) the sensor cells that overlap ``rects`` by a positive area (all of them for
-    None), so that a block anywhere inside the rectangles stays on active cells."""
-    my, mx = sensors
-    if rects is None:
-        return np.ones((my, mx), dtype=bool)
-    lx, ly = stack.size
-    x0, x1 = np.arange(mx) * lx / mx, np.arange(1, mx + 1) * lx / mx
-    y0, y1 = np.arange(my) * ly / my, np.arange(1, my + 1) * ly / my
-    active = np.zeros((my, mx), dtype=bool)
-    for rect in rects:
-        active |= np.outer((y0 < rect.y1) & (y1 > rect.y), (x0 < rect.x1) & (x1 > rect.x))
-    if not active.any():
-        raise InputError(f"no cell of the {my} x {mx} sensor grid overlaps the regions")
-    return active
-
-
-def map_power(
-    stack: Stack,
-    grid: Grid,
-    source: str,
-    rects: list[Rect] | None,
-    watts: np.ndarray,
-) -> np.ndarray:
-    """(nz, ny, nx) W per solver cell of the map ``watts`` (my, mx) W per sensor cell: what the
-    operator's input means. Each sensor cell's watts are spread over the solver columns it
-    overlaps in proportion to the overlap (as a ``map`` is resampled) and, with ``rects``,
-    over those of them whose centres lie inside the rectangles only, so that a die's power
-    stays in its silicon rather than in the mold beside it (a sensor cell that overlaps
-    them by a sliver narrower than one solver column keeps the plain resampling, as a
-    block's edge puts its share into the column beside it); then through the layers and
-    faces the source heats."""
-    columns = grid.power_map(PowerSource(map=watts))
-    if rects is not None:
-        my, mx = watts.shape
-        lx, ly = stack.size
-        ry = resample_matrix(np.linspace(0.0, ly, my + 1), grid.y_edges)  # (ny, my)
-        rx = resample_matrix(np.linspace(0.0, lx, mx + 1), grid.x_edges)  # (nx, mx)
-        inside = np.zeros(grid.shape[1:])
-        for rect in rects:
-            inside = np.maximum(inside, grid.region_mask(rect))
-        share = ry.T @ inside @ rx  # (my, mx) each sensor cell's share over inside columns
-        kept = np.where(share > 0, watts / np.where(share > 0, share, 1.0), 0.0)
-        sliver = np.where(share > 0, 0.0, watts)
-        columns = (ry @ kept @ rx.T) * inside + ry @ sliver @ rx.T
-    at_grid = PowerSource(map=columns)  # the solver grid's own: resampled as it is
-    return source_field(stack.with_power(source, at_grid), grid, source)
 
 
 def heated_levels(stack: Stack, grid: Grid, source: str) -> np.ndarray:
