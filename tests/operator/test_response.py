@@ -238,6 +238,13 @@ def test_the_commands_build_an_operator_and_predict_with_it(tmp_path: Path) -> N
     assert json.loads(result.stdout)["peak_k"] == pytest.approx(float(op.peaks(watts)))
     saved = np.load(out / "temperature.npz")["temperature"]
     assert np.array_equal(saved, op.predict(watts))
+    plan = load_stack(EXAMPLES / "chiplets.yaml")  # the shipped floorplan on this operator
+    from_file = ["response-predict", str(target), "--floorplan", str(EXAMPLES / "chiplets.yaml")]
+    result = CliRunner().invoke(app, [*from_file, "--json", "--no-files"])
+    assert result.exit_code == 0, result.output
+    expected = op.predict_blocks([plan.power["chips"].blocks]).max()
+    assert json.loads(result.stdout)["peak_k"] == pytest.approx(float(expected))
+    assert json.loads(result.stdout)["power_w"] == pytest.approx(95.0)
     np.save(tmp_path / "small.npy", np.ones((4, 5)))
     wrong = ["response-predict", str(target), "--power", str(tmp_path / "small.npy")]
     result = CliRunner().invoke(app, [*wrong, "--no-files"])

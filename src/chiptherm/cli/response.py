@@ -151,37 +151,61 @@ def response_predict(
         Path, typer.Argument(help="A response operator (.npz).", metavar="OPERATOR.npz")
     ],
     power: Annotated[
-        Path,
-        typer.Option(help="Power map .npy, W per sensor cell (ROWS x COLUMNS of the operator)."),
-    ],
+        Path | None,
+        typer.Option(
+            help="Power map .npy: W per sensor cell (the operator's ROWS x COLUMNS) or per "
+            "solver column (its ny x nx).",
+        ),
+    ] = None,
+    floorplan: Annotated[
+        Path | None,
+        typer.Option(
+            help="A stack file whose blocks of the operator's source are the power (the same "
+            "package with another floorplan).",
+            metavar="STACK.yaml",
+        ),
+    ] = None,
     out: out_option("out/OPERATOR-predict") = None,
     as_json: JsonOption = False,
     no_files: NoFilesOption = False,
 ) -> None:
-    """Predict the temperatures of a power map with a response operator: the solve of the
-    same map, without solving. Writes temperature.npz (K, the operator's layers of cells) and
-    summary.json.
+    """Predict the temperatures of a power map or floorplan with a response operator: the
+    solve of the same power as its basis keeps it, without solving. Writes temperature.npz
+    (K, the operator's layers of cells) and summary.json.
 
-    Example: chiptherm response-predict chiplets.npz --power map.npy --out out/map
+    Example: chiptherm response-predict chiplets.npz --floorplan my_floorplan.yaml --out
+    out/map
     """
     import numpy as np
 
+    from chiptherm.formats.loading import load_stack
     from chiptherm.operator.response import ResponseOperator
     from chiptherm.report.outputs import write_json
 
+    if (power is None) == (floorplan is None):
+        raise InputError("give the power as --power MAP.npy or --floorplan STACK.yaml (one)")
     op = ResponseOperator.load(operator)
-    try:
-        watts = np.load(power, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--power {power}: not a .npy array ({exc})") from None
     folder = output_folder(out, Path("out") / f"{operator.stem}-predict", no_files)
-    field = op.predict(watts)
+    if floorplan is not None:
+        blocks = load_stack(floorplan).power.get(op.source)
+        if blocks is None or not blocks.blocks:
+            raise InputError(f"--floorplan {floorplan}: no blocks in power source {op.source!r}")
+        watts = sum(b.watts for b in blocks.blocks)
+        field = op.predict_blocks([blocks.blocks])[0]
+    else:
+        try:
+            array = np.load(power, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--power {power}: not a .npy array ({exc})") from None
+        columns = op.shape[1:]
+        watts = float(np.sum(array))
+        field = op.predict_columns(array[None])[0] if array.shape == columns else op.predict(array)
     hottest = np.unravel_index(int(np.argmax(field)), field.shape)
     summary: dict[str, Any] = {
         "operator": str(operator),
         "stack": op.stack_name,
         "source": op.source,
-        "power_w": float(np.sum(watts)),
+        "power_w": float(watts),
         "peak_k": float(field.max()),
         "peak_cell": {
             "z": int(op.levels[hottest[0]]),

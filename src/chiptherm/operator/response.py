@@ -19,9 +19,10 @@ contact resistances, anisotropy, coefficient maps: whatever :class:`~chiptherm.d
 system.System` takes. It needs no training data and no network, and its one approximation
 is the basis: a prediction is the solve of the projected power, to float32 round-off. What
 it costs is its build (one to three solves per sensor cell that may carry power) and its
-size (float32, basis functions x output cells: ``examples/chiplets.yaml`` with 0.5 mm
-sensor cells over its dies and its 48,000-cell power layer, 100 MB per function a cell;
-``benchmarks/response.py`` measures build, size, speed and accuracy).
+size (float32, basis functions x output cells: ``examples/chiplets.yaml`` with 520 sensor
+cells of 0.5 mm over its dies and its 48,000-cell power layer, 96 MB with one function a
+cell, 286 MB with three; ``benchmarks/response.py`` measures build, size, speed and
+accuracy).
 
 The outputs are the cells of the layers and faces the source heats: the hottest cell the
 source makes is one of them (the discrete maximum principle: a cell without a source is
