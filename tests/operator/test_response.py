@@ -238,6 +238,7 @@ def test_the_commands_build_an_operator_and_predict_with_it(tmp_path: Path) -> N
     assert json.loads(result.stdout)["peak_k"] == pytest.approx(float(op.peaks(watts)))
     saved = np.load(out / "temperature.npz")["temperature"]
     assert np.array_equal(saved, op.predict(watts))
+    assert (out / "hottest_level.png").stat().st_size > 0
     plan = load_stack(EXAMPLES / "chiplets.yaml")  # the shipped floorplan on this operator
     from_file = ["response-predict", str(target), "--floorplan", str(EXAMPLES / "chiplets.yaml")]
     result = CliRunner().invoke(app, [*from_file, "--json", "--no-files"])

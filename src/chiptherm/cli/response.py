@@ -171,7 +171,8 @@ def response_predict(
 ) -> None:
     """Predict the temperatures of a power map or floorplan with a response operator: the
     solve of the same power as its basis keeps it, without solving. Writes temperature.npz
-    (K, the operator's layers of cells) and summary.json.
+    (K, the operator's layers of cells), summary.json and hottest_level.png (the layer of
+    the hottest cell, with the floorplan's blocks).
 
     Example: chiptherm response-predict chiplets.npz --floorplan my_floorplan.yaml --out
     out/map
@@ -186,12 +187,14 @@ def response_predict(
         raise InputError("give the power as --power MAP.npy or --floorplan STACK.yaml (one)")
     op = ResponseOperator.load(operator)
     folder = output_folder(out, Path("out") / f"{operator.stem}-predict", no_files)
+    blocks: list[Any] = []
     if floorplan is not None:
-        blocks = load_stack(floorplan).power.get(op.source)
-        if blocks is None or not blocks.blocks:
+        source = load_stack(floorplan).power.get(op.source)
+        if source is None or not source.blocks:
             raise InputError(f"--floorplan {floorplan}: no blocks in power source {op.source!r}")
-        watts = sum(b.watts for b in blocks.blocks)
-        field = op.predict_blocks([blocks.blocks])[0]
+        blocks = source.blocks
+        watts = sum(b.watts for b in blocks)
+        field = op.predict_blocks([blocks])[0]
     else:
         try:
             array = np.load(power, allow_pickle=False)
@@ -215,8 +218,18 @@ def response_predict(
         "mean_k": float(field.mean()),
     }
     if folder is not None:  # put in place when the command succeeds
+        from chiptherm.report.maps import plot_heat_map
+
         np.savez_compressed(folder.path / "temperature.npz", temperature=field, levels=op.levels)
         write_json(folder.path / "summary.json", summary)
+        plot_heat_map(
+            field[hottest[0]],
+            op.size,
+            folder.path / "hottest_level.png",
+            title=f"{op.stack_name}: z-cell {summary['peak_cell']['z']}, peak "
+            f"{summary['peak_k']:.2f} K",
+            blocks=blocks,
+        )
         summary["out"] = str(folder.target)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
