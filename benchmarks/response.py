@@ -9,8 +9,11 @@ on held-out block floorplans, in one run, one thread, CPU time:
 - **build**: one solve per basis function, and the operator's size;
 - **exactness**: predictions against multigrid-CG solves of the power the basis keeps (cg-mg,
   chiptherm's fastest solver for this stack, ``benchmarks/solver.py``);
-- **accuracy**: against the blocks solved as blocks on the solver grid (peak error and
-  largest cell error): what the basis loses;
+- **accuracy**: against the blocks solved as blocks on the solver grid (peak error, largest
+  cell error in the dies and in the mold): what the basis loses. Where a die's edge falls
+  inside a row or column of solver cells whose centre lies in the mold, the solver spreads
+  the share of a block that overlaps that cell into the mold (a hot mold cell); the operator
+  moves it into the die, so those mold cells are reported apart;
 - **speed**: a batch of predictions per floorplan against one cg-mg solve per floorplan.
 
 The held-out floorplans are the shipped one's four blocks (60, 15, 8 and 12 W), each placed
@@ -119,8 +122,13 @@ def main() -> None:
             for field, kept in zip(predicted[:3], projected, strict=True)
         )
         peak = [float(f.max() - r.max()) for f, (r, _) in zip(predicted, references, strict=True)]
+        dies = op.basis.owner >= 0  # the columns the basis covers (the dies' silicon)
         largest = [
-            float(np.abs(f - r[op.levels]).max())
+            float(np.abs(f - r[op.levels])[:, dies].max())
+            for f, (r, _) in zip(predicted, references, strict=True)
+        ]
+        beside = [  # mold columns that a block's edge heats in the reference (see above)
+            float(np.abs(f - r[op.levels])[:, ~dies].max())
             for f, (r, _) in zip(predicted, references, strict=True)
         ]
         rows.append(
@@ -134,7 +142,8 @@ def main() -> None:
                 "speedup_vs_cg_mg_solve": per_solve / predict_cpu,
                 "projected_power_max_error_k": exact,
                 "peak_error_k": [min(peak), max(peak)],
-                "largest_cell_error_k": [min(largest), max(largest)],
+                "largest_cell_error_in_dies_k": [min(largest), max(largest)],
+                "largest_cell_error_in_mold_k": [min(beside), max(beside)],
             }
         )
     out = {
@@ -156,7 +165,7 @@ def main() -> None:
     print(f"{system.size:,} cells, {sensors[0]} x {sensors[1]} sensors, {len(plans)} floorplans; "
           f"a cg-mg solve {1e3 * per_solve:.0f} ms (median)")  # fmt: skip
     head = ("order", "functions", "MB", "build s", "ms/map", "x cg-mg", "exact K", "peak K",
-            "largest K")  # fmt: skip
+            "dies K", "mold K")  # fmt: skip
     print(" ".join(f"{h:>10}" for h in head))
     for r in rows:
         print(
@@ -164,7 +173,8 @@ def main() -> None:
             f"{r['build_cpu_s']:>10.0f} {1e3 * r['predict_cpu_s_per_map']:>10.2f} "
             f"{r['speedup_vs_cg_mg_solve']:>10.0f} {r['projected_power_max_error_k']:>10.1e} "
             f"{r['peak_error_k'][0]:>+5.2f}..{r['peak_error_k'][1]:<+5.2f}"
-            f"{r['largest_cell_error_k'][0]:>5.2f}..{r['largest_cell_error_k'][1]:.2f}"
+            f"{r['largest_cell_error_in_dies_k'][0]:>5.2f}..{r['largest_cell_error_in_dies_k'][1]:.2f}"
+            f"{r['largest_cell_error_in_mold_k'][1]:>8.2f}"
         )
     target = HERE / "results" / ("response_quick.json" if args.quick else "response.json")
     target.write_text(json.dumps(out, indent=2) + "\n")
