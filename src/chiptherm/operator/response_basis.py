@@ -14,10 +14,10 @@ are one sparse product, ``projection``), and the operator predicts the response 
 projection exactly. What the projection loses is what the sensor grid cannot hold: with
 the constant alone a block's edge is smeared over its sensor cells (on
 ``examples/chiplets.yaml`` with 0.5 mm cells, the peaks of 40 random block floorplans
-0.10-1.17 K low); the first moments put each cell's power where it is, which brought those
-peaks within ±0.25 K, for three solves per sensor cell instead of one
-(``benchmarks/response.py``). Neither holds a step inside a cell: cells along block edges
-stay off by up to 10 K.
+0.10-1.17 K low, cells in the dies up to 3.6 K off); the first moments put each cell's power
+where it is, which brought those peaks within ±0.25 K and the cells within 2.0 K, for three
+solves per sensor cell instead of one (``benchmarks/response.py``). Neither holds a step
+inside a cell exactly.
 
 Array shapes: column fields (k, ny, nx) W; basis functions and projection rows over the
 ny·nx columns, row-major.
