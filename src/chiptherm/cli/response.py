@@ -68,9 +68,10 @@ def response(
         int,
         typer.Option(
             min=0,
-            max=1,
+            max=2,
             help="Basis of each sensor cell: 0 the constant (one solve per cell), 1 also the "
-            "first moments (three solves; keeps where in the cell a block's power sits).",
+            "first moments (three solves; keeps where in the cell a block's power sits), 2 "
+            "also the second moments (six; how it spreads).",
         ),
     ] = 1,
     all_levels: Annotated[

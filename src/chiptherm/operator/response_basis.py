@@ -7,7 +7,12 @@ holds one to three *basis functions* over them:
 
 - order 0: the constant, 1 W in every owned column;
 - order 1: also the centred coordinates x - x̄ and y - ȳ of the owned columns (scaled to
-  O(1)), so that each cell keeps its power's first moments, where within the cell it sits.
+  O(1)), so that each cell keeps its power's first moments, where within the cell it sits;
+- order 2: also their centred squares and product (six functions), its second moments, how
+  the power spreads within the cell.
+
+A cell too narrow for a function (one column wide has no slope along that axis, two columns
+no curvature) leaves it out.
 
 A power field is projected onto the basis cell by cell by least squares (the coefficients
 are one sparse product, ``projection``), and the operator predicts the response to that
@@ -49,7 +54,7 @@ class SensorBasis:
         projection: (n_basis, ny·nx) sparse: the least-squares coefficients of a column
             field on each cell's functions.
         cell: (n_basis,) the flat index of the sensor cell of each function.
-        order: 0 (constants) or 1 (and first moments).
+        order: 0 (constants), 1 (and first moments) or 2 (and second moments).
     """
 
     sensors: tuple[int, int]
@@ -78,10 +83,12 @@ class SensorBasis:
         the columns whose centres lie inside ``rects`` (everywhere for None).
 
         Raises:
-            InputError: for an order other than 0 or 1, or no column inside ``rects``.
+            InputError: for an order other than 0, 1 or 2, or no column inside ``rects``.
         """
-        if order not in (0, 1):
-            raise InputError(f"order: expected 0 (constants) or 1 (first moments), got {order}")
+        if order not in (0, 1, 2):
+            raise InputError(
+                f"order: expected 0 (constants), 1 (first moments) or 2 (second), got {order}"
+            )
         my, mx = sensors
         lx, ly = grid.x_edges[-1], grid.y_edges[-1]
         column_y = np.minimum((grid.y * my / ly).astype(int), my - 1)
@@ -105,14 +112,10 @@ class SensorBasis:
             idx = order_by[starts[c] : starts[c + 1]]
             if len(idx) == 0:
                 continue
-            basis = [np.ones(len(idx))]
-            for coordinate in (xs.ravel()[idx], ys.ravel()[idx]) if order == 1 else ():
-                spread = coordinate.std()
-                if spread > 1e-9 * (lx + ly):  # a cell one column wide has no slope that way
-                    basis.append((coordinate - coordinate.mean()) / spread)
-            rows.append(np.stack(basis, axis=1))
+            basis = cell_basis(xs.ravel()[idx], ys.ravel()[idx], order)
+            rows.append(basis)
             columns.append(idx)
-            cells += [c] * len(basis)
+            cells += [c] * basis.shape[1]
         shapes, projection = stacked_rows(rows, columns, owner.size)
         return cls((my, mx), owner, shapes, projection, np.array(cells), order)
 
@@ -163,6 +166,27 @@ class SensorBasis:
         whose response the operator predicts exactly."""
         kept = self.coefficients(columns) @ self.shapes
         return np.asarray(kept).reshape(columns.shape)
+
+
+def cell_basis(x: np.ndarray, y: np.ndarray, order: int) -> np.ndarray:
+    """(n_c, nb) the basis functions of one cell over its columns' centres ``x``, ``y`` (m):
+    the constant, then up to ``order`` the centred monomials of the scaled coordinates, each
+    kept only where it adds to the span of those before it."""
+    candidates = [np.ones(len(x))]
+    scaled = [(c - c.mean()) / c.std() for c in (x, y) if c.std() > 1e-9 * (abs(c).max() + 1)]
+    if order >= 1:
+        candidates += scaled
+    if order >= 2:
+        candidates += [a * b for i, a in enumerate(scaled) for b in scaled[i:]]
+    kept: list[np.ndarray] = []
+    for candidate in candidates:
+        v = candidate - candidate.mean() if kept else candidate
+        if kept:  # what the functions kept so far do not already span
+            basis = np.stack(kept, axis=1)
+            v = v - basis @ np.linalg.lstsq(basis, v, rcond=None)[0]
+        if np.linalg.norm(v) > 1e-8 * max(np.linalg.norm(candidate), 1.0):
+            kept.append(candidate - candidate.mean() if kept else candidate)
+    return np.stack(kept, axis=1)
 
 
 def folded(flat: np.ndarray, beside: np.ndarray, target: np.ndarray) -> np.ndarray:
