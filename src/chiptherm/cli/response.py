@@ -94,7 +94,7 @@ def response(
     first moments) gives the rises; a prediction (response-predict) is then one matrix
     product, equal to the solve of the same map. The
     operator keeps the layers the source heats, where its hottest cell lies. With --workers or
-    --scheduler the sensor cells are solved on a Dask cluster (the same numbers).
+    --scheduler the basis functions are solved on a Dask cluster (the same numbers).
     Example: chiptherm response examples/chiplets.yaml --source chips --sensors 32x40
     --within-regions --to chiplets.npz
     """

@@ -251,7 +251,8 @@ def build_response(
             ('regions': the dies of a package); None: everywhere.
         levels: 'heated' (the layers and faces the source heats) or 'all' (the whole field).
         order: the sensor cells' basis (:mod:`~chiptherm.operator.response_basis`): 0, the
-            constant (one solve per cell), or 1, also the first moments (three).
+            constant (one solve per cell), 1, also the first moments (three), or 2, also the
+            second moments (six).
         method, tol: the linear solver (see :mod:`chiptherm.solvers`) and its relative
             residual.
         on_sensor: told (done, total) as basis functions are solved.

@@ -120,18 +120,26 @@ class SensorBasis:
         return cls((my, mx), owner, shapes, projection, np.array(cells), order)
 
     @cached_property
-    def beside(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ny·nx,) whether each column lies beside the regions (no cell owns it, but it
-        touches an owned one, at a side or a corner), and (ny·nx,) the flat index of the
-        nearest owned column, for :func:`folded`."""
+    def targets(self) -> np.ndarray:
+        """(ny·nx,) the column whose power each column's power joins before the projection:
+        a column beside the regions (no cell owns it, but it touches an owned one at a side
+        or a corner) gives it to the nearest owned column, every other column keeps it."""
         from scipy.ndimage import distance_transform_edt
 
         outside = self.owner < 0
-        if not outside.any():
-            return np.zeros(outside.size, dtype=bool), np.arange(outside.size)
-        distance, (iy, ix) = distance_transform_edt(outside, return_indices=True)
-        target = (iy * self.owner.shape[1] + ix).ravel()
-        return (outside & (distance < 1.5)).ravel(), target
+        targets = np.arange(outside.size)
+        if outside.any():
+            distance, (iy, ix) = distance_transform_edt(outside, return_indices=True)
+            beside = (outside & (distance < 1.5)).ravel()
+            targets[beside] = (iy * self.owner.shape[1] + ix).ravel()[beside]
+        return targets
+
+    @cached_property
+    def reach(self) -> sp.csr_array:
+        """(n_basis, ny·nx) the projection of column power moved to its :attr:`targets`."""
+        n = len(self.targets)
+        moves = sp.csr_array((np.ones(n), (self.targets, np.arange(n))), shape=(n, n))
+        return sp.csr_array(self.projection @ moves)
 
     def spread(self, maps: np.ndarray) -> np.ndarray:
         """Column fields (k, ny, nx) W of sensor maps (k, my, mx) W per sensor cell: each
@@ -149,8 +157,9 @@ class SensorBasis:
         Raises:
             InputError: for power in a column farther from the regions.
         """
-        flat = folded(columns.reshape(len(columns), -1), *self.beside)
-        stray = np.abs(flat[:, self.owner.ravel() < 0]).sum(axis=1)
+        flat = columns.reshape(len(columns), -1)
+        far = self.owner.ravel()[self.targets] < 0  # power that no cell would own
+        stray = np.abs(flat[:, far]).sum(axis=1)
         total = np.abs(flat).sum(axis=1)
         worst = int(np.argmax(stray - 1e-9 * total))
         if stray[worst] > 1e-9 * total[worst]:
@@ -159,7 +168,7 @@ class SensorBasis:
                 "solver columns outside the regions the operator was built for (the dies): "
                 "every block must lie inside them"
             )
-        return (self.projection @ flat.T).T
+        return (self.reach @ flat.T).T
 
     def projected(self, columns: np.ndarray) -> np.ndarray:
         """(k, ny, nx) W: what the basis keeps of column fields (k, ny, nx) W, the power
@@ -180,25 +189,14 @@ def cell_basis(x: np.ndarray, y: np.ndarray, order: int) -> np.ndarray:
         candidates += [a * b for i, a in enumerate(scaled) for b in scaled[i:]]
     kept: list[np.ndarray] = []
     for candidate in candidates:
-        v = candidate - candidate.mean() if kept else candidate
+        centred = candidate - candidate.mean() if kept else candidate
+        new = centred
         if kept:  # what the functions kept so far do not already span
             basis = np.stack(kept, axis=1)
-            v = v - basis @ np.linalg.lstsq(basis, v, rcond=None)[0]
-        if np.linalg.norm(v) > 1e-8 * max(np.linalg.norm(candidate), 1.0):
-            kept.append(candidate - candidate.mean() if kept else candidate)
+            new = centred - basis @ np.linalg.lstsq(basis, centred, rcond=None)[0]
+        if np.linalg.norm(new) > 1e-8 * max(np.linalg.norm(candidate), 1.0):
+            kept.append(centred)
     return np.stack(kept, axis=1)
-
-
-def folded(flat: np.ndarray, beside: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Column fields (k, ny·nx) with the power of the columns ``beside`` the regions moved
-    into their ``target`` columns (see :attr:`SensorBasis.beside`); the rest kept."""
-    if not beside.any():
-        return flat
-    out = flat.copy()
-    out[:, beside] = 0.0
-    for k in range(len(flat)):
-        out[k] += np.bincount(target[beside], weights=flat[k, beside], minlength=flat.shape[1])
-    return out
 
 
 def stacked_rows(
