@@ -270,3 +270,19 @@ def test_the_commands_build_an_operator_and_predict_with_it(tmp_path: Path) -> N
     assert result.exit_code == 1 and "expected shape (k, 8, 10)" in result.output
     result = CliRunner().invoke(app, [*build[:4], "--sensors", "8by10", "--to", str(target)])
     assert result.exit_code == 1 and "expected ROWSxCOLUMNS" in result.output
+    result = CliRunner().invoke(app, [*build[:6], "--to", str(tmp_path / "op.txt")])
+    assert result.exit_code == 1 and "expected a .npz file" in result.output
+    both = [*predict, "--floorplan", str(EXAMPLES / "chiplets.yaml"), "--no-files"]
+    for args in (both, ["response-predict", str(target), "--no-files"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1 and "--power MAP.npy or --floorplan STACK.yaml" in (
+            result.output
+        )
+    (tmp_path / "map.txt").write_text("not an array")
+    result = CliRunner().invoke(
+        app, ["response-predict", str(target), "--power", str(tmp_path / "map.txt"), "--no-files"]
+    )
+    assert result.exit_code == 1 and "not a .npy array" in result.output
+    no_blocks = ["response-predict", str(target), "--floorplan", str(EXAMPLES / "surface.yaml")]
+    result = CliRunner().invoke(app, [*no_blocks, "--no-files"])
+    assert result.exit_code == 1 and "no blocks in power source 'chips'" in result.output
