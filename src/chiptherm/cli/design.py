@@ -35,8 +35,8 @@ def optimize(
     mode: Annotated[
         str | None,
         typer.Option(
-            help="hybrid (operator + solver) or solver \\[default: hybrid with a model, solver "
-            "with a stack file]."
+            help="hybrid (operator + solver) or solver \\[default: hybrid with a model or a "
+            "response operator, solver with a stack file alone]."
         ),
     ] = None,
     solver: Annotated[
@@ -69,6 +69,7 @@ def optimize(
     from chiptherm.design import (
         Site,
         load_problem,
+        load_response,
         load_site,
         outcome_summary,
         resolve_model,
@@ -83,7 +84,8 @@ def optimize(
     from chiptherm.tasks import Runner
 
     problem, base = load_problem(problem_file)
-    mode = mode or ("hybrid" if problem.model is not None else "solver")
+    has_operator = problem.model is not None or problem.response is not None
+    mode = mode or ("hybrid" if has_operator else "solver")
     if mode not in ("hybrid", "solver"):
         raise InputError(f"--mode {mode!r}: expected 'hybrid' or 'solver'")
     changes = {k: v for k, v in (("steps", steps), ("descent", descent)) if v is not None}
@@ -96,13 +98,15 @@ def optimize(
             site = Site.of_operator(op)
         else:
             site = load_site(problem, base)
+            op = load_response(problem, base)
         validate_problem(problem, site.size)
     except InputError as exc:
         raise InputError(exc.detail, source=str(problem_file)) from None
     if op is None and mode == "hybrid":
         raise InputError(
-            "--mode hybrid needs a model; a problem with a 'stack' is searched by the solver "
-            "alone (--mode solver)"
+            "--mode hybrid needs a model or a response operator ('response: OPERATOR.npz', "
+            "from 'chiptherm response'); a problem with a 'stack' alone is searched by the "
+            "solver (--mode solver)"
         )
     best_so_far = TextColumn("best {task.fields[best]}")
     bar = progress_bar("search", "evals", err_console, quiet or as_json, best_so_far)

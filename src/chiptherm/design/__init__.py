@@ -15,7 +15,7 @@ The names below are the package's surface; ``from chiptherm.design import optimi
 search a notebook, the command line and the demo all call.
 """
 
-from chiptherm.design.floorplan import Floorplan, Site, load_site
+from chiptherm.design.floorplan import Floorplan, Site, load_response, load_site
 from chiptherm.design.gradient import SmoothObjective, descend
 from chiptherm.design.outcome import SCORE_TRIAL, History, Outcome
 from chiptherm.design.problem import (
@@ -23,6 +23,7 @@ from chiptherm.design.problem import (
     KeepOut,
     Objective,
     Problem,
+    Rectangle,
     Search,
     load_problem,
     resolve_model,
@@ -40,11 +41,13 @@ __all__ = [
     "Objective",
     "Outcome",
     "Problem",
+    "Rectangle",
     "Search",
     "Site",
     "SmoothObjective",
     "descend",
     "load_problem",
+    "load_response",
     "load_site",
     "optimize",
     "outcome_summary",

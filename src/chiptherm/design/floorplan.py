@@ -17,6 +17,7 @@ from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError, SolverError
 from chiptherm.operator.model import Operator
+from chiptherm.operator.response import ResponseOperator
 from chiptherm.operator.sampling import rasterize_blocks
 from chiptherm.solvers import SolveInfo, make_solver
 from chiptherm.solvers.nonlinear import solve_nonlinear
@@ -76,16 +77,24 @@ def load_site(problem: Problem, base: Path) -> Site:
     return Site.of_stack(load_stack(base / problem.stack), problem.power)
 
 
+def load_response(problem: Problem, base: Path) -> ResponseOperator | None:
+    """The response operator a 'stack' problem names (relative to its folder), or None."""
+    return None if problem.response is None else ResponseOperator.load(base / problem.response)
+
+
 class Floorplan:
     """A problem bound to its site (and operator, for the hybrid search): evaluation of
     placements by operator and solver."""
 
     def __init__(
-        self, problem: Problem, op: Operator | None = None, site: Site | None = None
+        self,
+        problem: Problem,
+        op: Operator | ResponseOperator | None = None,
+        site: Site | None = None,
     ) -> None:
         if site is None:
-            if op is None:
-                raise InputError("a floorplan needs an operator or a site for its blocks")
+            if not isinstance(op, Operator):
+                raise InputError("a floorplan needs a network operator or a site for its blocks")
             site = Site.of_operator(op)
         if site.stack.power[site.power].leakage is None and any(
             b.leakage_w for b in problem.blocks
@@ -105,59 +114,80 @@ class Floorplan:
         self.cells = site.cells
         self.system = System.from_stack(site.stack, self.grid)
         self.solver = None
+        self.warm: np.ndarray | None = None  # the last solved field: the next solve's start
         self.estimator: ErrorEstimator | None = None
         self.runaways = 0  # placements without a steady state met by the solver search
+        self.levels = (
+            response_levels(op, site) if isinstance(op, ResponseOperator) else None
+        )  # where the site's cells lie among a response operator's output levels
 
     # -- placements ------------------------------------------------------------------------------
     @property
     def dimensions(self) -> int:
         return 2 * len(self.movable)
 
+    def areas(self) -> np.ndarray:
+        """(m, 4) the area (x0, y0, width, height), m, each movable block stays in: its
+        ``within`` or the whole chip."""
+        lx, ly = self.size
+        return np.array(
+            [
+                [0.0, 0.0, lx, ly]
+                if b.within is None
+                else [b.within.x, b.within.y, b.within.width, b.within.height]
+                for b in self.movable
+            ]
+        )
+
     def corners(self, u: np.ndarray) -> np.ndarray:
-        """(S, m, 2) lower-left corners (m) of the movable blocks from u in [0, 1]^(S, 2m)."""
+        """(S, m, 2) lower-left corners (m) of the movable blocks from u in [0, 1]^(S, 2m):
+        u = 0 puts a block at its area's south-west corner, u = 1 at its north-east one."""
         u = np.clip(np.atleast_2d(u), 0.0, 1.0).reshape(len(np.atleast_2d(u)), -1, 2)
-        span = np.array([[self.size[0] - b.width, self.size[1] - b.height] for b in self.movable])
-        return u * span[None]
+        areas = self.areas()
+        size = np.array([[b.width, b.height] for b in self.movable])
+        span = np.maximum(areas[:, 2:] - size, 0.0)
+        return areas[None, :, :2] + u * span[None]
 
     def start(self) -> np.ndarray:
         """u of the starting placement: the given positions; blocks without one are packed in
-        shelves from the top edge down, spread evenly along each shelf, so the search starts
-        from a placement without overlaps when the blocks fit."""
-        lx, ly = self.size
+        shelves from the top edge of their area down, spread evenly along each shelf, so the
+        search starts from a placement without overlaps when the blocks fit."""
         corners = self.shelf_corners()
         u = []
-        for b in self.movable:
-            for axis, (pos, side, extent) in enumerate(((b.x, lx, b.width), (b.y, ly, b.height))):
+        for b, area in zip(self.movable, self.areas(), strict=True):
+            for axis, (pos, extent) in enumerate(((b.x, b.width), (b.y, b.height))):
+                free = area[2 + axis] - extent
                 if pos is None:
                     pos = corners[b.name][axis]
-                free = side - extent
-                u.append(0.5 if free <= 0 else float(np.clip(pos / free, 0.0, 1.0)))
+                u.append(0.5 if free <= 0 else float(np.clip((pos - area[axis]) / free, 0, 1)))
         return np.array(u)
 
     def shelf_corners(self) -> dict[str, tuple[float, float]]:
-        """Lower-left corners of the blocks without a given position, packed in shelves."""
-        lx, ly = self.size
-        todo = sorted(
-            (b for b in self.movable if b.x is None or b.y is None), key=lambda b: -b.height
-        )
-        shelves: list[list[BlockSpec]] = []
-        width = lx
-        for b in todo:
-            if not shelves or width + b.width > lx:
-                shelves.append([])
-                width = 0.0
-            shelves[-1].append(b)
-            width += b.width
+        """Lower-left corners (m) of the blocks without a given position, packed in shelves
+        inside their areas (the blocks that share an area are packed together)."""
+        groups: dict[tuple[float, ...], list[BlockSpec]] = {}
+        for b, area in zip(self.movable, self.areas(), strict=True):
+            if b.x is None or b.y is None:
+                groups.setdefault(tuple(area), []).append(b)
         out: dict[str, tuple[float, float]] = {}
-        top = ly
-        for shelf in shelves:
-            height = max(b.height for b in shelf)
-            gap = max(lx - sum(b.width for b in shelf), 0.0) / (len(shelf) + 1)
-            x = gap
-            for b in shelf:
-                out[b.name] = (x, max(top - height, 0.0))
-                x += b.width + gap
-            top -= height
+        for (x0, y0, lx, ly), todo in groups.items():
+            shelves: list[list[BlockSpec]] = []
+            width = lx
+            for b in sorted(todo, key=lambda b: -b.height):
+                if not shelves or width + b.width > lx:
+                    shelves.append([])
+                    width = 0.0
+                shelves[-1].append(b)
+                width += b.width
+            top = y0 + ly
+            for shelf in shelves:
+                height = max(b.height for b in shelf)
+                gap = max(lx - sum(b.width for b in shelf), 0.0) / (len(shelf) + 1)
+                x = x0 + gap
+                for b in shelf:
+                    out[b.name] = (x, max(top - height, y0))
+                    x += b.width + gap
+                top -= height
         return out
 
     def rectangles(self, u: np.ndarray) -> np.ndarray:
@@ -229,9 +259,13 @@ class Floorplan:
 
     def operator_objective(self, u: np.ndarray) -> np.ndarray:
         """(S,) objective of placements predicted by the operator (one batched prediction)."""
-        assert self.op is not None
-        dens = rasterize_blocks(self.rectangles(u), self.size, self.op.case.sensors)
-        fields = self.op.predict(dens, grid=self.grid, z_cells=self.cells)
+        if isinstance(self.op, ResponseOperator):
+            placed = [self.blocks(row) for row in np.atleast_2d(u)]
+            fields = self.op.predict_blocks(placed)[:, self.levels]
+        else:
+            assert self.op is not None
+            dens = rasterize_blocks(self.rectangles(u), self.size, self.op.case.sensors)
+            fields = self.op.predict(dens, grid=self.grid, z_cells=self.cells)
         return self.objective_of_fields(fields) + self.penalty(u)
 
     def solve(
@@ -244,7 +278,11 @@ class Floorplan:
         if self.solver is None or self.solver[0] != method:
             self.solver = (method, make_solver(self.system, method))
         q = power_field(self.stack(u), self.grid)
-        return self.solver[1].solve(self.system.rhs_for(q), x0=x0, tol=1e-9)
+        field, info = self.solver[1].solve(
+            self.system.rhs_for(q), x0=self.warm if x0 is None else x0, tol=1e-9
+        )
+        self.warm = field
+        return field, info
 
     def solver_objective(
         self, u: np.ndarray, method: str, x0: np.ndarray | None = None
@@ -270,3 +308,28 @@ class Floorplan:
         else:
             system = System.from_stack(stack, self.grid)
         return Result(stack, self.grid, field, info, system.energy_balance(field))
+
+
+def response_levels(op: ResponseOperator, site: Site) -> np.ndarray:
+    """(nc,) the positions of the site's cells among the output levels of a response
+    operator, which must have been built from the site's stack, source and grid.
+
+    Raises:
+        InputError: for an operator of another stack, source or grid.
+    """
+    stack = site.stack
+    if (op.stack_name, op.source, op.shape) != (stack.name, site.power, site.grid.shape):
+        raise InputError(
+            f"the response operator was built for source {op.source!r} of stack "
+            f"{op.stack_name!r} on a {'x'.join(map(str, op.shape))} grid, not for source "
+            f"{site.power!r} of {stack.name!r} on {'x'.join(map(str, site.grid.shape))}; "
+            "rebuild it with 'chiptherm response' from the problem's stack"
+        )
+    levels = list(op.levels)
+    missing = [int(c) for c in site.cells if c not in levels]
+    if missing:
+        raise InputError(
+            f"the response operator keeps levels {levels} but the blocks heat levels "
+            f"{[int(c) for c in site.cells]}; rebuild it with --all-levels"
+        )
+    return np.array([levels.index(c) for c in site.cells])

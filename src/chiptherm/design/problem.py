@@ -16,6 +16,23 @@ from chiptherm.errors import InputError
 from chiptherm.trust.confidence import DEFAULT_TOLERANCE_K
 
 
+class Rectangle(Settings):
+    """An axis-aligned rectangle in the chip plane, m; (x, y) is its south-west corner."""
+
+    x: float = Field(ge=0)
+    """West edge, m."""
+    y: float = Field(ge=0)
+    """South edge, m."""
+    width: float = Field(gt=0)
+    """Extent along x, m."""
+    height: float = Field(gt=0)
+    """Extent along y, m."""
+
+
+class KeepOut(Rectangle):
+    """A rectangle (m) that no movable block may overlap."""
+
+
 class BlockSpec(Settings):
     """A block to place: size (m), power (W); ``x``, ``y`` (lower-left corner, m) for fixed
     blocks and optional starting points of movable ones."""
@@ -36,6 +53,9 @@ class BlockSpec(Settings):
     """South edge, m."""
     fixed: bool = False
     """A fixed block stays at (x, y)."""
+    within: Rectangle | None = None
+    """The area a movable block stays inside (its die on an interposer), m; default the
+    whole chip."""
 
     def at(self, x: float, y: float) -> Block:
         """The block with its lower-left corner at (x, y), m."""
@@ -53,20 +73,15 @@ class BlockSpec(Settings):
     def _position(self) -> BlockSpec:
         if self.fixed and (self.x is None or self.y is None):
             raise ValueError("a fixed block needs x and y")
+        if self.within is not None and (
+            self.width > self.within.width * (1 + 1e-9)
+            or self.height > self.within.height * (1 + 1e-9)
+        ):
+            raise ValueError(
+                f"the block ({self.width:g} x {self.height:g} m) is larger than its 'within' "
+                f"area ({self.within.width:g} x {self.within.height:g} m)"
+            )
         return self
-
-
-class KeepOut(Settings):
-    """A rectangle (m) that no movable block may overlap."""
-
-    x: float = Field(ge=0)
-    """West edge, m."""
-    y: float = Field(ge=0)
-    """South edge, m."""
-    width: float = Field(gt=0)
-    """Extent along x, m."""
-    height: float = Field(gt=0)
-    """Extent along y, m."""
 
 
 class Objective(Settings):
@@ -111,6 +126,9 @@ class Search(Settings):
     """Hybrid mode: the share of the steps, at the end, evaluated by the solver."""
     descent: int = Field(default=0, ge=0)
     """Gradient steps after the search (0: none)."""
+    verify: int = Field(default=8, ge=1)
+    """Hybrid mode with a response operator: the best-predicted distinct placements the
+    solver checks at the end; the best checked one is the answer."""
 
     @property
     def screened(self) -> int:
@@ -129,6 +147,9 @@ class Problem(Settings):
     """A stack file (relative to the problem file): the solver searches alone."""
     power: str | None = None
     """With `stack`: the power source whose blocks are placed."""
+    response: str | None = None
+    """With `stack`: a response operator of it (.npz from `chiptherm response`, relative to
+    the problem file) for the hybrid search."""
     blocks: list[BlockSpec] = Field(min_length=1)
     """The blocks, movable and fixed."""
     keepout: list[KeepOut] = Field(default_factory=list)
@@ -157,6 +178,8 @@ class Problem(Settings):
             )
         if self.model is not None and self.power is not None:
             raise ValueError("'power' goes with 'stack'; a model's case names its own source")
+        if self.response is not None and self.stack is None:
+            raise ValueError("'response' goes with 'stack': the stack the operator was built from")
         names = [b.name for b in self.blocks]
         if len(set(names)) != len(names):
             raise ValueError("block names must be unique")
@@ -191,6 +214,14 @@ def validate_problem(problem: Problem, size: tuple[float, float]) -> None:
             )
         if b.fixed and (b.x + b.width > lx * (1 + 1e-9) or b.y + b.height > ly * (1 + 1e-9)):
             raise InputError(f"fixed block {b.name!r} sticks out of the die ({lx:g} x {ly:g} m)")
+        area = b.within
+        if area is not None and (
+            area.x + area.width > lx * (1 + 1e-9) or area.y + area.height > ly * (1 + 1e-9)
+        ):
+            raise InputError(
+                f"block {b.name!r}: its 'within' area ({area.x:g}, {area.y:g}, {area.width:g} x "
+                f"{area.height:g} m) sticks out of the die ({lx:g} x {ly:g} m)"
+            )
     if problem.overlap == "forbid":
         blocks = sum(b.width * b.height for b in problem.blocks)
         keepout = sum(

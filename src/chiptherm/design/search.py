@@ -1,11 +1,15 @@
 """Floorplan search: CMA-ES (the ``cma`` library) over the block positions, one population
 per generation, evaluated in one of two modes:
 
-- ``hybrid``: the operator scores the whole population in one batched prediction; the
-  ``search.screen`` best-predicted candidates of each generation are checked by the confidence
-  score and the solver (warm-started from the prediction) replaces doubtful values; the other
-  predictions are shifted by the checked ones' mean correction. The last ``search.polish``
-  share of the steps is evaluated by the solver, and the final placement is always verified.
+- ``hybrid``: the operator scores the whole population in one batched prediction. With a
+  network operator, the ``search.screen`` best-predicted candidates of each generation are
+  checked by the confidence score and the solver (warm-started from the prediction) replaces
+  doubtful values; the other predictions are shifted by the checked ones' mean correction.
+  With a response operator (:mod:`~chiptherm.operator.response`: the exact solve of the
+  power its basis keeps), the predictions rank every generation unchecked, and at the end
+  the solver checks the ``search.verify`` best-predicted distinct placements; the best
+  checked one is the answer. The last ``search.polish`` share of the steps is evaluated by
+  the solver, and the final placement is always verified.
 - ``solver``: every candidate solved by the reference solver (``method``: 'auto' = the fastest,
   'cg-amg' = pyamg-preconditioned CG), the baseline.
 
@@ -35,6 +39,7 @@ from chiptherm.design.problem import Problem
 from chiptherm.discretize.system import power_field
 from chiptherm.errors import InputError
 from chiptherm.operator.model import Operator
+from chiptherm.operator.response import ResponseOperator
 from chiptherm.operator.sampling import rasterize_blocks
 from chiptherm.tasks import Runner, on_cluster, worker_cache
 from chiptherm.trust.confidence import ErrorEstimator
@@ -42,7 +47,7 @@ from chiptherm.trust.confidence import ErrorEstimator
 
 def optimize(
     problem: Problem,
-    op: Operator | None,
+    op: Operator | ResponseOperator | None,
     mode: Literal["hybrid", "solver"] = "hybrid",
     solver: str | None = None,
     progress: Callable[[int, float], None] | None = None,
@@ -78,7 +83,12 @@ def optimize(
     start = time.perf_counter()
     # the starting placement is the first incumbent, so the answer is never worse than it
     best_u = plan.start()
-    if mode == "hybrid":
+    unchecked = mode == "hybrid" and isinstance(op, ResponseOperator)
+    pool: list[tuple[np.ndarray, np.ndarray]] = []  # unchecked predictions: (u (S, 2m), (S,))
+    if unchecked:
+        best_value = float(plan.operator_objective(best_u[None])[0])
+        pool.append((best_u[None], np.array([best_value])))
+    elif mode == "hybrid":
         predicted = float(plan.operator_objective(best_u[None])[0])
         best_value = check(plan, best_u, predicted, method, history, problem.tolerance_k)
     else:
@@ -89,7 +99,15 @@ def optimize(
         asked = np.array(es.ask())
         candidates = asked[: search.steps - evaluations]
         polishing = evaluations >= search.steps * (1.0 - search.polish)
-        if mode == "hybrid" and not polishing:
+        if unchecked and polishing and history.polished == 0:
+            best_value = np.inf  # from here on the incumbent is the solver's
+        if unchecked and not polishing:
+            values = plan.operator_objective(candidates)
+            pool.append((candidates, values))
+            i = int(np.argmin(values))
+            if values[i] < best_value:
+                best_u, best_value = candidates[i], float(values[i])
+        elif mode == "hybrid" and not polishing:
             values = plan.operator_objective(candidates)
             top = np.argsort(values)[: search.screened]
             checked = np.array(
@@ -119,6 +137,10 @@ def optimize(
         history.best.append(best_value)
         if progress is not None:
             progress(evaluations, best_value)
+    if unchecked:
+        checked_u, checked = verify_best(plan, pool, search.verify, method, history)
+        polished = history.polished > 0 and best_value <= checked
+        best_u, best_value = (best_u, best_value) if polished else (checked_u, checked)
     if search.descent:
         best_u, best_value = descend(plan, best_u, best_value, search.descent, history)
     field, info = plan.solve(best_u, "auto")
@@ -143,6 +165,33 @@ def optimize(
         plan.cells,
         plan.runaways,
     )
+
+
+def verify_best(
+    plan: Floorplan,
+    pool: list[tuple[np.ndarray, np.ndarray]],
+    count: int,
+    method: str,
+    history: History,
+    apart: float = 0.02,
+) -> tuple[np.ndarray, float]:
+    """The best of the ``count`` best-predicted placements in ``pool`` (pairs of
+    placements (S, 2m) and predicted objectives (S,)) by the solver, and its objective (K).
+
+    Placements are taken in order of prediction, skipping any within ``apart`` (a share of
+    each block's free span, on every coordinate) of one already taken, so that the checks
+    cover the distinct optima the operator found rather than one optimum many times."""
+    placements = np.concatenate([u for u, _ in pool])
+    predicted = np.concatenate([v for _, v in pool])
+    chosen: list[np.ndarray] = []
+    for i in np.argsort(predicted, kind="stable"):
+        if all(np.abs(placements[i] - c).max() > apart for c in chosen):
+            chosen.append(placements[i])
+        if len(chosen) == count:
+            break
+    values = [timed_solve(plan, u, method, None, history) for u in chosen]
+    best = int(np.argmin(values))
+    return chosen[best], float(values[best])
 
 
 def solver_objectives(
