@@ -138,3 +138,24 @@ def test_optimize_command_runs_the_response_hybrid(folder):
     for block in placed:
         spec = next(b for b in BLOCKS if b["name"] == block.name)
         assert inside(np.array([block.x, block.y]), spec, spec["within"])
+
+
+def test_the_shipped_chiplets_problem_keeps_each_block_in_a_die_and_says_how_to_build(tmp_path):
+    """examples/problems/chiplets_floorplan.yaml: every 'within' is a silicon region of the
+    package's power layer, the start is the package's own floorplan (no overlap), and without
+    its operator the command names the command that builds it."""
+    prob, base = load_problem(EXAMPLES / "problems" / "chiplets_floorplan.yaml")
+    site = load_site(prob, base)
+    layer = next(layer for layer in site.stack.layers if layer.power == prob.power)
+    dies = {(r.x, r.y, r.width, r.height) for r in layer.regions if r.material == "silicon"}
+    for block in prob.blocks:
+        assert block.within is not None
+        assert (block.within.x, block.within.y, block.within.width, block.within.height) in dies
+    plan = Floorplan(prob, None, site)
+    assert plan.penalty(plan.start()[None])[0] == 0.0
+    shipped = {b.name: (b.x, b.y) for b in site.stack.power[prob.power].blocks}
+    for block in plan.blocks(plan.start()):
+        assert (block.x, block.y) == pytest.approx(shipped[block.name])
+    moved = prob.model_copy(update={"response": str(tmp_path / "missing.npz")})
+    with pytest.raises(InputError, match="chiptherm response .*chiplets.yaml --source chips"):
+        load_response(moved, base)

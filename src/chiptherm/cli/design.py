@@ -84,7 +84,7 @@ def optimize(
     from chiptherm.tasks import Runner
 
     problem, base = load_problem(problem_file)
-    has_operator = problem.model is not None or problem.response is not None
+    has_operator = problem.model is not None or problem.response is not None or problem.dies
     mode = mode or ("hybrid" if has_operator else "solver")
     if mode not in ("hybrid", "solver"):
         raise InputError(f"--mode {mode!r}: expected 'hybrid' or 'solver'")
@@ -102,7 +102,7 @@ def optimize(
         validate_problem(problem, site.size)
     except InputError as exc:
         raise InputError(exc.detail, source=str(problem_file)) from None
-    if op is None and mode == "hybrid":
+    if op is None and mode == "hybrid" and not problem.dies:
         raise InputError(
             "--mode hybrid needs a model or a response operator ('response: OPERATOR.npz', "
             "from 'chiptherm response'); a problem with a 'stack' alone is searched by the "
@@ -129,10 +129,18 @@ def optimize(
     table.add_row("peak after (solver)", f"{outcome.verified_peak_k:.3f} K")
     table.add_row("evaluations", str(summary["evaluations"]))
     table.add_row("solver calls", str(summary["solver_calls"]))
-    table.add_row(
-        "confidence checks / refinements",
-        f"{summary['confidence_checks']} / {summary['refinements']}",
-    )
+    if problem.dies and mode == "hybrid":
+        table.add_row(
+            f"ranked on a {problem.search.coarse}x coarser grid; checked by the solver",
+            str(problem.search.verify),
+        )
+    elif problem.response is not None and mode == "hybrid":
+        table.add_row("best predictions checked by the solver", str(problem.search.verify))
+    else:
+        table.add_row(
+            "confidence checks / refinements",
+            f"{summary['confidence_checks']} / {summary['refinements']}",
+        )
     if summary["descent_steps"]:
         table.add_row(
             "gradient descent: steps / gain",

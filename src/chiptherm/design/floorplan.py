@@ -6,6 +6,7 @@ operator (batched) or the solver (one placement)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,23 @@ def load_site(problem: Problem, base: Path) -> Site:
 
 
 def load_response(problem: Problem, base: Path) -> ResponseOperator | None:
-    """The response operator a 'stack' problem names (relative to its folder), or None."""
-    return None if problem.response is None else ResponseOperator.load(base / problem.response)
+    """The response operator a 'stack' problem names (relative to its folder), or None.
+
+    Raises:
+        InputError: for a file that does not exist (with the command that builds it) or is
+            not a response operator.
+    """
+    if problem.response is None:
+        return None
+    path = Path(os.path.normpath(base / problem.response))
+    if not path.exists():
+        stack = os.path.normpath(base / str(problem.stack))
+        raise InputError(
+            f"response: {path} does not exist; build it from the problem's stack first: "
+            f"chiptherm response {stack} --source {problem.power} "
+            f"--sensors ROWSxCOLUMNS --within-regions --to {path}"
+        )
+    return ResponseOperator.load(path)
 
 
 class Floorplan:

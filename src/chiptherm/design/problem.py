@@ -84,6 +84,21 @@ class BlockSpec(Settings):
         return self
 
 
+class DieSpec(Rectangle):
+    """A die to place on the interposer: its footprint where the stack file has it (x, y:
+    the south-west corner, m). Every material region of the stack with exactly this
+    footprint (the die's silicon in each of its layers, its bump field) and every block of
+    the placed source inside it moves with the die; the rest (mold, the interposer's TSV
+    fields) stays."""
+
+    name: str
+    """The die's name, unique in the problem."""
+    within: Rectangle | None = None
+    """The area the die stays inside, m; default the whole chip."""
+    fixed: bool = False
+    """A fixed die stays where the stack file has it (its regions still count as taken)."""
+
+
 class Objective(Settings):
     """Weights of the objective terms (see module doc)."""
 
@@ -126,9 +141,12 @@ class Search(Settings):
     """Hybrid mode: the share of the steps, at the end, evaluated by the solver."""
     descent: int = Field(default=0, ge=0)
     """Gradient steps after the search (0: none)."""
+    coarse: int = Field(default=4, ge=2)
+    """Hybrid die placement: the ranking grid's lateral coarsening (cells per side)."""
     verify: int = Field(default=8, ge=1)
-    """Hybrid mode with a response operator: the best-predicted distinct placements the
-    solver checks at the end; the best checked one is the answer."""
+    """Hybrid mode with a response operator or a coarser grid (die placement): the
+    best-ranked distinct placements the solver checks at the end; the best checked one is
+    the answer."""
 
     @property
     def screened(self) -> int:
@@ -150,8 +168,10 @@ class Problem(Settings):
     response: str | None = None
     """With `stack`: a response operator of it (.npz from `chiptherm response`, relative to
     the problem file) for the hybrid search."""
-    blocks: list[BlockSpec] = Field(min_length=1)
+    blocks: list[BlockSpec] = Field(default_factory=list)
     """The blocks, movable and fixed."""
+    dies: list[DieSpec] = Field(default_factory=list)
+    """With `stack`: dies to place instead of blocks (each carries its blocks along)."""
     keepout: list[KeepOut] = Field(default_factory=list)
     """Rectangles no movable block may overlap."""
     overlap: Literal["forbid", "penalty"] = "forbid"
@@ -183,8 +203,21 @@ class Problem(Settings):
         names = [b.name for b in self.blocks]
         if len(set(names)) != len(names):
             raise ValueError("block names must be unique")
+        if self.dies:
+            if self.stack is None:
+                raise ValueError("'dies' go with 'stack': the stack file holds their regions")
+            if self.blocks or self.response is not None:
+                raise ValueError(
+                    "a problem places 'dies' (each with the stack's blocks on it) or 'blocks', "
+                    "not both; a response operator holds for fixed dies only"
+                )
+            if len({d.name for d in self.dies}) != len(self.dies):
+                raise ValueError("die names must be unique")
+            if all(d.fixed for d in self.dies):
+                raise ValueError("at least one die must be movable")
+            return self
         if all(b.fixed for b in self.blocks):
-            raise ValueError("at least one block must be movable")
+            raise ValueError("at least one block must be movable (or give 'dies' to place)")
         return self
 
 

@@ -32,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 
+from chiptherm.design.dies import DiePlan, plan_for
 from chiptherm.design.floorplan import Floorplan, Site
 from chiptherm.design.gradient import check_descent, descend
 from chiptherm.design.outcome import SCORE_TRIAL, History, Outcome
@@ -60,12 +61,12 @@ def optimize(
     import cma
 
     method = solver or problem.solver
-    if op is None and mode == "hybrid":
+    if op is None and mode == "hybrid" and not problem.dies:
         raise InputError(
             "the hybrid search needs a model; a problem with a 'stack' is searched by the "
             "solver alone (mode 'solver')"
         )
-    plan = Floorplan(problem, op, site)
+    plan = plan_for(problem, op, site)
     search = problem.search
     if search.descent:
         check_descent(plan)
@@ -83,7 +84,9 @@ def optimize(
     start = time.perf_counter()
     # the starting placement is the first incumbent, so the answer is never worse than it
     best_u = plan.start()
-    unchecked = mode == "hybrid" and isinstance(op, ResponseOperator)
+    unchecked = mode == "hybrid" and (isinstance(op, ResponseOperator) or bool(problem.dies))
+    if unchecked and isinstance(plan, DiePlan):
+        plan.coarse(search.coarse)
     pool: list[tuple[np.ndarray, np.ndarray]] = []  # unchecked predictions: (u (S, 2m), (S,))
     if unchecked:
         best_value = float(plan.operator_objective(best_u[None])[0])
@@ -229,7 +232,7 @@ def placement_objective(task: Placement) -> tuple[float, bool]:
         site.power,
         *site.grid.key,
     )
-    plan = worker_cache(key, lambda: Floorplan(task.problem, None, task.site))
+    plan = worker_cache(key, lambda: plan_for(task.problem, None, task.site))
     value, field = plan.solver_objective(task.u, task.method)
     return value, field is None
 
