@@ -157,5 +157,25 @@ def test_the_shipped_chiplets_problem_keeps_each_block_in_a_die_and_says_how_to_
     for block in plan.blocks(plan.start()):
         assert (block.x, block.y) == pytest.approx(shipped[block.name])
     moved = prob.model_copy(update={"response": str(tmp_path / "missing.npz")})
-    with pytest.raises(InputError, match="chiptherm response .*chiplets.yaml --source chips"):
+    with pytest.raises(InputError, match=r"chiptherm response .*chiplets.yaml --source chips"):
         load_response(moved, base)
+
+
+def test_the_checks_cover_distinct_placements_in_order_of_prediction():
+    """verify_best takes the best-predicted placements, skipping near-copies of one already
+    taken, and answers the best checked one by the solver, not by the prediction."""
+    from chiptherm.design import History
+    from chiptherm.design.search import verify_best
+
+    class Solved:  # a stand-in plan whose solver objective is the placement's first entry
+        def solver_objective(self, u, method, x0=None):
+            return float(u[0]), None
+
+    u = np.array([[0.50, 0.5], [0.505, 0.5], [0.30, 0.5], [0.70, 0.5], [0.10, 0.5]])
+    predicted = np.array([1.0, 1.1, 2.0, 3.0, 9.0])
+    history = History()
+    best, value = verify_best(
+        Solved(), [(u[:2], predicted[:2]), (u[2:], predicted[2:])], 3, "auto", history
+    )  # type: ignore[arg-type]
+    assert history.timed_solves == 3  # 0.50, 0.30 and 0.70; 0.505 is a near-copy of 0.50
+    assert value == 0.30 and best.tolist() == [0.30, 0.5]  # not 0.10: predicted worst, unchecked
