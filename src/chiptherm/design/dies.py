@@ -34,44 +34,13 @@ class DiePlan(Floorplan):
     def __init__(self, problem: Problem, site: Site) -> None:
         super().__init__(problem, None, site)
         self.dies = [d for d in problem.dies if not d.fixed]
+        self.movers = self.dies  # u places the dies (corners, start, areas as for blocks)
         self.fixed_dies = [d for d in problem.dies if d.fixed]
         self.ranking: DiePlan | None = None  # the coarser copy that ranks hybrid candidates
         for die in problem.dies:
             check_die(die, site.stack, self.size)
 
     # -- placements ------------------------------------------------------------------------------
-    @property
-    def dimensions(self) -> int:
-        return 2 * len(self.dies)
-
-    def areas(self) -> np.ndarray:
-        """(d, 4) the area (x0, y0, width, height), m, each movable die stays in."""
-        lx, ly = self.size
-        return np.array(
-            [
-                [0.0, 0.0, lx, ly]
-                if d.within is None
-                else [d.within.x, d.within.y, d.within.width, d.within.height]
-                for d in self.dies
-            ]
-        )
-
-    def corners(self, u: np.ndarray) -> np.ndarray:
-        """(S, d, 2) south-west corners (m) of the movable dies from u in [0, 1]^(S, 2d)."""
-        u = np.clip(np.atleast_2d(u), 0.0, 1.0).reshape(len(np.atleast_2d(u)), -1, 2)
-        areas = self.areas()
-        size = np.array([[d.width, d.height] for d in self.dies])
-        return areas[None, :, :2] + u * np.maximum(areas[:, 2:] - size, 0.0)[None]
-
-    def start(self) -> np.ndarray:
-        """u of the stack file's own placement."""
-        u = []
-        for d, area in zip(self.dies, self.areas(), strict=True):
-            for axis, (pos, extent) in enumerate(((d.x, d.width), (d.y, d.height))):
-                free = area[2 + axis] - extent
-                u.append(0.5 if free <= 0 else float(np.clip((pos - area[axis]) / free, 0, 1)))
-        return np.array(u)
-
     def rectangles(self, u: np.ndarray) -> np.ndarray:
         """(S, n, 4) all dies (movable, then fixed) as fractions of the chip (x0, y0, w, h)."""
         lx, ly = self.size

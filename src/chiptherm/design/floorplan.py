@@ -7,13 +7,14 @@ operator (batched) or the solver (one placement)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from chiptherm.description.stack import Block, Stack
-from chiptherm.design.problem import BlockSpec, Problem, validate_problem
+from chiptherm.design.problem import BlockSpec, DieSpec, Problem, validate_problem
 from chiptherm.discretize.grid import Grid
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError, SolverError
@@ -126,6 +127,7 @@ class Floorplan:
         self.grid = site.grid
         validate_problem(problem, self.size)
         self.movable = [b for b in problem.blocks if not b.fixed]
+        self.movers: Sequence[BlockSpec | DieSpec] = self.movable  # what u places
         self.fixed = [b for b in problem.blocks if b.fixed]
         self.cells = site.cells
         self.system = System.from_stack(site.stack, self.grid)
@@ -140,27 +142,28 @@ class Floorplan:
     # -- placements ------------------------------------------------------------------------------
     @property
     def dimensions(self) -> int:
-        return 2 * len(self.movable)
+        return 2 * len(self.movers)
 
     def areas(self) -> np.ndarray:
-        """(m, 4) the area (x0, y0, width, height), m, each movable block stays in: its
-        ``within`` or the whole chip."""
+        """(m, 4) the area (x0, y0, width, height), m, each movable block (or die) stays
+        in: its ``within`` or the whole chip."""
         lx, ly = self.size
         return np.array(
             [
                 [0.0, 0.0, lx, ly]
                 if b.within is None
                 else [b.within.x, b.within.y, b.within.width, b.within.height]
-                for b in self.movable
+                for b in self.movers
             ]
         )
 
     def corners(self, u: np.ndarray) -> np.ndarray:
-        """(S, m, 2) lower-left corners (m) of the movable blocks from u in [0, 1]^(S, 2m):
+        """(S, m, 2) lower-left corners (m) of the movable blocks (or dies) from u in
+        [0, 1]^(S, 2m):
         u = 0 puts a block at its area's south-west corner, u = 1 at its north-east one."""
         u = np.clip(np.atleast_2d(u), 0.0, 1.0).reshape(len(np.atleast_2d(u)), -1, 2)
         areas = self.areas()
-        size = np.array([[b.width, b.height] for b in self.movable])
+        size = np.array([[b.width, b.height] for b in self.movers])
         span = np.maximum(areas[:, 2:] - size, 0.0)
         return areas[None, :, :2] + u * span[None]
 
@@ -170,7 +173,7 @@ class Floorplan:
         search starts from a placement without overlaps when the blocks fit."""
         corners = self.shelf_corners()
         u = []
-        for b, area in zip(self.movable, self.areas(), strict=True):
+        for b, area in zip(self.movers, self.areas(), strict=True):
             for axis, (pos, extent) in enumerate(((b.x, b.width), (b.y, b.height))):
                 free = area[2 + axis] - extent
                 if pos is None:
@@ -181,13 +184,13 @@ class Floorplan:
     def shelf_corners(self) -> dict[str, tuple[float, float]]:
         """Lower-left corners (m) of the blocks without a given position, packed in shelves
         inside their areas (the blocks that share an area are packed together)."""
-        groups: dict[tuple[float, ...], list[BlockSpec]] = {}
-        for b, area in zip(self.movable, self.areas(), strict=True):
+        groups: dict[tuple[float, ...], list[BlockSpec | DieSpec]] = {}
+        for b, area in zip(self.movers, self.areas(), strict=True):
             if b.x is None or b.y is None:
                 groups.setdefault(tuple(area), []).append(b)
         out: dict[str, tuple[float, float]] = {}
         for (x0, y0, lx, ly), todo in groups.items():
-            shelves: list[list[BlockSpec]] = []
+            shelves: list[list[BlockSpec | DieSpec]] = []
             width = lx
             for b in sorted(todo, key=lambda b: -b.height):
                 if not shelves or width + b.width > lx:
