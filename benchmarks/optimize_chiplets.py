@@ -104,7 +104,9 @@ def die_problem(stack, seed: int, steps: int, verify: int, coarse: int):
              "within": within}
             for i, d in enumerate(dies)
         ],
-        search=Search(steps=steps, population=20, seed=seed, verify=verify, coarse=coarse),
+        search=Search(
+            steps=steps, population=20, seed=seed, polish=0.0, verify=verify, coarse=coarse
+        ),
     )  # fmt: skip
     return problem, stack
 
