@@ -137,8 +137,10 @@ class Search(Settings):
     """Seed of the search."""
     screen: int | None = Field(default=None, ge=1)
     """Hybrid mode: candidates of each generation checked by the score (see above)."""
-    polish: float = Field(default=0.1, ge=0, le=1)
-    """Hybrid mode: the share of the steps, at the end, evaluated by the solver."""
+    polish: float | None = Field(default=None, ge=0, le=1)
+    """Hybrid mode: the share of the steps, at the end, evaluated by the solver (default
+    0.1 with a network operator; 0 with a response operator or a coarser grid, whose checks
+    come at the end)."""
     descent: int = Field(default=0, ge=0)
     """Gradient steps after the search (0: none)."""
     coarse: int = Field(default=4, ge=2)
@@ -147,6 +149,12 @@ class Search(Settings):
     """Hybrid mode with a response operator or a coarser grid (die placement): the
     best-ranked distinct placements the solver checks at the end; the best checked one is
     the answer."""
+
+    def polish_share(self, checked_at_end: bool) -> float:
+        """The share of the steps the solver evaluates at the end (see ``polish``)."""
+        if self.polish is not None:
+            return self.polish
+        return 0.0 if checked_at_end else 0.1
 
     @property
     def screened(self) -> int:

@@ -101,7 +101,7 @@ def optimize(
     while evaluations < search.steps:
         asked = np.array(es.ask())
         candidates = asked[: search.steps - evaluations]
-        polishing = evaluations >= search.steps * (1.0 - search.polish)
+        polishing = evaluations >= search.steps * (1.0 - search.polish_share(unchecked))
         if unchecked and polishing and history.polished == 0:
             best_value = np.inf  # from here on the incumbent is the solver's
         if unchecked and not polishing:
