@@ -215,7 +215,8 @@ def main() -> None:
         for r in rows.values():
             r["time_over_hybrid"] = r["cpu_s"] / rows["hybrid"]["cpu_s"]
         runs[seed] = rows
-        print(f"problem {seed}: {len(problem.blocks)} blocks, {args.steps} evaluations")
+        what = f"{len(problem.dies)} dies" if problem.dies else f"{len(problem.blocks)} blocks"
+        print(f"problem {seed}: {what}, {args.steps} evaluations")
         print(f"{'run':<16}{'CPU s':>10}{'x hybrid':>10}{'solver calls':>14}{'peak K':>10}")
         for name, r in rows.items():
             mark = " (extrapolated)" if r.get("extrapolated") else ""

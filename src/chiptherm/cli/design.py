@@ -130,8 +130,12 @@ def optimize(
     table.add_row("evaluations", str(summary["evaluations"]))
     table.add_row("solver calls", str(summary["solver_calls"]))
     if problem.dies and mode == "hybrid":
+        from chiptherm.design.dies import ranking_factor
+
+        spec = site.stack.grid
+        factor = problem.search.coarse or ranking_factor(spec.nx, spec.ny)
         table.add_row(
-            f"ranked on a {problem.search.coarse}x coarser grid; checked by the solver",
+            f"ranked on a {factor}x coarser grid; checked by the solver",
             str(problem.search.verify),
         )
     elif problem.response is not None and mode == "hybrid":

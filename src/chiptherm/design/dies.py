@@ -96,10 +96,11 @@ class DiePlan(Floorplan):
         """The placed source's blocks, moved with their dies."""
         return list(self.stack(u).power[self.site.power].blocks)
 
-    def coarse(self, factor: int) -> DiePlan:
-        """The same problem on the stack's lateral grid divided by ``factor`` (at least 4
-        cells a side): the hybrid's cheap model."""
+    def coarse(self, factor: int | None = None) -> DiePlan:
+        """The same problem on the stack's lateral grid divided by ``factor`` (default:
+        :func:`ranking_factor`; at least 4 cells a side): the hybrid's cheap model."""
         spec = self.site.stack.grid
+        factor = factor or ranking_factor(spec.nx, spec.ny)
         nx, ny = max(spec.nx // factor, 4), max(spec.ny // factor, 4)
         stack = self.site.stack.with_grid(nx, ny)
         plan = DiePlan(self.problem, Site.of_stack(stack, self.site.power))
@@ -134,6 +135,14 @@ class DiePlan(Floorplan):
             field, info = solver.solve(system.rhs_for(q), x0=start, tol=1e-9)
         self.warm = field
         return field, info
+
+
+def ranking_factor(nx: int, ny: int, largest: int = 8, keep: int = 24) -> int:
+    """The default coarsening of the hybrid's ranking grid: the largest factor up to
+    ``largest`` that leaves at least ``keep`` cells along each side, and at least 2. On
+    ``examples/chiplets.yaml`` (240 x 200) it is 8: a 30 x 25 grid whose solve, assembly
+    included, costs about 1/40 of the package's (``benchmarks/optimize_chiplets.py``)."""
+    return max(2, min(largest, nx // keep, ny // keep))
 
 
 def moved(part: Region | Block, moves: list[tuple[DieSpec, float, float]]) -> Region | Block:

@@ -143,8 +143,10 @@ class Search(Settings):
     come at the end)."""
     descent: int = Field(default=0, ge=0)
     """Gradient steps after the search (0: none)."""
-    coarse: int = Field(default=4, ge=2)
-    """Hybrid die placement: the ranking grid's lateral coarsening (cells per side)."""
+    coarse: int | None = Field(default=None, ge=2)
+    """Hybrid die placement: the ranking grid's lateral coarsening, stack cells per ranking
+    cell along x and y (default: the largest factor up to 8 that leaves at least 24 cells
+    along each side, and at least 2)."""
     verify: int = Field(default=8, ge=1)
     """Hybrid mode with a response operator or a coarser grid (die placement): the
     best-ranked distinct placements the solver checks at the end; the best checked one is
