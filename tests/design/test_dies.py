@@ -73,6 +73,29 @@ def test_a_die_carries_its_regions_and_blocks_and_nothing_else(folder):
     assert reference.balance.relative_error < 1e-8
 
 
+def test_a_die_carries_the_tsv_fields_under_it_where_asked(folder):
+    """With ``carries: [interposer]`` the compute die's two TSV fields move with it; the
+    memory die's field stays; without it all three stay."""
+    prob = problem(folder)
+    compute = prob.dies[0].model_copy(update={"carries": ["interposer"]})
+    carrying = prob.model_copy(update={"dies": [compute, prob.dies[1]]})
+    u = np.array([0.0, 0.0, 1.0, 1.0])
+    for plan, moving in (
+        (DiePlan(carrying, load_site(carrying, folder)), 2),
+        (DiePlan(prob, load_site(prob, folder)), 0),
+    ):
+        before = plan.site.stack.layers[plan.site.stack.layer_index("interposer")].regions
+        after = plan.stack(u).layers[plan.site.stack.layer_index("interposer")].regions
+        shifts = [(b.x - a.x, b.y - a.y) for a, b in zip(before, after, strict=True)]
+        dx, dy = 0.001 - COMPUTE["x"], 0.001 - COMPUTE["y"]
+        assert sum(s == pytest.approx((dx, dy)) for s in shifts) == moving
+        assert sum(s == (0.0, 0.0) for s in shifts) == 3 - moving
+    wrong = prob.dies[0].model_copy(update={"carries": ["interposr"]})
+    bad = prob.model_copy(update={"dies": [wrong]})
+    with pytest.raises(InputError, match=r"carries 'interposr', but stack .* has layers lid"):
+        DiePlan(bad, load_site(bad, folder))
+
+
 def test_overlapping_dies_are_penalized(folder):
     prob = problem(folder)
     plan = DiePlan(prob, load_site(prob, folder))

@@ -80,7 +80,9 @@ class DiePlan(Floorplan):
         base = self.site.stack
         moves = self.moves(u)
         layers = [
-            layer.model_copy(update={"regions": [moved(r, moves) for r in layer.regions]})
+            layer.model_copy(
+                update={"regions": [moved(r, moves, layer.name) for r in layer.regions]}
+            )
             if layer.regions
             else layer
             for layer in base.layers
@@ -145,11 +147,13 @@ def ranking_factor(nx: int, ny: int, largest: int = 8, keep: int = 24) -> int:
     return max(2, min(largest, nx // keep, ny // keep))
 
 
-def moved(part: Region | Block, moves: list[tuple[DieSpec, float, float]]) -> Region | Block:
-    """A region with a die's footprint, or a block inside a die's footprint, shifted with
-    that die; any other part unchanged."""
+def moved(
+    part: Region | Block, moves: list[tuple[DieSpec, float, float]], layer: str | None = None
+) -> Region | Block:
+    """A region with a die's footprint (or inside it, in a layer the die ``carries``), or a
+    block inside a die's footprint, shifted with that die; any other part unchanged."""
     for die, dx, dy in moves:
-        if carried(part, die, isinstance(part, Block)):
+        if carried(part, die, isinstance(part, Block) or layer in die.carries):
             return part.model_copy(update={"x": part.x + dx, "y": part.y + dy})
     return part
 
@@ -176,13 +180,20 @@ def carried(part: Region | Block, die: DieSpec, inside: bool) -> bool:
 
 
 def check_die(die: DieSpec, stack: Stack, size: tuple[float, float]) -> None:
-    """Refuse a die that no region of the stack has the footprint of, or whose area sticks
-    out of the chip or cannot hold it.
+    """Refuse a die that carries a layer the stack lacks, that no region of the stack has
+    the footprint of, or whose area sticks out of the chip or cannot hold it.
 
     Raises:
         InputError: naming the die and what is wrong.
     """
     lx, ly = size
+    names = [layer.name for layer in stack.layers]
+    unknown = [name for name in die.carries if name not in names]
+    if unknown:
+        raise InputError(
+            f"die {die.name!r}: carries {', '.join(map(repr, unknown))}, but stack "
+            f"{stack.name!r} has layers {', '.join(names)}"
+        )
     if not any(carried(r, die, False) for layer in stack.layers for r in layer.regions):
         raise InputError(
             f"die {die.name!r}: no region of stack {stack.name!r} has its footprint "

@@ -87,9 +87,9 @@ class BlockSpec(Settings):
 class DieSpec(Rectangle):
     """A die to place on the interposer: its footprint where the stack file has it (x, y:
     the south-west corner, m). Every material region of the stack with exactly this
-    footprint (the die's silicon in each of its layers, its bump field) and every block of
-    the placed source inside it moves with the die; the rest (mold, the interposer's TSV
-    fields) stays."""
+    footprint (the die's silicon in each of its layers, its bump field), every region inside
+    it in the layers it ``carries``, and every block of the placed source inside it move
+    with the die; the rest (mold, by default the interposer's TSV fields) stays."""
 
     name: str
     """The die's name, unique in the problem."""
@@ -97,6 +97,9 @@ class DieSpec(Rectangle):
     """The area the die stays inside, m; default the whole chip."""
     fixed: bool = False
     """A fixed die stays where the stack file has it (its regions still count as taken)."""
+    carries: list[str] = Field(default_factory=list)
+    """Layers whose regions inside the die's footprint move with it too (the interposer's
+    TSV field under the die); in the other layers only regions of its exact footprint do."""
 
 
 class Objective(Settings):
