@@ -4,6 +4,7 @@ package, and problems that cannot be placed are refused."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -155,7 +156,11 @@ def test_optimize_command_places_dies(folder):
     res = CliRunner().invoke(app, ["optimize", str(path), "--out", str(folder / "out")])
     assert res.exit_code == 0, res.output
     assert "hybrid search" in res.output and "coarser grid" in res.output
+    summary = json.loads((folder / "out" / "summary.json").read_text())
+    dies = {d["name"]: (d["x"], d["y"]) for d in summary["dies"]}
+    assert set(dies) == {"compute", "memory"}
     placed = load_stack(folder / "out" / "placement.yaml")
     layer = next(layer for layer in placed.layers if layer.power == "chips")
     corners = sorted((r.x, r.y) for r in layer.regions)
     assert corners != sorted([(COMPUTE["x"], COMPUTE["y"]), (MEMORY["x"], MEMORY["y"])])
+    np.testing.assert_allclose(corners, sorted(dies.values()), atol=1e-12)  # as the summary says

@@ -94,6 +94,16 @@ class DiePlan(Floorplan):
         )
         return base.model_copy(update={"layers": layers, "power": power})
 
+    def placed_dies(self, u: np.ndarray) -> list[dict[str, object]]:
+        """Every die of placement u (2d,): name, south-west corner x, y (m), fixed."""
+        moving = [
+            {"name": d.name, "x": d.x + dx, "y": d.y + dy, "fixed": False}
+            for d, dx, dy in self.moves(u)
+        ]
+        return moving + [
+            {"name": d.name, "x": d.x, "y": d.y, "fixed": True} for d in self.fixed_dies
+        ]
+
     def blocks(self, u: np.ndarray) -> list[Block]:
         """The placed source's blocks, moved with their dies."""
         return list(self.stack(u).power[self.site.power].blocks)

@@ -64,3 +64,4 @@ class Outcome:
     power: str = ""  # the stack's power source that carries the blocks
     cells: np.ndarray | None = None  # z-indices of the cells that carry them
     runaways: int = 0  # candidates without a steady state (thermal runaway), solver search
+    dies: list[dict[str, object]] = field(default_factory=list)  # placed dies: name, x, y (m)

@@ -31,6 +31,7 @@ def outcome_summary(outcome: Outcome) -> dict[str, object]:
         "overlap_penalty_k": outcome.overlap_k,
         "runaway_candidates": outcome.runaways,
         "blocks": [b.model_dump() for b in outcome.blocks],
+        "dies": outcome.dies,
         "history": {"evaluations": h.evaluations, "best_k": h.best},
     }
 

@@ -167,6 +167,7 @@ def optimize(
         plan.site.power,
         plan.cells,
         plan.runaways,
+        plan.placed_dies(best_u) if isinstance(plan, DiePlan) else [],
     )
 
 
