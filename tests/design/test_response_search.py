@@ -113,6 +113,27 @@ def test_an_operator_of_another_grid_is_refused(folder, tmp_path):
     assert "rebuild it with 'chiptherm response'" in str(err.value)
 
 
+def test_an_operator_of_an_edited_stack_is_refused(folder, tmp_path):
+    """Same name and grid, another mold: the operator's fingerprint tells them apart, in
+    the search and in response-predict; other blocks of the varying source do not count."""
+    data = yaml.safe_load((folder / "stack.yaml").read_text())
+    data["materials"]["mold"]["conductivity"] = 3.0
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / "op.npz").write_bytes((folder / "op.npz").read_bytes())
+    prob, base = problem(tmp_path)
+    with pytest.raises(InputError, match="another version of stack 'chiplets'"):
+        Floorplan(prob, load_response(prob, base), load_site(prob, base))
+    edited = str(tmp_path / "stack.yaml")
+    args = ["response-predict", str(folder / "op.npz"), "--floorplan", edited, "--no-files"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code != 0 and "another version of stack 'chiplets'" in res.output
+    data = yaml.safe_load((folder / "stack.yaml").read_text())
+    data["power"]["chips"]["blocks"][0]["watts"] = 1.0  # the varying source: still the same
+    (tmp_path / "stack.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    prob, base = problem(tmp_path)
+    Floorplan(prob, load_response(prob, base), load_site(prob, base))
+
+
 def test_problem_errors_for_areas_and_operators(folder):
     with pytest.raises(ValueError, match="larger than its 'within' area"):
         Problem.model_validate(

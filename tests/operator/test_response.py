@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from chiptherm import System, load_stack, stack_from_dict
 from chiptherm.description.parts import Block, PowerSource
@@ -283,6 +284,13 @@ def test_the_commands_build_an_operator_and_predict_with_it(tmp_path: Path) -> N
         app, ["response-predict", str(target), "--power", str(tmp_path / "map.txt"), "--no-files"]
     )
     assert result.exit_code == 1 and "not a .npy array" in result.output
-    no_blocks = ["response-predict", str(target), "--floorplan", str(EXAMPLES / "surface.yaml")]
+    other = ["response-predict", str(target), "--floorplan", str(EXAMPLES / "surface.yaml")]
+    result = CliRunner().invoke(app, [*other, "--no-files"])
+    assert result.exit_code == 1 and "stack 'surface', not 'chiplets'" in result.output
+    data = load_stack(EXAMPLES / "chiplets.yaml").model_dump(mode="json")
+    np.save(tmp_path / "chips.npy", np.ones((200, 240)))  # a map, not blocks
+    data["power"]["chips"] = {"map": "chips.npy"}
+    (tmp_path / "empty.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    no_blocks = ["response-predict", str(target), "--floorplan", str(tmp_path / "empty.yaml")]
     result = CliRunner().invoke(app, [*no_blocks, "--no-files"])
     assert result.exit_code == 1 and "no blocks in power source 'chips'" in result.output

@@ -190,7 +190,9 @@ def response_predict(
     folder = output_folder(out, Path("out") / f"{operator.stem}-predict", no_files)
     blocks: list[Any] = []
     if floorplan is not None:
-        source = load_stack(floorplan).power.get(op.source)
+        placed = load_stack(floorplan)
+        op.check_stack(placed, f"--floorplan {floorplan}", grid=False)
+        source = placed.power.get(op.source)
         if source is None or not source.blocks:
             raise InputError(f"--floorplan {floorplan}: no blocks in power source {op.source!r}")
         blocks = source.blocks

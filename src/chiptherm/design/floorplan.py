@@ -336,14 +336,12 @@ def response_levels(op: ResponseOperator, site: Site) -> np.ndarray:
     Raises:
         InputError: for an operator of another stack, source or grid.
     """
-    stack = site.stack
-    if (op.stack_name, op.source, op.shape) != (stack.name, site.power, site.grid.shape):
+    if op.source != site.power:
         raise InputError(
-            f"the response operator was built for source {op.source!r} of stack "
-            f"{op.stack_name!r} on a {'x'.join(map(str, op.shape))} grid, not for source "
-            f"{site.power!r} of {stack.name!r} on {'x'.join(map(str, site.grid.shape))}; "
+            f"the response operator was built for source {op.source!r}, not {site.power!r}; "
             "rebuild it with 'chiptherm response' from the problem's stack"
         )
+    op.check_stack(site.stack, "response")
     levels = list(op.levels)
     missing = [int(c) for c in site.cells if c not in levels]
     if missing:

@@ -36,6 +36,7 @@ solver grid (nz, ny, nx).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import zipfile
@@ -77,6 +78,8 @@ class ResponseOperator:
         response: (n_basis, nl·ny·nx) float32 rise per unit of each basis function, K/W.
         method: the linear solver that built it.
         seconds: wall time of the build.
+        fingerprint: :func:`stack_fingerprint` of the stack it was built from ('' for a
+            file written before it was recorded).
     """
 
     stack_name: str
@@ -89,6 +92,7 @@ class ResponseOperator:
     response: np.ndarray
     method: str
     seconds: float
+    fingerprint: str = ""
 
     @property
     def sensors(self) -> tuple[int, int]:
@@ -152,6 +156,35 @@ class ResponseOperator:
                 columns[k] += block.watts * rect_area_fraction(block, x_edges, y_edges)
         return self.predict_columns(columns)
 
+    def check_stack(self, stack: Stack, where: str, grid: bool = True) -> None:
+        """Refuse ``stack`` (named ``where`` in the message) unless it is the stack this
+        operator was built from, up to the blocks or map of its varying source: the same
+        name, where recorded everything else (:func:`stack_fingerprint`), and (with
+        ``grid``) the same grid; a floorplan file only lends its blocks, so its grid may
+        differ.
+
+        Raises:
+            InputError: naming what differs and how to rebuild.
+        """
+        shape = Grid.from_stack(stack).shape if grid else self.shape
+        if not grid and stack.name != self.stack_name:
+            raise InputError(
+                f"{where}: stack {stack.name!r}, not {self.stack_name!r} that the response "
+                f"operator was built from; give {self.stack_name!r} with other blocks"
+            )
+        if (stack.name, shape) != (self.stack_name, self.shape):
+            raise InputError(
+                f"{where}: the response operator was built from stack {self.stack_name!r} on "
+                f"a {'x'.join(map(str, self.shape))} grid, not from stack {stack.name!r} on "
+                f"a {'x'.join(map(str, shape))} grid; rebuild it with 'chiptherm response'"
+            )
+        if self.fingerprint and stack_fingerprint(stack, self.source) != self.fingerprint:
+            raise InputError(
+                f"{where}: the response operator was built from another version of stack "
+                f"{stack.name!r} (its layers, materials, boundaries or other sources differ); "
+                "rebuild it with 'chiptherm response'"
+            )
+
     def peaks(self, watts: np.ndarray) -> np.ndarray:
         """The hottest cell (k,) K of the output levels for maps (k, my, mx) W (() for one)."""
         fields = self.predict(watts)
@@ -170,6 +203,7 @@ class ResponseOperator:
             "order": self.basis.order,
             "method": self.method,
             "seconds": self.seconds,
+            "fingerprint": self.fingerprint,
         }
         sparse = {
             f"{name}_{part}": getattr(getattr(self.basis, name), part)
@@ -225,6 +259,7 @@ class ResponseOperator:
             arrays["response"],
             meta["method"],
             float(meta["seconds"]),
+            str(meta.get("fingerprint", "")),
         )
 
 
@@ -288,7 +323,19 @@ def build_response(
         np.concatenate(rows),
         here.method,
         time.perf_counter() - started,
+        stack_fingerprint(stack, source),
     )
+
+
+def stack_fingerprint(stack: Stack, source: str) -> str:
+    """A digest (16 hex digits) of everything in ``stack`` that a response operator of
+    ``source`` depends on, except the grid (compared apart): the stack without that
+    source's blocks or map."""
+    data = stack.model_dump(mode="json")
+    data["power"][source] = None
+    data["grid"] = None
+    text = json.dumps(data, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 FUNCTIONS_PER_TASK = 8
