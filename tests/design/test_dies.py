@@ -141,6 +141,9 @@ def test_die_problems_that_cannot_be_placed_are_refused(folder):
                 "blocks": [{"name": "a", "width": 1e-3, "height": 1e-3, "watts": 1.0}],
             }
         )
+    descending = problem(folder, descent=5)
+    with pytest.raises(InputError, match="it does not move dies"):
+        optimize(descending, None, "solver", site=load_site(descending, folder))
     small = {**INTERPOSER, "width": 0.004}
     tight = Problem.model_validate(
         {"stack": "stack.yaml", "power": "chips", "dies": [{**COMPUTE, "within": small}]}

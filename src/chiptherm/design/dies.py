@@ -16,7 +16,7 @@ import numpy as np
 
 from chiptherm.description.parts import Block, Region
 from chiptherm.description.stack import Stack
-from chiptherm.design.floorplan import Floorplan, Site
+from chiptherm.design.floorplan import Floorplan, Site, overlap_share
 from chiptherm.design.problem import DieSpec, Problem
 from chiptherm.discretize.system import System, power_field
 from chiptherm.errors import InputError
@@ -54,16 +54,10 @@ class DiePlan(Floorplan):
     def penalty(self, u: np.ndarray) -> np.ndarray:
         """(S,) overlap penalty of the dies, K: weight x overlap area / smaller die area."""
         rects = self.rectangles(u)
-        weight = self.problem.overlap_weight * (100.0 if self.problem.overlap == "forbid" else 1.0)
         out = np.zeros(len(rects))
         for i in range(len(self.dies)):
-            a = rects[:, i]
             for j in range(i + 1, rects.shape[1]):
-                b = rects[:, j]
-                ox = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-                oy = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-                smaller = np.minimum(a[:, 2] * a[:, 3], b[:, 2] * b[:, 3])
-                out += weight * np.clip(ox, 0, None) * np.clip(oy, 0, None) / smaller
+                out += self.overlap_weight * overlap_share(rects[:, i], rects[:, j])
         return out
 
     def moves(self, u: np.ndarray) -> list[tuple[DieSpec, float, float]]:

@@ -71,6 +71,15 @@ class Site:
         return cls(stack, power, grid, cells)
 
 
+def overlap_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(S,) the overlap area of rectangles ``a`` and ``b`` (S, >= 4: x0, y0, width, height)
+    as a share of the smaller one's area."""
+    ox = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    oy = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    smaller = np.minimum(a[:, 2] * a[:, 3], b[:, 2] * b[:, 3])
+    return np.clip(ox, 0, None) * np.clip(oy, 0, None) / smaller
+
+
 def load_site(problem: Problem, base: Path) -> Site:
     """The site of a 'stack' problem: its stack file, relative to the problem's folder."""
     from chiptherm.formats.loading import load_stack
@@ -237,30 +246,22 @@ class Floorplan:
         placed = source.model_copy(update={"blocks": self.blocks(u), "map": None})
         return self.site.stack.with_power(self.site.power, placed)
 
+    @property
+    def overlap_weight(self) -> float:
+        """K per unit of overlap share: ``overlap_weight``, 100x with ``overlap: forbid``."""
+        return self.problem.overlap_weight * (100.0 if self.problem.overlap == "forbid" else 1.0)
+
     def penalty(self, u: np.ndarray) -> np.ndarray:
         """(S,) overlap and keep-out penalty, K: weight x overlap area / smaller block area."""
         rects = self.rectangles(u)  # fractions
         lx, ly = self.size
         m = len(self.movable)
-        weight = self.problem.overlap_weight * (100.0 if self.problem.overlap == "forbid" else 1.0)
         out = np.zeros(len(rects))
         keep = [[k.x / lx, k.y / ly, k.width / lx, k.height / ly] for k in self.problem.keepout]
         for i in range(m):
-            a = rects[:, i]
             others = [rects[:, j, :4] for j in range(rects.shape[1]) if j > i or j >= m]
             for b in others + [np.broadcast_to(np.array(k), (len(rects), 4)) for k in keep]:
-                ox = np.clip(
-                    np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]),
-                    0,
-                    None,
-                )
-                oy = np.clip(
-                    np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]),
-                    0,
-                    None,
-                )
-                smaller = np.minimum(a[:, 2] * a[:, 3], b[:, 2] * b[:, 3])
-                out += weight * ox * oy / smaller
+                out += self.overlap_weight * overlap_share(rects[:, i], b)
         return out
 
     # -- objective ---------------------------------------------------------------------------------

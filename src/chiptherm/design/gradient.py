@@ -26,10 +26,12 @@ def check_descent(plan: Floorplan) -> None:
     """Refuse a gradient descent that cannot run on ``plan``, before any search.
 
     Raises:
-        InputError: for an objective with a gradient term.
+        InputError: for an objective with a gradient term, or a problem that places dies.
     """
     if plan.problem.objective.gradient:
         raise InputError("search.descent needs an objective without the gradient term")
+    if plan.problem.dies:
+        raise InputError("search.descent moves blocks; it does not move dies (use descent: 0)")
 
 
 class SmoothObjective:
@@ -149,7 +151,7 @@ def descend(
     and ``value0`` unless one beats them).
 
     Raises:
-        InputError: for an objective with a gradient term.
+        InputError: for an objective with a gradient term, or a problem that places dies.
     """
     from scipy.optimize import minimize
 
