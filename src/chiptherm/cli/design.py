@@ -130,10 +130,7 @@ def optimize(
     table.add_row("evaluations", str(summary["evaluations"]))
     table.add_row("solver calls", str(summary["solver_calls"]))
     if problem.dies and mode == "hybrid":
-        from chiptherm.design.dies import ranking_factor
-
-        spec = site.stack.grid
-        factor = problem.search.coarse or ranking_factor(spec.nx, spec.ny)
+        factor = problem.search.ranking_factor(site.stack.grid.nx, site.stack.grid.ny)
         table.add_row(
             f"ranked on a {factor}x coarser grid; checked by the solver",
             str(problem.search.verify),

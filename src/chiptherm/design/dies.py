@@ -3,10 +3,11 @@
 footprint (its silicon in each layer, its bump field) and the blocks of the placed source
 inside it; moving the die moves them all, and the mold compound fills the rest. The matrix
 changes with every placement, so each candidate is assembled and its solver built anew
-(warm-started from the last field).
+(:meth:`DiePlan.linear_solver`; warm-started from the last field).
 
 A coarser copy of the same placement problem (:meth:`DiePlan.coarse`: the stack's lateral
-grid divided by ``search.coarse``) is the hybrid's cheap model: it ranks every candidate,
+grid divided by :meth:`~chiptherm.design.problem.Search.ranking_factor`) is the hybrid's
+cheap model: it ranks every candidate,
 and the solver on the stack's own grid checks the best-ranked distinct placements at the end
 (:func:`~chiptherm.design.search.verify_best`)."""
 
@@ -18,10 +19,9 @@ from chiptherm.description.parts import Block, Region
 from chiptherm.description.stack import Stack
 from chiptherm.design.floorplan import Floorplan, Site, overlap_share
 from chiptherm.design.problem import DieSpec, Problem
-from chiptherm.discretize.system import System, power_field
+from chiptherm.discretize.system import System
 from chiptherm.errors import InputError
-from chiptherm.solvers import SolveInfo, make_solver
-from chiptherm.solvers.nonlinear import solve_nonlinear
+from chiptherm.solvers import LinearSolver, make_solver
 
 TOUCH = 1e-9
 """Relative tolerance (of the chip's size) for a region's footprint to equal a die's."""
@@ -38,7 +38,7 @@ class DiePlan(Floorplan):
         self.fixed_dies = [d for d in problem.dies if d.fixed]
         self.ranking: DiePlan | None = None  # the coarser copy that ranks hybrid candidates
         for die in problem.dies:
-            check_die(die, site.stack, self.size)
+            check_die(die, site.stack)
 
     # -- placements ------------------------------------------------------------------------------
     def rectangles(self, u: np.ndarray) -> np.ndarray:
@@ -102,53 +102,36 @@ class DiePlan(Floorplan):
         """The placed source's blocks, moved with their dies."""
         return list(self.stack(u).power[self.site.power].blocks)
 
-    def coarse(self, factor: int | None = None) -> DiePlan:
-        """The same problem on the stack's lateral grid divided by ``factor`` (default:
-        :func:`ranking_factor`; at least 4 cells a side): the hybrid's cheap model."""
+    @property
+    def checked_at_end(self) -> bool:
+        """A die search ranks on a coarser grid and checks its best placements at the end."""
+        return True
+
+    def coarse(self) -> DiePlan:
+        """The same problem on the stack's lateral grid divided by
+        :meth:`~chiptherm.design.problem.Search.ranking_factor` (at least 4 cells a side):
+        the hybrid's cheap model."""
         spec = self.site.stack.grid
-        factor = factor or ranking_factor(spec.nx, spec.ny)
+        factor = self.problem.search.ranking_factor(spec.nx, spec.ny)
         nx, ny = max(spec.nx // factor, 4), max(spec.ny // factor, 4)
         stack = self.site.stack.with_grid(nx, ny)
-        plan = DiePlan(self.problem, Site.of_stack(stack, self.site.power))
-        self.ranking = plan
-        return plan
+        return DiePlan(self.problem, Site.of_stack(stack, self.site.power))
 
     def operator_objective(self, u: np.ndarray) -> np.ndarray:
-        """(S,) objectives of placements u (S, 2d) on the coarser grid (:meth:`coarse`), K,
-        one solve each (warm-started from the last)."""
+        """(S,) objectives of placements u (S, 2d) on the coarser grid (:meth:`coarse`,
+        built at the first call), K, one solve each (warm-started from the last)."""
         if self.ranking is None:
-            raise InputError("die placement ranks candidates on a coarser grid: call coarse()")
+            self.ranking = self.coarse()
         method = self.problem.solver
         return np.array([self.ranking.solver_objective(v, method)[0] for v in np.atleast_2d(u)])
 
     # -- solves ------------------------------------------------------------------------------------
-    def solve(
-        self, u: np.ndarray, method: str, x0: np.ndarray | None = None
-    ) -> tuple[np.ndarray, SolveInfo]:
-        """The field (nz, ny, nx), K, of placement u: its own system, assembled and solved
-        (warm-started from ``x0`` or the last field; 'auto' is multigrid CG)."""
-        stack = self.stack(u)
-        start = self.warm if x0 is None else x0
-        if stack.needs_iteration:
-            solution = solve_nonlinear(stack, self.grid, method, start)
-            field, info = solution.temperature, solution.info
-        else:
-            system = System.from_stack(stack, self.grid)
-            q = power_field(stack, self.grid)
-            # each matrix is solved once: no factorization to amortize, so 'auto' means
-            # multigrid CG here (20 ms against 0.4 s for LU at 16,000 cells)
-            solver = make_solver(system, "cg-mg" if method == "auto" else method)
-            field, info = solver.solve(system.rhs_for(q), x0=start, tol=1e-9)
-        self.warm = field
-        return field, info
-
-
-def ranking_factor(nx: int, ny: int, largest: int = 8, keep: int = 24) -> int:
-    """The default coarsening of the hybrid's ranking grid: the largest factor up to
-    ``largest`` that leaves at least ``keep`` cells along each side, and at least 2. On
-    ``examples/chiplets.yaml`` (240 x 200) it is 8: a 30 x 25 grid whose solve, assembly
-    included, costs about 1/40 of the package's (``benchmarks/optimize_chiplets.py``)."""
-    return max(2, min(largest, nx // keep, ny // keep))
+    def linear_solver(self, stack: Stack, method: str) -> tuple[System, LinearSolver]:
+        """The system of placement ``stack``, assembled anew, and its solver. Each matrix is
+        solved once, with no factorization to amortize, so 'auto' means multigrid CG here
+        (20 ms against 0.4 s for LU at 16,000 cells)."""
+        system = System.from_stack(stack, self.grid)
+        return system, make_solver(system, "cg-mg" if method == "auto" else method)
 
 
 def moved(
@@ -183,14 +166,14 @@ def carried(part: Region | Block, die: DieSpec, inside: bool) -> bool:
     )
 
 
-def check_die(die: DieSpec, stack: Stack, size: tuple[float, float]) -> None:
+def check_die(die: DieSpec, stack: Stack) -> None:
     """Refuse a die that carries a layer the stack lacks, that no region of the stack has
-    the footprint of, or whose area sticks out of the chip or cannot hold it.
+    the footprint of, or that its ``within`` area cannot hold (an area sticking out of the
+    chip is refused by :func:`~chiptherm.design.problem.validate_problem`).
 
     Raises:
         InputError: naming the die and what is wrong.
     """
-    lx, ly = size
     names = [layer.name for layer in stack.layers]
     unknown = [name for name in die.carries if name not in names]
     if unknown:
@@ -205,11 +188,9 @@ def check_die(die: DieSpec, stack: Stack, size: tuple[float, float]) -> None:
             "the stack file has its regions"
         )
     area = die.within
-    if area is None:
-        return
-    if area.x + area.width > lx * (1 + TOUCH) or area.y + area.height > ly * (1 + TOUCH):
-        raise InputError(f"die {die.name!r}: its 'within' area sticks out of the chip")
-    if die.width > area.width * (1 + TOUCH) or die.height > area.height * (1 + TOUCH):
+    if area is not None and (
+        die.width > area.width * (1 + TOUCH) or die.height > area.height * (1 + TOUCH)
+    ):
         raise InputError(f"die {die.name!r} is larger than its 'within' area")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from chiptherm.errors import InputError, SolverError
 from chiptherm.operator.model import Operator
 from chiptherm.operator.response import ResponseOperator
 from chiptherm.operator.sampling import rasterize_blocks
-from chiptherm.solvers import SolveInfo, make_solver
+from chiptherm.solvers import LinearSolver, SolveInfo, make_solver
 from chiptherm.solvers.nonlinear import solve_nonlinear
 from chiptherm.solvers.result import Result
 from chiptherm.solvers.terms import RUNAWAY_K
@@ -139,14 +140,26 @@ class Floorplan:
         self.movers: Sequence[BlockSpec | DieSpec] = self.movable  # what u places
         self.fixed = [b for b in problem.blocks if b.fixed]
         self.cells = site.cells
-        self.system = System.from_stack(site.stack, self.grid)
-        self.solver = None
+        self.solver: tuple[str, LinearSolver] | None = None
         self.warm: np.ndarray | None = None  # the last solved field: the next solve's start
         self.estimator: ErrorEstimator | None = None
         self.runaways = 0  # placements without a steady state met by the solver search
         self.levels = (
             response_levels(op, site) if isinstance(op, ResponseOperator) else None
         )  # where the site's cells lie among a response operator's output levels
+
+    @cached_property
+    def system(self) -> System:
+        """The site's system: the matrix every block placement shares (assembled once, when
+        first needed)."""
+        return System.from_stack(self.site.stack, self.grid)
+
+    @property
+    def checked_at_end(self) -> bool:
+        """Whether a hybrid search ranks by unchecked predictions and checks its best ones
+        at the end (a response operator: the exact solve of the power its basis keeps),
+        rather than scoring each generation's best (a network operator)."""
+        return isinstance(self.op, ResponseOperator)
 
     # -- placements ------------------------------------------------------------------------------
     @property
@@ -295,14 +308,22 @@ class Floorplan:
         if self.site.stack.needs_iteration:  # k(T), leakage or a coolant: fixed-point solve
             solution = solve_nonlinear(self.stack(u), self.grid, method, x0)
             return solution.temperature, solution.info
-        if self.solver is None or self.solver[0] != method:
-            self.solver = (method, make_solver(self.system, method))
-        q = power_field(self.stack(u), self.grid)
-        field, info = self.solver[1].solve(
-            self.system.rhs_for(q), x0=self.warm if x0 is None else x0, tol=1e-9
+        stack = self.stack(u)
+        system, solver = self.linear_solver(stack, method)
+        field, info = solver.solve(
+            system.rhs_for(power_field(stack, self.grid)),
+            x0=self.warm if x0 is None else x0,
+            tol=1e-9,
         )
         self.warm = field
         return field, info
+
+    def linear_solver(self, stack: Stack, method: str) -> tuple[System, LinearSolver]:
+        """The system of a placed linear ``stack`` and its solver: for blocks, the site's,
+        built once per method (the matrix does not depend on where the blocks go)."""
+        if self.solver is None or self.solver[0] != method:
+            self.solver = (method, make_solver(self.system, method))
+        return self.system, self.solver[1]
 
     def solver_objective(
         self, u: np.ndarray, method: str, x0: np.ndarray | None = None

@@ -61,12 +61,12 @@ def optimize(
     import cma
 
     method = solver or problem.solver
-    if op is None and mode == "hybrid" and not problem.dies:
+    plan = plan_for(problem, op, site)
+    if mode == "hybrid" and op is None and not plan.checked_at_end:
         raise InputError(
             "the hybrid search needs a model; a problem with a 'stack' is searched by the "
             "solver alone (mode 'solver')"
         )
-    plan = plan_for(problem, op, site)
     search = problem.search
     if search.descent:
         check_descent(plan)
@@ -84,9 +84,7 @@ def optimize(
     start = time.perf_counter()
     # the starting placement is the first incumbent, so the answer is never worse than it
     best_u = plan.start()
-    unchecked = mode == "hybrid" and (isinstance(op, ResponseOperator) or bool(problem.dies))
-    if unchecked and isinstance(plan, DiePlan):
-        plan.coarse(search.coarse)
+    unchecked = mode == "hybrid" and plan.checked_at_end
     pool: list[tuple[np.ndarray, np.ndarray]] = []  # unchecked predictions: (u (S, 2m), (S,))
     if unchecked:
         best_value = float(plan.operator_objective(best_u[None])[0])

@@ -166,23 +166,25 @@ class ResponseOperator:
         Raises:
             InputError: naming what differs and how to rebuild.
         """
-        shape = Grid.from_stack(stack).shape if grid else self.shape
-        if not grid and stack.name != self.stack_name:
+        rebuild = "rebuild it with 'chiptherm response'"
+        if stack.name != self.stack_name:
+            hint = rebuild if grid else f"give {self.stack_name!r} with other blocks"
             raise InputError(
                 f"{where}: stack {stack.name!r}, not {self.stack_name!r} that the response "
-                f"operator was built from; give {self.stack_name!r} with other blocks"
+                f"operator was built from; {hint}"
             )
-        if (stack.name, shape) != (self.stack_name, self.shape):
+        shape = Grid.from_stack(stack).shape if grid else self.shape
+        if shape != self.shape:
             raise InputError(
                 f"{where}: the response operator was built from stack {self.stack_name!r} on "
-                f"a {'x'.join(map(str, self.shape))} grid, not from stack {stack.name!r} on "
-                f"a {'x'.join(map(str, shape))} grid; rebuild it with 'chiptherm response'"
+                f"a {'x'.join(map(str, self.shape))} grid, not on a "
+                f"{'x'.join(map(str, shape))} grid; {rebuild}"
             )
         if self.fingerprint and stack_fingerprint(stack, self.source) != self.fingerprint:
             raise InputError(
                 f"{where}: the response operator was built from another version of stack "
                 f"{stack.name!r} (its layers, materials, boundaries or other sources differ); "
-                "rebuild it with 'chiptherm response'"
+                f"{rebuild}"
             )
 
     def peaks(self, watts: np.ndarray) -> np.ndarray:
