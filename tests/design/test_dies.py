@@ -144,6 +144,20 @@ def test_die_problems_that_cannot_be_placed_are_refused(folder):
     descending = problem(folder, descent=5)
     with pytest.raises(InputError, match="it does not move dies"):
         optimize(descending, None, "solver", site=load_site(descending, folder))
+    off_chip = {**INTERPOSER, "x": 0.005}
+    outside = Problem.model_validate(
+        {"stack": "stack.yaml", "power": "chips", "dies": [{**COMPUTE, "within": off_chip}]}
+    )
+    with pytest.raises(
+        InputError, match=r"die 'compute': its 'within' area .* sticks out of the chip"
+    ):
+        DiePlan(outside, load_site(outside, folder))
+    with pytest.raises(ValueError, match="at least one die must be movable"):
+        Problem.model_validate(
+            {"stack": "s.yaml", "power": "p", "dies": [{**COMPUTE, "fixed": True}]}
+        )
+    with pytest.raises(ValueError, match="die names must be unique"):
+        Problem.model_validate({"stack": "s.yaml", "power": "p", "dies": [COMPUTE, COMPUTE]})
     small = {**INTERPOSER, "width": 0.004}
     tight = Problem.model_validate(
         {"stack": "stack.yaml", "power": "chips", "dies": [{**COMPUTE, "within": small}]}

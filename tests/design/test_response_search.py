@@ -5,6 +5,7 @@ where the solver-only search lands, and an operator of another stack or grid is 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,9 @@ def test_an_operator_of_another_grid_is_refused(folder, tmp_path):
         tmp_path / "coarse.npz"
     )
     prob, base = problem(folder)
+    other_source = replace(load_response(prob, base), source="lid")  # type: ignore[type-var]
+    with pytest.raises(InputError, match="built for source 'lid', not 'chips'"):
+        Floorplan(prob, other_source, load_site(prob, base))
     prob = prob.model_copy(update={"response": str(tmp_path / "coarse.npz")})
     with pytest.raises(InputError, match=r"x16x20 grid") as err:
         Floorplan(prob, load_response(prob, base), load_site(prob, base))
